@@ -1,0 +1,84 @@
+// The debug core's checks of what the kernel's WARN_ON_ONCEs assume. Compiled
+// in only when WEBKVM_DEBUG (asconfig debug target); the release build drops
+// them. A violation aborts: the host sees a trap naming the invariant.
+
+import { Vm, memslotSet, activeSet, KVM_MAX_VCPUS } from "../kvm/vm";
+import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } from "../memslots/set";
+import { Slot, slotOf, slotEnd, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
+import { vcpuOf } from "../kvm/vcpu";
+
+export const WARN_GEN_IN_PROGRESS: i32 = 1;
+export const WARN_MN_ACTIVE_DURING_SWAP: i32 = 2;
+
+export function warn(code: i32, cond: bool): void {
+  if (WEBKVM_DEBUG && cond) {
+    if (code == WARN_GEN_IN_PROGRESS) abort("WARN: swap found the active generation already in progress");
+    else abort("WARN: memslot swap with an MMU-notifier invalidation in flight");
+  }
+}
+
+function check(cond: bool, what: string): void {
+  if (!cond) abort("invariant violated: " + what);
+}
+
+function checkSet(vm: Vm, p: usize, asId: u32): void {
+  const s = setOf(p);
+  check(s.idCount == s.count, "id map and gfn array disagree on the slot count");
+  for (let i = 0; i < s.count; i++) {
+    const x = gfnSlotAt(s, i);
+    const sl = slotOf(x);
+    check(sl.asId == asId, "slot in the set of another address space");
+    check(sl.npages != 0, "slot with npages == 0");
+    check(gfnKeyAt(s, i) == sl.baseGfn && gfnEndAt(s, i) == slotEnd(sl), "gfn array keys out of date");
+    check(idLookup(s, <i32>sl.id) == x, "id map does not point at the slot");
+    if (i > 0) check(gfnEndAt(s, i - 1) <= gfnKeyAt(s, i), "slots unsorted or overlapping");
+    if (i > 0) {
+      const a = slotOf(hvaSlotAt(s, i - 1)), b = slotOf(hvaSlotAt(s, i));
+      check(a.userspaceAddr < b.userspaceAddr || (a.userspaceAddr == b.userspaceAddr && a.id < b.id),
+        "hva array unsorted");
+    }
+    check(idLookup(s, <i32>slotOf(hvaSlotAt(s, i)).id) == hvaSlotAt(s, i), "hva array holds a slot the set lacks");
+  }
+  const last = s.lastUsedSlot;
+  if (last != 0) check(idLookup(s, <i32>slotOf(last).id) == last, "last_used_slot points at a slot outside the set");
+}
+
+/** After every memslot update: both sets of every address space agree and are well formed. */
+export function checkVmInvariants(vm: Vm): void {
+  if (!WEBKVM_DEBUG) return;
+  let pages: u64 = 0;
+  let logging: u32 = 0;
+  for (let as: u32 = 0; as < vm.nrAs; as++) {
+    const a = memslotSet(vm, as, 0), b = memslotSet(vm, as, 1);
+    checkSet(vm, a, as);
+    checkSet(vm, b, as);
+    const sa = setOf(a), sb = setOf(b);
+    check(sa.count == sb.count, "active and inactive sets differ after an update");
+    for (let i = 0; i < sa.count; i++) {
+      check(gfnSlotAt(sa, i) == gfnSlotAt(sb, i), "active and inactive sets hold different slot objects");
+      const sl = slotOf(gfnSlotAt(sa, i));
+      check((sl.flags & KVM_MEMSLOT_INVALID) == 0, "INVALID slot left behind by an update");
+      check(((sl.flags & KVM_MEM_LOG_DIRTY_PAGES) != 0) == (sl.dirtyBitmap != 0) || vm.dirtyRingSize != 0,
+        "dirty bitmap present exactly when logging (bitmap mode)");
+      pages += sl.npages;
+      if (sl.flags & KVM_MEM_LOG_DIRTY_PAGES) logging++;
+    }
+    const gen = setOf(activeSet(vm, as)).generation;
+    check((gen >> 63) == 0, "active generation still in progress after an update");
+    check(gen % <u64>vm.nrAs == <u64>as, "generation not congruent to its address space");
+    const seen = as == 0 ? vm.genSeen0 : vm.genSeen1;
+    check(gen >= seen, "generation went backwards");
+    if (as == 0) vm.genSeen0 = gen; else vm.genSeen1 = gen;
+  }
+  check(pages == vm.nrMemslotPages, "nr_memslot_pages differs from the slots' pages");
+  check(logging == vm.nrMemslotsDirtyLogging, "nr_memslots_dirty_logging differs from the slots' flags");
+  for (let i: u32 = 0; i < vm.createdVcpus; i++) {
+    const v = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2)));
+    const cached = v.lastUsedSlot;
+    if (cached == 0) continue;
+    const gen = setOf(activeSet(vm, v.asId)).generation;
+    if (v.lastUsedSlotGen != gen) continue; // dropped on next use
+    check(idLookup(setOf(activeSet(vm, v.asId)), <i32>slotOf(cached).id) == cached,
+      "per-vCPU last_used_slot of the current generation points at a dead slot");
+  }
+}

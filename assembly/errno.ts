@@ -1,0 +1,77 @@
+// Linux errno values (asm-generic/errno-base.h, errno.h) and the "which check
+// failed" codes the host turns into KvmError messages. Every failing path sets
+// the check code with fail() so the host can name the rule, not just the errno.
+
+export const EPERM: i32 = 1;
+export const ENOENT: i32 = 2;
+export const EIO: i32 = 5;
+export const ENXIO: i32 = 6;
+export const E2BIG: i32 = 7;
+export const EBADF: i32 = 9;
+export const EAGAIN: i32 = 11;
+export const ENOMEM: i32 = 12;
+export const EFAULT: i32 = 14;
+export const EBUSY: i32 = 16;
+export const EEXIST: i32 = 17;
+export const EINVAL: i32 = 22;
+export const ENOTTY: i32 = 25;
+export const ENOSPC: i32 = 28;
+
+// Check codes. The numbering is ABI: src/errors.ts has the matching messages.
+export const CHECK_NONE: i32 = 0;
+export const CHECK_COPY_FROM_USER: i32 = 1;      // struct shorter than the ioctl's size
+export const CHECK_V1_FLAGS: i32 = 2;            // v1 ioctl: flag beyond LOG_DIRTY|READONLY
+export const CHECK_USER_SLOT_ID: i32 = 3;        // (slot & 0xffff) >= KVM_USER_MEM_SLOTS
+export const CHECK_FLAGS: i32 = 4;               // check_memory_region_flags
+export const CHECK_SIZE_ALIGN: i32 = 5;
+export const CHECK_GPA_ALIGN: i32 = 6;
+export const CHECK_HVA_ALIGN: i32 = 7;
+export const CHECK_HVA_RANGE: i32 = 8;           // access_ok
+export const CHECK_GMEM_OFFSET: i32 = 9;
+export const CHECK_AS_ID: i32 = 10;
+export const CHECK_GPA_WRAP: i32 = 11;
+export const CHECK_MAX_PAGES: i32 = 12;
+export const CHECK_DELETE_ABSENT: i32 = 13;
+export const CHECK_NR_PAGES_UNDERFLOW: i32 = 14;
+export const CHECK_MODIFY_GMEM: i32 = 15;
+export const CHECK_MODIFY_IMMUTABLE: i32 = 16;
+export const CHECK_OVERLAP: i32 = 17;
+export const CHECK_ALLOC_SLOT: i32 = 18;
+export const CHECK_GMEM_BIND_FD: i32 = 19;       // fd is not open
+export const CHECK_GMEM_BIND_KIND: i32 = 20;     // fd is not a guest_memfd
+export const CHECK_ALLOC_INVALID_SLOT: i32 = 21;
+export const CHECK_ALLOC_BITMAP: i32 = 22;
+export const CHECK_ARCH_PREPARE: i32 = 23;       // injected arch metadata allocation failure
+export const CHECK_MAX_GFN: i32 = 24;
+export const CHECK_MOVE_WITH_TRACKER: i32 = 25;
+export const CHECK_UNKNOWN_IOCTL: i32 = 26;
+export const CHECK_VM_TYPE: i32 = 27;
+export const CHECK_BAD_FD: i32 = 28;
+export const CHECK_VCPU_ID: i32 = 29;
+export const CHECK_VCPU_EXISTS: i32 = 30;
+export const CHECK_VCPU_LIMIT: i32 = 31;
+export const CHECK_INTERNAL_SLOT_ID: i32 = 32;
+export const CHECK_INTERNAL_EXISTS: i32 = 33;
+export const CHECK_MMAP_ARGS: i32 = 34;
+export const CHECK_MMAP_RANGE: i32 = 35;
+export const CHECK_MMAP_NOMEM: i32 = 36;
+export const CHECK_MPROTECT_UNMAPPED: i32 = 37;
+export const CHECK_HVA_FAULT: i32 = 38;          // touching an hva with no usable mapping
+export const CHECK_GUEST_NO_SLOT: i32 = 39;      // kvm_read/write_guest: no slot
+export const CHECK_GUEST_INVALID_SLOT: i32 = 40; // kvm_read/write_guest: INVALID slot
+export const CHECK_GUEST_READONLY: i32 = 41;     // kvm_write_guest: READONLY slot
+export const CHECK_ENABLE_CAP: i32 = 42;         // KVM_ENABLE_CAP of a cap this VM does not take
+export const CHECK_UPDATE_IN_READER: i32 = 43;   // memslot update from inside a reader hook
+export const CHECK_INJECTED: i32 = 44;           // fault injection fired at a point without its own code
+
+export let failedCheck: i32 = CHECK_NONE;
+
+/** Records which check failed and returns -errno, for `return fail(...)`. */
+export function fail(check: i32, errno: i32): i32 {
+  failedCheck = check;
+  return -errno;
+}
+
+export function clearFailedCheck(): void {
+  failedCheck = CHECK_NONE;
+}

@@ -1,0 +1,297 @@
+// The VMM's own address space, modelled on a Linux process's mm: a sorted list
+// of VMAs (start, end, prot) and a three-level page table from host virtual
+// page to frame. Mapping reserves address space only; a page gets a frame on
+// its first write (a read maps the shared zero page), like anonymous memory.
+// munmap / mprotect / zero-page COW fire MMU-notifier invalidations into KVM.
+
+import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE } from "../layout";
+import { allocFrame, freeFrame } from "./frames";
+import { kzalloc, kfree } from "../kalloc";
+import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
+  CHECK_MPROTECT_UNMAPPED, CHECK_HVA_FAULT } from "../errno";
+import { mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "../kvm/mmu_notifier";
+
+export const PROT_NONE: u32 = 0;
+export const PROT_READ: u32 = 1;
+export const PROT_WRITE: u32 = 2;
+export const PROT_EXEC: u32 = 4;
+export const MAP_SHARED: u32 = 0x01;
+export const MAP_PRIVATE: u32 = 0x02;
+export const MAP_FIXED: u32 = 0x10;
+
+/** x86-64 4-level paging: the first address user space cannot map (TASK_SIZE_MAX). */
+export let taskSize: u64 = 0x7ffffffff000;
+/** Where top-down placement of non-fixed mappings starts. */
+let mmapBase: u64 = 0x7f0000000000;
+
+@unmanaged class Vma {
+  start: u64;
+  end: u64;
+  prot: u32;
+  flags: u32;
+}
+const VMA_BYTES: usize = offsetof<Vma>();
+
+let vmas: usize = 0;
+let vmaCount: i32 = 0;
+let vmaCap: i32 = 0;
+
+@inline function vmaAt(i: i32): Vma {
+  return changetype<Vma>(vmas + <usize>i * VMA_BYTES);
+}
+
+// ---- page table: hvpn (35 bits) = 11 | 12 | 12 ----
+const L1_ENTRIES: i32 = 2048;
+const LX_ENTRIES: i32 = 4096;
+const L1: usize = memory.data(L1_ENTRIES * 4, 16);
+const PTE_PRESENT: u32 = 1;
+const PTE_ZERO: u32 = 2; // maps ZERO_PAGE: read-only until the first write
+
+/** Pointer to the PTE of hvpn, allocating tables when `create`; 0 if absent. */
+function ptePtr(hvpn: u64, create: bool): usize {
+  const l1p = L1 + (<usize>(hvpn >> 24) << 2);
+  let l2 = <usize>load<u32>(l1p);
+  if (l2 == 0) {
+    if (!create) return 0;
+    l2 = kzalloc(LX_ENTRIES * 4);
+    if (l2 == 0) return 0;
+    store<u32>(l1p, <u32>l2);
+  }
+  const l2p = l2 + (<usize>((hvpn >> 12) & 0xfff) << 2);
+  let l3 = <usize>load<u32>(l2p);
+  if (l3 == 0) {
+    if (!create) return 0;
+    l3 = kzalloc(LX_ENTRIES * 4);
+    if (l3 == 0) return 0;
+    store<u32>(l2p, <u32>l3);
+  }
+  return l3 + (<usize>(hvpn & 0xfff) << 2);
+}
+
+/** Index of the VMA containing hva, or -1. */
+export function findVma(hva: u64): i32 {
+  let lo = 0, hi = vmaCount - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = vmaAt(mid);
+    if (hva < v.start) hi = mid - 1;
+    else if (hva >= v.end) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
+
+/** First VMA index whose end is above addr (vmaCount if none). */
+function firstVmaEndingAfter(addr: u64): i32 {
+  let lo = 0, hi = vmaCount;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (vmaAt(mid).end <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function reserveVmas(n: i32): bool {
+  if (n <= vmaCap) return true;
+  let cap = vmaCap < 16 ? 16 : vmaCap * 2;
+  while (cap < n) cap *= 2;
+  const p = kzalloc(<usize>cap * VMA_BYTES);
+  if (p == 0) return false;
+  if (vmas != 0) {
+    memory.copy(p, vmas, <usize>vmaCount * VMA_BYTES);
+    kfree(vmas);
+  }
+  vmas = p;
+  vmaCap = cap;
+  return true;
+}
+
+function insertVmaAt(i: i32, start: u64, end: u64, prot: u32, flags: u32): void {
+  memory.copy(vmas + <usize>(i + 1) * VMA_BYTES, vmas + <usize>i * VMA_BYTES, <usize>(vmaCount - i) * VMA_BYTES);
+  const v = vmaAt(i);
+  v.start = start;
+  v.end = end;
+  v.prot = prot;
+  v.flags = flags;
+  vmaCount++;
+}
+
+function removeVmaAt(i: i32): void {
+  memory.copy(vmas + <usize>i * VMA_BYTES, vmas + <usize>(i + 1) * VMA_BYTES, <usize>(vmaCount - i - 1) * VMA_BYTES);
+  vmaCount--;
+}
+
+/** Splits the VMA containing addr so that addr starts a VMA. Capacity must be reserved. */
+function splitAt(addr: u64): void {
+  const i = findVma(addr);
+  if (i < 0) return;
+  const v = vmaAt(i);
+  if (v.start == addr) return;
+  const end = v.end;
+  v.end = addr;
+  insertVmaAt(i + 1, addr, end, v.prot, v.flags);
+}
+
+/** Frees the frames of [start, end), walking only tables that exist. */
+function dropPages(start: u64, end: u64): void {
+  let vpn = start >> PAGE_SHIFT;
+  const last = end >> PAGE_SHIFT;
+  while (vpn < last) {
+    const l2 = <usize>load<u32>(L1 + (<usize>(vpn >> 24) << 2));
+    if (l2 == 0) { vpn = ((vpn >> 24) + 1) << 24; continue; }
+    const l3 = <usize>load<u32>(l2 + (<usize>((vpn >> 12) & 0xfff) << 2));
+    if (l3 == 0) { vpn = ((vpn >> 12) + 1) << 12; continue; }
+    const stop = min<u64>(last, ((vpn >> 12) + 1) << 12);
+    for (; vpn < stop; vpn++) {
+      const p = l3 + (<usize>(vpn & 0xfff) << 2);
+      const pte = load<u32>(p);
+      if (pte & PTE_PRESENT) {
+        if (!(pte & PTE_ZERO)) freeFrame(<usize>(pte & ~<u32>PAGE_MASK));
+        store<u32>(p, 0);
+      }
+    }
+  }
+}
+
+/** Removes every mapping in [start, end). Capacity for two splits must be reserved. */
+function unmapRange(start: u64, end: u64): void {
+  mmuNotifierInvalidateRangeStart(start, end);
+  splitAt(start);
+  splitAt(end);
+  let i = firstVmaEndingAfter(start);
+  while (i < vmaCount && vmaAt(i).start < end) removeVmaAt(i);
+  dropPages(start, end);
+  mmuNotifierInvalidateRangeEnd(start, end);
+}
+
+/** Lowest-address gap search, top down from mmapBase, for a non-fixed mapping. */
+function findFreeRange(len: u64): u64 {
+  let top = mmapBase;
+  let i = vmaCount - 1;
+  while (i >= 0 && vmaAt(i).start >= top) i--;
+  while (true) {
+    if (top < len + <u64>PAGE_SIZE) return 0;
+    const candidate = top - len;
+    if (i < 0 || vmaAt(i).end <= candidate) return candidate;
+    top = vmaAt(i).start;
+    i--;
+  }
+  return 0;
+}
+
+/** mmap(addr, len, prot, flags) of anonymous memory: the hva, or -errno. */
+export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 {
+  if (len == 0 || (prot & ~7) != 0 || (flags & (MAP_SHARED | MAP_PRIVATE)) == (MAP_SHARED | MAP_PRIVATE))
+    return fail(CHECK_MMAP_ARGS, EINVAL);
+  if (len > taskSize) return fail(CHECK_MMAP_RANGE, ENOMEM);
+  len = (len + PAGE_MASK) & ~PAGE_MASK;
+  if (!reserveVmas(vmaCount + 3)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
+  if (flags & MAP_FIXED) {
+    if (addr & PAGE_MASK) return fail(CHECK_MMAP_ARGS, EINVAL);
+    if (addr > taskSize - len) return fail(CHECK_MMAP_RANGE, ENOMEM);
+    unmapRange(addr, addr + len);
+  } else {
+    addr = findFreeRange(len);
+    if (addr == 0) return fail(CHECK_MMAP_RANGE, ENOMEM);
+    mmapBase = addr;
+  }
+  insertVmaAt(firstVmaEndingAfter(addr), addr, addr + len, prot, flags);
+  return <i64>addr;
+}
+
+export function munmap(addr: u64, len: u64): i32 {
+  if ((addr & PAGE_MASK) != 0 || len == 0) return fail(CHECK_MMAP_ARGS, EINVAL);
+  len = (len + PAGE_MASK) & ~PAGE_MASK;
+  if (addr >= taskSize || len > taskSize - addr) return fail(CHECK_MMAP_ARGS, EINVAL);
+  if (!reserveVmas(vmaCount + 2)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
+  unmapRange(addr, addr + len);
+  return 0;
+}
+
+export function mprotect(addr: u64, len: u64, prot: u32): i32 {
+  if ((addr & PAGE_MASK) != 0 || (prot & ~7) != 0) return fail(CHECK_MMAP_ARGS, EINVAL);
+  len = (len + PAGE_MASK) & ~PAGE_MASK;
+  if (len == 0) return 0;
+  const end = addr + len;
+  if (end < addr || end > taskSize) return fail(CHECK_MPROTECT_UNMAPPED, ENOMEM);
+  // The whole range must be mapped (Linux: ENOMEM for a hole).
+  let cursor = addr;
+  let i = firstVmaEndingAfter(addr);
+  while (cursor < end) {
+    if (i >= vmaCount || vmaAt(i).start > cursor) return fail(CHECK_MPROTECT_UNMAPPED, ENOMEM);
+    cursor = vmaAt(i).end;
+    i++;
+  }
+  if (!reserveVmas(vmaCount + 2)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
+  mmuNotifierInvalidateRangeStart(addr, end);
+  splitAt(addr);
+  splitAt(end);
+  for (i = firstVmaEndingAfter(addr); i < vmaCount && vmaAt(i).start < end; i++) vmaAt(i).prot = prot;
+  mmuNotifierInvalidateRangeEnd(addr, end);
+  return 0;
+}
+
+/**
+ * The linear address backing hva for a read or a write (faulting the page in),
+ * or 0 with EFAULT recorded when no usable mapping is there (or ENOMEM when no
+ * frame is left).
+ */
+export function hvaToLinear(hva: u64, write: bool): usize {
+  const i = findVma(hva);
+  if (i < 0) { fail(CHECK_HVA_FAULT, EFAULT); return 0; }
+  const prot = vmaAt(i).prot;
+  if (prot == PROT_NONE || (write && (prot & PROT_WRITE) == 0)) { fail(CHECK_HVA_FAULT, EFAULT); return 0; }
+  const vpn = hva >> PAGE_SHIFT;
+  const off = <usize>(hva & PAGE_MASK);
+  const p = ptePtr(vpn, true);
+  if (p == 0) {
+    if (write) { fail(CHECK_MMAP_NOMEM, ENOMEM); return 0; }
+    return ZERO_PAGE + off;
+  }
+  const pte = load<u32>(p);
+  if ((pte & PTE_PRESENT) != 0 && (!write || (pte & PTE_ZERO) == 0))
+    return <usize>(pte & ~<u32>PAGE_MASK) + off;
+  if (!write) {
+    store<u32>(p, <u32>ZERO_PAGE | PTE_ZERO | PTE_PRESENT);
+    return ZERO_PAGE + off;
+  }
+  const f = allocFrame();
+  if (f == 0) { fail(CHECK_MMAP_NOMEM, ENOMEM); return 0; }
+  if (pte & PTE_PRESENT) {
+    // Breaking COW from the zero page changes what the hva maps to: secondary
+    // MMUs (sptes, pfn caches) holding the zero page must drop it.
+    const start = hva & ~PAGE_MASK;
+    mmuNotifierInvalidateRangeStart(start, start + <u64>PAGE_SIZE);
+    store<u32>(p, <u32>f | PTE_PRESENT);
+    mmuNotifierInvalidateRangeEnd(start, start + <u64>PAGE_SIZE);
+  } else {
+    store<u32>(p, <u32>f | PTE_PRESENT);
+  }
+  return f + off;
+}
+
+/** Protection of the mapping at hva, or -1 when nothing is mapped there. */
+export function hvaProt(hva: u64): i32 {
+  const i = findVma(hva);
+  return i < 0 ? -1 : <i32>vmaAt(i).prot;
+}
+
+export function mappingCount(): i32 {
+  return vmaCount;
+}
+
+/** Copies one VMA (start, end, prot, flags) to out; for the host's /proc/self/maps view. */
+export function mappingAt(i: i32, out: usize): void {
+  const v = vmaAt(i);
+  store<u64>(out, v.start);
+  store<u64>(out, v.end, 8);
+  store<u32>(out, v.prot, 16);
+  store<u32>(out, v.flags, 20);
+}
+
+/** Whether a page frame is present at hva (for tests of demand paging). */
+export function hvaResident(hva: u64): bool {
+  const p = ptePtr(hva >> PAGE_SHIFT, false);
+  return p != 0 && (load<u32>(p) & PTE_PRESENT) != 0 && (load<u32>(p) & PTE_ZERO) == 0;
+}

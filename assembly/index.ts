@@ -1,0 +1,209 @@
+// The ABI: every export of the core, and nothing else. Hot-path exports take
+// i32/f64; i64 (BigInt in JS) appears only on cold paths.
+
+import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE, PAGE_SHIFT, PAGE_SIZE, PAGE_MASK, SNAP_BASE_GFN, SNAP_NPAGES,
+  SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID, SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES } from "./layout";
+import { failedCheck } from "./errno";
+import * as errno from "./errno";
+import { kzalloc, kfree, allocatedBytes } from "./kalloc";
+import { framesInUse } from "./hostmm/frames";
+import * as mm from "./hostmm/mm";
+import { configure as kvmConfigure } from "./kvm/config";
+import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd } from "./kvm/ioctl";
+import { Vm, vmOf, activeSet, inactiveSet, memslotSet } from "./kvm/vm";
+import { setOf, gfnSlotAt, Memslots } from "./memslots/set";
+import { slotOf } from "./memslots/slot";
+import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, indexRebuilds, refreshSet } from "./search";
+import { vcpuGfnToMemslot, vcpuOf } from "./kvm/vcpu";
+import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
+import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
+import { injectFault as inject } from "./debug/inject";
+import { setHooksEnabled } from "./debug/hooks";
+import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd } from "./kvm/mmu_notifier";
+import { memslotsUpdatedCount } from "./memslots/update";
+
+// ---- buffers and build ----
+export function ioctlBuffer(): usize { return IOCTL_BUF; }
+export function ioctlBufferSize(): i32 { return IOCTL_BUF_SIZE; }
+export function ioBuffer(): usize { return IO_BUF; }
+export function ioBufferSize(): i32 { return IO_BUF_SIZE; }
+export function isDebugBuild(): bool { return WEBKVM_DEBUG != 0; }
+export function lastFailedCheck(): i32 { return failedCheck; }
+export function kmalloc(size: usize): usize { return kzalloc(size); }
+export function kmfree(p: usize): void { kfree(p); }
+export function statFramesInUse(): u32 { return framesInUse; }
+export function statHeapBytes(): u64 { return allocatedBytes; }
+export function statIndexRebuilds(): u32 { return indexRebuilds; }
+export function statMemslotsUpdated(): u32 { return memslotsUpdatedCount; }
+
+// ---- configuration (host-dependent values) ----
+export function configure(nrAs: u32, maxGfn: u64, vmTypes: u32, memAttrs: bool, preFault: bool, ringRsvd: u32, taskSize: u64): void {
+  kvmConfigure(nrAs, maxGfn, vmTypes, memAttrs, preFault, ringRsvd);
+  mm.taskSize = taskSize;
+}
+
+// ---- file descriptors and ioctls ----
+export function openKvm(): i32 { return kvmOpen(); }
+export function ioctl(fd: i32, nr: u32, argLen: i32, arg: u64): i32 { return kvmIoctl(fd, nr, argLen, arg); }
+export function closeFd(fd: i32): i32 { return kvmCloseFd(fd); }
+export function createVm(type: u64, nrAs: u32): i32 { errno.clearFailedCheck(); return kvmCreateVm(type, nrAs); }
+
+// ---- host memory (the VMM's address space) ----
+export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 { errno.clearFailedCheck(); return mm.mmap(addr, len, prot, flags); }
+export function munmap(addr: u64, len: u64): i32 { errno.clearFailedCheck(); return mm.munmap(addr, len); }
+export function mprotect(addr: u64, len: u64, prot: u32): i32 { errno.clearFailedCheck(); return mm.mprotect(addr, len, prot); }
+export function mappingCount(): i32 { return mm.mappingCount(); }
+export function mappingAt(i: i32, out: usize): void { mm.mappingAt(i, out); }
+export function hvaResident(hva: u64): bool { return mm.hvaResident(hva); }
+
+/** Host-side copy between hva and IO_BUF (write: IO_BUF -> hva). 0 or -errno. */
+export function hostAccess(hva: u64, len: u32, write: bool): i32 {
+  errno.clearFailedCheck();
+  let done: u32 = 0;
+  while (done < len) {
+    const seg = min<u32>(len - done, <u32>(<u64>PAGE_SIZE - (hva & PAGE_MASK)));
+    const lin = mm.hvaToLinear(hva, write);
+    if (lin == 0) return -errno.EFAULT;
+    if (write) memory.copy(lin, IO_BUF + <usize>done, seg);
+    else memory.copy(IO_BUF + <usize>done, lin, seg);
+    done += seg;
+    hva += <u64>seg;
+  }
+  return 0;
+}
+
+// ---- VM memory ----
+@inline function vmOfFd(fd: i32): Vm { return vmOf(vmFromFd(fd)); }
+
+/** The VM fd is live (the host checks before every call below). */
+export function vmLive(fd: i32): bool { return vmFromFd(fd) != 0; }
+export function vmNrAs(fd: i32): u32 { return vmOfFd(fd).nrAs; }
+export function generation(fd: i32, asId: u32): u64 { return setOf(activeSet(vmOfFd(fd), asId)).generation; }
+export function inactiveGeneration(fd: i32, asId: u32): u64 { return setOf(inactiveSet(vmOfFd(fd), asId)).generation; }
+
+/** kvm_read_guest / kvm_write_guest through IO_BUF (len <= IO_BUF_SIZE). */
+export function accessGuestMemory(fd: i32, asId: u32, gpa: u64, len: u32, write: bool): i32 {
+  errno.clearFailedCheck();
+  return accessGuest(vmOfFd(fd), asId, gpa, IO_BUF, len, write);
+}
+
+/** gfn_to_hva (write) / gfn_to_hva_prot (read) in an address space: hva or an error hva. */
+export function gfnToHva(fd: i32, asId: u32, gfn: u64, write: bool): u64 {
+  const slot = gfnToMemslotInSet(activeSet(vmOfFd(fd), asId), gfn);
+  return gfnToHvaMemslot(slot, gfn, write);
+}
+
+function writeSnap(out: usize, p: usize): void {
+  const s = slotOf(p);
+  store<u64>(out + SNAP_BASE_GFN, s.baseGfn);
+  store<u64>(out + SNAP_NPAGES, s.npages);
+  store<u64>(out + SNAP_UADDR, s.userspaceAddr);
+  store<u64>(out + SNAP_GMEM_PGOFF, s.gmemPgoff);
+  store<u32>(out + SNAP_FLAGS, s.flags);
+  store<u32>(out + SNAP_ID, s.id);
+  store<u32>(out + SNAP_AS_ID, s.asId);
+  store<u32>(out + SNAP_HAS_BITMAP, s.dirtyBitmap != 0 ? 1 : 0);
+}
+
+/** Copies the slots of a set, in gfn order, to a new buffer: u32 count, then records. */
+export function snapshotMemslots(fd: i32, asId: u32, inactive: bool): usize {
+  const vm = vmOfFd(fd);
+  const s = setOf(inactive ? inactiveSet(vm, asId) : activeSet(vm, asId));
+  const out = kzalloc(16 + <usize>s.count * SNAP_BYTES);
+  if (out == 0) return 0;
+  store<u32>(out, s.count);
+  for (let i = 0; i < s.count; i++) writeSnap(out + 16 + <usize>i * SNAP_BYTES, gfnSlotAt(s, i));
+  return out;
+}
+
+export const LOOKUP_SEARCH: i32 = 0;   // search_memslots
+export const LOOKUP_VM: i32 = 1;       // __gfn_to_memslot (VM-wide last_used_slot)
+export const LOOKUP_VCPU: i32 = 2;     // kvm_vcpu_gfn_to_memslot (fd is a vCPU fd)
+
+function lookupSlot(fd: i32, asId: u32, gfn: u64, mode: i32): usize {
+  if (mode == LOOKUP_VCPU) return vcpuGfnToMemslot(vcpuFromFd(fd), gfn);
+  const set = activeSet(vmOfFd(fd), asId);
+  return mode == LOOKUP_VM ? gfnToMemslotInSet(set, gfn) : searchMemslots(set, gfn);
+}
+
+/** Looks gfn up; on a hit writes the slot's snapshot record to IO_BUF and returns 1. */
+export function lookupGfn(fd: i32, asId: u32, gfn: u64, mode: i32): i32 {
+  const p = lookupSlot(fd, asId, gfn, mode);
+  if (p == 0) return 0;
+  writeSnap(IO_BUF, p);
+  return 1;
+}
+
+export function vcpuLive(fd: i32): bool { return vcpuFromFd(fd) != 0; }
+
+let hvaHits: i32 = 0;
+function collectHvaHit(slot: usize, ctx: usize): void {
+  if (hvaHits < IO_BUF_SIZE / 4) store<u32>(IO_BUF + (<usize>hvaHits << 2), slotOf(slot).id);
+  hvaHits++;
+}
+
+/** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
+export function hvaToSlots(fd: i32, asId: u32, start: u64, end: u64): i32 {
+  hvaHits = 0;
+  forEachSlotInHvaRange(activeSet(vmOfFd(fd), asId), start, end, collectHvaHit, 0);
+  return hvaHits;
+}
+
+/** __x86_set_memory_region; the new slot's hva via internalSlotHva(). */
+export function x86SetMemoryRegion(fd: i32, id: u32, gpa: u64, size: u64): i32 {
+  errno.clearFailedCheck();
+  return setInternal(vmOfFd(fd), id, gpa, size);
+}
+export function internalSlotHva(): u64 { return internalHva; }
+
+export const VM_STAT_NR_MEMSLOT_PAGES: i32 = 0;
+export const VM_STAT_NR_DIRTY_LOGGING: i32 = 1;
+export const VM_STAT_N_MAX_MMU_PAGES: i32 = 2;
+export const VM_STAT_MMU_INVALIDATE_SEQ: i32 = 3;
+export const VM_STAT_MN_ACTIVE: i32 = 4;
+export const VM_STAT_MANUAL_PROTECT: i32 = 5;
+export function vmStat(fd: i32, which: i32): u64 {
+  const vm = vmOfFd(fd);
+  switch (which) {
+    case 0: return vm.nrMemslotPages;
+    case 1: return vm.nrMemslotsDirtyLogging;
+    case 2: return vm.nMaxMmuPages;
+    case 3: return vm.mmuInvalidateSeq;
+    case 4: return vm.mnActiveInvalidateCount;
+    case 5: return vm.manualDirtyLogProtect;
+  }
+  return 0;
+}
+export function statMnSlotHits(): u32 { return mnSlotHits; }
+export function statMnLastGfnStart(): u64 { return mnLastGfnStart; }
+export function statMnLastGfnEnd(): u64 { return mnLastGfnEnd; }
+
+// ---- debug: fault injection and reader hooks ----
+export function injectFault(point: i32, err: i32, skip: i32): void { inject(point, err, skip); }
+export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
+
+// ---- benchmarks: batched lookups over gfns (u64[n] at ptr), returning a checksum of hvas ----
+export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
+  let sum: u64 = 0;
+  if (mode == LOOKUP_VCPU) {
+    const v = vcpuFromFd(fd);
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < n; i++) {
+        const gfn = load<u64>(ptr + (<usize>i << 3));
+        const s = vcpuGfnToMemslot(v, gfn);
+        if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
+      }
+    }
+    return sum;
+  }
+  const set = activeSet(vmOfFd(fd), asId);
+  refreshSet(setOf(set));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < n; i++) {
+      const gfn = load<u64>(ptr + (<usize>i << 3));
+      const s = mode == LOOKUP_VM ? gfnToMemslotInSet(set, gfn) : searchMemslots(set, gfn);
+      if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
+    }
+  }
+  return sum;
+}

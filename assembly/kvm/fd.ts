@@ -1,0 +1,50 @@
+// The VMM process's file descriptors that KVM hands out: /dev/kvm, VM, vCPU
+// (and guest_memfd files, later). Numbered like a process's: lowest free >= 3.
+
+import { Vm } from "./vm";
+import { fail, EBADF, EINVAL, CHECK_GMEM_BIND_FD, CHECK_GMEM_BIND_KIND } from "../errno";
+
+export const FD_NONE: u8 = 0;
+export const FD_KVM: u8 = 1;
+export const FD_VM: u8 = 2;
+export const FD_VCPU: u8 = 3;
+
+const MAX_FDS: i32 = 4096;
+const FIRST_FD: i32 = 3;
+const kinds: usize = memory.data(MAX_FDS);
+const objects: usize = memory.data(MAX_FDS * 4, 16);
+
+/** Installs an object at the lowest free fd; -1 when the table is full (EMFILE). */
+export function fdInstall(kind: u8, obj: usize): i32 {
+  for (let fd = FIRST_FD; fd < MAX_FDS; fd++) {
+    if (load<u8>(kinds + <usize>fd) == FD_NONE) {
+      store<u8>(kinds + <usize>fd, kind);
+      store<u32>(objects + (<usize>fd << 2), <u32>obj);
+      return fd;
+    }
+  }
+  return -1;
+}
+
+export function fdKind(fd: i32): u8 {
+  if (fd < 0 || fd >= MAX_FDS) return FD_NONE;
+  return load<u8>(kinds + <usize>fd);
+}
+
+export function fdObject(fd: i32): usize {
+  return <usize>load<u32>(objects + (<usize>fd << 2));
+}
+
+export function fdRelease(fd: i32): void {
+  store<u8>(kinds + <usize>fd, FD_NONE);
+  store<u32>(objects + (<usize>fd << 2), 0);
+}
+
+/**
+ * kvm_gmem_bind, as far as this build has guest_memfd: the fd must be open
+ * (EBADF) and must be a guest_memfd (EINVAL). No fd kind here is one yet.
+ */
+export function gmemBind(vm: Vm, slot: usize, fd: i32, offset: u64): i32 {
+  if (fdKind(fd) == FD_NONE) return fail(CHECK_GMEM_BIND_FD, EBADF);
+  return fail(CHECK_GMEM_BIND_KIND, EINVAL);
+}

@@ -1,0 +1,61 @@
+// gfn -> hva translation (__gfn_to_hva_many) and the guest-memory helpers
+// kvm_read_guest / kvm_write_guest, used by ioctls and device emulation.
+
+import { Vm, activeSet } from "./vm";
+import { Slot, slotOf, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
+import { gfnToMemslotInSet } from "../search";
+import { hvaToLinear } from "../hostmm/mm";
+import { markPageDirtyInSlot } from "../dirty/mark";
+import { PAGE_SHIFT, PAGE_SIZE, PAGE_MASK } from "../layout";
+import { fail, EFAULT, CHECK_GUEST_NO_SLOT, CHECK_GUEST_INVALID_SLOT, CHECK_GUEST_READONLY, CHECK_HVA_FAULT } from "../errno";
+
+/** x86-64 PAGE_OFFSET with 4-level paging: every hva at or above it is an error. */
+export const KVM_HVA_ERR_BAD: u64 = 0xffff888000000000;
+export const KVM_HVA_ERR_RO_BAD: u64 = KVM_HVA_ERR_BAD + <u64>PAGE_SIZE;
+
+@inline export function isErrorHva(hva: u64): bool {
+  return hva >= KVM_HVA_ERR_BAD;
+}
+
+/** __gfn_to_hva_many for one gfn: write lookups fail on READONLY slots. */
+export function gfnToHvaMemslot(slot: usize, gfn: u64, write: bool): u64 {
+  if (slot == 0 || (slotOf(slot).flags & KVM_MEMSLOT_INVALID) != 0) return KVM_HVA_ERR_BAD;
+  const s = slotOf(slot);
+  if (write && (s.flags & KVM_MEM_READONLY) != 0) return KVM_HVA_ERR_RO_BAD;
+  return s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT);
+}
+
+/** The linear address for guest page access, or 0 with EFAULT and the reason recorded. */
+function guestPageLinear(vm: Vm, asId: u32, gpa: u64, write: bool): usize {
+  const gfn = gpa >> PAGE_SHIFT;
+  const slot = gfnToMemslotInSet(activeSet(vm, asId), gfn);
+  if (slot == 0) { fail(CHECK_GUEST_NO_SLOT, EFAULT); return 0; }
+  const hva = gfnToHvaMemslot(slot, gfn, write);
+  if (isErrorHva(hva)) {
+    fail(hva == KVM_HVA_ERR_RO_BAD ? CHECK_GUEST_READONLY : CHECK_GUEST_INVALID_SLOT, EFAULT);
+    return 0;
+  }
+  const lin = hvaToLinear(hva + (gpa & PAGE_MASK), write);
+  if (lin == 0) { fail(CHECK_HVA_FAULT, EFAULT); return 0; }
+  if (write) markPageDirtyInSlot(vm, slot, gfn);
+  return lin;
+}
+
+/**
+ * kvm_read_guest (write=false) / kvm_write_guest (write=true) between guest
+ * memory at gpa and linear memory at buf, page segment by page segment. Pages
+ * before a failing one have been copied, as in the kernel.
+ */
+export function accessGuest(vm: Vm, asId: u32, gpa: u64, buf: usize, len: u32, write: bool): i32 {
+  let done: u32 = 0;
+  while (done < len) {
+    const seg = min<u32>(len - done, <u32>(<u64>PAGE_SIZE - (gpa & PAGE_MASK)));
+    const lin = guestPageLinear(vm, asId, gpa, write);
+    if (lin == 0) return -EFAULT;
+    if (write) memory.copy(lin, buf + <usize>done, seg);
+    else memory.copy(buf + <usize>done, lin, seg);
+    done += seg;
+    gpa += <u64>seg;
+  }
+  return 0;
+}

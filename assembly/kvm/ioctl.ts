@@ -1,0 +1,151 @@
+// The ioctl entry points (kvm_dev_ioctl, kvm_vm_ioctl, kvm_vcpu_ioctl). The host
+// copies the caller's struct into IOCTL_BUF and passes its length (argLen), or
+// argLen = -1 and the scalar argument in arg. A struct shorter than the ioctl's
+// size is what a faulting copy_from_user is here: EFAULT.
+
+import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
+  REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
+import { Vm, vmOf, createVm, destroyVm } from "./vm";
+import { createVcpu, vcpuOf } from "./vcpu";
+import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS } from "./caps";
+import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU } from "./fd";
+import { setMemoryRegion } from "../memslots/region";
+import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_USER_MEM_SLOTS } from "../memslots/slot";
+import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
+import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem } from "./config";
+import { inHook } from "../debug/hooks";
+import { fail, clearFailedCheck, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
+  CHECK_V1_FLAGS, CHECK_USER_SLOT_ID, CHECK_UNKNOWN_IOCTL, CHECK_VM_TYPE, CHECK_BAD_FD, CHECK_ENABLE_CAP,
+  CHECK_UPDATE_IN_READER, CHECK_ALLOC_SLOT } from "../errno";
+
+export const KVM_GET_API_VERSION: u32 = 0x0000ae00;
+export const KVM_CREATE_VM: u32 = 0x0000ae01;
+export const KVM_CHECK_EXTENSION: u32 = 0x0000ae03;
+export const KVM_GET_VCPU_MMAP_SIZE: u32 = 0x0000ae04;
+export const KVM_CREATE_VCPU: u32 = 0x0000ae41;
+export const KVM_SET_USER_MEMORY_REGION: u32 = 0x4020ae46;
+export const KVM_SET_USER_MEMORY_REGION2: u32 = 0x40a0ae49;
+export const KVM_ENABLE_CAP: u32 = 0x4068aea3;
+const KVM_API_VERSION: i32 = 12;
+const KVM_VCPU_MMAP_SIZE: i32 = 3 * 4096; // [x86] run + PIO + coalesced MMIO pages
+const ENABLE_CAP_BYTES: i32 = 104;
+
+let kvmFd: i32 = -1;
+
+/** Opens /dev/kvm for this instance. */
+export function openKvm(): i32 {
+  if (kvmFd < 0) kvmFd = fdInstall(FD_KVM, 0);
+  return kvmFd;
+}
+
+/** kvm_dev_ioctl_create_vm; nrAs 0 = what the kernel gives this type. */
+export function kvmCreateVm(type: u64, nrAs: u32): i32 {
+  if (type >= 32 || (vmTypes & (1 << <u32>type)) == 0) return fail(CHECK_VM_TYPE, EINVAL);
+  if (nrAs == 0) nrAs = typeHasPrivateMem(<u32>type) ? 1 : maxNrAddressSpaces;
+  const p = createVm(<u32>type, nrAs);
+  if (p == 0) return fail(CHECK_ALLOC_SLOT, ENOMEM);
+  const fd = fdInstall(FD_VM, p);
+  vmOf(p).fd = fd;
+  return fd;
+}
+
+function devIoctl(nr: u32, argLen: i32, arg: u64): i32 {
+  if (nr == KVM_GET_API_VERSION) return arg != 0 ? fail(CHECK_UNKNOWN_IOCTL, EINVAL) : KVM_API_VERSION;
+  if (nr == KVM_CREATE_VM) return kvmCreateVm(arg, 0);
+  if (nr == KVM_CHECK_EXTENSION) return checkExtension(0, <i64>arg);
+  if (nr == KVM_GET_VCPU_MMAP_SIZE) return arg != 0 ? fail(CHECK_UNKNOWN_IOCTL, EINVAL) : KVM_VCPU_MMAP_SIZE;
+  // [x86] kvm_arch_dev_ioctl: unknown /dev/kvm ioctls are EINVAL.
+  return fail(CHECK_UNKNOWN_IOCTL, EINVAL);
+}
+
+/** kvm_vm_ioctl_set_memory_region after copy_from_user: the id check, then the region. */
+function setUserMemoryRegion(vm: Vm, v2: bool): i32 {
+  const slot = load<u32>(IOCTL_BUF + REGION_SLOT);
+  const flags = load<u32>(IOCTL_BUF + REGION_FLAGS);
+  if (!v2 && (flags & ~(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) != 0) return fail(CHECK_V1_FLAGS, EINVAL);
+  if ((slot & 0xffff) >= <u32>KVM_USER_MEM_SLOTS) return fail(CHECK_USER_SLOT_ID, EINVAL);
+  // The v1 ioctl sees a zero-filled v2 struct: no guest_memfd fields.
+  const gmemOffset = v2 ? load<u64>(IOCTL_BUF + REGION_GMEM_OFFSET) : 0;
+  const gmemFd = v2 ? load<i32>(IOCTL_BUF + REGION_GMEM_FD) : 0;
+  return setMemoryRegion(vm, slot, flags, load<u64>(IOCTL_BUF + REGION_GPA), load<u64>(IOCTL_BUF + REGION_SIZE),
+    load<u64>(IOCTL_BUF + REGION_UADDR), gmemOffset, gmemFd);
+}
+
+/** kvm_vm_ioctl_enable_cap_generic, then the x86 handler. */
+function enableCap(vm: Vm): i32 {
+  const cap = load<u32>(IOCTL_BUF);
+  const flags = load<u32>(IOCTL_BUF, 4);
+  const arg0 = load<u64>(IOCTL_BUF, 8);
+  if (<i64>cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) {
+    const allowed: u64 = (arg0 & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0 ? KVM_DIRTY_LOG_MANUAL_CAPS : KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+    if (flags != 0 || (arg0 & ~allowed) != 0) return fail(CHECK_ENABLE_CAP, EINVAL);
+    vm.manualDirtyLogProtect = <u32>arg0;
+    return 0;
+  }
+  // Capabilities this build does not take yet (the dirty ring among them) and
+  // unknown ones: x86's kvm_vm_ioctl_enable_cap answers EINVAL.
+  return fail(CHECK_ENABLE_CAP, EINVAL);
+}
+
+function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
+  if (nr == KVM_SET_USER_MEMORY_REGION || nr == KVM_SET_USER_MEMORY_REGION2) {
+    const v2 = nr == KVM_SET_USER_MEMORY_REGION2;
+    const need = v2 ? REGION_V2_BYTES : REGION_V1_BYTES;
+    if (argLen < need) return fail(CHECK_COPY_FROM_USER, EFAULT);
+    if (inHook != 0) return fail(CHECK_UPDATE_IN_READER, EBUSY);
+    vm.updating = 1;
+    const r = setUserMemoryRegion(vm, v2);
+    vm.updating = 0;
+    return r;
+  }
+  if (nr == KVM_CHECK_EXTENSION) return checkExtension(changetype<usize>(vm), <i64>arg);
+  if (nr == KVM_CREATE_VCPU) {
+    const v = createVcpu(vm, arg);
+    if (v < 0) return <i32>v;
+    const fd = fdInstall(FD_VCPU, <usize>v);
+    vcpuOf(<usize>v).fd = fd;
+    return fd;
+  }
+  if (nr == KVM_ENABLE_CAP) {
+    if (argLen < ENABLE_CAP_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
+    return enableCap(vm);
+  }
+  // [x86] kvm_arch_vm_ioctl: unknown numbers (and those this build lacks) are ENOTTY.
+  return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
+}
+
+/** ioctl(fd, nr, arg). Returns the ioctl's value or -errno. */
+export function ioctl(fd: i32, nr: u32, argLen: i32, arg: u64): i32 {
+  clearFailedCheck();
+  const kind = fdKind(fd);
+  if (kind == FD_NONE) return fail(CHECK_BAD_FD, EBADF);
+  if (kind == FD_KVM) return devIoctl(nr, argLen, arg);
+  if (kind == FD_VM) return vmIoctl(vmOf(fdObject(fd)), nr, argLen, arg);
+  return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
+}
+
+/** close(fd): a VM fd's close destroys the VM. */
+export function closeFd(fd: i32): i32 {
+  const kind = fdKind(fd);
+  if (kind == FD_NONE) return fail(CHECK_BAD_FD, EBADF);
+  if (kind == FD_VM) {
+    // The VM goes with its vCPUs (their fds would keep it alive in Linux; the
+    // host API closes them together).
+    const vm = vmOf(fdObject(fd));
+    for (let i: u32 = 0; i < vm.createdVcpus; i++) fdRelease(vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2))).fd);
+    destroyVm(fdObject(fd));
+  }
+  if (kind == FD_KVM) kvmFd = -1;
+  fdRelease(fd);
+  return 0;
+}
+
+/** The VM behind a VM fd, or 0. */
+export function vmFromFd(fd: i32): usize {
+  return fdKind(fd) == FD_VM ? fdObject(fd) : 0;
+}
+
+/** The vCPU behind a vCPU fd, or 0. */
+export function vcpuFromFd(fd: i32): usize {
+  return fdKind(fd) == FD_VCPU ? fdObject(fd) : 0;
+}

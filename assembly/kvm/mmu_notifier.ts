@@ -1,0 +1,67 @@
+// KVM's MMU-notifier callbacks (kvm_mmu_notifier_invalidate_range_start/end):
+// the host mm calls them around every change of what an hva maps to. Each live
+// VM counts the invalidation in flight (so memslot swaps and faults can tell),
+// and finds the slots of every address space whose host range intersects the
+// range (kvm_handle_hva_range) — the sptes and pfn caches built on them are
+// what the MMU and pfn caches drop there.
+
+import { vmCount, vmAt, vmOf, Vm, activeSet } from "./vm";
+import { slotOf } from "../memslots/slot";
+import { forEachSlotInHvaRange } from "../search";
+import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
+import { PAGE_SHIFT } from "../layout";
+
+/** Slots reached by invalidations so far (for tests of hva -> slot routing). */
+export let mnSlotHits: u32 = 0;
+/** The gfn range of the last slot reached. */
+export let mnLastGfnStart: u64 = 0;
+export let mnLastGfnEnd: u64 = 0;
+
+let rangeStart: u64 = 0;
+let rangeEnd: u64 = 0;
+
+function unmapSlotRange(slot: usize, ctx: usize): void {
+  const s = slotOf(slot);
+  const hvaEnd = s.userspaceAddr + (s.npages << PAGE_SHIFT);
+  const lo = rangeStart > s.userspaceAddr ? rangeStart : s.userspaceAddr;
+  const hi = rangeEnd < hvaEnd ? rangeEnd : hvaEnd;
+  mnLastGfnStart = s.baseGfn + ((lo - s.userspaceAddr) >> PAGE_SHIFT);
+  mnLastGfnEnd = s.baseGfn + ((hi - s.userspaceAddr + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT);
+  mnSlotHits++;
+}
+
+/** kvm_mmu_invalidate_begin + range accumulation for one VM. */
+function invalidateBegin(vm: Vm, start: u64, end: u64): void {
+  vm.mnActiveInvalidateCount++;
+  vm.mmuInvalidateInProgress++;
+  if (vm.mmuInvalidateInProgress == 1) {
+    vm.mmuInvalidateRangeStart = start;
+    vm.mmuInvalidateRangeEnd = end;
+  } else {
+    if (start < vm.mmuInvalidateRangeStart) vm.mmuInvalidateRangeStart = start;
+    if (end > vm.mmuInvalidateRangeEnd) vm.mmuInvalidateRangeEnd = end;
+  }
+}
+
+export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
+  rangeStart = start;
+  rangeEnd = end;
+  for (let i = 0; i < vmCount(); i++) {
+    const vm = vmOf(vmAt(i));
+    invalidateBegin(vm, start, end);
+    for (let as: u32 = 0; as < vm.nrAs; as++) {
+      forEachSlotInHvaRange(activeSet(vm, as), start, end, unmapSlotRange, 0);
+    }
+  }
+  for (let i = 0; i < vmCount(); i++) runReaderHook(vmAt(i), HOOK_MN_INVALIDATING, 0);
+}
+
+export function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
+  for (let i = 0; i < vmCount(); i++) {
+    const vm = vmOf(vmAt(i));
+    // kvm_mmu_invalidate_end: a fault that began before this sees the new sequence and retries.
+    vm.mmuInvalidateSeq++;
+    vm.mmuInvalidateInProgress--;
+    vm.mnActiveInvalidateCount--;
+  }
+}

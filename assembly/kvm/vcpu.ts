@@ -1,0 +1,61 @@
+// struct kvm_vcpu, as far as the memory subsystem needs it: its address space
+// (1 while in SMM) and its generation-tagged last-used slot cache.
+
+import { Vm, vmOf, activeSet, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
+import { setOf } from "../memslots/set";
+import { slotOf } from "../memslots/slot";
+import { searchMemslots } from "../search";
+import { kzalloc } from "../kalloc";
+import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_VCPU_LIMIT, CHECK_ALLOC_SLOT } from "../errno";
+
+@unmanaged export class Vcpu {
+  lastUsedSlotGen: u64;
+  vm: usize;
+  vcpuId: u32;
+  asId: u32;
+  lastUsedSlot: usize;
+  fd: i32;
+}
+
+@inline export function vcpuOf(p: usize): Vcpu {
+  return changetype<Vcpu>(p);
+}
+
+/** kvm_vm_ioctl_create_vcpu: the vCPU object, or -errno. */
+export function createVcpu(vm: Vm, id: u64): i64 {
+  if (id >= <u64>KVM_MAX_VCPU_IDS) return fail(CHECK_VCPU_ID, EINVAL);
+  if (vm.createdVcpus >= KVM_MAX_VCPUS) return fail(CHECK_VCPU_LIMIT, EINVAL);
+  for (let i: u32 = 0; i < vm.createdVcpus; i++) {
+    const v = <usize>load<u32>(vm.vcpus + (<usize>i << 2));
+    if (<u64>vcpuOf(v).vcpuId == id) return fail(CHECK_VCPU_EXISTS, EEXIST);
+  }
+  const p = kzalloc(offsetof<Vcpu>());
+  if (p == 0) return fail(CHECK_ALLOC_SLOT, ENOMEM);
+  const v = vcpuOf(p);
+  v.vm = changetype<usize>(vm);
+  v.vcpuId = <u32>id;
+  store<u32>(vm.vcpus + (<usize>vm.createdVcpus << 2), <u32>p);
+  vm.createdVcpus++;
+  return <i64>p;
+}
+
+/**
+ * kvm_vcpu_gfn_to_memslot: the per-vCPU last-used slot, valid only under the
+ * generation it was filled in (slot objects are replaced on every change, so a
+ * pointer from another generation may be freed or reused). Misses search the
+ * set without touching its VM-wide cache.
+ */
+export function vcpuGfnToMemslot(p: usize, gfn: u64): usize {
+  const v = vcpuOf(p);
+  const set = activeSet(vmOf(v.vm), v.asId);
+  const gen = setOf(set).generation;
+  if (v.lastUsedSlotGen != gen) {
+    v.lastUsedSlot = 0;
+    v.lastUsedSlotGen = gen;
+  }
+  const last = v.lastUsedSlot;
+  if (last != 0 && gfn - slotOf(last).baseGfn < slotOf(last).npages) return last;
+  const found = searchMemslots(set, gfn);
+  if (found != 0) v.lastUsedSlot = found;
+  return found;
+}

@@ -1,0 +1,149 @@
+// struct kvm: the per-VM state the memory subsystem needs, and the list of live
+// VMs that MMU-notifier events are delivered to.
+
+import { kzalloc, kfree } from "../kalloc";
+import { allocSet, freeSet, setOf, Memslots, gfnSlotAt } from "../memslots/set";
+import { slotOf, freeSlot } from "../memslots/slot";
+import { freeBitmap } from "../dirty/bitmap";
+import { typeHasPrivateMem } from "./config";
+
+@unmanaged export class Vm {
+  nrMemslotPages: u64;
+  nMaxMmuPages: u64;
+  mmuInvalidateSeq: u64;
+  mmuInvalidateRangeStart: u64;
+  mmuInvalidateRangeEnd: u64;
+  /** Highest settled generation seen per address space (debug monotonicity check). */
+  genSeen0: u64;
+  genSeen1: u64;
+  type: u32;
+  nrAs: u32;
+  nrMemslotsDirtyLogging: u32;
+  manualDirtyLogProtect: u32;
+  dirtyRingSize: u32;
+  createdVcpus: u32;
+  nrMmuPagesSet: u32;
+  externalTrackers: u32;
+  mnActiveInvalidateCount: u32;
+  mmuInvalidateInProgress: u32;
+  /** slots_lock is held: a memslot update is running. */
+  updating: u32;
+  /** Bit as = which of the two sets of that address space is active. */
+  activeMask: u32;
+  set00: usize;
+  set01: usize;
+  set10: usize;
+  set11: usize;
+  vcpus: usize;
+  fd: i32;
+}
+
+export const VM_BYTES: usize = offsetof<Vm>();
+export const KVM_MAX_VCPUS: u32 = 4096;      // [x86]
+export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_ID_RATIO
+
+@inline export function vmOf(p: usize): Vm {
+  return changetype<Vm>(p);
+}
+
+/** __memslots[as][which] */
+@inline export function memslotSet(vm: Vm, as: u32, which: u32): usize {
+  return <usize>load<u32>(changetype<usize>(vm) + offsetof<Vm>("set00") + (<usize>(as * 2 + which) << 2));
+}
+
+@inline export function activeSet(vm: Vm, as: u32): usize {
+  return memslotSet(vm, as, (vm.activeMask >> as) & 1);
+}
+
+@inline export function inactiveSet(vm: Vm, as: u32): usize {
+  return memslotSet(vm, as, ((vm.activeMask >> as) & 1) ^ 1);
+}
+
+@inline export function activeMemslots(vm: Vm, as: u32): Memslots {
+  return setOf(activeSet(vm, as));
+}
+
+// ---- the list of live VMs ----
+let vmList: usize = 0;
+let vmListLen: i32 = 0;
+let vmListCap: i32 = 0;
+
+export function vmCount(): i32 {
+  return vmListLen;
+}
+
+export function vmAt(i: i32): usize {
+  return <usize>load<u32>(vmList + (<usize>i << 2));
+}
+
+/** kvm_create_vm: nrAs address spaces, AS i starting at generation i. Returns 0 on ENOMEM. */
+export function createVm(type: u32, nrAs: u32): usize {
+  if (vmListLen == vmListCap) {
+    const cap = vmListCap == 0 ? 8 : vmListCap * 2;
+    const l = kzalloc(<usize>cap << 2);
+    if (l == 0) return 0;
+    if (vmList != 0) { memory.copy(l, vmList, <usize>vmListLen << 2); kfree(vmList); }
+    vmList = l;
+    vmListCap = cap;
+  }
+  const p = kzalloc(VM_BYTES);
+  if (p == 0) return 0;
+  const vm = vmOf(p);
+  vm.type = type;
+  vm.nrAs = nrAs;
+  vm.nMaxMmuPages = 64;
+  vm.vcpus = kzalloc(<usize>KVM_MAX_VCPUS << 2);
+  let ok = vm.vcpus != 0;
+  for (let as: u32 = 0; as < nrAs && ok; as++) {
+    for (let w: u32 = 0; w < 2; w++) {
+      const s = allocSet(<u64>as);
+      if (s == 0) { ok = false; break; }
+      store<u32>(p + offsetof<Vm>("set00") + (<usize>(as * 2 + w) << 2), <u32>s);
+    }
+  }
+  vm.genSeen0 = 0;
+  vm.genSeen1 = 1;
+  if (!ok) { destroyVm(p, false); return 0; }
+  store<u32>(vmList + (<usize>vmListLen << 2), <u32>p);
+  vmListLen++;
+  return p;
+}
+
+/** kvm_destroy_vm / kvm_free_memslots: frees every slot without generation changes. */
+export function destroyVm(p: usize, listed: bool = true): void {
+  const vm = vmOf(p);
+  for (let as: u32 = 0; as < vm.nrAs; as++) {
+    const a = memslotSet(vm, as, 0), b = memslotSet(vm, as, 1);
+    if (a == 0 || b == 0) { if (a) freeSet(a); if (b) freeSet(b); continue; }
+    // Outside an update both sets hold the same objects: free them once.
+    const s = setOf(a);
+    for (let i = 0; i < s.count; i++) {
+      const x = gfnSlotAt(s, i);
+      freeBitmap(slotOf(x).dirtyBitmap, slotOf(x).npages);
+      freeSlot(x);
+    }
+    freeSet(a);
+    freeSet(b);
+  }
+  if (vm.vcpus != 0) {
+    for (let i: u32 = 0; i < KVM_MAX_VCPUS; i++) {
+      const v = <usize>load<u32>(vm.vcpus + (<usize>i << 2));
+      if (v != 0) kfree(v);
+    }
+    kfree(vm.vcpus);
+  }
+  if (listed) {
+    for (let i = 0; i < vmListLen; i++) {
+      if (vmAt(i) == p) {
+        memory.copy(vmList + (<usize>i << 2), vmList + (<usize>(i + 1) << 2), <usize>(vmListLen - i - 1) << 2);
+        vmListLen--;
+        break;
+      }
+    }
+  }
+  kfree(p, VM_BYTES);
+}
+
+export function vmHasPrivateMem(vm: Vm): bool {
+  return typeHasPrivateMem(vm.type);
+}

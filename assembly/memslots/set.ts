@@ -1,0 +1,204 @@
+// struct kvm_memslots: one set of an address space. Slots are kept in two
+// sorted arrays, by base_gfn (for gfn search and ordered iteration) and by
+// userspace_addr (for MMU-notifier hva lookups), plus an id map. Editing is
+// kvm_replace_memslot: only ever on the inactive set (update.ts).
+
+import { kzalloc, kfree } from "../kalloc";
+import { Slot, slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
+
+@unmanaged export class Memslots {
+  generation: u64;
+  /** Smallest base_gfn and largest end covered by the gfn index (search.ts). */
+  indexBase: u64;
+  indexLimit: u64;
+  count: i32;
+  cap: i32;
+  /** u32[KVM_MEM_SLOTS_NUM]: id -> slot */
+  idMap: usize;
+  /** u32[cap] slots sorted by base_gfn; u64[cap] their base_gfn and end gfn */
+  gfnSlots: usize;
+  gfnKeys: usize;
+  gfnEnds: usize;
+  /** u32[cap] slots sorted by (userspace_addr, id); u64[cap] running max of hva end */
+  hvaSlots: usize;
+  hvaMaxEnd: usize;
+  lastUsedSlot: usize;
+  /** gfn index: u32[buckets + 1] of predecessor positions, see search.ts */
+  index: usize;
+  indexBuckets: i32;
+  indexCap: i32;
+  indexShift: i32;
+  /** Derived data (gfn index, hva running max) must be rebuilt before use. */
+  stale: i32;
+  idCount: i32;
+}
+
+export const SET_BYTES: usize = offsetof<Memslots>();
+
+@inline export function setOf(p: usize): Memslots {
+  return changetype<Memslots>(p);
+}
+
+@inline export function gfnSlotAt(s: Memslots, i: i32): usize {
+  return <usize>load<u32>(s.gfnSlots + (<usize>i << 2));
+}
+@inline export function gfnKeyAt(s: Memslots, i: i32): u64 {
+  return load<u64>(s.gfnKeys + (<usize>i << 3));
+}
+@inline export function gfnEndAt(s: Memslots, i: i32): u64 {
+  return load<u64>(s.gfnEnds + (<usize>i << 3));
+}
+@inline export function hvaSlotAt(s: Memslots, i: i32): usize {
+  return <usize>load<u32>(s.hvaSlots + (<usize>i << 2));
+}
+@inline export function idLookup(s: Memslots, id: i32): usize {
+  return <usize>load<u32>(s.idMap + (<usize>id << 2));
+}
+
+export function allocSet(generation: u64): usize {
+  const p = kzalloc(SET_BYTES);
+  if (p == 0) return 0;
+  const s = setOf(p);
+  s.idMap = kzalloc(<usize>KVM_MEM_SLOTS_NUM << 2);
+  if (s.idMap == 0) { kfree(p); return 0; }
+  s.generation = generation;
+  return p;
+}
+
+export function freeSet(p: usize): void {
+  const s = setOf(p);
+  kfree(s.idMap);
+  kfree(s.gfnSlots); kfree(s.gfnKeys); kfree(s.gfnEnds);
+  kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
+  kfree(s.index);
+  kfree(p);
+}
+
+/** Makes room for n slots. The only step of an edit that can fail: done before any change. */
+export function reserveSet(p: usize, n: i32): bool {
+  const s = setOf(p);
+  if (n <= s.cap) return true;
+  let cap = s.cap < 8 ? 8 : s.cap * 2;
+  while (cap < n) cap *= 2;
+  const a = kzalloc(<usize>cap << 2), k = kzalloc(<usize>cap << 3), e = kzalloc(<usize>cap << 3);
+  const h = kzalloc(<usize>cap << 2), m = kzalloc(<usize>cap << 3);
+  if (a == 0 || k == 0 || e == 0 || h == 0 || m == 0) {
+    kfree(a); kfree(k); kfree(e); kfree(h); kfree(m);
+    return false;
+  }
+  const c = <usize>s.count;
+  if (c != 0) {
+    memory.copy(a, s.gfnSlots, c << 2); memory.copy(k, s.gfnKeys, c << 3);
+    memory.copy(e, s.gfnEnds, c << 3); memory.copy(h, s.hvaSlots, c << 2);
+  }
+  kfree(s.gfnSlots); kfree(s.gfnKeys); kfree(s.gfnEnds); kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
+  s.gfnSlots = a; s.gfnKeys = k; s.gfnEnds = e; s.hvaSlots = h; s.hvaMaxEnd = m;
+  s.cap = cap;
+  s.stale = 1;
+  return true;
+}
+
+/** Position of the slot with this base_gfn in the gfn array (base_gfns are unique in a set). */
+export function gfnPosition(s: Memslots, baseGfn: u64): i32 {
+  let lo = 0, hi = s.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (gfnKeyAt(s, mid) < baseGfn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function hvaLess(a: Slot, b: Slot): bool {
+  return a.userspaceAddr < b.userspaceAddr || (a.userspaceAddr == b.userspaceAddr && a.id < b.id);
+}
+
+/** Position where slot p sits (or would sit) in the hva array. */
+function hvaPosition(s: Memslots, p: usize): i32 {
+  const x = slotOf(p);
+  let lo = 0, hi = s.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (hvaLess(slotOf(hvaSlotAt(s, mid)), x)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function gfnRemove(s: Memslots, i: i32): void {
+  const n = <usize>(s.count - i - 1);
+  const at = <usize>i;
+  memory.copy(s.gfnSlots + (at << 2), s.gfnSlots + ((at + 1) << 2), n << 2);
+  memory.copy(s.gfnKeys + (at << 3), s.gfnKeys + ((at + 1) << 3), n << 3);
+  memory.copy(s.gfnEnds + (at << 3), s.gfnEnds + ((at + 1) << 3), n << 3);
+}
+
+function gfnInsert(s: Memslots, p: usize, count: i32): void {
+  const x = slotOf(p);
+  // count excludes p; positions are computed over the first `count` entries.
+  let lo = 0, hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (gfnKeyAt(s, mid) < x.baseGfn) lo = mid + 1;
+    else hi = mid;
+  }
+  const at = <usize>lo, n = <usize>(count - lo);
+  memory.copy(s.gfnSlots + ((at + 1) << 2), s.gfnSlots + (at << 2), n << 2);
+  memory.copy(s.gfnKeys + ((at + 1) << 3), s.gfnKeys + (at << 3), n << 3);
+  memory.copy(s.gfnEnds + ((at + 1) << 3), s.gfnEnds + (at << 3), n << 3);
+  store<u32>(s.gfnSlots + (at << 2), <u32>p);
+  store<u64>(s.gfnKeys + (at << 3), x.baseGfn);
+  store<u64>(s.gfnEnds + (at << 3), slotEnd(x));
+}
+
+function hvaRemove(s: Memslots, p: usize): void {
+  let i = hvaPosition(s, p);
+  while (hvaSlotAt(s, i) != p) i++;
+  memory.copy(s.hvaSlots + (<usize>i << 2), s.hvaSlots + (<usize>(i + 1) << 2), <usize>(s.count - i - 1) << 2);
+}
+
+function hvaInsert(s: Memslots, p: usize, count: i32): void {
+  const x = slotOf(p);
+  let lo = 0, hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (hvaLess(slotOf(hvaSlotAt(s, mid)), x)) lo = mid + 1;
+    else hi = mid;
+  }
+  memory.copy(s.hvaSlots + (<usize>(lo + 1) << 2), s.hvaSlots + (<usize>lo << 2), <usize>(count - lo) << 2);
+  store<u32>(s.hvaSlots + (<usize>lo << 2), <u32>p);
+}
+
+/**
+ * kvm_replace_memslot: replaces old by new (either may be 0) in set p.
+ * The set must have room (reserveSet) for an insertion.
+ */
+export function replaceMemslot(p: usize, old: usize, nw: usize): void {
+  const s = setOf(p);
+  if (old != 0) {
+    const o = slotOf(old);
+    store<u32>(s.idMap + (<usize>o.id << 2), 0);
+    s.idCount--;
+    hvaRemove(s, old);
+    if (s.lastUsedSlot == old) s.lastUsedSlot = nw;
+    if (nw == 0) {
+      gfnRemove(s, gfnPosition(s, o.baseGfn));
+      s.count--;
+      s.stale = 1;
+      return;
+    }
+  }
+  const n = slotOf(nw);
+  store<u32>(s.idMap + (<usize>n.id << 2), <u32>nw);
+  s.idCount++;
+  const others = old != 0 ? s.count - 1 : s.count;
+  hvaInsert(s, nw, others);
+  if (old != 0 && slotOf(old).baseGfn == n.baseGfn) {
+    store<u32>(s.gfnSlots + (<usize>gfnPosition(s, n.baseGfn) << 2), <u32>nw);
+  } else {
+    if (old != 0) gfnRemove(s, gfnPosition(s, slotOf(old).baseGfn));
+    gfnInsert(s, nw, others);
+  }
+  s.count = others + 1;
+  s.stale = 1;
+}
