@@ -4,8 +4,10 @@
 // run, and the host (a test, or the demo) runs readers there: lookups, guest
 // accesses, pfn-cache checks. Memslot updates from inside a hook are refused.
 
+import { vmOf } from "../kvm/vm";
+
 @external("env", "webkvm_reader_hook")
-declare function readerHook(vm: usize, point: i32, asId: u32): void;
+declare function readerHook(vmFd: i32, point: i32, asId: u32): void;
 
 /** After pass 1 of DELETE/MOVE: the INVALID copy is published (generation g|bit63). */
 export const HOOK_INVALID_PUBLISHED: i32 = 1;
@@ -26,6 +28,6 @@ export function setHooksEnabled(on: bool): void {
 export function runReaderHook(vm: usize, point: i32, asId: u32): void {
   if (!hooksEnabled) return;
   inHook++;
-  readerHook(vm, point, asId);
+  readerHook(vmOf(vm).fd, point, asId);
   inHook--;
 }

@@ -1,0 +1,74 @@
+// Loading the core in Node and in browsers. The wasm is found next to this
+// module by default (new URL(..., import.meta.url)); callers may pass a URL,
+// the bytes, or a compiled WebAssembly.Module (bundlers, CSP-restricted pages).
+
+import * as loader from "@assemblyscript/loader";
+
+export type CoreBuild = "debug" | "release";
+export type WasmSource = URL | string | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
+
+/** The raw exports of assembly/index.ts. */
+export interface CoreExports extends Record<string, unknown> {
+  memory: WebAssembly.Memory;
+  [name: string]: any;
+}
+
+export type ReaderHook = (vmFd: number, point: number, asId: number) => void;
+
+const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
+
+function defaultBuild(): CoreBuild {
+  const g = globalThis as { __WEBKVM_CORE__?: CoreBuild; process?: { env?: Record<string, string | undefined> } };
+  return g.__WEBKVM_CORE__ ?? (g.process?.env?.WEBKVM_CORE as CoreBuild | undefined) ?? "release";
+}
+
+async function fetchBytes(url: URL): Promise<ArrayBuffer> {
+  if (url.protocol === "file:") {
+    const fs = await import(/* @vite-ignore */ "node:fs/promises");
+    const b = await fs.readFile(url);
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`webkvm: could not load ${url}: ${res.status}`);
+  return res.arrayBuffer();
+}
+
+async function compile(source: WasmSource | undefined, build: CoreBuild): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (source === undefined || typeof source === "string" || source instanceof URL) {
+    const url = source === undefined ? new URL(`../build/${build}.wasm`, import.meta.url)
+      : source instanceof URL ? source : new URL(source, import.meta.url);
+    const key = url.href;
+    let m = moduleCache.get(key);
+    if (!m) {
+      m = fetchBytes(url).then((b) => WebAssembly.compile(b));
+      moduleCache.set(key, m);
+    }
+    return m;
+  }
+  const bytes = source instanceof ArrayBuffer ? source
+    : new Uint8Array(source.buffer, source.byteOffset, source.byteLength).slice().buffer;
+  return WebAssembly.compile(bytes);
+}
+
+/** A fresh core instance: one VMM process (its own linear memory, fds, VMs). */
+export async function instantiateCore(source: WasmSource | undefined, build: CoreBuild | undefined,
+                                      hook: { fn: ReaderHook | null }): Promise<CoreExports> {
+  const module = await compile(source, build ?? defaultBuild());
+  const imports = {
+    env: {
+      webkvm_reader_hook: (vm: number, point: number, asId: number) => hook.fn?.(vm, point, asId),
+    },
+  };
+  const inst = await loader.instantiate<CoreExports>(module, imports as unknown as loader.Imports);
+  return inst.exports as unknown as CoreExports;
+}
+
+/** Views over linear memory are rebuilt on every use: memory.grow detaches old buffers. */
+export function bytesAt(core: CoreExports, ptr: number, len: number): Uint8Array {
+  return new Uint8Array(core.memory.buffer, ptr, len);
+}
+
+export function viewAt(core: CoreExports, ptr: number, len: number): DataView {
+  return new DataView(core.memory.buffer, ptr, len);
+}

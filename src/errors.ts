@@ -1,0 +1,78 @@
+// KvmError: errno number + code name + the check that failed, with the
+// offending values in the message (Cloud Hypervisor's error style).
+
+export const ERRNO: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
+  14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 22: "EINVAL", 25: "ENOTTY", 28: "ENOSPC", 34: "ERANGE",
+};
+
+export const errnoName = (e: number): string => ERRNO[e] ?? `E${e}`;
+
+/** Values a check message may quote. */
+export type CheckContext = Record<string, unknown>;
+
+const h = (v: unknown) => (typeof v === "bigint" || typeof v === "number" ? "0x" + BigInt(v).toString(16) : String(v));
+
+/** The core's check codes (assembly/errno.ts) and how to say what failed. */
+const CHECKS: Record<number, (c: CheckContext) => string> = {
+  1: (c) => `the ${c.size}-byte argument of ${c.ioctl} could not be read (${c.len} bytes given)`,
+  2: (c) => `flags ${h(c.flags)} have bits other than LOG_DIRTY_PAGES|READONLY (v1 ioctl)`,
+  3: (c) => `slot id ${Number(BigInt(c.slot as bigint) & 0xffffn)} is not a user slot (0..32763)`,
+  4: (c) => `flags ${h(c.flags)} are not valid for this VM and request`,
+  5: (c) => `memory_size ${h(c.memory_size)} is not page aligned`,
+  6: (c) => `guest_phys_addr ${h(c.guest_phys_addr)} is not page aligned`,
+  7: (c) => `userspace_addr ${h(c.userspace_addr)} is not page aligned`,
+  8: (c) => `userspace_addr ${h(c.userspace_addr)} + memory_size ${h(c.memory_size)} is not a valid user range`,
+  9: (c) => `guest_memfd_offset ${h(c.guest_memfd_offset)} is not page aligned or wraps with memory_size`,
+  10: (c) => `address space ${Number(BigInt(c.slot as bigint) >> 16n)} does not exist in this VM`,
+  11: (c) => `guest_phys_addr ${h(c.guest_phys_addr)} + memory_size ${h(c.memory_size)} wraps`,
+  12: (c) => `memory_size ${h(c.memory_size)} is more than 2^31 - 1 pages`,
+  13: (c) => `slot ${c.slot} does not exist, so it cannot be deleted`,
+  14: () => `nr_memslot_pages is smaller than the slot being deleted (internal inconsistency)`,
+  15: () => `an existing slot cannot be modified with KVM_MEM_GUEST_MEMFD`,
+  16: () => `an existing slot's size, userspace_addr, READONLY and GUEST_MEMFD cannot change`,
+  17: (c) => `gpa range ${h(c.guest_phys_addr)}+${h(c.memory_size)} overlaps another slot`,
+  18: () => `no memory for the new slot`,
+  19: (c) => `guest_memfd ${c.guest_memfd} is not an open file descriptor`,
+  20: (c) => `fd ${c.guest_memfd} is not a guest_memfd`,
+  21: () => `no memory for the INVALID copy of the slot`,
+  22: () => `no memory for the dirty bitmap`,
+  23: () => `arch prepare failed (per-slot metadata allocation)`,
+  24: (c) => `gpa range ${h(c.guest_phys_addr)}+${h(c.memory_size)} ends above the largest guest frame`,
+  25: () => `a slot cannot move while an external page-track user is registered`,
+  26: (c) => `unknown or unsupported ioctl ${h(c.nr)}`,
+  27: (c) => `VM type ${c.type} is not supported (KVM_CAP_VM_TYPES)`,
+  28: (c) => `fd ${c.fd} is not open`,
+  29: (c) => `vcpu id ${c.id} is out of range`,
+  30: (c) => `vcpu id ${c.id} already exists`,
+  31: () => `the VM has the maximum number of vCPUs`,
+  32: (c) => `slot id ${c.id} is not an internal slot id (32764..32766)`,
+  33: (c) => `internal slot ${c.id} already exists`,
+  34: () => `invalid mmap/munmap/mprotect arguments`,
+  35: () => `the range does not fit the user address space`,
+  36: () => `out of memory for host mappings`,
+  37: () => `the range is not fully mapped`,
+  38: (c) => `hva ${h(c.hva)} has no usable mapping for this access`,
+  39: (c) => `gpa ${h(c.gpa)} is not covered by a memslot`,
+  40: (c) => `gpa ${h(c.gpa)} lies in a slot that is being updated (INVALID)`,
+  41: (c) => `gpa ${h(c.gpa)} lies in a read-only slot`,
+  42: (c) => `capability ${c.cap} cannot be enabled with these arguments (or is not supported by this build)`,
+  43: () => `memslot update attempted from inside a reader hook (slots_lock is held)`,
+  44: () => `injected failure`,
+};
+
+export class KvmError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  readonly check: number;
+
+  constructor(errno: number, check: number, ctx: CheckContext = {}, what?: string) {
+    const code = errnoName(errno);
+    const detail = (CHECKS[check] ?? (() => (what ? `${what} failed` : "failed")))(ctx);
+    super(`${code}: ${what && CHECKS[check] ? `${what}: ` : ""}${detail}`);
+    this.name = "KvmError";
+    this.errno = errno;
+    this.code = code;
+    this.check = check;
+  }
+}

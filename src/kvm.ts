@@ -1,0 +1,151 @@
+// Kvm: an open /dev/kvm in one webkvm instance (one core = one VMM process
+// with its own address space, file descriptors and VMs).
+
+import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook } from "./core.js";
+import { HostMemory } from "./host-memory.js";
+import { KvmError } from "./errors.js";
+import { Vm } from "./vm.js";
+import { rawIoctl } from "./ioctl.js";
+import { KVM_CAP, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_API_VERSION } from "./uapi.js";
+import { type U64, toU64, toU32 } from "./u64.js";
+
+/** Host-dependent values (spec: "host-dependent"). Defaults: the host the goldens were recorded on. */
+export interface KvmConfig {
+  /** KVM_MAX_NR_ADDRESS_SPACES: 2 models a kernel with SMM support. */
+  addressSpaces: 1 | 2;
+  /** Largest guest frame number a slot may reach (shadow paging: 2^40 - 1). */
+  maxGfn: U64;
+  /** KVM_CAP_VM_TYPES bitmask. */
+  vmTypes: number;
+  /** Generic memory attributes compiled in. */
+  memoryAttributes: boolean;
+  /** KVM_CAP_PRE_FAULT_MEMORY (TDP hosts). */
+  preFaultMemory: boolean;
+  /** Dirty-ring entries kept in reserve (64, more on PML hosts). */
+  dirtyRingReserved: number;
+  /** First address user space cannot map (TASK_SIZE_MAX; 4-level paging). */
+  userAddressLimit: U64;
+}
+
+export const DEFAULT_CONFIG: KvmConfig = {
+  addressSpaces: 1,
+  maxGfn: (1n << 40n) - 1n,
+  vmTypes: 1,
+  memoryAttributes: false,
+  preFaultMemory: false,
+  dirtyRingReserved: 64,
+  userAddressLimit: 0x7ffffffff000n,
+};
+
+export interface OpenOptions {
+  /** Where the core comes from: a URL/path, its bytes, or a compiled module. */
+  wasm?: WasmSource;
+  /** Which build to load when `wasm` is not given (tests use "debug"). */
+  core?: CoreBuild;
+  config?: Partial<KvmConfig>;
+}
+
+export interface CreateVmOptions {
+  type?: number;
+  /** Address spaces of this VM (default: what the kernel gives its type; 2 models SMM). */
+  addressSpaces?: 1 | 2;
+}
+
+export type CapName = Lowercase<keyof typeof KVM_CAP>;
+
+export function capNumber(cap: number | CapName | keyof typeof KVM_CAP): number {
+  if (typeof cap === "number") return cap;
+  const n = (KVM_CAP as Record<string, number>)[cap.toUpperCase()];
+  if (n === undefined) throw new RangeError(`unknown capability ${cap}`);
+  return n;
+}
+
+export class Kvm {
+  readonly memory: HostMemory;
+  readonly config: Readonly<KvmConfig>;
+  /** @internal */ readonly fd: number;
+  /** @internal */ readonly hook: { fn: ReaderHook | null };
+  private readonly vms = new Map<number, Vm>();
+
+  private constructor(readonly core: CoreExports, config: KvmConfig, hook: { fn: ReaderHook | null }) {
+    this.config = config;
+    this.hook = hook;
+    this.memory = new HostMemory(core);
+    core.configure(config.addressSpaces, toU64(config.maxGfn, "maxGfn"), config.vmTypes >>> 0,
+      config.memoryAttributes, config.preFaultMemory, config.dirtyRingReserved, toU64(config.userAddressLimit, "userAddressLimit"));
+    this.fd = core.openKvm();
+  }
+
+  static async open(opts: OpenOptions = {}): Promise<Kvm> {
+    const config = { ...DEFAULT_CONFIG, ...opts.config };
+    if (config.addressSpaces !== 1 && config.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
+    const hook = { fn: null as ReaderHook | null };
+    const core = await instantiateCore(opts.wasm, opts.core, hook);
+    return new Kvm(core, config, hook);
+  }
+
+  /** Whether this instance runs the debug core (invariant checks on). */
+  get debugCore(): boolean {
+    return this.core.isDebugBuild() !== 0;
+  }
+
+  /** Raw ioctl on /dev/kvm: returns the value or -errno. */
+  ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
+    return rawIoctl(this.core, this.fd, nr, arg);
+  }
+
+  apiVersion(): number {
+    return this.ioctl(KVM_GET_API_VERSION);
+  }
+
+  /** KVM_CHECK_EXTENSION on /dev/kvm. */
+  checkExtension(cap: number | CapName): number {
+    return this.ioctl(KVM_CHECK_EXTENSION, capNumber(cap));
+  }
+
+  createVm(opts: CreateVmOptions = {}): Vm {
+    const type = toU32(opts.type ?? 0, "type");
+    let fd: number;
+    if (opts.addressSpaces === undefined) {
+      fd = this.ioctl(KVM_CREATE_VM, type);
+    } else {
+      if (opts.addressSpaces !== 1 && opts.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
+      fd = this.core.createVm(BigInt(type), opts.addressSpaces);
+    }
+    if (fd < 0) throw new KvmError(-fd, this.core.lastFailedCheck(), { type }, "KVM_CREATE_VM");
+    const vm = new Vm(this, fd);
+    this.vms.set(fd, vm);
+    return vm;
+  }
+
+  /** Wraps an fd that a raw KVM_CREATE_VM returned. */
+  vmFromFd(fd: number): Vm {
+    let vm = this.vms.get(fd);
+    if (!vm) {
+      if (!this.core.vmLive(fd)) throw new KvmError(9, 28, { fd }, "vmFromFd");
+      vm = new Vm(this, fd);
+      this.vms.set(fd, vm);
+    }
+    return vm;
+  }
+
+  /** @internal */
+  forget(fd: number): void {
+    this.vms.delete(fd);
+  }
+
+  /**
+   * Runs fn at the points where, in the kernel, a concurrent reader could
+   * observe a memslot update or an MMU-notifier invalidation in flight
+   * (see assembly/debug/hooks.ts). null turns the hooks off.
+   */
+  setReaderHook(fn: ((vm: Vm, point: ReaderPoint, asId: number) => void) | null): void {
+    this.hook.fn = fn ? (fd, point, asId) => fn(this.vmFromFd(fd), READER_POINTS[point], asId) : null;
+    this.core.enableReaderHooks(fn !== null);
+  }
+}
+
+export type ReaderPoint = "invalid-published" | "invalidated" | "published" | "mn-invalidating";
+const READER_POINTS: Record<number, ReaderPoint> = {
+  1: "invalid-published", 2: "invalidated", 3: "published", 4: "mn-invalidating",
+};

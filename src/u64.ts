@@ -1,0 +1,39 @@
+// u64 / u32 argument handling: every u64 field takes number | bigint, and a
+// value that no field of that width can hold is a RangeError, never a wrap.
+
+export type U64 = number | bigint;
+
+export const U64_MAX = (1n << 64n) - 1n;
+
+export function toU64(value: U64, name: string): bigint {
+  if (typeof value === "bigint") {
+    if (value < 0n || value > U64_MAX) throw new RangeError(`${name} ${value} does not fit in a u64`);
+    return value;
+  }
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || !Number.isSafeInteger(value)) {
+    throw new RangeError(`${name} ${value} is not a u64 (numbers must be safe non-negative integers; use a bigint)`);
+  }
+  return BigInt(value);
+}
+
+export function toU32(value: U64, name: string): number {
+  const v = toU64(value, name);
+  if (v > 0xffffffffn) throw new RangeError(`${name} ${value} does not fit in a u32`);
+  return Number(v);
+}
+
+export function toI32(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) {
+    throw new RangeError(`${name} ${value} does not fit in an i32`);
+  }
+  return value;
+}
+
+/** A core i64 result read back as the u64 it carries. */
+export function asU64(v: bigint): bigint {
+  return BigInt.asUintN(64, v);
+}
+
+export function hex(v: U64): string {
+  return "0x" + BigInt(v).toString(16);
+}

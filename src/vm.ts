@@ -1,0 +1,240 @@
+// Vm: the VM ioctls (memslots first), guest-memory access, and the views of
+// the memslot sets that tools and tests need.
+
+import type { Kvm, CapName } from "./kvm.js";
+import { capNumber } from "./kvm.js";
+import { bytesAt, viewAt } from "./core.js";
+import { KvmError } from "./errors.js";
+import { rawIoctl, checkedIoctl } from "./ioctl.js";
+import { Vcpu } from "./vcpu.js";
+import {
+  KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_CHECK_EXTENSION, KVM_CREATE_VCPU, KVM_ENABLE_CAP,
+  KVM_MEMSLOT_INVALID, kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap,
+} from "./uapi.js";
+import { type U64, toU64, toU32, asU64 } from "./u64.js";
+
+export interface MemoryRegion {
+  /** Slot id (0..32763); with asId, or the kernel's combined `(as_id << 16) | id`. */
+  slot: number;
+  asId?: number;
+  flags?: number;
+  guestPhysAddr: U64;
+  memorySize: U64;
+  userspaceAddr: U64;
+}
+
+export interface MemoryRegion2 extends MemoryRegion {
+  guestMemfdOffset?: U64;
+  guestMemfd?: number;
+}
+
+export interface Memslot {
+  id: number;
+  asId: number;
+  baseGfn: bigint;
+  npages: bigint;
+  guestPhysAddr: bigint;
+  memorySize: bigint;
+  userspaceAddr: bigint;
+  flags: number;
+  /** Being deleted or moved: visible to lookups, not translatable. */
+  invalid: boolean;
+  hasDirtyBitmap: boolean;
+}
+
+export const INJECT_POINTS = {
+  alloc_slot: 1, alloc_invalid_slot: 2, alloc_bitmap: 3, arch_prepare: 4, frame: 5,
+} as const;
+export type InjectPoint = keyof typeof INJECT_POINTS;
+
+const SNAP_BYTES = 48;
+
+function slotWord(r: MemoryRegion): number {
+  const id = toU32(r.slot, "slot");
+  if (r.asId === undefined) return id;
+  if (id > 0xffff) throw new RangeError(`slot ${r.slot} with asId: the id must fit 16 bits`);
+  const as = toU32(r.asId, "asId");
+  if (as > 0xffff) throw new RangeError(`asId ${r.asId} does not fit 16 bits`);
+  return ((as << 16) | id) >>> 0;
+}
+
+export class Vm {
+  private closed = false;
+
+  /** @internal */
+  constructor(readonly kvm: Kvm, readonly fd: number) {}
+
+  private get core() {
+    if (this.closed) throw new KvmError(9, 28, { fd: this.fd }, "VM");
+    return this.kvm.core;
+  }
+
+  /** Raw ioctl on the VM fd: the kernel's struct bytes (or a scalar) in, 0 / value / -errno out. */
+  ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
+    if (this.closed) return -9;
+    return rawIoctl(this.core, this.fd, nr, arg);
+  }
+
+  checkExtension(cap: number | CapName): number {
+    return this.ioctl(KVM_CHECK_EXTENSION, capNumber(cap));
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION. memorySize 0 deletes the slot. */
+  setUserMemoryRegion(r: MemoryRegion): void {
+    const fields = {
+      slot: slotWord(r), flags: toU32(r.flags ?? 0, "flags"), guest_phys_addr: toU64(r.guestPhysAddr, "guestPhysAddr"),
+      memory_size: toU64(r.memorySize, "memorySize"), userspace_addr: toU64(r.userspaceAddr, "userspaceAddr"),
+    };
+    checkedIoctl(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, "KVM_SET_USER_MEMORY_REGION",
+      kvm_userspace_memory_region.encode(fields), fields);
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION2. */
+  setUserMemoryRegion2(r: MemoryRegion2): void {
+    const fields = {
+      slot: slotWord(r), flags: toU32(r.flags ?? 0, "flags"), guest_phys_addr: toU64(r.guestPhysAddr, "guestPhysAddr"),
+      memory_size: toU64(r.memorySize, "memorySize"), userspace_addr: toU64(r.userspaceAddr, "userspaceAddr"),
+      guest_memfd_offset: toU64(r.guestMemfdOffset ?? 0, "guestMemfdOffset"),
+      guest_memfd: BigInt.asUintN(32, BigInt(r.guestMemfd ?? -1)),
+    };
+    checkedIoctl(this.core, this.fd, KVM_SET_USER_MEMORY_REGION2, "KVM_SET_USER_MEMORY_REGION2",
+      kvm_userspace_memory_region2.encode(fields), { ...fields, guest_memfd: r.guestMemfd ?? -1 });
+  }
+
+  /** KVM_ENABLE_CAP on the VM. */
+  enableCap(cap: number | CapName, args: U64[] = [], flags = 0): void {
+    const c = capNumber(cap);
+    const fields = { cap: c, flags, arg0: args[0] ?? 0, arg1: args[1] ?? 0, arg2: args[2] ?? 0, arg3: args[3] ?? 0 };
+    checkedIoctl(this.core, this.fd, KVM_ENABLE_CAP, "KVM_ENABLE_CAP", kvm_enable_cap.encode(fields), fields);
+  }
+
+  createVcpu(id: number): Vcpu {
+    const fd = checkedIoctl(this.core, this.fd, KVM_CREATE_VCPU, "KVM_CREATE_VCPU", toU32(id, "id"), { id });
+    return new Vcpu(this, fd, id);
+  }
+
+  /** kvm_read_guest: len bytes at gpa, across slots; EFAULT on holes and INVALID slots. */
+  readGuest(gpa: U64, lenOrBuf: number | Uint8Array, asId = 0): Uint8Array {
+    const out = typeof lenOrBuf === "number" ? new Uint8Array(lenOrBuf) : lenOrBuf;
+    this.guestCopy(toU64(gpa, "gpa"), out, asId, false);
+    return out;
+  }
+
+  /** kvm_write_guest: EFAULT on holes, INVALID and read-only slots; marks pages dirty. */
+  writeGuest(gpa: U64, bytes: Uint8Array, asId = 0): void {
+    this.guestCopy(toU64(gpa, "gpa"), bytes, asId, true);
+  }
+
+  private guestCopy(gpa: bigint, buf: Uint8Array, asId: number, write: boolean): void {
+    const core = this.core;
+    if (asId !== 0 && asId !== 1) throw new RangeError(`asId ${asId}`);
+    if (asId >= core.vmNrAs(this.fd)) throw new RangeError(`address space ${asId} does not exist in this VM`);
+    if (gpa + BigInt(buf.length) > 1n << 64n) throw new RangeError(`gpa ${gpa} + ${buf.length} wraps`);
+    const chunk = core.ioBufferSize();
+    for (let done = 0; done < buf.length;) {
+      const n = Math.min(chunk, buf.length - done);
+      const at = gpa + BigInt(done);
+      if (write) bytesAt(core, core.ioBuffer(), n).set(buf.subarray(done, done + n));
+      const r = core.accessGuestMemory(this.fd, asId, at, n, write);
+      if (r < 0) {
+        const failedAt = this.firstBadGpa(at, n, write, asId);
+        throw new KvmError(-r, core.lastFailedCheck(), { gpa: failedAt }, write ? "writeGuest" : "readGuest");
+      }
+      if (!write) buf.set(bytesAt(core, core.ioBuffer(), n), done);
+      done += n;
+    }
+  }
+
+  private firstBadGpa(gpa: bigint, n: number, write: boolean, asId: number): bigint {
+    for (let p = gpa & ~0xfffn; p < gpa + BigInt(n); p += 4096n) {
+      if (this.core.accessGuestMemory(this.fd, asId, p < gpa ? gpa : p, 1, write) < 0) return p < gpa ? gpa : p;
+    }
+    return gpa;
+  }
+
+  /** gfn_to_hva (write lookup; fails on READONLY) or gfn_to_hva_prot ({write: false}). */
+  gfnToHva(gfn: U64, opts: { asId?: number; write?: boolean } = {}): bigint {
+    return asU64(BigInt(this.core.gfnToHva(this.fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.write ?? true)));
+  }
+
+  /** The current memslot generation of an address space (bit 63 = update in progress). */
+  generation(asId = 0): bigint {
+    return asU64(BigInt(this.core.generation(this.fd, asId)));
+  }
+
+  get addressSpaces(): number {
+    return this.core.vmNrAs(this.fd);
+  }
+
+  /** The slots of an address space in gfn order (the active set, or the inactive one). */
+  memslots(opts: { asId?: number; inactive?: boolean } = {}): Memslot[] {
+    const core = this.core;
+    const asId = opts.asId ?? 0;
+    if (asId >= core.vmNrAs(this.fd)) return [];
+    const p = core.snapshotMemslots(this.fd, asId, opts.inactive ?? false);
+    if (p === 0) throw new KvmError(12, 18, {}, "memslots");
+    try {
+      const n = viewAt(core, p, 4).getUint32(0, true);
+      const out: Memslot[] = [];
+      for (let i = 0; i < n; i++) out.push(decodeSnap(viewAt(core, p + 16 + i * SNAP_BYTES, SNAP_BYTES)));
+      return out;
+    } finally {
+      core.kmfree(p);
+    }
+  }
+
+  /**
+   * __x86_set_memory_region: creates (size > 0) or deletes (size 0) internal
+   * slot 32764..32766 in every address space. Returns the new slot's hva.
+   */
+  x86SetMemoryRegion(id: number, gpa: U64, size: U64): bigint {
+    const r = this.core.x86SetMemoryRegion(this.fd, toU32(id, "id"), toU64(gpa, "gpa"), toU64(size, "size"));
+    if (r < 0) throw new KvmError(-r, this.core.lastFailedCheck(), { id }, "__x86_set_memory_region");
+    return toU64(size, "size") === 0n ? 0n : asU64(BigInt(this.core.internalSlotHva()));
+  }
+
+  /** Debug and test surface: lookups with a chosen cache path, hva routing, fault injection, counters. */
+  get debug() {
+    const core = this.core;
+    const fd = this.fd;
+    return {
+      /** search_memslots (no cache) or __gfn_to_memslot (the set's last_used_slot). */
+      lookup: (gfn: U64, opts: { asId?: number; cached?: boolean } = {}): Memslot | null =>
+        core.lookupGfn(fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.cached ? 1 : 0)
+          ? decodeSnap(viewAt(core, core.ioBuffer(), SNAP_BYTES)) : null,
+      /** Ids of the slots whose host range meets [start, end) (MMU-notifier routing). */
+      hvaToSlots: (start: U64, end: U64, asId = 0): number[] => {
+        const n = core.hvaToSlots(fd, asId, toU64(start, "start"), toU64(end, "end"));
+        return Array.from(new Uint32Array(core.memory.buffer, core.ioBuffer(), Math.min(n, core.ioBufferSize() / 4)));
+      },
+      /** Makes the next allocation or prepare step at `point` fail with errno (after `skip` passes). */
+      injectFault: (point: InjectPoint, errno: number, skip = 0) => core.injectFault(INJECT_POINTS[point], errno, skip),
+      inactiveGeneration: (asId = 0): bigint => asU64(BigInt(core.inactiveGeneration(fd, asId))),
+      stats: () => ({
+        nrMemslotPages: asU64(BigInt(core.vmStat(fd, 0))),
+        nrMemslotsDirtyLogging: Number(core.vmStat(fd, 1)),
+        nMaxMmuPages: asU64(BigInt(core.vmStat(fd, 2))),
+        mmuInvalidateSeq: asU64(BigInt(core.vmStat(fd, 3))),
+        mnActiveInvalidateCount: Number(core.vmStat(fd, 4)),
+        manualDirtyLogProtect: Number(core.vmStat(fd, 5)),
+      }),
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.kvm.core.closeFd(this.fd);
+    this.closed = true;
+    this.kvm.forget(this.fd);
+  }
+}
+
+export function decodeSnap(dv: DataView): Memslot {
+  const baseGfn = dv.getBigUint64(0, true), npages = dv.getBigUint64(8, true);
+  const flags = dv.getUint32(32, true);
+  return {
+    baseGfn, npages, guestPhysAddr: baseGfn << 12n, memorySize: npages << 12n,
+    userspaceAddr: dv.getBigUint64(16, true), flags: flags & 0xffff, invalid: (flags & KVM_MEMSLOT_INVALID) !== 0,
+    id: dv.getUint32(36, true), asId: dv.getUint32(40, true), hasDirtyBitmap: dv.getUint32(44, true) !== 0,
+  };
+}
