@@ -12,7 +12,7 @@ import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd } from "./kvm/ioctl";
 import { Vm, vmOf, activeSet, inactiveSet, memslotSet } from "./kvm/vm";
 import { setOf, gfnSlotAt, Memslots } from "./memslots/set";
-import { slotOf } from "./memslots/slot";
+import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, indexRebuilds, refreshSet } from "./search";
 import { vcpuGfnToMemslot, vcpuOf } from "./kvm/vcpu";
 import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
@@ -135,6 +135,12 @@ export function lookupGfn(fd: i32, asId: u32, gfn: u64, mode: i32): i32 {
 }
 
 export function vcpuLive(fd: i32): bool { return vcpuFromFd(fd) != 0; }
+
+/** kvm_is_visible_gfn: a user slot (id < 32764) that is not INVALID covers gfn (AS 0). */
+export function isVisibleGfn(fd: i32, gfn: u64): bool {
+  const p = gfnToMemslotInSet(activeSet(vmOfFd(fd), 0), gfn);
+  return p != 0 && slotOf(p).id < <u32>KVM_USER_MEM_SLOTS && (slotOf(p).flags & KVM_MEMSLOT_INVALID) == 0;
+}
 
 let hvaHits: i32 = 0;
 function collectHvaHit(slot: usize, ctx: usize): void {

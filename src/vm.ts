@@ -157,6 +157,11 @@ export class Vm {
     return asU64(BigInt(this.core.gfnToHva(this.fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.write ?? true)));
   }
 
+  /** kvm_is_visible_gfn: a user slot that is not being updated covers gfn. */
+  isVisibleGfn(gfn: U64): boolean {
+    return this.core.isVisibleGfn(this.fd, toU64(gfn, "gfn")) !== 0;
+  }
+
   /** The current memslot generation of an address space (bit 63 = update in progress). */
   generation(asId = 0): bigint {
     return asU64(BigInt(this.core.generation(this.fd, asId)));

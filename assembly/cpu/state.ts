@@ -1,0 +1,153 @@
+// The vCPU's architectural state, laid out in one block of linear memory so the
+// host can read or snapshot all of it through a single view (KVM_GET_REGS and
+// KVM_GET_ONE_REG read it the same way). Hot fields sit at the front.
+//
+//   offset  size  field
+//   ------  ----  -------------------------------------------------------------
+//        0   256  x0..x31 (x0 always reads as 0: see the note on X_REGS)
+//      256     8  pc
+//      264     8  priv (PRIV_U = 0, PRIV_S = 1)
+//      272     8  sstatus: only the writable bits (SSTATUS_WMASK) are stored
+//      280     8  sie
+//      288     8  sip: only SSIP is stored; STIP comes from the timer, SEIP
+//                 from the host's external interrupt line
+//      296     8  stvec        304  sscratch     312  sepc      320  scause
+//      328     8  stval        336  satp         344  scounteren 352 senvcfg
+//      360     8  stimecmp: the timer deadline, in ticks of `time`
+//      368     8  instret: retired instructions since reset
+//      376     8  time base: `time` at the instant instret was INSTRET_AT_BASE
+//      384     8  instret at base
+//      392     8  instructions per tick of `time`
+//      400     8  LR reservation: address, or NO_RESERVATION
+//      408     8  reservation size (4 or 8)
+//      416     4  external interrupt line (SEIP level, set by the host)
+//      420     4  signal pending (the host asked the run loop to return)
+//      424     8  pending trap cause (set by the instruction that raised it)
+//      432     8  pending trap tval
+//   CPU_STATE_SIZE = 512
+
+// x0 is never written non-zero by the fast path: every instruction result is
+// stored unconditionally and x0's slot is cleared again before the next
+// instruction (cheaper than a branch on rd). So load<u64>(X_REGS) is always 0.
+
+export const CPU_STATE_SIZE: i32 = 512;
+export const CPU_STATE: usize = memory.data(CPU_STATE_SIZE, 64);
+export const X_REGS: usize = CPU_STATE;
+
+export const OFF_PC: usize = 256;
+export const OFF_PRIV: usize = 264;
+export const OFF_SSTATUS: usize = 272;
+export const OFF_SIE: usize = 280;
+export const OFF_SIP: usize = 288;
+export const OFF_STVEC: usize = 296;
+export const OFF_SSCRATCH: usize = 304;
+export const OFF_SEPC: usize = 312;
+export const OFF_SCAUSE: usize = 320;
+export const OFF_STVAL: usize = 328;
+export const OFF_SATP: usize = 336;
+export const OFF_SCOUNTEREN: usize = 344;
+export const OFF_SENVCFG: usize = 352;
+export const OFF_STIMECMP: usize = 360;
+export const OFF_INSTRET: usize = 368;
+export const OFF_TIME_BASE: usize = 376;
+export const OFF_INSTRET_AT_BASE: usize = 384;
+export const OFF_INSTR_PER_TICK: usize = 392;
+export const OFF_RESV_ADDR: usize = 400;
+export const OFF_RESV_SIZE: usize = 408;
+export const OFF_EXT_IRQ: usize = 416;
+export const OFF_SIGNAL: usize = 420;
+export const OFF_TRAP_CAUSE: usize = 424;
+export const OFF_TRAP_TVAL: usize = 432;
+
+export const PRIV_U: u64 = 0;
+export const PRIV_S: u64 = 1;
+
+// sstatus (RV64). UXL is read-only 2 (XLEN 64 in U-mode); FS/VS/XS stay 0
+// because there is no F, V or custom state, so SD is 0 as well.
+export const SSTATUS_SIE: u64 = 1 << 1;
+export const SSTATUS_SPIE: u64 = 1 << 5;
+export const SSTATUS_SPP: u64 = 1 << 8;
+export const SSTATUS_SUM: u64 = 1 << 18;
+export const SSTATUS_MXR: u64 = 1 << 19;
+export const SSTATUS_UXL_64: u64 = <u64>2 << 32;
+export const SSTATUS_WMASK: u64 = SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM | SSTATUS_MXR;
+
+// Interrupt numbers and their bits in sip / sie.
+export const IRQ_S_SOFT: u64 = 1;
+export const IRQ_S_TIMER: u64 = 5;
+export const IRQ_S_EXT: u64 = 9;
+export const SIP_SSIP: u64 = 1 << IRQ_S_SOFT;
+export const SIP_STIP: u64 = 1 << IRQ_S_TIMER;
+export const SIP_SEIP: u64 = 1 << IRQ_S_EXT;
+export const SIE_WMASK: u64 = SIP_SSIP | SIP_STIP | SIP_SEIP;
+export const SIP_WMASK: u64 = SIP_SSIP;
+
+// satp (Sv39 only): MODE[63:60], ASID[59:44], PPN[43:0].
+export const SATP_MODE_SHIFT: u64 = 60;
+export const SATP_MODE_BARE: u64 = 0;
+export const SATP_MODE_SV39: u64 = 8;
+export const SATP_ASID_MASK: u64 = <u64>0xffff << 44;
+export const SATP_PPN_MASK: u64 = (<u64>1 << 44) - 1;
+
+// senvcfg: only FIOM is implemented (no Zicbo*, no pointer masking).
+export const SENVCFG_WMASK: u64 = 1;
+
+export const NO_RESERVATION: u64 = <u64>-1;
+
+// Exception causes (scause without the interrupt bit).
+export const CAUSE_FETCH_MISALIGNED: u64 = 0;
+export const CAUSE_FETCH_ACCESS: u64 = 1;
+export const CAUSE_ILLEGAL: u64 = 2;
+export const CAUSE_BREAKPOINT: u64 = 3;
+export const CAUSE_LOAD_MISALIGNED: u64 = 4;
+export const CAUSE_LOAD_ACCESS: u64 = 5;
+export const CAUSE_STORE_MISALIGNED: u64 = 6;
+export const CAUSE_STORE_ACCESS: u64 = 7;
+export const CAUSE_ECALL_U: u64 = 8;
+export const CAUSE_ECALL_S: u64 = 9;
+export const CAUSE_FETCH_PAGE: u64 = 12;
+export const CAUSE_LOAD_PAGE: u64 = 13;
+export const CAUSE_STORE_PAGE: u64 = 15;
+export const CAUSE_INTERRUPT: u64 = <u64>1 << 63;
+
+// ---- accessors ----
+
+// @ts-ignore: decorator
+@inline export function getX(r: i32): u64 { return load<u64>(X_REGS + (<usize>r << 3)); }
+// @ts-ignore: decorator
+@inline export function setX(r: i32, v: u64): void { if (r != 0) store<u64>(X_REGS + (<usize>r << 3), v); }
+
+// @ts-ignore: decorator
+@inline export function getField(off: usize): u64 { return load<u64>(CPU_STATE + off); }
+// @ts-ignore: decorator
+@inline export function setField(off: usize, v: u64): void { store<u64>(CPU_STATE + off, v); }
+
+// @ts-ignore: decorator
+@inline export function getPc(): u64 { return load<u64>(CPU_STATE + OFF_PC); }
+// @ts-ignore: decorator
+@inline export function setPc(v: u64): void { store<u64>(CPU_STATE + OFF_PC, v); }
+// @ts-ignore: decorator
+@inline export function getPriv(): u64 { return load<u64>(CPU_STATE + OFF_PRIV); }
+// @ts-ignore: decorator
+@inline export function setPriv(v: u64): void { store<u64>(CPU_STATE + OFF_PRIV, v); }
+// @ts-ignore: decorator
+@inline export function getInstret(): u64 { return load<u64>(CPU_STATE + OFF_INSTRET); }
+// @ts-ignore: decorator
+@inline export function addInstret(n: u64): void { store<u64>(CPU_STATE + OFF_INSTRET, load<u64>(CPU_STATE + OFF_INSTRET) + n); }
+
+// @ts-ignore: decorator
+@inline export function satpMode(): u64 { return load<u64>(CPU_STATE + OFF_SATP) >> SATP_MODE_SHIFT; }
+
+/** Drops the LR reservation (SC, trap entry, sret: any context switch point). */
+// @ts-ignore: decorator
+@inline export function clearReservation(): void { store<u64>(CPU_STATE + OFF_RESV_ADDR, NO_RESERVATION); }
+
+/** Power-on state: S-mode at the RAM base, everything else zero, no deadline. */
+export function resetState(entry: u64): void {
+  memory.fill(CPU_STATE, 0, CPU_STATE_SIZE);
+  setPc(entry);
+  setPriv(PRIV_S);
+  setField(OFF_STIMECMP, <u64>-1);
+  setField(OFF_INSTR_PER_TICK, 10);
+  clearReservation();
+}

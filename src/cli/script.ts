@@ -1,0 +1,276 @@
+// The conformance-script runner (shared/conformance/README.md): one result
+// line per operation, in the suite's vocabulary. Runs against a Kvm instance.
+
+import { Kvm, capNumber } from "../kvm.js";
+import type { Vm } from "../vm.js";
+import type { Vcpu } from "../vcpu.js";
+import { errnoName } from "../errors.js";
+import { PROT_NONE, PROT_READ, PROT_WRITE } from "../host-memory.js";
+import {
+  KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_ENABLE_CAP, KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2,
+  kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap, KVM_CAP,
+} from "../uapi.js";
+
+const GIB = 1n << 30n;
+const HOSTMAP_BASE = 0x100000000000n;
+const HOSTMAP_STRIDE = 64n * GIB;
+const HOSTMAP_MAX = 32n * GIB;
+const CODE_SLOT = 32000;
+const CODE_GPA = 0xfff00000n;
+const CODE_SIZE = 1n << 20n;
+
+const CAP_NAMES: Record<string, number> = {
+  nr_memslots: KVM_CAP.NR_MEMSLOTS, readonly_mem: KVM_CAP.READONLY_MEM,
+  multi_address_space: KVM_CAP.MULTI_ADDRESS_SPACE, sync_mmu: KVM_CAP.SYNC_MMU,
+  manual_protect: KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, dirty_ring: KVM_CAP.DIRTY_LOG_RING,
+  dirty_ring_acq_rel: KVM_CAP.DIRTY_LOG_RING_ACQ_REL, dirty_ring_with_bitmap: KVM_CAP.DIRTY_LOG_RING_WITH_BITMAP,
+  user_memory2: KVM_CAP.USER_MEMORY2, memory_fault_info: KVM_CAP.MEMORY_FAULT_INFO,
+  memory_attributes: KVM_CAP.MEMORY_ATTRIBUTES, guest_memfd: KVM_CAP.GUEST_MEMFD, vm_types: KVM_CAP.VM_TYPES,
+  guest_memfd_flags: KVM_CAP.GUEST_MEMFD_FLAGS,
+};
+
+/** Operations whose capability this build does not have yet. */
+const UNSUPPORTED = new Set(["gmem", "gmemclose", "getlog", "clearlog", "write", "read", "ring", "ringreset"]);
+const KNOWN = new Set(["vm", "vcpu", "cap", "check", "hostmap", "hostunmap", "poke", "peek", "set", "set2", ...UNSUPPORTED]);
+
+class OpError extends Error {}
+const err = (what: string): never => { throw new OpError(`error ${what}`); };
+
+interface HostMapping { start: bigint; size: bigint; ro: boolean; unmapped: boolean }
+
+function parseNum(tok: string | undefined): bigint {
+  if (tok === undefined) return err("syntax");
+  const m = /^(-)?(0x[0-9a-fA-F]+|[0-9]+)$/.exec(tok);
+  if (!m) return err("syntax");
+  const v = BigInt(m[2]);
+  if (v >= 1n << 64n) return err("syntax");
+  return BigInt.asUintN(64, m[1] ? -v : v);
+}
+
+const isName = (t: string) => /^[A-Za-z][A-Za-z0-9_]{0,30}$/.test(t);
+
+export class ScriptRunner {
+  private vm: Vm | null = null;
+  private vcpu: Vcpu | null = null;
+  private readonly maps = new Map<string, HostMapping>();
+  private hostmaps = 0n;
+  private codeHva: bigint | null = null;
+
+  constructor(private readonly kvm: Kvm) {}
+
+  /** Runs every operation of a script; returns one line per operation. */
+  run(text: string): string[] {
+    const out: string[] = [];
+    for (const raw of text.split("\n")) {
+      const toks = raw.replace(/#.*/, "").trim().split(/\s+/).filter(Boolean);
+      if (toks.length === 0) continue;
+      out.push(this.op(toks));
+    }
+    return out;
+  }
+
+  op(toks: string[]): string {
+    try {
+      return this.exec(toks[0], toks.slice(1));
+    } catch (e) {
+      if (e instanceof OpError) return e.message;
+      throw e;
+    }
+  }
+
+  private needVm(): Vm {
+    return this.vm ?? err("novm");
+  }
+
+  private result(r: number): string {
+    return r < 0 ? errnoName(-r) : "ok";
+  }
+
+  private hva(tok: string | undefined): bigint {
+    if (tok === undefined) return err("syntax");
+    const m = /^([A-Za-z][A-Za-z0-9_]*)([+-].+)?$/.exec(tok);
+    if (!m) return parseNum(tok);
+    if (!isName(m[1])) return err("syntax");
+    const map = this.maps.get(m[1]) ?? err("badid");
+    if (!m[2]) return map.start;
+    const off = parseNum(m[2].slice(1));
+    return BigInt.asUintN(64, m[2][0] === "+" ? map.start + off : map.start - off);
+  }
+
+  private exec(op: string, a: string[]): string {
+    if (!KNOWN.has(op)) return err("unknown-op");
+    if (UNSUPPORTED.has(op)) return err("unsupported");
+    switch (op) {
+      case "vm": return this.opVm(a);
+      case "vcpu": this.needVm(); return this.ensureVcpu();
+      case "cap": return this.opCap(a);
+      case "check": return this.opCheck(a);
+      case "hostmap": return this.opHostmap(a);
+      case "hostunmap": return this.opHostunmap(a);
+      case "peek": case "poke": return this.opPeekPoke(op, a);
+      case "set": case "set2": return this.opSet(op, a);
+    }
+    return err("unknown-op");
+  }
+
+  private opVm(a: string[]): string {
+    const type = a.length > 0 ? parseNum(a[0]) : 0n;
+    if (a.length > 1) return err("syntax");
+    this.closeVm();
+    const fd = this.kvm.ioctl(KVM_CREATE_VM, type);
+    if (fd < 0) return errnoName(-fd);
+    this.vm = this.kvm.vmFromFd(fd);
+    return "ok";
+  }
+
+  private closeVm(): void {
+    this.vm?.close();
+    this.vm = null;
+    this.vcpu = null;
+  }
+
+  /** The runner's code slot, then vCPU 0 (README "Reserved resources"). */
+  private ensureVcpu(): string {
+    const vm = this.needVm();
+    if (this.vcpu) return "ok";
+    if (this.codeHva === null) this.codeHva = this.kvm.memory.mmap(CODE_SIZE);
+    const region = kvm_userspace_memory_region.encode({
+      slot: CODE_SLOT, flags: 0, guest_phys_addr: CODE_GPA, memory_size: CODE_SIZE, userspace_addr: this.codeHva,
+    });
+    const r = vm.ioctl(KVM_SET_USER_MEMORY_REGION, region);
+    if (r < 0) return err(`codeslot ${errnoName(-r)}`);
+    try {
+      this.vcpu = vm.createVcpu(0);
+    } catch (e) {
+      return errnoName((e as { errno: number }).errno);
+    }
+    return "ok";
+  }
+
+  private opCap(a: string[]): string {
+    const vm = this.needVm();
+    if (a.length === 0) return err("syntax");
+    let cap: bigint, arg0: bigint, flags = 0n;
+    if (a[0] === "manual_protect") {
+      if (a.length > 2) return err("syntax");
+      cap = BigInt(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2);
+      arg0 = a.length === 1 ? 1n : a[1] === "initially_set" ? 3n : parseNum(a[1]);
+    } else if (a[0] === "dirty_ring" || a[0] === "dirty_ring_acq_rel") {
+      return err("unsupported");
+    } else {
+      if (a.length < 2 || a.length > 3) return err("syntax");
+      cap = parseNum(a[0]);
+      arg0 = parseNum(a[1]);
+      if (a.length === 3) flags = parseNum(a[2]);
+    }
+    const bytes = kvm_enable_cap.encode({ cap: BigInt.asUintN(32, cap), flags: BigInt.asUintN(32, flags), arg0 });
+    return this.result(vm.ioctl(KVM_ENABLE_CAP, bytes));
+  }
+
+  private opCheck(a: string[]): string {
+    if (a.length !== 1) return err("syntax");
+    const cap = CAP_NAMES[a[0]] !== undefined ? BigInt(CAP_NAMES[a[0]]) : parseNum(a[0]);
+    const r = this.vm ? this.vm.ioctl(KVM_CHECK_EXTENSION, cap) : this.kvm.ioctl(KVM_CHECK_EXTENSION, cap);
+    return r < 0 ? errnoName(-r) : `ok ${r}`;
+  }
+
+  private opHostmap(a: string[]): string {
+    if (a.length < 2 || a.length > 3 || !isName(a[0])) return err("syntax");
+    if (a.length === 3 && a[2] !== "ro") return err("syntax");
+    const size = parseNum(a[1]);
+    if (this.maps.has(a[0])) return err("exists");
+    if (size > HOSTMAP_MAX) return err("toobig");
+    const rounded = (size + 0xfffn) & ~0xfffn;
+    const ro = a.length === 3;
+    const reserve = HOSTMAP_BASE + this.hostmaps * HOSTMAP_STRIDE;
+    try {
+      this.kvm.memory.mmap(HOSTMAP_STRIDE, { addr: reserve, prot: PROT_NONE });
+      const start = this.kvm.memory.mmap(rounded, { addr: reserve + GIB, prot: ro ? PROT_READ : PROT_READ | PROT_WRITE });
+      this.maps.set(a[0], { start, size: rounded, ro, unmapped: false });
+    } catch (e) {
+      return errnoName((e as { errno: number }).errno);
+    }
+    this.hostmaps++;
+    return "ok";
+  }
+
+  private opHostunmap(a: string[]): string {
+    if (a.length !== 1 || !isName(a[0])) return err("syntax");
+    const m = this.maps.get(a[0]) ?? err("badid");
+    if (m.unmapped) return err("unmapped");
+    // The pages go and the range stays reserved (PROT_NONE), never reused.
+    this.kvm.memory.mmap(m.size, { addr: m.start, prot: PROT_NONE });
+    m.unmapped = true;
+    return "ok";
+  }
+
+  private opPeekPoke(op: string, a: string[]): string {
+    const poke = op === "poke";
+    const nargs = poke ? 2 : 1;
+    if (a.length < nargs || a.length > nargs + 1) return err("syntax");
+    const m = /^([A-Za-z][A-Za-z0-9_]*)(?:([+-])(.+))?$/.exec(a[0]);
+    const value = poke ? parseNum(a[1]) : 0n;
+    const size = a.length > nargs ? parseNum(a[nargs]) : 4n;
+    if (!m || !isName(m[1])) {
+      parseNum(a[0]);
+      return err("badid");
+    }
+    const map = this.maps.get(m[1]) ?? err("badid");
+    const off = m[3] === undefined ? 0n : parseNum(m[3]);
+    if (size !== 1n && size !== 2n && size !== 4n && size !== 8n) return err("size");
+    if (map.unmapped) return err("unmapped");
+    if (m[2] === "-" && off !== 0n) return err("range");
+    if (off + size > map.size) return err("range");
+    if (poke && map.ro) return err("readonly");
+    const at = map.start + off;
+    const sz = Number(size) as 1 | 2 | 4 | 8;
+    if (poke) {
+      this.kvm.memory.poke(at, value, sz);
+      return "ok";
+    }
+    return `ok 0x${this.kvm.memory.peek(at, sz).toString(16)}`;
+  }
+
+  private opSet(op: string, a: string[]): string {
+    const v2 = op === "set2";
+    if (a.length !== (v2 ? 7 : 5)) return err("syntax");
+    const slot = BigInt.asUintN(32, parseNum(a[0]));
+    const flags = BigInt.asUintN(32, parseNum(a[1]));
+    const gpa = parseNum(a[2]);
+    const size = parseNum(a[3]);
+    const hva = this.hva(a[4]);
+    let fd = 0n, off = 0n;
+    if (v2) {
+      fd = this.gmemFd(a[5]);
+      off = parseNum(a[6]);
+    }
+    if (slot === BigInt(CODE_SLOT)) return err("reserved");
+    const vm = this.needVm();
+    const fields = { slot, flags, guest_phys_addr: gpa, memory_size: size, userspace_addr: hva };
+    const bytes = v2
+      ? kvm_userspace_memory_region2.encode({ ...fields, guest_memfd_offset: off, guest_memfd: fd })
+      : kvm_userspace_memory_region.encode(fields);
+    return this.result(vm.ioctl(v2 ? KVM_SET_USER_MEMORY_REGION2 : KVM_SET_USER_MEMORY_REGION, bytes));
+  }
+
+  private gmemFd(tok: string): bigint {
+    if (tok === "vmfd") return BigInt(this.needVm().fd);
+    if (isName(tok)) return err("badid");
+    return BigInt.asUintN(32, parseNum(tok));
+  }
+
+  close(): void {
+    this.closeVm();
+  }
+}
+
+/** Runs a script in a fresh instance. */
+export async function runScript(text: string, kvm?: Kvm): Promise<string[]> {
+  const k = kvm ?? (await Kvm.open());
+  const runner = new ScriptRunner(k);
+  try {
+    return runner.run(text);
+  } finally {
+    runner.close();
+  }
+}

@@ -1,0 +1,25 @@
+// The golden scripts recorded from Linux 6.18, run in-process on the debug core.
+import { describe, it, expect } from "vitest";
+import { readFileSync, existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { runScript } from "../src/cli/script.js";
+import { openKvm } from "./helpers.js";
+
+const golden = fileURLToPath(new URL("../../shared/conformance/golden/", import.meta.url));
+
+/** Goldens this build passes completely. */
+const PASSING = ["validation"];
+
+describe("conformance goldens", () => {
+  it("the shared goldens are present", () => {
+    expect(existsSync(golden + "validation.txt")).toBe(true);
+  });
+  for (const name of PASSING) {
+    it(`${name}.txt matches the Linux 6.18 recording line for line`, async () => {
+      const text = readFileSync(golden + `${name}.txt`, "utf8");
+      const expected = readFileSync(golden + `${name}.out`, "utf8").split("\n").filter((l) => l !== "");
+      const got = await runScript(text, await openKvm());
+      expect(got).toEqual(expected);
+    });
+  }
+});

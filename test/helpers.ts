@@ -1,0 +1,23 @@
+import { Kvm, type OpenOptions } from "../src/index.js";
+
+/** A fresh instance on the debug core. */
+export async function openKvm(opts: OpenOptions = {}): Promise<Kvm> {
+  const kvm = await Kvm.open({ core: "debug", ...opts });
+  if (!kvm.debugCore) throw new Error("tests must run against the debug core");
+  return kvm;
+}
+
+/** Runs fn and returns the KvmError code it threw ("ok" if none). */
+export function code(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    const c = (e as { code?: string }).code;
+    if (!c) throw e;
+    return c;
+  }
+}
+
+export const MiB = 1n << 20n;
+export const GiB = 1n << 30n;
