@@ -184,7 +184,22 @@ export function statMnSlotHits(): u32 { return mnSlotHits; }
 export function statMnLastGfnStart(): u64 { return mnLastGfnStart; }
 export function statMnLastGfnEnd(): u64 { return mnLastGfnEnd; }
 
-// ---- debug: fault injection and reader hooks ----
+// ---- debug: fault injection, reader hooks, and a way to prove the invariant checks fire ----
+/** Debug core only: breaks one invariant of the VM's active set of AS 0 (1: unsorted, 2: stale last_used_slot). */
+export function debugCorruptForTest(fd: i32, what: i32): bool {
+  if (!WEBKVM_DEBUG) return false;
+  const s = setOf(activeSet(vmOfFd(fd), 0));
+  if (what == 1 && s.count >= 2) {
+    const a = load<u64>(s.gfnKeys), b = load<u64>(s.gfnKeys, 8);
+    store<u64>(s.gfnKeys, b); store<u64>(s.gfnKeys, a, 8);
+    return true;
+  }
+  if (what == 2) {
+    s.lastUsedSlot = kzalloc(64);
+    return true;
+  }
+  return false;
+}
 export function injectFault(point: i32, err: i32, skip: i32): void { inject(point, err, skip); }
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
 

@@ -7,6 +7,7 @@
  * and shuts the machine down with SBI SRST: success when main returns 0,
  * failure otherwise.
  */
+    .file   "start.S"
     .section .text.start, "ax", @progbits
     .globl  _start
 _start:

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Build every webkvm guest, reproducibly.
+#
+# For each guest NAME this writes guests/NAME/NAME.elf and guests/NAME/NAME.bin
+# (flat image loaded at GPA 0x80000000). Flags are fixed, paths are rewritten
+# so the output does not depend on where the repository is checked out,
+# inputs are compiled and linked in sorted order, no build id, no timestamps.
+#
+# Usage: bash guests/build.sh            (from anywhere)
+# Env:   CROSS=riscv64-unknown-elf-      toolchain prefix
+#        MIPS_KERNEL_DIR=<dir>            default: <repo>/../shared/anchors/guest-mips
+set -euo pipefail
+
+export LC_ALL=C TZ=UTC
+unset SOURCE_DATE_EPOCH   # nothing below uses it; make that explicit
+
+CROSS=${CROSS:-riscv64-unknown-elf-}
+CC=${CROSS}gcc
+OBJCOPY=${CROSS}objcopy
+
+if ! command -v "$CC" >/dev/null 2>&1 || ! command -v "$OBJCOPY" >/dev/null 2>&1; then
+    echo "guests/build.sh: error: RISC-V cross compiler '$CC' (and '$OBJCOPY') not found." >&2
+    echo "  Install it with:  apt-get install -y gcc-riscv64-unknown-elf" >&2
+    exit 1
+fi
+EXPECTED_VERSION=12.2.0
+if [ "$("$CC" -dumpfullversion)" != "$EXPECTED_VERSION" ]; then
+    echo "guests/build.sh: warning: $CC is $("$CC" -dumpfullversion), not $EXPECTED_VERSION;" \
+         "the images will differ from the reference build." >&2
+fi
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+MIPS_KERNEL_DIR=${MIPS_KERNEL_DIR:-../shared/anchors/guest-mips}
+if [ ! -f "$MIPS_KERNEL_DIR/kernel.c" ]; then
+    echo "guests/build.sh: error: $MIPS_KERNEL_DIR/kernel.c not found (set MIPS_KERNEL_DIR)." >&2
+    exit 1
+fi
+KDIR_ABS=$(cd "$MIPS_KERNEL_DIR" && pwd -P)
+
+# Path rewriting: the repository root becomes ".", the kernel directory
+# becomes "guest-mips", whichever spelling (relative or absolute) is seen.
+PATHMAP=(
+    "-ffile-prefix-map=$ROOT/=./"
+    "-ffile-prefix-map=$ROOT=."
+    "-ffile-prefix-map=$KDIR_ABS=guest-mips"
+    "-ffile-prefix-map=$MIPS_KERNEL_DIR=guest-mips"
+    "-fdebug-prefix-map=$ROOT=."
+    "-fdebug-prefix-map=$KDIR_ABS=guest-mips"
+    "-fdebug-prefix-map=$MIPS_KERNEL_DIR=guest-mips"
+)
+
+# Flags for all guest code except kernel.c.
+CFLAGS=(
+    -march=rv64ima_zicsr_zifencei -mabi=lp64 -mcmodel=medany
+    -O2 -nostdlib -ffreestanding -fno-pic -static
+    -fno-tree-loop-distribute-patterns
+    -fno-asynchronous-unwind-tables -fno-unwind-tables
+    -fno-ident -g -pipe
+    -Wall -Wextra -Werror -Wdate-time
+    -Iguests/common
+)
+# kernel.c: exactly the reference flags, plus -ffreestanding (for gcc's own
+# <stdint.h>), debug info and path rewriting, none of which change the code.
+KERNEL_CFLAGS=(
+    -O2 -march=rv64im_zicsr -mabi=lp64 -mcmodel=medany
+    -ffreestanding -fno-ident -g -pipe
+)
+LDFLAGS=(
+    -march=rv64ima_zicsr_zifencei -mabi=lp64
+    -nostdlib -static -fno-pic
+    -T guests/common/guest.ld
+    -Wl,--build-id=none
+    -Wl,--no-warn-rwx-segments
+    -Wl,--sort-section=name
+)
+
+COMMON_SRCS=(guests/common/runtime.c guests/common/start.S)
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+compile() {   # compile SRC OUT FLAGS...
+    local src=$1 out=$2
+    shift 2
+    "$CC" "$@" "${PATHMAP[@]}" -c "$src" -o "$out"
+}
+
+build_guest() {   # build_guest NAME
+    local name=$1 dir=guests/$1 objdir=$TMP/$1 src i=0
+    local -a srcs objs
+    mkdir -p "$objdir"
+    mapfile -t srcs < <(shopt -s nullglob
+                        printf '%s\n' "${COMMON_SRCS[@]}" "$dir"/*.c "$dir"/*.S | sort)
+    for src in "${srcs[@]}"; do
+        i=$((i + 1))
+        objs+=("$objdir/$(printf '%02d' "$i")-$(basename "$src").o")
+        compile "$src" "${objs[-1]}" "${CFLAGS[@]}" ${EXTRA_CFLAGS:+"${EXTRA_CFLAGS[@]}"}
+    done
+    if [ "$name" = mips ]; then
+        objs+=("$objdir/99-kernel.c.o")
+        compile "$MIPS_KERNEL_DIR/kernel.c" "${objs[-1]}" "${KERNEL_CFLAGS[@]}"
+    fi
+    "$CC" "${LDFLAGS[@]}" "${objs[@]}" -o "$TMP/$name.elf"
+    "$OBJCOPY" -O binary "$TMP/$name.elf" "$TMP/$name.bin"
+    mv -f "$TMP/$name.elf" "$dir/$name.elf"
+    mv -f "$TMP/$name.bin" "$dir/$name.bin"
+    printf '  %-8s %7d bytes  sha256 %s\n' "$name" "$(wc -c < "$dir/$name.bin")" \
+        "$(sha256sum < "$dir/$name.bin" | cut -d' ' -f1)"
+}
+
+GUESTS=(hello memtest mips paging)
+echo "building guests with $("$CC" --version | head -n1)"
+for g in "${GUESTS[@]}"; do
+    EXTRA_CFLAGS=()
+    [ "$g" = mips ] && EXTRA_CFLAGS=("-I$MIPS_KERNEL_DIR")
+    build_guest "$g"
+done
