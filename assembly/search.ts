@@ -26,7 +26,12 @@ export let indexRebuilds: u32 = 0;
 function buildGfnIndex(s: Memslots): void {
   const n = s.count;
   s.indexBuckets = 0;
-  if (n == 0) return;
+  if (n == 0) {
+    // An empty range: every gfn misses before the arrays (stale past count) are read.
+    s.indexBase = 0;
+    s.indexLimit = 0;
+    return;
+  }
   s.indexBase = gfnKeyAt(s, 0);
   s.indexLimit = gfnEndAt(s, n - 1);
   if (n < INDEX_MIN_SLOTS) return;

@@ -204,6 +204,16 @@ describe("lookups and translation (memslots.md §6)", () => {
     expect(vm.debug.lookup(0x41, { cached: true })?.id).toBe(1);
   });
 
+  it("once the last slot of an address space is deleted, every lookup misses", () => {
+    set(2, 0x2f000, 0x28000);
+    expect(vm.debug.lookup(0x30)?.id).toBe(2);
+    set(2, 0, 0);
+    expect(vm.debug.lookup(0x30)).toBeNull();
+    expect(vm.debug.lookup(0x30, { cached: true })).toBeNull();
+    expect(vm.gfnToHva(0x30)).toBe(KVM_HVA_ERR_BAD);
+    expect(code(() => vm.writeGuest(0x30000, new Uint8Array([1])))).toBe("EFAULT");
+  });
+
   it("the per-vCPU last_used_slot is dropped when the generation changes", () => {
     set(0, 0x10000, 0x4000);
     const vcpu = vm.createVcpu(0);
