@@ -6,6 +6,7 @@ import { Vm, memslotSet, activeSet, KVM_MAX_VCPUS } from "../kvm/vm";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } from "../memslots/set";
 import { Slot, slotOf, slotEnd, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
+import { searchMemslots } from "../search";
 
 export const WARN_GEN_IN_PROGRESS: i32 = 1;
 export const WARN_MN_ACTIVE_DURING_SWAP: i32 = 2;
@@ -62,6 +63,13 @@ export function checkVmInvariants(vm: Vm): void {
         "dirty bitmap present exactly when logging (bitmap mode)");
       pages += sl.npages;
       if (sl.flags & KVM_MEM_LOG_DIRTY_PAGES) logging++;
+    }
+    // The search structure agrees with the slot list: both ends of every slot are found.
+    const act = activeSet(vm, as);
+    for (let i = 0; i < setOf(act).count; i++) {
+      const x = gfnSlotAt(setOf(act), i);
+      check(searchMemslots(act, slotOf(x).baseGfn) == x && searchMemslots(act, slotEnd(slotOf(x)) - 1) == x,
+        "gfn search does not find a slot of the set");
     }
     const gen = setOf(activeSet(vm, as)).generation;
     check((gen >> 63) == 0, "active generation still in progress after an update");
