@@ -4,6 +4,7 @@
 
 export const EPERM: i32 = 1;
 export const ENOENT: i32 = 2;
+export const EINTR: i32 = 4;
 export const EIO: i32 = 5;
 export const ENXIO: i32 = 6;
 export const E2BIG: i32 = 7;
@@ -63,6 +64,8 @@ export const CHECK_GUEST_READONLY: i32 = 41;     // kvm_write_guest: READONLY sl
 export const CHECK_ENABLE_CAP: i32 = 42;         // KVM_ENABLE_CAP of a cap this VM does not take
 export const CHECK_UPDATE_IN_READER: i32 = 43;   // memslot update from inside a reader hook
 export const CHECK_INJECTED: i32 = 44;           // fault injection fired at a point without its own code
+export const CHECK_ONE_REG: i32 = 45;            // KVM_GET/SET_ONE_REG: unknown register or bad value
+export const CHECK_VCPU_RUN: i32 = 46;           // KVM_RUN interrupted (budget, signal, immediate_exit)
 
 export let failedCheck: i32 = CHECK_NONE;
 

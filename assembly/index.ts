@@ -21,6 +21,12 @@ import { injectFault as inject } from "./debug/inject";
 import { setHooksEnabled } from "./debug/hooks";
 import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd } from "./kvm/mmu_notifier";
 import { memslotsUpdatedCount } from "./memslots/update";
+import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/run";
+import { cpuSignal } from "./cpu/run";
+import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/fault";
+import { zapAllCount, slotZapCount, sptesZapped } from "./mmu/mmu";
+import { flushCount } from "./mmu/access";
+import { rmapCount } from "./mmu/rmap";
 
 // ---- buffers and build ----
 export function ioctlBuffer(): usize { return IOCTL_BUF; }
@@ -184,7 +190,49 @@ export function statMnSlotHits(): u32 { return mnSlotHits; }
 export function statMnLastGfnStart(): u64 { return mnLastGfnStart; }
 export function statMnLastGfnEnd(): u64 { return mnLastGfnEnd; }
 
+// ---- vCPUs: kvm_run, budget, counters ----
+export function vcpuRunStruct(fd: i32): usize { return vcpuOf(vcpuFromFd(fd)).kvmRun; }
+export function vcpuSetBudget(fd: i32, n: u64): void { vcpuOf(vcpuFromFd(fd)).budget = n; }
+export function vcpuInstret(fd: i32): u64 { return runInstret(vcpuFromFd(fd)); }
+/** Makes the vCPU's KVM_RUN return EINTR at the next instruction boundary (a signal). */
+export function vcpuKick(fd: i32): void { if (vcpuLoaded(vcpuFromFd(fd))) cpuSignal(); }
+
+export const MMU_STAT_FAULTS: i32 = 0;
+export function mmuStat(which: i32): u32 {
+  switch (which) {
+    case 0: return faultCount;
+    case 1: return mmioSpteHits;
+    case 2: return mmioSpteInstalls;
+    case 3: return faultRetries;
+    case 4: return zapAllCount;
+    case 5: return slotZapCount;
+    case 6: return sptesZapped;
+    case 7: return flushCount;
+  }
+  return 0;
+}
+/** Present sptes on the rmap of the slot holding gfn (AS 0), or -1 without a slot. */
+export function slotRmapCount(fd: i32, gfn: u64): i32 {
+  const p = searchMemslots(activeSet(vmOfFd(fd), 0), gfn);
+  return p == 0 ? -1 : <i32>rmapCount(slotOf(p).arch);
+}
+
 // ---- debug: fault injection, reader hooks, and a way to prove the invariant checks fire ----
+/**
+ * Debug core only: sets both sets' generation of an address space (keeping it
+ * congruent to the address space), so tests can reach the 19-bit MMIO wrap
+ * without 2^19 updates (the kernel once started VMs near the wrap for this).
+ */
+export function debugSetGeneration(fd: i32, asId: u32, gen: u64): bool {
+  if (!WEBKVM_DEBUG) return false;
+  const vm = vmOfFd(fd);
+  if (gen % <u64>vm.nrAs != <u64>asId) return false;
+  setOf(activeSet(vm, asId)).generation = gen;
+  setOf(inactiveSet(vm, asId)).generation = gen;
+  if (asId == 0) vm.genSeen0 = gen; else vm.genSeen1 = gen;
+  return true;
+}
+
 /** Debug core only: breaks one invariant of the VM's active set of AS 0 (1: unsorted, 2: stale last_used_slot). */
 export function debugCorruptForTest(fd: i32, what: i32): bool {
   if (!WEBKVM_DEBUG) return false;

@@ -39,3 +39,30 @@ export const SNAP_ID: i32 = 36;
 export const SNAP_AS_ID: i32 = 40;
 export const SNAP_HAS_BITMAP: i32 = 44;
 export const SNAP_BYTES: i32 = 48;
+
+// struct kvm_run (uapi.md §2; the generic layout, exit union at 32). One per vCPU.
+export const KVM_RUN_BYTES: i32 = 4096;
+export const KVM_RUN_IMMEDIATE_EXIT: i32 = 1;
+export const KVM_RUN_EXIT_REASON: i32 = 8;
+export const KVM_RUN_FLAGS: i32 = 14;
+export const KVM_RUN_MMIO_PHYS_ADDR: i32 = 32;
+export const KVM_RUN_MMIO_DATA: i32 = 40;
+export const KVM_RUN_MMIO_LEN: i32 = 48;
+export const KVM_RUN_MMIO_IS_WRITE: i32 = 52;
+export const KVM_RUN_MEMORY_FAULT_FLAGS: i32 = 32;
+export const KVM_RUN_MEMORY_FAULT_GPA: i32 = 40;
+export const KVM_RUN_MEMORY_FAULT_SIZE: i32 = 48;
+// riscv_sbi: extension_id, function_id, args[6], ret[2] (unsigned long each)
+export const KVM_RUN_SBI_EXTENSION: i32 = 32;
+export const KVM_RUN_SBI_FUNCTION: i32 = 40;
+export const KVM_RUN_SBI_ARGS: i32 = 48;
+export const KVM_RUN_SBI_RET: i32 = 96;
+
+export const KVM_EXIT_UNKNOWN: u32 = 0;
+export const KVM_EXIT_HLT: u32 = 5;
+export const KVM_EXIT_MMIO: u32 = 6;
+export const KVM_EXIT_INTR: u32 = 10;
+export const KVM_EXIT_INTERNAL_ERROR: u32 = 17;
+export const KVM_EXIT_DIRTY_RING_FULL: u32 = 31;
+export const KVM_EXIT_RISCV_SBI: u32 = 35;
+export const KVM_EXIT_MEMORY_FAULT: u32 = 39;

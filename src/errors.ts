@@ -2,7 +2,7 @@
 // offending values in the message (Cloud Hypervisor's error style).
 
 export const ERRNO: Record<number, string> = {
-  1: "EPERM", 2: "ENOENT", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
+  1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
   14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 22: "EINVAL", 25: "ENOTTY", 28: "ENOSPC", 34: "ERANGE",
 };
 
@@ -59,6 +59,8 @@ const CHECKS: Record<number, (c: CheckContext) => string> = {
   42: (c) => `capability ${c.cap} cannot be enabled with these arguments (or is not supported by this build)`,
   43: () => `memslot update attempted from inside a reader hook (slots_lock is held)`,
   44: () => `injected failure`,
+  45: (c) => `register ${typeof c.id === "bigint" ? "0x" + c.id.toString(16) : c.id} is unknown or the value is invalid`,
+  46: () => `interrupted`,
 };
 
 export class KvmError extends Error {

@@ -25,6 +25,8 @@ export const KVM_SET_IDENTITY_MAP_ADDR = _IOW(0x48, 8);
 export const KVM_SET_USER_MEMORY_REGION2 = _IOW(0x49, 160);
 export const KVM_RUN = _IO(0x80);
 export const KVM_ENABLE_CAP = _IOW(0xa3, 104);
+export const KVM_GET_ONE_REG = _IOW(0xab, 16);
+export const KVM_SET_ONE_REG = _IOW(0xac, 16);
 export const KVM_CLEAR_DIRTY_LOG = _IOWR(0xc0, 24);
 export const KVM_RESET_DIRTY_RINGS = _IO(0xc7);
 export const KVM_GET_STATS_FD = _IO(0xce);
@@ -170,6 +172,12 @@ export const kvm_enable_cap = new StructCodec<EnableCap>("kvm_enable_cap", 104, 
   { name: "arg2", offset: 24, size: 8 },
   { name: "arg3", offset: 32, size: 8 },
   { name: "pad", offset: 40, size: 1, span: 64 },
+]);
+
+export type OneReg = { id: U64; addr: U64 };
+export const kvm_one_reg = new StructCodec<OneReg>("kvm_one_reg", 16, [
+  { name: "id", offset: 0, size: 8 },
+  { name: "addr", offset: 8, size: 8 },
 ]);
 
 /** The fixed argument size the kernel copies for a pointer ioctl (the _IOC size field). */

@@ -1,18 +1,122 @@
-// Vcpu: a vCPU fd. So far the memory-subsystem view: its generation-tagged
-// last-used memslot cache (kvm_vcpu_gfn_to_memslot).
+// Vcpu: a vCPU fd. KVM_RUN with its kvm_run struct, RISC-V registers through
+// KVM_GET/SET_ONE_REG, and the memory-subsystem view of the vCPU (its
+// generation-tagged last-used memslot cache).
 
 import type { Vm, Memslot } from "./vm.js";
 import { decodeSnap } from "./vm.js";
 import { viewAt } from "./core.js";
+import { KvmError, errnoName } from "./errors.js";
+import { rawIoctl, checkedIoctl } from "./ioctl.js";
+import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
+import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, kvm_one_reg } from "./uapi.js";
+import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME } from "./riscv.js";
 import { type U64, toU64 } from "./u64.js";
 
+/** What one KVM_RUN ended with. errno is 0 when KVM_RUN returned 0. */
+export interface Exit {
+  reason: number;
+  name: string;
+  errno: number;
+}
+
+export interface Regs {
+  pc: bigint;
+  /** x0..x31 (x0 is always 0). */
+  x: bigint[];
+  /** 1 = S-mode, 0 = U-mode. */
+  mode: bigint;
+}
+
 export class Vcpu {
+  readonly kvmRun: KvmRun;
+  private scratch: bigint | null = null;
+
   /** @internal */
-  constructor(readonly vm: Vm, readonly fd: number, readonly id: number) {}
+  constructor(readonly vm: Vm, readonly fd: number, readonly id: number) {
+    this.kvmRun = new KvmRun(vm.kvm.core, vm.kvm.core.vcpuRunStruct(fd));
+  }
+
+  private get core() {
+    return this.vm.kvm.core;
+  }
+
+  /** Raw ioctl on the vCPU fd. */
+  ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
+    return rawIoctl(this.core, this.fd, nr, arg);
+  }
+
+  /**
+   * KVM_RUN: runs the guest until an exit. Returns the exit; kvmRun holds its
+   * details. EINTR (budget, signal, immediate_exit) and EFAULT with a
+   * memory_fault are exits too (errno set); any other failure throws.
+   */
+  run(): Exit {
+    const r = this.ioctl(KVM_RUN);
+    const reason = this.kvmRun.exitReason;
+    const exit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
+    if (r < 0 && r !== -4 && r !== -14) throw new KvmError(-r, this.core.lastFailedCheck(), {}, "KVM_RUN");
+    return exit;
+  }
+
+  /** Instructions one KVM_RUN may execute before it returns EINTR (a watchdog). */
+  setBudget(instructions: number): void {
+    if (!Number.isSafeInteger(instructions) || instructions <= 0) throw new RangeError(`budget ${instructions}`);
+    this.core.vcpuSetBudget(this.fd, BigInt(instructions));
+  }
+
+  /** Retired instructions since the vCPU was created. */
+  get instret(): bigint {
+    return BigInt.asUintN(64, BigInt(this.core.vcpuInstret(this.fd)));
+  }
+
+  private scratchHva(): bigint {
+    if (this.scratch === null) this.scratch = this.vm.kvm.memory.mmap(4096);
+    return this.scratch;
+  }
+
+  /** KVM_GET_ONE_REG of a 64-bit register. */
+  getOneReg(id: U64): bigint {
+    const addr = this.scratchHva();
+    checkedIoctl(this.core, this.fd, KVM_GET_ONE_REG, "KVM_GET_ONE_REG",
+      kvm_one_reg.encode({ id: toU64(id, "id"), addr }), { id });
+    return this.vm.kvm.memory.peek(addr, 8);
+  }
+
+  /** KVM_SET_ONE_REG of a 64-bit register. */
+  setOneReg(id: U64, value: U64): void {
+    const addr = this.scratchHva();
+    this.vm.kvm.memory.poke(addr, BigInt.asUintN(64, BigInt(value)), 8);
+    checkedIoctl(this.core, this.fd, KVM_SET_ONE_REG, "KVM_SET_ONE_REG",
+      kvm_one_reg.encode({ id: toU64(id, "id"), addr }), { id });
+  }
+
+  getRegs(): Regs {
+    const x = [0n];
+    for (let i = 1; i < 32; i++) x.push(this.getOneReg(coreReg(i)));
+    return { pc: this.getOneReg(REG_PC), x, mode: this.getOneReg(REG_MODE) };
+  }
+
+  setRegs(r: Partial<Regs>): void {
+    if (r.x) r.x.forEach((v, i) => { if (i > 0) this.setOneReg(coreReg(i), v); });
+    if (r.mode !== undefined) this.setOneReg(REG_MODE, r.mode);
+    if (r.pc !== undefined) this.setOneReg(REG_PC, r.pc);
+  }
+
+  getReg(n: number): bigint { return n === 0 ? 0n : this.getOneReg(coreReg(n)); }
+  setReg(n: number, v: U64): void { this.setOneReg(coreReg(n), v); }
+  get pc(): bigint { return this.getOneReg(REG_PC); }
+  set pc(v: bigint) { this.setOneReg(REG_PC, v); }
+  getCsr(name: CsrName): bigint { return this.getOneReg(csrReg(name)); }
+  setCsr(name: CsrName, v: U64): void { this.setOneReg(csrReg(name), v); }
+  /** The supervisor timer deadline (SBI set_timer / stimecmp), in ticks of `time`. */
+  setTimer(deadline: U64): void { this.setOneReg(REG_TIMER_COMPARE, deadline); }
+  get time(): bigint { return this.getOneReg(REG_TIMER_TIME); }
 
   /** kvm_vcpu_gfn_to_memslot: the slot through this vCPU's last-used cache. */
   gfnToMemslot(gfn: U64): Memslot | null {
-    const core = this.vm.kvm.core;
+    const core = this.core;
     return core.lookupGfn(this.fd, 0, toU64(gfn, "gfn"), 2) ? decodeSnap(viewAt(core, core.ioBuffer(), 48)) : null;
   }
 }
+
+export { errnoName };

@@ -1,63 +1,70 @@
 // The vCPU's architectural state, laid out in one block of linear memory so the
-// host can read or snapshot all of it through a single view (KVM_GET_REGS and
-// KVM_GET_ONE_REG read it the same way). Hot fields sit at the front.
+// host can read, save or restore all of it through a single view (KVM_GET_ONE_REG
+// reads from it; vcpu_load swaps it). Hot fields sit at the front.
 //
 //   offset  size  field
 //   ------  ----  -------------------------------------------------------------
-//        0   256  x0..x31 (x0 always reads as 0: see the note on X_REGS)
-//      256     8  pc
-//      264     8  priv (PRIV_U = 0, PRIV_S = 1)
-//      272     8  sstatus: only the writable bits (SSTATUS_WMASK) are stored
-//      280     8  sie
-//      288     8  sip: only SSIP is stored; STIP comes from the timer, SEIP
+//        0   256  x0..x31 (x0 is never written: see decode.ts, X_DISCARD)
+//      256     8  discard slot: where the fast loop writes results for rd = x0
+//      264     8  pc
+//      272     8  priv (PRIV_U = 0, PRIV_S = 1)
+//      280     8  sstatus: only the writable bits (SSTATUS_WMASK) are stored
+//      288     8  sie
+//      296     8  sip: only SSIP is stored; STIP comes from the timer, SEIP
 //                 from the host's external interrupt line
-//      296     8  stvec        304  sscratch     312  sepc      320  scause
-//      328     8  stval        336  satp         344  scounteren 352 senvcfg
-//      360     8  stimecmp: the timer deadline, in ticks of `time`
-//      368     8  instret: retired instructions since reset
-//      376     8  time base: `time` at the instant instret was INSTRET_AT_BASE
-//      384     8  instret at base
-//      392     8  instructions per tick of `time`
-//      400     8  LR reservation: address, or NO_RESERVATION
-//      408     8  reservation size (4 or 8)
-//      416     4  external interrupt line (SEIP level, set by the host)
-//      420     4  signal pending (the host asked the run loop to return)
-//      424     8  pending trap cause (set by the instruction that raised it)
-//      432     8  pending trap tval
+//      304     8  stvec        312  sscratch     320  sepc      328  scause
+//      336     8  stval        344  satp         352  scounteren 360 senvcfg
+//      368     8  stimecmp: the timer deadline, in ticks of `time`
+//      376     8  instret: retired instructions since reset
+//      384     8  time base: `time` at the instant instret was INSTRET_AT_BASE
+//      392     8  instret at base
+//      400     8  instructions per tick of `time`
+//      408     8  LR reservation: address, or NO_RESERVATION
+//      416     8  reservation size (4 or 8)
+//      424     4  external interrupt line (SEIP level, set by the host)
+//      428     4  signal pending (the host asked the run loop to return)
+//      432     8  pending trap cause (set by the instruction that raised it)
+//      440     8  pending trap tval
+//      448     4  SBI call pending (cpuRun returned EXIT_SBI; cpuCompleteEcall not yet called)
 //   CPU_STATE_SIZE = 512
-
-// x0 is never written non-zero by the fast path: every instruction result is
-// stored unconditionally and x0's slot is cleared again before the next
-// instruction (cheaper than a branch on rd). So load<u64>(X_REGS) is always 0.
+//
+// Everything a vCPU needs to resume is in here, so several vCPUs can share the
+// interpreter by swapping blocks (vcpu_load); the module globals of the CPU
+// code only carry values within one cpuRun.
 
 export const CPU_STATE_SIZE: i32 = 512;
 export const CPU_STATE: usize = memory.data(CPU_STATE_SIZE, 64);
 export const X_REGS: usize = CPU_STATE;
 
-export const OFF_PC: usize = 256;
-export const OFF_PRIV: usize = 264;
-export const OFF_SSTATUS: usize = 272;
-export const OFF_SIE: usize = 280;
-export const OFF_SIP: usize = 288;
-export const OFF_STVEC: usize = 296;
-export const OFF_SSCRATCH: usize = 304;
-export const OFF_SEPC: usize = 312;
-export const OFF_SCAUSE: usize = 320;
-export const OFF_STVAL: usize = 328;
-export const OFF_SATP: usize = 336;
-export const OFF_SCOUNTEREN: usize = 344;
-export const OFF_SENVCFG: usize = 352;
-export const OFF_STIMECMP: usize = 360;
-export const OFF_INSTRET: usize = 368;
-export const OFF_TIME_BASE: usize = 376;
-export const OFF_INSTRET_AT_BASE: usize = 384;
-export const OFF_INSTR_PER_TICK: usize = 392;
-export const OFF_RESV_ADDR: usize = 400;
-export const OFF_RESV_SIZE: usize = 408;
-export const OFF_EXT_IRQ: usize = 416;
-export const OFF_SIGNAL: usize = 420;
-export const OFF_TRAP_CAUSE: usize = 424;
-export const OFF_TRAP_TVAL: usize = 432;
+export const OFF_PC: usize = 264;
+export const OFF_PRIV: usize = 272;
+export const OFF_SSTATUS: usize = 280;
+export const OFF_SIE: usize = 288;
+export const OFF_SIP: usize = 296;
+export const OFF_STVEC: usize = 304;
+export const OFF_SSCRATCH: usize = 312;
+export const OFF_SEPC: usize = 320;
+export const OFF_SCAUSE: usize = 328;
+export const OFF_STVAL: usize = 336;
+export const OFF_SATP: usize = 344;
+export const OFF_SCOUNTEREN: usize = 352;
+export const OFF_SENVCFG: usize = 360;
+export const OFF_STIMECMP: usize = 368;
+export const OFF_INSTRET: usize = 376;
+export const OFF_TIME_BASE: usize = 384;
+export const OFF_INSTRET_AT_BASE: usize = 392;
+export const OFF_INSTR_PER_TICK: usize = 400;
+export const OFF_RESV_ADDR: usize = 408;
+export const OFF_RESV_SIZE: usize = 416;
+export const OFF_EXT_IRQ: usize = 424;
+export const OFF_SIGNAL: usize = 428;
+export const OFF_TRAP_CAUSE: usize = 432;
+export const OFF_TRAP_TVAL: usize = 440;
+export const OFF_SBI_PENDING: usize = 448;
+
+/** The architectural page (Sv39 base page); a split access never crosses one. */
+export const RV_PAGE_SHIFT: i32 = 12;
+export const RV_PAGE_SIZE: i32 = 1 << RV_PAGE_SHIFT;
 
 export const PRIV_U: u64 = 0;
 export const PRIV_S: u64 = 1;

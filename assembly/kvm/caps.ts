@@ -2,6 +2,7 @@
 
 import { Vm, vmOf } from "./vm";
 import { KVM_USER_MEM_SLOTS } from "../memslots/slot";
+import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
 import { maxNrAddressSpaces, vmTypes, memoryAttributesCompiled, preFaultMemory, typeHasProtectedState,
   typeHasPrivateMem } from "./config";
 
@@ -27,6 +28,7 @@ export const KVM_CAP_GUEST_MEMFD: i64 = 234;
 export const KVM_CAP_VM_TYPES: i64 = 235;
 export const KVM_CAP_PRE_FAULT_MEMORY: i64 = 236;
 export const KVM_CAP_GUEST_MEMFD_FLAGS: i64 = 244;
+export const KVM_CAP_DISABLE_QUIRKS2: i64 = 213;
 
 export const KVM_DIRTY_LOG_MANUAL_CAPS: i32 = 3;      // [x86] ENABLE | INITIALLY_SET
 export const KVM_DIRTY_RING_MAX_BYTES: i32 = 65536 * 16;
@@ -50,6 +52,8 @@ export function checkExtension(vmp: usize, cap: i64): i32 {
     case <i32>KVM_CAP_MEMORY_FAULT_INFO:
     case <i32>KVM_CAP_GUEST_MEMFD:
       return 1;
+    case <i32>KVM_CAP_DISABLE_QUIRKS2:
+      return <i32>KVM_X86_VALID_QUIRKS;
     case <i32>KVM_CAP_NR_MEMSLOTS:
       return KVM_USER_MEM_SLOTS;
     case <i32>KVM_CAP_READONLY_MEM:

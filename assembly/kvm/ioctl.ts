@@ -14,6 +14,8 @@ import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_USER_MEM_SLOTS } from ".
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem } from "./config";
 import { inHook } from "../debug/hooks";
+import { kvmRun, oneReg } from "./run";
+import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
 import { fail, clearFailedCheck, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
   CHECK_V1_FLAGS, CHECK_USER_SLOT_ID, CHECK_UNKNOWN_IOCTL, CHECK_VM_TYPE, CHECK_BAD_FD, CHECK_ENABLE_CAP,
   CHECK_UPDATE_IN_READER, CHECK_ALLOC_SLOT } from "../errno";
@@ -26,6 +28,11 @@ export const KVM_CREATE_VCPU: u32 = 0x0000ae41;
 export const KVM_SET_USER_MEMORY_REGION: u32 = 0x4020ae46;
 export const KVM_SET_USER_MEMORY_REGION2: u32 = 0x40a0ae49;
 export const KVM_ENABLE_CAP: u32 = 0x4068aea3;
+export const KVM_RUN: u32 = 0x0000ae80;
+export const KVM_GET_ONE_REG: u32 = 0x4010aeab;
+export const KVM_SET_ONE_REG: u32 = 0x4010aeac;
+const ONE_REG_BYTES: i32 = 16;
+const KVM_CAP_DISABLE_QUIRKS2: u32 = 213;
 const KVM_API_VERSION: i32 = 12;
 const KVM_VCPU_MMAP_SIZE: i32 = 3 * 4096; // [x86] run + PIO + coalesced MMIO pages
 const ENABLE_CAP_BYTES: i32 = 104;
@@ -76,6 +83,12 @@ function enableCap(vm: Vm): i32 {
   const cap = load<u32>(IOCTL_BUF);
   const flags = load<u32>(IOCTL_BUF, 4);
   const arg0 = load<u64>(IOCTL_BUF, 8);
+  if (cap == KVM_CAP_DISABLE_QUIRKS2) {
+    // [x86] kvm_vm_ioctl_enable_cap: only known quirks may be disabled.
+    if (flags != 0 || (arg0 & ~<u64>KVM_X86_VALID_QUIRKS) != 0) return fail(CHECK_ENABLE_CAP, EINVAL);
+    vm.quirks &= ~<u32>arg0;
+    return 0;
+  }
   if (<i64>cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) {
     const allowed: u64 = (arg0 & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0 ? KVM_DIRTY_LOG_MANUAL_CAPS : KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
     if (flags != 0 || (arg0 & ~allowed) != 0) return fail(CHECK_ENABLE_CAP, EINVAL);
@@ -121,6 +134,16 @@ export function ioctl(fd: i32, nr: u32, argLen: i32, arg: u64): i32 {
   if (kind == FD_NONE) return fail(CHECK_BAD_FD, EBADF);
   if (kind == FD_KVM) return devIoctl(nr, argLen, arg);
   if (kind == FD_VM) return vmIoctl(vmOf(fdObject(fd)), nr, argLen, arg);
+  if (kind == FD_VCPU) return vcpuIoctl(fdObject(fd), nr, argLen);
+  return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
+}
+
+function vcpuIoctl(vcpu: usize, nr: u32, argLen: i32): i32 {
+  if (nr == KVM_RUN) return kvmRun(vcpu);
+  if (nr == KVM_GET_ONE_REG || nr == KVM_SET_ONE_REG) {
+    if (argLen < ONE_REG_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
+    return oneReg(vcpu, nr == KVM_SET_ONE_REG);
+  }
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
 }
 

@@ -10,6 +10,7 @@ import { slotOf } from "../memslots/slot";
 import { forEachSlotInHvaRange } from "../search";
 import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
 import { PAGE_SHIFT } from "../layout";
+import { zapGfnRange } from "../mmu/mmu";
 
 /** Slots reached by invalidations so far (for tests of hva -> slot routing). */
 export let mnSlotHits: u32 = 0;
@@ -28,18 +29,21 @@ function unmapSlotRange(slot: usize, ctx: usize): void {
   mnLastGfnStart = s.baseGfn + ((lo - s.userspaceAddr) >> PAGE_SHIFT);
   mnLastGfnEnd = s.baseGfn + ((hi - s.userspaceAddr + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT);
   mnSlotHits++;
+  // The invalidation's gfn range is one min/max range across slots and address
+  // spaces; a fault on a gfn inside it while it is in progress retries.
+  const vm = vmOf(ctx);
+  if (vm.mmuInvalidateRangeStart > mnLastGfnStart) vm.mmuInvalidateRangeStart = mnLastGfnStart;
+  if (vm.mmuInvalidateRangeEnd < mnLastGfnEnd) vm.mmuInvalidateRangeEnd = mnLastGfnEnd;
+  zapGfnRange(slot, mnLastGfnStart, mnLastGfnEnd);
 }
 
-/** kvm_mmu_invalidate_begin + range accumulation for one VM. */
-function invalidateBegin(vm: Vm, start: u64, end: u64): void {
+/** kvm_mmu_invalidate_begin: the gfn range starts empty and grows per slot reached. */
+function invalidateBegin(vm: Vm): void {
   vm.mnActiveInvalidateCount++;
   vm.mmuInvalidateInProgress++;
   if (vm.mmuInvalidateInProgress == 1) {
-    vm.mmuInvalidateRangeStart = start;
-    vm.mmuInvalidateRangeEnd = end;
-  } else {
-    if (start < vm.mmuInvalidateRangeStart) vm.mmuInvalidateRangeStart = start;
-    if (end > vm.mmuInvalidateRangeEnd) vm.mmuInvalidateRangeEnd = end;
+    vm.mmuInvalidateRangeStart = <u64>-1;
+    vm.mmuInvalidateRangeEnd = 0;
   }
 }
 
@@ -48,9 +52,9 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
   rangeEnd = end;
   for (let i = 0; i < vmCount(); i++) {
     const vm = vmOf(vmAt(i));
-    invalidateBegin(vm, start, end);
+    invalidateBegin(vm);
     for (let as: u32 = 0; as < vm.nrAs; as++) {
-      forEachSlotInHvaRange(activeSet(vm, as), start, end, unmapSlotRange, 0);
+      forEachSlotInHvaRange(activeSet(vm, as), start, end, unmapSlotRange, changetype<usize>(vm));
     }
   }
   for (let i = 0; i < vmCount(); i++) runReaderHook(vmAt(i), HOOK_MN_INVALIDATING, 0);

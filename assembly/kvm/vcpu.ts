@@ -5,16 +5,44 @@ import { Vm, vmOf, activeSet, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
 import { setOf } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
 import { searchMemslots } from "../search";
-import { kzalloc } from "../kalloc";
+import { kzalloc, kfree } from "../kalloc";
+import { vcpuArchCreate, vcpuForget } from "./run";
 import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_VCPU_LIMIT, CHECK_ALLOC_SLOT } from "../errno";
 
 @unmanaged export class Vcpu {
   lastUsedSlotGen: u64;
+  /** Per-vCPU MMIO info cache (vcpu_cache_mmio_info): gfn and the AS 0 generation it was filled under. */
+  mmioGfn: u64;
+  mmioGen: u64;
+  /** The exit being reported (mmu/exit.ts) and the MMIO fragments of the instruction in flight. */
+  exitGpa: u64;
+  exitData: u64;
+  frag0Gpa: u64;
+  frag0Data: u64;
+  frag1Gpa: u64;
+  frag1Data: u64;
+  /** Instructions one KVM_RUN may execute before it returns (EINTR). */
+  budget: u64;
   vm: usize;
   vcpuId: u32;
   asId: u32;
   lastUsedSlot: usize;
   fd: i32;
+  /** Saved CPU state (cpu/state.ts layout) while another vCPU is loaded. */
+  cpuState: usize;
+  /** struct kvm_run, mapped for the host (layout.ts KVM_RUN_*). */
+  kvmRun: usize;
+  /** The shadow page tables (mmu/spte.ts), allocated at the first KVM_RUN. */
+  sptTables: usize;
+  exitKind: i32;
+  exitLen: i32;
+  exitIsWrite: i32;
+  frag0Len: i32;
+  frag1Len: i32;
+  fragCount: i32;
+  fragNext: i32;
+  /** The state a KVM_RUN must complete first: an MMIO read or an SBI call. */
+  pending: i32;
 }
 
 @inline export function vcpuOf(p: usize): Vcpu {
@@ -34,9 +62,22 @@ export function createVcpu(vm: Vm, id: u64): i64 {
   const v = vcpuOf(p);
   v.vm = changetype<usize>(vm);
   v.vcpuId = <u32>id;
+  if (!vcpuArchCreate(p)) {
+    freeVcpu(p);
+    return fail(CHECK_ALLOC_SLOT, ENOMEM);
+  }
   store<u32>(vm.vcpus + (<usize>vm.createdVcpus << 2), <u32>p);
   vm.createdVcpus++;
   return <i64>p;
+}
+
+export function freeVcpu(p: usize): void {
+  const v = vcpuOf(p);
+  vcpuForget(p);
+  kfree(v.cpuState);
+  kfree(v.kvmRun);
+  kfree(v.sptTables);
+  kfree(p);
 }
 
 /**

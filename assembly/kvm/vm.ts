@@ -5,7 +5,10 @@ import { kzalloc, kfree } from "../kalloc";
 import { allocSet, freeSet, setOf, Memslots, gfnSlotAt } from "../memslots/set";
 import { slotOf, freeSlot } from "../memslots/slot";
 import { freeBitmap } from "../dirty/bitmap";
+import { freeVcpu } from "./vcpu";
 import { typeHasPrivateMem } from "./config";
+import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
+import { freeSlotArch } from "../mmu/rmap";
 
 @unmanaged export class Vm {
   nrMemslotPages: u64;
@@ -30,6 +33,8 @@ import { typeHasPrivateMem } from "./config";
   updating: u32;
   /** Bit as = which of the two sets of that address space is active. */
   activeMask: u32;
+  /** Enabled x86 quirks (KVM_CAP_DISABLE_QUIRKS2 clears them). */
+  quirks: u32;
   set00: usize;
   set01: usize;
   set10: usize;
@@ -92,6 +97,7 @@ export function createVm(type: u32, nrAs: u32): usize {
   vm.type = type;
   vm.nrAs = nrAs;
   vm.nMaxMmuPages = 64;
+  vm.quirks = KVM_X86_QUIRK_SLOT_ZAP_ALL;
   vm.vcpus = kzalloc(<usize>KVM_MAX_VCPUS << 2);
   let ok = vm.vcpus != 0;
   for (let as: u32 = 0; as < nrAs && ok; as++) {
@@ -120,6 +126,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
     for (let i = 0; i < s.count; i++) {
       const x = gfnSlotAt(s, i);
       freeBitmap(slotOf(x).dirtyBitmap, slotOf(x).npages);
+      freeSlotArch(slotOf(x).arch);
       freeSlot(x);
     }
     freeSet(a);
@@ -128,7 +135,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
   if (vm.vcpus != 0) {
     for (let i: u32 = 0; i < KVM_MAX_VCPUS; i++) {
       const v = <usize>load<u32>(vm.vcpus + (<usize>i << 2));
-      if (v != 0) kfree(v);
+      if (v != 0) freeVcpu(v);
     }
     kfree(vm.vcpus);
   }

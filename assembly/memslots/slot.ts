@@ -27,6 +27,8 @@ export const KVM_MEM_MAX_NR_PAGES: u64 = (1 << 31) - 1;
   dirtyBitmap: usize;
   /** The guest_memfd file this slot is bound to (0: none). */
   gmemFile: usize;
+  /** Arch metadata (mmu/rmap.ts SlotArch): fresh on CREATE/MOVE, shared on FLAGS_ONLY. */
+  arch: usize;
 }
 
 export const SLOT_BYTES: usize = offsetof<Slot>();

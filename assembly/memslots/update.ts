@@ -11,6 +11,8 @@ import { injected, INJECT_ALLOC_INVALID_SLOT, INJECT_ARCH_PREPARE } from "../deb
 import { runReaderHook, HOOK_INVALID_PUBLISHED, HOOK_INVALIDATED, HOOK_PUBLISHED } from "../debug/hooks";
 import { checkVmInvariants, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SWAP } from "../debug/invariants";
 import { maxGfn } from "../kvm/config";
+import { flushShadowMemslot, invalidateMmioSptes } from "../mmu/mmu";
+import { allocSlotArch, freeSlotArch } from "../mmu/rmap";
 import { fail, EINVAL, ENOMEM, CHECK_ALLOC_INVALID_SLOT, CHECK_ALLOC_BITMAP, CHECK_ARCH_PREPARE,
   CHECK_MAX_GFN, CHECK_MOVE_WITH_TRACKER } from "../errno";
 
@@ -50,6 +52,7 @@ export function swapActiveMemslots(vm: Vm, asId: u32): void {
 /** kvm_arch_memslots_updated: runs before the new generation is visible. */
 function archMemslotsUpdated(vm: Vm, gen: u64): void {
   memslotsUpdatedCount++;
+  invalidateMmioSptes(vm, gen);
 }
 
 /** kvm_activate_memslot: swap, then make the now-inactive set agree. */
@@ -70,7 +73,7 @@ function invalidateMemslot(vm: Vm, old: usize, invalid: usize): void {
   replaceMemslot(inactiveSet(vm, asId), old, invalid);
   swapActiveMemslots(vm, asId);
   runReaderHook(changetype<usize>(vm), HOOK_INVALID_PUBLISHED, asId);
-  // kvm_arch_flush_shadow_memslot(old): the sptes of old go here once there is an MMU.
+  flushShadowMemslot(vm, old);
   runReaderHook(changetype<usize>(vm), HOOK_INVALIDATED, asId);
 }
 
@@ -85,10 +88,13 @@ function archPrepareMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): i3
   if (change == KVM_MR_CREATE || change == KVM_MR_MOVE) {
     const n = slotOf(nw);
     if (n.baseGfn + n.npages - 1 > maxGfn) return fail(CHECK_MAX_GFN, EINVAL);
-    // Fresh per-slot metadata (rmap, large-page info, write-track counters) is
-    // allocated here; its allocation failure is the injectable ENOMEM.
+    // Fresh per-slot metadata: a MOVE must not reuse the old rmap (pitfalls A.7).
     const e = injected(INJECT_ARCH_PREPARE);
     if (e != 0) return fail(CHECK_ARCH_PREPARE, e);
+    n.arch = allocSlotArch();
+    if (n.arch == 0) return fail(CHECK_ARCH_PREPARE, ENOMEM);
+  } else if (change == KVM_MR_FLAGS_ONLY) {
+    slotOf(nw).arch = slotOf(old).arch;
   }
   return 0;
 }
@@ -135,8 +141,10 @@ function commitMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): void {
     const want = vm.nrMemslotPages / KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO;
     vm.nMaxMmuPages = want > KVM_MIN_ALLOC_MMU_PAGES ? want : KVM_MIN_ALLOC_MMU_PAGES;
   }
+  if (change == KVM_MR_MOVE) freeSlotArch(slotOf(old).arch);
   if (change == KVM_MR_DELETE) {
     freeBitmap(slotOf(old).dirtyBitmap, slotOf(old).npages);
+    freeSlotArch(slotOf(old).arch);
     freeSlot(old);
   } else if (change == KVM_MR_MOVE || change == KVM_MR_FLAGS_ONLY) {
     const o = slotOf(old);

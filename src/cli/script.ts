@@ -5,6 +5,7 @@ import { Kvm, capNumber } from "../kvm.js";
 import type { Vm } from "../vm.js";
 import type { Vcpu } from "../vcpu.js";
 import { errnoName } from "../errors.js";
+import { KVM_EXIT, EXIT_NAMES } from "../kvm-run.js";
 import { PROT_NONE, PROT_READ, PROT_WRITE } from "../host-memory.js";
 import {
   KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_ENABLE_CAP, KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2,
@@ -30,8 +31,29 @@ const CAP_NAMES: Record<string, number> = {
 };
 
 /** Operations whose capability this build does not have yet. */
-const UNSUPPORTED = new Set(["gmem", "gmemclose", "getlog", "clearlog", "write", "read", "ring", "ringreset"]);
-const KNOWN = new Set(["vm", "vcpu", "cap", "check", "hostmap", "hostunmap", "poke", "peek", "set", "set2", ...UNSUPPORTED]);
+const UNSUPPORTED = new Set(["gmem", "gmemclose", "getlog", "clearlog", "ring", "ringreset"]);
+const GUEST_LIMIT = 64n * GIB;
+const MAX_EXITS = 64;
+const TIMEOUT_MS = 2000;
+/** a7 of the runner guest's "access done" ecall. */
+const RUNNER_DONE_EID = 0x52554e52n;
+
+/**
+ * The runner's guest code, at CODE_GPA: per access kind an instruction and the
+ * ecall that reports it done. Stores (sb/sh/sw/sd a1, 0(a0)) at 8*k, loads
+ * (lbu/lhu/lwu/ld a0, 0(a0)) at 0x20 + 8*k, k = log2(size).
+ */
+function runnerCode(): Uint8Array {
+  const words: number[] = [];
+  const ecall = 0x00000073;
+  for (const f3 of [0, 1, 2, 3]) words.push(((11 << 20) | (10 << 15) | (f3 << 12) | 0x23) >>> 0, ecall);
+  for (const f3 of [4, 5, 6, 3]) words.push(((10 << 15) | (f3 << 12) | (10 << 7) | 0x03) >>> 0, ecall);
+  const out = new Uint8Array(words.length * 4);
+  const dv = new DataView(out.buffer);
+  words.forEach((w, i) => dv.setUint32(i * 4, w, true));
+  return out;
+}
+const KNOWN = new Set(["vm", "vcpu", "cap", "check", "hostmap", "hostunmap", "poke", "peek", "set", "set2", "write", "read", ...UNSUPPORTED]);
 
 class OpError extends Error {}
 const err = (what: string): never => { throw new OpError(`error ${what}`); };
@@ -57,6 +79,10 @@ export class ScriptRunner {
   private codeHva: bigint | null = null;
 
   constructor(private readonly kvm: Kvm) {}
+
+  /** The current VM and vCPU (null when there is none), for tools and tests. */
+  get currentVm(): Vm | null { return this.vm; }
+  get currentVcpu(): Vcpu | null { return this.vcpu; }
 
   /** Runs every operation of a script; returns one line per operation. */
   run(text: string): string[] {
@@ -109,6 +135,7 @@ export class ScriptRunner {
       case "hostunmap": return this.opHostunmap(a);
       case "peek": case "poke": return this.opPeekPoke(op, a);
       case "set": case "set2": return this.opSet(op, a);
+      case "write": case "read": return this.opAccess(op === "write", a);
     }
     return err("unknown-op");
   }
@@ -133,7 +160,10 @@ export class ScriptRunner {
   private ensureVcpu(): string {
     const vm = this.needVm();
     if (this.vcpu) return "ok";
-    if (this.codeHva === null) this.codeHva = this.kvm.memory.mmap(CODE_SIZE);
+    if (this.codeHva === null) {
+      this.codeHva = this.kvm.memory.mmap(CODE_SIZE);
+      this.kvm.memory.write(this.codeHva, runnerCode());
+    }
     const region = kvm_userspace_memory_region.encode({
       slot: CODE_SLOT, flags: 0, guest_phys_addr: CODE_GPA, memory_size: CODE_SIZE, userspace_addr: this.codeHva,
     });
@@ -251,6 +281,70 @@ export class ScriptRunner {
       ? kvm_userspace_memory_region2.encode({ ...fields, guest_memfd_offset: off, guest_memfd: fd })
       : kvm_userspace_memory_region.encode(fields);
     return this.result(vm.ioctl(v2 ? KVM_SET_USER_MEMORY_REGION2 : KVM_SET_USER_MEMORY_REGION, bytes));
+  }
+
+  /** One guest store or load instruction, with the exits it causes. */
+  private opAccess(write: boolean, a: string[]): string {
+    const n = write ? 2 : 1;
+    if (a.length < n || a.length > n + 1) return err("syntax");
+    const gpa = parseNum(a[0]);
+    const value = write ? parseNum(a[1]) : 0n;
+    const size = a.length > n ? parseNum(a[n]) : 4n;
+    this.needVm();
+    if (size !== 1n && size !== 2n && size !== 4n && size !== 8n) return err("size");
+    if (gpa + size > GUEST_LIMIT) return err("range");
+    if (gpa < CODE_GPA + CODE_SIZE && gpa + size > CODE_GPA) return err("reserved");
+    const created = this.ensureVcpu();
+    if (created !== "ok") return created;
+    const vcpu = this.vcpu!;
+    const k = [1n, 2n, 4n, 8n].indexOf(size);
+    vcpu.setReg(10, gpa);
+    vcpu.setReg(11, value);
+    vcpu.setReg(17, RUNNER_DONE_EID);
+    vcpu.pc = CODE_GPA + BigInt((write ? 0 : 0x20) + 8 * k);
+    const parts: string[] = [];
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (let exits = 0; exits < MAX_EXITS; exits++) {
+      const exit = vcpu.run();
+      const run = vcpu.kvmRun;
+      if (exit.errno !== 0 && exit.errno !== 4) {
+        let line = errnoName(exit.errno);
+        if (exit.reason === KVM_EXIT.MEMORY_FAULT) {
+          const f = run.memoryFault;
+          line += ` memory_fault gpa=0x${f.gpa.toString(16)} size=0x${f.size.toString(16)} flags=0x${f.flags.toString(16)}`;
+        }
+        parts.push(line);
+        return parts.join("; ");
+      }
+      switch (exit.reason) {
+        case KVM_EXIT.MMIO: {
+          const m = run.mmio;
+          if (m.isWrite) {
+            const bytes = Array.from(m.data.subarray(0, m.len), (b) => b.toString(16).padStart(2, "0")).join("");
+            parts.push(`mmio write 0x${m.physAddr.toString(16)} ${m.len} ${bytes}`);
+          } else {
+            parts.push(`mmio read 0x${m.physAddr.toString(16)} ${m.len}`);
+            m.data.fill(0);
+          }
+          continue;
+        }
+        case KVM_EXIT.RISCV_SBI:
+          if (run.riscvSbi.extensionId === RUNNER_DONE_EID) {
+            parts.push(write ? "ok" : `ok 0x${vcpu.getReg(10).toString(16)}`);
+            return parts.join("; ");
+          }
+          parts.push("riscv_sbi");
+          return parts.join("; ");
+        case KVM_EXIT.INTR:
+          if (Date.now() > deadline) { parts.push("timeout"); return parts.join("; "); }
+          continue;
+        case KVM_EXIT.DIRTY_RING_FULL: parts.push("dirty_ring_full"); return parts.join("; ");
+        case KVM_EXIT.SHUTDOWN: parts.push("shutdown"); return parts.join("; ");
+        case KVM_EXIT.HLT: parts.push("hlt"); return parts.join("; ");
+        default: parts.push(EXIT_NAMES[exit.reason] ?? `exit${exit.reason}`); return parts.join("; ");
+      }
+    }
+    return err("too-many-exits");
   }
 
   private gmemFd(tok: string): bigint {

@@ -1,0 +1,279 @@
+// KVM_RUN and the vCPU register ioctls. KVM_RUN first completes what the last
+// exit left open (an MMIO read's data, an SBI call's return values), then runs
+// the interpreter until something needs the host, and reports it in kvm_run.
+
+import { Vm, vmOf } from "./vm";
+import { Vcpu, vcpuOf } from "./vcpu";
+import { kzalloc } from "../kalloc";
+import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getField, setField,
+  getInstret, PRIV_S, PRIV_U, OFF_SSTATUS, OFF_SIE, OFF_STVEC, OFF_SSCRATCH, OFF_SEPC, OFF_SCAUSE, OFF_STVAL, OFF_SIP,
+  OFF_SATP, OFF_SCOUNTEREN, OFF_SENVCFG, SSTATUS_WMASK, SIE_WMASK, SIP_WMASK, SENVCFG_WMASK, SATP_MODE_SHIFT,
+  SATP_MODE_BARE, SATP_MODE_SV39 } from "../cpu/state";
+import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/run";
+import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "../cpu/timer";
+import { mmuEnter, memFlush, mmuModeChanged, accessStatus } from "../mmu/access";
+import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAULT, EXITK_NONE } from "../mmu/exit";
+import { hvaToLinear } from "../hostmm/mm";
+import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMIO_PHYS_ADDR, KVM_RUN_MMIO_DATA,
+  KVM_RUN_MMIO_LEN, KVM_RUN_MMIO_IS_WRITE, KVM_RUN_MEMORY_FAULT_FLAGS, KVM_RUN_MEMORY_FAULT_GPA,
+  KVM_RUN_MEMORY_FAULT_SIZE, KVM_RUN_SBI_EXTENSION, KVM_RUN_SBI_FUNCTION, KVM_RUN_SBI_ARGS, KVM_RUN_SBI_RET,
+  KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, IOCTL_BUF, PAGE_SIZE } from "../layout";
+import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT } from "../errno";
+
+export const RAM_BASE: u64 = 0x80000000;
+const DEFAULT_BUDGET: u64 = 200_000_000;
+const CHUNK: u64 = 1 << 30;
+
+const PENDING_NONE: i32 = 0;
+const PENDING_MMIO: i32 = 1;
+const PENDING_SBI: i32 = 2;
+
+/** The vCPU whose state is in CPU_STATE (vcpu_load). */
+let loaded: usize = 0;
+
+/** vcpu_load: puts the vCPU's saved state into the interpreter's state block. */
+export function vcpuLoad(p: usize): void {
+  if (loaded == p) return;
+  if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, CPU_STATE, CPU_STATE_SIZE);
+  memory.copy(CPU_STATE, vcpuOf(p).cpuState, CPU_STATE_SIZE);
+  loaded = p;
+}
+
+export function vcpuLoaded(p: usize): bool {
+  return loaded == p;
+}
+
+/** Forgets a vCPU that is being freed. */
+export function vcpuForget(p: usize): void {
+  if (loaded == p) loaded = 0;
+}
+
+/** The arch part of KVM_CREATE_VCPU: kvm_run page, reset state (S-mode at the RAM base). */
+export function vcpuArchCreate(p: usize): bool {
+  const v = vcpuOf(p);
+  v.kvmRun = kzalloc(KVM_RUN_BYTES);
+  v.cpuState = kzalloc(CPU_STATE_SIZE);
+  if (v.kvmRun == 0 || v.cpuState == 0) return false;
+  v.budget = DEFAULT_BUDGET;
+  if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, CPU_STATE, CPU_STATE_SIZE);
+  resetState(RAM_BASE);
+  memory.copy(v.cpuState, CPU_STATE, CPU_STATE_SIZE);
+  loaded = p;
+  return true;
+}
+
+@inline function setExit(v: Vcpu, reason: u32): void {
+  store<u32>(v.kvmRun + KVM_RUN_EXIT_REASON, reason);
+}
+
+/** Turns the exit the memory layer recorded into kvm_run; returns the ioctl result. */
+function reportMemExit(p: usize): i32 {
+  const v = vcpuOf(p);
+  const run = v.kvmRun;
+  if (v.exitKind == EXITK_MMIO) {
+    setExit(v, KVM_EXIT_MMIO);
+    store<u64>(run + KVM_RUN_MMIO_PHYS_ADDR, v.exitGpa);
+    store<u64>(run + KVM_RUN_MMIO_DATA, v.exitData);
+    store<u32>(run + KVM_RUN_MMIO_LEN, <u32>v.exitLen);
+    store<u8>(run + KVM_RUN_MMIO_IS_WRITE, <u8>v.exitIsWrite);
+    v.pending = PENDING_MMIO;
+    return 0;
+  }
+  if (v.exitKind == EXITK_MEMORY_FAULT) {
+    // KVM_RUN fails with EFAULT and fills memory_fault (shared memory: flags 0).
+    setExit(v, KVM_EXIT_MEMORY_FAULT);
+    store<u64>(run + KVM_RUN_MEMORY_FAULT_FLAGS, 0);
+    store<u64>(run + KVM_RUN_MEMORY_FAULT_GPA, v.exitGpa);
+    store<u64>(run + KVM_RUN_MEMORY_FAULT_SIZE, <u64>PAGE_SIZE);
+    v.exitKind = EXITK_NONE;
+    dropFragments(p);
+    return -EFAULT;
+  }
+  // EXITK_RETRY: the access met a memslot in flux. The kernel's vCPU would
+  // spin until the update is done; here the update is what is running, so the
+  // vCPU returns as if interrupted and the access re-executes next time.
+  v.exitKind = EXITK_NONE;
+  setExit(v, KVM_EXIT_INTR);
+  return -EINTR;
+}
+
+/** KVM_RUN. */
+export function kvmRun(p: usize): i32 {
+  const v = vcpuOf(p);
+  vcpuLoad(p);
+  if (!mmuEnter(p)) return fail(CHECK_ALLOC_SLOT, ENOMEM);
+  const run = v.kvmRun;
+  if (v.pending == PENDING_MMIO) {
+    completeMmio(p, load<u64>(run + KVM_RUN_MMIO_DATA));
+  } else if (v.pending == PENDING_SBI) {
+    setX(10, load<u64>(run + KVM_RUN_SBI_RET));
+    setX(11, load<u64>(run + KVM_RUN_SBI_RET + 8));
+    cpuCompleteEcall();
+  }
+  v.pending = PENDING_NONE;
+  if (load<u8>(run + KVM_RUN_IMMEDIATE_EXIT) != 0) {
+    setExit(v, KVM_EXIT_INTR);
+    return -EINTR;
+  }
+  let left = v.budget;
+  if (v.fragCount != 0) {
+    // Re-execute the instruction that exited, answering its finished MMIO parts
+    // from the fragments; once it is done (retired or trapped) they are spent.
+    v.fragNext = 0;
+    const r = cpuRun(1);
+    left--;
+    if (r == EXIT_MEM && v.exitKind == EXITK_MMIO) return reportMemExit(p);
+    dropFragments(p);
+    if (r == EXIT_MEM) return reportMemExit(p);
+  }
+  while (true) {
+    const chunk = left < CHUNK ? <i32>left : <i32>CHUNK;
+    if (chunk <= 0) {
+      setExit(v, KVM_EXIT_INTR);
+      return -EINTR;
+    }
+    const before = getInstret();
+    const r = cpuRun(chunk);
+    const used = getInstret() - before;
+    left = left > used ? left - used : 0;
+    if (r == EXIT_BUDGET) {
+      if (used == 0) left = left > <u64>chunk ? left - <u64>chunk : 0; // trapping in place still spends budget
+      continue;
+    }
+    if (r == EXIT_MEM) return reportMemExit(p);
+    if (r == EXIT_SBI) {
+      setExit(v, KVM_EXIT_RISCV_SBI);
+      store<u64>(run + KVM_RUN_SBI_EXTENSION, getX(17));
+      store<u64>(run + KVM_RUN_SBI_FUNCTION, getX(16));
+      for (let i = 0; i < 6; i++) store<u64>(run + KVM_RUN_SBI_ARGS + (<usize>i << 3), getX(10 + i));
+      store<u64>(run + KVM_RUN_SBI_RET, 0);
+      store<u64>(run + KVM_RUN_SBI_RET + 8, 0);
+      v.pending = PENDING_SBI;
+      return 0;
+    }
+    if (r == EXIT_WFI) {
+      // kvm_vcpu_halt: sleep until the timer fires (time jumps there), or
+      // report a halt nothing can end.
+      const deadline = timerDeadline();
+      if (deadline != <u64>-1) {
+        if (timeNow() < deadline) setTime(deadline);
+        continue;
+      }
+      setExit(v, KVM_EXIT_HLT);
+      return 0;
+    }
+    // EXIT_INTR: a signal.
+    setExit(v, KVM_EXIT_INTR);
+    return -EINTR;
+  }
+  return 0;
+}
+
+// ---- KVM_GET_ONE_REG / KVM_SET_ONE_REG (arch/riscv uapi) ----
+const KVM_REG_RISCV: u64 = 0x8000000000000000;
+const KVM_REG_ARCH_MASK: u64 = 0xff00000000000000;
+const KVM_REG_SIZE_MASK: u64 = 0x00f0000000000000;
+const KVM_REG_SIZE_U64: u64 = 0x0030000000000000;
+const TYPE_CORE: u64 = 2, TYPE_CSR: u64 = 3, TYPE_TIMER: u64 = 4;
+
+const CSR_OFFSETS: StaticArray<u32> = [OFF_SSTATUS, OFF_SIE, OFF_STVEC, OFF_SSCRATCH, OFF_SEPC, OFF_SCAUSE, OFF_STVAL,
+  OFF_SIP, OFF_SATP, OFF_SCOUNTEREN, OFF_SENVCFG];
+
+/** The value of register id, or sets regErr. */
+let regErr: i32 = 0;
+function getReg(id: u64): u64 {
+  const type = (id >> 24) & 0xff;
+  const index = <i32>(id & 0xffffff);
+  if (type == TYPE_CORE) {
+    if (index == 0) return getPc();
+    if (index < 32) return getX(index);
+    if (index == 32) return getPriv() == PRIV_S ? 1 : 0;
+  } else if (type == TYPE_CSR) {
+    if (index < CSR_OFFSETS.length) return getField(<usize>CSR_OFFSETS[index]);
+  } else if (type == TYPE_TIMER) {
+    if (index == 0) return TIMEBASE_HZ;
+    if (index == 1) return timeNow();
+    if (index == 2) return timerDeadline();
+    if (index == 3) return timerDeadline() != <u64>-1 ? 1 : 0;
+  }
+  regErr = ENOENT;
+  return 0;
+}
+
+function setReg(p: usize, id: u64, val: u64): void {
+  const type = (id >> 24) & 0xff;
+  const index = <i32>(id & 0xffffff);
+  if (type == TYPE_CORE) {
+    if (index == 0) {
+      // The host moved pc: whatever the last instruction had in flight is abandoned.
+      setPc(val);
+      dropFragments(p);
+      vcpuOf(p).pending = PENDING_NONE;
+      return;
+    }
+    if (index < 32) { setX(index, val); return; }
+    if (index == 32) {
+      if (val > 1) { regErr = EINVAL; return; }
+      setPriv(val == 1 ? PRIV_S : PRIV_U);
+      mmuModeChanged();
+      return;
+    }
+  } else if (type == TYPE_CSR) {
+    switch (index) {
+      case 0: setField(OFF_SSTATUS, val & SSTATUS_WMASK); mmuModeChanged(); return;
+      case 1: setField(OFF_SIE, val & SIE_WMASK); return;
+      case 7: setField(OFF_SIP, val & SIP_WMASK); return;
+      case 8: {
+        const mode = val >> SATP_MODE_SHIFT;
+        if (mode != SATP_MODE_BARE && mode != SATP_MODE_SV39) { regErr = EINVAL; return; }
+        setField(OFF_SATP, val);
+        if (vcpuOf(p).sptTables != 0 && mmuEnter(p)) memFlush();
+        return;
+      }
+      case 10: setField(OFF_SENVCFG, val & SENVCFG_WMASK); return;
+    }
+    if (index < CSR_OFFSETS.length) { setField(<usize>CSR_OFFSETS[index], val); return; }
+  } else if (type == TYPE_TIMER) {
+    if (index == 1) { setTime(val); return; }
+    if (index == 2) { setTimerDeadline(val); return; }
+    if (index == 0 || index == 3) { regErr = EINVAL; return; }
+  }
+  regErr = ENOENT;
+}
+
+/** copy_to_user / copy_from_user of one u64 at a user address (any alignment). */
+let userWord: u64 = 0;
+function copyUser(addr: u64, toUser: bool): bool {
+  let w = userWord;
+  for (let i = 0; i < 8; i++) {
+    const lin = hvaToLinear(addr + <u64>i, toUser);
+    if (lin == 0) return false;
+    if (toUser) store<u8>(lin, <u8>(w >> (<u64>i << 3)));
+    else w = (w & ~(<u64>0xff << (<u64>i << 3))) | (<u64>load<u8>(lin) << (<u64>i << 3));
+  }
+  userWord = w;
+  return true;
+}
+
+/** KVM_GET_ONE_REG (set = false) / KVM_SET_ONE_REG: struct kvm_one_reg {id, addr} in IOCTL_BUF. */
+export function oneReg(p: usize, set: bool): i32 {
+  const id = load<u64>(IOCTL_BUF);
+  const addr = load<u64>(IOCTL_BUF, 8);
+  if ((id & KVM_REG_ARCH_MASK) != KVM_REG_RISCV) return fail(CHECK_ONE_REG, EINVAL);
+  if ((id & KVM_REG_SIZE_MASK) != KVM_REG_SIZE_U64) return fail(CHECK_ONE_REG, EINVAL);
+  vcpuLoad(p);
+  regErr = 0;
+  if (set) {
+    if (!copyUser(addr, false)) return fail(CHECK_HVA_FAULT, EFAULT);
+    setReg(p, id, userWord);
+  } else {
+    userWord = getReg(id);
+    if (regErr == 0 && !copyUser(addr, true)) return fail(CHECK_HVA_FAULT, EFAULT);
+  }
+  return regErr != 0 ? fail(CHECK_ONE_REG, regErr) : 0;
+}
+
+export function vcpuInstret(p: usize): u64 {
+  vcpuLoad(p);
+  return getInstret();
+}

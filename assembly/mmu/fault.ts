@@ -1,0 +1,123 @@
+// The shadow-MMU fault path: what happens when a guest access misses its spte.
+//   guest walk (Sv39) -> gfn -> slot (per-vCPU last-used cache) -> hva -> host
+//   page (demand paged) -> install the spte with the access's permission.
+// Outcomes, as the kernel's (spec/mmu.md):
+//   no slot          -> an MMIO spte tagged with the memslot generation, MMIO exit
+//   READONLY + write -> MMIO write exit, never cached
+//   INVALID slot     -> retry after the update (never MMIO for a slot in flux)
+//   unusable backing -> KVM_RUN fails with EFAULT and a memory_fault exit
+// A fault that races an MMU-notifier invalidation of its gfn retries instead of
+// installing a mapping of a page that is going away.
+
+import { Vm, vmOf, activeSet } from "../kvm/vm";
+import { Vcpu, vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
+import { setOf } from "../memslots/set";
+import { slotOf, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
+import { hvaToLinear } from "../hostmm/mm";
+import { maxGfn } from "../kvm/config";
+import { PAGE_SHIFT, PAGE_MASK } from "../layout";
+import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND, SPTE_GFN, SPTE_FLAGS, SPTE_MMIO_GEN,
+  SPTE_F_PRESENT, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, NO_TAG } from "./spte";
+import { spteDrop, rmapAdd } from "./rmap";
+import { mmioSpteValid } from "./mmu";
+
+export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
+export const FAULT_MMIO: i32 = 1;     // emulate as MMIO (exit to the host)
+export const FAULT_RETRY: i32 = 2;    // nothing installed; the access must be retried later
+export const FAULT_EFAULT: i32 = 3;   // the host page cannot be used: memory-fault exit
+
+export const ACC_READ: i32 = 0;
+export const ACC_WRITE: i32 = 1;
+export const ACC_FETCH: i32 = 2;
+
+/** The linear address resolved by the last FAULT_MAPPED. */
+export let faultHost: usize = 0;
+
+/** Counters for tests: faults taken, MMIO sptes reused, retries. */
+export let faultCount: u32 = 0;
+export let mmioSpteHits: u32 = 0;
+export let mmioSpteInstalls: u32 = 0;
+export let faultRetries: u32 = 0;
+
+const MAX_RETRIES: i32 = 4;
+
+/**
+ * Resolves guest physical address gpa (page of va) for an access through entry e
+ * of the current table, installing the spte on success. tag = page | mode key.
+ */
+export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i32 {
+  faultCount++;
+  const vcpu = vcpuOf(vcpuP);
+  const vm = vmOf(vcpu.vm);
+  const gfn = gpa >> PAGE_SHIFT;
+  const gen = setOf(activeSet(vm, vcpu.asId)).generation;
+
+  // handle_mmio_page_fault: a valid MMIO spte for this gfn answers without a slot lookup.
+  if (load<u64>(e + SPTE_GFN) == gfn && load<u64>(e + SPTE_ADDEND) == tag && mmioSpteValid(e, gen)) {
+    mmioSpteHits++;
+    return FAULT_MMIO;
+  }
+
+  for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    const slot = vcpuGfnToMemslot(vcpuP, gfn);
+    if (slot != 0 && (slotOf(slot).flags & KVM_MEMSLOT_INVALID) != 0) {
+      faultRetries++;
+      return FAULT_RETRY;
+    }
+    if (slot == 0) {
+      if (gfn <= maxGfn) installMmioSpte(e, tag, gfn, gen);
+      return FAULT_MMIO;
+    }
+    const s = slotOf(slot);
+    if (acc == ACC_WRITE && (s.flags & KVM_MEM_READONLY) != 0) return FAULT_MMIO;
+
+    const seq = vm.mmuInvalidateSeq;
+    const hva = s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT);
+    const lin = hvaToLinear(hva, acc == ACC_WRITE);
+    if (lin == 0) return FAULT_EFAULT;
+    // is_page_fault_stale: an invalidation ran (or is running over this gfn)
+    // since the sequence snapshot: the page may be gone; start over.
+    if (vm.mmuInvalidateSeq != seq || (vm.mmuInvalidateInProgress != 0 &&
+        gfn >= vm.mmuInvalidateRangeStart && gfn < vm.mmuInvalidateRangeEnd)) {
+      faultRetries++;
+      continue;
+    }
+    installSpte(e, tag, gfn, lin, acc, s.arch);
+    faultHost = lin + <usize>(gpa & PAGE_MASK);
+    return FAULT_MAPPED;
+  }
+  return FAULT_RETRY;
+}
+
+/** Fills entry e for this access kind (others fault once to add theirs: A/D stay exact). */
+function installSpte(e: usize, tag: u64, gfn: u64, lin: usize, acc: i32, arch: usize): void {
+  const frame = <u64>(lin & ~<usize>PAGE_MASK);
+  const addend = frame - (tag & ~PAGE_MASK);
+  const same = (load<u32>(e + SPTE_FLAGS) & SPTE_F_PRESENT) != 0 && load<u64>(e + SPTE_GFN) == gfn &&
+    load<u64>(e + SPTE_ADDEND) == addend && ((load<u64>(e + SPTE_READ_TAG) | load<u64>(e + SPTE_WRITE_TAG) |
+    load<u64>(e + SPTE_FETCH_TAG)) & ~PAGE_MASK) == (tag & ~PAGE_MASK);
+  if (!same) {
+    spteDrop(e);
+    store<u64>(e + SPTE_GFN, gfn);
+    store<u64>(e + SPTE_ADDEND, addend);
+    store<u32>(e + SPTE_FLAGS, SPTE_F_PRESENT);
+    rmapAdd(arch, e);
+  }
+  if (acc == ACC_FETCH) store<u64>(e + SPTE_FETCH_TAG, tag);
+  else {
+    store<u64>(e + SPTE_READ_TAG, tag);
+    if (acc == ACC_WRITE) store<u64>(e + SPTE_WRITE_TAG, tag);
+  }
+}
+
+/** make_mmio_spte: the gfn, the access key and the low 19 bits of the generation (bit 63 dropped). */
+function installMmioSpte(e: usize, tag: u64, gfn: u64, gen: u64): void {
+  spteDrop(e);
+  store<u64>(e + SPTE_GFN, gfn);
+  // All tags stay NO_TAG (every access faults); the page and key it was made for
+  // sit where a present entry keeps its addend.
+  store<u64>(e + SPTE_ADDEND, tag);
+  store<u32>(e + SPTE_FLAGS, SPTE_F_MMIO);
+  store<u32>(e + SPTE_MMIO_GEN, <u32>(gen & MMIO_SPTE_GEN_MASK));
+  mmioSpteInstalls++;
+}

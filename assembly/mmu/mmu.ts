@@ -1,0 +1,78 @@
+// VM-wide MMU operations: zapping a slot's sptes (DELETE / MOVE), a gfn range
+// (MMU notifiers), everything (the SLOT_ZAP_ALL quirk, MMIO generation wrap),
+// and the per-vCPU tables themselves.
+
+import { Vm } from "../kvm/vm";
+import { vcpuOf } from "../kvm/vcpu";
+import { slotOf } from "../memslots/slot";
+import { kzalloc } from "../kalloc";
+import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
+import { spteDrop, rmapZapRange, rmapCount } from "./rmap";
+import { KVM_X86_DEFAULT_VM } from "../kvm/config";
+
+/** KVM_X86_QUIRK_SLOT_ZAP_ALL: DELETE / MOVE of a default VM zap every spte. */
+export const KVM_X86_QUIRK_SLOT_ZAP_ALL: u32 = 1 << 7;
+/** The quirks this build knows (KVM_CAP_DISABLE_QUIRKS2 answers with them). */
+export const KVM_X86_VALID_QUIRKS: u32 = KVM_X86_QUIRK_SLOT_ZAP_ALL;
+
+/** Counters for tests and benchmarks. */
+export let zapAllCount: u32 = 0;
+export let slotZapCount: u32 = 0;
+export let sptesZapped: u32 = 0;
+
+/** The tables of a vCPU, allocated (and emptied) on first use; 0 on ENOMEM. */
+export function vcpuTables(vcpu: usize): usize {
+  const v = vcpuOf(vcpu);
+  if (v.sptTables == 0) {
+    const t = kzalloc(SPT_VCPU_BYTES);
+    if (t == 0) return 0;
+    clearTables(t, SPT_VCPU_BYTES);
+    v.sptTables = t;
+  }
+  return v.sptTables;
+}
+
+/** Drops every spte of every vCPU of the VM (kvm_mmu_zap_all_fast). */
+export function zapAll(vm: Vm): void {
+  zapAllCount++;
+  for (let i: u32 = 0; i < vm.createdVcpus; i++) {
+    const t = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2))).sptTables;
+    if (t == 0) continue;
+    for (let e = t; e < t + SPT_VCPU_BYTES; e += SPTE_BYTES) {
+      if (load<u32>(e + SPTE_FLAGS) != 0) { spteDrop(e); sptesZapped++; }
+    }
+  }
+}
+
+/** Zaps the sptes of one slot whose gfn lies in [start, end) through its rmap. */
+export function zapGfnRange(slot: usize, start: u64, end: u64): void {
+  const arch = slotOf(slot).arch;
+  if (arch != 0 && rmapCount(arch) != 0) sptesZapped += rmapZapRange(arch, start, end);
+}
+
+/** kvm_arch_flush_shadow_memslot: the INVALID phase of DELETE / MOVE. */
+export function flushShadowMemslot(vm: Vm, slot: usize): void {
+  if (vm.type == KVM_X86_DEFAULT_VM && (vm.quirks & KVM_X86_QUIRK_SLOT_ZAP_ALL) != 0) {
+    zapAll(vm);
+    return;
+  }
+  slotZapCount++;
+  const s = slotOf(slot);
+  zapGfnRange(slot, s.baseGfn, s.baseGfn + s.npages);
+}
+
+/**
+ * kvm_mmu_invalidate_mmio_sptes, from kvm_arch_memslots_updated before the new
+ * generation is published: when the 19-bit MMIO generation (address-space bits
+ * cleared) wraps to 0, an old MMIO spte could match again, so all go.
+ */
+export function invalidateMmioSptes(vm: Vm, gen: u64): void {
+  if (((gen & MMIO_SPTE_GEN_MASK) & ~<u64>(vm.nrAs - 1)) == 0) zapAll(vm);
+}
+
+/** Whether an MMIO spte is still valid for the current generation (check_mmio_spte). */
+// @ts-ignore: decorator
+@inline export function mmioSpteValid(e: usize, gen: u64): bool {
+  return (gen >> 63) == 0 && (load<u32>(e + SPTE_FLAGS) & SPTE_F_MMIO) != 0 &&
+    <u64>load<u32>(e + SPTE_MMIO_GEN) == (gen & MMIO_SPTE_GEN_MASK);
+}
