@@ -276,3 +276,7 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
   }
   return sum;
 }
+
+// ---- the CPU's instruction-level test surface (test/cpu/) ----
+export * from "./debug/cpu_harness";
+export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/run";

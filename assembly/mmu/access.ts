@@ -110,8 +110,27 @@ export function memFlush(): void {
   else for (let i = 0; i < size; i++, value >>= 8) store<u8>(p + <usize>i, <u8>value);
 }
 
+// ---- debug build: a log of what the CPU asked for, in order (fetches not logged) ----
+// kind: 0 = load, 1 = load checked as a store (AMO), 2 = store. Lets tests see
+// how an access was split without looking inside the CPU.
+const LOG_ENTRIES: i32 = 64;
+const LOG: usize = memory.data(LOG_ENTRIES * 16, 8);
+export let logCount: i32 = 0;
+function logAccess(va: u64, size: i32, kind: i32): void {
+  const p = LOG + (<usize>(logCount & (LOG_ENTRIES - 1)) << 4);
+  store<u64>(p, va);
+  store<i32>(p, size, 8);
+  store<i32>(p, kind, 12);
+  logCount++;
+}
+export function logVa(i: i32): u64 { return load<u64>(LOG + (<usize>(i & (LOG_ENTRIES - 1)) << 4)); }
+export function logSize(i: i32): i32 { return load<i32>(LOG + (<usize>(i & (LOG_ENTRIES - 1)) << 4), 8); }
+export function logKind(i: i32): i32 { return load<i32>(LOG + (<usize>(i & (LOG_ENTRIES - 1)) << 4), 12); }
+export function logReset(): void { logCount = 0; }
+
 // @ts-ignore: decorator
 @inline export function memLoad(va: u64, size: i32, acc: i32): u64 {
+  if (WEBKVM_DEBUG) logAccess(va, size, acc == ACC_WRITE ? 1 : 0);
   const e = spteFor(sptTable, va);
   if (load<u64>(e + (acc == ACC_WRITE ? SPTE_WRITE_TAG : SPTE_READ_TAG)) == tagOf(va)) {
     return rawLoad(<usize>(va + load<u64>(e + SPTE_ADDEND)), size);
@@ -121,6 +140,7 @@ export function memFlush(): void {
 
 // @ts-ignore: decorator
 @inline export function memStore(va: u64, value: u64, size: i32): void {
+  if (WEBKVM_DEBUG) logAccess(va, size, 2);
   const e = spteFor(sptTable, va);
   if (load<u64>(e + SPTE_WRITE_TAG) == tagOf(va)) {
     rawStore(<usize>(va + load<u64>(e + SPTE_ADDEND)), value, size);

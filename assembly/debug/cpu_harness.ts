@@ -1,0 +1,96 @@
+// The CPU's test surface: drives the interpreter directly (no KVM_RUN) on a
+// vCPU of a one-slot VM, through the real MMU, so instruction-level tests can
+// look at registers, CSRs, exits and the memory layer's access log. Tests
+// only; nothing else calls these.
+
+import { CPU_STATE, CPU_STATE_SIZE, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, resetState, PRIV_S,
+  PRIV_U } from "../cpu/state";
+import { csrRead, csrWrite, csrOk } from "../cpu/csr";
+import { timeNow, setTime, setInstrPerTick, timerDeadline, setTimerDeadline } from "../cpu/timer";
+import { cpuRun as run, cpuCompleteEcall as completeEcall, cpuSignal as signal, cpuSetExternalIrq as setExtIrq } from "../cpu/run";
+import { mmuEnter, memFlush, mmuModeChanged, flushCount, logCount, logVa, logSize, logKind, logReset } from "../mmu/access";
+import { completeMmio, dropFragments } from "../mmu/exit";
+import { kvmCreateVm, vmFromFd } from "../kvm/ioctl";
+import { vmOf } from "../kvm/vm";
+import { createVcpu, vcpuOf } from "../kvm/vcpu";
+import { vcpuLoad, RAM_BASE } from "../kvm/run";
+import { setMemoryRegion } from "../memslots/region";
+import { mmap, PROT_READ, PROT_WRITE, MAP_PRIVATE } from "../hostmm/mm";
+import { accessGuest } from "../kvm/guest";
+import { IO_BUF } from "../layout";
+
+let testVcpu: usize = 0;
+let testVm: usize = 0;
+let fragPc: u64 = 0;
+
+/** A VM with `size` bytes of RAM at RAM_BASE and one loaded vCPU. 0 or -1. */
+export function memInit(size: u64): i32 {
+  const fd = kvmCreateVm(0, 1);
+  if (fd < 0) return -1;
+  testVm = vmFromFd(fd);
+  const hva = mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+  if (hva < 0) return -1;
+  if (setMemoryRegion(vmOf(testVm), 0, 0, RAM_BASE, size, <u64>hva, 0, -1) != 0) return -1;
+  const v = createVcpu(vmOf(testVm), 0);
+  if (v < 0) return -1;
+  testVcpu = <usize>v;
+  vcpuLoad(testVcpu);
+  return mmuEnter(testVcpu) ? 0 : -1;
+}
+
+/** Guest-physical copy between IO_BUF and RAM (kvm_read/write_guest). */
+export function memPhys(gpa: u64, len: u32, write: bool): i32 {
+  return accessGuest(vmOf(testVm), 0, gpa, IO_BUF, len, write);
+}
+
+/** Any address without a slot is MMIO already; kept for the tests' readability. */
+export function memSetExitWindow(base: u64, size: u64): void {}
+
+/** Answers the pending MMIO exit; the instruction's re-execution gets the value. */
+export function memCompleteMmio(value: u64): void {
+  const v = vcpuOf(testVcpu);
+  if (v.fragCount != 0 && fragPc != getPc()) dropFragments(testVcpu);
+  fragPc = getPc();
+  completeMmio(testVcpu, value);
+  v.fragNext = 0;
+}
+export function memMmioVa(): u64 { return vcpuOf(testVcpu).exitGpa; }
+export function memMmioSize(): i32 { return vcpuOf(testVcpu).exitLen; }
+export function memMmioIsWrite(): bool { return vcpuOf(testVcpu).exitIsWrite != 0; }
+export function memMmioValue(): u64 { return vcpuOf(testVcpu).exitData; }
+export function memFlushCount(): u32 { return flushCount; }
+export function memLogCount(): i32 { return logCount; }
+export function memLogVa(i: i32): u64 { return logVa(i); }
+export function memLogSize(i: i32): i32 { return logSize(i); }
+export function memLogKind(i: i32): i32 { return logKind(i); }
+export function memLogReset(): void { logReset(); }
+
+export function cpuReset(entry: u64): void {
+  resetState(entry);
+  memFlush();
+  mmuModeChanged();
+}
+export function cpuState(): usize { return CPU_STATE; }
+export function cpuStateSize(): i32 { return CPU_STATE_SIZE; }
+export function cpuGetX(r: i32): u64 { return getX(r & 31); }
+export function cpuSetX(r: i32, v: u64): void { setX(r & 31, v); }
+export function cpuGetPc(): u64 { return getPc(); }
+export function cpuSetPc(v: u64): void { setPc(v); }
+export function cpuGetPriv(): i32 { return <i32>getPriv(); }
+export function cpuSetPriv(p: i32): void {
+  setPriv(p != 0 ? PRIV_S : PRIV_U);
+  mmuModeChanged();
+}
+export function cpuGetCsr(csr: i32): u64 { return csrRead(csr, PRIV_S); }
+export function cpuSetCsr(csr: i32, v: u64): void { csrWrite(csr, v); }
+export function cpuCsrOk(): bool { return csrOk; }
+export function cpuInstret(): u64 { return getInstret(); }
+export function cpuRun(budget: i32): i32 { return run(budget); }
+export function cpuCompleteEcall(): bool { return completeEcall(); }
+export function cpuSignal(): void { signal(); }
+export function cpuSetExternalIrq(level: bool): void { setExtIrq(level); }
+export function cpuGetTime(): u64 { return timeNow(); }
+export function cpuSetTime(t: u64): void { setTime(t); }
+export function cpuSetInstrPerTick(k: u64): void { setInstrPerTick(k); }
+export function cpuSetTimer(deadline: u64): void { setTimerDeadline(deadline); }
+export function cpuGetTimer(): u64 { return timerDeadline(); }
