@@ -1,7 +1,18 @@
-// npm start: a tour of the memslot subsystem. Creates a VM, maps host memory,
-// creates / moves / deletes slots, writes and reads guest memory, and prints
-// the memory map with its generation after every step.
-import { Kvm, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmError } from "../dist/index.js";
+// npm start: boots the hello guest (RISC-V, every access through the shadow
+// page tables) and prints its UART output; then a tour of the memslot
+// subsystem: a VM, host memory, slots created / moved / deleted, guest memory,
+// and the memory map with its generation after every step.
+import { readFileSync } from "node:fs";
+import { Kvm, Machine, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmError } from "../dist/index.js";
+
+{
+  const machine = await Machine.create({ memSize: 16n << 20n });
+  machine.load(new Uint8Array(readFileSync(new URL("../guests/hello/hello.bin", import.meta.url))));
+  const r = machine.run();
+  process.stdout.write(`guest UART> ${machine.output}`);
+  console.log(`guest stopped: ${r.stop} (reason ${r.reason}), ${r.instructions} instructions, ${r.exits} exits`);
+  machine.close();
+}
 
 const hex = (v) => "0x" + BigInt(v).toString(16);
 const flagNames = (f) => [f & KVM_MEM_LOG_DIRTY_PAGES && "LOG_DIRTY", f & KVM_MEM_READONLY && "READONLY"].filter(Boolean).join("|") || "-";

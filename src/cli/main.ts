@@ -3,14 +3,63 @@
 import { readFile } from "node:fs/promises";
 import { runScript } from "./script.js";
 import { Kvm } from "../kvm.js";
+import { Machine } from "../machine.js";
 
 const USAGE = `usage: webkvm <command> [args]
 
 commands:
+  run IMAGE [--mem SIZE] [--dirty-log] [--arg N] [--max-instructions N]
+                  boot a RISC-V guest (flat image at 0x80000000, or ELF); UART to stdout.
+                  Exit status: the guest's SRST reason (0 success, 1 failure), 3 if it
+                  stopped any other way (halt, memory fault, limit).
   script FILE     run a conformance script (shared/conformance/README.md), one result line per op
   help            this text
 
 exit status: 0 on success, 1 when the command failed, 2 on a usage error`;
+
+const RUN_USAGE = `usage: webkvm run IMAGE [--mem SIZE] [--dirty-log] [--arg N] [--max-instructions N]
+  --mem SIZE              guest RAM, bytes or with K/M/G suffix (default 64M)
+  --dirty-log             log dirty pages of the RAM slot
+  --arg N                 value of a1 at entry (guest-specific: memtest size, mips iterations)
+  --max-instructions N    stop after N instructions`;
+
+function parseSize(s: string): bigint {
+  const m = /^(\d+)([KMG]?)$/i.exec(s);
+  if (!m) throw new RangeError(`bad size ${s}`);
+  const mult = { "": 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n }[m[2].toUpperCase() as "" | "K" | "M" | "G"];
+  return BigInt(m[1]) * mult;
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  if (args.includes("--help")) { process.stdout.write(RUN_USAGE + "\n"); return 0; }
+  let image: string | undefined, mem = 64n << 20n, dirtyLog = false, arg = 0n, max: bigint | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--mem") mem = parseSize(args[++i] ?? "");
+    else if (a === "--dirty-log") dirtyLog = true;
+    else if (a === "--arg") arg = BigInt(args[++i] ?? "x");
+    else if (a === "--max-instructions") max = BigInt(args[++i] ?? "x");
+    else if (a.startsWith("-") || image !== undefined) { process.stderr.write(RUN_USAGE + "\n"); return 2; }
+    else image = a;
+  }
+  if (image === undefined) { process.stderr.write(RUN_USAGE + "\n"); return 2; }
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(image));
+  } catch (e) {
+    process.stderr.write(`webkvm: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const m = await Machine.create({ memSize: mem, dirtyLog, onConsole: (t) => process.stdout.write(t) });
+  m.load(bytes, arg);
+  const t0 = performance.now();
+  const r = m.run({ maxInstructions: max });
+  const secs = (performance.now() - t0) / 1000;
+  process.stderr.write(`webkvm: ${r.stop}${r.stop === "shutdown" || r.stop === "reboot" ? ` (reason ${r.reason})` : ""}` +
+    `, ${r.instructions} instructions in ${secs.toFixed(3)} s (${(Number(r.instructions) / secs / 1e6).toFixed(0)} MIPS), ${r.exits} exits\n`);
+  if (r.stop === "shutdown" || r.stop === "reboot") return r.reason === 0 ? 0 : 1;
+  return 3;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -18,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + "\n");
     return cmd === undefined ? 2 : 0;
   }
+  if (cmd === "run") return runCommand(rest);
   if (cmd === "script") {
     if (rest.includes("--help")) { process.stdout.write("usage: webkvm script [--debug-core] FILE\n"); return 0; }
     const debug = rest.includes("--debug-core");
