@@ -1,14 +1,15 @@
-// The CPU's test surface: drives the interpreter directly (no KVM_RUN) on a
-// vCPU of a one-slot VM, through the real MMU, so instruction-level tests can
-// look at registers, CSRs, exits and the memory layer's access log. Tests
-// only; nothing else calls these.
+// The CPU's test and bench surface: drives the interpreter directly (no
+// KVM_RUN) on a vCPU of a one-slot VM, through the real MMU, so instruction-
+// level tests can look at registers, CSRs, exits and the memory layer's access
+// log, and benchmarks can time the spte fast path. Nothing else calls these.
 
 import { CPU_STATE, CPU_STATE_SIZE, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, resetState, PRIV_S,
   PRIV_U } from "../cpu/state";
 import { csrRead, csrWrite, csrOk } from "../cpu/csr";
 import { timeNow, setTime, setInstrPerTick, timerDeadline, setTimerDeadline } from "../cpu/timer";
 import { cpuRun as run, cpuCompleteEcall as completeEcall, cpuSignal as signal, cpuSetExternalIrq as setExtIrq } from "../cpu/run";
-import { mmuEnter, memFlush, mmuModeChanged, flushCount, logCount, logVa, logSize, logKind, logReset } from "../mmu/access";
+import { mmuEnter, memFlush, mmuModeChanged, flushCount, logCount, logVa, logSize, logKind, logReset, memStore,
+  memLoad } from "../mmu/access";
 import { completeMmio, dropFragments } from "../mmu/exit";
 import { kvmCreateVm, vmFromFd } from "../kvm/ioctl";
 import { vmOf } from "../kvm/vm";
@@ -94,3 +95,19 @@ export function cpuSetTime(t: u64): void { setTime(t); }
 export function cpuSetInstrPerTick(k: u64): void { setInstrPerTick(k); }
 export function cpuSetTimer(deadline: u64): void { setTimerDeadline(deadline); }
 export function cpuGetTimer(): u64 { return timerDeadline(); }
+
+// ---- benchmarks: guest stores through an spte hit vs plain stores ----
+const BENCH_RAW: usize = memory.data(4096, 4096);
+
+/** n 8-byte guest stores into the page at gpa va (bare mode), through the shadow MMU fast path. */
+export function benchSpteStores(va: u64, n: i32): u64 {
+  memStore(va, 0, 8); // fault the page in: every store below is an spte hit
+  for (let i = 0; i < n; i++) memStore(va + (<u64>(i & 511) << 3), <u64>i, 8);
+  return memLoad(va, 8, 0);
+}
+
+/** The same n stores straight to linear memory. */
+export function benchRawStores(n: i32): u64 {
+  for (let i = 0; i < n; i++) store<u64>(BENCH_RAW + (<usize>(i & 511) << 3), <u64>i);
+  return load<u64>(BENCH_RAW);
+}
