@@ -66,6 +66,15 @@ export const CHECK_UPDATE_IN_READER: i32 = 43;   // memslot update from inside a
 export const CHECK_INJECTED: i32 = 44;           // fault injection fired at a point without its own code
 export const CHECK_ONE_REG: i32 = 45;            // KVM_GET/SET_ONE_REG: unknown register or bad value
 export const CHECK_VCPU_RUN: i32 = 46;           // KVM_RUN interrupted (budget, signal, immediate_exit)
+export const CHECK_DIRTY_NO_BITMAPS: i32 = 47;   // GET/CLEAR_DIRTY_LOG with a dirty ring
+export const CHECK_DIRTY_SLOT_ID: i32 = 48;      // as_id >= nr_as or id >= 32764
+export const CHECK_DIRTY_NO_SLOT: i32 = 49;      // slot absent or not logged
+export const CHECK_DIRTY_COPY: i32 = 50;         // the user bitmap cannot be written / read
+export const CHECK_CLEAR_FIRST_ALIGN: i32 = 51;
+export const CHECK_CLEAR_FIRST_RANGE: i32 = 52;
+export const CHECK_CLEAR_NUM_RANGE: i32 = 53;
+export const CHECK_CLEAR_NUM_ALIGN: i32 = 54;
+export const CHECK_RING_NOT_ENABLED: i32 = 55;
 
 export let failedCheck: i32 = CHECK_NONE;
 

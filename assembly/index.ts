@@ -192,6 +192,9 @@ export function statMnLastGfnEnd(): u64 { return mnLastGfnEnd; }
 
 // ---- vCPUs: kvm_run, budget, counters ----
 export function vcpuRunStruct(fd: i32): usize { return vcpuOf(vcpuFromFd(fd)).kvmRun; }
+/** The vCPU's dirty ring (kvm_dirty_gfn entries; 0 without a ring) and its entry count. */
+export function vcpuDirtyRing(fd: i32): usize { return vcpuOf(vcpuFromFd(fd)).ring; }
+export function vcpuDirtyRingEntries(fd: i32): u32 { return vcpuOf(vcpuFromFd(fd)).ringEntries; }
 export function vcpuSetBudget(fd: i32, n: u64): void { vcpuOf(vcpuFromFd(fd)).budget = n; }
 export function vcpuInstret(fd: i32): u64 { return runInstret(vcpuFromFd(fd)); }
 /** Makes the vCPU's KVM_RUN return EINTR at the next instruction boundary (a signal). */

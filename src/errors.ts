@@ -61,6 +61,15 @@ const CHECKS: Record<number, (c: CheckContext) => string> = {
   44: () => `injected failure`,
   45: (c) => `register ${typeof c.id === "bigint" ? "0x" + c.id.toString(16) : c.id} is unknown or the value is invalid`,
   46: () => `interrupted`,
+  47: () => `the VM logs dirty pages in a dirty ring, not in bitmaps`,
+  48: (c) => `slot ${c.slot} is not a user slot of an existing address space`,
+  49: (c) => `slot ${c.slot} does not exist or does not log dirty pages`,
+  50: () => `the dirty bitmap buffer cannot be accessed`,
+  51: (c) => `first_page ${c.first_page} is not a multiple of 64`,
+  52: (c) => `first_page ${c.first_page} is past the end of the slot`,
+  53: (c) => `num_pages ${c.num_pages} runs past the end of the slot`,
+  54: (c) => `num_pages ${c.num_pages} is not a multiple of 64 and does not end at the slot end`,
+  55: () => `the VM has no dirty ring`,
 };
 
 export class KvmError extends Error {

@@ -21,3 +21,5 @@ export { handleSbi } from "./sbi.js";
 export type { SbiHost, SbiCall } from "./sbi.js";
 export { parseImage } from "./elf.js";
 export * as riscv from "./riscv.js";
+export { DirtyRing, bitmapRanges, entryRanges } from "./dirty.js";
+export type { DirtyGfn, GpaRange } from "./dirty.js";

@@ -174,6 +174,31 @@ export const kvm_enable_cap = new StructCodec<EnableCap>("kvm_enable_cap", 104, 
   { name: "pad", offset: 40, size: 1, span: 64 },
 ]);
 
+export type DirtyLog = { slot: U64; padding1: U64; dirty_bitmap: U64 };
+export const kvm_dirty_log = new StructCodec<DirtyLog>("kvm_dirty_log", 16, [
+  { name: "slot", offset: 0, size: 4 },
+  { name: "padding1", offset: 4, size: 4 },
+  { name: "dirty_bitmap", offset: 8, size: 8 },
+]);
+
+export type ClearDirtyLog = { slot: U64; num_pages: U64; first_page: U64; dirty_bitmap: U64 };
+export const kvm_clear_dirty_log = new StructCodec<ClearDirtyLog>("kvm_clear_dirty_log", 24, [
+  { name: "slot", offset: 0, size: 4 },
+  { name: "num_pages", offset: 4, size: 4 },
+  { name: "first_page", offset: 8, size: 8 },
+  { name: "dirty_bitmap", offset: 16, size: 8 },
+]);
+
+export type DirtyGfn = { flags: U64; slot: U64; offset: U64 };
+/** One dirty-ring entry. */
+export const kvm_dirty_gfn = new StructCodec<DirtyGfn>("kvm_dirty_gfn", 16, [
+  { name: "flags", offset: 0, size: 4 },
+  { name: "slot", offset: 4, size: 4 },
+  { name: "offset", offset: 8, size: 8 },
+]);
+export const KVM_DIRTY_GFN_F_DIRTY = 1;
+export const KVM_DIRTY_GFN_F_RESET = 2;
+
 export type OneReg = { id: U64; addr: U64 };
 export const kvm_one_reg = new StructCodec<OneReg>("kvm_one_reg", 16, [
   { name: "id", offset: 0, size: 8 },

@@ -8,6 +8,7 @@ import { viewAt } from "./core.js";
 import { KvmError, errnoName } from "./errors.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
+import { DirtyRing } from "./dirty.js";
 import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, kvm_one_reg } from "./uapi.js";
 import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME } from "./riscv.js";
 import { type U64, toU64 } from "./u64.js";
@@ -29,11 +30,14 @@ export interface Regs {
 
 export class Vcpu {
   readonly kvmRun: KvmRun;
+  /** This vCPU's dirty ring (mmap offset 64 of a vCPU fd in Linux). */
+  readonly dirtyRing: DirtyRing;
   private scratch: bigint | null = null;
 
   /** @internal */
   constructor(readonly vm: Vm, readonly fd: number, readonly id: number) {
     this.kvmRun = new KvmRun(vm.kvm.core, vm.kvm.core.vcpuRunStruct(fd));
+    this.dirtyRing = new DirtyRing(vm.kvm.core, fd);
   }
 
   private get core() {

@@ -10,7 +10,9 @@ import { Vcpu } from "./vcpu.js";
 import {
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_CHECK_EXTENSION, KVM_CREATE_VCPU, KVM_ENABLE_CAP,
   KVM_MEMSLOT_INVALID, kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap,
+  KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log, KVM_CAP,
 } from "./uapi.js";
+import { bitmapRanges, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
 import { type U64, toU64, toU32, asU64 } from "./u64.js";
 
 export interface MemoryRegion {
@@ -110,7 +112,76 @@ export class Vm {
 
   createVcpu(id: number): Vcpu {
     const fd = checkedIoctl(this.core, this.fd, KVM_CREATE_VCPU, "KVM_CREATE_VCPU", toU32(id, "id"), { id });
-    return new Vcpu(this, fd, id);
+    const v = new Vcpu(this, fd, id);
+    this.vcpus.push(v);
+    return v;
+  }
+
+  private readonly vcpus: Vcpu[] = [];
+  private bitmapBuf: { hva: bigint; size: bigint } | null = null;
+
+  /** Host memory for bitmaps passed to the dirty-log ioctls (grown as needed). */
+  private bitmapScratch(bytes: bigint): bigint {
+    if (!this.bitmapBuf || this.bitmapBuf.size < bytes) {
+      const size = bytes < 4096n ? 4096n : (bytes + 4095n) & ~4095n;
+      if (this.bitmapBuf) this.kvm.memory.munmap(this.bitmapBuf.hva, this.bitmapBuf.size);
+      this.bitmapBuf = { hva: this.kvm.memory.mmap(size), size };
+    }
+    return this.bitmapBuf.hva;
+  }
+
+  private slotNpages(slot: number, asId: number): bigint {
+    return this.memslots({ asId }).find((s) => s.id === slot)?.npages ?? 64n;
+  }
+
+  /** KVM_GET_DIRTY_LOG: the slot's bitmap, ALIGN(npages, 64) / 8 bytes (bit i = page base_gfn + i). */
+  getDirtyLog(slot: number, asId = 0): Uint8Array {
+    const bytes = ((this.slotNpages(slot, asId) + 63n) / 64n) * 8n;
+    const hva = this.bitmapScratch(bytes);
+    const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }), dirty_bitmap: hva };
+    checkedIoctl(this.core, this.fd, KVM_GET_DIRTY_LOG, "KVM_GET_DIRTY_LOG", kvm_dirty_log.encode(fields), fields);
+    return this.kvm.memory.read(hva, Number(bytes));
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG: clears (and re-protects) pages firstPage + i for each
+   * set bit i of bitmap (default: every page of the range).
+   */
+  clearDirtyLog(slot: number, firstPage: U64, numPages: number, bitmap?: Uint8Array, asId = 0): void {
+    const bytes = BigInt(Math.ceil(toU32(numPages, "numPages") / 64) * 8);
+    const hva = this.bitmapScratch(bytes);
+    const b = bitmap ?? new Uint8Array(Number(bytes)).fill(0xff);
+    if (b.length < Number(bytes)) throw new RangeError(`bitmap needs ${bytes} bytes for ${numPages} pages`);
+    this.kvm.memory.write(hva, b.subarray(0, Number(bytes)));
+    const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }),
+      num_pages: numPages, first_page: toU64(firstPage, "firstPage"), dirty_bitmap: hva };
+    checkedIoctl(this.core, this.fd, KVM_CLEAR_DIRTY_LOG, "KVM_CLEAR_DIRTY_LOG", kvm_clear_dirty_log.encode(fields), fields);
+  }
+
+  /** KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING[_ACQ_REL]): a ring of `bytes` per vCPU, before any vCPU exists. */
+  enableDirtyRing(bytes: number, acqRel = false): void {
+    this.enableCap(acqRel ? KVM_CAP.DIRTY_LOG_RING_ACQ_REL : KVM_CAP.DIRTY_LOG_RING, [bytes]);
+  }
+
+  /** KVM_RESET_DIRTY_RINGS: recycles harvested entries and re-protects their pages; the count. */
+  resetDirtyRings(): number {
+    return checkedIoctl(this.core, this.fd, KVM_RESET_DIRTY_RINGS, "KVM_RESET_DIRTY_RINGS", undefined, {});
+  }
+
+  /**
+   * The dirty pages of a logged slot as coalesced gpa ranges, from its bitmap
+   * (KVM_GET_DIRTY_LOG) — or, with a dirty ring, harvested from every vCPU's
+   * ring (entries of other slots are dropped: harvest them first if needed).
+   */
+  dirtyPages(slot: number, asId = 0): GpaRange[] {
+    const s = this.memslots({ asId }).find((x) => x.id === slot);
+    if (!s) throw new KvmError(2, 49, { slot }, "dirtyPages");
+    if (this.vcpus.some((v) => v.dirtyRing.size > 0)) {
+      const field = (asId << 16) | slot;
+      const entries: DirtyGfn[] = this.vcpus.flatMap((v) => v.dirtyRing.harvest()).filter((e) => e.slot === field);
+      return entryRanges(entries, () => s.guestPhysAddr);
+    }
+    return bitmapRanges(this.getDirtyLog(slot, asId), Number(s.npages), s.guestPhysAddr);
   }
 
   /** kvm_read_guest: len bytes at gpa, across slots; EFAULT on holes and INVALID slots. */

@@ -8,7 +8,7 @@ import { openKvm } from "./helpers.js";
 const golden = fileURLToPath(new URL("../../shared/conformance/golden/", import.meta.url));
 
 /** Goldens this build passes completely. */
-const PASSING = ["validation", "guest_access"];
+const PASSING = ["validation", "guest_access", "lifecycle", "dirty_bitmap", "dirty_ring"];
 
 describe("conformance goldens", () => {
   it("the shared goldens are present", () => {

@@ -15,6 +15,8 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem } from "./config";
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg } from "./run";
+import { getDirtyLog, clearDirtyLog } from "../dirty/log";
+import { enableDirtyRing, resetDirtyRings } from "../dirty/ring";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
 import { fail, clearFailedCheck, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
   CHECK_V1_FLAGS, CHECK_USER_SLOT_ID, CHECK_UNKNOWN_IOCTL, CHECK_VM_TYPE, CHECK_BAD_FD, CHECK_ENABLE_CAP,
@@ -32,6 +34,11 @@ export const KVM_RUN: u32 = 0x0000ae80;
 export const KVM_GET_ONE_REG: u32 = 0x4010aeab;
 export const KVM_SET_ONE_REG: u32 = 0x4010aeac;
 const ONE_REG_BYTES: i32 = 16;
+export const KVM_GET_DIRTY_LOG: u32 = 0x4010ae42;
+export const KVM_CLEAR_DIRTY_LOG: u32 = 0xc018aec0;
+export const KVM_RESET_DIRTY_RINGS: u32 = 0x0000aec7;
+const KVM_CAP_DIRTY_LOG_RING: u32 = 192;
+const KVM_CAP_DIRTY_LOG_RING_ACQ_REL: u32 = 223;
 const KVM_CAP_DISABLE_QUIRKS2: u32 = 213;
 const KVM_API_VERSION: i32 = 12;
 const KVM_VCPU_MMAP_SIZE: i32 = 3 * 4096; // [x86] run + PIO + coalesced MMIO pages
@@ -95,8 +102,10 @@ function enableCap(vm: Vm): i32 {
     vm.manualDirtyLogProtect = <u32>arg0;
     return 0;
   }
-  // Capabilities this build does not take yet (the dirty ring among them) and
-  // unknown ones: x86's kvm_vm_ioctl_enable_cap answers EINVAL.
+  // The ring size is passed on as a u32; flags are not checked for these caps.
+  if (cap == KVM_CAP_DIRTY_LOG_RING || cap == KVM_CAP_DIRTY_LOG_RING_ACQ_REL) return enableDirtyRing(vm, <u32>arg0);
+  // KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP is never accepted on x86; unknown caps
+  // are EINVAL from x86's kvm_vm_ioctl_enable_cap.
   return fail(CHECK_ENABLE_CAP, EINVAL);
 }
 
@@ -112,6 +121,17 @@ function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
     return r;
   }
   if (nr == KVM_CHECK_EXTENSION) return checkExtension(changetype<usize>(vm), <i64>arg);
+  if (nr == KVM_GET_DIRTY_LOG || nr == KVM_CLEAR_DIRTY_LOG) {
+    const clear = nr == KVM_CLEAR_DIRTY_LOG;
+    const need = clear ? 24 : 16;
+    if (argLen < need) return fail(CHECK_COPY_FROM_USER, EFAULT);
+    if (inHook != 0) return fail(CHECK_UPDATE_IN_READER, EBUSY);
+    return clear ? clearDirtyLog(vm) : getDirtyLog(vm);
+  }
+  if (nr == KVM_RESET_DIRTY_RINGS) {
+    if (inHook != 0) return fail(CHECK_UPDATE_IN_READER, EBUSY);
+    return resetDirtyRings(vm);
+  }
   if (nr == KVM_CREATE_VCPU) {
     const v = createVcpu(vm, arg);
     if (v < 0) return <i32>v;

@@ -12,12 +12,14 @@ import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPri
 import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/run";
 import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "../cpu/timer";
 import { mmuEnter, memFlush, mmuModeChanged, accessStatus } from "../mmu/access";
-import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAULT, EXITK_NONE } from "../mmu/exit";
+import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAULT, EXITK_RING_FULL, EXITK_NONE } from "../mmu/exit";
+import { ringCheckRequest } from "../dirty/ring";
 import { hvaToLinear } from "../hostmm/mm";
 import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMIO_PHYS_ADDR, KVM_RUN_MMIO_DATA,
   KVM_RUN_MMIO_LEN, KVM_RUN_MMIO_IS_WRITE, KVM_RUN_MEMORY_FAULT_FLAGS, KVM_RUN_MEMORY_FAULT_GPA,
   KVM_RUN_MEMORY_FAULT_SIZE, KVM_RUN_SBI_EXTENSION, KVM_RUN_SBI_FUNCTION, KVM_RUN_SBI_ARGS, KVM_RUN_SBI_RET,
-  KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, IOCTL_BUF, PAGE_SIZE } from "../layout";
+  KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, KVM_EXIT_DIRTY_RING_FULL,
+  IOCTL_BUF, PAGE_SIZE } from "../layout";
 import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT } from "../errno";
 
 export const RAM_BASE: u64 = 0x80000000;
@@ -89,6 +91,13 @@ function reportMemExit(p: usize): i32 {
     dropFragments(p);
     return -EFAULT;
   }
+  if (v.exitKind == EXITK_RING_FULL) {
+    // The store that filled the ring is not done; it re-executes once there is room.
+    v.exitKind = EXITK_NONE;
+    dropFragments(p);
+    setExit(v, KVM_EXIT_DIRTY_RING_FULL);
+    return 0;
+  }
   // EXITK_RETRY: the access met a memslot in flux. The kernel's vCPU would
   // spin until the update is done; here the update is what is running, so the
   // vCPU returns as if interrupted and the access re-executes next time.
@@ -114,6 +123,11 @@ export function kvmRun(p: usize): i32 {
   if (load<u8>(run + KVM_RUN_IMMEDIATE_EXIT) != 0) {
     setExit(v, KVM_EXIT_INTR);
     return -EINTR;
+  }
+  // kvm_dirty_ring_check_request: a still soft-full ring exits before the guest runs.
+  if (ringCheckRequest(p)) {
+    setExit(v, KVM_EXIT_DIRTY_RING_FULL);
+    return 0;
   }
   let left = v.budget;
   if (v.fragCount != 0) {

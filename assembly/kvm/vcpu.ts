@@ -7,6 +7,7 @@ import { slotOf } from "../memslots/slot";
 import { searchMemslots } from "../search";
 import { kzalloc, kfree } from "../kalloc";
 import { vcpuArchCreate, vcpuForget } from "./run";
+import { ringAllocVcpu } from "../dirty/ring";
 import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_VCPU_LIMIT, CHECK_ALLOC_SLOT } from "../errno";
 
 @unmanaged export class Vcpu {
@@ -43,6 +44,13 @@ import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_V
   fragNext: i32;
   /** The state a KVM_RUN must complete first: an MMIO read or an SBI call. */
   pending: i32;
+  /** The dirty ring (dirty/ring.ts): kvm_dirty_gfn entries, free-running indices. */
+  ring: usize;
+  ringEntries: u32;
+  ringDirtyIndex: u32;
+  ringResetIndex: u32;
+  /** KVM_REQ_DIRTY_RING_SOFT_FULL */
+  ringSoftFullRequest: u32;
 }
 
 @inline export function vcpuOf(p: usize): Vcpu {
@@ -62,7 +70,7 @@ export function createVcpu(vm: Vm, id: u64): i64 {
   const v = vcpuOf(p);
   v.vm = changetype<usize>(vm);
   v.vcpuId = <u32>id;
-  if (!vcpuArchCreate(p)) {
+  if (!vcpuArchCreate(p) || !ringAllocVcpu(vm, p)) {
     freeVcpu(p);
     return fail(CHECK_ALLOC_SLOT, ENOMEM);
   }
@@ -74,6 +82,7 @@ export function createVcpu(vm: Vm, id: u64): i64 {
 export function freeVcpu(p: usize): void {
   const v = vcpuOf(p);
   vcpuForget(p);
+  kfree(v.ring);
   kfree(v.cpuState);
   kfree(v.kvmRun);
   kfree(v.sptTables);

@@ -11,7 +11,7 @@ import { injected, INJECT_ALLOC_INVALID_SLOT, INJECT_ARCH_PREPARE } from "../deb
 import { runReaderHook, HOOK_INVALID_PUBLISHED, HOOK_INVALIDATED, HOOK_PUBLISHED } from "../debug/hooks";
 import { checkVmInvariants, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SWAP } from "../debug/invariants";
 import { maxGfn } from "../kvm/config";
-import { flushShadowMemslot, invalidateMmioSptes } from "../mmu/mmu";
+import { flushShadowMemslot, invalidateMmioSptes, writeProtectSlot } from "../mmu/mmu";
 import { allocSlotArch, freeSlotArch } from "../mmu/rmap";
 import { fail, EINVAL, ENOMEM, CHECK_ALLOC_INVALID_SLOT, CHECK_ALLOC_BITMAP, CHECK_ARCH_PREPARE,
   CHECK_MAX_GFN, CHECK_MOVE_WITH_TRACKER } from "../errno";
@@ -140,6 +140,14 @@ function commitMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): void {
   if ((change == KVM_MR_CREATE || change == KVM_MR_DELETE) && vm.nrMmuPagesSet == 0) {
     const want = vm.nrMemslotPages / KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO;
     vm.nMaxMmuPages = want > KVM_MIN_ALLOC_MMU_PAGES ? want : KVM_MIN_ALLOC_MMU_PAGES;
+  }
+  // kvm_mmu_slot_apply_flags: turning logging on for an existing slot makes
+  // every mapping read-only, so each page's next write is logged — unless
+  // INITIALLY_SET already reports every page dirty.
+  if (change == KVM_MR_FLAGS_ONLY && (newFlags & KVM_MEM_LOG_DIRTY_PAGES) != 0 &&
+      (oldFlags & KVM_MEM_LOG_DIRTY_PAGES) == 0 && (newFlags & KVM_MEM_READONLY) == 0 &&
+      (vm.manualDirtyLogProtect & KVM_DIRTY_LOG_INITIALLY_SET) == 0) {
+    writeProtectSlot(nw);
   }
   if (change == KVM_MR_MOVE) freeSlotArch(slotOf(old).arch);
   if (change == KVM_MR_DELETE) {

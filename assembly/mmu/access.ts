@@ -25,8 +25,8 @@ import { spteFor, SPT_TABLE_BYTES, SPT_VCPU_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG
   SPTE_BYTES, SPTE_FLAGS } from "./spte";
 import { spteDrop } from "./rmap";
 import { vcpuTables } from "./mmu";
-import { faultIn, faultHost, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY } from "./fault";
-import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, physAccess } from "./exit";
+import { faultIn, faultHost, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL } from "./fault";
+import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, physAccess } from "./exit";
 
 export const ACC_READ: i32 = 0;
 export const ACC_WRITE: i32 = 1;
@@ -179,6 +179,7 @@ function resolve(va: u64, acc: i32): usize {
     return RESOLVED_MMIO;
   }
   if (r == FAULT_RETRY) exitRetry(curVcpu);
+  else if (r == FAULT_RING_FULL) exitRingFull(curVcpu);
   else exitMemoryFault(curVcpu, gpa);
   accessStatus = ACCESS_EXIT;
   return 0;

@@ -6,12 +6,15 @@
 import { vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
 import { slotOf, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { hvaToLinear } from "../hostmm/mm";
+import { vmOf } from "../kvm/vm";
+import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 
 export const EXITK_NONE: i32 = 0;
 export const EXITK_MMIO: i32 = 1;
 export const EXITK_RETRY: i32 = 2;
 export const EXITK_MEMORY_FAULT: i32 = 3;
+export const EXITK_RING_FULL: i32 = 4;
 
 export const MAX_FRAGMENTS: i32 = 2;
 
@@ -70,6 +73,10 @@ export function exitRetry(vcpuP: usize): void {
   vcpuOf(vcpuP).exitKind = EXITK_RETRY;
 }
 
+export function exitRingFull(vcpuP: usize): void {
+  vcpuOf(vcpuP).exitKind = EXITK_RING_FULL;
+}
+
 export function exitMemoryFault(vcpuP: usize, gpa: u64): void {
   const v = vcpuOf(vcpuP);
   v.exitKind = EXITK_MEMORY_FAULT;
@@ -86,5 +93,8 @@ export function physAccess(vcpuP: usize, gpa: u64, write: bool): usize {
   if (slot == 0) return 0;
   const s = slotOf(slot);
   if ((s.flags & KVM_MEMSLOT_INVALID) != 0 || (write && (s.flags & KVM_MEM_READONLY) != 0)) return 0;
-  return hvaToLinear(s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT) + (gpa & PAGE_MASK), write);
+  const lin = hvaToLinear(s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT) + (gpa & PAGE_MASK), write);
+  // An A/D update in a guest page table is a guest write like any other.
+  if (lin != 0 && write) markPageDirtyInSlot(vmOf(vcpuOf(vcpuP).vm), slot, gfn, vcpuP);
+  return lin;
 }

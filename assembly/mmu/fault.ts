@@ -20,11 +20,13 @@ import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND, SPTE_GFN, S
   SPTE_F_PRESENT, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, NO_TAG } from "./spte";
 import { spteDrop, rmapAdd } from "./rmap";
 import { mmioSpteValid } from "./mmu";
+import { markPageDirtyInSlot } from "../dirty/mark";
 
 export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
 export const FAULT_MMIO: i32 = 1;     // emulate as MMIO (exit to the host)
 export const FAULT_RETRY: i32 = 2;    // nothing installed; the access must be retried later
 export const FAULT_EFAULT: i32 = 3;   // the host page cannot be used: memory-fault exit
+export const FAULT_RING_FULL: i32 = 4; // mapped and logged, but the dirty ring is soft-full: exit before the store
 
 export const ACC_READ: i32 = 0;
 export const ACC_WRITE: i32 = 1;
@@ -84,6 +86,9 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
     }
     installSpte(e, tag, gfn, lin, acc, s.arch);
     faultHost = lin + <usize>(gpa & PAGE_MASK);
+    // Making a mapping writable is when x86 logs the page (mark_page_dirty_in_slot):
+    // once per write-protection epoch, since later writes hit the spte.
+    if (acc == ACC_WRITE && !markPageDirtyInSlot(vm, slot, gfn, vcpuP)) return FAULT_RING_FULL;
     return FAULT_MAPPED;
   }
   return FAULT_RETRY;

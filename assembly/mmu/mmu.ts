@@ -7,7 +7,7 @@ import { vcpuOf } from "../kvm/vcpu";
 import { slotOf } from "../memslots/slot";
 import { kzalloc } from "../kalloc";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
-import { spteDrop, rmapZapRange, rmapCount } from "./rmap";
+import { spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectMask, rmapWriteProtectBitmap } from "./rmap";
 import { KVM_X86_DEFAULT_VM } from "../kvm/config";
 
 /** KVM_X86_QUIRK_SLOT_ZAP_ALL: DELETE / MOVE of a default VM zap every spte. */
@@ -75,4 +75,25 @@ export function invalidateMmioSptes(vm: Vm, gen: u64): void {
 @inline export function mmioSpteValid(e: usize, gen: u64): bool {
   return (gen >> 63) == 0 && (load<u32>(e + SPTE_FLAGS) & SPTE_F_MMIO) != 0 &&
     <u64>load<u32>(e + SPTE_MMIO_GEN) == (gen & MMIO_SPTE_GEN_MASK);
+}
+
+/** Sptes made read-only to re-arm dirty tracking (a counter for tests). */
+export let sptesWriteProtected: u32 = 0;
+
+/** kvm_arch_mmu_enable_log_dirty_pt_masked: re-arm tracking for gfns start + i, bit i of mask. */
+export function writeProtectGfnMask(vm: Vm, slot: usize, start: u64, mask: u64): void {
+  const arch = slotOf(slot).arch;
+  if (arch != 0) sptesWriteProtected += rmapWriteProtectMask(arch, start, mask);
+}
+
+/** Re-arms the pages of a slot whose bits are set in bitmap words [from, to). */
+export function writeProtectBitmap(slot: usize, bitmap: usize, from: u64, to: u64): void {
+  const s = slotOf(slot);
+  if (s.arch != 0) sptesWriteProtected += rmapWriteProtectBitmap(s.arch, s.baseGfn, bitmap, from, to);
+}
+
+/** Write-protects every mapping of a slot (enabling dirty logging). */
+export function writeProtectSlot(slot: usize): void {
+  const s = slotOf(slot);
+  if (s.arch != 0) sptesWriteProtected += rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
 }

@@ -86,3 +86,35 @@ export function rmapWriteProtectRange(arch: usize, start: u64, end: u64): u32 {
 export function rmapCount(arch: usize): u32 {
   return arch == 0 ? 0 : changetype<SlotArch>(arch).rmapCount;
 }
+
+/** Removes write access from the sptes of a slot for gfns start + i, for each bit i of mask. */
+export function rmapWriteProtectMask(arch: usize, start: u64, mask: u64): u32 {
+  let n: u32 = 0;
+  for (let e = changetype<SlotArch>(arch).rmapHead; e != 0; e = <usize>load<u32>(e + SPTE_RMAP_NEXT)) {
+    const d = load<u64>(e + SPTE_GFN) - start;
+    if (d < 64 && (mask & (<u64>1 << d)) != 0 && load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
+      store<u64>(e + SPTE_WRITE_TAG, NO_TAG);
+      n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * Removes write access from the sptes of a slot whose page (relative to base)
+ * has its bit set in bitmap words [fromWord, toWord) — one pass over the rmap
+ * however many pages are re-armed.
+ */
+export function rmapWriteProtectBitmap(arch: usize, base: u64, bitmap: usize, fromWord: u64, toWord: u64): u32 {
+  let n: u32 = 0;
+  for (let e = changetype<SlotArch>(arch).rmapHead; e != 0; e = <usize>load<u32>(e + SPTE_RMAP_NEXT)) {
+    const rel = load<u64>(e + SPTE_GFN) - base;
+    const w = rel >> 6;
+    if (w >= fromWord && w < toWord && (load<u64>(bitmap + <usize>(w << 3)) & (<u64>1 << (rel & 63))) != 0 &&
+        load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
+      store<u64>(e + SPTE_WRITE_TAG, NO_TAG);
+      n++;
+    }
+  }
+  return n;
+}

@@ -9,7 +9,8 @@ import { KVM_EXIT, EXIT_NAMES } from "../kvm-run.js";
 import { PROT_NONE, PROT_READ, PROT_WRITE } from "../host-memory.js";
 import {
   KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_ENABLE_CAP, KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2,
-  kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap, KVM_CAP,
+  kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap, KVM_CAP, KVM_GET_DIRTY_LOG,
+  KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log,
 } from "../uapi.js";
 
 const GIB = 1n << 30n;
@@ -31,7 +32,7 @@ const CAP_NAMES: Record<string, number> = {
 };
 
 /** Operations whose capability this build does not have yet. */
-const UNSUPPORTED = new Set(["gmem", "gmemclose", "getlog", "clearlog", "ring", "ringreset"]);
+const UNSUPPORTED = new Set(["gmem", "gmemclose"]);
 const GUEST_LIMIT = 64n * GIB;
 const MAX_EXITS = 64;
 const TIMEOUT_MS = 2000;
@@ -53,7 +54,34 @@ function runnerCode(): Uint8Array {
   words.forEach((w, i) => dv.setUint32(i * 4, w, true));
   return out;
 }
-const KNOWN = new Set(["vm", "vcpu", "cap", "check", "hostmap", "hostunmap", "poke", "peek", "set", "set2", "write", "read", ...UNSUPPORTED]);
+const KNOWN = new Set(["vm", "vcpu", "cap", "check", "hostmap", "hostunmap", "poke", "peek", "set", "set2", "write", "read",
+  "getlog", "clearlog", "ring", "ringreset", ...UNSUPPORTED]);
+
+/** "0,5-7,63" for sorted numbers; "none" when empty. */
+function listOf(xs: number[]): string {
+  if (xs.length === 0) return "none";
+  const parts: string[] = [];
+  for (let i = 0; i < xs.length;) {
+    let j = i;
+    while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++;
+    parts.push(j === i ? `${xs[i]}` : `${xs[i]}-${xs[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/** Ring entries in order, runs of one slot with offsets ascending by one compressed: "0:6-7,0:3". */
+function ringListOf(entries: { slot: number; offset: bigint }[]): string {
+  if (entries.length === 0) return "none";
+  const parts: string[] = [];
+  for (let i = 0; i < entries.length;) {
+    let j = i;
+    while (j + 1 < entries.length && entries[j + 1].slot === entries[i].slot && entries[j + 1].offset === entries[j].offset + 1n) j++;
+    parts.push(`${entries[i].slot}:${entries[i].offset}${j > i ? `-${entries[j].offset}` : ""}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
 
 class OpError extends Error {}
 const err = (what: string): never => { throw new OpError(`error ${what}`); };
@@ -136,6 +164,10 @@ export class ScriptRunner {
       case "peek": case "poke": return this.opPeekPoke(op, a);
       case "set": case "set2": return this.opSet(op, a);
       case "write": case "read": return this.opAccess(op === "write", a);
+      case "getlog": return this.opGetlog(a);
+      case "clearlog": return this.opClearlog(a);
+      case "ring": return this.opRing(a);
+      case "ringreset": return this.opRingreset(a);
     }
     return err("unknown-op");
   }
@@ -186,7 +218,9 @@ export class ScriptRunner {
       cap = BigInt(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2);
       arg0 = a.length === 1 ? 1n : a[1] === "initially_set" ? 3n : parseNum(a[1]);
     } else if (a[0] === "dirty_ring" || a[0] === "dirty_ring_acq_rel") {
-      return err("unsupported");
+      if (a.length !== 2) return err("syntax");
+      cap = BigInt(a[0] === "dirty_ring" ? KVM_CAP.DIRTY_LOG_RING : KVM_CAP.DIRTY_LOG_RING_ACQ_REL);
+      arg0 = parseNum(a[1]);
     } else {
       if (a.length < 2 || a.length > 3) return err("syntax");
       cap = parseNum(a[0]);
@@ -345,6 +379,85 @@ export class ScriptRunner {
       }
     }
     return err("too-many-exits");
+  }
+
+  /** Buffer for a dirty bitmap of the named slot (enough for any slot the VM has under that word). */
+  private bitmapHva(slotWord: bigint, pages: bigint): bigint {
+    const need = ((pages + 63n) / 64n) * 8n;
+    if (!this.bitmapBuf || this.bitmapBuf.size < need) {
+      const size = need < 4096n ? 4096n : (need + 4095n) & ~4095n;
+      this.bitmapBuf = { hva: this.kvm.memory.mmap(size), size };
+    }
+    void slotWord;
+    return this.bitmapBuf.hva;
+  }
+  private bitmapBuf: { hva: bigint; size: bigint } | null = null;
+  private ringNext = new Map<number, number>();
+
+  private slotPages(slot: bigint): bigint {
+    const vm = this.vm!;
+    const as = Number(slot >> 16n);
+    if (as >= vm.addressSpaces) return 64n;
+    return vm.memslots({ asId: as }).find((s) => BigInt(s.id) === (slot & 0xffffn))?.npages ?? 64n;
+  }
+
+  private opGetlog(a: string[]): string {
+    if (a.length !== 1) return err("syntax");
+    const slot = BigInt.asUintN(32, parseNum(a[0]));
+    if (slot === BigInt(CODE_SLOT)) return err("reserved");
+    const vm = this.needVm();
+    const pages = this.slotPages(slot);
+    const hva = this.bitmapHva(slot, pages);
+    const r = vm.ioctl(KVM_GET_DIRTY_LOG, kvm_dirty_log.encode({ slot, dirty_bitmap: hva }));
+    if (r < 0) return errnoName(-r);
+    const bytes = this.kvm.memory.read(hva, Number((pages + 63n) / 64n) * 8);
+    const dirty: number[] = [];
+    for (let i = 0; i < Number(pages); i++) if (bytes[i >> 3] & (1 << (i & 7))) dirty.push(i);
+    return `dirty ${listOf(dirty)}`;
+  }
+
+  private opClearlog(a: string[]): string {
+    if (a.length < 3 || a.length > 4) return err("syntax");
+    const slot = BigInt.asUintN(32, parseNum(a[0]));
+    const first = parseNum(a[1]);
+    const num = BigInt.asUintN(32, parseNum(a[2]));
+    const words = Number((num + 63n) / 64n);
+    const bits = new Uint8Array(Math.max(8, words * 8));
+    const spec = a[3] ?? "all";
+    if (spec === "all") {
+      for (let i = 0n; i < num; i++) bits[Number(i >> 3n)] |= 1 << Number(i & 7n);
+    } else if (spec !== "none") {
+      for (const part of spec.split(",")) {
+        const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+        if (!m) return err("syntax");
+        const lo = Number(m[1]), hi = m[2] === undefined ? lo : Number(m[2]);
+        if (hi < lo) return err("syntax");
+        for (let i = lo; i <= hi && i < Number(num); i++) bits[i >> 3] |= 1 << (i & 7);
+      }
+    }
+    if (slot === BigInt(CODE_SLOT)) return err("reserved");
+    const vm = this.needVm();
+    const hva = this.bitmapHva(slot, num);
+    this.kvm.memory.write(hva, bits.subarray(0, words * 8));
+    return this.result(vm.ioctl(KVM_CLEAR_DIRTY_LOG,
+      kvm_clear_dirty_log.encode({ slot, num_pages: num, first_page: first, dirty_bitmap: hva })));
+  }
+
+  private opRing(a: string[]): string {
+    if (a.length !== 0) return err("syntax");
+    this.needVm();
+    const created = this.ensureVcpu();
+    if (created !== "ok") return created;
+    const ring = this.vcpu!.dirtyRing;
+    if (ring.size === 0) return err("noring");
+    return `ring ${ringListOf(ring.harvest())}`;
+  }
+
+  private opRingreset(a: string[]): string {
+    if (a.length !== 0) return err("syntax");
+    const vm = this.needVm();
+    const r = vm.ioctl(KVM_RESET_DIRTY_RINGS);
+    return r < 0 ? errnoName(-r) : `ok ${r}`;
   }
 
   private gmemFd(tok: string): bigint {

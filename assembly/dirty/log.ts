@@ -1,0 +1,164 @@
+// KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG (spec/dirty-log.md §4, §5), with
+// every check in the kernel's order. The bitmap's summary (bitmap.ts) keeps a
+// clean region from costing a scan.
+
+import { Vm, activeSet } from "../kvm/vm";
+import { setOf, idLookup } from "../memslots/set";
+import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
+import { bitmapWords, scratchOf, summaryOf, forEachMaybeDirtyWord } from "./bitmap";
+import { writeProtectBitmap } from "../mmu/mmu";
+import { hvaToLinear, hvaResident, hvaProt, PROT_WRITE, PROT_READ } from "../hostmm/mm";
+import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
+import { IOCTL_BUF, PAGE_SIZE, PAGE_MASK } from "../layout";
+import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,
+  CHECK_DIRTY_COPY, CHECK_CLEAR_FIRST_ALIGN, CHECK_CLEAR_FIRST_RANGE, CHECK_CLEAR_NUM_RANGE,
+  CHECK_CLEAR_NUM_ALIGN } from "../errno";
+
+/** The logged slot named by an ioctl's slot field, or -errno (checks 2-4 of GET / 2, 3, 5 of CLEAR). */
+function loggedSlot(vm: Vm, slot: u32, betweenIdAndLookup: i32): i64 {
+  if (vm.dirtyRingSize != 0) return fail(CHECK_DIRTY_NO_BITMAPS, ENXIO);
+  const asId = slot >> 16, id = slot & 0xffff;
+  if (asId >= vm.nrAs || id >= <u32>KVM_USER_MEM_SLOTS) return fail(CHECK_DIRTY_SLOT_ID, EINVAL);
+  if (betweenIdAndLookup != 0) return betweenIdAndLookup;
+  const p = idLookup(setOf(activeSet(vm, asId)), <i32>id);
+  if (p == 0 || slotOf(p).dirtyBitmap == 0) return fail(CHECK_DIRTY_NO_SLOT, ENOENT);
+  return <i64>p;
+}
+
+/** Does any summary bit cover words [from, to)? */
+function summaryAny(sum: usize, from: usize, to: usize): bool {
+  for (let w = from; w < to;) {
+    const bits = load<u64>(sum + ((w >> 6) << 3)) >> <u64>(w & 63);
+    const span = min<usize>(64 - (w & 63), to - w);
+    if ((span == 64 ? bits : bits & ((<u64>1 << <u64>span) - 1)) != 0) return true;
+    w += span;
+  }
+  return false;
+}
+
+/**
+ * copy_to_user of `bytes` bytes of bitmap words at src to user address dst. A
+ * destination page that still maps the zero page needs no write when the
+ * words it would receive are all zero (per the summary): a clean slot's log
+ * costs the summary, not a page of zeros per 32,768 pages.
+ */
+function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool {
+  let done: usize = 0;
+  while (done < bytes) {
+    const at = dst + <u64>done;
+    const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
+    const prot = hvaProt(at);
+    if (prot < 0 || (<u32>prot & PROT_WRITE) == 0) return false;
+    if (!(hvaResident(at) == false && !summaryAny(sum, done >> 3, (done + seg + 7) >> 3))) {
+      const lin = hvaToLinear(at, true);
+      if (lin == 0) return false;
+      memory.copy(lin, src + done, seg);
+    }
+    done += seg;
+  }
+  return true;
+}
+
+let snapSrc: usize = 0;
+let snapDst: usize = 0;
+let snapAny: bool = false;
+function snapshotWord(w: usize, ctx: usize): void {
+  const o = w << 3;
+  store<u64>(snapDst + o, load<u64>(snapSrc + o));
+  store<u64>(snapSrc + o, 0);
+  snapAny = true;
+}
+
+/** KVM_GET_DIRTY_LOG (struct kvm_dirty_log in IOCTL_BUF). */
+export function getDirtyLog(vm: Vm): i32 {
+  const r = loggedSlot(vm, load<u32>(IOCTL_BUF), 0);
+  if (r < 0) return <i32>r;
+  const slot = <usize>r;
+  const s = slotOf(slot);
+  const user = load<u64>(IOCTL_BUF, 8);
+  const bm = s.dirtyBitmap;
+  const n = bitmapWords(s.npages);
+  const sum = summaryOf(bm, s.npages);
+  if ((vm.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0) {
+    return copyBitmapToUser(user, bm, sum, n << 3) ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
+  }
+  // Take-and-zero every dirty word into the scratch half, re-arm those pages,
+  // then copy the snapshot out. An EFAULT now loses the bits, as in the kernel.
+  const scratch = scratchOf(bm, s.npages);
+  snapSrc = bm;
+  snapDst = scratch;
+  snapAny = false;
+  forEachMaybeDirtyWord(bm, s.npages, 0, n, snapshotWord, 0);
+  if (snapAny) writeProtectBitmap(slot, scratch, 0, <u64>n);
+  const ok = copyBitmapToUser(user, scratch, sum, n << 3);
+  // The scratch half goes back to all zero, and the summary bits of the
+  // (now zero) live words go too.
+  for (let sw: usize = 0; sw < ((n + 63) >> 6); sw++) {
+    const p = sum + (sw << 3);
+    let bits = load<u64>(p);
+    while (bits != 0) {
+      const w = (sw << 6) + <usize>ctz(bits);
+      bits &= bits - 1;
+      store<u64>(scratch + (w << 3), 0);
+      if (load<u64>(bm + (w << 3)) == 0) store<u64>(p, load<u64>(p) & ~(<u64>1 << <u64>(w & 63)));
+    }
+  }
+  return ok ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
+}
+
+/** copy_from_user of one u64 (any alignment); false on EFAULT. */
+let userWord: u64 = 0;
+function readUserWord(addr: u64): bool {
+  if ((addr & PAGE_MASK) <= <u64>(PAGE_SIZE - 8)) {
+    const lin = hvaToLinear(addr, false);
+    if (lin == 0) return false;
+    userWord = load<u64>(lin);
+    return true;
+  }
+  let w: u64 = 0;
+  for (let i = 0; i < 8; i++) {
+    const lin = hvaToLinear(addr + <u64>i, false);
+    if (lin == 0) return false;
+    w |= <u64>load<u8>(lin) << (<u64>i << 3);
+  }
+  userWord = w;
+  return true;
+}
+
+/** KVM_CLEAR_DIRTY_LOG (struct kvm_clear_dirty_log in IOCTL_BUF). */
+export function clearDirtyLog(vm: Vm): i32 {
+  const numPages = <u64>load<u32>(IOCTL_BUF, 4);
+  const first = load<u64>(IOCTL_BUF, 8);
+  const user = load<u64>(IOCTL_BUF, 16);
+  const r = loggedSlot(vm, load<u32>(IOCTL_BUF), (first & 63) != 0 ? fail(CHECK_CLEAR_FIRST_ALIGN, EINVAL) : 0);
+  if (r < 0) return <i32>r;
+  const slot = <usize>r;
+  const s = slotOf(slot);
+  if (first > s.npages) return fail(CHECK_CLEAR_FIRST_RANGE, EINVAL);
+  if (numPages > s.npages - first) return fail(CHECK_CLEAR_NUM_RANGE, EINVAL);
+  if (numPages < s.npages - first && (numPages & 63) != 0) return fail(CHECK_CLEAR_NUM_ALIGN, EINVAL);
+  const words = (numPages + 63) >> 6;
+  // The whole input is read before anything changes (copy_from_user first).
+  for (let k: u64 = 0; k < words; k++) if (!readUserWord(user + (k << 3))) return fail(CHECK_DIRTY_COPY, EFAULT);
+  const bm = s.dirtyBitmap;
+  const scratch = scratchOf(bm, s.npages);
+  const w0 = first >> 6;
+  let any = false;
+  for (let k: u64 = 0; k < words; k++) {
+    readUserWord(user + (k << 3));
+    const mask = userWord;
+    if (mask == 0) continue;
+    const at = bm + <usize>((w0 + k) << 3);
+    const cleared = load<u64>(at) & mask;
+    store<u64>(at, load<u64>(at) & ~mask);
+    if (cleared != 0) {
+      store<u64>(scratch + <usize>((w0 + k) << 3), cleared);
+      any = true;
+    }
+  }
+  if (any) {
+    writeProtectBitmap(slot, scratch, w0, w0 + words);
+    memory.fill(scratch + <usize>(w0 << 3), 0, <usize>(words << 3));
+  }
+  return 0;
+}

@@ -1,0 +1,86 @@
+// User-level dirty tracking helpers: the dirty ring as the host sees it (a
+// harvest cursor over the vCPU's mapped ring) and turning a bitmap or
+// harvested entries into coalesced gpa ranges — what a snapshot or migration
+// writer needs (as Cloud Hypervisor's MemoryRangeTable).
+
+import type { CoreExports } from "./core.js";
+import { KVM_DIRTY_GFN_F_DIRTY, KVM_DIRTY_GFN_F_RESET } from "./uapi.js";
+
+export interface DirtyGfn {
+  /** (as_id << 16) | slot id */
+  slot: number;
+  /** gfn - base_gfn of the slot */
+  offset: bigint;
+}
+
+export interface GpaRange {
+  gpa: bigint;
+  length: bigint;
+}
+
+/** The dirty ring of one vCPU, mapped in the core's linear memory. */
+export class DirtyRing {
+  private next = 0;
+
+  /** @internal */
+  constructor(private readonly core: CoreExports, private readonly vcpuFd: number) {}
+
+  /** Entries in the ring (0 when the VM has no dirty ring). */
+  get size(): number {
+    return this.core.vcpuDirtyRingEntries(this.vcpuFd) >>> 0;
+  }
+
+  private view(): DataView {
+    return new DataView(this.core.memory.buffer, this.core.vcpuDirtyRing(this.vcpuFd), this.size * 16);
+  }
+
+  /**
+   * Reads the entries KVM published since the last harvest, in ring order, and
+   * marks each harvested (flags |= RESET) so KVM_RESET_DIRTY_RINGS can recycle it.
+   */
+  harvest(): DirtyGfn[] {
+    const out: DirtyGfn[] = [];
+    const n = this.size;
+    if (n === 0) return out;
+    const dv = this.view();
+    for (;;) {
+      const at = (this.next & (n - 1)) * 16;
+      const flags = dv.getUint32(at, true);
+      if ((flags & KVM_DIRTY_GFN_F_DIRTY) === 0 || (flags & KVM_DIRTY_GFN_F_RESET) !== 0) break;
+      out.push({ slot: dv.getUint32(at + 4, true), offset: dv.getBigUint64(at + 8, true) });
+      dv.setUint32(at, flags | KVM_DIRTY_GFN_F_RESET, true);
+      this.next = (this.next + 1) >>> 0;
+    }
+    return out;
+  }
+}
+
+/** Coalesced runs of set bits of a little-endian bitmap, as page ranges from base. */
+export function bitmapRanges(bitmap: Uint8Array, npages: number, baseGpa: bigint): GpaRange[] {
+  const out: GpaRange[] = [];
+  let start = -1;
+  for (let i = 0; i <= npages; i++) {
+    const set = i < npages && (bitmap[i >> 3] & (1 << (i & 7))) !== 0;
+    if (set && start < 0) start = i;
+    else if (!set && start >= 0) {
+      out.push({ gpa: baseGpa + BigInt(start) * 4096n, length: BigInt(i - start) * 4096n });
+      start = -1;
+    }
+  }
+  return out;
+}
+
+/** Sorted, merged gpa ranges of harvested ring entries; slotBase maps a slot field to its base gpa. */
+export function entryRanges(entries: DirtyGfn[], slotBase: (slot: number) => bigint | undefined): GpaRange[] {
+  const pages = [...new Set(entries.flatMap((e) => {
+    const base = slotBase(e.slot);
+    return base === undefined ? [] : [base + e.offset * 4096n];
+  }))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: GpaRange[] = [];
+  for (const p of pages) {
+    const last = out[out.length - 1];
+    if (last && last.gpa + last.length === p) last.length += 4096n;
+    else out.push({ gpa: p, length: 4096n });
+  }
+  return out;
+}
