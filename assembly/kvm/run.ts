@@ -12,6 +12,8 @@ import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPri
 import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/run";
 import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "../cpu/timer";
 import { mmuEnter, memFlush, mmuModeChanged, accessStatus } from "../mmu/access";
+import { csrRead, csrWrite, CSR_SSTATUS, CSR_SIE, CSR_STVEC, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE, CSR_STVAL, CSR_SIP,
+  CSR_SATP, CSR_SCOUNTEREN, CSR_SENVCFG } from "../cpu/csr";
 import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAULT, EXITK_RING_FULL, EXITK_NONE } from "../mmu/exit";
 import { ringCheckRequest } from "../dirty/ring";
 import { hvaToLinear } from "../hostmm/mm";
@@ -190,8 +192,9 @@ const KVM_REG_SIZE_MASK: u64 = 0x00f0000000000000;
 const KVM_REG_SIZE_U64: u64 = 0x0030000000000000;
 const TYPE_CORE: u64 = 2, TYPE_CSR: u64 = 3, TYPE_TIMER: u64 = 4;
 
-const CSR_OFFSETS: StaticArray<u32> = [OFF_SSTATUS, OFF_SIE, OFF_STVEC, OFF_SSCRATCH, OFF_SEPC, OFF_SCAUSE, OFF_STVAL,
-  OFF_SIP, OFF_SATP, OFF_SCOUNTEREN, OFF_SENVCFG];
+/** struct kvm_riscv_csr order -> CSR number; reads and writes go through the CPU's own CSR rules. */
+const CSR_NUMBERS: StaticArray<i32> = [CSR_SSTATUS, CSR_SIE, CSR_STVEC, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE, CSR_STVAL,
+  CSR_SIP, CSR_SATP, CSR_SCOUNTEREN, CSR_SENVCFG];
 
 /** The value of register id, or sets regErr. */
 let regErr: i32 = 0;
@@ -203,7 +206,7 @@ function getReg(id: u64): u64 {
     if (index < 32) return getX(index);
     if (index == 32) return getPriv() == PRIV_S ? 1 : 0;
   } else if (type == TYPE_CSR) {
-    if (index < CSR_OFFSETS.length) return getField(<usize>CSR_OFFSETS[index]);
+    if (index < CSR_NUMBERS.length) return csrRead(CSR_NUMBERS[index], PRIV_S);
   } else if (type == TYPE_TIMER) {
     if (index == 0) return TIMEBASE_HZ;
     if (index == 1) return timeNow();
@@ -233,20 +236,17 @@ function setReg(p: usize, id: u64, val: u64): void {
       return;
     }
   } else if (type == TYPE_CSR) {
-    switch (index) {
-      case 0: setField(OFF_SSTATUS, val & SSTATUS_WMASK); mmuModeChanged(); return;
-      case 1: setField(OFF_SIE, val & SIE_WMASK); return;
-      case 7: setField(OFF_SIP, val & SIP_WMASK); return;
-      case 8: {
+    if (index < CSR_NUMBERS.length) {
+      const csr = CSR_NUMBERS[index];
+      if (csr == CSR_SATP) {
         const mode = val >> SATP_MODE_SHIFT;
         if (mode != SATP_MODE_BARE && mode != SATP_MODE_SV39) { regErr = EINVAL; return; }
-        setField(OFF_SATP, val);
-        if (vcpuOf(p).sptTables != 0 && mmuEnter(p)) memFlush();
-        return;
       }
-      case 10: setField(OFF_SENVCFG, val & SENVCFG_WMASK); return;
+      // csrWrite applies the WARL rules, flushes on satp and tracks the MMU mode.
+      if (!mmuEnter(p)) { regErr = ENOMEM; return; }
+      csrWrite(csr, val);
+      return;
     }
-    if (index < CSR_OFFSETS.length) { setField(<usize>CSR_OFFSETS[index], val); return; }
   } else if (type == TYPE_TIMER) {
     if (index == 1) { setTime(val); return; }
     if (index == 2) { setTimerDeadline(val); return; }
