@@ -106,22 +106,17 @@ export function getDirtyLog(vm: Vm): i32 {
   return ok ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
 }
 
-/** copy_from_user of one u64 (any alignment); false on EFAULT. */
-let userWord: u64 = 0;
-function readUserWord(addr: u64): bool {
-  if ((addr & PAGE_MASK) <= <u64>(PAGE_SIZE - 8)) {
-    const lin = hvaToLinear(addr, false);
+/** copy_from_user of bytes from user address src to linear dst, a page at a time; false on EFAULT. */
+function copyFromUser(dst: usize, src: u64, bytes: usize): bool {
+  let done: usize = 0;
+  while (done < bytes) {
+    const at = src + <u64>done;
+    const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
+    const lin = hvaToLinear(at, false);
     if (lin == 0) return false;
-    userWord = load<u64>(lin);
-    return true;
+    memory.copy(dst + done, lin, seg);
+    done += seg;
   }
-  let w: u64 = 0;
-  for (let i = 0; i < 8; i++) {
-    const lin = hvaToLinear(addr + <u64>i, false);
-    if (lin == 0) return false;
-    w |= <u64>load<u8>(lin) << (<u64>i << 3);
-  }
-  userWord = w;
   return true;
 }
 
@@ -137,28 +132,27 @@ export function clearDirtyLog(vm: Vm): i32 {
   if (first > s.npages) return fail(CHECK_CLEAR_FIRST_RANGE, EINVAL);
   if (numPages > s.npages - first) return fail(CHECK_CLEAR_NUM_RANGE, EINVAL);
   if (numPages < s.npages - first && (numPages & 63) != 0) return fail(CHECK_CLEAR_NUM_ALIGN, EINVAL);
-  const words = (numPages + 63) >> 6;
-  // The whole input is read before anything changes (copy_from_user first).
-  for (let k: u64 = 0; k < words; k++) if (!readUserWord(user + (k << 3))) return fail(CHECK_DIRTY_COPY, EFAULT);
+  const words = <usize>((numPages + 63) >> 6);
   const bm = s.dirtyBitmap;
   const scratch = scratchOf(bm, s.npages);
-  const w0 = first >> 6;
+  // As the kernel: the user's mask goes into the scratch half first, so an
+  // EFAULT changes nothing the caller can see.
+  if (!copyFromUser(scratch, user, words << 3)) {
+    memory.fill(scratch, 0, words << 3);
+    return fail(CHECK_DIRTY_COPY, EFAULT);
+  }
+  const live = bm + <usize>((first >> 6) << 3);
   let any = false;
-  for (let k: u64 = 0; k < words; k++) {
-    readUserWord(user + (k << 3));
-    const mask = userWord;
+  for (let k: usize = 0; k < words; k++) {
+    const mask = load<u64>(scratch + (k << 3));
     if (mask == 0) continue;
-    const at = bm + <usize>((w0 + k) << 3);
+    const at = live + (k << 3);
     const cleared = load<u64>(at) & mask;
     store<u64>(at, load<u64>(at) & ~mask);
-    if (cleared != 0) {
-      store<u64>(scratch + <usize>((w0 + k) << 3), cleared);
-      any = true;
-    }
+    store<u64>(scratch + (k << 3), cleared); // what gets re-armed: only pages that were dirty
+    if (cleared != 0) any = true;
   }
-  if (any) {
-    writeProtectBitmap(slot, scratch, w0, w0 + words);
-    memory.fill(scratch + <usize>(w0 << 3), 0, <usize>(words << 3));
-  }
+  if (any) writeProtectBitmap(slot, scratch, 0, <u64>words, first);
+  memory.fill(scratch, 0, words << 3);
   return 0;
 }

@@ -86,10 +86,10 @@ export function writeProtectGfnMask(vm: Vm, slot: usize, start: u64, mask: u64):
   if (arch != 0) sptesWriteProtected += rmapWriteProtectMask(arch, start, mask);
 }
 
-/** Re-arms the pages of a slot whose bits are set in bitmap words [from, to). */
-export function writeProtectBitmap(slot: usize, bitmap: usize, from: u64, to: u64): void {
+/** Re-arms the pages first + i of a slot whose bit i is set in bitmap words [from, to). */
+export function writeProtectBitmap(slot: usize, bitmap: usize, from: u64, to: u64, first: u64 = 0): void {
   const s = slotOf(slot);
-  if (s.arch != 0) sptesWriteProtected += rmapWriteProtectBitmap(s.arch, s.baseGfn, bitmap, from, to);
+  if (s.arch != 0) sptesWriteProtected += rmapWriteProtectBitmap(s.arch, s.baseGfn + first, bitmap, from, to);
 }
 
 /** Write-protects every mapping of a slot (enabling dirty logging). */
