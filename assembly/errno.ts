@@ -75,6 +75,11 @@ export const CHECK_CLEAR_FIRST_RANGE: i32 = 52;
 export const CHECK_CLEAR_NUM_RANGE: i32 = 53;
 export const CHECK_CLEAR_NUM_ALIGN: i32 = 54;
 export const CHECK_RING_NOT_ENABLED: i32 = 55;
+export const CHECK_TRACK_NO_SLOT: i32 = 56;      // write tracking of a gfn without a slot
+export const CHECK_GPC_INVALID_GPA: i32 = 57;    // pfn cache: INVALID_GPA / bad hva range
+export const CHECK_GPC_LEN: i32 = 58;            // pfn cache: access does not fit the page
+export const CHECK_GPC_INACTIVE: i32 = 59;       // pfn cache: not active
+export const CHECK_GPC_NO_PAGE: i32 = 60;        // pfn cache: no writable hva / page
 
 export let failedCheck: i32 = CHECK_NONE;
 

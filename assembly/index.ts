@@ -27,6 +27,9 @@ import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/
 import { zapAllCount, slotZapCount, sptesZapped } from "./mmu/mmu";
 import { flushCount } from "./mmu/access";
 import { rmapCount } from "./mmu/rmap";
+import { checkVmInvariants } from "./debug/invariants";
+import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trackCount, trackWarnings } from "./mmu/page_track";
+import { gpcInit, gpcActivate, gpcActivateHva, gpcCheck, gpcRefresh, gpcDeactivate, gpcDestroy, gpcMarkDirty, gpcOf } from "./pfncache";
 
 // ---- buffers and build ----
 export function ioctlBuffer(): usize { return IOCTL_BUF; }
@@ -220,6 +223,34 @@ export function slotRmapCount(fd: i32, gfn: u64): i32 {
   return p == 0 ? -1 : <i32>rmapCount(slotOf(p).arch);
 }
 
+// ---- page tracking (x86 write tracking, external users as KVMGT) ----
+export function pageTrackRegister(fd: i32): i32 { errno.clearFailedCheck(); return registerExternalUser(vmOfFd(fd)); }
+export function pageTrackUnregister(fd: i32): void { unregisterExternalUser(vmOfFd(fd)); }
+export function writeTrackChange(fd: i32, gfn: u64, delta: i32): i32 { errno.clearFailedCheck(); return changeWriteTracking(vmOfFd(fd), gfn, delta); }
+export function writeTrackCount(fd: i32, gfn: u64): i32 {
+  const p = gfnToMemslotInSet(activeSet(vmOfFd(fd), 0), gfn);
+  return p == 0 ? -1 : <i32>trackCount(p, gfn);
+}
+export function statTrackWarnings(): u32 { return trackWarnings; }
+
+// ---- gfn -> pfn caches ----
+export function gpcCreate(fd: i32): usize { return gpcInit(vmOfFd(fd)); }
+export function gpcActivateGpa(p: usize, gpa: u64, len: u64): i32 { errno.clearFailedCheck(); return gpcActivate(p, gpa, len); }
+export function gpcActivateUhva(p: usize, uhva: u64, len: u64): i32 { errno.clearFailedCheck(); return gpcActivateHva(p, uhva, len); }
+export function gpcIsValid(p: usize, len: u64): bool { return gpcCheck(p, len); }
+export function gpcDoRefresh(p: usize, len: u64): i32 { errno.clearFailedCheck(); return gpcRefresh(p, len); }
+export function gpcStop(p: usize): void { gpcDeactivate(p); }
+export function gpcFree(p: usize): void { gpcDestroy(p); }
+export function gpcDirty(p: usize): void { gpcMarkDirty(p); }
+/** The linear address of the cached byte (use only after a successful check). */
+export function gpcHostAddress(p: usize): usize { return gpcOf(p).khva; }
+export function gpcGpa(p: usize): u64 { return gpcOf(p).gpa; }
+export function gpcUhva(p: usize): u64 { return gpcOf(p).uhva; }
+export function gpcFlags(p: usize): u32 { return gpcOf(p).active | (gpcOf(p).valid << 1); }
+
+/** A host page migration of [addr, addr + len): frames move, contents stay (MMU notifiers fire). */
+export function migratePages(addr: u64, len: u64): i32 { errno.clearFailedCheck(); return mm.migratePages(addr, len); }
+
 // ---- debug: fault injection, reader hooks, and a way to prove the invariant checks fire ----
 /**
  * Debug core only: sets both sets' generation of an address space (keeping it
@@ -233,6 +264,13 @@ export function debugSetGeneration(fd: i32, asId: u32, gen: u64): bool {
   setOf(activeSet(vm, asId)).generation = gen;
   setOf(inactiveSet(vm, asId)).generation = gen;
   if (asId == 0) vm.genSeen0 = gen; else vm.genSeen1 = gen;
+  return true;
+}
+
+/** Debug core only: runs the slot-set and MMU invariant checks now (they trap on a violation). */
+export function debugCheckInvariants(fd: i32): bool {
+  if (!WEBKVM_DEBUG) return false;
+  checkVmInvariants(vmOfFd(fd));
   return true;
 }
 

@@ -15,6 +15,13 @@ export interface CoreExports extends Record<string, unknown> {
 
 export type ReaderHook = (vmFd: number, point: number, asId: number) => void;
 
+/** Callbacks the core makes into the host (page-track notifications, reader hooks). */
+export interface CoreHooks {
+  fn: ReaderHook | null;
+  trackWrite?: (vmFd: number, gpa: bigint, dataPtr: number, len: number) => void;
+  trackRemoveRegion?: (vmFd: number, baseGfn: bigint, npages: bigint) => void;
+}
+
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
 
 function defaultBuild(): CoreBuild {
@@ -53,11 +60,13 @@ async function compile(source: WasmSource | undefined, build: CoreBuild): Promis
 
 /** A fresh core instance: one VMM process (its own linear memory, fds, VMs). */
 export async function instantiateCore(source: WasmSource | undefined, build: CoreBuild | undefined,
-                                      hook: { fn: ReaderHook | null }): Promise<CoreExports> {
+                                      hook: CoreHooks): Promise<CoreExports> {
   const module = await compile(source, build ?? defaultBuild());
   const imports = {
     env: {
       webkvm_reader_hook: (vm: number, point: number, asId: number) => hook.fn?.(vm, point, asId),
+      webkvm_track_write: (vm: number, gpa: bigint, data: number, len: number) => hook.trackWrite?.(vm, gpa, data, len),
+      webkvm_track_remove_region: (vm: number, base: bigint, npages: bigint) => hook.trackRemoveRegion?.(vm, base, npages),
     },
   };
   const inst = await loader.instantiate<CoreExports>(module, imports as unknown as loader.Imports);

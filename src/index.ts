@@ -23,3 +23,8 @@ export { parseImage } from "./elf.js";
 export * as riscv from "./riscv.js";
 export { DirtyRing, bitmapRanges, entryRanges } from "./dirty.js";
 export type { DirtyGfn, GpaRange } from "./dirty.js";
+export { PageTrack } from "./page-track.js";
+export type { PageTrackNotifier } from "./page-track.js";
+export { GfnToPfnCache } from "./pfncache.js";
+export { PvClock } from "./devices/pvclock.js";
+export { RunstateArea } from "./devices/runstate.js";

@@ -1,7 +1,7 @@
 // Kvm: an open /dev/kvm in one webkvm instance (one core = one VMM process
 // with its own address space, file descriptors and VMs).
 
-import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook } from "./core.js";
+import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
 import { KvmError } from "./errors.js";
 import { Vm } from "./vm.js";
@@ -64,22 +64,25 @@ export class Kvm {
   readonly memory: HostMemory;
   readonly config: Readonly<KvmConfig>;
   /** @internal */ readonly fd: number;
-  /** @internal */ readonly hook: { fn: ReaderHook | null };
+  /** @internal */ readonly hook: CoreHooks;
   private readonly vms = new Map<number, Vm>();
 
-  private constructor(readonly core: CoreExports, config: KvmConfig, hook: { fn: ReaderHook | null }) {
+  private constructor(readonly core: CoreExports, config: KvmConfig, hook: CoreHooks) {
     this.config = config;
     this.hook = hook;
     this.memory = new HostMemory(core);
     core.configure(config.addressSpaces, toU64(config.maxGfn, "maxGfn"), config.vmTypes >>> 0,
       config.memoryAttributes, config.preFaultMemory, config.dirtyRingReserved, toU64(config.userAddressLimit, "userAddressLimit"));
     this.fd = core.openKvm();
+    hook.trackWrite = (fd, gpa, ptr, len) =>
+      this.vms.get(fd)?.pageTrack.notifyWrite(gpa, new Uint8Array(core.memory.buffer, ptr, len).slice());
+    hook.trackRemoveRegion = (fd, base, npages) => this.vms.get(fd)?.pageTrack.notifyRemoveRegion(base, npages);
   }
 
   static async open(opts: OpenOptions = {}): Promise<Kvm> {
     const config = { ...DEFAULT_CONFIG, ...opts.config };
     if (config.addressSpaces !== 1 && config.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
-    const hook = { fn: null as ReaderHook | null };
+    const hook: CoreHooks = { fn: null as ReaderHook | null };
     const core = await instantiateCore(opts.wasm, opts.core, hook);
     return new Kvm(core, config, hook);
   }
@@ -116,6 +119,11 @@ export class Kvm {
     const vm = new Vm(this, fd);
     this.vms.set(fd, vm);
     return vm;
+  }
+
+  /** @internal The Vm object of a live VM fd (for core callbacks). */
+  vmByFd(fd: number): Vm | undefined {
+    return this.vms.get(fd);
   }
 
   /** Wraps an fd that a raw KVM_CREATE_VM returned. */

@@ -54,7 +54,16 @@ export class Vcpu {
    * details. EINTR (budget, signal, immediate_exit) and EFAULT with a
    * memory_fault are exits too (errno set); any other failure throws.
    */
+  private readonly entryHooks: (() => void)[] = [];
+
+  /** Runs fn before every KVM_RUN of this vCPU (devices that publish state to the guest). */
+  addEntryHook(fn: () => void): () => void {
+    this.entryHooks.push(fn);
+    return () => { const i = this.entryHooks.indexOf(fn); if (i >= 0) this.entryHooks.splice(i, 1); };
+  }
+
   run(): Exit {
+    for (const h of this.entryHooks) h();
     const r = this.ioctl(KVM_RUN);
     const reason = this.kvmRun.exitReason;
     const exit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };

@@ -13,6 +13,8 @@ import {
   KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log, KVM_CAP,
 } from "./uapi.js";
 import { bitmapRanges, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
+import { PageTrack } from "./page-track.js";
+import { GfnToPfnCache } from "./pfncache.js";
 import { type U64, toU64, toU32, asU64 } from "./u64.js";
 
 export interface MemoryRegion {
@@ -62,9 +64,18 @@ function slotWord(r: MemoryRegion): number {
 
 export class Vm {
   private closed = false;
+  /** External page-track users (KVMGT-style write tracking). */
+  readonly pageTrack: PageTrack;
 
   /** @internal */
-  constructor(readonly kvm: Kvm, readonly fd: number) {}
+  constructor(readonly kvm: Kvm, readonly fd: number) {
+    this.pageTrack = new PageTrack(this);
+  }
+
+  /** A gfn->pfn cache of this VM (kvm_gpc_init). */
+  createPfnCache(): GfnToPfnCache {
+    return new GfnToPfnCache(this);
+  }
 
   private get core() {
     if (this.closed) throw new KvmError(9, 28, { fd: this.fd }, "VM");

@@ -7,6 +7,15 @@ import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } f
 import { Slot, slotOf, slotEnd, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
 import { searchMemslots } from "../search";
+import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDEND, SPTE_WRITE_TAG, SPTE_RMAP_NEXT,
+  SPTE_F_PRESENT, NO_TAG } from "../mmu/spte";
+import { SlotArch } from "../mmu/rmap";
+import { trackCount } from "../mmu/page_track";
+import { hvaFrameNoFault } from "../hostmm/mm";
+import { gpcOf, INVALID_GPA } from "../pfncache";
+import { gfnToMemslotInSet } from "../search";
+import { gfnToHvaMemslot } from "../kvm/guest";
+import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 
 export const WARN_GEN_IN_PROGRESS: i32 = 1;
 export const WARN_MN_ACTIVE_DURING_SWAP: i32 = 2;
@@ -80,6 +89,7 @@ export function checkVmInvariants(vm: Vm): void {
   }
   check(pages == vm.nrMemslotPages, "nr_memslot_pages differs from the slots' pages");
   check(logging == vm.nrMemslotsDirtyLogging, "nr_memslots_dirty_logging differs from the slots' flags");
+  checkMmuInvariants(vm);
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
     const v = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2)));
     const cached = v.lastUsedSlot;
@@ -88,5 +98,78 @@ export function checkVmInvariants(vm: Vm): void {
     if (v.lastUsedSlotGen != gen) continue; // dropped on next use
     check(idLookup(setOf(activeSet(vm, v.asId)), <i32>slotOf(cached).id) == cached,
       "per-vCPU last_used_slot of the current generation points at a dead slot");
+  }
+}
+
+/** The live slot (AS 0..nr_as) whose arch metadata is arch, or 0. */
+function slotOfArch(vm: Vm, arch: usize): usize {
+  for (let as: u32 = 0; as < vm.nrAs; as++) {
+    const s = setOf(activeSet(vm, as));
+    for (let i = 0; i < s.count; i++) if (slotOf(gfnSlotAt(s, i)).arch == arch) return gfnSlotAt(s, i);
+  }
+  return 0;
+}
+
+/**
+ * Shadow MMU and pfn caches: every present spte is on the rmap of a live slot
+ * and vice versa, maps a gfn of that slot to the frame its hva maps now, is
+ * writable only if the gfn is not write-tracked and (bitmap logging) its dirty
+ * bit is set; every valid pfn cache holds the frame its hva maps now.
+ */
+export function checkMmuInvariants(vm: Vm): void {
+  if (!WEBKVM_DEBUG) return;
+  let present = 0;
+  for (let i: u32 = 0; i < vm.createdVcpus; i++) {
+    const t = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2))).sptTables;
+    if (t == 0) continue;
+    for (let e = t; e < t + SPT_VCPU_BYTES; e += SPTE_BYTES) {
+      if ((load<u32>(e + SPTE_FLAGS) & SPTE_F_PRESENT) == 0) continue;
+      present++;
+      const arch = <usize>load<u32>(e + SPTE_OWNER);
+      const slot = slotOfArch(vm, arch);
+      check(arch != 0 && slot != 0, "present spte not owned by a live slot (spte into a deleted slot)");
+      const sl = slotOf(slot);
+      const gfn = load<u64>(e + SPTE_GFN);
+      check(gfn >= sl.baseGfn && gfn < slotEnd(sl), "spte gfn outside its slot");
+      const hva = sl.userspaceAddr + ((gfn - sl.baseGfn) << PAGE_SHIFT);
+      const frame = hvaFrameNoFault(hva);
+      check(frame != 0, "spte maps a page whose hva has no frame (missed invalidation)");
+      if (load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
+        const tag = load<u64>(e + SPTE_WRITE_TAG);
+        check(<usize>((tag & ~PAGE_MASK) + load<u64>(e + SPTE_ADDEND)) == frame, "writable spte into a stale frame");
+        check(trackCount(slot, gfn) == 0, "writable spte for a write-tracked gfn");
+        if (sl.dirtyBitmap != 0 && (sl.flags & KVM_MEM_LOG_DIRTY_PAGES) != 0) {
+          const rel = gfn - sl.baseGfn;
+          check((load<u64>(sl.dirtyBitmap + <usize>((rel >> 6) << 3)) & (<u64>1 << (rel & 63))) != 0,
+            "writable spte for a logged page whose dirty bit is clear");
+        }
+      }
+    }
+  }
+  let listed = 0;
+  for (let as: u32 = 0; as < vm.nrAs; as++) {
+    const s = setOf(activeSet(vm, as));
+    for (let i = 0; i < s.count; i++) {
+      const arch = slotOf(gfnSlotAt(s, i)).arch;
+      if (arch == 0) continue;
+      let n: u32 = 0;
+      for (let e = changetype<SlotArch>(arch).rmapHead; e != 0; e = <usize>load<u32>(e + SPTE_RMAP_NEXT)) {
+        check(<usize>load<u32>(e + SPTE_OWNER) == arch, "rmap entry owned by another slot");
+        n++;
+      }
+      check(n == changetype<SlotArch>(arch).rmapCount, "rmap count differs from its list");
+      listed += <i32>n;
+    }
+  }
+  check(listed == present, "present sptes and rmap entries differ");
+  for (let p = vm.gpcList; p != 0; p = gpcOf(p).next) {
+    const g = gpcOf(p);
+    if (g.valid == 0) continue;
+    check(hvaFrameNoFault(g.uhva) == g.pfn, "valid pfn cache holds a frame its hva no longer maps");
+    if (g.gpa != INVALID_GPA && g.generation == setOf(activeSet(vm, 0)).generation) {
+      const slot = gfnToMemslotInSet(activeSet(vm, 0), g.gpa >> PAGE_SHIFT);
+      check(((gfnToHvaMemslot(slot, g.gpa >> PAGE_SHIFT, true) ^ g.uhva) & ~PAGE_MASK) == 0,
+        "pfn cache of the current generation disagrees with the memslots");
+    }
   }
 }

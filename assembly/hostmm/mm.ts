@@ -295,3 +295,38 @@ export function hvaResident(hva: u64): bool {
   const p = ptePtr(hva >> PAGE_SHIFT, false);
   return p != 0 && (load<u32>(p) & PTE_PRESENT) != 0 && (load<u32>(p) & PTE_ZERO) == 0;
 }
+
+/**
+ * Moves the private frames of [addr, addr + len) to new frames (a host page
+ * migration, like compaction or NUMA balancing): the contents stay, the
+ * backing changes, and secondary MMUs hear about it first. Returns the count.
+ */
+export function migratePages(addr: u64, len: u64): i32 {
+  if ((addr & PAGE_MASK) != 0) return fail(CHECK_MMAP_ARGS, EINVAL);
+  const end = addr + ((len + PAGE_MASK) & ~PAGE_MASK);
+  mmuNotifierInvalidateRangeStart(addr, end);
+  let moved = 0;
+  for (let a = addr; a < end; a += <u64>PAGE_SIZE) {
+    const p = ptePtr(a >> PAGE_SHIFT, false);
+    if (p == 0) continue;
+    const pte = load<u32>(p);
+    if ((pte & PTE_PRESENT) == 0 || (pte & PTE_ZERO) != 0) continue;
+    const f = allocFrame();
+    if (f == 0) break;
+    const old = <usize>(pte & ~<u32>PAGE_MASK);
+    memory.copy(f, old, PAGE_SIZE);
+    store<u32>(p, <u32>f | PTE_PRESENT);
+    freeFrame(old);
+    moved++;
+  }
+  mmuNotifierInvalidateRangeEnd(addr, end);
+  return moved;
+}
+
+/** The linear frame behind hva without faulting anything in (0: none; the zero page counts). */
+export function hvaFrameNoFault(hva: u64): usize {
+  const p = ptePtr(hva >> PAGE_SHIFT, false);
+  if (p == 0) return 0;
+  const pte = load<u32>(p);
+  return (pte & PTE_PRESENT) != 0 ? <usize>(pte & ~<u32>PAGE_MASK) : 0;
+}

@@ -11,6 +11,7 @@ import { forEachSlotInHvaRange } from "../search";
 import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
 import { PAGE_SHIFT } from "../layout";
 import { zapGfnRange } from "../mmu/mmu";
+import { gpcInvalidateStart } from "../pfncache";
 
 /** Slots reached by invalidations so far (for tests of hva -> slot routing). */
 export let mnSlotHits: u32 = 0;
@@ -52,6 +53,8 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
   rangeEnd = end;
   for (let i = 0; i < vmCount(); i++) {
     const vm = vmOf(vmAt(i));
+    // pfn caches first, before anything else (kvm_mmu_notifier_invalidate_range_start).
+    gpcInvalidateStart(vm, start, end);
     invalidateBegin(vm);
     for (let as: u32 = 0; as < vm.nrAs; as++) {
       forEachSlotInHvaRange(activeSet(vm, as), start, end, unmapSlotRange, changetype<usize>(vm));

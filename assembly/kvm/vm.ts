@@ -9,6 +9,7 @@ import { freeVcpu } from "./vcpu";
 import { typeHasPrivateMem } from "./config";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { freeSlotArch } from "../mmu/rmap";
+import { Gpc } from "../pfncache";
 
 @unmanaged export class Vm {
   nrMemslotPages: u64;
@@ -35,6 +36,10 @@ import { freeSlotArch } from "../mmu/rmap";
   activeMask: u32;
   /** Enabled x86 quirks (KVM_CAP_DISABLE_QUIRKS2 clears them). */
   quirks: u32;
+  /** Write-track counters exist for every slot (mmu/page_track.ts). */
+  writeTrackingEnabled: u32;
+  /** Active gfn->pfn caches (pfncache.ts), a singly linked list. */
+  gpcList: usize;
   set00: usize;
   set01: usize;
   set10: usize;
@@ -131,6 +136,12 @@ export function destroyVm(p: usize, listed: bool = true): void {
     }
     freeSet(a);
     freeSet(b);
+  }
+  // pfn caches die with their VM.
+  for (let g = vm.gpcList; g != 0;) {
+    const next = load<u32>(g + offsetof<Gpc>("next"));
+    kfree(g);
+    g = <usize>next;
   }
   if (vm.vcpus != 0) {
     for (let i: u32 = 0; i < KVM_MAX_VCPUS; i++) {

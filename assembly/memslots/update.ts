@@ -13,6 +13,7 @@ import { checkVmInvariants, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SW
 import { maxGfn } from "../kvm/config";
 import { flushShadowMemslot, invalidateMmioSptes, writeProtectSlot } from "../mmu/mmu";
 import { allocSlotArch, freeSlotArch } from "../mmu/rmap";
+import { writeTrackingEnabled, allocWriteTrack, notifyTrackRemoveRegion } from "../mmu/page_track";
 import { fail, EINVAL, ENOMEM, CHECK_ALLOC_INVALID_SLOT, CHECK_ALLOC_BITMAP, CHECK_ARCH_PREPARE,
   CHECK_MAX_GFN, CHECK_MOVE_WITH_TRACKER } from "../errno";
 
@@ -93,6 +94,12 @@ function archPrepareMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): i3
     if (e != 0) return fail(CHECK_ARCH_PREPARE, e);
     n.arch = allocSlotArch();
     if (n.arch == 0) return fail(CHECK_ARCH_PREPARE, ENOMEM);
+    // Fresh (zero) write-track counters at the new location while tracking is on.
+    if (writeTrackingEnabled(vm) && !allocWriteTrack(nw)) {
+      freeSlotArch(n.arch);
+      n.arch = 0;
+      return fail(CHECK_ARCH_PREPARE, ENOMEM);
+    }
   } else if (change == KVM_MR_FLAGS_ONLY) {
     slotOf(nw).arch = slotOf(old).arch;
   }
@@ -151,6 +158,8 @@ function commitMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): void {
   }
   if (change == KVM_MR_MOVE) freeSlotArch(slotOf(old).arch);
   if (change == KVM_MR_DELETE) {
+    // Trackers hear of the deletion only now, when it can no longer fail.
+    notifyTrackRemoveRegion(vm, old);
     freeBitmap(slotOf(old).dirtyBitmap, slotOf(old).npages);
     freeSlotArch(slotOf(old).arch);
     freeSlot(old);

@@ -25,7 +25,10 @@ import { spteFor, SPT_TABLE_BYTES, SPT_VCPU_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG
   SPTE_BYTES, SPTE_FLAGS } from "./spte";
 import { spteDrop } from "./rmap";
 import { vcpuTables } from "./mmu";
-import { faultIn, faultHost, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL } from "./fault";
+import { faultIn, faultHost, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
+import { notifyTrackWrite } from "./page_track";
+import { vmOf } from "../kvm/vm";
+import { vcpuOf } from "../kvm/vcpu";
 import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, physAccess } from "./exit";
 
 export const ACC_READ: i32 = 0;
@@ -163,6 +166,9 @@ function accessFault(va: u64, acc: i32): void {
 }
 
 const RESOLVED_MMIO: usize = 1;
+/** Set by resolve() when the write must be emulated and reported to page-track users. */
+let emulateGpa: u64 = 0;
+let emulating: bool = false;
 
 /** Translates and faults in va; the linear address, RESOLVED_MMIO (mmioGpa set), or 0 with accessStatus set. */
 let mmioGpa: u64 = 0;
@@ -173,7 +179,13 @@ function resolve(va: u64, acc: i32): usize {
     if (accessStatus != ACCESS_OK) return 0;
   }
   const r = faultIn(curVcpu, spteFor(sptTable, va), tagOf(va), gpa, acc);
+  emulating = false;
   if (r == FAULT_MAPPED) return faultHost;
+  if (r == FAULT_EMULATE) {
+    emulating = true;
+    emulateGpa = gpa;
+    return faultHost;
+  }
   if (r == FAULT_MMIO) {
     mmioGpa = gpa;
     return RESOLVED_MMIO;
@@ -206,6 +218,10 @@ function memStoreSlow(va: u64, value: u64, size: i32): void {
     if (mmioExited) accessStatus = ACCESS_EXIT;
   } else {
     rawStore(p, value, size);
+    if (emulating) {
+      emulating = false;
+      notifyTrackWrite(vmOf(vcpuOf(curVcpu).vm), emulateGpa, p, size);
+    }
   }
 }
 

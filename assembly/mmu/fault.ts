@@ -21,12 +21,14 @@ import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND, SPTE_GFN, S
 import { spteDrop, rmapAdd } from "./rmap";
 import { mmioSpteValid } from "./mmu";
 import { markPageDirtyInSlot } from "../dirty/mark";
+import { trackCount } from "./page_track";
 
 export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
 export const FAULT_MMIO: i32 = 1;     // emulate as MMIO (exit to the host)
 export const FAULT_RETRY: i32 = 2;    // nothing installed; the access must be retried later
 export const FAULT_EFAULT: i32 = 3;   // the host page cannot be used: memory-fault exit
 export const FAULT_RING_FULL: i32 = 4; // mapped and logged, but the dirty ring is soft-full: exit before the store
+export const FAULT_EMULATE: i32 = 5;   // a write to a write-tracked gfn: perform it at faultHost, then notify
 
 export const ACC_READ: i32 = 0;
 export const ACC_WRITE: i32 = 1;
@@ -84,8 +86,14 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
       faultRetries++;
       continue;
     }
-    installSpte(e, tag, gfn, lin, acc, s.arch);
     faultHost = lin + <usize>(gpa & PAGE_MASK);
+    if (acc == ACC_WRITE && trackCount(slot, gfn) != 0) {
+      // A tracked gfn is never mapped writable: the write is done here, once.
+      installSpte(e, tag, gfn, lin, ACC_READ, s.arch);
+      if (!markPageDirtyInSlot(vm, slot, gfn, vcpuP)) return FAULT_RING_FULL;
+      return FAULT_EMULATE;
+    }
+    installSpte(e, tag, gfn, lin, acc, s.arch);
     // Making a mapping writable is when x86 logs the page (mark_page_dirty_in_slot):
     // once per write-protection epoch, since later writes hit the spte.
     if (acc == ACC_WRITE && !markPageDirtyInSlot(vm, slot, gfn, vcpuP)) return FAULT_RING_FULL;

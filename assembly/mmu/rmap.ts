@@ -13,6 +13,8 @@ import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_GFN, SPTE_RMAP_PREV
   rmapHead: usize;
   /** Present sptes in the list. */
   rmapCount: u32;
+  /** u16 write-track counter per page (mmu/page_track.ts), 0 until write tracking is enabled. */
+  writeTrack: usize;
 }
 
 export function allocSlotArch(): usize {
@@ -20,6 +22,8 @@ export function allocSlotArch(): usize {
 }
 
 export function freeSlotArch(p: usize): void {
+  if (p == 0) return;
+  kfree(changetype<SlotArch>(p).writeTrack);
   kfree(p);
 }
 

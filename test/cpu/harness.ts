@@ -29,6 +29,8 @@ export async function instantiate(build: "debug" | "release" = "debug"): Promise
         throw new Error(`core abort at ${line}:${col}`);
       },
       webkvm_reader_hook() {},
+      webkvm_track_write() {},
+      webkvm_track_remove_region() {},
     },
   });
   return instance.exports as unknown as Exports;

@@ -1,0 +1,71 @@
+// gfn_to_pfn_cache for host devices (spec/pfncache.md): a device keeps a
+// mapping of one guest page and writes through it only after check() says the
+// memslot generation and the host page are still the ones it resolved; else it
+// refreshes. It never writes through a stale cache.
+
+import type { Vm } from "./vm.js";
+import { KvmError } from "./errors.js";
+import { bytesAt } from "./core.js";
+import { type U64, toU64 } from "./u64.js";
+
+export class GfnToPfnCache {
+  private ptr: number;
+
+  /** kvm_gpc_init */
+  constructor(readonly vm: Vm) {
+    this.ptr = vm.kvm.core.gpcCreate(vm.fd);
+    if (this.ptr === 0) throw new KvmError(12, 18, {}, "kvm_gpc_init");
+  }
+
+  private get core() { return this.vm.kvm.core; }
+
+  private result(r: number, what: string): void {
+    if (r < 0) throw new KvmError(-r, this.core.lastFailedCheck(), {}, what);
+  }
+
+  /** kvm_gpc_activate: fixes gpa (one page; len must fit from its offset). */
+  activate(gpa: U64, len: number): void {
+    this.result(this.core.gpcActivateGpa(this.ptr, toU64(gpa, "gpa"), BigInt(len)), "kvm_gpc_activate");
+  }
+
+  /** kvm_gpc_activate_hva: a cache of a host address, immune to memslot changes. */
+  activateHva(hva: U64, len: number): void {
+    this.result(this.core.gpcActivateUhva(this.ptr, toU64(hva, "hva"), BigInt(len)), "kvm_gpc_activate_hva");
+  }
+
+  /** kvm_gpc_check */
+  check(len: number): boolean {
+    return this.core.gpcIsValid(this.ptr, BigInt(len)) !== 0;
+  }
+
+  /** kvm_gpc_refresh (EFAULT when the gpa has no writable RAM now). */
+  refresh(len: number): void {
+    this.result(this.core.gpcDoRefresh(this.ptr, BigInt(len)), "kvm_gpc_refresh");
+  }
+
+  /** kvm_gpc_deactivate */
+  deactivate(): void {
+    this.core.gpcStop(this.ptr);
+  }
+
+  get active(): boolean { return (this.core.gpcFlags(this.ptr) & 1) !== 0; }
+  get valid(): boolean { return (this.core.gpcFlags(this.ptr) & 2) !== 0; }
+
+  /** Writes bytes at the cached address: check, refresh if stale, then write and mark the page dirty. */
+  write(bytes: Uint8Array): void {
+    if (!this.check(bytes.length)) this.refresh(bytes.length);
+    bytesAt(this.core, this.core.gpcHostAddress(this.ptr), bytes.length).set(bytes);
+    this.core.gpcDirty(this.ptr);
+  }
+
+  /** Reads len bytes at the cached address (refreshing first if stale). */
+  read(len: number): Uint8Array {
+    if (!this.check(len)) this.refresh(len);
+    return bytesAt(this.core, this.core.gpcHostAddress(this.ptr), len).slice();
+  }
+
+  destroy(): void {
+    if (this.ptr !== 0) this.core.gpcFree(this.ptr);
+    this.ptr = 0;
+  }
+}
