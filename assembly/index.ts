@@ -10,10 +10,10 @@ import { framesInUse } from "./hostmm/frames";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd } from "./kvm/ioctl";
-import { Vm, vmOf, activeSet, inactiveSet, memslotSet } from "./kvm/vm";
+import { Vm, vmOf, activeSet, inactiveSet, memslotSet, setLiveGeneration } from "./kvm/vm";
 import { setOf, gfnSlotAt, Memslots } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
-import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, indexRebuilds, refreshSet } from "./search";
+import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, indexRebuilds, refreshSet, searchHva } from "./search";
 import { vcpuGfnToMemslot, vcpuOf } from "./kvm/vcpu";
 import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
 import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
@@ -29,6 +29,8 @@ import { flushCount } from "./mmu/access";
 import { rmapCount } from "./mmu/rmap";
 import { checkVmInvariants } from "./debug/invariants";
 import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trackCount, trackWarnings } from "./mmu/page_track";
+import * as gmem from "./gmem/file";
+import { gfnAttributes, memAttributeRanges } from "./gmem/attributes";
 import { gpcInit, gpcActivate, gpcActivateHva, gpcCheck, gpcRefresh, gpcDeactivate, gpcDestroy, gpcMarkDirty, gpcOf } from "./pfncache";
 
 // ---- buffers and build ----
@@ -248,6 +250,18 @@ export function gpcGpa(p: usize): u64 { return gpcOf(p).gpa; }
 export function gpcUhva(p: usize): u64 { return gpcOf(p).uhva; }
 export function gpcFlags(p: usize): u32 { return gpcOf(p).active | (gpcOf(p).valid << 1); }
 
+// ---- guest_memfd file operations and memory attributes (gmem/) ----
+export function gmemFallocate(fd: i32, mode: u32, offset: u64, len: u64): i32 { errno.clearFailedCheck(); return gmem.gmemFallocate(fd, mode, offset, len); }
+export function gmemMmap(fd: i32, addr: u64, len: u64, prot: u32, flags: u32, offset: u64): i64 { errno.clearFailedCheck(); return gmem.gmemMmap(fd, addr, len, prot, flags, offset); }
+export function gmemTruncate(fd: i32, size: u64): i32 { errno.clearFailedCheck(); return gmem.gmemTruncate(fd, size); }
+export function gmemReadWrite(fd: i32): i32 { errno.clearFailedCheck(); return gmem.gmemReadWrite(fd); }
+/** 0 size, 1 flags, 2 frames held, 3 bindings, 4 references; -1 if fd is not a guest_memfd. */
+export function gmemFileStat(fd: i32, which: i32): u64 { return gmem.gmemFileStat(fd, which); }
+export function gmemPagePresent(fd: i32, index: u64): bool { return gmem.gmemPagePresent(fd, index); }
+export function statGmemFilesLive(): u32 { return gmem.gmemFilesLive; }
+export function vmMemoryAttributes(fd: i32, gfn: u64): u64 { return gfnAttributes(vmOfFd(fd), gfn); }
+export function vmMemoryAttributeRanges(fd: i32): u32 { return memAttributeRanges(vmOfFd(fd)); }
+
 /** A host page migration of [addr, addr + len): frames move, contents stay (MMU notifiers fire). */
 export function migratePages(addr: u64, len: u64): i32 { errno.clearFailedCheck(); return mm.migratePages(addr, len); }
 
@@ -263,6 +277,7 @@ export function debugSetGeneration(fd: i32, asId: u32, gen: u64): bool {
   if (gen % <u64>vm.nrAs != <u64>asId) return false;
   setOf(activeSet(vm, asId)).generation = gen;
   setOf(inactiveSet(vm, asId)).generation = gen;
+  setLiveGeneration(vm, asId, gen);
   if (asId == 0) vm.genSeen0 = gen; else vm.genSeen1 = gen;
   return true;
 }
@@ -279,8 +294,8 @@ export function debugCorruptForTest(fd: i32, what: i32): bool {
   if (!WEBKVM_DEBUG) return false;
   const s = setOf(activeSet(vmOfFd(fd), 0));
   if (what == 1 && s.count >= 2) {
-    const a = load<u64>(s.gfnKeys), b = load<u64>(s.gfnKeys, 8);
-    store<u64>(s.gfnKeys, b); store<u64>(s.gfnKeys, a, 8);
+    const a = load<u64>(s.gfnRecs), b = load<u64>(s.gfnRecs, 32);
+    store<u64>(s.gfnRecs, b); store<u64>(s.gfnRecs, a, 32);
     return true;
   }
   if (what == 2) {
@@ -308,10 +323,17 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
   }
   const set = activeSet(vmOfFd(fd), asId);
   refreshSet(setOf(set));
+  if (mode == LOOKUP_SEARCH) {
+    // search_memslots + the hva, from the slot records alone
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < n; i++) sum += searchHva(set, load<u64>(ptr + (<usize>i << 3)));
+    }
+    return sum;
+  }
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < n; i++) {
       const gfn = load<u64>(ptr + (<usize>i << 3));
-      const s = mode == LOOKUP_VM ? gfnToMemslotInSet(set, gfn) : searchMemslots(set, gfn);
+      const s = gfnToMemslotInSet(set, gfn);
       if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
     }
   }

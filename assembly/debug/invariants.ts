@@ -12,6 +12,7 @@ import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDE
 import { SlotArch } from "../mmu/rmap";
 import { trackCount } from "../mmu/page_track";
 import { hvaFrameNoFault } from "../hostmm/mm";
+import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
 import { gfnToMemslotInSet } from "../search";
 import { gfnToHvaMemslot } from "../kvm/guest";
@@ -81,6 +82,7 @@ export function checkVmInvariants(vm: Vm): void {
         "gfn search does not find a slot of the set");
     }
     const gen = setOf(activeSet(vm, as)).generation;
+    check((as == 0 ? vm.liveGen0 : vm.liveGen1) == gen, "mirrored live generation differs from the active set's");
     check((gen >> 63) == 0, "active generation still in progress after an update");
     check(gen % <u64>vm.nrAs == <u64>as, "generation not congruent to its address space");
     const seen = as == 0 ? vm.genSeen0 : vm.genSeen1;
@@ -132,7 +134,7 @@ export function checkMmuInvariants(vm: Vm): void {
       const gfn = load<u64>(e + SPTE_GFN);
       check(gfn >= sl.baseGfn && gfn < slotEnd(sl), "spte gfn outside its slot");
       const hva = sl.userspaceAddr + ((gfn - sl.baseGfn) << PAGE_SHIFT);
-      const frame = hvaFrameNoFault(hva);
+      const frame = gmemServes(vm, slot, gfn) ? gmemFrameNoFault(slot, gfn) : hvaFrameNoFault(hva);
       check(frame != 0, "spte maps a page whose hva has no frame (missed invalidation)");
       if (load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
         const tag = load<u64>(e + SPTE_WRITE_TAG);

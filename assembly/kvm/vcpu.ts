@@ -1,7 +1,7 @@
 // struct kvm_vcpu, as far as the memory subsystem needs it: its address space
 // (1 while in SMM) and its generation-tagged last-used slot cache.
 
-import { Vm, vmOf, activeSet, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
+import { Vm, vmOf, activeSet, liveGeneration, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
 import { setOf } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
 import { searchMemslots } from "../search";
@@ -95,17 +95,26 @@ export function freeVcpu(p: usize): void {
  * pointer from another generation may be freed or reused). Misses search the
  * set without touching its VM-wide cache.
  */
-export function vcpuGfnToMemslot(p: usize, gfn: u64): usize {
+// @ts-ignore: decorator
+@inline export function vcpuGfnToMemslot(p: usize, gfn: u64): usize {
   const v = vcpuOf(p);
-  const set = activeSet(vmOf(v.vm), v.asId);
-  const gen = setOf(set).generation;
+  const last = v.lastUsedSlot;
+  if (last != 0 && v.lastUsedSlotGen == liveGeneration(vmOf(v.vm), v.asId) &&
+      gfn - slotOf(last).baseGfn < slotOf(last).npages) return last;
+  return vcpuGfnToMemslotSlow(p, gfn);
+}
+
+function vcpuGfnToMemslotSlow(p: usize, gfn: u64): usize {
+  const v = vcpuOf(p);
+  const vm = vmOf(v.vm);
+  const gen = liveGeneration(vm, v.asId);
   if (v.lastUsedSlotGen != gen) {
     v.lastUsedSlot = 0;
     v.lastUsedSlotGen = gen;
   }
   const last = v.lastUsedSlot;
   if (last != 0 && gfn - slotOf(last).baseGfn < slotOf(last).npages) return last;
-  const found = searchMemslots(set, gfn);
+  const found = searchMemslots(activeSet(vm, v.asId), gfn);
   if (found != 0) v.lastUsedSlot = found;
   return found;
 }

@@ -10,6 +10,8 @@ import { typeHasPrivateMem } from "./config";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { freeSlotArch } from "../mmu/rmap";
 import { Gpc } from "../pfncache";
+import { gmemUnbind } from "../gmem/bind";
+import { freeMemAttributes } from "../gmem/attributes";
 
 @unmanaged export class Vm {
   nrMemslotPages: u64;
@@ -17,6 +19,9 @@ import { Gpc } from "../pfncache";
   mmuInvalidateSeq: u64;
   mmuInvalidateRangeStart: u64;
   mmuInvalidateRangeEnd: u64;
+  /** The active set's generation per address space, mirrored here for the hot lookups. */
+  liveGen0: u64;
+  liveGen1: u64;
   /** Highest settled generation seen per address space (debug monotonicity check). */
   genSeen0: u64;
   genSeen1: u64;
@@ -46,6 +51,10 @@ import { Gpc } from "../pfncache";
   set11: usize;
   vcpus: usize;
   fd: i32;
+  /** Identity for guest_memfd ownership: unique per VM, never reused (a file may outlive its VM). */
+  serial: u32;
+  /** Memory attributes (gmem/attributes.ts), 0 while every gfn is shared. */
+  memAttrs: usize;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
@@ -69,6 +78,15 @@ export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_I
   return memslotSet(vm, as, ((vm.activeMask >> as) & 1) ^ 1);
 }
 
+/** The active set's generation of an address space (what per-vCPU caches are tagged with). */
+@inline export function liveGeneration(vm: Vm, as: u32): u64 {
+  return as == 0 ? vm.liveGen0 : vm.liveGen1;
+}
+
+export function setLiveGeneration(vm: Vm, as: u32, gen: u64): void {
+  if (as == 0) vm.liveGen0 = gen; else vm.liveGen1 = gen;
+}
+
 @inline export function activeMemslots(vm: Vm, as: u32): Memslots {
   return setOf(activeSet(vm, as));
 }
@@ -77,6 +95,7 @@ export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_I
 let vmList: usize = 0;
 let vmListLen: i32 = 0;
 let vmListCap: i32 = 0;
+let vmSerials: u32 = 0;
 
 export function vmCount(): i32 {
   return vmListLen;
@@ -100,6 +119,7 @@ export function createVm(type: u32, nrAs: u32): usize {
   if (p == 0) return 0;
   const vm = vmOf(p);
   vm.type = type;
+  vm.serial = ++vmSerials;
   vm.nrAs = nrAs;
   vm.nMaxMmuPages = 64;
   vm.quirks = KVM_X86_QUIRK_SLOT_ZAP_ALL;
@@ -114,6 +134,8 @@ export function createVm(type: u32, nrAs: u32): usize {
   }
   vm.genSeen0 = 0;
   vm.genSeen1 = 1;
+  vm.liveGen0 = 0;
+  vm.liveGen1 = 1;
   if (!ok) { destroyVm(p, false); return 0; }
   store<u32>(vmList + (<usize>vmListLen << 2), <u32>p);
   vmListLen++;
@@ -130,6 +152,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
     const s = setOf(a);
     for (let i = 0; i < s.count; i++) {
       const x = gfnSlotAt(s, i);
+      gmemUnbind(x); // guest_memfd files outlive the VM; their ranges come free
       freeBitmap(slotOf(x).dirtyBitmap, slotOf(x).npages);
       freeSlotArch(slotOf(x).arch);
       freeSlot(x);
@@ -143,6 +166,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
     kfree(g);
     g = <usize>next;
   }
+  freeMemAttributes(vm);
   if (vm.vcpus != 0) {
     for (let i: u32 = 0; i < KVM_MAX_VCPUS; i++) {
       const v = <usize>load<u32>(vm.vcpus + (<usize>i << 2));

@@ -2,6 +2,10 @@
 // sorted arrays, by base_gfn (for gfn search and ordered iteration) and by
 // userspace_addr (for MMU-notifier hva lookups), plus an id map. Editing is
 // kvm_replace_memslot: only ever on the inactive set (update.ts).
+//
+// The gfn array holds 32-byte records, so a search touches one cache line per
+// candidate and translating needs no slot object:
+//   0 base_gfn  8 end gfn  16 userspace_addr  24 slot  28 (pad)
 
 import { kzalloc, kfree } from "../kalloc";
 import { Slot, slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
@@ -15,10 +19,8 @@ import { Slot, slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
   cap: i32;
   /** u32[KVM_MEM_SLOTS_NUM]: id -> slot */
   idMap: usize;
-  /** u32[cap] slots sorted by base_gfn; u64[cap] their base_gfn and end gfn */
-  gfnSlots: usize;
-  gfnKeys: usize;
-  gfnEnds: usize;
+  /** GFN_REC_BYTES records sorted by base_gfn */
+  gfnRecs: usize;
   /** u32[cap] slots sorted by (userspace_addr, id); u64[cap] running max of hva end */
   hvaSlots: usize;
   hvaMaxEnd: usize;
@@ -34,19 +36,27 @@ import { Slot, slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
 }
 
 export const SET_BYTES: usize = offsetof<Memslots>();
+export const GFN_REC_SHIFT: usize = 5;
+export const GFN_REC_BYTES: usize = 1 << GFN_REC_SHIFT;
 
 @inline export function setOf(p: usize): Memslots {
   return changetype<Memslots>(p);
 }
 
+@inline export function gfnRecAt(s: Memslots, i: i32): usize {
+  return s.gfnRecs + (<usize>i << GFN_REC_SHIFT);
+}
 @inline export function gfnSlotAt(s: Memslots, i: i32): usize {
-  return <usize>load<u32>(s.gfnSlots + (<usize>i << 2));
+  return <usize>load<u32>(gfnRecAt(s, i), 24);
 }
 @inline export function gfnKeyAt(s: Memslots, i: i32): u64 {
-  return load<u64>(s.gfnKeys + (<usize>i << 3));
+  return load<u64>(gfnRecAt(s, i));
 }
 @inline export function gfnEndAt(s: Memslots, i: i32): u64 {
-  return load<u64>(s.gfnEnds + (<usize>i << 3));
+  return load<u64>(gfnRecAt(s, i), 8);
+}
+@inline export function gfnUaddrAt(s: Memslots, i: i32): u64 {
+  return load<u64>(gfnRecAt(s, i), 16);
 }
 @inline export function hvaSlotAt(s: Memslots, i: i32): usize {
   return <usize>load<u32>(s.hvaSlots + (<usize>i << 2));
@@ -68,7 +78,7 @@ export function allocSet(generation: u64): usize {
 export function freeSet(p: usize): void {
   const s = setOf(p);
   kfree(s.idMap);
-  kfree(s.gfnSlots); kfree(s.gfnKeys); kfree(s.gfnEnds);
+  kfree(s.gfnRecs);
   kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
   kfree(s.index);
   kfree(p);
@@ -80,19 +90,19 @@ export function reserveSet(p: usize, n: i32): bool {
   if (n <= s.cap) return true;
   let cap = s.cap < 8 ? 8 : s.cap * 2;
   while (cap < n) cap *= 2;
-  const a = kzalloc(<usize>cap << 2), k = kzalloc(<usize>cap << 3), e = kzalloc(<usize>cap << 3);
+  const r = kzalloc(<usize>cap << GFN_REC_SHIFT);
   const h = kzalloc(<usize>cap << 2), m = kzalloc(<usize>cap << 3);
-  if (a == 0 || k == 0 || e == 0 || h == 0 || m == 0) {
-    kfree(a); kfree(k); kfree(e); kfree(h); kfree(m);
+  if (r == 0 || h == 0 || m == 0) {
+    kfree(r); kfree(h); kfree(m);
     return false;
   }
   const c = <usize>s.count;
   if (c != 0) {
-    memory.copy(a, s.gfnSlots, c << 2); memory.copy(k, s.gfnKeys, c << 3);
-    memory.copy(e, s.gfnEnds, c << 3); memory.copy(h, s.hvaSlots, c << 2);
+    memory.copy(r, s.gfnRecs, c << GFN_REC_SHIFT);
+    memory.copy(h, s.hvaSlots, c << 2);
   }
-  kfree(s.gfnSlots); kfree(s.gfnKeys); kfree(s.gfnEnds); kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
-  s.gfnSlots = a; s.gfnKeys = k; s.gfnEnds = e; s.hvaSlots = h; s.hvaMaxEnd = m;
+  kfree(s.gfnRecs); kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
+  s.gfnRecs = r; s.hvaSlots = h; s.hvaMaxEnd = m;
   s.cap = cap;
   s.stale = 1;
   return true;
@@ -126,11 +136,15 @@ function hvaPosition(s: Memslots, p: usize): i32 {
 }
 
 function gfnRemove(s: Memslots, i: i32): void {
-  const n = <usize>(s.count - i - 1);
-  const at = <usize>i;
-  memory.copy(s.gfnSlots + (at << 2), s.gfnSlots + ((at + 1) << 2), n << 2);
-  memory.copy(s.gfnKeys + (at << 3), s.gfnKeys + ((at + 1) << 3), n << 3);
-  memory.copy(s.gfnEnds + (at << 3), s.gfnEnds + ((at + 1) << 3), n << 3);
+  memory.copy(gfnRecAt(s, i), gfnRecAt(s, i + 1), <usize>(s.count - i - 1) << GFN_REC_SHIFT);
+}
+
+function writeRec(rec: usize, p: usize): void {
+  const x = slotOf(p);
+  store<u64>(rec, x.baseGfn);
+  store<u64>(rec, slotEnd(x), 8);
+  store<u64>(rec, x.userspaceAddr, 16);
+  store<u32>(rec, <u32>p, 24);
 }
 
 function gfnInsert(s: Memslots, p: usize, count: i32): void {
@@ -142,13 +156,8 @@ function gfnInsert(s: Memslots, p: usize, count: i32): void {
     if (gfnKeyAt(s, mid) < x.baseGfn) lo = mid + 1;
     else hi = mid;
   }
-  const at = <usize>lo, n = <usize>(count - lo);
-  memory.copy(s.gfnSlots + ((at + 1) << 2), s.gfnSlots + (at << 2), n << 2);
-  memory.copy(s.gfnKeys + ((at + 1) << 3), s.gfnKeys + (at << 3), n << 3);
-  memory.copy(s.gfnEnds + ((at + 1) << 3), s.gfnEnds + (at << 3), n << 3);
-  store<u32>(s.gfnSlots + (at << 2), <u32>p);
-  store<u64>(s.gfnKeys + (at << 3), x.baseGfn);
-  store<u64>(s.gfnEnds + (at << 3), slotEnd(x));
+  memory.copy(gfnRecAt(s, lo + 1), gfnRecAt(s, lo), <usize>(count - lo) << GFN_REC_SHIFT);
+  writeRec(gfnRecAt(s, lo), p);
 }
 
 function hvaRemove(s: Memslots, p: usize): void {
@@ -194,7 +203,7 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   const others = old != 0 ? s.count - 1 : s.count;
   hvaInsert(s, nw, others);
   if (old != 0 && slotOf(old).baseGfn == n.baseGfn) {
-    store<u32>(s.gfnSlots + (<usize>gfnPosition(s, n.baseGfn) << 2), <u32>nw);
+    writeRec(gfnRecAt(s, gfnPosition(s, n.baseGfn)), nw);
   } else {
     if (old != 0) gfnRemove(s, gfnPosition(s, slotOf(old).baseGfn));
     gfnInsert(s, nw, others);

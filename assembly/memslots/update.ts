@@ -2,7 +2,7 @@
 // INVALID phase for DELETE/MOVE, prepare, install, commit, and the rollback of
 // a failed prepare. Generations change only in swapActiveMemslots.
 
-import { Vm, activeSet, inactiveSet, memslotSet } from "../kvm/vm";
+import { Vm, activeSet, inactiveSet, memslotSet, setLiveGeneration } from "../kvm/vm";
 import { Slot, slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY } from "./slot";
 import { setOf, replaceMemslot } from "./set";
@@ -13,6 +13,7 @@ import { checkVmInvariants, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SW
 import { maxGfn } from "../kvm/config";
 import { flushShadowMemslot, invalidateMmioSptes, writeProtectSlot } from "../mmu/mmu";
 import { allocSlotArch, freeSlotArch } from "../mmu/rmap";
+import { gmemUnbind } from "../gmem/bind";
 import { writeTrackingEnabled, allocWriteTrack, notifyTrackRemoveRegion } from "../mmu/page_track";
 import { fail, EINVAL, ENOMEM, CHECK_ALLOC_INVALID_SLOT, CHECK_ALLOC_BITMAP, CHECK_ARCH_PREPARE,
   CHECK_MAX_GFN, CHECK_MOVE_WITH_TRACKER } from "../errno";
@@ -44,10 +45,12 @@ export function swapActiveMemslots(vm: Vm, asId: u32): void {
   // none can be in flight now.
   warn(WARN_MN_ACTIVE_DURING_SWAP, vm.mnActiveInvalidateCount != 0);
   vm.activeMask ^= 1 << asId;
+  setLiveGeneration(vm, asId, next.generation);
   runReaderHook(changetype<usize>(vm), HOOK_PUBLISHED, asId);
   const settled = (gen & ~KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) + <u64>vm.nrAs;
   archMemslotsUpdated(vm, settled);
   next.generation = settled;
+  setLiveGeneration(vm, asId, settled);
 }
 
 /** kvm_arch_memslots_updated: runs before the new generation is visible. */
@@ -160,6 +163,7 @@ function commitMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): void {
   if (change == KVM_MR_DELETE) {
     // Trackers hear of the deletion only now, when it can no longer fail.
     notifyTrackRemoveRegion(vm, old);
+    gmemUnbind(old);
     freeBitmap(slotOf(old).dirtyBitmap, slotOf(old).npages);
     freeSlotArch(slotOf(old).arch);
     freeSlot(old);
