@@ -9,7 +9,7 @@
 // registers in the state block. Rare work (multiply-high, division, atomics,
 // page-crossing accesses, memory-layer slow paths) is in out-of-line calls.
 
-import { memFetch, accessStatus } from "../mmu/access";
+import { memFetch, fetchAddend, accessStatus } from "../mmu/access";
 import { X_REGS, getPc, setPc, addInstret, CAUSE_FETCH_MISALIGNED } from "./state";
 import { runLimit, stopReason, stopInst, stopNow, raise, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./guestmem";
@@ -55,9 +55,23 @@ export function runFast(): i32 {
   stopReason = STOP_LIMIT;
   let pc = getPc();
   let n: i32 = 0;
+  // The code page's translation, reused while pc stays on it. Within one fast
+  // chunk it cannot go stale: sfence.vma, satp and privilege changes, traps and
+  // exits all end the chunk, and the memory layer ends it too when host code
+  // ran in between (a page-track notification). Self-modifying code is fine:
+  // the word is always read from memory; only the translation is reused.
+  let codePage: u64 = 1;
+  let codeAddend: u64 = 0;
   while (n < runLimit) {
-    const inst = memFetch(pc);
-    if (accessStatus != 0) { memStop(); continue; }
+    let inst: u32;
+    if ((pc & ~<u64>0xfff) == codePage) {
+      inst = load<u32>(<usize>(pc + codeAddend));
+    } else {
+      inst = memFetch(pc);
+      if (accessStatus != 0) { memStop(); continue; }
+      codePage = pc & ~<u64>0xfff;
+      codeAddend = fetchAddend(pc);
+    }
     const e = dcacheEntry(pc);
     // On a miss, decode and go round again: keeping the decoder off the
     // path into the dispatch lets the hit path fall straight through.

@@ -18,6 +18,7 @@
 // an instruction that touches MMIO more than once (exit.ts).
 
 import { translate } from "../cpu/sv39";
+import { stopNow, STOP_LIMIT } from "../cpu/stop";
 import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U,
   CAUSE_FETCH_ACCESS, CAUSE_LOAD_ACCESS, CAUSE_STORE_ACCESS } from "../cpu/state";
 import { PAGE_MASK } from "../layout";
@@ -159,6 +160,12 @@ export function logReset(): void { logCount = 0; }
   return memFetchSlow(va);
 }
 
+/** The addend of va's entry right after a successful memFetch(va) (its fetch tag matches). */
+// @ts-ignore: decorator
+@inline export function fetchAddend(va: u64): u64 {
+  return load<u64>(spteFor(sptTable, va) + SPTE_ADDEND);
+}
+
 function accessFault(va: u64, acc: i32): void {
   accessStatus = ACCESS_EXCEPTION;
   accessCause = acc == ACC_FETCH ? CAUSE_FETCH_ACCESS : acc == ACC_WRITE ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS;
@@ -221,6 +228,9 @@ function memStoreSlow(va: u64, value: u64, size: i32): void {
     if (emulating) {
       emulating = false;
       notifyTrackWrite(vmOf(vcpuOf(curVcpu).vm), emulateGpa, p, size);
+      // Host code ran and may have changed mappings: end the CPU's fast chunk
+      // after this instruction, so nothing it cached outlives the callback.
+      stopNow(STOP_LIMIT);
     }
   }
 }
