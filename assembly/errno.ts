@@ -14,9 +14,13 @@ export const ENOMEM: i32 = 12;
 export const EFAULT: i32 = 14;
 export const EBUSY: i32 = 16;
 export const EEXIST: i32 = 17;
+export const ENODEV: i32 = 19;
 export const EINVAL: i32 = 22;
+export const EMFILE: i32 = 24;
 export const ENOTTY: i32 = 25;
+export const EFBIG: i32 = 27;
 export const ENOSPC: i32 = 28;
+export const EOPNOTSUPP: i32 = 95;
 
 // Check codes. The numbering is ABI: src/errors.ts has the matching messages.
 export const CHECK_NONE: i32 = 0;
@@ -80,6 +84,28 @@ export const CHECK_GPC_INVALID_GPA: i32 = 57;    // pfn cache: INVALID_GPA / bad
 export const CHECK_GPC_LEN: i32 = 58;            // pfn cache: access does not fit the page
 export const CHECK_GPC_INACTIVE: i32 = 59;       // pfn cache: not active
 export const CHECK_GPC_NO_PAGE: i32 = 60;        // pfn cache: no writable hva / page
+export const CHECK_GMEM_FLAGS: i32 = 61;         // KVM_CREATE_GUEST_MEMFD: unsupported flag
+export const CHECK_GMEM_SIZE: i32 = 62;          // KVM_CREATE_GUEST_MEMFD: size <= 0 (s64) or unaligned
+export const CHECK_FD_TABLE_FULL: i32 = 63;      // no free fd (EMFILE)
+export const CHECK_GMEM_NOMEM: i32 = 64;         // guest_memfd state or page allocation failed
+export const CHECK_GMEM_BIND_VM: i32 = 65;       // guest_memfd of another VM
+export const CHECK_GMEM_BIND_RANGE: i32 = 66;    // offset < 0 or offset + size > file size (s64)
+export const CHECK_GMEM_BIND_OVERLAP: i32 = 67;  // page range already bound to another slot
+export const CHECK_NOT_GMEM: i32 = 68;           // a file operation on an fd that is not a guest_memfd
+export const CHECK_FALLOC_MODE: i32 = 69;        // fallocate mode not KEEP_SIZE[|PUNCH_HOLE]
+export const CHECK_FALLOC_ARGS: i32 = 70;        // fallocate offset/len negative or unaligned
+export const CHECK_FALLOC_FBIG: i32 = 71;        // fallocate offset + len overflows loff_t
+export const CHECK_FALLOC_RANGE: i32 = 72;       // allocation past the end of the file
+export const CHECK_GMEM_NO_MMAP: i32 = 73;       // mmap of a guest_memfd without GUEST_MEMFD_FLAG_MMAP
+export const CHECK_GMEM_MMAP_SHARED: i32 = 74;   // mmap of a guest_memfd that is not MAP_SHARED
+export const CHECK_GMEM_SETATTR: i32 = 75;       // ftruncate / setattr of a guest_memfd
+export const CHECK_FILE_RW: i32 = 76;            // read / write of a file without those operations
+export const CHECK_GMEM_SIGBUS: i32 = 77;        // host access past the file end or without INIT_SHARED
+export const CHECK_ATTR_FLAGS: i32 = 78;         // KVM_SET_MEMORY_ATTRIBUTES: flags != 0
+export const CHECK_ATTR_UNSUPPORTED: i32 = 79;   // attribute bits the VM does not support
+export const CHECK_ATTR_RANGE: i32 = 80;         // size == 0 or address + size wraps
+export const CHECK_ATTR_ALIGN: i32 = 81;         // address or size not page aligned
+export const CHECK_ATTR_NOMEM: i32 = 82;         // attribute storage could not be reserved
 
 export let failedCheck: i32 = CHECK_NONE;
 

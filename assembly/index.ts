@@ -29,6 +29,8 @@ import { flushCount } from "./mmu/access";
 import { rmapCount } from "./mmu/rmap";
 import { checkVmInvariants } from "./debug/invariants";
 import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trackCount, trackWarnings } from "./mmu/page_track";
+import * as gmem from "./gmem/file";
+import { gfnAttributes, memAttributeRanges } from "./gmem/attributes";
 import { gpcInit, gpcActivate, gpcActivateHva, gpcCheck, gpcRefresh, gpcDeactivate, gpcDestroy, gpcMarkDirty, gpcOf } from "./pfncache";
 
 // ---- buffers and build ----
@@ -247,6 +249,18 @@ export function gpcHostAddress(p: usize): usize { return gpcOf(p).khva; }
 export function gpcGpa(p: usize): u64 { return gpcOf(p).gpa; }
 export function gpcUhva(p: usize): u64 { return gpcOf(p).uhva; }
 export function gpcFlags(p: usize): u32 { return gpcOf(p).active | (gpcOf(p).valid << 1); }
+
+// ---- guest_memfd file operations and memory attributes (gmem/) ----
+export function gmemFallocate(fd: i32, mode: u32, offset: u64, len: u64): i32 { errno.clearFailedCheck(); return gmem.gmemFallocate(fd, mode, offset, len); }
+export function gmemMmap(fd: i32, addr: u64, len: u64, prot: u32, flags: u32, offset: u64): i64 { errno.clearFailedCheck(); return gmem.gmemMmap(fd, addr, len, prot, flags, offset); }
+export function gmemTruncate(fd: i32, size: u64): i32 { errno.clearFailedCheck(); return gmem.gmemTruncate(fd, size); }
+export function gmemReadWrite(fd: i32): i32 { errno.clearFailedCheck(); return gmem.gmemReadWrite(fd); }
+/** 0 size, 1 flags, 2 frames held, 3 bindings, 4 references; -1 if fd is not a guest_memfd. */
+export function gmemFileStat(fd: i32, which: i32): u64 { return gmem.gmemFileStat(fd, which); }
+export function gmemPagePresent(fd: i32, index: u64): bool { return gmem.gmemPagePresent(fd, index); }
+export function statGmemFilesLive(): u32 { return gmem.gmemFilesLive; }
+export function vmMemoryAttributes(fd: i32, gfn: u64): u64 { return gfnAttributes(vmOfFd(fd), gfn); }
+export function vmMemoryAttributeRanges(fd: i32): u32 { return memAttributeRanges(vmOfFd(fd)); }
 
 /** A host page migration of [addr, addr + len): frames move, contents stay (MMU notifiers fire). */
 export function migratePages(addr: u64, len: u64): i32 { errno.clearFailedCheck(); return mm.migratePages(addr, len); }

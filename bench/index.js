@@ -1,22 +1,55 @@
-// npm run bench [-- --quick]: benny suites with ratios measured in the same run.
+// npm run bench [-- --quick] [-- --png]: benny suites with ratios against
+// baselines measured in the same run (native C, the real kernel via /dev/kvm).
 // Runs the release core from dist/ (npm run build first; npm install does it).
+// Writes bench/results/latest.json + latest.html (quick: quick.json + quick.html);
+// --png also screenshots the page with headless chromium (not committed).
 import b from "benny";
-import { writeFileSync, mkdirSync } from "node:fs";
+import { writeFileSync, mkdirSync, readFileSync } from "node:fs";
+import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
 import { lookupSuite } from "./lookup.js";
+import { churnSuite } from "./churn.js";
 import { guestSuite } from "./guest.js";
 import { dirtySuite } from "./dirty.js";
+import { figures, printTable, renderHtml, renderPng } from "./report.js";
 
 const quick = process.argv.includes("--quick");
 const options = quick ? { minSamples: 2, maxTime: 0.05, delay: 0 } : { minSamples: 10, maxTime: 1.5 };
 const sizes = quick ? [1, 64, 4096] : [1, 8, 64, 512, 4096, 32764];
+const started = Date.now();
 
-const report = { date: new Date().toISOString(), quick, node: process.version, suites: [] };
-report.suites.push(await lookupSuite(b, sizes, options));
-report.suites.push(await guestSuite(b, options, quick));
-report.suites.push(await dirtySuite(b, options, quick));
+function cpuModel() {
+  try {
+    return /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))[1];
+  } catch {
+    return cpus()[0]?.model ?? "?";
+  }
+}
+
+const report = { date: new Date().toISOString(), quick, node: process.version,
+  machine: `${cpuModel()}, ${cpus().length} cpus, Linux ${release()}`, suites: [] };
+async function timed(run) {
+  const t0 = Date.now();
+  const suite = await run();
+  suite.seconds = (Date.now() - t0) / 1000;
+  report.suites.push(suite);
+}
+await timed(() => lookupSuite(b, sizes, options, quick));
+await timed(() => churnSuite(quick));
+await timed(() => guestSuite(b, options, quick));
+await timed(() => dirtySuite(b, options, quick));
+report.seconds = (Date.now() - started) / 1000;
+const figs = figures(report);
+report.figures = figs;
+printTable(figs);
 
 const dir = fileURLToPath(new URL("./results/", import.meta.url));
+const name = quick ? "quick" : "latest";
 mkdirSync(dir, { recursive: true });
-writeFileSync(dir + (quick ? "quick.json" : "latest.json"), JSON.stringify(report, null, 2) + "\n");
-console.log(`\nwrote bench/results/${quick ? "quick" : "latest"}.json`);
+writeFileSync(`${dir}${name}.json`, JSON.stringify(report, null, 2) + "\n");
+writeFileSync(`${dir}${name}.html`, renderHtml(report, figs));
+console.log(`\nwrote bench/results/${name}.json and ${name}.html (${report.seconds.toFixed(1)} s)`);
+if (process.argv.includes("--png")) {
+  const p = renderPng(`${dir}${name}.html`, `${dir}${name}.png`);
+  console.log(p.path ? `wrote bench/results/${name}.png` : `PNG skipped: ${p.skipped}`);
+}

@@ -1,7 +1,9 @@
 // gfn -> hva lookups at 1..32,764 slots: the core's search (batched inside the
 // core, so call overhead is amortised over 4,096 lookups) against a plain
-// TypeScript binary search over the same table, in the same run.
+// TypeScript binary search and a native C binary search (bench/native/binsearch.c,
+// cc -O2) over the same table and the same gfn batches, in the same run.
 import { Kvm } from "../dist/index.js";
+import * as native from "./native/native.js";
 
 const BATCH = 4096;
 const SLOT_PAGES = 16n;
@@ -37,12 +39,12 @@ async function setup(n) {
   const view = () => new BigUint64Array(core.memory.buffer, ptr, BATCH);
   view().set(Array.from(gfns, (g) => BigInt(g)));
   const seq = core.kmalloc(BATCH * 8);
-  new BigUint64Array(core.memory.buffer, seq, BATCH).set(Array.from({ length: BATCH }, (_, i) =>
-    BigInt(table.base[Math.floor(i / 16) % n] + (i % 16))));
+  const seqGfns = Float64Array.from({ length: BATCH }, (_, i) => table.base[Math.floor(i / 16) % n] + (i % 16));
+  new BigUint64Array(core.memory.buffer, seq, BATCH).set(Array.from(seqGfns, (g) => BigInt(g)));
   const hot = core.kmalloc(BATCH * 8);
   new BigUint64Array(core.memory.buffer, hot, BATCH).fill(BigInt(gfns[0]));
   const vcpu = vm.createVcpu(0);
-  return { kvm, vm, core, ptr, seq, hot, gfns, table, vcpuFd: vcpu.fd };
+  return { kvm, vm, core, ptr, seq, hot, gfns, seqGfns, table, vcpuFd: vcpu.fd };
 }
 
 /** The baseline: a plain binary search over sorted typed arrays. */
@@ -62,8 +64,25 @@ function tsBatch(t, gfns) {
   return sum;
 }
 
-export async function lookupSuite(b, sizes, options) {
+/** The native baseline on the same table and batches; checks its sums against the core's. */
+function nativeLookups(s, n, quick) {
+  const file = native.writeU64(`lookup-${n}.bin`,
+    [n, BATCH, ...s.table.base, ...s.table.npages, ...s.table.uaddr, ...s.gfns, ...s.seqGfns]);
+  const r = native.run("binsearch", [file, quick ? 2 : 100, quick ? 2 : 5]);
+  if (r.skipped) return r;
+  const want = {
+    random: BigInt.asUintN(64, s.core.benchLookup(s.vm.fd, 0, s.ptr, BATCH, 0, 1)),
+    sequential: BigInt.asUintN(64, s.core.benchLookup(s.vm.fd, 0, s.seq, BATCH, 1, 1)),
+  };
+  for (const k of ["random", "sequential"]) {
+    if (BigInt(r.raw[`checksum_${k}`]) !== want[k]) throw new Error(`native ${k} lookup mismatch at ${n} slots`);
+  }
+  return r;
+}
+
+export async function lookupSuite(b, sizes, options, quick = false) {
   const rows = [];
+  let nativeSkipped = null;
   for (const n of sizes) {
     const s = await setup(n);
     // Same table, same answers: check before timing.
@@ -86,12 +105,29 @@ export async function lookupSuite(b, sizes, options) {
       tsBinaryNs: ns["ts binary search random"],
     };
     row.speedupVsTs = row.tsBinaryNs / row.wasmRandomNs;
+    const nat = nativeLookups(s, n, quick);
+    if (nat.skipped) {
+      nativeSkipped = nat.skipped;
+      row.native = `skipped: ${nat.skipped}`;
+    } else {
+      row.nativeRandomNs = nat.random_ns;
+      row.nativeSequentialNs = nat.sequential_ns;
+      row.wasmVsNativeRandom = row.wasmRandomNs / row.nativeRandomNs;
+      row.wasmVsNativeSequential = row.wasmSequentialNs / row.nativeSequentialNs;
+      row.tsVsNativeRandom = row.tsBinaryNs / row.nativeRandomNs;
+    }
+    if (n === 32764) row.targetWasmVsNativeRandom = 0.25;
     rows.push(row);
     void sink;
   }
-  console.log("\nslots   wasm random   sequential   last-used hit   TS binary search   TS / wasm");
+  const f = (v, w) => (v === undefined ? "-" : `${v.toFixed(2)}`).padStart(w);
+  console.log("\nslots   wasm random   sequential   last-used hit   TS binary search   TS / wasm" +
+    "   native random   native seq   wasm/native rnd   wasm/native seq");
   for (const r of rows) {
-    console.log(`${String(r.slots).padStart(5)}   ${r.wasmRandomNs.toFixed(2).padStart(8)} ns   ${r.wasmSequentialNs.toFixed(2).padStart(7)} ns   ${r.wasmHitNs.toFixed(2).padStart(10)} ns   ${r.tsBinaryNs.toFixed(2).padStart(12)} ns   ${r.speedupVsTs.toFixed(2).padStart(7)}x`);
+    console.log(`${String(r.slots).padStart(5)}   ${f(r.wasmRandomNs, 8)} ns   ${f(r.wasmSequentialNs, 7)} ns   ` +
+      `${f(r.wasmHitNs, 10)} ns   ${f(r.tsBinaryNs, 12)} ns   ${f(r.speedupVsTs, 7)}x   ${f(r.nativeRandomNs, 10)} ns   ` +
+      `${f(r.nativeSequentialNs, 7)} ns   ${f(r.wasmVsNativeRandom, 14)}x   ${f(r.wasmVsNativeSequential, 14)}x`);
   }
-  return { name: "gfn-to-hva", unit: "ns per lookup", rows };
+  if (nativeSkipped) console.log(`native binary search skipped: ${nativeSkipped}`);
+  return { name: "gfn-to-hva", unit: "ns per lookup", rows, native: nativeSkipped ? `skipped: ${nativeSkipped}` : "cc -O2 bench/native/binsearch.c" };
 }

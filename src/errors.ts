@@ -3,7 +3,8 @@
 
 export const ERRNO: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
-  14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 22: "EINVAL", 25: "ENOTTY", 28: "ENOSPC", 34: "ERANGE",
+  14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 24: "EMFILE", 25: "ENOTTY", 27: "EFBIG",
+  28: "ENOSPC", 34: "ERANGE", 95: "EOPNOTSUPP", 133: "EHWPOISON",
 };
 
 export const errnoName = (e: number): string => ERRNO[e] ?? `E${e}`;
@@ -70,6 +71,28 @@ const CHECKS: Record<number, (c: CheckContext) => string> = {
   53: (c) => `num_pages ${c.num_pages} runs past the end of the slot`,
   54: (c) => `num_pages ${c.num_pages} is not a multiple of 64 and does not end at the slot end`,
   55: () => `the VM has no dirty ring`,
+  61: (c) => `guest_memfd flags ${h(c.flags)} are not supported by this VM (GUEST_MEMFD_FLAG_MMAP, INIT_SHARED without private memory)`,
+  62: (c) => `guest_memfd size ${h(c.size)} is not positive (as s64) or not page aligned`,
+  63: () => `no free file descriptor`,
+  64: () => `no memory for the guest_memfd or its pages`,
+  65: (c) => `guest_memfd ${c.guest_memfd} was created by another VM`,
+  66: (c) => `guest_memfd_offset ${h(c.guest_memfd_offset)} + memory_size ${h(c.memory_size)} does not fit the file (s64)`,
+  67: (c) => `guest_memfd ${c.guest_memfd} pages at offset ${h(c.guest_memfd_offset)} are already bound to another slot`,
+  68: (c) => `fd ${c.fd} is not a guest_memfd`,
+  69: (c) => `fallocate mode ${h(c.mode)} is not supported (KEEP_SIZE, optionally with PUNCH_HOLE)`,
+  70: (c) => `fallocate offset ${h(c.offset)} / len ${h(c.len)} is negative, empty or not page aligned`,
+  71: (c) => `fallocate offset ${h(c.offset)} + len ${h(c.len)} overflows the file offset range`,
+  72: (c) => `allocation of ${h(c.offset)}+${h(c.len)} runs past the end of the file`,
+  73: () => `the guest_memfd was not created with GUEST_MEMFD_FLAG_MMAP`,
+  74: () => `a guest_memfd can only be mapped MAP_SHARED`,
+  75: () => `the size of a guest_memfd cannot change`,
+  76: () => `the file has no read/write operations`,
+  77: (c) => `hva ${h(c.hva)}: guest_memfd page past the end of the file or file not INIT_SHARED (SIGBUS)`,
+  78: (c) => `memory attributes flags ${h(c.flags)} must be 0`,
+  79: (c) => `attributes ${h(c.attributes)} are not supported by this VM`,
+  80: (c) => `address ${h(c.address)} + size ${h(c.size)} is empty or wraps`,
+  81: (c) => `address ${h(c.address)} or size ${h(c.size)} is not page aligned`,
+  82: () => `no memory for the attribute ranges`,
 };
 
 export class KvmError extends Error {

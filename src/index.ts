@@ -2,8 +2,10 @@
 export { Kvm, DEFAULT_CONFIG, capNumber } from "./kvm.js";
 export type { KvmConfig, OpenOptions, CreateVmOptions, CapName, ReaderPoint } from "./kvm.js";
 export { Vm, INJECT_POINTS } from "./vm.js";
-export type { MemoryRegion, MemoryRegion2, Memslot, InjectPoint } from "./vm.js";
+export type { MemoryRegion, MemoryRegion2, MemoryAttributes, Memslot, InjectPoint } from "./vm.js";
 export { Vcpu } from "./vcpu.js";
+export { GuestMemfd } from "./guest-memfd.js";
+export type { GuestMemfdOptions, GuestMemfdMmapOptions } from "./guest-memfd.js";
 export { HostMemory, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC } from "./host-memory.js";
 export type { Hva, MmapOptions, Mapping } from "./host-memory.js";
 export { KvmError, errnoName } from "./errors.js";

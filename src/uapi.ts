@@ -57,6 +57,15 @@ export const KVM_X86_SEV_ES_VM = 3;
 export const KVM_X86_SNP_VM = 4;
 export const KVM_X86_TDX_VM = 5;
 
+export const GUEST_MEMFD_FLAG_MMAP = 1 << 0;
+export const GUEST_MEMFD_FLAG_INIT_SHARED = 1 << 1;
+export const KVM_MEMORY_ATTRIBUTE_PRIVATE = 1 << 3;
+export const KVM_MEMORY_EXIT_FLAG_PRIVATE = 1 << 3;
+/** fallocate(2) modes a guest_memfd understands (the others are EOPNOTSUPP). */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+
 export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
 export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
 
@@ -203,6 +212,23 @@ export type OneReg = { id: U64; addr: U64 };
 export const kvm_one_reg = new StructCodec<OneReg>("kvm_one_reg", 16, [
   { name: "id", offset: 0, size: 8 },
   { name: "addr", offset: 8, size: 8 },
+]);
+
+export type KvmCreateGuestMemfd = { size: U64; flags: U64; reserved: U64 };
+/** KVM_CREATE_GUEST_MEMFD's argument; reserved[6] is not checked by the kernel. */
+export const kvm_create_guest_memfd = new StructCodec<KvmCreateGuestMemfd>("kvm_create_guest_memfd", 64, [
+  { name: "size", offset: 0, size: 8 },
+  { name: "flags", offset: 8, size: 8 },
+  { name: "reserved", offset: 16, size: 8, span: 48 },
+]);
+
+export type KvmMemoryAttributes = { address: U64; size: U64; attributes: U64; flags: U64 };
+/** KVM_SET_MEMORY_ATTRIBUTES's argument. */
+export const kvm_memory_attributes = new StructCodec<KvmMemoryAttributes>("kvm_memory_attributes", 32, [
+  { name: "address", offset: 0, size: 8 },
+  { name: "size", offset: 8, size: 8 },
+  { name: "attributes", offset: 16, size: 8 },
+  { name: "flags", offset: 24, size: 8 },
 ]);
 
 /** The fixed argument size the kernel copies for a pointer ioctl (the _IOC size field). */

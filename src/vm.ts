@@ -7,10 +7,12 @@ import { bytesAt, viewAt } from "./core.js";
 import { KvmError } from "./errors.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { Vcpu } from "./vcpu.js";
+import { GuestMemfd, type GuestMemfdOptions } from "./guest-memfd.js";
 import {
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_CHECK_EXTENSION, KVM_CREATE_VCPU, KVM_ENABLE_CAP,
   KVM_MEMSLOT_INVALID, kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap,
   KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log, KVM_CAP,
+  KVM_CREATE_GUEST_MEMFD, kvm_create_guest_memfd, KVM_SET_MEMORY_ATTRIBUTES, kvm_memory_attributes,
 } from "./uapi.js";
 import { bitmapRanges, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
 import { PageTrack } from "./page-track.js";
@@ -29,7 +31,16 @@ export interface MemoryRegion {
 
 export interface MemoryRegion2 extends MemoryRegion {
   guestMemfdOffset?: U64;
-  guestMemfd?: number;
+  /** A guest_memfd (or any fd number, as the kernel takes it; -1 by default). */
+  guestMemfd?: number | GuestMemfd;
+}
+
+export interface MemoryAttributes {
+  address: U64;
+  size: U64;
+  /** KVM_MEMORY_ATTRIBUTE_PRIVATE (8) or 0 (shared). */
+  attributes: U64;
+  flags?: U64;
 }
 
 export interface Memslot {
@@ -104,14 +115,40 @@ export class Vm {
 
   /** KVM_SET_USER_MEMORY_REGION2. */
   setUserMemoryRegion2(r: MemoryRegion2): void {
+    const gmemFd = r.guestMemfd instanceof GuestMemfd ? r.guestMemfd.fd : r.guestMemfd ?? -1;
     const fields = {
       slot: slotWord(r), flags: toU32(r.flags ?? 0, "flags"), guest_phys_addr: toU64(r.guestPhysAddr, "guestPhysAddr"),
       memory_size: toU64(r.memorySize, "memorySize"), userspace_addr: toU64(r.userspaceAddr, "userspaceAddr"),
       guest_memfd_offset: toU64(r.guestMemfdOffset ?? 0, "guestMemfdOffset"),
-      guest_memfd: BigInt.asUintN(32, BigInt(r.guestMemfd ?? -1)),
+      guest_memfd: BigInt.asUintN(32, BigInt(gmemFd)),
     };
     checkedIoctl(this.core, this.fd, KVM_SET_USER_MEMORY_REGION2, "KVM_SET_USER_MEMORY_REGION2",
-      kvm_userspace_memory_region2.encode(fields), { ...fields, guest_memfd: r.guestMemfd ?? -1 });
+      kvm_userspace_memory_region2.encode(fields), { ...fields, guest_memfd: gmemFd });
+  }
+
+  /** KVM_CREATE_GUEST_MEMFD: a file of `size` bytes whose pages are allocated on first use. */
+  createGuestMemfd(opts: GuestMemfdOptions): GuestMemfd {
+    const fields = { size: toU64(opts.size, "size"), flags: toU64(opts.flags ?? 0, "flags") };
+    const fd = checkedIoctl(this.core, this.fd, KVM_CREATE_GUEST_MEMFD, "KVM_CREATE_GUEST_MEMFD",
+      kvm_create_guest_memfd.encode(fields), fields);
+    return new GuestMemfd(this, fd, fields.size, fields.flags);
+  }
+
+  /**
+   * KVM_SET_MEMORY_ATTRIBUTES: gfns [address, address + size) get `attributes`
+   * (PRIVATE or 0); the mappings of every slot in the range are zapped. ENOTTY
+   * unless the instance is configured with memoryAttributes.
+   */
+  setMemoryAttributes(a: MemoryAttributes): void {
+    const fields = { address: toU64(a.address, "address"), size: toU64(a.size, "size"),
+      attributes: toU64(a.attributes, "attributes"), flags: toU64(a.flags ?? 0, "flags") };
+    checkedIoctl(this.core, this.fd, KVM_SET_MEMORY_ATTRIBUTES, "KVM_SET_MEMORY_ATTRIBUTES",
+      kvm_memory_attributes.encode(fields), fields);
+  }
+
+  /** The memory attributes of a gfn (0 = shared). */
+  memoryAttributes(gfn: U64): bigint {
+    return asU64(BigInt(this.core.vmMemoryAttributes(this.fd, toU64(gfn, "gfn"))));
   }
 
   /** KVM_ENABLE_CAP on the VM. */
@@ -297,6 +334,8 @@ export class Vm {
       /** Makes the next allocation or prepare step at `point` fail with errno (after `skip` passes). */
       injectFault: (point: InjectPoint, errno: number, skip = 0) => core.injectFault(INJECT_POINTS[point], errno, skip),
       inactiveGeneration: (asId = 0): bigint => asU64(BigInt(core.inactiveGeneration(fd, asId))),
+      /** Stored memory-attribute ranges (equal neighbours are merged). */
+      attributeRanges: (): number => core.vmMemoryAttributeRanges(fd) >>> 0,
       stats: () => ({
         nrMemslotPages: asU64(BigInt(core.vmStat(fd, 0))),
         nrMemslotsDirtyLogging: Number(core.vmStat(fd, 1)),

@@ -8,7 +8,7 @@ import { openKvm } from "./helpers.js";
 const golden = fileURLToPath(new URL("../../shared/conformance/golden/", import.meta.url));
 
 /** Goldens this build passes completely. */
-const PASSING = ["validation", "guest_access", "lifecycle", "dirty_bitmap", "dirty_ring"];
+const PASSING = ["validation", "guest_access", "lifecycle", "dirty_bitmap", "dirty_ring", "guest_memfd"];
 
 describe("conformance goldens", () => {
   it("the shared goldens are present", () => {

@@ -12,6 +12,7 @@ import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDE
 import { SlotArch } from "../mmu/rmap";
 import { trackCount } from "../mmu/page_track";
 import { hvaFrameNoFault } from "../hostmm/mm";
+import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
 import { gfnToMemslotInSet } from "../search";
 import { gfnToHvaMemslot } from "../kvm/guest";
@@ -133,7 +134,7 @@ export function checkMmuInvariants(vm: Vm): void {
       const gfn = load<u64>(e + SPTE_GFN);
       check(gfn >= sl.baseGfn && gfn < slotEnd(sl), "spte gfn outside its slot");
       const hva = sl.userspaceAddr + ((gfn - sl.baseGfn) << PAGE_SHIFT);
-      const frame = hvaFrameNoFault(hva);
+      const frame = gmemServes(vm, slot, gfn) ? gmemFrameNoFault(slot, gfn) : hvaFrameNoFault(hva);
       check(frame != 0, "spte maps a page whose hva has no frame (missed invalidation)");
       if (load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
         const tag = load<u64>(e + SPTE_WRITE_TAG);

@@ -10,6 +10,7 @@ import { kzalloc, kfree } from "../kalloc";
 import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
   CHECK_MPROTECT_UNMAPPED, CHECK_HVA_FAULT } from "../errno";
 import { mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "../kvm/mmu_notifier";
+import { gmemFileGet, gmemFilePut, gmemUserFault } from "../gmem/file";
 
 export const PROT_NONE: u32 = 0;
 export const PROT_READ: u32 = 1;
@@ -29,6 +30,9 @@ let mmapBase: u64 = 0x7f0000000000;
   end: u64;
   prot: u32;
   flags: u32;
+  /** A file-backed VMA (guest_memfd, see the end of this file): the file and its page index at start. */
+  pgoff: u64;
+  file: usize;
 }
 const VMA_BYTES: usize = offsetof<Vma>();
 
@@ -46,6 +50,7 @@ const LX_ENTRIES: i32 = 4096;
 const L1: usize = memory.data(L1_ENTRIES * 4, 16);
 const PTE_PRESENT: u32 = 1;
 const PTE_ZERO: u32 = 2; // maps ZERO_PAGE: read-only until the first write
+const PTE_FILE: u32 = 4; // maps a file's page: the file owns the frame
 
 /** Pointer to the PTE of hvpn, allocating tables when `create`; 0 if absent. */
 function ptePtr(hvpn: u64, create: bool): usize {
@@ -114,12 +119,16 @@ function insertVmaAt(i: i32, start: u64, end: u64, prot: u32, flags: u32): void 
   v.end = end;
   v.prot = prot;
   v.flags = flags;
+  v.pgoff = 0;
+  v.file = 0;
   vmaCount++;
 }
 
 function removeVmaAt(i: i32): void {
+  const file = vmaAt(i).file;
   memory.copy(vmas + <usize>i * VMA_BYTES, vmas + <usize>(i + 1) * VMA_BYTES, <usize>(vmaCount - i - 1) * VMA_BYTES);
   vmaCount--;
+  if (file != 0) gmemFilePut(file); // each VMA holds a reference on its file
 }
 
 /** Splits the VMA containing addr so that addr starts a VMA. Capacity must be reserved. */
@@ -131,6 +140,7 @@ function splitAt(addr: u64): void {
   const end = v.end;
   v.end = addr;
   insertVmaAt(i + 1, addr, end, v.prot, v.flags);
+  if (v.file != 0) splitFileVma(v, vmaAt(i + 1));
 }
 
 /** Frees the frames of [start, end), walking only tables that exist. */
@@ -147,7 +157,7 @@ function dropPages(start: u64, end: u64): void {
       const p = l3 + (<usize>(vpn & 0xfff) << 2);
       const pte = load<u32>(p);
       if (pte & PTE_PRESENT) {
-        if (!(pte & PTE_ZERO)) freeFrame(<usize>(pte & ~<u32>PAGE_MASK));
+        if (!(pte & (PTE_ZERO | PTE_FILE))) freeFrame(<usize>(pte & ~<u32>PAGE_MASK));
         store<u32>(p, 0);
       }
     }
@@ -246,12 +256,13 @@ export function hvaToLinear(hva: u64, write: bool): usize {
   const off = <usize>(hva & PAGE_MASK);
   const p = ptePtr(vpn, true);
   if (p == 0) {
-    if (write) { fail(CHECK_MMAP_NOMEM, ENOMEM); return 0; }
+    if (write || vmaAt(i).file != 0) { fail(CHECK_MMAP_NOMEM, ENOMEM); return 0; }
     return ZERO_PAGE + off;
   }
   const pte = load<u32>(p);
   if ((pte & PTE_PRESENT) != 0 && (!write || (pte & PTE_ZERO) == 0))
     return <usize>(pte & ~<u32>PAGE_MASK) + off;
+  if (vmaAt(i).file != 0) return fileFault(vmaAt(i), hva, p);
   if (!write) {
     store<u32>(p, <u32>ZERO_PAGE | PTE_ZERO | PTE_PRESENT);
     return ZERO_PAGE + off;
@@ -310,7 +321,7 @@ export function migratePages(addr: u64, len: u64): i32 {
     const p = ptePtr(a >> PAGE_SHIFT, false);
     if (p == 0) continue;
     const pte = load<u32>(p);
-    if ((pte & PTE_PRESENT) == 0 || (pte & PTE_ZERO) != 0) continue;
+    if ((pte & PTE_PRESENT) == 0 || (pte & (PTE_ZERO | PTE_FILE)) != 0) continue; // file pages do not migrate
     const f = allocFrame();
     if (f == 0) break;
     const old = <usize>(pte & ~<u32>PAGE_MASK);
@@ -329,4 +340,50 @@ export function hvaFrameNoFault(hva: u64): usize {
   if (p == 0) return 0;
   const pte = load<u32>(p);
   return (pte & PTE_PRESENT) != 0 ? <usize>(pte & ~<u32>PAGE_MASK) : 0;
+}
+
+// ---- file-backed mappings (guest_memfd: gmem/file.ts) ----
+// A VMA tagged with a file and the file page index at its start. Its pages
+// come from the file on first touch (the file decides: SIGBUS -> EFAULT) and
+// its PTEs carry PTE_FILE, so unmapping never frees the file's frames.
+
+/** mmap of a file from page index pgoff: an ordinary placement, then the VMA takes a file reference. */
+export function mmapFile(addr: u64, len: u64, prot: u32, flags: u32, file: usize, pgoff: u64): i64 {
+  const r = mmap(addr, len, prot, flags);
+  if (r < 0) return r;
+  const v = vmaAt(findVma(<u64>r));
+  v.file = file;
+  v.pgoff = pgoff;
+  gmemFileGet(file);
+  return r;
+}
+
+/** The upper part of a split file VMA maps the file further on and holds its own reference. */
+function splitFileVma(lower: Vma, upper: Vma): void {
+  upper.file = lower.file;
+  upper.pgoff = lower.pgoff + ((upper.start - lower.start) >> PAGE_SHIFT);
+  gmemFileGet(lower.file);
+}
+
+/** A user fault on a file VMA: the file's frame for the page, now in the page table. */
+function fileFault(v: Vma, hva: u64, pte: usize): usize {
+  const frame = gmemUserFault(v.file, v.pgoff + ((hva - v.start) >> PAGE_SHIFT));
+  if (frame == 0) return 0;
+  store<u32>(pte, <u32>frame | PTE_FILE | PTE_PRESENT);
+  return frame + <usize>(hva & PAGE_MASK);
+}
+
+/** Unmaps the file's pages [start, end) from every VMA mapping them (truncate: MMU notifiers fire). */
+export function zapFilePages(file: usize, start: u64, end: u64): void {
+  for (let i = 0; i < vmaCount; i++) {
+    const v = vmaAt(i);
+    if (v.file != file) continue;
+    const vEnd = v.pgoff + ((v.end - v.start) >> PAGE_SHIFT);
+    if (v.pgoff >= end || vEnd <= start) continue;
+    const lo = v.start + (((start > v.pgoff ? start : v.pgoff) - v.pgoff) << PAGE_SHIFT);
+    const hi = v.start + (((end < vEnd ? end : vEnd) - v.pgoff) << PAGE_SHIFT);
+    mmuNotifierInvalidateRangeStart(lo, hi);
+    dropPages(lo, hi);
+    mmuNotifierInvalidateRangeEnd(lo, hi);
+  }
 }

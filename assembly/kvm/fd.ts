@@ -1,13 +1,11 @@
 // The VMM process's file descriptors that KVM hands out: /dev/kvm, VM, vCPU
-// (and guest_memfd files, later). Numbered like a process's: lowest free >= 3.
-
-import { Vm } from "./vm";
-import { fail, EBADF, EINVAL, CHECK_GMEM_BIND_FD, CHECK_GMEM_BIND_KIND } from "../errno";
+// and guest_memfd files (gmem/). Numbered like a process's: lowest free >= 3.
 
 export const FD_NONE: u8 = 0;
 export const FD_KVM: u8 = 1;
 export const FD_VM: u8 = 2;
 export const FD_VCPU: u8 = 3;
+export const FD_GMEM: u8 = 4;
 
 const MAX_FDS: i32 = 4096;
 const FIRST_FD: i32 = 3;
@@ -40,11 +38,3 @@ export function fdRelease(fd: i32): void {
   store<u32>(objects + (<usize>fd << 2), 0);
 }
 
-/**
- * kvm_gmem_bind, as far as this build has guest_memfd: the fd must be open
- * (EBADF) and must be a guest_memfd (EINVAL). No fd kind here is one yet.
- */
-export function gmemBind(vm: Vm, slot: usize, fd: i32, offset: u64): i32 {
-  if (fdKind(fd) == FD_NONE) return fail(CHECK_GMEM_BIND_FD, EBADF);
-  return fail(CHECK_GMEM_BIND_KIND, EINVAL);
-}

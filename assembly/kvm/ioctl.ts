@@ -8,11 +8,13 @@ import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_U
 import { Vm, vmOf, createVm, destroyVm } from "./vm";
 import { createVcpu, vcpuOf } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS } from "./caps";
-import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU } from "./fd";
+import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU, FD_GMEM } from "./fd";
+import { gmemCreateIoctl, gmemClose } from "../gmem/file";
+import { setMemAttributesIoctl } from "../gmem/attributes";
 import { setMemoryRegion } from "../memslots/region";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
-import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem } from "./config";
+import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg } from "./run";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
@@ -37,6 +39,8 @@ const ONE_REG_BYTES: i32 = 16;
 export const KVM_GET_DIRTY_LOG: u32 = 0x4010ae42;
 export const KVM_CLEAR_DIRTY_LOG: u32 = 0xc018aec0;
 export const KVM_RESET_DIRTY_RINGS: u32 = 0x0000aec7;
+export const KVM_SET_MEMORY_ATTRIBUTES: u32 = 0x4020aed2;
+export const KVM_CREATE_GUEST_MEMFD: u32 = 0xc040aed4;
 const KVM_CAP_DIRTY_LOG_RING: u32 = 192;
 const KVM_CAP_DIRTY_LOG_RING_ACQ_REL: u32 = 223;
 const KVM_CAP_DISABLE_QUIRKS2: u32 = 213;
@@ -143,6 +147,9 @@ function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
     if (argLen < ENABLE_CAP_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
     return enableCap(vm);
   }
+  if (nr == KVM_CREATE_GUEST_MEMFD) return gmemCreateIoctl(vm, argLen);
+  // Without generic memory attributes the number falls through to x86: ENOTTY.
+  if (nr == KVM_SET_MEMORY_ATTRIBUTES && memoryAttributesCompiled) return setMemAttributesIoctl(vm, argLen);
   // [x86] kvm_arch_vm_ioctl: unknown numbers (and those this build lacks) are ENOTTY.
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
 }
@@ -179,6 +186,7 @@ export function closeFd(fd: i32): i32 {
     destroyVm(fdObject(fd));
   }
   if (kind == FD_KVM) kvmFd = -1;
+  if (kind == FD_GMEM) gmemClose(fdObject(fd)); // the file lives on while a mapping holds it
   fdRelease(fd);
   return 0;
 }

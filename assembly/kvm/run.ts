@@ -84,14 +84,14 @@ function reportMemExit(p: usize): i32 {
     return 0;
   }
   if (v.exitKind == EXITK_MEMORY_FAULT) {
-    // KVM_RUN fails with EFAULT and fills memory_fault (shared memory: flags 0).
+    // KVM_RUN fails (EFAULT, or the guest_memfd lookup's errno) and fills memory_fault.
     setExit(v, KVM_EXIT_MEMORY_FAULT);
-    store<u64>(run + KVM_RUN_MEMORY_FAULT_FLAGS, 0);
+    store<u64>(run + KVM_RUN_MEMORY_FAULT_FLAGS, v.exitData);
     store<u64>(run + KVM_RUN_MEMORY_FAULT_GPA, v.exitGpa);
     store<u64>(run + KVM_RUN_MEMORY_FAULT_SIZE, <u64>PAGE_SIZE);
     v.exitKind = EXITK_NONE;
     dropFragments(p);
-    return -EFAULT;
+    return -v.exitLen;
   }
   if (v.exitKind == EXITK_RING_FULL) {
     // The store that filled the ring is not done; it re-executes once there is room.

@@ -10,6 +10,8 @@ import { typeHasPrivateMem } from "./config";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { freeSlotArch } from "../mmu/rmap";
 import { Gpc } from "../pfncache";
+import { gmemUnbind } from "../gmem/bind";
+import { freeMemAttributes } from "../gmem/attributes";
 
 @unmanaged export class Vm {
   nrMemslotPages: u64;
@@ -51,6 +53,8 @@ import { Gpc } from "../pfncache";
   fd: i32;
   /** Identity for guest_memfd ownership: unique per VM, never reused (a file may outlive its VM). */
   serial: u32;
+  /** Memory attributes (gmem/attributes.ts), 0 while every gfn is shared. */
+  memAttrs: usize;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
@@ -148,6 +152,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
     const s = setOf(a);
     for (let i = 0; i < s.count; i++) {
       const x = gfnSlotAt(s, i);
+      gmemUnbind(x); // guest_memfd files outlive the VM; their ranges come free
       freeBitmap(slotOf(x).dirtyBitmap, slotOf(x).npages);
       freeSlotArch(slotOf(x).arch);
       freeSlot(x);
@@ -161,6 +166,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
     kfree(g);
     g = <usize>next;
   }
+  freeMemAttributes(vm);
   if (vm.vcpus != 0) {
     for (let i: u32 = 0; i < KVM_MAX_VCPUS; i++) {
       const v = <usize>load<u32>(vm.vcpus + (<usize>i << 2));

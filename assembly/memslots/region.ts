@@ -10,7 +10,7 @@ import { overlappingSlot } from "../search";
 import { setMemslot, KVM_MR_CREATE, KVM_MR_DELETE, KVM_MR_MOVE, KVM_MR_FLAGS_ONLY } from "./update";
 import { typeHasProtectedState } from "../kvm/config";
 import { taskSize, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED } from "../hostmm/mm";
-import { gmemBind } from "../kvm/fd";
+import { gmemBind, gmemUnbind } from "../gmem/bind";
 import { INJECT_ALLOC_SLOT } from "../debug/inject";
 import { PAGE_MASK, PAGE_SHIFT } from "../layout";
 import { fail, EINVAL, EEXIST, ENOMEM, EIO, CHECK_FLAGS, CHECK_SIZE_ALIGN, CHECK_GPA_ALIGN, CHECK_HVA_ALIGN,
@@ -98,7 +98,7 @@ export function setMemoryRegion(vm: Vm, slot: u32, flags: u32, gpa: u64, size: u
     if (r != 0) { freeSlot(nw); return r; }
   }
   const r = setMemslot(vm, old, nw, change);
-  if (r != 0) freeSlot(nw);
+  if (r != 0) { gmemUnbind(nw); freeSlot(nw); } // a failed update frees the file range again
   return r;
 }
 

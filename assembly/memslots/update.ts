@@ -13,6 +13,7 @@ import { checkVmInvariants, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SW
 import { maxGfn } from "../kvm/config";
 import { flushShadowMemslot, invalidateMmioSptes, writeProtectSlot } from "../mmu/mmu";
 import { allocSlotArch, freeSlotArch } from "../mmu/rmap";
+import { gmemUnbind } from "../gmem/bind";
 import { writeTrackingEnabled, allocWriteTrack, notifyTrackRemoveRegion } from "../mmu/page_track";
 import { fail, EINVAL, ENOMEM, CHECK_ALLOC_INVALID_SLOT, CHECK_ALLOC_BITMAP, CHECK_ARCH_PREPARE,
   CHECK_MAX_GFN, CHECK_MOVE_WITH_TRACKER } from "../errno";
@@ -162,6 +163,7 @@ function commitMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): void {
   if (change == KVM_MR_DELETE) {
     // Trackers hear of the deletion only now, when it can no longer fail.
     notifyTrackRemoveRegion(vm, old);
+    gmemUnbind(old);
     freeBitmap(slotOf(old).dirtyBitmap, slotOf(old).npages);
     freeSlotArch(slotOf(old).arch);
     freeSlot(old);

@@ -31,6 +31,7 @@ import { notifyTrackWrite } from "./page_track";
 import { vmOf } from "../kvm/vm";
 import { vcpuOf } from "../kvm/vcpu";
 import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, physAccess } from "./exit";
+import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
 
 export const ACC_READ: i32 = 0;
 export const ACC_WRITE: i32 = 1;
@@ -199,7 +200,7 @@ function resolve(va: u64, acc: i32): usize {
   }
   if (r == FAULT_RETRY) exitRetry(curVcpu);
   else if (r == FAULT_RING_FULL) exitRingFull(curVcpu);
-  else exitMemoryFault(curVcpu, gpa);
+  else exitMemoryFault(curVcpu, gpa, gmemExitFlags, gmemExitErrno);
   accessStatus = ACCESS_EXIT;
   return 0;
 }

@@ -9,6 +9,7 @@ import { hvaToLinear } from "../hostmm/mm";
 import { vmOf } from "../kvm/vm";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
+import { EFAULT } from "../errno";
 
 export const EXITK_NONE: i32 = 0;
 export const EXITK_MMIO: i32 = 1;
@@ -77,10 +78,13 @@ export function exitRingFull(vcpuP: usize): void {
   vcpuOf(vcpuP).exitKind = EXITK_RING_FULL;
 }
 
-export function exitMemoryFault(vcpuP: usize, gpa: u64): void {
+/** A memory-fault exit: memory_fault.flags (KVM_MEMORY_EXIT_FLAG_PRIVATE) and KVM_RUN's errno ride in exitData / exitLen. */
+export function exitMemoryFault(vcpuP: usize, gpa: u64, flags: u64 = 0, err: i32 = EFAULT): void {
   const v = vcpuOf(vcpuP);
   v.exitKind = EXITK_MEMORY_FAULT;
   v.exitGpa = gpa & ~PAGE_MASK;
+  v.exitData = flags;
+  v.exitLen = err;
 }
 
 /**

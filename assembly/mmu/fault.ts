@@ -6,6 +6,7 @@
 //   READONLY + write -> MMIO write exit, never cached
 //   INVALID slot     -> retry after the update (never MMIO for a slot in flux)
 //   unusable backing -> KVM_RUN fails with EFAULT and a memory_fault exit
+//   private gfn / guest_memfd-only slot -> the guest_memfd page or a memory fault (gmem/fault.ts)
 // A fault that races an MMU-notifier invalidation of its gfn retries instead of
 // installing a mapping of a page that is going away.
 
@@ -22,6 +23,7 @@ import { spteDrop, rmapAdd } from "./rmap";
 import { mmioSpteValid } from "./mmu";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { trackCount } from "./page_track";
+import { gmemFaultIn, gmemExitFlags, GMEM_FAULT_HVA, GMEM_FAULT_EXIT } from "../gmem/fault";
 
 export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
 export const FAULT_MMIO: i32 = 1;     // emulate as MMIO (exit to the host)
@@ -68,6 +70,9 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
       faultRetries++;
       return FAULT_RETRY;
     }
+    // Private gfns and guest_memfd-only slots are served from guest_memfd (or exit).
+    const gmemLin = gmemFaultIn(vm, slot, gfn);
+    if (gmemLin == GMEM_FAULT_EXIT) return FAULT_EFAULT;
     if (slot == 0) {
       if (gfn <= maxGfn) installMmioSpte(e, tag, gfn, gen);
       return FAULT_MMIO;
@@ -77,7 +82,7 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
 
     const seq = vm.mmuInvalidateSeq;
     const hva = s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT);
-    const lin = hvaToLinear(hva, acc == ACC_WRITE);
+    const lin = gmemLin != GMEM_FAULT_HVA ? gmemLin : hvaToLinear(hva, acc == ACC_WRITE);
     if (lin == 0) return FAULT_EFAULT;
     // is_page_fault_stale: an invalidation ran (or is running over this gfn)
     // since the sequence snapshot: the page may be gone; start over.
@@ -88,6 +93,7 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
     }
     faultHost = lin + <usize>(gpa & PAGE_MASK);
     if (acc == ACC_WRITE && trackCount(slot, gfn) != 0) {
+      if (gmemExitFlags != 0) return FAULT_EFAULT; // private memory is never emulated (kvm_mmu_do_page_fault)
       // A tracked gfn is never mapped writable: the write is done here, once.
       installSpte(e, tag, gfn, lin, ACC_READ, s.arch);
       if (!markPageDirtyInSlot(vm, slot, gfn, vcpuP)) return FAULT_RING_FULL;

@@ -4,6 +4,7 @@
 import { Kvm, capNumber } from "../kvm.js";
 import type { Vm } from "../vm.js";
 import type { Vcpu } from "../vcpu.js";
+import type { GuestMemfd } from "../guest-memfd.js";
 import { errnoName } from "../errors.js";
 import { KVM_EXIT, EXIT_NAMES } from "../kvm-run.js";
 import { PROT_NONE, PROT_READ, PROT_WRITE } from "../host-memory.js";
@@ -32,7 +33,7 @@ const CAP_NAMES: Record<string, number> = {
 };
 
 /** Operations whose capability this build does not have yet. */
-const UNSUPPORTED = new Set(["gmem", "gmemclose"]);
+const UNSUPPORTED = new Set<string>([]);
 const GUEST_LIMIT = 64n * GIB;
 const MAX_EXITS = 64;
 const TIMEOUT_MS = 2000;
@@ -55,7 +56,7 @@ function runnerCode(): Uint8Array {
   return out;
 }
 const KNOWN = new Set(["vm", "vcpu", "cap", "check", "hostmap", "hostunmap", "poke", "peek", "set", "set2", "write", "read",
-  "getlog", "clearlog", "ring", "ringreset", ...UNSUPPORTED]);
+  "getlog", "clearlog", "ring", "ringreset", "gmem", "gmemclose", ...UNSUPPORTED]);
 
 /** "0,5-7,63" for sorted numbers; "none" when empty. */
 function listOf(xs: number[]): string {
@@ -103,6 +104,8 @@ export class ScriptRunner {
   private vm: Vm | null = null;
   private vcpu: Vcpu | null = null;
   private readonly maps = new Map<string, HostMapping>();
+  /** guest_memfd files by name (one namespace with the host mappings); they outlive `vm`. */
+  private readonly gmems = new Map<string, GuestMemfd>();
   private hostmaps = 0n;
   private codeHva: bigint | null = null;
 
@@ -168,6 +171,8 @@ export class ScriptRunner {
       case "clearlog": return this.opClearlog(a);
       case "ring": return this.opRing(a);
       case "ringreset": return this.opRingreset(a);
+      case "gmem": return this.opGmem(a);
+      case "gmemclose": return this.opGmemclose(a);
     }
     return err("unknown-op");
   }
@@ -242,7 +247,7 @@ export class ScriptRunner {
     if (a.length < 2 || a.length > 3 || !isName(a[0])) return err("syntax");
     if (a.length === 3 && a[2] !== "ro") return err("syntax");
     const size = parseNum(a[1]);
-    if (this.maps.has(a[0])) return err("exists");
+    if (this.maps.has(a[0]) || this.gmems.has(a[0])) return err("exists");
     if (size > HOSTMAP_MAX) return err("toobig");
     const rounded = (size + 0xfffn) & ~0xfffn;
     const ro = a.length === 3;
@@ -460,14 +465,47 @@ export class ScriptRunner {
     return r < 0 ? errnoName(-r) : `ok ${r}`;
   }
 
+  /** The fd for set2's GMEM: a guest_memfd name (fd -1 once closed), `vmfd`, or a raw number. */
   private gmemFd(tok: string): bigint {
     if (tok === "vmfd") return BigInt(this.needVm().fd);
-    if (isName(tok)) return err("badid");
+    if (isName(tok)) {
+      const g = this.gmems.get(tok) ?? err("badid");
+      return BigInt.asUintN(32, BigInt(g.isClosed ? -1 : g.fd));
+    }
     return BigInt.asUintN(32, parseNum(tok));
+  }
+
+  /** KVM_CREATE_GUEST_MEMFD on the current VM; the file is named ID. */
+  private opGmem(a: string[]): string {
+    if (a.length !== 3 || !isName(a[0])) return err("syntax");
+    const size = parseNum(a[1]);
+    const flags = parseNum(a[2]);
+    if (this.maps.has(a[0]) || this.gmems.has(a[0])) return err("exists");
+    const vm = this.needVm();
+    try {
+      this.gmems.set(a[0], vm.createGuestMemfd({ size, flags }));
+    } catch (e) {
+      return errnoName((e as { errno: number }).errno);
+    }
+    return "ok";
+  }
+
+  private opGmemclose(a: string[]): string {
+    if (a.length !== 1 || !isName(a[0])) return err("syntax");
+    const g = this.gmems.get(a[0]) ?? err("badid");
+    if (g.isClosed) return err("closed");
+    g.close();
+    return "ok";
+  }
+
+  /** The guest_memfd files of the script, by name (for tests). */
+  guestMemfd(name: string): GuestMemfd | undefined {
+    return this.gmems.get(name);
   }
 
   close(): void {
     this.closeVm();
+    for (const g of this.gmems.values()) g.close();
   }
 }
 
