@@ -6,7 +6,7 @@
 
 import type { Vm } from "./vm.js";
 import { KvmError } from "./errors.js";
-import { MAP_SHARED, MAP_PRIVATE, MAP_FIXED, PROT_READ, PROT_WRITE, PROT_EXEC, type Hva } from "./host-memory.js";
+import { MAP_SHARED, MAP_PRIVATE, MAP_FIXED, parseProt, type Hva } from "./host-memory.js";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "./uapi.js";
 import { type U64, toU64, toU32 } from "./u64.js";
 
@@ -32,18 +32,6 @@ export interface GuestMemfdMmapOptions {
 
 const CHECK_BAD_FD = 28;
 
-function parseProt(p: number | string | undefined): number {
-  if (p === undefined) return PROT_READ | PROT_WRITE;
-  if (typeof p === "number") return p;
-  let v = 0;
-  for (const ch of p) {
-    if (ch === "r") v |= PROT_READ;
-    else if (ch === "w") v |= PROT_WRITE;
-    else if (ch === "x") v |= PROT_EXEC;
-    else if (ch !== "-") throw new RangeError(`prot "${p}": unknown flag ${ch}`);
-  }
-  return v;
-}
 
 export class GuestMemfd {
   private closed = false;

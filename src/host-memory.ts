@@ -23,7 +23,8 @@ export interface MmapOptions {
 
 export interface Mapping { start: Hva; end: Hva; prot: number; shared: boolean }
 
-function parseProt(p: number | string | undefined): number {
+/** PROT_* bits from a number or a string like "rw", "r", "" (default "rw"). */
+export function parseProt(p: number | string | undefined): number {
   if (p === undefined) return PROT_READ | PROT_WRITE;
   if (typeof p === "number") return p;
   let v = 0;
