@@ -5,7 +5,7 @@
 import type { Vm, Memslot } from "./vm.js";
 import { decodeSnap } from "./vm.js";
 import { viewAt } from "./core.js";
-import { KvmError, errnoName } from "./errors.js";
+import { KvmError } from "./errors.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
@@ -132,4 +132,3 @@ export class Vcpu {
   }
 }
 
-export { errnoName };

@@ -386,14 +386,13 @@ export class ScriptRunner {
     return err("too-many-exits");
   }
 
-  /** Buffer for a dirty bitmap of the named slot (enough for any slot the VM has under that word). */
-  private bitmapHva(slotWord: bigint, pages: bigint): bigint {
+  /** Host memory for a dirty bitmap of `pages` pages (grown as needed). */
+  private bitmapHva(pages: bigint): bigint {
     const need = ((pages + 63n) / 64n) * 8n;
     if (!this.bitmapBuf || this.bitmapBuf.size < need) {
       const size = need < 4096n ? 4096n : (need + 4095n) & ~4095n;
       this.bitmapBuf = { hva: this.kvm.memory.mmap(size), size };
     }
-    void slotWord;
     return this.bitmapBuf.hva;
   }
   private bitmapBuf: { hva: bigint; size: bigint } | null = null;
@@ -412,7 +411,7 @@ export class ScriptRunner {
     if (slot === BigInt(CODE_SLOT)) return err("reserved");
     const vm = this.needVm();
     const pages = this.slotPages(slot);
-    const hva = this.bitmapHva(slot, pages);
+    const hva = this.bitmapHva(pages);
     const r = vm.ioctl(KVM_GET_DIRTY_LOG, kvm_dirty_log.encode({ slot, dirty_bitmap: hva }));
     if (r < 0) return errnoName(-r);
     const bytes = this.kvm.memory.read(hva, Number((pages + 63n) / 64n) * 8);
@@ -442,7 +441,7 @@ export class ScriptRunner {
     }
     if (slot === BigInt(CODE_SLOT)) return err("reserved");
     const vm = this.needVm();
-    const hva = this.bitmapHva(slot, num);
+    const hva = this.bitmapHva(num);
     this.kvm.memory.write(hva, bits.subarray(0, words * 8));
     return this.result(vm.ioctl(KVM_CLEAR_DIRTY_LOG,
       kvm_clear_dirty_log.encode({ slot, num_pages: num, first_page: first, dirty_bitmap: hva })));
