@@ -7,7 +7,7 @@ import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { bitmapWords, scratchOf, summaryOf, forEachMaybeDirtyWord } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
-import { hvaToLinear, hvaResident, hvaProt, PROT_WRITE, PROT_READ } from "../hostmm/mm";
+import { hvaToLinear, hvaResident, hvaProt, userRangeWritable, privateFrame, PROT_WRITE, PROT_READ } from "../hostmm/mm";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { IOCTL_BUF, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,
@@ -44,6 +44,30 @@ function summaryAny(sum: usize, from: usize, to: usize): bool {
  */
 function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool {
   let done: usize = 0;
+  if (userRangeWritable(dst, <u64>bytes)) {
+    // One writable anonymous mapping holds the whole buffer: per page, copy into
+    // its frame, fault one in if the words are not all zero, or skip a zero page.
+    // Frames that follow each other in linear memory are copied as one run.
+    let runLin: usize = 0, runSrc: usize = 0, runLen: usize = 0;
+    while (done < bytes) {
+      const at = dst + <u64>done;
+      const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
+      let lin = privateFrame(at);
+      if (lin == 0 && summaryAny(sum, done >> 3, (done + seg + 7) >> 3)) {
+        lin = hvaToLinear(at, true);
+        if (lin == 0) return false;
+      }
+      if (lin != 0 && runLen != 0 && lin == runLin + runLen) {
+        runLen += seg;
+      } else {
+        if (runLen != 0) memory.copy(runLin, runSrc, runLen);
+        runLin = lin; runSrc = src + done; runLen = lin != 0 ? seg : 0;
+      }
+      done += seg;
+    }
+    if (runLen != 0) memory.copy(runLin, runSrc, runLen);
+    return true;
+  }
   while (done < bytes) {
     const at = dst + <u64>done;
     const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));

@@ -387,3 +387,19 @@ export function zapFilePages(file: usize, start: u64, end: u64): void {
     mmuNotifierInvalidateRangeEnd(lo, hi);
   }
 }
+
+/** Whether one VMA with PROT_WRITE covers all of [addr, addr + len) (a fast path for bulk copies). */
+export function userRangeWritable(addr: u64, len: u64): bool {
+  const i = findVma(addr);
+  if (i < 0) return false;
+  const v = vmaAt(i);
+  return (v.prot & PROT_WRITE) != 0 && len <= v.end - addr && v.file == 0;
+}
+
+/** The linear address of hva's private anonymous frame, or 0 (absent or the zero page). */
+export function privateFrame(hva: u64): usize {
+  const p = ptePtr(hva >> PAGE_SHIFT, false);
+  if (p == 0) return 0;
+  const pte = load<u32>(p);
+  return (pte & PTE_PRESENT) != 0 && (pte & (PTE_ZERO | PTE_FILE)) == 0 ? <usize>(pte & ~<u32>PAGE_MASK) + <usize>(hva & PAGE_MASK) : 0;
+}
