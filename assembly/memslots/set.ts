@@ -185,13 +185,12 @@ function hvaInsert(s: Memslots, p: usize, count: i32): void {
 export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   const s = setOf(p);
   if (old != 0) {
-    const o = slotOf(old);
-    store<u32>(s.idMap + (<usize>o.id << 2), 0);
+    store<u32>(s.idMap + (<usize>slotOf(old).id << 2), 0);
     s.idCount--;
-    hvaRemove(s, old);
     if (s.lastUsedSlot == old) s.lastUsedSlot = nw;
     if (nw == 0) {
-      gfnRemove(s, gfnPosition(s, o.baseGfn));
+      hvaRemove(s, old);
+      gfnRemove(s, gfnPosition(s, slotOf(old).baseGfn));
       s.count--;
       s.stale = 1;
       return;
@@ -200,14 +199,35 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   const n = slotOf(nw);
   store<u32>(s.idMap + (<usize>n.id << 2), <u32>nw);
   s.idCount++;
-  const others = old != 0 ? s.count - 1 : s.count;
-  hvaInsert(s, nw, others);
-  if (old != 0 && slotOf(old).baseGfn == n.baseGfn) {
-    writeRec(gfnRecAt(s, gfnPosition(s, n.baseGfn)), nw);
+  if (old == 0) {
+    hvaInsert(s, nw, s.count);
+    gfnInsert(s, nw, s.count);
+    s.count++;
   } else {
-    if (old != 0) gfnRemove(s, gfnPosition(s, slotOf(old).baseGfn));
-    gfnInsert(s, nw, others);
+    const o = slotOf(old);
+    // userspace_addr and id never change for an existing slot, so the hva
+    // order keeps its place; a MOVE shifts only the records between the old
+    // and the new position.
+    if (o.userspaceAddr == n.userspaceAddr && o.id == n.id) hvaReplace(s, old, nw);
+    else { hvaRemove(s, old); hvaInsert(s, nw, s.count - 1); }
+    gfnMove(s, gfnPosition(s, o.baseGfn), nw);
   }
-  s.count = others + 1;
   s.stale = 1;
+}
+
+function hvaReplace(s: Memslots, old: usize, nw: usize): void {
+  let i = hvaPosition(s, old);
+  while (hvaSlotAt(s, i) != old) i++;
+  store<u32>(s.hvaSlots + (<usize>i << 2), <u32>nw);
+}
+
+/** Rewrites record i for slot nw, moving it to its place in base_gfn order. */
+function gfnMove(s: Memslots, i: i32, nw: usize): void {
+  const base = slotOf(nw).baseGfn;
+  // k: how many records other than i have a smaller base_gfn, i.e. the final position.
+  const c = gfnPosition(s, base);
+  const k = i < c ? c - 1 : c;
+  if (k > i) memory.copy(gfnRecAt(s, i), gfnRecAt(s, i + 1), <usize>(k - i) << GFN_REC_SHIFT);
+  else if (k < i) memory.copy(gfnRecAt(s, k + 1), gfnRecAt(s, k), <usize>(i - k) << GFN_REC_SHIFT);
+  writeRec(gfnRecAt(s, k), nw);
 }
