@@ -31,7 +31,10 @@ function defaultBuild(): CoreBuild {
 
 async function fetchBytes(url: URL): Promise<ArrayBuffer> {
   if (url.protocol === "file:") {
-    const fs = await import(/* @vite-ignore */ "node:fs/promises");
+    // Only file: URLs (Node) reach node:fs. The specifier is a variable and the
+    // import is marked ignored so browser bundlers neither resolve nor inline it.
+    const fsModule = "node:fs/promises";
+    const fs: typeof import("node:fs/promises") = await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule);
     const b = await fs.readFile(url);
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
   }
@@ -43,7 +46,9 @@ async function fetchBytes(url: URL): Promise<ArrayBuffer> {
 async function compile(source: WasmSource | undefined, build: CoreBuild): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
   if (source === undefined || typeof source === "string" || source instanceof URL) {
-    const url = source === undefined ? new URL(`../build/${build}.wasm`, import.meta.url)
+    // Literal URLs (one per build) so bundlers see and emit the wasm assets.
+    const url = source === undefined
+      ? (build === "debug" ? new URL("../build/debug.wasm", import.meta.url) : new URL("../build/release.wasm", import.meta.url))
       : source instanceof URL ? source : new URL(source, import.meta.url);
     const key = url.href;
     let m = moduleCache.get(key);
