@@ -13,7 +13,8 @@ commands:
                   Exit status: the guest's SRST reason (0 success, 1 failure), 3 if it
                   stopped any other way (halt, memory fault, limit).
   script FILE     run a conformance script (shared/conformance/README.md), one result line per op
-  help            this text
+  bench [--quick] run the benchmarks (a source checkout: bench/ is not in the published package)
+  help            this text       (every command takes --help)
 
 exit status: 0 on success, 1 when the command failed, 2 on a usage error`;
 
@@ -52,6 +53,7 @@ async function runCommand(args: string[]): Promise<number> {
   }
   const m = await Machine.create({ memSize: mem, dirtyLog, onConsole: (t) => process.stdout.write(t) });
   m.load(bytes, arg);
+  if (process.stderr.isTTY) process.stderr.write(`webkvm: booting ${image} with ${mem >> 20n} MiB\n`);
   const t0 = performance.now();
   const r = m.run({ maxInstructions: max });
   const secs = (performance.now() - t0) / 1000;
@@ -61,6 +63,25 @@ async function runCommand(args: string[]): Promise<number> {
   return 3;
 }
 
+const BENCH_USAGE = `usage: webkvm bench [--quick]
+  Runs bench/index.js of a source checkout: every figure with its baseline measured in the same run,
+  written to bench/results/latest.{json,html} (--quick: a few seconds, bench/results/quick.json).`;
+
+async function benchCommand(args: string[]): Promise<number> {
+  if (args.includes("--help")) { process.stdout.write(BENCH_USAGE + "\n"); return 0; }
+  if (args.some((a) => a !== "--quick")) { process.stderr.write(BENCH_USAGE + "\n"); return 2; }
+  const { existsSync } = await import("node:fs");
+  const { spawnSync } = await import("node:child_process");
+  const entry = new URL("../../bench/index.js", import.meta.url);
+  if (!existsSync(entry)) {
+    process.stderr.write("webkvm: the benchmarks are not part of this installation (use a source checkout)\n");
+    return 1;
+  }
+  process.stderr.write(`webkvm: running ${args.includes("--quick") ? "the quick " : ""}benchmarks...\n`);
+  const r = spawnSync(process.execPath, [entry.pathname, ...args], { stdio: "inherit" });
+  return r.status === 0 ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
@@ -68,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
     return cmd === undefined ? 2 : 0;
   }
   if (cmd === "run") return runCommand(rest);
+  if (cmd === "bench") return benchCommand(rest);
   if (cmd === "script") {
     if (rest.includes("--help")) { process.stdout.write("usage: webkvm script [--debug-core] FILE\n"); return 0; }
     const debug = rest.includes("--debug-core");
