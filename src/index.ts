@@ -30,3 +30,7 @@ export type { PageTrackNotifier } from "./page-track.js";
 export { GfnToPfnCache } from "./pfncache.js";
 export { PvClock } from "./devices/pvclock.js";
 export { RunstateArea } from "./devices/runstate.js";
+export type { CoreBuild, WasmSource, CoreHooks, CoreExports, ReaderHook } from "./core.js";
+export type { Image, Segment } from "./elf.js";
+export type { CheckContext } from "./errors.js";
+export type { MmioRange } from "./devices/mmio-bus.js";

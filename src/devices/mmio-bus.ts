@@ -8,10 +8,10 @@ export interface MmioDevice {
   write(offset: bigint, len: number, value: bigint): void;
 }
 
-interface Range { base: bigint; size: bigint; device: MmioDevice; name: string }
+export interface MmioRange { base: bigint; size: bigint; device: MmioDevice; name: string }
 
 export class MmioBus {
-  private readonly ranges: Range[] = [];
+  private readonly ranges: MmioRange[] = [];
 
   /** Claims [base, base + size) for a device; ranges may not overlap. */
   register(name: string, base: bigint, size: bigint, device: MmioDevice): void {
@@ -23,7 +23,7 @@ export class MmioBus {
     this.ranges.sort((a, b) => (a.base < b.base ? -1 : 1));
   }
 
-  find(gpa: bigint): Range | undefined {
+  find(gpa: bigint): MmioRange | undefined {
     return this.ranges.find((r) => gpa >= r.base && gpa < r.base + r.size);
   }
 
