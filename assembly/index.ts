@@ -18,6 +18,7 @@ import { vcpuGfnToMemslot, vcpuOf } from "./kvm/vcpu";
 import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
 import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
 import { injectFault as inject } from "./debug/inject";
+import * as intro from "./debug/introspect";
 import { setHooksEnabled } from "./debug/hooks";
 import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd } from "./kvm/mmu_notifier";
 import { memslotsUpdatedCount } from "./memslots/update";
@@ -104,66 +105,21 @@ export function gfnToHva(fd: i32, asId: u32, gfn: u64, write: bool): u64 {
   return gfnToHvaMemslot(slot, gfn, write);
 }
 
-function writeSnap(out: usize, p: usize): void {
-  const s = slotOf(p);
-  store<u64>(out + SNAP_BASE_GFN, s.baseGfn);
-  store<u64>(out + SNAP_NPAGES, s.npages);
-  store<u64>(out + SNAP_UADDR, s.userspaceAddr);
-  store<u64>(out + SNAP_GMEM_PGOFF, s.gmemPgoff);
-  store<u32>(out + SNAP_FLAGS, s.flags);
-  store<u32>(out + SNAP_ID, s.id);
-  store<u32>(out + SNAP_AS_ID, s.asId);
-  store<u32>(out + SNAP_HAS_BITMAP, s.dirtyBitmap != 0 ? 1 : 0);
-}
-
 /** Copies the slots of a set, in gfn order, to a new buffer: u32 count, then records. */
-export function snapshotMemslots(fd: i32, asId: u32, inactive: bool): usize {
-  const vm = vmOfFd(fd);
-  const s = setOf(inactive ? inactiveSet(vm, asId) : activeSet(vm, asId));
-  const out = kzalloc(16 + <usize>s.count * SNAP_BYTES);
-  if (out == 0) return 0;
-  store<u32>(out, s.count);
-  for (let i = 0; i < s.count; i++) writeSnap(out + 16 + <usize>i * SNAP_BYTES, gfnSlotAt(s, i));
-  return out;
-}
-
-export const LOOKUP_SEARCH: i32 = 0;   // search_memslots
-export const LOOKUP_VM: i32 = 1;       // __gfn_to_memslot (VM-wide last_used_slot)
-export const LOOKUP_VCPU: i32 = 2;     // kvm_vcpu_gfn_to_memslot (fd is a vCPU fd)
-
-function lookupSlot(fd: i32, asId: u32, gfn: u64, mode: i32): usize {
-  if (mode == LOOKUP_VCPU) return vcpuGfnToMemslot(vcpuFromFd(fd), gfn);
-  const set = activeSet(vmOfFd(fd), asId);
-  return mode == LOOKUP_VM ? gfnToMemslotInSet(set, gfn) : searchMemslots(set, gfn);
-}
-
-/** Looks gfn up; on a hit writes the slot's snapshot record to IO_BUF and returns 1. */
+export function snapshotMemslots(fd: i32, asId: u32, inactive: bool): usize { return intro.snapshotMemslots(vmOfFd(fd), asId, inactive); }
+/** Looks gfn up (mode 0 search, 1 VM-wide cache, 2 vCPU cache with a vCPU fd); a hit's record goes to IO_BUF. */
 export function lookupGfn(fd: i32, asId: u32, gfn: u64, mode: i32): i32 {
-  const p = lookupSlot(fd, asId, gfn, mode);
-  if (p == 0) return 0;
-  writeSnap(IO_BUF, p);
-  return 1;
+  return mode == intro.LOOKUP_VCPU ? intro.lookupGfn(changetype<Vm>(0), vcpuFromFd(fd), asId, gfn, mode)
+    : intro.lookupGfn(vmOfFd(fd), 0, asId, gfn, mode);
 }
-
+/** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
+export function hvaToSlots(fd: i32, asId: u32, start: u64, end: u64): i32 { return intro.hvaToSlots(vmOfFd(fd), asId, start, end); }
 export function vcpuLive(fd: i32): bool { return vcpuFromFd(fd) != 0; }
 
 /** kvm_is_visible_gfn: a user slot (id < 32764) that is not INVALID covers gfn (AS 0). */
 export function isVisibleGfn(fd: i32, gfn: u64): bool {
   const p = gfnToMemslotInSet(activeSet(vmOfFd(fd), 0), gfn);
   return p != 0 && slotOf(p).id < <u32>KVM_USER_MEM_SLOTS && (slotOf(p).flags & KVM_MEMSLOT_INVALID) == 0;
-}
-
-let hvaHits: i32 = 0;
-function collectHvaHit(slot: usize, ctx: usize): void {
-  if (hvaHits < IO_BUF_SIZE / 4) store<u32>(IO_BUF + (<usize>hvaHits << 2), slotOf(slot).id);
-  hvaHits++;
-}
-
-/** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
-export function hvaToSlots(fd: i32, asId: u32, start: u64, end: u64): i32 {
-  hvaHits = 0;
-  forEachSlotInHvaRange(activeSet(vmOfFd(fd), asId), start, end, collectHvaHit, 0);
-  return hvaHits;
 }
 
 /** __x86_set_memory_region; the new slot's hva via internalSlotHva(). */
@@ -266,78 +222,16 @@ export function vmMemoryAttributeRanges(fd: i32): u32 { return memAttributeRange
 export function migratePages(addr: u64, len: u64): i32 { errno.clearFailedCheck(); return mm.migratePages(addr, len); }
 
 // ---- debug: fault injection, reader hooks, and a way to prove the invariant checks fire ----
-/**
- * Debug core only: sets both sets' generation of an address space (keeping it
- * congruent to the address space), so tests can reach the 19-bit MMIO wrap
- * without 2^19 updates (the kernel once started VMs near the wrap for this).
- */
-export function debugSetGeneration(fd: i32, asId: u32, gen: u64): bool {
-  if (!WEBKVM_DEBUG) return false;
-  const vm = vmOfFd(fd);
-  if (gen % <u64>vm.nrAs != <u64>asId) return false;
-  setOf(activeSet(vm, asId)).generation = gen;
-  setOf(inactiveSet(vm, asId)).generation = gen;
-  setLiveGeneration(vm, asId, gen);
-  if (asId == 0) vm.genSeen0 = gen; else vm.genSeen1 = gen;
-  return true;
-}
-
-/** Debug core only: runs the slot-set and MMU invariant checks now (they trap on a violation). */
-export function debugCheckInvariants(fd: i32): bool {
-  if (!WEBKVM_DEBUG) return false;
-  checkVmInvariants(vmOfFd(fd));
-  return true;
-}
-
-/** Debug core only: breaks one invariant of the VM's active set of AS 0 (1: unsorted, 2: stale last_used_slot). */
-export function debugCorruptForTest(fd: i32, what: i32): bool {
-  if (!WEBKVM_DEBUG) return false;
-  const s = setOf(activeSet(vmOfFd(fd), 0));
-  if (what == 1 && s.count >= 2) {
-    const a = load<u64>(s.gfnRecs), b = load<u64>(s.gfnRecs, 32);
-    store<u64>(s.gfnRecs, b); store<u64>(s.gfnRecs, a, 32);
-    return true;
-  }
-  if (what == 2) {
-    s.lastUsedSlot = kzalloc(64);
-    return true;
-  }
-  return false;
-}
+export function debugSetGeneration(fd: i32, asId: u32, gen: u64): bool { return intro.debugSetGeneration(vmOfFd(fd), asId, gen); }
+export function debugCheckInvariants(fd: i32): bool { return intro.debugCheckInvariants(vmOfFd(fd)); }
+export function debugCorruptForTest(fd: i32, what: i32): bool { return intro.debugCorruptForTest(vmOfFd(fd), what); }
 export function injectFault(point: i32, err: i32, skip: i32): void { inject(point, err, skip); }
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
 
 // ---- benchmarks: batched lookups over gfns (u64[n] at ptr), returning a checksum of hvas ----
 export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
-  let sum: u64 = 0;
-  if (mode == LOOKUP_VCPU) {
-    const v = vcpuFromFd(fd);
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < n; i++) {
-        const gfn = load<u64>(ptr + (<usize>i << 3));
-        const s = vcpuGfnToMemslot(v, gfn);
-        if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
-      }
-    }
-    return sum;
-  }
-  const set = activeSet(vmOfFd(fd), asId);
-  refreshSet(setOf(set));
-  if (mode == LOOKUP_SEARCH) {
-    // search_memslots + the hva, from the slot records alone
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < n; i++) sum += searchHva(set, load<u64>(ptr + (<usize>i << 3)));
-    }
-    return sum;
-  }
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < n; i++) {
-      const gfn = load<u64>(ptr + (<usize>i << 3));
-      const s = gfnToMemslotInSet(set, gfn);
-      if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
-    }
-  }
-  return sum;
+  return mode == intro.LOOKUP_VCPU ? intro.benchLookup(changetype<Vm>(0), vcpuFromFd(fd), asId, ptr, n, mode, rounds)
+    : intro.benchLookup(vmOfFd(fd), 0, asId, ptr, n, mode, rounds);
 }
 
 // ---- the CPU's instruction-level test surface (test/cpu/) ----

@@ -1,0 +1,133 @@
+// Views of core state for tools, tests and benchmarks: memslot snapshots,
+// lookups through a chosen cache path, hva -> slot routing, batched lookup
+// loops, and the debug-only levers that prove the invariant checks fire.
+
+import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/vm";
+import { setOf, gfnSlotAt } from "../memslots/set";
+import { slotOf } from "../memslots/slot";
+import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, refreshSet, searchHva } from "../search";
+import { vcpuGfnToMemslot } from "../kvm/vcpu";
+import { checkVmInvariants } from "./invariants";
+import { kzalloc } from "../kalloc";
+import { IO_BUF, IO_BUF_SIZE, PAGE_SHIFT, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,
+  SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES } from "../layout";
+
+export const LOOKUP_SEARCH: i32 = 0;   // search_memslots
+export const LOOKUP_VM: i32 = 1;       // __gfn_to_memslot (VM-wide last_used_slot)
+export const LOOKUP_VCPU: i32 = 2;     // kvm_vcpu_gfn_to_memslot
+
+function writeSnap(out: usize, p: usize): void {
+  const s = slotOf(p);
+  store<u64>(out + SNAP_BASE_GFN, s.baseGfn);
+  store<u64>(out + SNAP_NPAGES, s.npages);
+  store<u64>(out + SNAP_UADDR, s.userspaceAddr);
+  store<u64>(out + SNAP_GMEM_PGOFF, s.gmemPgoff);
+  store<u32>(out + SNAP_FLAGS, s.flags);
+  store<u32>(out + SNAP_ID, s.id);
+  store<u32>(out + SNAP_AS_ID, s.asId);
+  store<u32>(out + SNAP_HAS_BITMAP, s.dirtyBitmap != 0 ? 1 : 0);
+}
+
+/** Copies the slots of a set, in gfn order, to a new buffer: u32 count, then records. */
+export function snapshotMemslots(vm: Vm, asId: u32, inactive: bool): usize {
+  const s = setOf(inactive ? inactiveSet(vm, asId) : activeSet(vm, asId));
+  const out = kzalloc(16 + <usize>s.count * SNAP_BYTES);
+  if (out == 0) return 0;
+  store<u32>(out, s.count);
+  for (let i = 0; i < s.count; i++) writeSnap(out + 16 + <usize>i * SNAP_BYTES, gfnSlotAt(s, i));
+  return out;
+}
+
+/** Looks gfn up (vm lookups: LOOKUP_SEARCH / LOOKUP_VM; vcpu: LOOKUP_VCPU); a hit's record goes to IO_BUF. */
+export function lookupGfn(vm: Vm, vcpu: usize, asId: u32, gfn: u64, mode: i32): i32 {
+  let p: usize;
+  if (mode == LOOKUP_VCPU) p = vcpuGfnToMemslot(vcpu, gfn);
+  else if (mode == LOOKUP_VM) p = gfnToMemslotInSet(activeSet(vm, asId), gfn);
+  else p = searchMemslots(activeSet(vm, asId), gfn);
+  if (p == 0) return 0;
+  writeSnap(IO_BUF, p);
+  return 1;
+}
+
+let hvaHits: i32 = 0;
+function collectHvaHit(slot: usize, ctx: usize): void {
+  if (hvaHits < IO_BUF_SIZE / 4) store<u32>(IO_BUF + (<usize>hvaHits << 2), slotOf(slot).id);
+  hvaHits++;
+}
+
+/** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
+export function hvaToSlots(vm: Vm, asId: u32, start: u64, end: u64): i32 {
+  hvaHits = 0;
+  forEachSlotInHvaRange(activeSet(vm, asId), start, end, collectHvaHit, 0);
+  return hvaHits;
+}
+
+/** Batched gfn -> hva lookups over u64[n] at ptr (the benchmarks); a checksum of the hvas. */
+export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
+  let sum: u64 = 0;
+  if (mode == LOOKUP_VCPU) {
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < n; i++) {
+        const gfn = load<u64>(ptr + (<usize>i << 3));
+        const s = vcpuGfnToMemslot(vcpu, gfn);
+        if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
+      }
+    }
+    return sum;
+  }
+  const set = activeSet(vm, asId);
+  refreshSet(setOf(set));
+  if (mode == LOOKUP_SEARCH) {
+    // search_memslots + the hva, from the slot records alone
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < n; i++) sum += searchHva(set, load<u64>(ptr + (<usize>i << 3)));
+    }
+    return sum;
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < n; i++) {
+      const gfn = load<u64>(ptr + (<usize>i << 3));
+      const s = gfnToMemslotInSet(set, gfn);
+      if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
+    }
+  }
+  return sum;
+}
+
+/**
+ * Debug core only: sets both sets' generation of an address space (keeping it
+ * congruent to the address space), so tests can reach the 19-bit MMIO wrap
+ * without 2^19 updates (the kernel once started VMs near the wrap for this).
+ */
+export function debugSetGeneration(vm: Vm, asId: u32, gen: u64): bool {
+  if (!WEBKVM_DEBUG) return false;
+  if (gen % <u64>vm.nrAs != <u64>asId) return false;
+  setOf(activeSet(vm, asId)).generation = gen;
+  setOf(inactiveSet(vm, asId)).generation = gen;
+  setLiveGeneration(vm, asId, gen);
+  if (asId == 0) vm.genSeen0 = gen; else vm.genSeen1 = gen;
+  return true;
+}
+
+/** Debug core only: runs the slot-set and MMU invariant checks now (they trap on a violation). */
+export function debugCheckInvariants(vm: Vm): bool {
+  if (!WEBKVM_DEBUG) return false;
+  checkVmInvariants(vm);
+  return true;
+}
+
+/** Debug core only: breaks one invariant of the active set of AS 0 (1: unsorted, 2: stale last_used_slot). */
+export function debugCorruptForTest(vm: Vm, what: i32): bool {
+  if (!WEBKVM_DEBUG) return false;
+  const s = setOf(activeSet(vm, 0));
+  if (what == 1 && s.count >= 2) {
+    const a = load<u64>(s.gfnRecs), b = load<u64>(s.gfnRecs, 32);
+    store<u64>(s.gfnRecs, b); store<u64>(s.gfnRecs, a, 32);
+    return true;
+  }
+  if (what == 2) {
+    s.lastUsedSlot = kzalloc(64);
+    return true;
+  }
+  return false;
+}
