@@ -45,6 +45,9 @@ function checkBoundary(): void {
   if ((getField(OFF_SSTATUS) & ~SSTATUS_WMASK) != 0) abort("CPU: sstatus holds bits that are not writable");
 }
 
+/** Instructions per call of the fast loop at most. */
+const FAST_CHUNK: i32 = 1 << 20;
+
 export function cpuRun(budget: i32): i32 {
   let left = budget;
   // An SBI call the host did not complete re-executes (and exits again).
@@ -68,7 +71,10 @@ export function cpuRun(budget: i32): i32 {
 
     // Run until the budget ends or time reaches stimecmp, whichever is first
     // (0 means the deadline is already behind us: STIP is simply set).
-    let chunk = left;
+    // Bounded chunks: the engine swaps in optimized code for a function only
+    // when it is next entered, so an unbounded fast loop could run to the end
+    // of a long budget on its first, baseline-compiled version.
+    let chunk = left < FAST_CHUNK ? left : FAST_CHUNK;
     const horizon = instrUntilTimer();
     if (horizon != 0 && horizon < <u64>chunk) chunk = <i32>horizon;
     runLimit = chunk;
