@@ -3,49 +3,36 @@
 // the guests in a Worker; a slot move must change the heatmap and the console.
 // Skipped when /usr/bin/chromium is missing (apt-get install -y chromium).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
 
-/** WEBKVM_CHROMIUM overrides the path (e.g. to check the skip: WEBKVM_CHROMIUM=/nonexistent). */
-const CHROMIUM = process.env.WEBKVM_CHROMIUM ?? "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const GOLDEN = join(REPO, "../shared/conformance/golden");
 const SHOTS = join(REPO, "test-results/browser");
 
-if (!HAVE_CHROMIUM) {
-  console.warn(`browser tests SKIPPED: ${CHROMIUM} not found (install it with: apt-get install -y chromium)`);
-}
+warnIfMissing("browser tests");
 
 type Server = { url: string; close: () => Promise<void> };
 
 describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is missing)`, () => {
   let server: Server;
   let context: any;
-  let profile: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
     const { startServer } = await import("../../scripts/serve.mjs");
     server = await startServer({ port: 0 });
-    const { chromium } = await import("playwright-core");
-    profile = mkdtempSync(join(tmpdir(), "webkvm-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1200, height: 820 },
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
+    context = browser.context;
     mkdirSync(SHOTS, { recursive: true });
   }, 30_000);
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it("runs the validation golden through the package, line for line", async () => {

@@ -10,16 +10,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
 
-/** WEBKVM_CHROMIUM overrides the path (e.g. to check the skip: WEBKVM_CHROMIUM=/nonexistent). */
-const CHROMIUM = process.env.WEBKVM_CHROMIUM ?? "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const APP = fileURLToPath(new URL("./vite-app/", import.meta.url));
 
-if (!HAVE_CHROMIUM) {
-  console.warn(`vite app test SKIPPED: ${CHROMIUM} not found (install it with: apt-get install -y chromium)`);
-}
+warnIfMissing("vite app test");
 
 const MIME: Record<string, string> = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".wasm": "application/wasm",
@@ -53,7 +49,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`a Vite app in Chromium (${CHROMIUM}; skipped wh
   let out: string;
   let server: Server;
   let context: any;
-  let profile: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   const resolved: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -73,21 +69,13 @@ describe.skipIf(!HAVE_CHROMIUM)(`a Vite app in Chromium (${CHROMIUM}; skipped wh
       }],
     });
     server = await serve(out);
-    const { chromium } = await import("playwright-core");
-    profile = mkdtempSync(join(tmpdir(), "webkvm-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1200, height: 820 },
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
+    context = browser.context;
   }, 30_000);
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
     if (out) rmSync(out, { recursive: true, force: true });
   });
 
