@@ -14,7 +14,7 @@ import { openKvm, code } from "./helpers.js";
 
 let kvm: Kvm;
 let r: ScriptRunner;
-const op = (line: string) => r.op(line.replace(/#.*/, "").trim().split(/\s+/));
+const op = (line: string) => r.line(line);
 const ops = (...lines: string[]) => lines.map(op);
 const vm = (): Vm => r.currentVm!;
 
@@ -22,19 +22,19 @@ const vm = (): Vm => r.currentVm!;
 const COPY_FROM_USER = 1, NO_BITMAPS = 47, SLOT_ID = 48, NO_SLOT = 49, COPY = 50;
 const FIRST_ALIGN = 51, FIRST_RANGE = 52, NUM_RANGE = 53, NUM_ALIGN = 54;
 
-/** "ok", or "ERRNO/check" of a raw ioctl result. */
-function outcome(res: number): string {
-  return res >= 0 ? "ok" : `${errnoName(-res)}/${kvm.core.lastFailedCheck()}`;
+/** "ok", or "ERRNO/check" of a raw ioctl result on v. */
+function outcome(res: number, v: Vm): string {
+  return res >= 0 ? "ok" : `${errnoName(-res)}/${v.kvm.core.lastFailedCheck()}`;
 }
 /** Raw KVM_GET_DIRTY_LOG; len shortens the struct. */
 function rawGet(slot: number | bigint, bitmap: bigint, len = 16, v: Vm = vm()): string {
   const b = kvm_dirty_log.encode({ slot: BigInt(slot), dirty_bitmap: bitmap });
-  return outcome(v.ioctl(KVM_GET_DIRTY_LOG, b.subarray(0, len)));
+  return outcome(v.ioctl(KVM_GET_DIRTY_LOG, b.subarray(0, len)), v);
 }
 /** Raw KVM_CLEAR_DIRTY_LOG; len shortens the struct. */
 function rawClear(slot: number | bigint, first: bigint | number, num: number, bitmap: bigint, len = 24, v: Vm = vm()): string {
   const b = kvm_clear_dirty_log.encode({ slot: BigInt(slot), num_pages: num, first_page: BigInt(first), dirty_bitmap: bitmap });
-  return outcome(v.ioctl(KVM_CLEAR_DIRTY_LOG, b.subarray(0, len)));
+  return outcome(v.ioctl(KVM_CLEAR_DIRTY_LOG, b.subarray(0, len)), v);
 }
 /** Raw KVM_ENABLE_CAP(MANUAL_DIRTY_LOG_PROTECT2). */
 function manualCap(arg0: bigint | number, flags = 0, v: Vm = vm()): string {
@@ -93,7 +93,7 @@ describe("KVM_GET_DIRTY_LOG: errors and their order (§4)", () => {
     const v2 = k2.createVm();
     expect(v2.addressSpaces).toBe(2);
     const b2 = k2.memory.mmap(4096);
-    const g = (slot: number) => { const x = v2.ioctl(KVM_GET_DIRTY_LOG, kvm_dirty_log.encode({ slot, dirty_bitmap: b2 })); return x < 0 ? `${errnoName(-x)}/${k2.core.lastFailedCheck()}` : "ok"; };
+    const g = (slot: number) => rawGet(slot, b2, 16, v2);
     expect(g(0x10000)).toBe(`ENOENT/${NO_SLOT}`);
     expect(g(0x10000 | 32764)).toBe(`EINVAL/${SLOT_ID}`);
     expect(g(0x20000)).toBe(`EINVAL/${SLOT_ID}`);
@@ -183,7 +183,7 @@ describe("KVM_GET_DIRTY_LOG: errors and their order (§4)", () => {
     expect(op("write 0x3000 1")).toBe("ok");
     const buf = kvm.memory.mmap(4096);
     const b = kvm_dirty_log.encode({ slot: 0, padding1: 0xffffffff, dirty_bitmap: buf });
-    expect(outcome(vm().ioctl(KVM_GET_DIRTY_LOG, b))).toBe("ok");
+    expect(outcome(vm().ioctl(KVM_GET_DIRTY_LOG, b), vm())).toBe("ok");
     expect(kvm.memory.read(buf, 1)[0]).toBe(1 << 3);
   });
 });

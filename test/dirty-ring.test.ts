@@ -13,7 +13,7 @@ import { openKvm, code } from "./helpers.js";
 
 let kvm: Kvm;
 let r: ScriptRunner;
-const op = (line: string) => r.op(line.replace(/#.*/, "").trim().split(/\s+/));
+const op = (line: string) => r.line(line);
 const ops = (...lines: string[]) => lines.map(op);
 const vm = (): Vm => r.currentVm!;
 const RING = KVM_CAP.DIRTY_LOG_RING, ACQ_REL = KVM_CAP.DIRTY_LOG_RING_ACQ_REL;
@@ -121,7 +121,7 @@ describe("enabling (§6.1)", () => {
   it("the reserve is host-dependent: with PML's 512 extra entries the smallest ring is 16384 bytes", async () => {
     const k = await openKvm({ config: { dirtyRingReserved: 64 + 512 } });
     const v = k.createVm();
-    const en = (s: number) => { const x = v.ioctl(KVM_ENABLE_CAP, kvm_enable_cap.encode({ cap: RING, arg0: s })); return x < 0 ? errnoName(-x) : "ok"; };
+    const en = (s: number) => enable(v, RING, s);
     expect(en(4096)).toBe("EINVAL");
     expect(en(8192)).toBe("EINVAL");
     expect(en(16384)).toBe("ok");

@@ -334,7 +334,7 @@ describe("binding to a memslot (§3)", () => {
 
 describe("guest_memfd-backed guest memory (default VM)", () => {
   let kvm: Kvm, r: ScriptRunner;
-  const op = (line: string) => r.op(line.trim().split(/\s+/));
+  const op = (line: string) => r.line(line);
   beforeEach(async () => {
     kvm = await openKvm();
     r = new ScriptRunner(kvm);
@@ -475,7 +475,7 @@ describe("KVM_SET_MEMORY_ATTRIBUTES (§4)", () => {
 
   it("a change zaps the mappings of intersecting slots inside one invalidation (seq + 1); the generation stays; a no-op does nothing", () => {
     const r = new ScriptRunner(kvm);
-    const op = (l: string) => r.op(l.split(" "));
+    const op = (l: string) => r.line(l);
     for (const l of ["vm 1", "hostmap A 0x100000", "set 0 0 0x0 0x10000 A+0", "set 1 0 0x10000 0x10000 A+0x10000"]) expect(op(l)).toBe("ok");
     const v = r.currentVm!;
     for (const gpa of ["0x1000", "0x2000", "0x11000"]) expect(op(`read ${gpa}`)).toBe("ok 0x0");
@@ -497,7 +497,7 @@ describe("KVM_SET_MEMORY_ATTRIBUTES (§4)", () => {
 
 describe("private memory in the fault path (§5, software-protected VM)", () => {
   let kvm: Kvm, r: ScriptRunner, vm: Vm;
-  const op = (line: string) => r.op(line.trim().split(/\s+/));
+  const op = (line: string) => r.line(line);
   const convert = (gpa: bigint, size: bigint, attributes: number) => {
     vm.setMemoryAttributes({ address: gpa, size, attributes });
     expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
@@ -612,7 +612,7 @@ describe("the private/shared mismatch exit (§5)", () => {
   it("on an SNP-type VM (no C-bit in this CPU: every access is shared) a private gfn exits with flags 0", async () => {
     const kvm = await openKvm({ config: { vmTypes: 0b10001, memoryAttributes: true } });
     const r = new ScriptRunner(kvm);
-    const op = (l: string) => r.op(l.split(" "));
+    const op = (l: string) => r.line(l);
     for (const l of ["vm 4", "hostmap A 0x100000", "gmem G 0x100000 0", "set2 0 4 0x0 0x10000 A+0 G 0"]) expect(op(l)).toBe("ok");
     r.currentVm!.setMemoryAttributes({ address: 0x2000, size: PAGE, attributes: PRIVATE });
     expect(op("read 0x2000")).toBe("EFAULT memory_fault gpa=0x2000 size=0x1000 flags=0x0");

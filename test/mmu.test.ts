@@ -9,7 +9,7 @@ import { openKvm } from "./helpers.js";
 
 let kvm: Kvm;
 let r: ScriptRunner;
-const op = (line: string) => r.op(line.trim().split(/\s+/));
+const op = (line: string) => r.line(line);
 const stat = (i: number): number => kvm.core.mmuStat(i);
 const FAULTS = 0, MMIO_HITS = 1, MMIO_INSTALLS = 2, RETRIES = 3, ZAP_ALL = 4, SLOT_ZAPS = 5;
 

@@ -5,7 +5,7 @@ import { ScriptRunner } from "../src/cli/script.js";
 import { openKvm, code } from "./helpers.js";
 
 let kvm: Kvm, r: ScriptRunner, vm: Vm;
-const op = (l: string) => r.op(l.trim().split(/\s+/));
+const op = (l: string) => r.line(l);
 let writes: [bigint, number[]][];
 let removed: [bigint, bigint][];
 let unregister: () => void;

@@ -116,7 +116,7 @@ describe("activate / check / refresh / deactivate", () => {
 describe("devices on pfn caches", () => {
   async function runner() {
     const rr = new ScriptRunner(kvm);
-    for (const l of ["vm", "hostmap A 0x100000", "set 0 0 0x0 0x10000 A+0", "vcpu"]) expect(rr.op(l.split(" "))).toBe("ok");
+    for (const l of ["vm", "hostmap A 0x100000", "set 0 0 0x0 0x10000 A+0", "vcpu"]) expect(rr.line(l)).toBe("ok");
     return rr;
   }
 

@@ -17,7 +17,7 @@
 
 import { describe, it, expect } from "vitest";
 import { Kvm, Vm, Vcpu } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner, listOf } from "../src/cli/script.js";
 import { openKvm } from "./helpers.js";
 
 const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
@@ -54,19 +54,8 @@ interface Entry { slot: number; offset: number; harvested: boolean }
 const PAGE = 0x1000;
 const hex = (n: number | bigint) => "0x" + n.toString(16);
 
-/** "3,5-7" for a set of numbers. */
-function listOf(xs: Iterable<number>): string {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return "none";
-  const out: string[] = [];
-  for (let i = 0; i < s.length;) {
-    let j = i;
-    while (j + 1 < s.length && s[j + 1] === s[j] + 1) j++;
-    out.push(j === i ? `${s[i]}` : `${s[i]}-${s[j]}`);
-    i = j + 1;
-  }
-  return out.join(",");
-}
+/** "3,5-7" for a set of numbers (the runner's list format). */
+const setText = (xs: Iterable<number>) => listOf([...xs].sort((a, b) => a - b));
 const setEq = (a: Set<number>, b: Set<number>) => a.size === b.size && [...a].every((x) => b.has(x));
 const entriesText = (es: { slot: number; offset: number | bigint }[]) => es.map((e) => `${e.slot}:${e.offset}`).join(",") || "none";
 
@@ -82,7 +71,7 @@ async function runSeed(mode: Mode, seed: number): Promise<{ stores: number; full
     throw new Failure(`mode=${mode} seed=${seed} op #${opIndex} (${opText}): ${what}\n  expected: ${want}\n  got:      ${got}\n` +
       `  reproduce: FUZZ_MODE=${mode} FUZZ_SEED=${seed} npx vitest run test/randomized-dirty.test.ts`);
   };
-  const op = (line: string): string => r.op(line.split(" "));
+  const op = (line: string): string => r.line(line);
   const must = (line: string, want = "ok") => { const got = op(line); if (got !== want) fail(line, want, got); };
 
   // ---- layout: slot X (logged), maybe slot Y (logged) right after it, then Z (unlogged).
@@ -236,7 +225,7 @@ async function runSeed(mode: Mode, seed: number): Promise<{ stores: number; full
       for (let i = 0; i < 8; i++) if (bm[b] & (1 << i)) got.add(b * 8 + i);
     }
     const model = dirty.get(s.id)!;
-    if (!setEq(got, model)) fail(`GET slot ${s.id} (npages ${s.npages})`, listOf(model), listOf(got));
+    if (!setEq(got, model)) fail(`GET slot ${s.id} (npages ${s.npages})`, setText(model), setText(got));
     for (const i of got) reported.add(key(s, i));
     return got;
   }
@@ -274,7 +263,7 @@ async function runSeed(mode: Mode, seed: number): Promise<{ stores: number; full
         if (res !== "EINVAL") fail("unaligned CLEAR", "EINVAL", res);
         continue;
       }
-      opText = `clearlog ${s.id} ${first} ${num} [${cleared.size > 64 ? `${cleared.size} pages` : listOf(cleared)}] (noise included)`;
+      opText = `clearlog ${s.id} ${first} ${num} [${cleared.size > 64 ? `${cleared.size} pages` : setText(cleared)}] (noise included)`;
       vm.clearDirtyLog(s.id, first, num, bits.subarray(0, Math.ceil(num / 64) * 8));
       for (const p of cleared) dirty.get(s.id)!.delete(p);
     }

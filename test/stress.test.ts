@@ -27,7 +27,7 @@ describe("stress: guest accesses during memslot and host-mapping churn", () => {
     it(`seed ${seed}`, async () => {
       const kvm = await openKvm();
       const r = new ScriptRunner(kvm);
-      const op = (l: string) => r.op(l.split(" "));
+      const op = (l: string) => r.line(l);
       for (const l of ["vm", "hostmap A 0x100000", "hostmap B 0x100000"]) expect(op(l)).toBe("ok");
       const slots: SlotModel[] = [
         { id: 0, gpa: 0n, pages: 16n, hva: HOST[0], log: false },

@@ -59,7 +59,7 @@ const KNOWN = new Set(["vm", "vcpu", "cap", "check", "hostmap", "hostunmap", "po
   "getlog", "clearlog", "ring", "ringreset", "gmem", "gmemclose", ...UNSUPPORTED]);
 
 /** "0,5-7,63" for sorted numbers; "none" when empty. */
-function listOf(xs: number[]): string {
+export function listOf(xs: number[]): string {
   if (xs.length === 0) return "none";
   const parts: string[] = [];
   for (let i = 0; i < xs.length;) {
@@ -98,6 +98,8 @@ function parseNum(tok: string | undefined): bigint {
   return BigInt.asUintN(64, m[1] ? -v : v);
 }
 
+/** The tokens of one script line: the comment dropped, split on whitespace. */
+const tokensOf = (line: string) => line.replace(/#.*/, "").trim().split(/\s+/).filter(Boolean);
 const isName = (t: string) => /^[A-Za-z][A-Za-z0-9_]{0,30}$/.test(t);
 
 export class ScriptRunner {
@@ -119,11 +121,16 @@ export class ScriptRunner {
   run(text: string): string[] {
     const out: string[] = [];
     for (const raw of text.split("\n")) {
-      const toks = raw.replace(/#.*/, "").trim().split(/\s+/).filter(Boolean);
+      const toks = tokensOf(raw);
       if (toks.length === 0) continue;
       out.push(this.op(toks));
     }
     return out;
+  }
+
+  /** Runs one script line (a trailing comment is allowed); returns its output line. */
+  line(text: string): string {
+    return this.op(tokensOf(text));
   }
 
   op(toks: string[]): string {
