@@ -4,12 +4,12 @@
 
 import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/vm";
 import { setOf, gfnSlotAt } from "../memslots/set";
-import { slotOf } from "../memslots/slot";
+import { slotOf, slotGfnToHva } from "../memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, refreshSet, searchHva } from "../search";
 import { vcpuGfnToMemslot } from "../kvm/vcpu";
 import { checkVmInvariants } from "./invariants";
 import { kzalloc } from "../kalloc";
-import { IO_BUF, IO_BUF_SIZE, PAGE_SHIFT, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,
+import { IO_BUF, IO_BUF_SIZE, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,
   SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES } from "../layout";
 
 export const LOOKUP_SEARCH: i32 = 0;   // search_memslots
@@ -70,7 +70,7 @@ export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, 
       for (let i = 0; i < n; i++) {
         const gfn = load<u64>(ptr + (<usize>i << 3));
         const s = vcpuGfnToMemslot(vcpu, gfn);
-        if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
+        if (s != 0) sum += slotGfnToHva(slotOf(s), gfn);
       }
     }
     return sum;
@@ -88,7 +88,7 @@ export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, 
     for (let i = 0; i < n; i++) {
       const gfn = load<u64>(ptr + (<usize>i << 3));
       const s = gfnToMemslotInSet(set, gfn);
-      if (s != 0) sum += slotOf(s).userspaceAddr + ((gfn - slotOf(s).baseGfn) << PAGE_SHIFT);
+      if (s != 0) sum += slotGfnToHva(slotOf(s), gfn);
     }
   }
   return sum;

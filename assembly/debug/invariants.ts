@@ -4,7 +4,7 @@
 
 import { Vm, memslotSet, activeSet, KVM_MAX_VCPUS } from "../kvm/vm";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } from "../memslots/set";
-import { Slot, slotOf, slotEnd, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
+import { Slot, slotOf, slotEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
 import { searchMemslots } from "../search";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDEND, SPTE_WRITE_TAG, SPTE_RMAP_NEXT,
@@ -133,7 +133,7 @@ export function checkMmuInvariants(vm: Vm): void {
       const sl = slotOf(slot);
       const gfn = load<u64>(e + SPTE_GFN);
       check(gfn >= sl.baseGfn && gfn < slotEnd(sl), "spte gfn outside its slot");
-      const hva = sl.userspaceAddr + ((gfn - sl.baseGfn) << PAGE_SHIFT);
+      const hva = slotGfnToHva(sl, gfn);
       const frame = gmemServes(vm, slot, gfn) ? gmemFrameNoFault(slot, gfn) : hvaFrameNoFault(hva);
       check(frame != 0, "spte maps a page whose hva has no frame (missed invalidation)");
       if (load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {

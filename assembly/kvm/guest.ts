@@ -2,7 +2,7 @@
 // kvm_read_guest / kvm_write_guest, used by ioctls and device emulation.
 
 import { Vm, activeSet } from "./vm";
-import { Slot, slotOf, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
+import { Slot, slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { gfnToMemslotInSet } from "../search";
 import { hvaToLinear } from "../hostmm/mm";
 import { markPageDirtyInSlot } from "../dirty/mark";
@@ -22,7 +22,7 @@ export function gfnToHvaMemslot(slot: usize, gfn: u64, write: bool): u64 {
   if (slot == 0 || (slotOf(slot).flags & KVM_MEMSLOT_INVALID) != 0) return KVM_HVA_ERR_BAD;
   const s = slotOf(slot);
   if (write && (s.flags & KVM_MEM_READONLY) != 0) return KVM_HVA_ERR_RO_BAD;
-  return s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT);
+  return slotGfnToHva(s, gfn);
 }
 
 /** The linear address for guest page access, or 0 with EFAULT and the reason recorded. */

@@ -3,6 +3,7 @@
 // active set: an update builds a new object and swaps (update.ts).
 
 import { kzalloc, kfree } from "../kalloc";
+import { PAGE_SHIFT } from "../layout";
 
 export const KVM_MEM_LOG_DIRTY_PAGES: u32 = 1 << 0;
 export const KVM_MEM_READONLY: u32 = 1 << 1;
@@ -39,6 +40,11 @@ export const SLOT_BYTES: usize = offsetof<Slot>();
 
 @inline export function slotEnd(s: Slot): u64 {
   return s.baseGfn + s.npages;
+}
+
+/** __gfn_to_hva_memslot: the hva of a gfn inside s (no flag checks). */
+@inline export function slotGfnToHva(s: Slot, gfn: u64): u64 {
+  return s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT);
 }
 
 export function allocSlot(point: i32): usize {

@@ -4,7 +4,7 @@
 // mmio_fragments), a retry, and a memory fault.
 
 import { vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
-import { slotOf, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
+import { gfnToHvaMemslot, isErrorHva } from "../kvm/guest";
 import { hvaToLinear } from "../hostmm/mm";
 import { vmOf } from "../kvm/vm";
 import { markPageDirtyInSlot } from "../dirty/mark";
@@ -94,10 +94,9 @@ export function exitMemoryFault(vcpuP: usize, gpa: u64, flags: u64 = 0, err: i32
 export function physAccess(vcpuP: usize, gpa: u64, write: bool): usize {
   const gfn = gpa >> PAGE_SHIFT;
   const slot = vcpuGfnToMemslot(vcpuP, gfn);
-  if (slot == 0) return 0;
-  const s = slotOf(slot);
-  if ((s.flags & KVM_MEMSLOT_INVALID) != 0 || (write && (s.flags & KVM_MEM_READONLY) != 0)) return 0;
-  const lin = hvaToLinear(s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT) + (gpa & PAGE_MASK), write);
+  const hva = gfnToHvaMemslot(slot, gfn, write);
+  if (isErrorHva(hva)) return 0;
+  const lin = hvaToLinear(hva + (gpa & PAGE_MASK), write);
   // An A/D update in a guest page table is a guest write like any other.
   if (lin != 0 && write) markPageDirtyInSlot(vmOf(vcpuOf(vcpuP).vm), slot, gfn, vcpuP);
   return lin;

@@ -13,7 +13,7 @@
 import { Vm, vmOf, activeSet } from "../kvm/vm";
 import { Vcpu, vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
 import { setOf } from "../memslots/set";
-import { slotOf, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
+import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { hvaToLinear } from "../hostmm/mm";
 import { maxGfn } from "../kvm/config";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
@@ -81,7 +81,7 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
     if (acc == ACC_WRITE && (s.flags & KVM_MEM_READONLY) != 0) return FAULT_MMIO;
 
     const seq = vm.mmuInvalidateSeq;
-    const hva = s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT);
+    const hva = slotGfnToHva(s, gfn);
     const lin = gmemLin != GMEM_FAULT_HVA ? gmemLin : hvaToLinear(hva, acc == ACC_WRITE);
     if (lin == 0) return FAULT_EFAULT;
     // is_page_fault_stale: an invalidation ran (or is running over this gfn)
