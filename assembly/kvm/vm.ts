@@ -3,14 +3,11 @@
 
 import { kzalloc, kfree } from "../kalloc";
 import { allocSet, freeSet, setOf, Memslots, gfnSlotAt } from "../memslots/set";
-import { slotOf, freeSlot } from "../memslots/slot";
-import { freeBitmap } from "../dirty/bitmap";
 import { freeVcpu } from "./vcpu";
 import { typeHasPrivateMem } from "./config";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
-import { freeSlotArch } from "../mmu/rmap";
 import { Gpc } from "../pfncache";
-import { gmemUnbind } from "../gmem/bind";
+import { freeMemslot } from "../memslots/update";
 import { freeMemAttributes } from "../gmem/attributes";
 
 @unmanaged export class Vm {
@@ -150,13 +147,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
     if (a == 0 || b == 0) { if (a) freeSet(a); if (b) freeSet(b); continue; }
     // Outside an update both sets hold the same objects: free them once.
     const s = setOf(a);
-    for (let i = 0; i < s.count; i++) {
-      const x = gfnSlotAt(s, i);
-      gmemUnbind(x); // guest_memfd files outlive the VM; their ranges come free
-      freeBitmap(slotOf(x).dirtyBitmap, slotOf(x).npages);
-      freeSlotArch(slotOf(x).arch);
-      freeSlot(x);
-    }
+    for (let i = 0; i < s.count; i++) freeMemslot(gfnSlotAt(s, i));
     freeSet(a);
     freeSet(b);
   }

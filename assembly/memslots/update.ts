@@ -163,15 +163,20 @@ function commitMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): void {
   if (change == KVM_MR_DELETE) {
     // Trackers hear of the deletion only now, when it can no longer fail.
     notifyTrackRemoveRegion(vm, old);
-    gmemUnbind(old);
-    freeBitmap(slotOf(old).dirtyBitmap, slotOf(old).npages);
-    freeSlotArch(slotOf(old).arch);
-    freeSlot(old);
+    freeMemslot(old);
   } else if (change == KVM_MR_MOVE || change == KVM_MR_FLAGS_ONLY) {
     const o = slotOf(old);
     if (o.dirtyBitmap != 0 && slotOf(nw).dirtyBitmap == 0) freeBitmap(o.dirtyBitmap, o.npages);
     freeSlot(old);
   }
+}
+
+/** kvm_free_memslot: the slot and all it owns (guest_memfd binding, bitmap, rmaps). */
+export function freeMemslot(slot: usize): void {
+  gmemUnbind(slot); // guest_memfd files outlive the slot; their ranges come free
+  freeBitmap(slotOf(slot).dirtyBitmap, slotOf(slot).npages);
+  freeSlotArch(slotOf(slot).arch);
+  freeSlot(slot);
 }
 
 /**
@@ -196,19 +201,11 @@ export function setMemslot(vm: Vm, old: usize, nw: usize, change: i32): i32 {
     checkVmInvariants(vm);
     return r;
   }
-  if (change == KVM_MR_CREATE) {
-    replaceMemslot(inactiveSet(vm, asId), 0, nw);
-    activateMemslot(vm, asId, 0, nw);
-  } else if (change == KVM_MR_DELETE) {
-    replaceMemslot(inactiveSet(vm, asId), old, 0);
-    activateMemslot(vm, asId, invalid, 0);
-  } else if (change == KVM_MR_MOVE) {
-    replaceMemslot(inactiveSet(vm, asId), old, nw);
-    activateMemslot(vm, asId, invalid, nw);
-  } else {
-    replaceMemslot(inactiveSet(vm, asId), old, nw);
-    activateMemslot(vm, asId, old, nw);
-  }
+  // kvm_{create,delete,move,update_flags}_memslot: nw (0 for DELETE) takes
+  // old's place (0 for CREATE) in the inactive set, then the sets swap; for
+  // DELETE and MOVE the active set holds the INVALID copy in old's place.
+  replaceMemslot(inactiveSet(vm, asId), old, nw);
+  activateMemslot(vm, asId, invalid != 0 ? invalid : old, nw);
   if (invalid != 0) freeSlot(invalid);
   commitMemoryRegion(vm, old, nw, change);
   checkVmInvariants(vm);
