@@ -16,6 +16,7 @@ import { typeHasPrivateMem } from "../kvm/config";
 import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt } from "../memslots/set";
 import { firstSlotEndingAfter } from "../search";
 import { zapGfnRange } from "../mmu/mmu";
+import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_notifier";
 import { inHook } from "../debug/hooks";
 import { IOCTL_BUF, PAGE_MASK, PAGE_SHIFT } from "../layout";
 import { fail, EFAULT, EINVAL, ENOMEM, EBUSY, CHECK_COPY_FROM_USER, CHECK_UPDATE_IN_READER, CHECK_ATTR_FLAGS,
@@ -112,27 +113,6 @@ function buildRanges(vm: Vm, start: u64, end: u64, value: u64): usize {
   return out;
 }
 
-/** kvm_mmu_invalidate_begin */
-function invalidateBegin(vm: Vm): void {
-  vm.mmuInvalidateInProgress++;
-  if (vm.mmuInvalidateInProgress == 1) {
-    vm.mmuInvalidateRangeStart = <u64>-1;
-    vm.mmuInvalidateRangeEnd = 0;
-  }
-}
-
-/** kvm_mmu_invalidate_range_add */
-function invalidateRangeAdd(vm: Vm, start: u64, end: u64): void {
-  if (start < vm.mmuInvalidateRangeStart) vm.mmuInvalidateRangeStart = start;
-  if (end > vm.mmuInvalidateRangeEnd) vm.mmuInvalidateRangeEnd = end;
-}
-
-/** kvm_mmu_invalidate_end: a fault that began before sees the new sequence and retries. */
-function invalidateEnd(vm: Vm): void {
-  vm.mmuInvalidateSeq++;
-  vm.mmuInvalidateInProgress--;
-}
-
 /**
  * kvm_vm_set_mem_attributes(start, end, value): a no-op if every gfn has the
  * value already; else zap every slot's mappings in the range (all address
@@ -155,10 +135,10 @@ export function setMemAttributes(vm: Vm, start: u64, end: u64, value: u64): i32 
   for (let as: u32 = 0; as < vm.nrAs; as++) {
     const s = setOf(activeSet(vm, as));
     for (let i = firstSlotEndingAfter(s, start); i < s.count && gfnKeyAt(s, i) < end; i++) {
-      if (!found) { invalidateBegin(vm); found = true; }
+      if (!found) { mmuInvalidateBegin(vm); found = true; }
       const lo = gfnKeyAt(s, i) > start ? gfnKeyAt(s, i) : start;
       const hi = gfnEndAt(s, i) < end ? gfnEndAt(s, i) : end;
-      invalidateRangeAdd(vm, lo, hi);
+      mmuInvalidateRangeAdd(vm, lo, hi);
       // [x86] kvm_arch_pre_set_memory_attributes: shared and private mappings go.
       zapGfnRange(gfnSlotAt(s, i), lo, hi);
     }
@@ -169,7 +149,7 @@ export function setMemAttributes(vm: Vm, start: u64, end: u64, value: u64): i32 
   a.count = builtCount;
   a.cap = builtCap;
   vm.memAttrs = hdr;
-  if (found) invalidateEnd(vm);
+  if (found) mmuInvalidateEnd(vm);
   checkAttributes(vm);
   return 0;
 }

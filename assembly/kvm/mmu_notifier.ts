@@ -32,20 +32,29 @@ function unmapSlotRange(slot: usize, ctx: usize): void {
   mnSlotHits++;
   // The invalidation's gfn range is one min/max range across slots and address
   // spaces; a fault on a gfn inside it while it is in progress retries.
-  const vm = vmOf(ctx);
-  if (vm.mmuInvalidateRangeStart > mnLastGfnStart) vm.mmuInvalidateRangeStart = mnLastGfnStart;
-  if (vm.mmuInvalidateRangeEnd < mnLastGfnEnd) vm.mmuInvalidateRangeEnd = mnLastGfnEnd;
+  mmuInvalidateRangeAdd(vmOf(ctx), mnLastGfnStart, mnLastGfnEnd);
   zapGfnRange(slot, mnLastGfnStart, mnLastGfnEnd);
 }
 
-/** kvm_mmu_invalidate_begin: the gfn range starts empty and grows per slot reached. */
-function invalidateBegin(vm: Vm): void {
-  vm.mnActiveInvalidateCount++;
+/** kvm_mmu_invalidate_begin: the gfn range starts empty and grows per range added. */
+export function mmuInvalidateBegin(vm: Vm): void {
   vm.mmuInvalidateInProgress++;
   if (vm.mmuInvalidateInProgress == 1) {
     vm.mmuInvalidateRangeStart = <u64>-1;
     vm.mmuInvalidateRangeEnd = 0;
   }
+}
+
+/** kvm_mmu_invalidate_range_add */
+export function mmuInvalidateRangeAdd(vm: Vm, start: u64, end: u64): void {
+  if (start < vm.mmuInvalidateRangeStart) vm.mmuInvalidateRangeStart = start;
+  if (end > vm.mmuInvalidateRangeEnd) vm.mmuInvalidateRangeEnd = end;
+}
+
+/** kvm_mmu_invalidate_end: a fault that began before sees the new sequence and retries. */
+export function mmuInvalidateEnd(vm: Vm): void {
+  vm.mmuInvalidateSeq++;
+  vm.mmuInvalidateInProgress--;
 }
 
 export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
@@ -55,7 +64,8 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
     const vm = vmOf(vmAt(i));
     // pfn caches first, before anything else (kvm_mmu_notifier_invalidate_range_start).
     gpcInvalidateStart(vm, start, end);
-    invalidateBegin(vm);
+    vm.mnActiveInvalidateCount++;
+    mmuInvalidateBegin(vm);
     for (let as: u32 = 0; as < vm.nrAs; as++) {
       forEachSlotInHvaRange(activeSet(vm, as), start, end, unmapSlotRange, changetype<usize>(vm));
     }
@@ -66,9 +76,7 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
 export function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
   for (let i = 0; i < vmCount(); i++) {
     const vm = vmOf(vmAt(i));
-    // kvm_mmu_invalidate_end: a fault that began before this sees the new sequence and retries.
-    vm.mmuInvalidateSeq++;
-    vm.mmuInvalidateInProgress--;
+    mmuInvalidateEnd(vm);
     vm.mnActiveInvalidateCount--;
   }
 }
