@@ -8,7 +8,7 @@ import { setOf } from "./memslots/set";
 import { slotOf } from "./memslots/slot";
 import { gfnToMemslotInSet } from "./search";
 import { gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_BAD } from "./kvm/guest";
-import { hvaToLinear, taskSize } from "./hostmm/mm";
+import { hvaToLinear, accessOk } from "./hostmm/mm";
 import { markPageDirtyInSlot } from "./dirty/mark";
 import { kzalloc, kfree } from "./kalloc";
 import { PAGE_SHIFT, PAGE_MASK, PAGE_SIZE } from "./layout";
@@ -134,7 +134,7 @@ export function gpcActivate(p: usize, gpa: u64, len: u64): i32 {
 
 /** kvm_gpc_activate_hva */
 export function gpcActivateHva(p: usize, uhva: u64, len: u64): i32 {
-  if (len > taskSize || uhva > taskSize - len) return fail(CHECK_GPC_INVALID_GPA, EINVAL);
+  if (!accessOk(uhva, len)) return fail(CHECK_GPC_INVALID_GPA, EINVAL);
   return activate(p, INVALID_GPA, uhva, len);
 }
 

@@ -22,6 +22,11 @@ export const MAP_FIXED: u32 = 0x10;
 
 /** x86-64 4-level paging: the first address user space cannot map (TASK_SIZE_MAX). */
 export let taskSize: u64 = 0x7ffffffff000;
+/** access_ok(uaddr, size): the range lies below the user address limit. */
+export function accessOk(uaddr: u64, size: u64): bool {
+  return size <= taskSize && uaddr <= taskSize - size;
+}
+
 /** Where top-down placement of non-fixed mappings starts. */
 let mmapBase: u64 = 0x7f0000000000;
 

@@ -7,7 +7,8 @@ import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_U
   REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
 import { Vm, vmOf, createVm, destroyVm } from "./vm";
 import { createVcpu, vcpuOf } from "./vcpu";
-import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS } from "./caps";
+import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2 } from "./caps";
 import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU, FD_GMEM } from "./fd";
 import { gmemCreateIoctl, gmemClose } from "../gmem/file";
 import { setMemAttributesIoctl } from "../gmem/attributes";
@@ -41,9 +42,6 @@ export const KVM_CLEAR_DIRTY_LOG: u32 = 0xc018aec0;
 export const KVM_RESET_DIRTY_RINGS: u32 = 0x0000aec7;
 export const KVM_SET_MEMORY_ATTRIBUTES: u32 = 0x4020aed2;
 export const KVM_CREATE_GUEST_MEMFD: u32 = 0xc040aed4;
-const KVM_CAP_DIRTY_LOG_RING: u32 = 192;
-const KVM_CAP_DIRTY_LOG_RING_ACQ_REL: u32 = 223;
-const KVM_CAP_DISABLE_QUIRKS2: u32 = 213;
 const KVM_API_VERSION: i32 = 12;
 const KVM_VCPU_MMAP_SIZE: i32 = 3 * 4096; // [x86] run + PIO + coalesced MMIO pages
 const ENABLE_CAP_BYTES: i32 = 104;
@@ -94,7 +92,7 @@ function enableCap(vm: Vm): i32 {
   const cap = load<u32>(IOCTL_BUF);
   const flags = load<u32>(IOCTL_BUF, 4);
   const arg0 = load<u64>(IOCTL_BUF, 8);
-  if (cap == KVM_CAP_DISABLE_QUIRKS2) {
+  if (<i64>cap == KVM_CAP_DISABLE_QUIRKS2) {
     // [x86] kvm_vm_ioctl_enable_cap: only known quirks may be disabled.
     if (flags != 0 || (arg0 & ~<u64>KVM_X86_VALID_QUIRKS) != 0) return fail(CHECK_ENABLE_CAP, EINVAL);
     vm.quirks &= ~<u32>arg0;
@@ -107,7 +105,7 @@ function enableCap(vm: Vm): i32 {
     return 0;
   }
   // The ring size is passed on as a u32; flags are not checked for these caps.
-  if (cap == KVM_CAP_DIRTY_LOG_RING || cap == KVM_CAP_DIRTY_LOG_RING_ACQ_REL) return enableDirtyRing(vm, <u32>arg0);
+  if (<i64>cap == KVM_CAP_DIRTY_LOG_RING || <i64>cap == KVM_CAP_DIRTY_LOG_RING_ACQ_REL) return enableDirtyRing(vm, <u32>arg0);
   // KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP is never accepted on x86; unknown caps
   // are EINVAL from x86's kvm_vm_ioctl_enable_cap.
   return fail(CHECK_ENABLE_CAP, EINVAL);

@@ -104,6 +104,7 @@ export function freeVcpu(p: usize): void {
   return vcpuGfnToMemslotSlow(p, gfn);
 }
 
+/** The fast path has already tried lastUsedSlot; only a stale generation is left to drop. */
 function vcpuGfnToMemslotSlow(p: usize, gfn: u64): usize {
   const v = vcpuOf(p);
   const vm = vmOf(v.vm);
@@ -112,8 +113,6 @@ function vcpuGfnToMemslotSlow(p: usize, gfn: u64): usize {
     v.lastUsedSlot = 0;
     v.lastUsedSlotGen = gen;
   }
-  const last = v.lastUsedSlot;
-  if (last != 0 && gfn - slotOf(last).baseGfn < slotOf(last).npages) return last;
   const found = searchMemslots(activeSet(vm, v.asId), gfn);
   if (found != 0) v.lastUsedSlot = found;
   return found;

@@ -9,7 +9,7 @@ import { setOf, idLookup, reserveSet } from "./set";
 import { overlappingSlot } from "../search";
 import { setMemslot, KVM_MR_CREATE, KVM_MR_DELETE, KVM_MR_MOVE, KVM_MR_FLAGS_ONLY } from "./update";
 import { typeHasProtectedState } from "../kvm/config";
-import { taskSize, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED } from "../hostmm/mm";
+import { accessOk, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED } from "../hostmm/mm";
 import { gmemBind, gmemUnbind } from "../gmem/bind";
 import { INJECT_ALLOC_SLOT } from "../debug/inject";
 import { PAGE_MASK, PAGE_SHIFT } from "../layout";
@@ -26,11 +26,6 @@ function validFlags(vm: Vm, flags: u32): u32 {
   return valid;
 }
 
-/** access_ok(uaddr, size) against the user address limit. */
-function validUserRange(uaddr: u64, size: u64): bool {
-  return size <= taskSize && uaddr <= taskSize - size;
-}
-
 /**
  * kvm_set_memory_region: checks 4-21 of memslots.md §4 (the dispatcher did
  * 0-3) and the update. Returns 0 or -errno with the failed check recorded.
@@ -43,7 +38,7 @@ export function setMemoryRegion(vm: Vm, slot: u32, flags: u32, gpa: u64, size: u
   if (size & PAGE_MASK) return fail(CHECK_SIZE_ALIGN, EINVAL);
   if (gpa & PAGE_MASK) return fail(CHECK_GPA_ALIGN, EINVAL);
   if (uaddr & PAGE_MASK) return fail(CHECK_HVA_ALIGN, EINVAL);
-  if (!validUserRange(uaddr, size)) return fail(CHECK_HVA_RANGE, EINVAL);
+  if (!accessOk(uaddr, size)) return fail(CHECK_HVA_RANGE, EINVAL);
   if ((flags & KVM_MEM_GUEST_MEMFD) != 0 && ((gmemOffset & PAGE_MASK) != 0 || gmemOffset + size < gmemOffset))
     return fail(CHECK_GMEM_OFFSET, EINVAL);
   if (asId >= vm.nrAs || id >= <u32>KVM_MEM_SLOTS_NUM) return fail(CHECK_AS_ID, EINVAL);

@@ -26,16 +26,14 @@ import { spteFor, SPT_TABLE_BYTES, SPT_VCPU_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG
   SPTE_BYTES, SPTE_FLAGS } from "./spte";
 import { spteDrop } from "./rmap";
 import { vcpuTables } from "./mmu";
-import { faultIn, faultHost, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
+import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
 import { notifyTrackWrite } from "./page_track";
 import { vmOf } from "../kvm/vm";
 import { vcpuOf } from "../kvm/vcpu";
 import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, physAccess } from "./exit";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
 
-export const ACC_READ: i32 = 0;
-export const ACC_WRITE: i32 = 1;
-export const ACC_FETCH: i32 = 2;
+export { ACC_READ, ACC_WRITE, ACC_FETCH } from "./fault";
 
 export const ACCESS_OK: i32 = 0;
 export const ACCESS_EXCEPTION: i32 = 1;
