@@ -10,11 +10,11 @@
 // original access (12 fetch, 13 load, 15 store/AMO) and tval = va; a PTE that
 // is not in RAM gives the access fault of the original access instead.
 
-import { physLoad64, physStore64, accessStatus, accessCause, accessTval, ACC_FETCH, ACC_WRITE,
+import { physLoad64, physStore64, accessFault, accessStatus, accessCause, accessTval, ACC_FETCH, ACC_WRITE,
   ACCESS_OK, ACCESS_EXCEPTION } from "../mmu/access";
 import {
   getField, getPriv, OFF_SATP, OFF_SSTATUS, SATP_PPN_MASK, SSTATUS_SUM, SSTATUS_MXR, PRIV_U,
-  CAUSE_FETCH_PAGE, CAUSE_LOAD_PAGE, CAUSE_STORE_PAGE, CAUSE_FETCH_ACCESS, CAUSE_LOAD_ACCESS, CAUSE_STORE_ACCESS,
+  CAUSE_FETCH_PAGE, CAUSE_LOAD_PAGE, CAUSE_STORE_PAGE,
 } from "./state";
 
 export const PTE_V: u64 = 1 << 0;
@@ -41,14 +41,6 @@ function fault(va: u64, acc: i32): u64 {
   return 0;
 }
 
-/** A page-table access outside RAM: the access fault of the original access type. */
-function walkAccessFault(va: u64, acc: i32): u64 {
-  accessStatus = ACCESS_EXCEPTION;
-  accessCause = acc == ACC_FETCH ? CAUSE_FETCH_ACCESS : acc == ACC_WRITE ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS;
-  accessTval = va;
-  return 0;
-}
-
 /** The guest physical address of va for an access of kind acc, or 0 with accessStatus set. */
 export function translate(va: u64, acc: i32): u64 {
   // Bits 63..38 must all be equal, or the address is outside both halves.
@@ -62,7 +54,8 @@ export function translate(va: u64, acc: i32): u64 {
     const shift = <u64>(12 + VPN_BITS * level);
     pteAddr = table + (((va >> shift) & 511) << 3);
     pte = physLoad64(pteAddr);
-    if (accessStatus != ACCESS_OK) return walkAccessFault(va, acc);
+    // A page-table access outside RAM: the access fault of the original access type.
+    if (accessStatus != ACCESS_OK) { accessFault(va, acc); return 0; }
     if ((pte & PTE_V) == 0 || (pte & (PTE_R | PTE_W)) == PTE_W || (pte >> PTE_HIGH_SHIFT) != 0) return fault(va, acc);
     if ((pte & (PTE_R | PTE_X)) != 0) break; // leaf
     // A pointer to the next level: D, A and U are reserved in it.
@@ -93,7 +86,7 @@ export function translate(va: u64, acc: i32): u64 {
   const updated = pte | PTE_A | (acc == ACC_WRITE ? PTE_D : 0);
   if (updated != pte) {
     physStore64(pteAddr, updated);
-    if (accessStatus != ACCESS_OK) return walkAccessFault(va, acc);
+    if (accessStatus != ACCESS_OK) { accessFault(va, acc); return 0; }
   }
 
   const offMask = (<u64>1 << <u64>(12 + VPN_BITS * level)) - 1;

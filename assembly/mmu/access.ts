@@ -165,7 +165,8 @@ export function logReset(): void { logCount = 0; }
   return load<u64>(spteFor(sptTable, va) + SPTE_ADDEND);
 }
 
-function accessFault(va: u64, acc: i32): void {
+/** An access exception of kind acc at va. */
+export function accessFault(va: u64, acc: i32): void {
   accessStatus = ACCESS_EXCEPTION;
   accessCause = acc == ACC_FETCH ? CAUSE_FETCH_ACCESS : acc == ACC_WRITE ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS;
   accessTval = va;
