@@ -1,8 +1,7 @@
 // The ABI: every export of the core, and nothing else. Hot-path exports take
 // i32/f64; i64 (BigInt in JS) appears only on cold paths.
 
-import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE, PAGE_SHIFT, PAGE_SIZE, PAGE_MASK, SNAP_BASE_GFN, SNAP_NPAGES,
-  SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID, SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES } from "./layout";
+import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE, PAGE_SIZE, PAGE_MASK } from "./layout";
 import { failedCheck } from "./errno";
 import * as errno from "./errno";
 import { kzalloc, kfree, allocatedBytes } from "./kalloc";
@@ -10,11 +9,11 @@ import { framesInUse } from "./hostmm/frames";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd } from "./kvm/ioctl";
-import { Vm, vmOf, activeSet, inactiveSet, memslotSet, setLiveGeneration } from "./kvm/vm";
-import { setOf, gfnSlotAt, Memslots } from "./memslots/set";
+import { Vm, vmOf, activeSet, inactiveSet } from "./kvm/vm";
+import { setOf } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
-import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, indexRebuilds, refreshSet, searchHva } from "./search";
-import { vcpuGfnToMemslot, vcpuOf } from "./kvm/vcpu";
+import { searchMemslots, gfnToMemslotInSet, indexRebuilds } from "./search";
+import { vcpuOf } from "./kvm/vcpu";
 import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
 import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
 import { injectFault as inject } from "./debug/inject";
@@ -28,7 +27,6 @@ import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/
 import { zapAllCount, slotZapCount, sptesZapped } from "./mmu/mmu";
 import { flushCount } from "./mmu/access";
 import { rmapCount } from "./mmu/rmap";
-import { checkVmInvariants } from "./debug/invariants";
 import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trackCount, trackWarnings } from "./mmu/page_track";
 import * as gmem from "./gmem/file";
 import { gfnAttributes, memAttributeRanges } from "./gmem/attributes";

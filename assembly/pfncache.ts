@@ -5,7 +5,6 @@
 
 import { Vm, vmOf, activeSet } from "./kvm/vm";
 import { setOf } from "./memslots/set";
-import { slotOf } from "./memslots/slot";
 import { gfnToMemslotInSet } from "./search";
 import { gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_BAD } from "./kvm/guest";
 import { hvaToLinear, accessOk } from "./hostmm/mm";

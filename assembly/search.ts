@@ -13,7 +13,7 @@
 // hva ends; a range query walks down from the last slot starting below the
 // range end while the running maximum still reaches into the range.
 
-import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSlotAt, hvaSlotAt, gfnRecAt } from "./memslots/set";
+import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSlotAt, gfnUaddrAt, hvaSlotAt } from "./memslots/set";
 import { slotOf, Slot } from "./memslots/slot";
 import { kzalloc, kfree } from "./kalloc";
 import { PAGE_SHIFT } from "./layout";
@@ -91,20 +91,20 @@ function buildHvaMaxEnd(s: Memslots): void {
   return lo;
 }
 
+/** The record that would hold gfn (the last one starting at or below it), or -1 outside the set's span. */
+@inline function recordFor(s: Memslots, gfn: u64): i32 {
+  if (gfn < s.indexBase || gfn >= s.indexLimit) return -1;
+  if (s.indexBuckets == 0) return predecessor(s, gfn, 0, s.count - 1);
+  const at = s.index + (<usize>((gfn - s.indexBase) >> <u64>s.indexShift) << 2);
+  return predecessor(s, gfn, <i32>load<u32>(at), <i32>load<u32>(at, 4));
+}
+
 /** search_memslots: the slot containing gfn, or 0. INVALID slots are found too. */
 export function searchMemslots(p: usize, gfn: u64): usize {
   const s = setOf(p);
   refreshSet(s);
-  if (gfn < s.indexBase || gfn >= s.indexLimit) return 0;
-  let i: i32;
-  if (s.indexBuckets != 0) {
-    const b = <usize>((gfn - s.indexBase) >> <u64>s.indexShift);
-    const at = s.index + (b << 2);
-    i = predecessor(s, gfn, <i32>load<u32>(at), <i32>load<u32>(at, 4));
-  } else {
-    i = predecessor(s, gfn, 0, s.count - 1);
-  }
-  return gfn < gfnEndAt(s, i) ? gfnSlotAt(s, i) : 0;
+  const i = recordFor(s, gfn);
+  return i >= 0 && gfn < gfnEndAt(s, i) ? gfnSlotAt(s, i) : 0;
 }
 
 /** __gfn_to_memslot: the set's last_used_slot first, then search; a hit updates it. */
@@ -123,16 +123,8 @@ export function gfnToMemslotInSet(p: usize, gfn: u64): usize {
 /** gfn -> hva through the records alone (the benchmarked lookup; error hva 0 on a miss). */
 @inline export function searchHva(p: usize, gfn: u64): u64 {
   const s = setOf(p);
-  if (gfn < s.indexBase || gfn >= s.indexLimit) return 0;
-  let i: i32;
-  if (s.indexBuckets != 0) {
-    const at = s.index + (<usize>((gfn - s.indexBase) >> <u64>s.indexShift) << 2);
-    i = predecessor(s, gfn, <i32>load<u32>(at), <i32>load<u32>(at, 4));
-  } else {
-    i = predecessor(s, gfn, 0, s.count - 1);
-  }
-  const rec = gfnRecAt(s, i);
-  return gfn < load<u64>(rec, 8) ? load<u64>(rec, 16) + ((gfn - load<u64>(rec)) << PAGE_SHIFT) : 0;
+  const i = recordFor(s, gfn);
+  return i >= 0 && gfn < gfnEndAt(s, i) ? gfnUaddrAt(s, i) + ((gfn - gfnKeyAt(s, i)) << PAGE_SHIFT) : 0;
 }
 
 /** First position in the gfn array whose slot ends above gfn. */

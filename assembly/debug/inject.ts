@@ -29,7 +29,3 @@ export function injected(p: i32): i32 {
   point = INJECT_NONE;
   return errno;
 }
-
-export function injectArmed(): i32 {
-  return point;
-}

@@ -7,7 +7,7 @@ import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { bitmapWords, scratchOf, summaryOf, forEachMaybeDirtyWord } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
-import { hvaToLinear, hvaResident, hvaProt, userRangeWritable, privateFrame, PROT_WRITE, PROT_READ } from "../hostmm/mm";
+import { hvaToLinear, hvaResident, hvaProt, userRangeWritable, privateFrame, PROT_WRITE } from "../hostmm/mm";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { IOCTL_BUF, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,

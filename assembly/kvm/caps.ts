@@ -1,6 +1,6 @@
 // KVM_CHECK_EXTENSION answers (uapi.md §4) for /dev/kvm (vm = 0) and VM fds.
 
-import { Vm, vmOf } from "./vm";
+import { vmOf } from "./vm";
 import { KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
 import { maxNrAddressSpaces, vmTypes, memoryAttributesCompiled, preFaultMemory, typeHasProtectedState,

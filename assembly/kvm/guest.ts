@@ -2,7 +2,7 @@
 // kvm_read_guest / kvm_write_guest, used by ioctls and device emulation.
 
 import { Vm, activeSet } from "./vm";
-import { Slot, slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
+import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { gfnToMemslotInSet } from "../search";
 import { hvaToLinear } from "../hostmm/mm";
 import { markPageDirtyInSlot } from "../dirty/mark";

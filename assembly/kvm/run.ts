@@ -2,16 +2,13 @@
 // exit left open (an MMIO read's data, an SBI call's return values), then runs
 // the interpreter until something needs the host, and reports it in kvm_run.
 
-import { Vm, vmOf } from "./vm";
 import { Vcpu, vcpuOf } from "./vcpu";
 import { kzalloc } from "../kalloc";
-import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getField, setField,
-  getInstret, PRIV_S, PRIV_U, OFF_SSTATUS, OFF_SIE, OFF_STVEC, OFF_SSCRATCH, OFF_SEPC, OFF_SCAUSE, OFF_STVAL, OFF_SIP,
-  OFF_SATP, OFF_SCOUNTEREN, OFF_SENVCFG, SSTATUS_WMASK, SIE_WMASK, SIP_WMASK, SENVCFG_WMASK, SATP_MODE_SHIFT,
-  SATP_MODE_BARE, SATP_MODE_SV39 } from "../cpu/state";
+import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
+  PRIV_U, SATP_MODE_SHIFT, SATP_MODE_BARE, SATP_MODE_SV39 } from "../cpu/state";
 import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/run";
 import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "../cpu/timer";
-import { mmuEnter, memFlush, mmuModeChanged, accessStatus } from "../mmu/access";
+import { mmuEnter, mmuModeChanged } from "../mmu/access";
 import { csrRead, csrWrite, CSR_SSTATUS, CSR_SIE, CSR_STVEC, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE, CSR_STVAL, CSR_SIP,
   CSR_SATP, CSR_SCOUNTEREN, CSR_SENVCFG } from "../cpu/csr";
 import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAULT, EXITK_RING_FULL, EXITK_NONE } from "../mmu/exit";

@@ -2,7 +2,6 @@
 // (1 while in SMM) and its generation-tagged last-used slot cache.
 
 import { Vm, vmOf, activeSet, liveGeneration, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
-import { setOf } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
 import { searchMemslots } from "../search";
 import { kzalloc, kfree } from "../kalloc";

@@ -2,9 +2,8 @@
 // VMs that MMU-notifier events are delivered to.
 
 import { kzalloc, kfree } from "../kalloc";
-import { allocSet, freeSet, setOf, Memslots, gfnSlotAt } from "../memslots/set";
+import { allocSet, freeSet, setOf, gfnSlotAt } from "../memslots/set";
 import { freeVcpu } from "./vcpu";
-import { typeHasPrivateMem } from "./config";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { Gpc } from "../pfncache";
 import { freeMemslot } from "../memslots/update";
@@ -82,10 +81,6 @@ export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_I
 
 export function setLiveGeneration(vm: Vm, as: u32, gen: u64): void {
   if (as == 0) vm.liveGen0 = gen; else vm.liveGen1 = gen;
-}
-
-@inline export function activeMemslots(vm: Vm, as: u32): Memslots {
-  return setOf(activeSet(vm, as));
 }
 
 // ---- the list of live VMs ----
@@ -175,8 +170,4 @@ export function destroyVm(p: usize, listed: bool = true): void {
     }
   }
   kfree(p, VM_BYTES);
-}
-
-export function vmHasPrivateMem(vm: Vm): bool {
-  return typeHasPrivateMem(vm.type);
 }

@@ -2,9 +2,8 @@
 // INVALID phase for DELETE/MOVE, prepare, install, commit, and the rollback of
 // a failed prepare. Generations change only in swapActiveMemslots.
 
-import { Vm, activeSet, inactiveSet, memslotSet, setLiveGeneration } from "../kvm/vm";
-import { Slot, slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES,
-  KVM_MEM_READONLY } from "./slot";
+import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/vm";
+import { slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./slot";
 import { setOf, replaceMemslot } from "./set";
 import { allocBitmap, freeBitmap } from "../dirty/bitmap";
 import { injected, INJECT_ALLOC_INVALID_SLOT, INJECT_ARCH_PREPARE } from "../debug/inject";

@@ -5,7 +5,7 @@
 // track_remove_region when a slot is deleted, at commit. While a user is
 // registered, MOVE is refused (memslots/update.ts, arch prepare).
 
-import { Vm, activeSet, memslotSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/vm";
 import { setOf, gfnSlotAt } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
 import { gfnToMemslotInSet } from "../search";
