@@ -1,6 +1,8 @@
 // KvmError: errno number + code name + the check that failed, with the
 // offending values in the message (Cloud Hypervisor's error style).
 
+import type { CoreExports } from "./core.js";
+
 export const ERRNO: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
   14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 24: "EMFILE", 25: "ENOTTY", 27: "EFBIG",
@@ -114,4 +116,11 @@ export class KvmError extends Error {
     this.code = code;
     this.check = check;
   }
+}
+
+/** A core result: -errno throws a KvmError naming the check the core recorded; 0 or a value passes. */
+export function throwIfFailed(core: CoreExports, r: number | bigint, what: string,
+                              ctx: CheckContext = {}): void {
+  const v = Number(r);
+  if (v < 0) throw new KvmError(-v, core.lastFailedCheck(), ctx, what);
 }

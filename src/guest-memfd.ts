@@ -5,7 +5,7 @@
 // is released (its slots forget it) once no mapping holds it either.
 
 import type { Vm } from "./vm.js";
-import { KvmError } from "./errors.js";
+import { KvmError, throwIfFailed } from "./errors.js";
 import { MAP_SHARED, MAP_PRIVATE, MAP_FIXED, parseProt, type Hva } from "./host-memory.js";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "./uapi.js";
 import { type U64, toU64, toU32 } from "./u64.js";
@@ -46,8 +46,7 @@ export class GuestMemfd {
   }
 
   private check(r: number | bigint, what: string, ctx: Record<string, unknown>): void {
-    const v = Number(r);
-    if (v < 0) throw new KvmError(-v, this.vm.kvm.core.lastFailedCheck(), { fd: this.fd, ...ctx }, what);
+    throwIfFailed(this.vm.kvm.core, r, what, { fd: this.fd, ...ctx });
   }
 
   get isClosed(): boolean {

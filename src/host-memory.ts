@@ -5,7 +5,7 @@
 // sub-range and send MMU-notifier invalidations into every VM.
 
 import { type CoreExports, bytesAt, viewAt } from "./core.js";
-import { KvmError } from "./errors.js";
+import { throwIfFailed } from "./errors.js";
 import { type U64, toU64, asU64 } from "./u64.js";
 
 export const PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
@@ -41,11 +41,6 @@ export class HostMemory {
   /** @internal */
   constructor(private readonly core: CoreExports) {}
 
-  private check(r: number | bigint, what: string, ctx: Record<string, unknown> = {}): void {
-    const v = Number(r);
-    if (v < 0) throw new KvmError(-v, this.core.lastFailedCheck(), ctx, what);
-  }
-
   mmap(length: U64, opts: MmapOptions = {}): Hva {
     const len = toU64(length, "length");
     const prot = parseProt(opts.prot);
@@ -56,16 +51,16 @@ export class HostMemory {
       flags |= MAP_FIXED;
     }
     const r = BigInt(this.core.mmap(addr, len, prot, flags));
-    this.check(r, "mmap", { length: len, addr });
+    throwIfFailed(this.core, r, "mmap", { length: len, addr });
     return r;
   }
 
   munmap(hva: U64, length: U64): void {
-    this.check(this.core.munmap(toU64(hva, "hva"), toU64(length, "length")), "munmap");
+    throwIfFailed(this.core, this.core.munmap(toU64(hva, "hva"), toU64(length, "length")), "munmap");
   }
 
   mprotect(hva: U64, length: U64, prot: number | string): void {
-    this.check(this.core.mprotect(toU64(hva, "hva"), toU64(length, "length"), parseProt(prot)), "mprotect");
+    throwIfFailed(this.core, this.core.mprotect(toU64(hva, "hva"), toU64(length, "length"), parseProt(prot)), "mprotect");
   }
 
   /** Reads len bytes at hva (EFAULT if any page has no readable mapping). */
@@ -75,7 +70,7 @@ export class HostMemory {
     const chunk = this.core.ioBufferSize();
     for (let done = 0; done < len;) {
       const n = Math.min(chunk, len - done);
-      this.check(this.core.hostAccess(at, n, false), "read", { hva: at });
+      throwIfFailed(this.core, this.core.hostAccess(at, n, false), "read", { hva: at });
       out.set(bytesAt(this.core, this.core.ioBuffer(), n), done);
       done += n;
       at += BigInt(n);
@@ -90,7 +85,7 @@ export class HostMemory {
     for (let done = 0; done < bytes.length;) {
       const n = Math.min(chunk, bytes.length - done);
       bytesAt(this.core, this.core.ioBuffer(), n).set(bytes.subarray(done, done + n));
-      this.check(this.core.hostAccess(at, n, true), "write", { hva: at });
+      throwIfFailed(this.core, this.core.hostAccess(at, n, true), "write", { hva: at });
       done += n;
       at += BigInt(n);
     }

@@ -3,7 +3,7 @@
 // -errno, and _IOR structs are copied back (copy_to_user).
 
 import { type CoreExports, bytesAt } from "./core.js";
-import { KvmError, type CheckContext } from "./errors.js";
+import { throwIfFailed, type CheckContext } from "./errors.js";
 import { ioctlSize } from "./uapi.js";
 
 export function rawIoctl(core: CoreExports, fd: number, nr: number, arg?: Uint8Array | number | bigint): number {
@@ -32,6 +32,6 @@ export function rawIoctl(core: CoreExports, fd: number, nr: number, arg?: Uint8A
 export function checkedIoctl(core: CoreExports, fd: number, nr: number, what: string,
                              arg: Uint8Array | number | bigint | undefined, ctx: CheckContext): number {
   const r = rawIoctl(core, fd, nr, arg);
-  if (r < 0) throw new KvmError(-r, core.lastFailedCheck(), { ...ctx, ioctl: what, nr }, what);
+  throwIfFailed(core, r, what, { ...ctx, ioctl: what, nr });
   return r;
 }

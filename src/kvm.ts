@@ -3,7 +3,7 @@
 
 import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
-import { KvmError } from "./errors.js";
+import { KvmError, throwIfFailed } from "./errors.js";
 import { Vm } from "./vm.js";
 import { rawIoctl } from "./ioctl.js";
 import { KVM_CAP, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_API_VERSION } from "./uapi.js";
@@ -115,7 +115,7 @@ export class Kvm {
       if (opts.addressSpaces !== 1 && opts.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
       fd = this.core.createVm(BigInt(type), opts.addressSpaces);
     }
-    if (fd < 0) throw new KvmError(-fd, this.core.lastFailedCheck(), { type }, "KVM_CREATE_VM");
+    throwIfFailed(this.core, fd, "KVM_CREATE_VM", { type });
     const vm = new Vm(this, fd);
     this.vms.set(fd, vm);
     return vm;

@@ -5,7 +5,7 @@
 // memslot MOVE fails with EINVAL (after the INVALID phase, as in Linux).
 
 import type { Vm } from "./vm.js";
-import { KvmError } from "./errors.js";
+import { throwIfFailed } from "./errors.js";
 import { type U64, toU64 } from "./u64.js";
 
 export interface PageTrackNotifier {
@@ -25,7 +25,7 @@ export class PageTrack {
   register(n: PageTrackNotifier): () => void {
     const core = this.vm.kvm.core;
     const r = core.pageTrackRegister(this.vm.fd);
-    if (r < 0) throw new KvmError(-r, core.lastFailedCheck(), {}, "page-track register");
+    throwIfFailed(core, r, "page-track register");
     this.users.add(n);
     return () => this.unregister(n);
   }
@@ -47,7 +47,7 @@ export class PageTrack {
   private change(gfn: U64, delta: number, what: string): void {
     const core = this.vm.kvm.core;
     const r = core.writeTrackChange(this.vm.fd, toU64(gfn, "gfn"), delta);
-    if (r < 0) throw new KvmError(-r, core.lastFailedCheck(), { gfn }, what);
+    throwIfFailed(core, r, what, { gfn });
   }
 
   /** @internal */

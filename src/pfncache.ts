@@ -4,7 +4,7 @@
 // refreshes. It never writes through a stale cache.
 
 import type { Vm } from "./vm.js";
-import { KvmError } from "./errors.js";
+import { KvmError, throwIfFailed } from "./errors.js";
 import { bytesAt } from "./core.js";
 import { type U64, toU64 } from "./u64.js";
 
@@ -19,18 +19,14 @@ export class GfnToPfnCache {
 
   private get core() { return this.vm.kvm.core; }
 
-  private result(r: number, what: string): void {
-    if (r < 0) throw new KvmError(-r, this.core.lastFailedCheck(), {}, what);
-  }
-
   /** kvm_gpc_activate: fixes gpa (one page; len must fit from its offset). */
   activate(gpa: U64, len: number): void {
-    this.result(this.core.gpcActivateGpa(this.ptr, toU64(gpa, "gpa"), BigInt(len)), "kvm_gpc_activate");
+    throwIfFailed(this.core, this.core.gpcActivateGpa(this.ptr, toU64(gpa, "gpa"), BigInt(len)), "kvm_gpc_activate");
   }
 
   /** kvm_gpc_activate_hva: a cache of a host address, immune to memslot changes. */
   activateHva(hva: U64, len: number): void {
-    this.result(this.core.gpcActivateUhva(this.ptr, toU64(hva, "hva"), BigInt(len)), "kvm_gpc_activate_hva");
+    throwIfFailed(this.core, this.core.gpcActivateUhva(this.ptr, toU64(hva, "hva"), BigInt(len)), "kvm_gpc_activate_hva");
   }
 
   /** kvm_gpc_check */
@@ -40,7 +36,7 @@ export class GfnToPfnCache {
 
   /** kvm_gpc_refresh (EFAULT when the gpa has no writable RAM now). */
   refresh(len: number): void {
-    this.result(this.core.gpcDoRefresh(this.ptr, BigInt(len)), "kvm_gpc_refresh");
+    throwIfFailed(this.core, this.core.gpcDoRefresh(this.ptr, BigInt(len)), "kvm_gpc_refresh");
   }
 
   /** kvm_gpc_deactivate */

@@ -4,7 +4,7 @@
 import type { Kvm, CapName } from "./kvm.js";
 import { capNumber } from "./kvm.js";
 import { bytesAt, viewAt } from "./core.js";
-import { KvmError } from "./errors.js";
+import { KvmError, throwIfFailed } from "./errors.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { Vcpu } from "./vcpu.js";
 import { GuestMemfd, type GuestMemfdOptions } from "./guest-memfd.js";
@@ -313,7 +313,7 @@ export class Vm {
    */
   x86SetMemoryRegion(id: number, gpa: U64, size: U64): bigint {
     const r = this.core.x86SetMemoryRegion(this.fd, toU32(id, "id"), toU64(gpa, "gpa"), toU64(size, "size"));
-    if (r < 0) throw new KvmError(-r, this.core.lastFailedCheck(), { id }, "__x86_set_memory_region");
+    throwIfFailed(this.core, r, "__x86_set_memory_region", { id });
     return toU64(size, "size") === 0n ? 0n : asU64(BigInt(this.core.internalSlotHva()));
   }
 
