@@ -6,7 +6,7 @@
 
 import { type CoreExports, bytesAt, viewAt } from "./core.js";
 import { throwIfFailed } from "./errors.js";
-import { type U64, toU64, asU64 } from "./u64.js";
+import { type U64, toU64 } from "./u64.js";
 
 export const PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
 export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10;
@@ -132,5 +132,3 @@ export class HostMemory {
     return this.core.statFramesInUse() >>> 0;
   }
 }
-
-export { asU64 };

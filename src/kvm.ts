@@ -121,11 +121,6 @@ export class Kvm {
     return vm;
   }
 
-  /** @internal The Vm object of a live VM fd (for core callbacks). */
-  vmByFd(fd: number): Vm | undefined {
-    return this.vms.get(fd);
-  }
-
   /** Wraps an fd that a raw KVM_CREATE_VM returned. */
   vmFromFd(fd: number): Vm {
     let vm = this.vms.get(fd);

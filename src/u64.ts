@@ -22,18 +22,7 @@ export function toU32(value: U64, name: string): number {
   return Number(v);
 }
 
-export function toI32(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) {
-    throw new RangeError(`${name} ${value} does not fit in an i32`);
-  }
-  return value;
-}
-
 /** A core i64 result read back as the u64 it carries. */
 export function asU64(v: bigint): bigint {
   return BigInt.asUintN(64, v);
-}
-
-export function hex(v: U64): string {
-  return "0x" + BigInt(v).toString(16);
 }

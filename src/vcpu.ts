@@ -3,8 +3,7 @@
 // generation-tagged last-used memslot cache).
 
 import type { Vm, Memslot } from "./vm.js";
-import { decodeSnap } from "./vm.js";
-import { viewAt } from "./core.js";
+import { lookupSlot } from "./vm.js";
 import { KvmError } from "./errors.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
@@ -127,8 +126,7 @@ export class Vcpu {
 
   /** kvm_vcpu_gfn_to_memslot: the slot through this vCPU's last-used cache. */
   gfnToMemslot(gfn: U64): Memslot | null {
-    const core = this.core;
-    return core.lookupGfn(this.fd, 0, toU64(gfn, "gfn"), 2) ? decodeSnap(viewAt(core, core.ioBuffer(), 48)) : null;
+    return lookupSlot(this.core, this.fd, 0, toU64(gfn, "gfn"), 2);
   }
 }
 

@@ -3,7 +3,7 @@
 
 import type { Kvm, CapName } from "./kvm.js";
 import { capNumber } from "./kvm.js";
-import { bytesAt, viewAt } from "./core.js";
+import { bytesAt, viewAt, type CoreExports } from "./core.js";
 import { KvmError, throwIfFailed } from "./errors.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { Vcpu } from "./vcpu.js";
@@ -184,7 +184,11 @@ export class Vm {
 
   /** KVM_GET_DIRTY_LOG: the slot's bitmap, ALIGN(npages, 64) / 8 bytes (bit i = page base_gfn + i). */
   getDirtyLog(slot: number, asId = 0): Uint8Array {
-    const bytes = ((this.slotNpages(slot, asId) + 63n) / 64n) * 8n;
+    return this.readDirtyLog(slot, asId, this.slotNpages(slot, asId));
+  }
+
+  private readDirtyLog(slot: number, asId: number, npages: bigint): Uint8Array {
+    const bytes = ((npages + 63n) / 64n) * 8n;
     const hva = this.bitmapScratch(bytes);
     const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }), dirty_bitmap: hva };
     checkedIoctl(this.core, this.fd, KVM_GET_DIRTY_LOG, "KVM_GET_DIRTY_LOG", kvm_dirty_log.encode(fields), fields);
@@ -229,7 +233,7 @@ export class Vm {
       const entries: DirtyGfn[] = this.vcpus.flatMap((v) => v.dirtyRing.harvest()).filter((e) => e.slot === field);
       return entryRanges(entries, () => s.guestPhysAddr);
     }
-    return bitmapRanges(this.getDirtyLog(slot, asId), Number(s.npages), s.guestPhysAddr);
+    return bitmapRanges(this.readDirtyLog(slot, asId, s.npages), Number(s.npages), s.guestPhysAddr);
   }
 
   /** kvm_read_guest: len bytes at gpa, across slots; EFAULT on holes and INVALID slots. */
@@ -324,8 +328,7 @@ export class Vm {
     return {
       /** search_memslots (no cache) or __gfn_to_memslot (the set's last_used_slot). */
       lookup: (gfn: U64, opts: { asId?: number; cached?: boolean } = {}): Memslot | null =>
-        core.lookupGfn(fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.cached ? 1 : 0)
-          ? decodeSnap(viewAt(core, core.ioBuffer(), SNAP_BYTES)) : null,
+        lookupSlot(core, fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.cached ? 1 : 0),
       /** Ids of the slots whose host range meets [start, end) (MMU-notifier routing). */
       hvaToSlots: (start: U64, end: U64, asId = 0): number[] => {
         const n = core.hvaToSlots(fd, asId, toU64(start, "start"), toU64(end, "end"));
@@ -353,6 +356,11 @@ export class Vm {
     this.closed = true;
     this.kvm.forget(this.fd);
   }
+}
+
+/** The core's gfn lookup (mode 0: search_memslots, 1: the set's last_used_slot, 2: a vCPU's), decoded. */
+export function lookupSlot(core: CoreExports, fd: number, asId: number, gfn: bigint, mode: number): Memslot | null {
+  return core.lookupGfn(fd, asId, gfn, mode) ? decodeSnap(viewAt(core, core.ioBuffer(), SNAP_BYTES)) : null;
 }
 
 export function decodeSnap(dv: DataView): Memslot {

@@ -403,7 +403,6 @@ export class ScriptRunner {
     return this.bitmapBuf.hva;
   }
   private bitmapBuf: { hva: bigint; size: bigint } | null = null;
-  private ringNext = new Map<number, number>();
 
   private slotPages(slot: bigint): bigint {
     const vm = this.vm!;
