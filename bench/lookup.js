@@ -64,14 +64,14 @@ function tsBatch(t, gfns) {
   return sum;
 }
 
-/** The native baseline on the same table and batches; checks its sums against the core's. */
-function nativeLookups(s, n, quick) {
+/** The native baseline on the same table and batches; checks its sums against the core's (random: wasmSum). */
+function nativeLookups(s, n, quick, wasmSum) {
   const file = native.writeU64(`lookup-${n}.bin`,
     [n, BATCH, ...s.table.base, ...s.table.npages, ...s.table.uaddr, ...s.gfns, ...s.seqGfns]);
   const r = native.run("binsearch", [file, quick ? 2 : 100, quick ? 2 : 5]);
   if (r.skipped) return r;
   const want = {
-    random: BigInt.asUintN(64, s.core.benchLookup(s.vm.fd, 0, s.ptr, BATCH, 0, 1)),
+    random: BigInt.asUintN(64, wasmSum),
     sequential: BigInt.asUintN(64, s.core.benchLookup(s.vm.fd, 0, s.seq, BATCH, 1, 1)),
   };
   for (const k of ["random", "sequential"]) {
@@ -105,7 +105,7 @@ export async function lookupSuite(b, sizes, options, quick = false) {
       tsBinaryNs: ns["ts binary search random"],
     };
     row.speedupVsTs = row.tsBinaryNs / row.wasmRandomNs;
-    const nat = nativeLookups(s, n, quick);
+    const nat = nativeLookups(s, n, quick, wasmSum);
     if (nat.skipped) {
       nativeSkipped = nat.skipped;
       row.native = `skipped: ${nat.skipped}`;

@@ -114,7 +114,7 @@ export function status(f) {
 }
 
 export function printTable(figs) {
-  const rows = figs.map((f) => [f.name, f.unit === "ns/entry" ? `${fmtNum(f.value)} ns/entry` : fmtNum(f.value, f.unit),
+  const rows = figs.map((f) => [f.name, fmtNum(f.value, f.unit),
     f.baseline ? `${f.baseline} ${f.baselineValue === undefined ? "(skipped)" : fmtNum(f.baselineValue, f.unit)}` : "-",
     fmtRatio(f.ratio), fmtTarget(f.target, f.unit), status(f)]);
   const head = ["figure", "value", "baseline", "ratio", "target", "status"];
@@ -238,9 +238,10 @@ function barChart(groups, { unit = "ns", title = "", legendItems = [], W = 860, 
   const y = logScale(lo, hi, H - B, T);
   const gw = (W - L - R) / groups.length;
   let s = "";
-  for (const t of logTicks(lo, hi)) {
+  const ticks = logTicks(lo, hi);
+  for (const t of ticks) {
     s += `<line x1="${L}" x2="${W - R}" y1="${y(t.v)}" y2="${y(t.v)}" class="${t.major ? "grid" : "grid minor"}"/>`;
-    if (t.major || logTicks(lo, hi).length < 12) s += `<text x="${L - 8}" y="${y(t.v) + 4}" class="ax" text-anchor="end">${tickLabel(t.v, unit)}</text>`;
+    if (t.major || ticks.length < 12) s += `<text x="${L - 8}" y="${y(t.v) + 4}" class="ax" text-anchor="end">${tickLabel(t.v, unit)}</text>`;
   }
   groups.forEach((g, gi) => {
     const n = g.bars.length, bw = Math.min(56, (gw * 0.7) / Math.max(n, 1));
@@ -392,7 +393,7 @@ export function renderHtml(report, figs) {
   }
   if (guest) sections.push(["guest execution", "MIPS on the reference RV64 workload against the peers' figures, and what a guest store that hits its spte costs.", guestChart(guest)]);
   const rows = figs.map((f) => `<tr class="${f.met === false ? "miss" : f.met ? "ok" : ""}"><td>${esc(f.name)}</td>` +
-    `<td class="n">${esc(f.unit === "ns/entry" ? `${fmtNum(f.value)} ns/entry` : fmtNum(f.value, f.unit))}</td>` +
+    `<td class="n">${esc(fmtNum(f.value, f.unit))}</td>` +
     `<td>${esc(f.baseline ? `${f.baseline}` : "")}</td><td class="n">${esc(f.baseline ? fmtNum(f.baselineValue, f.unit) : "")}</td>` +
     `<td class="n">${esc(fmtRatio(f.ratio))}</td><td class="n">${esc(fmtTarget(f.target, f.unit))}</td><td>${esc(status(f))}</td></tr>`).join("\n");
   return `<!doctype html>
