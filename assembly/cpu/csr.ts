@@ -7,7 +7,7 @@ import {
   OFF_SSTATUS, OFF_SIE, OFF_SIP, OFF_STVEC, OFF_SSCRATCH, OFF_SEPC, OFF_SCAUSE, OFF_STVAL, OFF_SATP,
   OFF_SCOUNTEREN, OFF_SENVCFG,
   SSTATUS_WMASK, SSTATUS_UXL_64, SSTATUS_SUM, SSTATUS_MXR, SIE_WMASK, SIP_WMASK, SENVCFG_WMASK, PRIV_S,
-  SATP_MODE_SHIFT, SATP_MODE_BARE, SATP_MODE_SV39,
+  satpModeSupported,
 } from "./state";
 import { sipValue } from "./trap";
 import { timeNow, timerDeadline, setTimerDeadline } from "./timer";
@@ -100,8 +100,7 @@ export function csrWrite(csr: i32, v: u64): void {
     case CSR_SATP: {
       // Only Bare and Sv39 exist; a write selecting another mode is ignored
       // entirely (WARL), so software probing for Sv48 reads back its old satp.
-      const mode = v >> SATP_MODE_SHIFT;
-      if (mode != SATP_MODE_BARE && mode != SATP_MODE_SV39) return;
+      if (!satpModeSupported(v)) return;
       setField(OFF_SATP, v);
       memFlush();
       return;

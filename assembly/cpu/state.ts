@@ -93,6 +93,11 @@ export const SIP_WMASK: u64 = SIP_SSIP;
 export const SATP_MODE_SHIFT: u64 = 60;
 export const SATP_MODE_BARE: u64 = 0;
 export const SATP_MODE_SV39: u64 = 8;
+/** Only Bare and Sv39 are implemented: a satp value selecting another mode is not accepted. */
+@inline export function satpModeSupported(satp: u64): bool {
+  const mode = satp >> SATP_MODE_SHIFT;
+  return mode == SATP_MODE_BARE || mode == SATP_MODE_SV39;
+}
 export const SATP_ASID_MASK: u64 = <u64>0xffff << 44;
 export const SATP_PPN_MASK: u64 = (<u64>1 << 44) - 1;
 

@@ -68,8 +68,7 @@ export function memLogReset(): void { logReset(); }
 
 export function cpuReset(entry: u64): void {
   resetState(entry);
-  memFlush();
-  mmuModeChanged();
+  memFlush(); // ends with mmuModeChanged()
 }
 export function cpuState(): usize { return CPU_STATE; }
 export function cpuStateSize(): i32 { return CPU_STATE_SIZE; }

@@ -2,7 +2,7 @@
 // in only when WEBKVM_DEBUG (asconfig debug target); the release build drops
 // them. A violation aborts: the host sees a trap naming the invariant.
 
-import { Vm, memslotSet, activeSet } from "../kvm/vm";
+import { Vm, memslotSet, activeSet, vcpuAt } from "../kvm/vm";
 import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } from "../memslots/set";
 import { slotOf, slotEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
@@ -93,7 +93,7 @@ export function checkVmInvariants(vm: Vm): void {
   check(logging == vm.nrMemslotsDirtyLogging, "nr_memslots_dirty_logging differs from the slots' flags");
   checkMmuInvariants(vm);
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
-    const v = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2)));
+    const v = vcpuOf(vcpuAt(vm, i));
     const cached = v.lastUsedSlot;
     if (cached == 0) continue;
     const gen = setOf(activeSet(vm, v.asId)).generation;
@@ -122,7 +122,7 @@ export function checkMmuInvariants(vm: Vm): void {
   if (!WEBKVM_DEBUG) return;
   let present = 0;
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
-    const t = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2))).sptTables;
+    const t = vcpuOf(vcpuAt(vm, i)).sptTables;
     if (t == 0) continue;
     for (let e = t; e < t + SPT_VCPU_BYTES; e += SPTE_BYTES) {
       if ((load<u32>(e + SPTE_FLAGS) & SPTE_F_PRESENT) == 0) continue;

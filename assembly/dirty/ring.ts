@@ -3,7 +3,7 @@
 // host maps, the enable rules, push with the soft-full request, and
 // KVM_RESET_DIRTY_RINGS with its batching and re-protection.
 
-import { Vm, activeSet, KVM_MAX_VCPUS } from "../kvm/vm";
+import { Vm, vcpuAt, activeSet, KVM_MAX_VCPUS } from "../kvm/vm";
 import { vcpuOf } from "../kvm/vcpu";
 import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
@@ -89,7 +89,7 @@ export function resetDirtyRings(vm: Vm): i32 {
   if (vm.dirtyRingSize == 0) return fail(CHECK_ENABLE_CAP, EINVAL);
   let count: u32 = 0;
   for (let i: u32 = 0; i < vm.createdVcpus && i < KVM_MAX_VCPUS; i++) {
-    const v = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2)));
+    const v = vcpuOf(vcpuAt(vm, i));
     if (v.ring == 0) continue;
     let have = false;
     let curSlot: u32 = 0, curOffset: u64 = 0, mask: u64 = 0;

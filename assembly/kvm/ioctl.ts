@@ -5,7 +5,7 @@
 
 import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
   REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
-import { Vm, vmOf, createVm, destroyVm } from "./vm";
+import { Vm, vmOf, vcpuAt, createVm, destroyVm } from "./vm";
 import { createVcpu, vcpuOf } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2 } from "./caps";
@@ -180,7 +180,7 @@ export function closeFd(fd: i32): i32 {
     // The VM goes with its vCPUs (their fds would keep it alive in Linux; the
     // host API closes them together).
     const vm = vmOf(fdObject(fd));
-    for (let i: u32 = 0; i < vm.createdVcpus; i++) fdRelease(vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2))).fd);
+    for (let i: u32 = 0; i < vm.createdVcpus; i++) fdRelease(vcpuOf(vcpuAt(vm, i)).fd);
     destroyVm(fdObject(fd));
   }
   if (kind == FD_KVM) kvmFd = -1;

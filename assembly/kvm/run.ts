@@ -5,7 +5,7 @@
 import { Vcpu, vcpuOf } from "./vcpu";
 import { kzalloc } from "../kalloc";
 import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
-  PRIV_U, SATP_MODE_SHIFT, SATP_MODE_BARE, SATP_MODE_SV39 } from "../cpu/state";
+  PRIV_U, satpModeSupported } from "../cpu/state";
 import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/run";
 import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "../cpu/timer";
 import { mmuEnter, mmuModeChanged } from "../mmu/access";
@@ -235,10 +235,7 @@ function setReg(p: usize, id: u64, val: u64): void {
   } else if (type == TYPE_CSR) {
     if (index < CSR_NUMBERS.length) {
       const csr = CSR_NUMBERS[index];
-      if (csr == CSR_SATP) {
-        const mode = val >> SATP_MODE_SHIFT;
-        if (mode != SATP_MODE_BARE && mode != SATP_MODE_SV39) { regErr = EINVAL; return; }
-      }
+      if (csr == CSR_SATP && !satpModeSupported(val)) { regErr = EINVAL; return; }
       // csrWrite applies the WARL rules, flushes on satp and tracks the MMU mode.
       if (!mmuEnter(p)) { regErr = ENOMEM; return; }
       csrWrite(csr, val);

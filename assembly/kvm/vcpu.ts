@@ -1,7 +1,7 @@
 // struct kvm_vcpu, as far as the memory subsystem needs it: its address space
 // (1 while in SMM) and its generation-tagged last-used slot cache.
 
-import { Vm, vmOf, activeSet, liveGeneration, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
+import { Vm, vmOf, vcpuAt, activeSet, liveGeneration, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
 import { slotOf } from "../memslots/slot";
 import { searchMemslots } from "../search";
 import { kzalloc, kfree } from "../kalloc";
@@ -61,7 +61,7 @@ export function createVcpu(vm: Vm, id: u64): i64 {
   if (id >= <u64>KVM_MAX_VCPU_IDS) return fail(CHECK_VCPU_ID, EINVAL);
   if (vm.createdVcpus >= KVM_MAX_VCPUS) return fail(CHECK_VCPU_LIMIT, EINVAL);
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
-    const v = <usize>load<u32>(vm.vcpus + (<usize>i << 2));
+    const v = vcpuAt(vm, i);
     if (<u64>vcpuOf(v).vcpuId == id) return fail(CHECK_VCPU_EXISTS, EEXIST);
   }
   const p = kzalloc(offsetof<Vcpu>());

@@ -57,6 +57,11 @@ export const VM_BYTES: usize = offsetof<Vm>();
 export const KVM_MAX_VCPUS: u32 = 4096;      // [x86]
 export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_ID_RATIO
 
+/** kvm_get_vcpu: the i-th created vCPU (i < createdVcpus). */
+@inline export function vcpuAt(vm: Vm, i: u32): usize {
+  return <usize>load<u32>(vm.vcpus + (<usize>i << 2));
+}
+
 @inline export function vmOf(p: usize): Vm {
   return changetype<Vm>(p);
 }
@@ -155,7 +160,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
   freeMemAttributes(vm);
   if (vm.vcpus != 0) {
     for (let i: u32 = 0; i < KVM_MAX_VCPUS; i++) {
-      const v = <usize>load<u32>(vm.vcpus + (<usize>i << 2));
+      const v = vcpuAt(vm, i);
       if (v != 0) freeVcpu(v);
     }
     kfree(vm.vcpus);

@@ -22,10 +22,8 @@ import { stopNow, STOP_LIMIT } from "../cpu/stop";
 import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U,
   CAUSE_FETCH_ACCESS, CAUSE_LOAD_ACCESS, CAUSE_STORE_ACCESS } from "../cpu/state";
 import { PAGE_MASK } from "../layout";
-import { spteFor, SPT_TABLE_BYTES, SPT_VCPU_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND,
-  SPTE_BYTES, SPTE_FLAGS } from "./spte";
-import { spteDrop } from "./rmap";
-import { vcpuTables } from "./mmu";
+import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND } from "./spte";
+import { vcpuTables, dropTables } from "./mmu";
 import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
 import { notifyTrackWrite } from "./page_track";
 import { vmOf } from "../kvm/vm";
@@ -80,11 +78,7 @@ export function mmuModeChanged(): void {
 /** sfence.vma / satp write: every translation of this vCPU may be stale. */
 export function memFlush(): void {
   flushCount++;
-  if (tables != 0) {
-    for (let e = tables; e < tables + SPT_VCPU_BYTES; e += SPTE_BYTES) {
-      if (load<u32>(e + SPTE_FLAGS) != 0) spteDrop(e);
-    }
-  }
+  dropTables(tables);
   mmuModeChanged();
 }
 

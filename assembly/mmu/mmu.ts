@@ -2,7 +2,7 @@
 // (MMU notifiers), everything (the SLOT_ZAP_ALL quirk, MMIO generation wrap),
 // and the per-vCPU tables themselves.
 
-import { Vm } from "../kvm/vm";
+import { Vm, vcpuAt } from "../kvm/vm";
 import { vcpuOf } from "../kvm/vcpu";
 import { slotOf } from "../memslots/slot";
 import { kzalloc } from "../kalloc";
@@ -32,16 +32,20 @@ export function vcpuTables(vcpu: usize): usize {
   return v.sptTables;
 }
 
+/** Drops every present spte of one vCPU's tables (0: none yet); how many it dropped. */
+export function dropTables(t: usize): u32 {
+  let n: u32 = 0;
+  if (t == 0) return n;
+  for (let e = t; e < t + SPT_VCPU_BYTES; e += SPTE_BYTES) {
+    if (load<u32>(e + SPTE_FLAGS) != 0) { spteDrop(e); n++; }
+  }
+  return n;
+}
+
 /** Drops every spte of every vCPU of the VM (kvm_mmu_zap_all_fast). */
 export function zapAll(vm: Vm): void {
   zapAllCount++;
-  for (let i: u32 = 0; i < vm.createdVcpus; i++) {
-    const t = vcpuOf(<usize>load<u32>(vm.vcpus + (<usize>i << 2))).sptTables;
-    if (t == 0) continue;
-    for (let e = t; e < t + SPT_VCPU_BYTES; e += SPTE_BYTES) {
-      if (load<u32>(e + SPTE_FLAGS) != 0) { spteDrop(e); sptesZapped++; }
-    }
-  }
+  for (let i: u32 = 0; i < vm.createdVcpus; i++) sptesZapped += dropTables(vcpuOf(vcpuAt(vm, i)).sptTables);
 }
 
 /** Zaps the sptes of one slot whose gfn lies in [start, end) through its rmap. */
