@@ -147,35 +147,30 @@ function writeRec(rec: usize, p: usize): void {
   store<u32>(rec, <u32>p, 24);
 }
 
-function gfnInsert(s: Memslots, p: usize, count: i32): void {
-  const x = slotOf(p);
-  // count excludes p; positions are computed over the first `count` entries.
-  let lo = 0, hi = count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (gfnKeyAt(s, mid) < x.baseGfn) lo = mid + 1;
-    else hi = mid;
-  }
-  memory.copy(gfnRecAt(s, lo + 1), gfnRecAt(s, lo), <usize>(count - lo) << GFN_REC_SHIFT);
-  writeRec(gfnRecAt(s, lo), p);
+/** Inserts slot p's record at its base_gfn position (s.count does not include p yet). */
+function gfnInsert(s: Memslots, p: usize): void {
+  const at = gfnPosition(s, slotOf(p).baseGfn);
+  memory.copy(gfnRecAt(s, at + 1), gfnRecAt(s, at), <usize>(s.count - at) << GFN_REC_SHIFT);
+  writeRec(gfnRecAt(s, at), p);
+}
+
+/** Index of slot p in the hva array (p must be there). */
+function hvaIndexOf(s: Memslots, p: usize): i32 {
+  let i = hvaPosition(s, p);
+  while (hvaSlotAt(s, i) != p) i++;
+  return i;
 }
 
 function hvaRemove(s: Memslots, p: usize): void {
-  let i = hvaPosition(s, p);
-  while (hvaSlotAt(s, i) != p) i++;
+  const i = hvaIndexOf(s, p);
   memory.copy(s.hvaSlots + (<usize>i << 2), s.hvaSlots + (<usize>(i + 1) << 2), <usize>(s.count - i - 1) << 2);
 }
 
-function hvaInsert(s: Memslots, p: usize, count: i32): void {
-  const x = slotOf(p);
-  let lo = 0, hi = count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (hvaLess(slotOf(hvaSlotAt(s, mid)), x)) lo = mid + 1;
-    else hi = mid;
-  }
-  memory.copy(s.hvaSlots + (<usize>(lo + 1) << 2), s.hvaSlots + (<usize>lo << 2), <usize>(count - lo) << 2);
-  store<u32>(s.hvaSlots + (<usize>lo << 2), <u32>p);
+/** Inserts slot p at its (userspace_addr, id) position (s.count does not include p yet). */
+function hvaInsert(s: Memslots, p: usize): void {
+  const at = hvaPosition(s, p);
+  memory.copy(s.hvaSlots + (<usize>(at + 1) << 2), s.hvaSlots + (<usize>at << 2), <usize>(s.count - at) << 2);
+  store<u32>(s.hvaSlots + (<usize>at << 2), <u32>p);
 }
 
 /**
@@ -200,25 +195,18 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   store<u32>(s.idMap + (<usize>n.id << 2), <u32>nw);
   s.idCount++;
   if (old == 0) {
-    hvaInsert(s, nw, s.count);
-    gfnInsert(s, nw, s.count);
+    hvaInsert(s, nw);
+    gfnInsert(s, nw);
     s.count++;
   } else {
-    const o = slotOf(old);
-    // userspace_addr and id never change for an existing slot, so the hva
-    // order keeps its place; a MOVE shifts only the records between the old
-    // and the new position.
-    if (o.userspaceAddr == n.userspaceAddr && o.id == n.id) hvaReplace(s, old, nw);
-    else { hvaRemove(s, old); hvaInsert(s, nw, s.count - 1); }
-    gfnMove(s, gfnPosition(s, o.baseGfn), nw);
+    // userspace_addr and id never change for an existing slot (region.ts
+    // rejects it; the debug build's set check would catch a slip), so nw takes
+    // old's place in the hva order; a MOVE shifts only the records between the
+    // old and the new gfn position.
+    store<u32>(s.hvaSlots + (<usize>hvaIndexOf(s, old) << 2), <u32>nw);
+    gfnMove(s, gfnPosition(s, slotOf(old).baseGfn), nw);
   }
   s.stale = 1;
-}
-
-function hvaReplace(s: Memslots, old: usize, nw: usize): void {
-  let i = hvaPosition(s, old);
-  while (hvaSlotAt(s, i) != old) i++;
-  store<u32>(s.hvaSlots + (<usize>i << 2), <u32>nw);
 }
 
 /** Rewrites record i for slot nw, moving it to its place in base_gfn order. */
