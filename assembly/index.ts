@@ -1,7 +1,7 @@
 // The ABI: every export of the core, and nothing else. Hot-path exports take
 // i32/f64; i64 (BigInt in JS) appears only on cold paths.
 
-import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE, PAGE_SIZE, PAGE_MASK } from "./layout";
+import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE } from "./layout";
 import { failedCheck } from "./errno";
 import * as errno from "./errno";
 import { kzalloc, kfree, allocatedBytes } from "./kalloc";
@@ -69,17 +69,7 @@ export function hvaResident(hva: u64): bool { return mm.hvaResident(hva); }
 /** Host-side copy between hva and IO_BUF (write: IO_BUF -> hva). 0 or -errno. */
 export function hostAccess(hva: u64, len: u32, write: bool): i32 {
   errno.clearFailedCheck();
-  let done: u32 = 0;
-  while (done < len) {
-    const seg = min<u32>(len - done, <u32>(<u64>PAGE_SIZE - (hva & PAGE_MASK)));
-    const lin = mm.hvaToLinear(hva, write);
-    if (lin == 0) return -errno.EFAULT;
-    if (write) memory.copy(lin, IO_BUF + <usize>done, seg);
-    else memory.copy(IO_BUF + <usize>done, lin, seg);
-    done += seg;
-    hva += <u64>seg;
-  }
-  return 0;
+  return mm.copyUser(IO_BUF, hva, len, write) ? 0 : -errno.EFAULT;
 }
 
 // ---- VM memory ----

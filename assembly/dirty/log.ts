@@ -7,7 +7,7 @@ import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { bitmapWords, scratchOf, summaryOf, forEachMaybeDirtyWord } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
-import { hvaToLinear, hvaResident, hvaProt, userRangeWritable, privateFrame, PROT_WRITE } from "../hostmm/mm";
+import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, PROT_WRITE } from "../hostmm/mm";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { IOCTL_BUF, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,
@@ -130,20 +130,6 @@ export function getDirtyLog(vm: Vm): i32 {
   return ok ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
 }
 
-/** copy_from_user of bytes from user address src to linear dst, a page at a time; false on EFAULT. */
-function copyFromUser(dst: usize, src: u64, bytes: usize): bool {
-  let done: usize = 0;
-  while (done < bytes) {
-    const at = src + <u64>done;
-    const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
-    const lin = hvaToLinear(at, false);
-    if (lin == 0) return false;
-    memory.copy(dst + done, lin, seg);
-    done += seg;
-  }
-  return true;
-}
-
 /** KVM_CLEAR_DIRTY_LOG (struct kvm_clear_dirty_log in IOCTL_BUF). */
 export function clearDirtyLog(vm: Vm): i32 {
   const numPages = <u64>load<u32>(IOCTL_BUF, 4);
@@ -161,7 +147,7 @@ export function clearDirtyLog(vm: Vm): i32 {
   const scratch = scratchOf(bm, s.npages);
   // As the kernel: the user's mask goes into the scratch half first, so an
   // EFAULT changes nothing the caller can see.
-  if (!copyFromUser(scratch, user, words << 3)) {
+  if (!copyUser(scratch, user, words << 3, false)) {
     memory.fill(scratch, 0, words << 3);
     return fail(CHECK_DIRTY_COPY, EFAULT);
   }

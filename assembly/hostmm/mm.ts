@@ -248,6 +248,24 @@ export function mprotect(addr: u64, len: u64, prot: u32): i32 {
 }
 
 /**
+ * copy_from_user (toUser false: hva -> lin) or copy_to_user (lin -> hva) of
+ * len bytes, a page at a time; false on EFAULT (earlier pages are copied).
+ */
+export function copyUser(lin: usize, hva: u64, len: usize, toUser: bool): bool {
+  let done: usize = 0;
+  while (done < len) {
+    const at = hva + <u64>done;
+    const seg = min<usize>(len - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
+    const page = hvaToLinear(at, toUser);
+    if (page == 0) return false;
+    if (toUser) memory.copy(page, lin + done, seg);
+    else memory.copy(lin + done, page, seg);
+    done += seg;
+  }
+  return true;
+}
+
+/**
  * The linear address backing hva for a read or a write (faulting the page in),
  * or 0 with EFAULT recorded when no usable mapping is there (or ENOMEM when no
  * frame is left).
