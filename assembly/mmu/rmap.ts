@@ -91,19 +91,6 @@ export function rmapCount(arch: usize): u32 {
   return arch == 0 ? 0 : changetype<SlotArch>(arch).rmapCount;
 }
 
-/** Removes write access from the sptes of a slot for gfns start + i, for each bit i of mask. */
-export function rmapWriteProtectMask(arch: usize, start: u64, mask: u64): u32 {
-  let n: u32 = 0;
-  for (let e = changetype<SlotArch>(arch).rmapHead; e != 0; e = <usize>load<u32>(e + SPTE_RMAP_NEXT)) {
-    const d = load<u64>(e + SPTE_GFN) - start;
-    if (d < 64 && (mask & (<u64>1 << d)) != 0 && load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
-      store<u64>(e + SPTE_WRITE_TAG, NO_TAG);
-      n++;
-    }
-  }
-  return n;
-}
-
 /**
  * Removes write access from the sptes of a slot whose page (relative to base)
  * has its bit set in bitmap words [fromWord, toWord) — one pass over the rmap
