@@ -6,7 +6,7 @@
 
 import { type CoreExports, bytesAt, viewAt } from "./core.js";
 import { throwIfFailed } from "./errors.js";
-import { type U64, toU64 } from "./u64.js";
+import { type U64, toU64, fromLe, toLe } from "./u64.js";
 
 export const PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
 export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10;
@@ -93,18 +93,12 @@ export class HostMemory {
 
   /** Little-endian load of 1, 2, 4 or 8 bytes. */
   peek(hva: U64, size: 1 | 2 | 4 | 8 = 4): bigint {
-    const b = this.read(hva, size);
-    let v = 0n;
-    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-    return v;
+    return fromLe(this.read(hva, size), size);
   }
 
   /** Little-endian store of the low `size` bytes of value. */
   poke(hva: U64, value: U64, size: 1 | 2 | 4 | 8 = 4): void {
-    let v = BigInt.asUintN(size * 8, BigInt(value));
-    const b = new Uint8Array(size);
-    for (let i = 0; i < size; i++, v >>= 8n) b[i] = Number(v & 0xffn);
-    this.write(hva, b);
+    this.write(hva, toLe(BigInt.asUintN(size * 8, BigInt(value)), new Uint8Array(size), size));
   }
 
   /** The mappings, like /proc/self/maps. */

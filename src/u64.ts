@@ -26,3 +26,16 @@ export function toU32(value: U64, name: string): number {
 export function asU64(v: bigint): bigint {
   return BigInt.asUintN(64, v);
 }
+
+/** The little-endian value of bytes[0..len). */
+export function fromLe(bytes: Uint8Array, len: number): bigint {
+  let v = 0n;
+  for (let i = len - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
+  return v;
+}
+
+/** Stores the low len bytes of v into out[0..len), little-endian. */
+export function toLe(v: bigint, out: Uint8Array, len: number): Uint8Array {
+  for (let i = 0; i < len; i++, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
+}

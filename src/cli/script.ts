@@ -166,7 +166,7 @@ export class ScriptRunner {
     if (UNSUPPORTED.has(op)) return err("unsupported");
     switch (op) {
       case "vm": return this.opVm(a);
-      case "vcpu": this.needVm(); return this.ensureVcpu();
+      case "vcpu": return this.ensureVcpu();
       case "cap": return this.opCap(a);
       case "check": return this.opCheck(a);
       case "hostmap": return this.opHostmap(a);
@@ -407,7 +407,6 @@ export class ScriptRunner {
   private slotPages(slot: bigint): bigint {
     const vm = this.vm!;
     const as = Number(slot >> 16n);
-    if (as >= vm.addressSpaces) return 64n;
     return vm.memslots({ asId: as }).find((s) => BigInt(s.id) === (slot & 0xffffn))?.npages ?? 64n;
   }
 
@@ -455,7 +454,6 @@ export class ScriptRunner {
 
   private opRing(a: string[]): string {
     if (a.length !== 0) return err("syntax");
-    this.needVm();
     const created = this.ensureVcpu();
     if (created !== "ok") return created;
     const ring = this.vcpu!.dirtyRing;

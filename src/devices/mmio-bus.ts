@@ -1,6 +1,8 @@
 // MMIO devices by guest-physical address range: the host answers KVM_EXIT_MMIO
 // by dispatching to the device that claims the address.
 
+import { fromLe, toLe } from "../u64.js";
+
 export interface MmioDevice {
   /** A load of `len` bytes at `offset` into the device's range. */
   read(offset: bigint, len: number): bigint;
@@ -32,14 +34,8 @@ export class MmioBus {
     const r = this.find(gpa);
     if (!r) return false;
     const off = gpa - r.base;
-    if (isWrite) {
-      let v = 0n;
-      for (let i = len - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[i]);
-      r.device.write(off, len, v);
-    } else {
-      let v = r.device.read(off, len);
-      for (let i = 0; i < len; i++, v >>= 8n) data[i] = Number(v & 0xffn);
-    }
+    if (isWrite) r.device.write(off, len, fromLe(data, len));
+    else toLe(r.device.read(off, len), data, len);
     return true;
   }
 }
