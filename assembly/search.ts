@@ -14,7 +14,7 @@
 // range end while the running maximum still reaches into the range.
 
 import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSlotAt, gfnUaddrAt, hvaSlotAt } from "./memslots/set";
-import { slotOf, Slot } from "./memslots/slot";
+import { slotOf, slotHvaEnd, Slot } from "./memslots/slot";
 import { kzalloc, kfree } from "./kalloc";
 import { PAGE_SHIFT } from "./layout";
 
@@ -61,7 +61,7 @@ function buildHvaMaxEnd(s: Memslots): void {
   let m: u64 = 0;
   for (let i = 0; i < s.count; i++) {
     const x = slotOf(hvaSlotAt(s, i));
-    const e = x.userspaceAddr + (x.npages << PAGE_SHIFT);
+    const e = slotHvaEnd(x);
     if (e > m) m = e;
     store<u64>(s.hvaMaxEnd + (<usize>i << 3), m);
   }
@@ -163,6 +163,6 @@ export function forEachSlotInHvaRange(p: usize, start: u64, end: u64, fn: (slot:
   }
   for (let i = lo - 1; i >= 0 && load<u64>(s.hvaMaxEnd + (<usize>i << 3)) > start; i--) {
     const x: Slot = slotOf(hvaSlotAt(s, i));
-    if (x.userspaceAddr + (x.npages << PAGE_SHIFT) > start) fn(hvaSlotAt(s, i), ctx);
+    if (slotHvaEnd(x) > start) fn(hvaSlotAt(s, i), ctx);
   }
 }

@@ -6,7 +6,7 @@
 // what the MMU and pfn caches drop there.
 
 import { vmCount, vmAt, vmOf, Vm, activeSet } from "./vm";
-import { slotOf } from "../memslots/slot";
+import { slotOf, slotHvaEnd } from "../memslots/slot";
 import { forEachSlotInHvaRange } from "../search";
 import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
 import { PAGE_SHIFT } from "../layout";
@@ -24,7 +24,7 @@ let rangeEnd: u64 = 0;
 
 function unmapSlotRange(slot: usize, ctx: usize): void {
   const s = slotOf(slot);
-  const hvaEnd = s.userspaceAddr + (s.npages << PAGE_SHIFT);
+  const hvaEnd = slotHvaEnd(s);
   const lo = rangeStart > s.userspaceAddr ? rangeStart : s.userspaceAddr;
   const hi = rangeEnd < hvaEnd ? rangeEnd : hvaEnd;
   mnLastGfnStart = s.baseGfn + ((lo - s.userspaceAddr) >> PAGE_SHIFT);

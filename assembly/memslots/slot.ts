@@ -42,6 +42,11 @@ export const SLOT_BYTES: usize = offsetof<Slot>();
   return s.baseGfn + s.npages;
 }
 
+/** The end of s's host range (userspace_addr + size). */
+@inline export function slotHvaEnd(s: Slot): u64 {
+  return s.userspaceAddr + (s.npages << PAGE_SHIFT);
+}
+
 /** __gfn_to_hva_memslot: the hva of a gfn inside s (no flag checks). */
 @inline export function slotGfnToHva(s: Slot, gfn: u64): u64 {
   return s.userspaceAddr + ((gfn - s.baseGfn) << PAGE_SHIFT);
