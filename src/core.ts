@@ -3,6 +3,7 @@
 // the bytes, or a compiled WebAssembly.Module (bundlers, CSP-restricted pages).
 
 import * as loader from "@assemblyscript/loader";
+import { jitLink, type CoreJitExports } from "./jit.js";
 
 export type CoreBuild = "debug" | "release";
 export type WasmSource = URL | string | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
@@ -67,15 +68,19 @@ async function compile(source: WasmSource | undefined, build: CoreBuild): Promis
 export async function instantiateCore(source: WasmSource | undefined, build: CoreBuild | undefined,
                                       hook: CoreHooks): Promise<CoreExports> {
   const module = await compile(source, build ?? defaultBuild());
+  const jit = jitLink();
   const imports = {
     env: {
+      ...jit.imports,
       webkvm_reader_hook: (vm: number, point: number, asId: number) => hook.fn?.(vm, point, asId),
       webkvm_track_write: (vm: number, gpa: bigint, data: number, len: number) => hook.trackWrite?.(vm, gpa, data, len),
       webkvm_track_remove_region: (vm: number, base: bigint, npages: bigint) => hook.trackRemoveRegion?.(vm, base, npages),
     },
   };
   const inst = await loader.instantiate<CoreExports>(module, imports as unknown as loader.Imports);
-  return inst.exports as unknown as CoreExports;
+  const exports = inst.exports as unknown as CoreExports;
+  jit.attach(exports as unknown as CoreJitExports);
+  return exports;
 }
 
 /** Views over linear memory are rebuilt on every use: memory.grow detaches old buffers. */

@@ -17,6 +17,8 @@ import { execAmo } from "./amo";
 import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } from "./muldiv";
 import * as D from "./decode";
 import { dcacheEntry, decodeInto } from "./decode";
+import { jitThreshold, jitTry } from "./jit/tier";
+import { JIT_NPC, JIT_STATUS, JIT_GO, JIT_NOT_RETIRED } from "./jit/translate";
 
 /** The instructions retired by the last runFast. */
 export let lastRetired: i32 = 0;
@@ -63,174 +65,201 @@ export function runFast(): i32 {
   let codePage: u64 = 1;
   let codeAddend: u64 = 0;
   while (n < runLimit) {
-    let inst: u32;
-    if ((pc & ~<u64>0xfff) == codePage) {
-      inst = load<u32>(<usize>(pc + codeAddend));
-    } else {
-      inst = memFetch(pc);
-      if (accessStatus != 0) { memStop(); continue; }
-      codePage = pc & ~<u64>0xfff;
-      codeAddend = fetchAddend(pc);
+    // A taken branch or jump (or the chunk's start) brought us here: offer
+    // the pc to the translation tier.
+    if (jitThreshold != 0) {
+      if ((pc & ~<u64>0xfff) != codePage) {
+        memFetch(pc);
+        if (accessStatus != 0) { memStop(); continue; }
+        codePage = pc & ~<u64>0xfff;
+        codeAddend = fetchAddend(pc);
+      }
+      const r = jitTry(pc, <usize>(pc + codeAddend), runLimit - n);
+      if (r >= 0) {
+        n += r;
+        pc = load<u64>(JIT_NPC);
+        const st = load<i32>(JIT_STATUS);
+        if (st != JIT_GO) {
+          store<i32>(JIT_STATUS, JIT_GO);
+          if (st == JIT_NOT_RETIRED) memStop();
+          continue;
+        }
+        if (r > 0) continue;
+        // Nothing retired and nothing to report: the interpreter takes the
+        // instruction (one the region leaves to it, such as a jalr that traps).
+      }
     }
-    const e = dcacheEntry(pc);
-    // On a miss, decode and go round again: keeping the decoder off the
-    // path into the dispatch lets the hit path fall straight through.
-    if (load<u32>(e) != inst) { decodeInto(e, inst); continue; }
-    // Every case ends in its own `pc += 4; n++; continue` (or a jump's
-    // version of it) rather than sharing one tail after the switch: that
-    // saves a jump per instruction, about a sixth of the loop's time.
-    switch (op(e)) {
-      // ---- register-immediate ----
-      case D.OP_ADDI: wr(e, rs1(e) + imm(e)); pc += 4; n++; continue;
-      case D.OP_SLTI: wr(e, <u64>(<i64>rs1(e) < <i64>imm(e))); pc += 4; n++; continue;
-      case D.OP_SLTIU: wr(e, <u64>(rs1(e) < imm(e))); pc += 4; n++; continue;
-      case D.OP_XORI: wr(e, rs1(e) ^ imm(e)); pc += 4; n++; continue;
-      case D.OP_ORI: wr(e, rs1(e) | imm(e)); pc += 4; n++; continue;
-      case D.OP_ANDI: wr(e, rs1(e) & imm(e)); pc += 4; n++; continue;
-      case D.OP_SLLI: wr(e, rs1(e) << imm(e)); pc += 4; n++; continue;
-      case D.OP_SRLI: wr(e, rs1(e) >> imm(e)); pc += 4; n++; continue;
-      case D.OP_SRAI: wr(e, <u64>(<i64>rs1(e) >> <i64>imm(e))); pc += 4; n++; continue;
-      case D.OP_ADDIW: wr(e, sext32(rs1(e) + imm(e))); pc += 4; n++; continue;
-      case D.OP_SLLIW: wr(e, <u64><i64>(<i32>rs1(e) << <i32>imm(e))); pc += 4; n++; continue;
-      case D.OP_SRLIW: wr(e, <u64><i64><i32>(<u32>rs1(e) >>> <u32>imm(e))); pc += 4; n++; continue;
-      case D.OP_SRAIW: wr(e, <u64><i64>(<i32>rs1(e) >> <i32>imm(e))); pc += 4; n++; continue;
-      // ---- register-register ----
-      case D.OP_ADD: wr(e, rs1(e) + rs2(e)); pc += 4; n++; continue;
-      case D.OP_SUB: wr(e, rs1(e) - rs2(e)); pc += 4; n++; continue;
-      case D.OP_SLL: wr(e, rs1(e) << (rs2(e) & 63)); pc += 4; n++; continue;
-      case D.OP_SLT: wr(e, <u64>(<i64>rs1(e) < <i64>rs2(e))); pc += 4; n++; continue;
-      case D.OP_SLTU: wr(e, <u64>(rs1(e) < rs2(e))); pc += 4; n++; continue;
-      case D.OP_XOR: wr(e, rs1(e) ^ rs2(e)); pc += 4; n++; continue;
-      case D.OP_SRL: wr(e, rs1(e) >> (rs2(e) & 63)); pc += 4; n++; continue;
-      case D.OP_SRA: wr(e, <u64>(<i64>rs1(e) >> <i64>(rs2(e) & 63))); pc += 4; n++; continue;
-      case D.OP_OR: wr(e, rs1(e) | rs2(e)); pc += 4; n++; continue;
-      case D.OP_AND: wr(e, rs1(e) & rs2(e)); pc += 4; n++; continue;
-      case D.OP_ADDW: wr(e, sext32(rs1(e) + rs2(e))); pc += 4; n++; continue;
-      case D.OP_SUBW: wr(e, sext32(rs1(e) - rs2(e))); pc += 4; n++; continue;
-      case D.OP_SLLW: wr(e, <u64><i64>(<i32>rs1(e) << (<i32>rs2(e) & 31))); pc += 4; n++; continue;
-      case D.OP_SRLW: wr(e, <u64><i64><i32>(<u32>rs1(e) >>> (<u32>rs2(e) & 31))); pc += 4; n++; continue;
-      case D.OP_SRAW: wr(e, <u64><i64>(<i32>rs1(e) >> (<i32>rs2(e) & 31))); pc += 4; n++; continue;
-      // ---- M ----
-      case D.OP_MUL: wr(e, rs1(e) * rs2(e)); pc += 4; n++; continue;
-      case D.OP_MULH: wr(e, mulh(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_MULHSU: wr(e, mulhsu(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_MULHU: wr(e, mulhu(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_DIV: wr(e, div(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_DIVU: wr(e, divu(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_REM: wr(e, rem(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_REMU: wr(e, remu(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_MULW: wr(e, sext32(rs1(e) * rs2(e))); pc += 4; n++; continue;
-      case D.OP_DIVW: wr(e, divw(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_DIVUW: wr(e, divuw(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_REMW: wr(e, remw(rs1(e), rs2(e))); pc += 4; n++; continue;
-      case D.OP_REMUW: wr(e, remuw(rs1(e), rs2(e))); pc += 4; n++; continue;
-      // ---- upper immediates and jumps ----
-      case D.OP_LUI: wr(e, imm(e)); pc += 4; n++; continue;
-      case D.OP_AUIPC: wr(e, pc + imm(e)); pc += 4; n++; continue;
-      case D.OP_JAL: {
-        wr(e, pc + 4);
-        pc += imm(e);
-        n++;
-        continue;
-      }
-      case D.OP_JALR: {
-        const target = (rs1(e) + imm(e)) & ~<u64>1; // before rd is written: rd may be rs1
-        // Without the C extension a target must be 4-aligned.
-        if ((target & 2) != 0) { raise(CAUSE_FETCH_MISALIGNED, target); continue; }
-        wr(e, pc + 4);
-        pc = target;
-        n++;
-        continue;
-      }
-      // ---- branches: pc is 4-aligned and decode routed odd offsets away ----
-      case D.OP_BEQ: if (rs1(e) == rs2(e)) { pc += imm(e); n++; continue; } pc += 4; n++; continue;
-      case D.OP_BNE: if (rs1(e) != rs2(e)) { pc += imm(e); n++; continue; } pc += 4; n++; continue;
-      case D.OP_BLT: if (<i64>rs1(e) < <i64>rs2(e)) { pc += imm(e); n++; continue; } pc += 4; n++; continue;
-      case D.OP_BGE: if (<i64>rs1(e) >= <i64>rs2(e)) { pc += imm(e); n++; continue; } pc += 4; n++; continue;
-      case D.OP_BLTU: if (rs1(e) < rs2(e)) { pc += imm(e); n++; continue; } pc += 4; n++; continue;
-      case D.OP_BGEU: if (rs1(e) >= rs2(e)) { pc += imm(e); n++; continue; } pc += 4; n++; continue;
-      case D.OP_JUMP_MISALIGNED: {
-        if (misalignedJumpTaken(e)) { raise(CAUSE_FETCH_MISALIGNED, pc + imm(e)); continue; }
-        pc += 4; n++; continue;
-      }
-      // ---- loads and stores ----
-      case D.OP_LB: {
-        const v = loadData(rs1(e) + imm(e), 1);
+    while (n < runLimit) {
+      let inst: u32;
+      if ((pc & ~<u64>0xfff) == codePage) {
+        inst = load<u32>(<usize>(pc + codeAddend));
+      } else {
+        inst = memFetch(pc);
         if (accessStatus != 0) { memStop(); continue; }
-        wr(e, <u64><i64><i8>v);
-        pc += 4; n++; continue;
+        codePage = pc & ~<u64>0xfff;
+        codeAddend = fetchAddend(pc);
       }
-      case D.OP_LH: {
-        const v = loadData(rs1(e) + imm(e), 2);
-        if (accessStatus != 0) { memStop(); continue; }
-        wr(e, <u64><i64><i16>v);
-        pc += 4; n++; continue;
+      const e = dcacheEntry(pc);
+      // On a miss, decode and go round again: keeping the decoder off the
+      // path into the dispatch lets the hit path fall straight through.
+      if (load<u32>(e) != inst) { decodeInto(e, inst); continue; }
+      // Every case ends in its own `pc += 4; n++; continue` (or a jump's
+      // version of it) rather than sharing one tail after the switch: that
+      // saves a jump per instruction, about a sixth of the loop's time.
+      switch (op(e)) {
+        // ---- register-immediate ----
+        case D.OP_ADDI: wr(e, rs1(e) + imm(e)); pc += 4; n++; continue;
+        case D.OP_SLTI: wr(e, <u64>(<i64>rs1(e) < <i64>imm(e))); pc += 4; n++; continue;
+        case D.OP_SLTIU: wr(e, <u64>(rs1(e) < imm(e))); pc += 4; n++; continue;
+        case D.OP_XORI: wr(e, rs1(e) ^ imm(e)); pc += 4; n++; continue;
+        case D.OP_ORI: wr(e, rs1(e) | imm(e)); pc += 4; n++; continue;
+        case D.OP_ANDI: wr(e, rs1(e) & imm(e)); pc += 4; n++; continue;
+        case D.OP_SLLI: wr(e, rs1(e) << imm(e)); pc += 4; n++; continue;
+        case D.OP_SRLI: wr(e, rs1(e) >> imm(e)); pc += 4; n++; continue;
+        case D.OP_SRAI: wr(e, <u64>(<i64>rs1(e) >> <i64>imm(e))); pc += 4; n++; continue;
+        case D.OP_ADDIW: wr(e, sext32(rs1(e) + imm(e))); pc += 4; n++; continue;
+        case D.OP_SLLIW: wr(e, <u64><i64>(<i32>rs1(e) << <i32>imm(e))); pc += 4; n++; continue;
+        case D.OP_SRLIW: wr(e, <u64><i64><i32>(<u32>rs1(e) >>> <u32>imm(e))); pc += 4; n++; continue;
+        case D.OP_SRAIW: wr(e, <u64><i64>(<i32>rs1(e) >> <i32>imm(e))); pc += 4; n++; continue;
+        // ---- register-register ----
+        case D.OP_ADD: wr(e, rs1(e) + rs2(e)); pc += 4; n++; continue;
+        case D.OP_SUB: wr(e, rs1(e) - rs2(e)); pc += 4; n++; continue;
+        case D.OP_SLL: wr(e, rs1(e) << (rs2(e) & 63)); pc += 4; n++; continue;
+        case D.OP_SLT: wr(e, <u64>(<i64>rs1(e) < <i64>rs2(e))); pc += 4; n++; continue;
+        case D.OP_SLTU: wr(e, <u64>(rs1(e) < rs2(e))); pc += 4; n++; continue;
+        case D.OP_XOR: wr(e, rs1(e) ^ rs2(e)); pc += 4; n++; continue;
+        case D.OP_SRL: wr(e, rs1(e) >> (rs2(e) & 63)); pc += 4; n++; continue;
+        case D.OP_SRA: wr(e, <u64>(<i64>rs1(e) >> <i64>(rs2(e) & 63))); pc += 4; n++; continue;
+        case D.OP_OR: wr(e, rs1(e) | rs2(e)); pc += 4; n++; continue;
+        case D.OP_AND: wr(e, rs1(e) & rs2(e)); pc += 4; n++; continue;
+        case D.OP_ADDW: wr(e, sext32(rs1(e) + rs2(e))); pc += 4; n++; continue;
+        case D.OP_SUBW: wr(e, sext32(rs1(e) - rs2(e))); pc += 4; n++; continue;
+        case D.OP_SLLW: wr(e, <u64><i64>(<i32>rs1(e) << (<i32>rs2(e) & 31))); pc += 4; n++; continue;
+        case D.OP_SRLW: wr(e, <u64><i64><i32>(<u32>rs1(e) >>> (<u32>rs2(e) & 31))); pc += 4; n++; continue;
+        case D.OP_SRAW: wr(e, <u64><i64>(<i32>rs1(e) >> (<i32>rs2(e) & 31))); pc += 4; n++; continue;
+        // ---- M ----
+        case D.OP_MUL: wr(e, rs1(e) * rs2(e)); pc += 4; n++; continue;
+        case D.OP_MULH: wr(e, mulh(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_MULHSU: wr(e, mulhsu(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_MULHU: wr(e, mulhu(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_DIV: wr(e, div(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_DIVU: wr(e, divu(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_REM: wr(e, rem(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_REMU: wr(e, remu(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_MULW: wr(e, sext32(rs1(e) * rs2(e))); pc += 4; n++; continue;
+        case D.OP_DIVW: wr(e, divw(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_DIVUW: wr(e, divuw(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_REMW: wr(e, remw(rs1(e), rs2(e))); pc += 4; n++; continue;
+        case D.OP_REMUW: wr(e, remuw(rs1(e), rs2(e))); pc += 4; n++; continue;
+        // ---- upper immediates and jumps ----
+        case D.OP_LUI: wr(e, imm(e)); pc += 4; n++; continue;
+        case D.OP_AUIPC: wr(e, pc + imm(e)); pc += 4; n++; continue;
+        case D.OP_JAL: {
+          wr(e, pc + 4);
+          pc += imm(e);
+          n++;
+          break;
+        }
+        case D.OP_JALR: {
+          const target = (rs1(e) + imm(e)) & ~<u64>1; // before rd is written: rd may be rs1
+          // Without the C extension a target must be 4-aligned.
+          if ((target & 2) != 0) { raise(CAUSE_FETCH_MISALIGNED, target); continue; }
+          wr(e, pc + 4);
+          pc = target;
+          n++;
+          break;
+        }
+        // ---- branches: pc is 4-aligned and decode routed odd offsets away ----
+        case D.OP_BEQ: if (rs1(e) == rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
+        case D.OP_BNE: if (rs1(e) != rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
+        case D.OP_BLT: if (<i64>rs1(e) < <i64>rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
+        case D.OP_BGE: if (<i64>rs1(e) >= <i64>rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
+        case D.OP_BLTU: if (rs1(e) < rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
+        case D.OP_BGEU: if (rs1(e) >= rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
+        case D.OP_JUMP_MISALIGNED: {
+          if (misalignedJumpTaken(e)) { raise(CAUSE_FETCH_MISALIGNED, pc + imm(e)); continue; }
+          pc += 4; n++; continue;
+        }
+        // ---- loads and stores ----
+        case D.OP_LB: {
+          const v = loadData(rs1(e) + imm(e), 1);
+          if (accessStatus != 0) { memStop(); continue; }
+          wr(e, <u64><i64><i8>v);
+          pc += 4; n++; continue;
+        }
+        case D.OP_LH: {
+          const v = loadData(rs1(e) + imm(e), 2);
+          if (accessStatus != 0) { memStop(); continue; }
+          wr(e, <u64><i64><i16>v);
+          pc += 4; n++; continue;
+        }
+        case D.OP_LW: {
+          const v = loadData(rs1(e) + imm(e), 4);
+          if (accessStatus != 0) { memStop(); continue; }
+          wr(e, <u64><i64><i32>v);
+          pc += 4; n++; continue;
+        }
+        case D.OP_LD: {
+          const v = loadData(rs1(e) + imm(e), 8);
+          if (accessStatus != 0) { memStop(); continue; }
+          wr(e, v);
+          pc += 4; n++; continue;
+        }
+        case D.OP_LBU: {
+          const v = loadData(rs1(e) + imm(e), 1);
+          if (accessStatus != 0) { memStop(); continue; }
+          wr(e, v);
+          pc += 4; n++; continue;
+        }
+        case D.OP_LHU: {
+          const v = loadData(rs1(e) + imm(e), 2);
+          if (accessStatus != 0) { memStop(); continue; }
+          wr(e, v);
+          pc += 4; n++; continue;
+        }
+        case D.OP_LWU: {
+          const v = loadData(rs1(e) + imm(e), 4);
+          if (accessStatus != 0) { memStop(); continue; }
+          wr(e, v);
+          pc += 4; n++; continue;
+        }
+        case D.OP_SB: {
+          storeData(rs1(e) + imm(e), rs2(e), 1);
+          if (accessStatus != 0) { memStop(); continue; }
+          pc += 4; n++; continue;
+        }
+        case D.OP_SH: {
+          storeData(rs1(e) + imm(e), rs2(e), 2);
+          if (accessStatus != 0) { memStop(); continue; }
+          pc += 4; n++; continue;
+        }
+        case D.OP_SW: {
+          storeData(rs1(e) + imm(e), rs2(e), 4);
+          if (accessStatus != 0) { memStop(); continue; }
+          pc += 4; n++; continue;
+        }
+        case D.OP_SD: {
+          storeData(rs1(e) + imm(e), rs2(e), 8);
+          if (accessStatus != 0) { memStop(); continue; }
+          pc += 4; n++; continue;
+        }
+        // ---- the rest ----
+        case D.OP_FENCE: pc += 4; n++; continue;
+        case D.OP_AMO: {
+          if (!execAmo(<i32>inst)) continue;
+          pc += 4; n++; continue;
+        }
+        case D.OP_SYSTEM: {
+          stopInst = inst;
+          stopNow(STOP_SYSTEM);
+          continue;
+        }
+        default: { // OP_ILLEGAL
+          illegal(<i32>inst);
+          continue;
+        }
       }
-      case D.OP_LW: {
-        const v = loadData(rs1(e) + imm(e), 4);
-        if (accessStatus != 0) { memStop(); continue; }
-        wr(e, <u64><i64><i32>v);
-        pc += 4; n++; continue;
-      }
-      case D.OP_LD: {
-        const v = loadData(rs1(e) + imm(e), 8);
-        if (accessStatus != 0) { memStop(); continue; }
-        wr(e, v);
-        pc += 4; n++; continue;
-      }
-      case D.OP_LBU: {
-        const v = loadData(rs1(e) + imm(e), 1);
-        if (accessStatus != 0) { memStop(); continue; }
-        wr(e, v);
-        pc += 4; n++; continue;
-      }
-      case D.OP_LHU: {
-        const v = loadData(rs1(e) + imm(e), 2);
-        if (accessStatus != 0) { memStop(); continue; }
-        wr(e, v);
-        pc += 4; n++; continue;
-      }
-      case D.OP_LWU: {
-        const v = loadData(rs1(e) + imm(e), 4);
-        if (accessStatus != 0) { memStop(); continue; }
-        wr(e, v);
-        pc += 4; n++; continue;
-      }
-      case D.OP_SB: {
-        storeData(rs1(e) + imm(e), rs2(e), 1);
-        if (accessStatus != 0) { memStop(); continue; }
-        pc += 4; n++; continue;
-      }
-      case D.OP_SH: {
-        storeData(rs1(e) + imm(e), rs2(e), 2);
-        if (accessStatus != 0) { memStop(); continue; }
-        pc += 4; n++; continue;
-      }
-      case D.OP_SW: {
-        storeData(rs1(e) + imm(e), rs2(e), 4);
-        if (accessStatus != 0) { memStop(); continue; }
-        pc += 4; n++; continue;
-      }
-      case D.OP_SD: {
-        storeData(rs1(e) + imm(e), rs2(e), 8);
-        if (accessStatus != 0) { memStop(); continue; }
-        pc += 4; n++; continue;
-      }
-      // ---- the rest ----
-      case D.OP_FENCE: pc += 4; n++; continue;
-      case D.OP_AMO: {
-        if (!execAmo(<i32>inst)) continue;
-        pc += 4; n++; continue;
-      }
-      case D.OP_SYSTEM: {
-        stopInst = inst;
-        stopNow(STOP_SYSTEM);
-        continue;
-      }
-      default: { // OP_ILLEGAL
-        illegal(<i32>inst);
-        continue;
-      }
+      break; // a taken branch or jump: back to the tier
     }
   }
   setPc(pc);

@@ -44,8 +44,8 @@ export let accessTval: u64 = 0;
 /** The vCPU running now (kvm/run.ts), its tables, the current mode's table and key. */
 export let curVcpu: usize = 0;
 let tables: usize = 0;
-let sptTable: usize = 0;
-let accessKey: u64 = 0;
+export let sptTable: usize = 0;
+export let accessKey: u64 = 0;
 
 export let flushCount: u32 = 0;
 

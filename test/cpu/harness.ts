@@ -4,6 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { Program } from "./asm";
+import { jitLink } from "../../src/jit";
 
 
 export const RAM_BASE = 0x80000000n;
@@ -23,8 +24,10 @@ export interface Exports {
 /** A fresh instance of the debug core (the CPU's test surface is in its exports). */
 export async function instantiate(build: "debug" | "release" = "debug"): Promise<Exports> {
   const bytes = readFileSync(new URL(`../../build/${build}.wasm`, import.meta.url));
+  const jit = jitLink();
   const { instance } = await WebAssembly.instantiate(bytes, {
     env: {
+      ...jit.imports,
       abort(msg: number, file: number, line: number, col: number) {
         throw new Error(`core abort at ${line}:${col}`);
       },
@@ -33,7 +36,9 @@ export async function instantiate(build: "debug" | "release" = "debug"): Promise
       webkvm_track_remove_region() {},
     },
   });
-  return instance.exports as unknown as Exports;
+  const ex = instance.exports as unknown as Exports;
+  jit.attach(ex as never);
+  return ex;
 }
 
 /** One vCPU with its own RAM, reset to S-mode at RAM_BASE. */

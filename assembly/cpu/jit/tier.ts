@@ -1,0 +1,130 @@
+// The translation tier's runtime: which guest pcs have a translated region,
+// when to translate one, and the memory-layer helpers translated code calls.
+//
+// The interpreter (interp.ts) offers every pc it reaches by a taken branch or
+// jump (and each chunk's first pc) to jitTry. A direct-mapped cache keyed by
+// pc counts how often a pc is offered; at jitThreshold the region starting
+// there is translated (translate.ts) and handed to the host, which compiles
+// it into its own WebAssembly instance sharing this memory and puts its
+// function into this module's table (env.webkvm_jit_compile returns the
+// table index). Later offers call it through call_indirect.
+//
+// Nothing ever needs invalidating: a translated function checks its words on
+// entry and answers -1 when they changed (then the entry is dropped and the
+// pc counts up again), and all guest memory accesses go through the shadow
+// page tables as the interpreter's do.
+
+import { translateRegion, lastRegionLength, JIT_STATUS, JIT_GO, JIT_NOT_RETIRED, JIT_STOP_AFTER } from "./translate";
+import { MODULE } from "./emit";
+import { loadData, storeData } from "../guestmem";
+import { mulh, mulhsu, mulhu } from "../muldiv";
+import { runLimit } from "../stop";
+import { accessStatus, ACCESS_OK, sptTable, accessKey } from "../../mmu/access";
+
+/** Compiles MODULE[0, len) and installs its function "b" in the table; the index, or 0 on failure. */
+@external("env", "webkvm_jit_compile")
+declare function compileHook(module: usize, len: i32): i32;
+/** The table slot of an evicted translation may be reused. */
+@external("env", "webkvm_jit_free")
+declare function freeHook(index: i32): void;
+
+const CACHE_BITS: i32 = 12;
+const CACHE_ENTRY: i32 = 32;
+// +0 pc  +8 table index (0: none)  +12 region length  +16 offers counted
+const CACHE: usize = memory.data((1 << CACHE_BITS) * CACHE_ENTRY, 16);
+const E_FN: usize = 8;
+const E_LEN: usize = 12;
+const E_HITS: usize = 16;
+
+/** Offers of a pc before its region is translated; 0 turns the tier off. */
+export let jitThreshold: i32 = 64;
+/** After a region could not be translated or compiled, this many times the threshold before trying again. */
+const BACKOFF: i32 = 64;
+
+export let jitCompiled: u32 = 0;
+export let jitStale: u32 = 0;
+export let jitFailed: u32 = 0;
+
+export function setJitThreshold(n: i32): void {
+  jitThreshold = n < 0 ? 0 : n;
+}
+
+// @ts-ignore: decorator
+@inline function entryFor(pc: u64): usize {
+  return CACHE + (<usize>((pc >> 2) & ((1 << CACHE_BITS) - 1)) << 5);
+}
+
+function drop(e: usize, pc: u64): void {
+  const fn = load<i32>(e, E_FN);
+  if (fn != 0) freeHook(fn);
+  store<u64>(e, pc);
+  store<i32>(e, 0, E_FN);
+  store<i32>(e, 0, E_HITS);
+}
+
+/** Drops every translation (tests; a fresh start for the counters). */
+export function jitFlush(): void {
+  for (let e = CACHE; e < CACHE + ((1 << CACHE_BITS) * CACHE_ENTRY); e += CACHE_ENTRY) drop(e, 0);
+}
+
+function translate(e: usize, pc: u64, code: usize): i32 {
+  const len = translateRegion(pc, code);
+  const fn = len == 0 ? 0 : compileHook(MODULE, len);
+  if (fn <= 0) {
+    jitFailed++;
+    store<i32>(e, -jitThreshold * BACKOFF, E_HITS);
+    return 0;
+  }
+  jitCompiled++;
+  store<i32>(e, fn, E_FN);
+  store<i32>(e, lastRegionLength(), E_LEN);
+  return fn;
+}
+
+/**
+ * Runs the translated region at pc (its first word at linear address code)
+ * within budget instructions; the number retired (next pc in JIT_NPC, the
+ * helpers' last status in JIT_STATUS), or -1 when the interpreter must go on.
+ */
+export function jitTry(pc: u64, code: usize, budget: i32): i32 {
+  const e = entryFor(pc);
+  if (load<u64>(e) != pc) drop(e, pc);
+  let fn = load<i32>(e, E_FN);
+  if (fn == 0) {
+    const hits = load<i32>(e, E_HITS) + 1;
+    store<i32>(e, hits, E_HITS);
+    if (hits < jitThreshold) return -1;
+    fn = translate(e, pc, code);
+    if (fn == 0) return -1;
+  }
+  if (budget < load<i32>(e, E_LEN)) return -1;
+  const r = call_indirect<i32>(<u32>fn, <i32>code, budget, <i32>sptTable, accessKey);
+  if (r < 0) { // the words changed under it
+    jitStale++;
+    drop(e, pc);
+  }
+  return r;
+}
+
+// ---- what translated code calls (through env.load / env.store / env.mulh) ----
+
+function status(): void {
+  store<i32>(JIT_STATUS, accessStatus != ACCESS_OK ? JIT_NOT_RETIRED : runLimit == 0 ? JIT_STOP_AFTER : JIT_GO);
+}
+
+/** A load the inline probe could not do: a shadow page table miss or a page-crossing access. */
+export function jitLoad(va: u64, size: i32): u64 {
+  const v = loadData(va, size);
+  status();
+  return v;
+}
+
+export function jitStore(va: u64, value: u64, size: i32): void {
+  storeData(va, value, size);
+  status();
+}
+
+/** MULH (0), MULHSU (1), MULHU (2): WebAssembly has no high multiply. */
+export function jitMulh(a: u64, b: u64, which: i32): u64 {
+  return which == 0 ? mulh(a, b) : which == 1 ? mulhsu(a, b) : mulhu(a, b);
+}

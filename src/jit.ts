@@ -1,0 +1,66 @@
+// The host half of the translation tier (assembly/cpu/jit/): the core writes a
+// WebAssembly module for a hot region of guest code into its memory and asks
+// the host to compile it. The module imports the core's memory and three of
+// its exports (the memory layer's slow paths and MULH), and its function goes
+// into the core's function table, which the host owns so that it can grow.
+//
+// Compilation is synchronous (the core is waiting in the middle of KVM_RUN).
+// Where an engine refuses that (a browser's main thread limits synchronous
+// compiles by size) the call fails and the core keeps interpreting that region.
+
+export interface CoreJitExports {
+  memory: WebAssembly.Memory;
+  isDebugBuild: () => unknown;
+  jitLoad: WebAssembly.ImportValue;
+  jitStore: WebAssembly.ImportValue;
+  jitMulh: WebAssembly.ImportValue;
+}
+
+/** Room for the core's own function references at the front of the table (it declares 4 today). */
+const CORE_TABLE_ENTRIES = 16;
+
+export interface JitLink {
+  /** Entries for the core's `env` imports. */
+  imports: {
+    table: WebAssembly.Table;
+    webkvm_jit_compile: (ptr: number, len: number) => number;
+    webkvm_jit_free: (index: number) => void;
+  };
+  /** Connects the link to the instantiated core (before it runs any guest code). */
+  attach(exports: CoreJitExports): void;
+}
+
+export function jitLink(): JitLink {
+  const table = new WebAssembly.Table({ initial: CORE_TABLE_ENTRIES, element: "anyfunc" });
+  const free: number[] = [];
+  let core: CoreJitExports | undefined;
+  let env: WebAssembly.ModuleImports | undefined;
+  return {
+    imports: {
+      table,
+      webkvm_jit_compile(ptr: number, len: number): number {
+        if (!core || !env) return 0;
+        try {
+          const bytes = new Uint8Array(core.memory.buffer, ptr, len).slice();
+          const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env });
+          const index = free.pop() ?? table.grow(1);
+          table.set(index, inst.exports.b as () => unknown);
+          return index;
+        } catch (err) {
+          // The debug core is what the tests run: a module the engine rejects
+          // is a code generator bug there, not a reason to interpret quietly.
+          if (core.isDebugBuild()) throw err;
+          return 0;
+        }
+      },
+      webkvm_jit_free(index: number): void {
+        table.set(index, null);
+        free.push(index);
+      },
+    },
+    attach(exports: CoreJitExports): void {
+      core = exports;
+      env = { memory: exports.memory, load: exports.jitLoad, store: exports.jitStore, mulh: exports.jitMulh };
+    },
+  };
+}
