@@ -1,12 +1,32 @@
 import { defineConfig } from "vitest/config";
 
+// Every test file that runs guest code runs twice: once as the default tier
+// set-up has it (regions translated after 64 jumps to them) and once with
+// every region translated on first sight (WEBKVM_JIT_THRESHOLD=1), so the
+// translated code meets every instruction-level and MMU rule the interpreter does.
+const GUEST_CODE = [
+  "test/cpu/**/*.test.ts",
+  "test/vcpu.test.ts",
+  "test/mmu.test.ts",
+  "test/guests.test.ts",
+  "test/conformance.test.ts",
+  "test/page-track.test.ts",
+  "test/dirty-log.test.ts",
+  "test/dirty-ring.test.ts",
+  "test/stress.test.ts",
+  "test/guest-memfd.test.ts",
+];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     setupFiles: ["test/setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
     reporters: ["default", "./test/count-reporter.ts"],
+    projects: [
+      { extends: true, test: { name: "default", include: ["test/**/*.test.ts"] } },
+      { extends: true, test: { name: "jit-eager", include: GUEST_CODE, env: { WEBKVM_JIT_THRESHOLD: "1" } } },
+    ],
   },
 });

@@ -64,3 +64,16 @@ export function jitLink(): JitLink {
     },
   };
 }
+
+/**
+ * The threshold the environment asks for (WEBKVM_JIT_THRESHOLD: 0 off, 1
+ * translate on first sight, as the test suite's second pass does), if any.
+ */
+export function jitThresholdFromEnv(): number | undefined {
+  const g = globalThis as { process?: { env?: Record<string, string | undefined> } };
+  const v = g.process?.env?.WEBKVM_JIT_THRESHOLD;
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`WEBKVM_JIT_THRESHOLD must be a non-negative integer, not ${v}`);
+  return n;
+}

@@ -1,6 +1,7 @@
 // Kvm: an open /dev/kvm in one webkvm instance (one core = one VMM process
 // with its own address space, file descriptors and VMs).
 
+import { jitThresholdFromEnv } from "./jit.js";
 import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
 import { KvmError, throwIfFailed } from "./errors.js";
@@ -43,6 +44,13 @@ export interface OpenOptions {
   /** Which build to load when `wasm` is not given (tests use "debug"). */
   core?: CoreBuild;
   config?: Partial<KvmConfig>;
+  /**
+   * The translation tier: false runs every instruction in the interpreter; a
+   * number is how many times a pc must be reached by a jump or taken branch
+   * before the region starting there is translated to WebAssembly (default 64;
+   * the WEBKVM_JIT_THRESHOLD environment variable overrides the default).
+   */
+  jit?: boolean | number;
 }
 
 export interface CreateVmOptions {
@@ -84,6 +92,13 @@ export class Kvm {
     if (config.addressSpaces !== 1 && config.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
     const hook: CoreHooks = { fn: null as ReaderHook | null };
     const core = await instantiateCore(opts.wasm, opts.core, hook);
+    const jit = opts.jit ?? jitThresholdFromEnv();
+    if (jit !== undefined && jit !== true) {
+      if (jit !== false && (!Number.isInteger(jit) || jit < 0 || jit > 0x7fffffff)) {
+        throw new RangeError(`jit must be a boolean or a threshold in [0, 2^31), not ${jit}`);
+      }
+      core.jitSetThreshold(jit === false ? 0 : jit);
+    }
     return new Kvm(core, config, hook);
   }
 

@@ -3,6 +3,7 @@ import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm } from "../src/index.js";
 import { ScriptRunner } from "../src/cli/script.js";
 import { openKvm, code } from "./helpers.js";
+import * as A from "./cpu/asm.js";
 
 let kvm: Kvm, r: ScriptRunner, vm: Vm;
 const op = (l: string) => r.line(l);
@@ -110,5 +111,30 @@ describe("write tracking", () => {
     vm.pageTrack.addWriteTracking(0x24);
     expect(op("write 0x24000 9")).toBe("ok");
     expect(op("getlog 1")).toBe("dirty 4");
+  });
+
+  it("what a notifier changes is seen from the guest's next instruction on (the run stops after the write)", () => {
+    // A loop storing to tracked gfn 3; at the 100th report the host rewrites
+    // the instruction right after the store (by then, with the default tier
+    // settings, the loop runs as a translated region).
+    const words = [A.sw(5, 6, 0), A.addi(7, 7, 1), A.addi(8, 8, -1), A.bne(8, 0, -12), A.ecall()];
+    vm.writeGuest(0x1000n, new Uint8Array(Uint32Array.from(words, (w) => w >>> 0).buffer));
+    vm.pageTrack.addWriteTracking(3);
+    let reports = 0;
+    unregister();
+    unregister = vm.pageTrack.register({
+      trackWrite: () => {
+        if (++reports === 100) vm.writeGuest(0x1004n, new Uint8Array(Uint32Array.of(A.addi(7, 7, 100) >>> 0).buffer));
+      },
+    });
+    const vcpu = r.currentVcpu!;
+    vcpu.setRegs({ pc: 0x1000n, mode: 1n, x: [0n, 0n, 0n, 0n, 0n, 0x55n, 0x3000n, 0n, 200n] });
+    let exit = vcpu.run();
+    while (exit.name !== "riscv_sbi") {
+      expect(exit.name).toBe("intr");
+      exit = vcpu.run();
+    }
+    expect(reports).toBe(200);
+    expect(vcpu.getReg(7)).toBe(99n + 101n * 100n);
   });
 });

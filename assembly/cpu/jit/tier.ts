@@ -68,10 +68,12 @@ export function jitFlush(): void {
 }
 
 function translate(e: usize, pc: u64, code: usize): i32 {
+  // Nothing to translate (the entry is an instruction the interpreter keeps),
+  // or the engine refused the module: count up again, much later.
   const len = translateRegion(pc, code);
   const fn = len == 0 ? 0 : compileHook(MODULE, len);
   if (fn <= 0) {
-    jitFailed++;
+    if (len != 0) jitFailed++;
     store<i32>(e, -jitThreshold * BACKOFF, E_HITS);
     return 0;
   }
