@@ -14,6 +14,13 @@ import { dirtySuite } from "./dirty.js";
 import { figures, printTable, renderHtml, renderPng } from "./report.js";
 
 const quick = process.argv.includes("--quick");
+// --only SUITE (lookup, churn, guest, dirty): run one suite and print it; no report is written.
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : null;
+if (only !== null && !["lookup", "churn", "guest", "dirty"].includes(only)) {
+  console.error(`--only takes lookup, churn, guest or dirty, not ${only}`);
+  process.exit(2);
+}
 const options = quick ? { minSamples: 2, maxTime: 0.05, delay: 0 } : { minSamples: 10, maxTime: 1.5 };
 const sizes = quick ? [1, 64, 4096] : [1, 8, 64, 512, 4096, 32764];
 const started = Date.now();
@@ -34,15 +41,17 @@ async function timed(run) {
   suite.seconds = (Date.now() - t0) / 1000;
   report.suites.push(suite);
 }
-await timed(() => lookupSuite(b, sizes, options, quick));
-await timed(() => churnSuite(quick));
-await timed(() => guestSuite(b, options, quick));
-await timed(() => dirtySuite(b, options, quick));
+const want = (name) => only === null || only === name;
+if (want("lookup")) await timed(() => lookupSuite(b, sizes, options, quick));
+if (want("churn")) await timed(() => churnSuite(quick));
+if (want("guest")) await timed(() => guestSuite(b, options, quick));
+if (want("dirty")) await timed(() => dirtySuite(b, options, quick));
 report.seconds = (Date.now() - started) / 1000;
 const figs = figures(report);
 report.figures = figs;
 printTable(figs);
 
+if (only !== null) process.exit(0);
 const dir = fileURLToPath(new URL("./results/", import.meta.url));
 const name = quick ? "quick" : "latest";
 mkdirSync(dir, { recursive: true });

@@ -74,6 +74,10 @@ export function figures(report) {
   if (g) {
     add({ group: "guest", name: "guest MIPS (every access through the sptes)", value: g.mips.mips, unit: "MIPS",
       baseline: "TinyEMU-wasm", baselineValue: g.mips.targetMips, target: { on: "ratio", op: ">=", limit: 1 } });
+    if (g.mips.interpreterMips !== undefined) {
+      add({ group: "guest", name: "guest MIPS, interpreter only (translation off)", value: g.mips.interpreterMips, unit: "MIPS",
+        baseline: "TinyEMU-wasm", baselineValue: g.mips.targetMips });
+    }
     add({ group: "guest", name: "guest store, spte hit", value: g.store.spteHitNs, unit: "ns", baseline: "plain wasm store",
       baselineValue: g.store.plainNs });
     add({ group: "guest", name: "guest store, spte-hit extra cost", value: g.store.extraNs, unit: "ns",
@@ -324,6 +328,7 @@ function guestChart(g) {
     { label: "QEMU TCG, no block chaining", mips: 429, color: COLORS.ref },
     { label: "TinyEMU native", mips: 291, color: COLORS.ref },
     { label: "TinyEMU → wasm: the target", mips: g.mips.targetMips, color: COLORS.target, strong: true },
+    ...(g.mips.interpreterMips ? [{ label: "webkvm, interpreter only", mips: Math.round(g.mips.interpreterMips), color: COLORS.ref }] : []),
   ];
   const max = Math.max(900, Math.ceil((g.mips.mips * 1.15) / 100) * 100);
   const x = (v) => L + (v / max) * (W - L - R);

@@ -2,7 +2,7 @@
 // in only when WEBKVM_DEBUG (asconfig debug target); the release build drops
 // them. A violation aborts: the host sees a trap naming the invariant.
 
-import { Vm, memslotSet, activeSet, vcpuAt } from "../kvm/vm";
+import { Vm, memslotSet, activeSet, vcpuAt, liveGenerationPtr } from "../kvm/vm";
 import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } from "../memslots/set";
 import { slotOf, slotEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
@@ -95,9 +95,15 @@ export function checkVmInvariants(vm: Vm): void {
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
     const v = vcpuOf(vcpuAt(vm, i));
     const cached = v.lastUsedSlot;
-    if (cached == 0) continue;
+    check(v.liveGenPtr == liveGenerationPtr(vm, v.asId), "per-vCPU live generation pointer is not its address space's");
+    if (cached == 0) {
+      check(v.lastNpages == 0, "per-vCPU last-used window is not empty without a slot");
+      continue;
+    }
     const gen = setOf(activeSet(vm, v.asId)).generation;
     if (v.lastUsedSlotGen != gen) continue; // dropped on next use
+    check(v.lastBase == slotOf(cached).baseGfn && v.lastNpages == slotOf(cached).npages,
+      "per-vCPU last-used window differs from its slot's");
     check(idLookup(setOf(activeSet(vm, v.asId)), <i32>slotOf(cached).id) == cached,
       "per-vCPU last_used_slot of the current generation points at a dead slot");
   }

@@ -1,7 +1,7 @@
 // struct kvm_vcpu, as far as the memory subsystem needs it: its address space
 // (1 while in SMM) and its generation-tagged last-used slot cache.
 
-import { Vm, vmOf, vcpuAt, activeSet, liveGeneration, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
+import { Vm, vmOf, vcpuAt, activeSet, liveGeneration, liveGenerationPtr, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
 import { slotOf } from "../memslots/slot";
 import { searchMemslots } from "../search";
 import { kzalloc, kfree } from "../kalloc";
@@ -10,7 +10,16 @@ import { ringAllocVcpu } from "../dirty/ring";
 import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_VCPU_LIMIT, CHECK_ALLOC_SLOT } from "../errno";
 
 @unmanaged export class Vcpu {
+  // The last-used slot cache, first in the object so a hit reads one cache
+  // line: the slot, the generation it was filled under, a copy of the slot's
+  // gfn window (npages 0 when empty: a slot object never changes while it is
+  // live, and the generation says whether it is) and where the VM keeps the
+  // live generation of this vCPU's address space.
+  lastBase: u64;
+  lastNpages: u64;
   lastUsedSlotGen: u64;
+  lastUsedSlot: usize;
+  liveGenPtr: usize;
   /** Per-vCPU MMIO info cache (vcpu_cache_mmio_info): gfn and the AS 0 generation it was filled under. */
   mmioGfn: u64;
   mmioGen: u64;
@@ -26,7 +35,6 @@ import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_V
   vm: usize;
   vcpuId: u32;
   asId: u32;
-  lastUsedSlot: usize;
   fd: i32;
   /** Saved CPU state (cpu/state.ts layout) while another vCPU is loaded. */
   cpuState: usize;
@@ -69,6 +77,7 @@ export function createVcpu(vm: Vm, id: u64): i64 {
   const v = vcpuOf(p);
   v.vm = changetype<usize>(vm);
   v.vcpuId = <u32>id;
+  v.liveGenPtr = liveGenerationPtr(vm, v.asId);
   if (!vcpuArchCreate(p) || !ringAllocVcpu(vm, p)) {
     freeVcpu(p);
     return fail(CHECK_ALLOC_SLOT, ENOMEM);
@@ -97,22 +106,26 @@ export function freeVcpu(p: usize): void {
 // @ts-ignore: decorator
 @inline export function vcpuGfnToMemslot(p: usize, gfn: u64): usize {
   const v = vcpuOf(p);
-  const last = v.lastUsedSlot;
-  if (last != 0 && v.lastUsedSlotGen == liveGeneration(vmOf(v.vm), v.asId) &&
-      gfn - slotOf(last).baseGfn < slotOf(last).npages) return last;
+  if (gfn - v.lastBase < v.lastNpages && v.lastUsedSlotGen == load<u64>(v.liveGenPtr)) return v.lastUsedSlot;
   return vcpuGfnToMemslotSlow(p, gfn);
 }
 
-/** The fast path has already tried lastUsedSlot; only a stale generation is left to drop. */
+/** A miss of the window, or a stale generation (then the cache is dropped first). */
 function vcpuGfnToMemslotSlow(p: usize, gfn: u64): usize {
   const v = vcpuOf(p);
   const vm = vmOf(v.vm);
   const gen = liveGeneration(vm, v.asId);
   if (v.lastUsedSlotGen != gen) {
-    v.lastUsedSlot = 0;
+    setLastUsed(v, 0);
     v.lastUsedSlotGen = gen;
   }
   const found = searchMemslots(activeSet(vm, v.asId), gfn);
-  if (found != 0) v.lastUsedSlot = found;
+  if (found != 0) setLastUsed(v, found);
   return found;
+}
+
+function setLastUsed(v: Vcpu, slot: usize): void {
+  v.lastUsedSlot = slot;
+  v.lastBase = slot == 0 ? 0 : slotOf(slot).baseGfn;
+  v.lastNpages = slot == 0 ? 0 : slotOf(slot).npages;
 }

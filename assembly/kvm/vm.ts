@@ -84,6 +84,11 @@ export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_I
   return as == 0 ? vm.liveGen0 : vm.liveGen1;
 }
 
+/** Where liveGeneration(vm, as) is kept (liveGen0 and liveGen1 are adjacent). */
+export function liveGenerationPtr(vm: Vm, as: u32): usize {
+  return changetype<usize>(vm) + offsetof<Vm>("liveGen0") + (<usize>as << 3);
+}
+
 export function setLiveGeneration(vm: Vm, as: u32, gen: u64): void {
   if (as == 0) vm.liveGen0 = gen; else vm.liveGen1 = gen;
 }
