@@ -35,3 +35,30 @@ export function checkedIoctl(core: CoreExports, fd: number, nr: number, what: st
   throwIfFailed(core, r, what, { ...ctx, ioctl: what, nr });
   return r;
 }
+
+// The hot path for fixed-layout _IOW structs (KVM_SET_USER_MEMORY_REGION is
+// called thousands of times a second by VMMs that remap): the caller writes
+// every byte of the struct straight into the core's ioctl buffer through one
+// cached DataView, and the error context is only built when the call fails.
+let viewCore: CoreExports | undefined;
+let viewBuffer: ArrayBuffer | undefined;
+let view: DataView | undefined;
+
+/** The core's ioctl buffer; the caller must write all `len` bytes it passes to ioctlIn. */
+export function ioctlArgView(core: CoreExports): DataView {
+  const buffer = core.memory.buffer;
+  if (core !== viewCore || buffer !== viewBuffer || !view) {
+    view = new DataView(buffer, core.ioctlBuffer(), core.ioctlBufferSize());
+    viewCore = core;
+    viewBuffer = buffer;
+  }
+  return view;
+}
+
+/** Issues an _IOW ioctl whose `len` argument bytes are already in the buffer; throws on failure. */
+export function ioctlIn(core: CoreExports, fd: number, nr: number, len: number, what: string,
+                        ctx: () => CheckContext): number {
+  const r = core.ioctl(fd, nr >>> 0, len, 0n) as number;
+  if (r < 0) throwIfFailed(core, r, what, { ...ctx(), ioctl: what, nr });
+  return r;
+}

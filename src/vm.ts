@@ -5,7 +5,7 @@ import type { Kvm, CapName } from "./kvm.js";
 import { capNumber } from "./kvm.js";
 import { bytesAt, viewAt, type CoreExports } from "./core.js";
 import { KvmError, throwIfFailed } from "./errors.js";
-import { rawIoctl, checkedIoctl } from "./ioctl.js";
+import { rawIoctl, checkedIoctl, ioctlArgView, ioctlIn } from "./ioctl.js";
 import { Vcpu } from "./vcpu.js";
 import { GuestMemfd, type GuestMemfdOptions } from "./guest-memfd.js";
 import {
@@ -64,6 +64,10 @@ export type InjectPoint = keyof typeof INJECT_POINTS;
 
 const SNAP_BYTES = 48;
 
+/** Field offsets of struct kvm_userspace_memory_region (the hot ioctl writes them directly). */
+const REGION1 = Object.fromEntries(kvm_userspace_memory_region.fields.map((f) => [f.name, f.offset])) as
+  Record<"slot" | "flags" | "guest_phys_addr" | "memory_size" | "userspace_addr", number>;
+
 function slotWord(r: MemoryRegion): number {
   const id = toU32(r.slot, "slot");
   if (r.asId === undefined) return id;
@@ -105,12 +109,19 @@ export class Vm {
 
   /** KVM_SET_USER_MEMORY_REGION. memorySize 0 deletes the slot. */
   setUserMemoryRegion(r: MemoryRegion): void {
-    const fields = {
-      slot: slotWord(r), flags: toU32(r.flags ?? 0, "flags"), guest_phys_addr: toU64(r.guestPhysAddr, "guestPhysAddr"),
-      memory_size: toU64(r.memorySize, "memorySize"), userspace_addr: toU64(r.userspaceAddr, "userspaceAddr"),
-    };
-    checkedIoctl(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, "KVM_SET_USER_MEMORY_REGION",
-      kvm_userspace_memory_region.encode(fields), fields);
+    const slot = slotWord(r), flags = toU32(r.flags ?? 0, "flags");
+    const gpa = toU64(r.guestPhysAddr, "guestPhysAddr"), size = toU64(r.memorySize, "memorySize");
+    const uaddr = toU64(r.userspaceAddr, "userspaceAddr");
+    // Every byte of the struct is written, at the codec's offsets.
+    const dv = ioctlArgView(this.core);
+    dv.setUint32(REGION1.slot, slot, true);
+    dv.setUint32(REGION1.flags, flags, true);
+    dv.setBigUint64(REGION1.guest_phys_addr, gpa, true);
+    dv.setBigUint64(REGION1.memory_size, size, true);
+    dv.setBigUint64(REGION1.userspace_addr, uaddr, true);
+    ioctlIn(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.size,
+      "KVM_SET_USER_MEMORY_REGION",
+      () => ({ slot, flags, guest_phys_addr: gpa, memory_size: size, userspace_addr: uaddr }));
   }
 
   /** KVM_SET_USER_MEMORY_REGION2. */
