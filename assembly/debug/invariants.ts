@@ -3,10 +3,10 @@
 // them. A violation aborts: the host sees a trap naming the invariant.
 
 import { Vm, memslotSet, activeSet, vcpuAt, liveGenerationPtr } from "../kvm/vm";
-import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } from "../memslots/set";
+import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, hvaUaddrAt, hvaRecAt, idLookup } from "../memslots/set";
 import { slotOf, slotEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
-import { searchMemslots } from "../search";
+import { searchMemslots, recordFor } from "../search";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDEND, SPTE_WRITE_TAG, SPTE_RMAP_NEXT,
   SPTE_F_PRESENT, NO_TAG } from "../mmu/spte";
 import { SlotArch } from "../mmu/rmap";
@@ -49,6 +49,10 @@ function checkSet(vm: Vm, p: usize, asId: u32): void {
         "hva array unsorted");
     }
     check(idLookup(s, <i32>slotOf(hvaSlotAt(s, i)).id) == hvaSlotAt(s, i), "hva array holds a slot the set lacks");
+    check(hvaUaddrAt(s, i) == slotOf(hvaSlotAt(s, i)).userspaceAddr &&
+      load<u32>(hvaRecAt(s, i), 8) == slotOf(hvaSlotAt(s, i)).id, "hva array keys out of date");
+    // An edit that left the derived search data marked current must not have moved anything.
+    if (s.stale == 0) check(recordFor(s, gfnKeyAt(s, i)) == i, "gfn index marked current but out of date");
   }
   const last = s.lastUsedSlot;
   if (last != 0) check(idLookup(s, <i32>slotOf(last).id) == last, "last_used_slot points at a slot outside the set");

@@ -6,9 +6,13 @@
 // The gfn array holds 32-byte records, so a search touches one cache line per
 // candidate and translating needs no slot object:
 //   0 base_gfn  8 end gfn  16 userspace_addr  24 slot  28 (pad)
+// The hva array holds 16-byte records with their sort key inline, so placing a
+// slot is a binary search that never visits slot objects:
+//   0 userspace_addr  8 id  12 slot
 
 import { kzalloc, kfree } from "../kalloc";
-import { Slot, slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
+import { slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
+import { recordFor } from "../search";
 
 @unmanaged export class Memslots {
   generation: u64;
@@ -21,7 +25,7 @@ import { Slot, slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
   idMap: usize;
   /** GFN_REC_BYTES records sorted by base_gfn */
   gfnRecs: usize;
-  /** u32[cap] slots sorted by (userspace_addr, id); u64[cap] running max of hva end */
+  /** HVA_REC_BYTES records sorted by (userspace_addr, id); u64[cap] running max of hva end */
   hvaSlots: usize;
   hvaMaxEnd: usize;
   lastUsedSlot: usize;
@@ -38,6 +42,7 @@ import { Slot, slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
 export const SET_BYTES: usize = offsetof<Memslots>();
 export const GFN_REC_SHIFT: usize = 5;
 export const GFN_REC_BYTES: usize = 1 << GFN_REC_SHIFT;
+export const HVA_REC_SHIFT: usize = 4;
 
 @inline export function setOf(p: usize): Memslots {
   return changetype<Memslots>(p);
@@ -58,8 +63,14 @@ export const GFN_REC_BYTES: usize = 1 << GFN_REC_SHIFT;
 @inline export function gfnUaddrAt(s: Memslots, i: i32): u64 {
   return load<u64>(gfnRecAt(s, i), 16);
 }
+@inline export function hvaRecAt(s: Memslots, i: i32): usize {
+  return s.hvaSlots + (<usize>i << HVA_REC_SHIFT);
+}
 @inline export function hvaSlotAt(s: Memslots, i: i32): usize {
-  return <usize>load<u32>(s.hvaSlots + (<usize>i << 2));
+  return <usize>load<u32>(hvaRecAt(s, i), 12);
+}
+@inline export function hvaUaddrAt(s: Memslots, i: i32): u64 {
+  return load<u64>(hvaRecAt(s, i));
 }
 @inline export function idLookup(s: Memslots, id: i32): usize {
   return <usize>load<u32>(s.idMap + (<usize>id << 2));
@@ -91,7 +102,7 @@ export function reserveSet(p: usize, n: i32): bool {
   let cap = s.cap < 8 ? 8 : s.cap * 2;
   while (cap < n) cap *= 2;
   const r = kzalloc(<usize>cap << GFN_REC_SHIFT);
-  const h = kzalloc(<usize>cap << 2), m = kzalloc(<usize>cap << 3);
+  const h = kzalloc(<usize>cap << HVA_REC_SHIFT), m = kzalloc(<usize>cap << 3);
   if (r == 0 || h == 0 || m == 0) {
     kfree(r); kfree(h); kfree(m);
     return false;
@@ -99,7 +110,7 @@ export function reserveSet(p: usize, n: i32): bool {
   const c = <usize>s.count;
   if (c != 0) {
     memory.copy(r, s.gfnRecs, c << GFN_REC_SHIFT);
-    memory.copy(h, s.hvaSlots, c << 2);
+    memory.copy(h, s.hvaSlots, c << HVA_REC_SHIFT);
   }
   kfree(s.gfnRecs); kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
   s.gfnRecs = r; s.hvaSlots = h; s.hvaMaxEnd = m;
@@ -119,17 +130,15 @@ export function gfnPosition(s: Memslots, baseGfn: u64): i32 {
   return lo;
 }
 
-function hvaLess(a: Slot, b: Slot): bool {
-  return a.userspaceAddr < b.userspaceAddr || (a.userspaceAddr == b.userspaceAddr && a.id < b.id);
-}
-
-/** Position where slot p sits (or would sit) in the hva array. */
+/** Position where slot p sits (or would sit) in the hva array: by (userspace_addr, id). */
 function hvaPosition(s: Memslots, p: usize): i32 {
-  const x = slotOf(p);
+  const uaddr = slotOf(p).userspaceAddr, id = slotOf(p).id;
   let lo = 0, hi = s.count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (hvaLess(slotOf(hvaSlotAt(s, mid)), x)) lo = mid + 1;
+    const r = hvaRecAt(s, mid);
+    const u = load<u64>(r);
+    if (u < uaddr || (u == uaddr && load<u32>(r, 8) < id)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -154,23 +163,24 @@ function gfnInsert(s: Memslots, p: usize): void {
   writeRec(gfnRecAt(s, at), p);
 }
 
-/** Index of slot p in the hva array (p must be there). */
+/** Index of slot p in the hva array (p must be there; (userspace_addr, id) is unique). */
 function hvaIndexOf(s: Memslots, p: usize): i32 {
-  let i = hvaPosition(s, p);
-  while (hvaSlotAt(s, i) != p) i++;
-  return i;
+  return hvaPosition(s, p);
 }
 
 function hvaRemove(s: Memslots, p: usize): void {
   const i = hvaIndexOf(s, p);
-  memory.copy(s.hvaSlots + (<usize>i << 2), s.hvaSlots + (<usize>(i + 1) << 2), <usize>(s.count - i - 1) << 2);
+  memory.copy(hvaRecAt(s, i), hvaRecAt(s, i + 1), <usize>(s.count - i - 1) << HVA_REC_SHIFT);
 }
 
 /** Inserts slot p at its (userspace_addr, id) position (s.count does not include p yet). */
 function hvaInsert(s: Memslots, p: usize): void {
   const at = hvaPosition(s, p);
-  memory.copy(s.hvaSlots + (<usize>(at + 1) << 2), s.hvaSlots + (<usize>at << 2), <usize>(s.count - at) << 2);
-  store<u32>(s.hvaSlots + (<usize>at << 2), <u32>p);
+  memory.copy(hvaRecAt(s, at + 1), hvaRecAt(s, at), <usize>(s.count - at) << HVA_REC_SHIFT);
+  const r = hvaRecAt(s, at);
+  store<u64>(r, slotOf(p).userspaceAddr);
+  store<u32>(r, slotOf(p).id, 8);
+  store<u32>(r, <u32>p, 12);
 }
 
 /**
@@ -202,11 +212,26 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
     // userspace_addr and id never change for an existing slot (region.ts
     // rejects it; the debug build's set check would catch a slip), so nw takes
     // old's place in the hva order; a MOVE shifts only the records between the
-    // old and the new gfn position.
-    store<u32>(s.hvaSlots + (<usize>hvaIndexOf(s, old) << 2), <u32>nw);
-    gfnMove(s, gfnPosition(s, slotOf(old).baseGfn), nw);
+    // old and the new gfn position. A change in place (flags only) moves
+    // nothing, so the derived search data stays valid.
+    store<u32>(hvaRecAt(s, hvaIndexOf(s, old)), <u32>nw, 12);
+    const i = gfnIndexOf(s, slotOf(old).baseGfn);
+    if (slotOf(nw).baseGfn == slotOf(old).baseGfn && slotOf(nw).npages == slotOf(old).npages) {
+      store<u32>(gfnRecAt(s, i), <u32>nw, 24);
+      return;
+    }
+    gfnMove(s, i, nw);
   }
   s.stale = 1;
+}
+
+/** Position of the record starting at baseGfn: from the gfn index when it is current. */
+function gfnIndexOf(s: Memslots, baseGfn: u64): i32 {
+  if (s.stale == 0) {
+    const i = recordFor(s, baseGfn);
+    if (i >= 0 && gfnKeyAt(s, i) == baseGfn) return i;
+  }
+  return gfnPosition(s, baseGfn);
 }
 
 /** Rewrites record i for slot nw, moving it to its place in base_gfn order. */
