@@ -13,7 +13,7 @@
 // hva ends; a range query walks down from the last slot starting below the
 // range end while the running maximum still reaches into the range.
 
-import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSlotAt, gfnUaddrAt, hvaSlotAt, hvaUaddrAt } from "./memslots/set";
+import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSlotAt, gfnUaddrAt, hvaSlotAt } from "./memslots/set";
 import { slotOf, slotHvaEnd, Slot } from "./memslots/slot";
 import { kzalloc, kfree } from "./kalloc";
 import { PAGE_SHIFT } from "./layout";
@@ -158,7 +158,7 @@ export function forEachSlotInHvaRange(p: usize, start: u64, end: u64, fn: (slot:
   let lo = 0, hi = s.count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (hvaUaddrAt(s, mid) < end) lo = mid + 1;
+    if (slotOf(hvaSlotAt(s, mid)).userspaceAddr < end) lo = mid + 1;
     else hi = mid;
   }
   for (let i = lo - 1; i >= 0 && load<u64>(s.hvaMaxEnd + (<usize>i << 3)) > start; i--) {

@@ -46,19 +46,16 @@ let view: DataView | undefined;
 
 /** The core's ioctl buffer; the caller must write all `len` bytes it passes to ioctlIn. */
 export function ioctlArgView(core: CoreExports): DataView {
-  const buffer = core.memory.buffer;
-  if (core !== viewCore || buffer !== viewBuffer || !view) {
-    view = new DataView(buffer, core.ioctlBuffer(), core.ioctlBufferSize());
+  // memory.grow detaches the old buffer (its byteLength drops to 0): only then is a new view needed.
+  if (core !== viewCore || !view || viewBuffer!.byteLength === 0) {
+    viewBuffer = core.memory.buffer;
+    view = new DataView(viewBuffer, core.ioctlBuffer(), core.ioctlBufferSize());
     viewCore = core;
-    viewBuffer = buffer;
   }
   return view;
 }
 
-/** Issues an _IOW ioctl whose `len` argument bytes are already in the buffer; throws on failure. */
-export function ioctlIn(core: CoreExports, fd: number, nr: number, len: number, what: string,
-                        ctx: () => CheckContext): number {
-  const r = core.ioctl(fd, nr >>> 0, len, 0n) as number;
-  if (r < 0) throwIfFailed(core, r, what, { ...ctx(), ioctl: what, nr });
-  return r;
+/** Issues an _IOW ioctl whose `len` argument bytes are already in the buffer: 0 / value / -errno. */
+export function ioctlIn(core: CoreExports, fd: number, nr: number, len: number): number {
+  return core.ioctl(fd, nr >>> 0, len, 0n) as number;
 }

@@ -119,9 +119,11 @@ export class Vm {
     dv.setBigUint64(REGION1.guest_phys_addr, gpa, true);
     dv.setBigUint64(REGION1.memory_size, size, true);
     dv.setBigUint64(REGION1.userspace_addr, uaddr, true);
-    ioctlIn(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.size,
-      "KVM_SET_USER_MEMORY_REGION",
-      () => ({ slot, flags, guest_phys_addr: gpa, memory_size: size, userspace_addr: uaddr }));
+    const res = ioctlIn(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.size);
+    if (res < 0) {
+      throwIfFailed(this.core, res, "KVM_SET_USER_MEMORY_REGION", { slot, flags, guest_phys_addr: gpa, memory_size: size,
+        userspace_addr: uaddr, ioctl: "KVM_SET_USER_MEMORY_REGION", nr: KVM_SET_USER_MEMORY_REGION });
+    }
   }
 
   /** KVM_SET_USER_MEMORY_REGION2. */

@@ -6,9 +6,9 @@
 // The gfn array holds 32-byte records, so a search touches one cache line per
 // candidate and translating needs no slot object:
 //   0 base_gfn  8 end gfn  16 userspace_addr  24 slot  28 (pad)
-// The hva array holds 16-byte records with their sort key inline, so placing a
-// slot is a binary search that never visits slot objects:
-//   0 userspace_addr  8 id  12 slot
+// The hva array holds slot pointers (4 bytes each: inserts and deletes shift
+// it, so it stays small); both arrays keep a per-id hint of where a slot's
+// entries are, so replacing a slot in place does not search.
 
 import { kzalloc, kfree } from "../kalloc";
 import { slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
@@ -23,9 +23,11 @@ import { recordFor } from "../search";
   cap: i32;
   /** u32[KVM_MEM_SLOTS_NUM]: id -> slot */
   idMap: usize;
+  /** u32[2 * KVM_MEM_SLOTS_NUM]: id -> where its gfn and hva records were last put (checked before use) */
+  posHint: usize;
   /** GFN_REC_BYTES records sorted by base_gfn */
   gfnRecs: usize;
-  /** HVA_REC_BYTES records sorted by (userspace_addr, id); u64[cap] running max of hva end */
+  /** u32[cap] slots sorted by (userspace_addr, id); u64[cap] running max of hva end */
   hvaSlots: usize;
   hvaMaxEnd: usize;
   lastUsedSlot: usize;
@@ -42,7 +44,7 @@ import { recordFor } from "../search";
 export const SET_BYTES: usize = offsetof<Memslots>();
 export const GFN_REC_SHIFT: usize = 5;
 export const GFN_REC_BYTES: usize = 1 << GFN_REC_SHIFT;
-export const HVA_REC_SHIFT: usize = 4;
+export const HVA_REC_SHIFT: usize = 2;
 
 @inline export function setOf(p: usize): Memslots {
   return changetype<Memslots>(p);
@@ -67,10 +69,7 @@ export const HVA_REC_SHIFT: usize = 4;
   return s.hvaSlots + (<usize>i << HVA_REC_SHIFT);
 }
 @inline export function hvaSlotAt(s: Memslots, i: i32): usize {
-  return <usize>load<u32>(hvaRecAt(s, i), 12);
-}
-@inline export function hvaUaddrAt(s: Memslots, i: i32): u64 {
-  return load<u64>(hvaRecAt(s, i));
+  return <usize>load<u32>(hvaRecAt(s, i));
 }
 @inline export function idLookup(s: Memslots, id: i32): usize {
   return <usize>load<u32>(s.idMap + (<usize>id << 2));
@@ -81,7 +80,8 @@ export function allocSet(generation: u64): usize {
   if (p == 0) return 0;
   const s = setOf(p);
   s.idMap = kzalloc(<usize>KVM_MEM_SLOTS_NUM << 2);
-  if (s.idMap == 0) { kfree(p); return 0; }
+  s.posHint = kzalloc(<usize>KVM_MEM_SLOTS_NUM << 3);
+  if (s.idMap == 0 || s.posHint == 0) { kfree(s.idMap); kfree(s.posHint); kfree(p); return 0; }
   s.generation = generation;
   return p;
 }
@@ -89,6 +89,7 @@ export function allocSet(generation: u64): usize {
 export function freeSet(p: usize): void {
   const s = setOf(p);
   kfree(s.idMap);
+  kfree(s.posHint);
   kfree(s.gfnRecs);
   kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
   kfree(s.index);
@@ -136,9 +137,8 @@ function hvaPosition(s: Memslots, p: usize): i32 {
   let lo = 0, hi = s.count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const r = hvaRecAt(s, mid);
-    const u = load<u64>(r);
-    if (u < uaddr || (u == uaddr && load<u32>(r, 8) < id)) lo = mid + 1;
+    const m = slotOf(hvaSlotAt(s, mid));
+    if (m.userspaceAddr < uaddr || (m.userspaceAddr == uaddr && m.id < id)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -161,11 +161,32 @@ function gfnInsert(s: Memslots, p: usize): void {
   const at = gfnPosition(s, slotOf(p).baseGfn);
   memory.copy(gfnRecAt(s, at + 1), gfnRecAt(s, at), <usize>(s.count - at) << GFN_REC_SHIFT);
   writeRec(gfnRecAt(s, at), p);
+  setHint(s, p, 0, at);
+}
+
+// Position hints: an edit elsewhere shifts records, so a hint is only used
+// after checking that the record there is still the slot's.
+// @ts-ignore: decorator
+@inline function hintAt(s: Memslots, p: usize, hva: i32): usize {
+  return s.posHint + (<usize>slotOf(p).id << 3) + (<usize>hva << 2);
+}
+// @ts-ignore: decorator
+@inline function setHint(s: Memslots, p: usize, hva: i32, i: i32): void {
+  store<i32>(hintAt(s, p, hva), i);
 }
 
 /** Index of slot p in the hva array (p must be there; (userspace_addr, id) is unique). */
 function hvaIndexOf(s: Memslots, p: usize): i32 {
+  const h = load<i32>(hintAt(s, p, 1));
+  if (h < s.count && hvaSlotAt(s, h) == p) return h;
   return hvaPosition(s, p);
+}
+
+/** Index of slot p in the gfn array (p must be there). */
+function gfnIndexOfSlot(s: Memslots, p: usize): i32 {
+  const h = load<i32>(hintAt(s, p, 0));
+  if (h < s.count && gfnSlotAt(s, h) == p) return h;
+  return gfnIndexOf(s, slotOf(p).baseGfn);
 }
 
 function hvaRemove(s: Memslots, p: usize): void {
@@ -177,10 +198,8 @@ function hvaRemove(s: Memslots, p: usize): void {
 function hvaInsert(s: Memslots, p: usize): void {
   const at = hvaPosition(s, p);
   memory.copy(hvaRecAt(s, at + 1), hvaRecAt(s, at), <usize>(s.count - at) << HVA_REC_SHIFT);
-  const r = hvaRecAt(s, at);
-  store<u64>(r, slotOf(p).userspaceAddr);
-  store<u32>(r, slotOf(p).id, 8);
-  store<u32>(r, <u32>p, 12);
+  store<u32>(hvaRecAt(s, at), <u32>p);
+  setHint(s, p, 1, at);
 }
 
 /**
@@ -195,7 +214,7 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
     if (s.lastUsedSlot == old) s.lastUsedSlot = nw;
     if (nw == 0) {
       hvaRemove(s, old);
-      gfnRemove(s, gfnPosition(s, slotOf(old).baseGfn));
+      gfnRemove(s, gfnIndexOfSlot(s, old));
       s.count--;
       s.stale = 1;
       return;
@@ -214,10 +233,13 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
     // old's place in the hva order; a MOVE shifts only the records between the
     // old and the new gfn position. A change in place (flags only) moves
     // nothing, so the derived search data stays valid.
-    store<u32>(hvaRecAt(s, hvaIndexOf(s, old)), <u32>nw, 12);
-    const i = gfnIndexOf(s, slotOf(old).baseGfn);
+    const h = hvaIndexOf(s, old);
+    store<u32>(hvaRecAt(s, h), <u32>nw);
+    setHint(s, nw, 1, h);
+    const i = gfnIndexOfSlot(s, old);
     if (slotOf(nw).baseGfn == slotOf(old).baseGfn && slotOf(nw).npages == slotOf(old).npages) {
       store<u32>(gfnRecAt(s, i), <u32>nw, 24);
+      setHint(s, nw, 0, i);
       return;
     }
     gfnMove(s, i, nw);
@@ -243,4 +265,5 @@ function gfnMove(s: Memslots, i: i32, nw: usize): void {
   if (k > i) memory.copy(gfnRecAt(s, i), gfnRecAt(s, i + 1), <usize>(k - i) << GFN_REC_SHIFT);
   else if (k < i) memory.copy(gfnRecAt(s, k + 1), gfnRecAt(s, k), <usize>(i - k) << GFN_REC_SHIFT);
   writeRec(gfnRecAt(s, k), nw);
+  setHint(s, nw, 0, k);
 }
