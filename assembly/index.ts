@@ -13,7 +13,7 @@ import { Vm, vmOf, activeSet, inactiveSet } from "./kvm/vm";
 import { setOf } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, indexRebuilds } from "./search";
-import { vcpuOf } from "./kvm/vcpu";
+import { vcpuOf, vcpuGfnToHva } from "./kvm/vcpu";
 import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
 import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
 import { injectFault as inject } from "./debug/inject";
@@ -148,6 +148,8 @@ export function vcpuDirtyRingEntries(fd: i32): u32 { return vcpuOf(vcpuFromFd(fd
 export function vcpuSetBudget(fd: i32, n: u64): void { vcpuOf(vcpuFromFd(fd)).budget = n; }
 export function vcpuInstret(fd: i32): u64 { return runInstret(vcpuFromFd(fd)); }
 /** Makes the vCPU's KVM_RUN return EINTR at the next instruction boundary (a signal). */
+/** kvm_vcpu_gfn_to_hva through the vCPU's last-used cache. */
+export function vcpuGfnToHvaOf(fd: i32, gfn: u64): u64 { return vcpuGfnToHva(vcpuFromFd(fd), gfn); }
 export function vcpuKick(fd: i32): void { if (vcpuLoaded(vcpuFromFd(fd))) cpuSignal(); }
 
 export const MMU_STAT_FAULTS: i32 = 0;

@@ -124,6 +124,11 @@ export class Vcpu {
   setTimer(deadline: U64): void { this.setOneReg(REG_TIMER_COMPARE, deadline); }
   get time(): bigint { return this.getOneReg(REG_TIMER_TIME); }
 
+  /** kvm_vcpu_gfn_to_hva: the host address of a gfn through this vCPU's last-used cache (KVM_HVA_ERR_BAD without a usable slot). */
+  gfnToHva(gfn: U64): bigint {
+    return BigInt.asUintN(64, this.core.vcpuGfnToHvaOf(this.fd, BigInt.asIntN(64, toU64(gfn, "gfn"))));
+  }
+
   /** kvm_vcpu_gfn_to_memslot: the slot through this vCPU's last-used cache. */
   gfnToMemslot(gfn: U64): Memslot | null {
     return lookupSlot(this.core, this.fd, 0, toU64(gfn, "gfn"), 2);

@@ -123,13 +123,19 @@ describe("generations (memslots.md §7, update-protocol.md §1.2)", () => {
     set(0, 0x10000, 0x4000);
     const vcpu = vm.createVcpu(0);
     const during: (number | null)[] = [];
+    const hvas: bigint[] = [];
     kvm.setReaderHook((v, point) => {
-      if (point === "published" && (v.generation() & IN_PROGRESS)) during.push(vcpu.gfnToMemslot(0x11)?.id ?? null);
+      if (point === "published" && (v.generation() & IN_PROGRESS)) {
+        during.push(vcpu.gfnToMemslot(0x11)?.id ?? null);
+        hvas.push(vcpu.gfnToHva(0x11));
+      }
     });
     set(0, 0x20000, 0x4000);
     kvm.setReaderHook(null);
     // Pass 1 cached the INVALID copy at the old range under g|bit63; pass 2 saw the moved slot.
     expect(during).toEqual([0, null]);
+    // ... and the INVALID copy it cached has no hva (kvm_vcpu_gfn_to_hva answers KVM_HVA_ERR_BAD).
+    expect(hvas).toEqual([KVM_HVA_ERR_BAD, KVM_HVA_ERR_BAD]);
     expect(vcpu.gfnToMemslot(0x11)).toBeNull();
     expect(vcpu.gfnToMemslot(0x21)?.invalid).toBe(false);
   });
@@ -218,8 +224,12 @@ describe("lookups and translation (memslots.md §6)", () => {
     set(0, 0x10000, 0x4000);
     const vcpu = vm.createVcpu(0);
     expect(vcpu.gfnToMemslot(0x12)?.id).toBe(0);
+    const hva = vcpu.gfnToHva(0x12);
+    expect(hva).toBe(vm.gfnToHva(0x12));
     set(0, 0x30000, 0x4000);
     expect(vcpu.gfnToMemslot(0x12)).toBeNull();
+    expect(vcpu.gfnToHva(0x12)).toBe(KVM_HVA_ERR_BAD);
+    expect(vcpu.gfnToHva(0x32)).toBe(hva); // the same host page, moved by 0x20 gfns
     expect(vcpu.gfnToMemslot(0x32)?.baseGfn).toBe(0x30n);
     set(0, 0, 0);
     set(5, 0x30000, 0x4000);

@@ -99,12 +99,14 @@ export function checkVmInvariants(vm: Vm): void {
     const cached = v.lastUsedSlot;
     check(v.liveGenPtr == liveGenerationPtr(vm, v.asId), "per-vCPU live generation pointer is not its address space's");
     if (cached == 0) {
-      check(v.lastNpages == 0, "per-vCPU last-used window is not empty without a slot");
+      check(v.lastNpages == 0 && v.lastHvaNpages == 0, "per-vCPU last-used window is not empty without a slot");
       continue;
     }
     const gen = setOf(activeSet(vm, v.asId)).generation;
     if (v.lastUsedSlotGen != gen) continue; // dropped on next use
-    check(v.lastBase == slotOf(cached).baseGfn && v.lastNpages == slotOf(cached).npages,
+    check(v.lastBase == slotOf(cached).baseGfn && v.lastNpages == slotOf(cached).npages &&
+      v.lastUaddr == slotOf(cached).userspaceAddr &&
+      v.lastHvaNpages == ((slotOf(cached).flags & KVM_MEMSLOT_INVALID) != 0 ? 0 : v.lastNpages),
       "per-vCPU last-used window differs from its slot's");
     check(idLookup(setOf(activeSet(vm, v.asId)), <i32>slotOf(cached).id) == cached,
       "per-vCPU last_used_slot of the current generation points at a dead slot");

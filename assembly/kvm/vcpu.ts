@@ -2,7 +2,9 @@
 // (1 while in SMM) and its generation-tagged last-used slot cache.
 
 import { Vm, vmOf, vcpuAt, activeSet, liveGeneration, liveGenerationPtr, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
-import { slotOf } from "../memslots/slot";
+import { slotOf, KVM_MEMSLOT_INVALID } from "../memslots/slot";
+import { gfnToHvaMemslot } from "./guest";
+import { PAGE_SHIFT } from "../layout";
 import { searchMemslots } from "../search";
 import { kzalloc, kfree } from "../kalloc";
 import { vcpuArchCreate, vcpuForget } from "./run";
@@ -12,11 +14,14 @@ import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_V
 @unmanaged export class Vcpu {
   // The last-used slot cache, first in the object so a hit reads one cache
   // line: the slot, the generation it was filled under, a copy of the slot's
-  // gfn window (npages 0 when empty: a slot object never changes while it is
-  // live, and the generation says whether it is) and where the VM keeps the
-  // live generation of this vCPU's address space.
+  // gfn window and host address (npages 0 when empty; hvaNpages 0 too when
+  // the slot is INVALID, which has no hva: a slot object never changes while
+  // it is live, and the generation says whether it is) and where the VM keeps
+  // the live generation of this vCPU's address space.
   lastBase: u64;
   lastNpages: u64;
+  lastHvaNpages: u64;
+  lastUaddr: u64;
   lastUsedSlotGen: u64;
   lastUsedSlot: usize;
   liveGenPtr: usize;
@@ -128,4 +133,15 @@ function setLastUsed(v: Vcpu, slot: usize): void {
   v.lastUsedSlot = slot;
   v.lastBase = slot == 0 ? 0 : slotOf(slot).baseGfn;
   v.lastNpages = slot == 0 ? 0 : slotOf(slot).npages;
+  v.lastHvaNpages = slot == 0 || (slotOf(slot).flags & KVM_MEMSLOT_INVALID) != 0 ? 0 : v.lastNpages;
+  v.lastUaddr = slot == 0 ? 0 : slotOf(slot).userspaceAddr;
+}
+
+/** kvm_vcpu_gfn_to_hva: the hva of gfn through the last-used cache; KVM_HVA_ERR_BAD without a usable slot. */
+// @ts-ignore: decorator
+@inline export function vcpuGfnToHva(p: usize, gfn: u64): u64 {
+  const v = vcpuOf(p);
+  const off = gfn - v.lastBase;
+  if (off < v.lastHvaNpages && v.lastUsedSlotGen == load<u64>(v.liveGenPtr)) return v.lastUaddr + (off << PAGE_SHIFT);
+  return gfnToHvaMemslot(vcpuGfnToMemslot(p, gfn), gfn, false);
 }
