@@ -82,6 +82,10 @@ export function figures(report) {
       baselineValue: g.store.plainNs });
     add({ group: "guest", name: "guest store, spte-hit extra cost", value: g.store.extraNs, unit: "ns",
       target: { on: "value", op: "<=", limit: g.store.targetExtraNs } });
+    if (g.store.translatedStoreNs !== undefined) {
+      add({ group: "guest", name: "translated guest store (sd, spte hit)", value: g.store.translatedStoreNs, unit: "ns",
+        baseline: "plain wasm store", baselineValue: g.store.plainNs });
+    }
   }
   return out;
 }
