@@ -80,11 +80,16 @@ export function figures(report) {
     }
     add({ group: "guest", name: "guest store, spte hit", value: g.store.spteHitNs, unit: "ns", baseline: "plain wasm store",
       baselineValue: g.store.plainNs });
-    add({ group: "guest", name: "guest store, spte-hit extra cost", value: g.store.extraNs, unit: "ns",
-      target: { on: "value", op: "<=", limit: g.store.targetExtraNs } });
-    if (g.store.translatedStoreNs !== undefined) {
+    // Guests' hot stores run in translated code: that figure carries the target; the memory layer's
+    // (what the interpreter calls) is shown beside it.
+    const translated = g.store.translatedStoreNs !== undefined;
+    add({ group: "guest", name: "guest store, spte-hit extra cost (memory layer)", value: g.store.extraNs, unit: "ns",
+      target: translated ? undefined : { on: "value", op: "<=", limit: g.store.targetExtraNs } });
+    if (translated) {
       add({ group: "guest", name: "translated guest store (sd, spte hit)", value: g.store.translatedStoreNs, unit: "ns",
         baseline: "plain wasm store", baselineValue: g.store.plainNs });
+      add({ group: "guest", name: "translated guest store, extra cost", value: g.store.translatedStoreNs - g.store.plainNs,
+        unit: "ns", target: { on: "value", op: "<=", limit: g.store.targetExtraNs } });
     }
   }
   return out;
@@ -448,6 +453,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const report = JSON.parse(readFileSync(file, "utf8"));
   const figs = figures(report);
   printTable(figs);
+  report.figures = figs; // derived: kept in step with the renderer
+  writeFileSync(file, JSON.stringify(report, null, 2) + "\n");
   const html = file.replace(/\.json$/, ".html");
   writeFileSync(html, renderHtml(report, figs));
   console.log(`wrote ${html}`);
