@@ -5,7 +5,7 @@
 import { Vm, activeSet } from "../kvm/vm";
 import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
-import { bitmapWords, scratchOf, summaryOf, forEachMaybeDirtyWord } from "./bitmap";
+import { bitmapWords, scratchOf, summaryOf } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
 import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, PROT_WRITE } from "../hostmm/mm";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
@@ -83,16 +83,6 @@ function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool 
   return true;
 }
 
-let snapSrc: usize = 0;
-let snapDst: usize = 0;
-let snapAny: bool = false;
-function snapshotWord(w: usize, ctx: usize): void {
-  const o = w << 3;
-  store<u64>(snapDst + o, load<u64>(snapSrc + o));
-  store<u64>(snapSrc + o, 0);
-  snapAny = true;
-}
-
 /** KVM_GET_DIRTY_LOG (struct kvm_dirty_log in IOCTL_BUF). */
 export function getDirtyLog(vm: Vm): i32 {
   const r = loggedSlot(vm, load<u32>(IOCTL_BUF), 0);
@@ -106,26 +96,23 @@ export function getDirtyLog(vm: Vm): i32 {
   if ((vm.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0) {
     return copyBitmapToUser(user, bm, sum, n << 3) ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
   }
-  // Take-and-zero every dirty word into the scratch half, re-arm those pages,
-  // then copy the snapshot out. An EFAULT now loses the bits, as in the kernel.
-  const scratch = scratchOf(bm, s.npages);
-  snapSrc = bm;
-  snapDst = scratch;
-  snapAny = false;
-  forEachMaybeDirtyWord(bm, s.npages, 0, n, snapshotWord, 0);
-  if (snapAny) writeProtectBitmap(slot, scratch, 0, <u64>n);
-  const ok = copyBitmapToUser(user, scratch, sum, n << 3);
-  // The scratch half goes back to all zero, and the summary bits of the
-  // (now zero) live words go too.
-  for (let sw: usize = 0; sw < ((n + 63) >> 6); sw++) {
+  // The kernel takes and zeroes every dirty word into a buffer, re-arms those
+  // pages, then copies the buffer out (an EFAULT then loses the bits). Nothing
+  // can dirty a page while this ioctl runs, so the same outcome needs no
+  // buffer: re-arm from the live words, copy them out, then zero them (also
+  // after an EFAULT). That is one pass over the dirty words fewer.
+  const sumWords = (n + 63) >> 6;
+  if (summaryAny(sum, 0, n)) writeProtectBitmap(slot, bm, 0, <u64>n);
+  const ok = copyBitmapToUser(user, bm, sum, n << 3);
+  for (let sw: usize = 0; sw < sumWords; sw++) {
     const p = sum + (sw << 3);
     let bits = load<u64>(p);
+    if (bits == 0) continue;
     while (bits != 0) {
-      const w = (sw << 6) + <usize>ctz(bits);
+      store<u64>(bm + (((sw << 6) + <usize>ctz(bits)) << 3), 0);
       bits &= bits - 1;
-      store<u64>(scratch + (w << 3), 0);
-      if (load<u64>(bm + (w << 3)) == 0) store<u64>(p, load<u64>(p) & ~(<u64>1 << <u64>(w & 63)));
     }
+    store<u64>(p, 0);
   }
   return ok ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
 }
