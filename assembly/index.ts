@@ -23,7 +23,7 @@ import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd } from "./kvm/mmu_notifier";
 import { memslotsUpdatedCount } from "./memslots/update";
 import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/run";
 import { cpuSignal } from "./cpu/run";
-import { setJitThreshold, jitFlush, jitCompiled, jitStale, jitFailed } from "./cpu/jit/tier";
+import { setJitThreshold, jitCompiled, jitStale, jitFailed } from "./cpu/jit/tier";
 import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/fault";
 import { zapAllCount, slotZapCount, sptesZapped } from "./mmu/mmu";
 import { flushCount } from "./mmu/access";
@@ -232,6 +232,5 @@ export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/run"
 // ---- the translation tier: what translated code imports, and its controls ----
 export { jitLoad, jitStore, jitMulh } from "./cpu/jit/tier";
 export function jitSetThreshold(n: i32): void { setJitThreshold(n); }
-export function jitFlushAll(): void { jitFlush(); }
 /** 0 regions compiled, 1 translations found stale, 2 translations that failed. */
 export function jitStat(which: i32): u32 { return which == 0 ? jitCompiled : which == 1 ? jitStale : jitFailed; }

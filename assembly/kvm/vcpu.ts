@@ -111,8 +111,14 @@ export function freeVcpu(p: usize): void {
 // @ts-ignore: decorator
 @inline export function vcpuGfnToMemslot(p: usize, gfn: u64): usize {
   const v = vcpuOf(p);
-  if (gfn - v.lastBase < v.lastNpages && v.lastUsedSlotGen == load<u64>(v.liveGenPtr)) return v.lastUsedSlot;
+  if (windowHit(v, gfn - v.lastBase, v.lastNpages)) return v.lastUsedSlot;
   return vcpuGfnToMemslotSlow(p, gfn);
+}
+
+/** Is page `off` of the cached window inside its first `npages`, under the live generation? */
+// @ts-ignore: decorator
+@inline function windowHit(v: Vcpu, off: u64, npages: u64): bool {
+  return off < npages && v.lastUsedSlotGen == load<u64>(v.liveGenPtr);
 }
 
 /** A miss of the window, or a stale generation (then the cache is dropped first). */
@@ -142,6 +148,6 @@ function setLastUsed(v: Vcpu, slot: usize): void {
 @inline export function vcpuGfnToHva(p: usize, gfn: u64): u64 {
   const v = vcpuOf(p);
   const off = gfn - v.lastBase;
-  if (off < v.lastHvaNpages && v.lastUsedSlotGen == load<u64>(v.liveGenPtr)) return v.lastUaddr + (off << PAGE_SHIFT);
+  if (windowHit(v, off, v.lastHvaNpages)) return v.lastUaddr + (off << PAGE_SHIFT);
   return gfnToHvaMemslot(vcpuGfnToMemslot(p, gfn), gfn, false);
 }

@@ -182,11 +182,16 @@ function hvaIndexOf(s: Memslots, p: usize): i32 {
   return hvaPosition(s, p);
 }
 
-/** Index of slot p in the gfn array (p must be there). */
+/** Index of slot p in the gfn array (p must be there): its hint, the gfn index when current, or a search. */
 function gfnIndexOfSlot(s: Memslots, p: usize): i32 {
   const h = load<i32>(hintAt(s, p, 0));
   if (h < s.count && gfnSlotAt(s, h) == p) return h;
-  return gfnIndexOf(s, slotOf(p).baseGfn);
+  const base = slotOf(p).baseGfn;
+  if (s.stale == 0) {
+    const i = recordFor(s, base);
+    if (i >= 0 && gfnKeyAt(s, i) == base) return i;
+  }
+  return gfnPosition(s, base);
 }
 
 function hvaRemove(s: Memslots, p: usize): void {
@@ -247,14 +252,6 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   s.stale = 1;
 }
 
-/** Position of the record starting at baseGfn: from the gfn index when it is current. */
-function gfnIndexOf(s: Memslots, baseGfn: u64): i32 {
-  if (s.stale == 0) {
-    const i = recordFor(s, baseGfn);
-    if (i >= 0 && gfnKeyAt(s, i) == baseGfn) return i;
-  }
-  return gfnPosition(s, baseGfn);
-}
 
 /** Rewrites record i for slot nw, moving it to its place in base_gfn order. */
 function gfnMove(s: Memslots, i: i32, nw: usize): void {

@@ -29,7 +29,8 @@ declare function compileHook(module: usize, len: i32): i32;
 declare function freeHook(index: i32): void;
 
 const CACHE_BITS: i32 = 12;
-const CACHE_ENTRY: i32 = 32;
+const CACHE_ENTRY_SHIFT: i32 = 5;
+const CACHE_ENTRY: i32 = 1 << CACHE_ENTRY_SHIFT;
 // +0 pc  +8 table index (0: none)  +12 region length  +16 offers counted
 const CACHE: usize = memory.data((1 << CACHE_BITS) * CACHE_ENTRY, 16);
 const E_FN: usize = 8;
@@ -51,7 +52,7 @@ export function setJitThreshold(n: i32): void {
 
 // @ts-ignore: decorator
 @inline function entryFor(pc: u64): usize {
-  return CACHE + (<usize>((pc >> 2) & ((1 << CACHE_BITS) - 1)) << 5);
+  return CACHE + (<usize>((pc >> 2) & ((1 << CACHE_BITS) - 1)) << CACHE_ENTRY_SHIFT);
 }
 
 function drop(e: usize, pc: u64): void {
@@ -60,11 +61,6 @@ function drop(e: usize, pc: u64): void {
   store<u64>(e, pc);
   store<i32>(e, 0, E_FN);
   store<i32>(e, 0, E_HITS);
-}
-
-/** Drops every translation (tests; a fresh start for the counters). */
-export function jitFlush(): void {
-  for (let e = CACHE; e < CACHE + ((1 << CACHE_BITS) * CACHE_ENTRY); e += CACHE_ENTRY) drop(e, 0);
 }
 
 function translate(e: usize, pc: u64, code: usize): i32 {

@@ -44,7 +44,7 @@ export const JIT_STOP_AFTER: i32 = 2;
 /** Instructions in a region at most. */
 export const REGION_MAX: i32 = 256;
 const RECS: usize = memory.data(REGION_MAX * D.DCACHE_ENTRY_SIZE, 16);
-const BLOCK_OF: usize = memory.data(REGION_MAX * 2, 4); // i16 per instruction: its block, or -1
+const BLOCK_OF: usize = memory.data(REGION_MAX * 2, 4); // i16 per instruction: its block
 const LEADER_PC: usize = memory.data(REGION_MAX * 8, 8); // u64 per block: its first pc
 
 // ---- locals ----
@@ -71,8 +71,7 @@ let blocks: i32 = 0;
 /** Relative depth of $exit and of the dispatch loop from the current emit position. */
 let exitDepth: i32 = 0;
 let loopDepth: i32 = 0;
-/** The block being emitted: its index, first pc and where the current instruction sits in it. */
-let curBlock: i32 = 0;
+/** The block being emitted: its first pc, and the instruction being emitted. */
 let curStart: u64 = 0;
 let curIndex: i32 = 0;
 
@@ -173,7 +172,6 @@ function setRd(r: i32): void {
 }
 
 function openIf(): void { W.op(W.IF); W.op(W.T_VOID); exitDepth++; loopDepth++; }
-function openIfResult(t: i32): void { W.op(W.IF); W.op(t); exitDepth++; loopDepth++; }
 function closeIf(): void { W.op(W.END); exitDepth--; loopDepth--; }
 
 /** Leaves the function: next pc npc, `extra` instructions of this block retired beyond DONE. */
@@ -238,10 +236,9 @@ function emitLoad(i: i32, o: u8): void {
   const f3 = <i32>(o - D.OP_LB); // funct3 order: lb lh lw ld lbu lhu lwu
   const size = 1 << (f3 & 3);
   const rd = rdOf(i);
-  // wasm i64 loads: 8_s 16_s 32_s (none) / 8_u 16_u 32_u, and i64.load for ld
-  let wop = 0x29;
-  if (f3 == 0) wop = 0x30; else if (f3 == 1) wop = 0x32; else if (f3 == 2) wop = 0x34;
-  else if (f3 == 4) wop = 0x31; else if (f3 == 5) wop = 0x33; else if (f3 == 6) wop = 0x35;
+  let wop = W.I64_LOAD;
+  if (f3 == 0) wop = W.I64_LOAD8_S; else if (f3 == 1) wop = W.I64_LOAD16_S; else if (f3 == 2) wop = W.I64_LOAD32_S;
+  else if (f3 == 4) wop = W.I64_LOAD8_U; else if (f3 == 5) wop = W.I64_LOAD16_U; else if (f3 == 6) wop = W.I64_LOAD32_U;
   effectiveAddress(i);
   probe(SPTE_READ_TAG, size);
   openIf();
@@ -261,7 +258,7 @@ function emitLoad(i: i32, o: u8): void {
 function emitStore(i: i32, o: u8): void {
   const f3 = <i32>(o - D.OP_SB);
   const size = 1 << f3;
-  const wop = f3 == 0 ? 0x3c : f3 == 1 ? 0x3d : f3 == 2 ? 0x3e : 0x37; // i64.store8/16/32, i64.store
+  const wop = f3 == 0 ? W.I64_STORE8 : f3 == 1 ? W.I64_STORE16 : f3 == 2 ? W.I64_STORE32 : W.I64_STORE;
   effectiveAddress(i);
   probe(SPTE_WRITE_TAG, size);
   openIf();
@@ -441,7 +438,6 @@ export function translateRegion(entry: u64, code: usize): i32 {
   let i = 0;
   for (let b = 0; b < blocks; b++) {
     W.op(W.END);
-    curBlock = b;
     loopDepth = blocks - 1 - b;
     exitDepth = loopDepth + 1;
     curStart = load<u64>(LEADER_PC + (<usize>b << 3));
