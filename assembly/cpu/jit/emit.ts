@@ -14,20 +14,25 @@ export let bodyLen: i32 = 0;
 export function bodyReset(): void { bodyLen = 0; }
 export function bodyOverflowed(): bool { return bodyLen > BODY_CAP; }
 
+/** Unsigned LEB128 of v into buf at `at` (bytes past cap are only counted); the position after it. */
+function lebInto(buf: usize, at: i32, cap: i32, v: u64): i32 {
+  do {
+    let b = <i32>(v & 0x7f);
+    v >>= 7;
+    if (v != 0) b |= 0x80;
+    if (at < cap) store<u8>(buf + <usize>at, <u8>b);
+    at++;
+  } while (v != 0);
+  return at;
+}
+
 // @ts-ignore: decorator
 @inline export function op(b: i32): void {
   if (bodyLen < BODY_CAP) store<u8>(BODY + <usize>bodyLen, <u8>b);
   bodyLen++;
 }
 
-export function uleb(v: u64): void {
-  do {
-    let b = <i32>(v & 0x7f);
-    v >>= 7;
-    if (v != 0) b |= 0x80;
-    op(b);
-  } while (v != 0);
-}
+export function uleb(v: u64): void { bodyLen = lebInto(BODY, bodyLen, BODY_CAP, v); }
 
 export function sleb(v: i64): void {
   while (true) {
@@ -140,14 +145,7 @@ const IMPORTS: i32 = 3;
 
 let mlen: i32 = 0;
 function m(b: i32): void { if (mlen < MODULE_CAP) store<u8>(MODULE + <usize>mlen, <u8>b); mlen++; }
-function mleb(v: u64): void {
-  do {
-    let b = <i32>(v & 0x7f);
-    v >>= 7;
-    if (v != 0) b |= 0x80;
-    m(b);
-  } while (v != 0);
-}
+function mleb(v: u64): void { mlen = lebInto(MODULE, mlen, MODULE_CAP, v); }
 function lebSize(v: u64): i32 { let n = 1; while ((v >>= 7) != 0) n++; return n; }
 function mname(s: string): void {
   mleb(<u64>s.length);
