@@ -11,6 +11,7 @@
 export interface CoreJitExports {
   memory: WebAssembly.Memory;
   isDebugBuild: () => unknown;
+  jitSetThreshold: (n: number) => void;
   jitLoad: WebAssembly.ImportValue;
   jitStore: WebAssembly.ImportValue;
   jitMulh: WebAssembly.ImportValue;
@@ -26,7 +27,7 @@ export interface JitLink {
     webkvm_jit_compile: (ptr: number, len: number) => number;
     webkvm_jit_free: (index: number) => void;
   };
-  /** Connects the link to the instantiated core (before it runs any guest code). */
+  /** Connects the link to the instantiated core (before it runs any guest code) and applies WEBKVM_JIT_THRESHOLD. */
   attach(exports: CoreJitExports): void;
 }
 
@@ -61,6 +62,8 @@ export function jitLink(): JitLink {
     attach(exports: CoreJitExports): void {
       core = exports;
       env = { memory: exports.memory, load: exports.jitLoad, store: exports.jitStore, mulh: exports.jitMulh };
+      const threshold = jitThresholdFromEnv();
+      if (threshold !== undefined) exports.jitSetThreshold(threshold);
     },
   };
 }

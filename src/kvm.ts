@@ -1,7 +1,6 @@
 // Kvm: an open /dev/kvm in one webkvm instance (one core = one VMM process
 // with its own address space, file descriptors and VMs).
 
-import { jitThresholdFromEnv } from "./jit.js";
 import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
 import { KvmError, throwIfFailed } from "./errors.js";
@@ -92,7 +91,7 @@ export class Kvm {
     if (config.addressSpaces !== 1 && config.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
     const hook: CoreHooks = { fn: null as ReaderHook | null };
     const core = await instantiateCore(opts.wasm, opts.core, hook);
-    const jit = opts.jit ?? jitThresholdFromEnv();
+    const jit = opts.jit; // without it, the core keeps its default or WEBKVM_JIT_THRESHOLD (src/jit.ts)
     if (jit !== undefined && jit !== true) {
       if (jit !== false && (!Number.isInteger(jit) || jit < 0 || jit > 0x7fffffff)) {
         throw new RangeError(`jit must be a boolean or a threshold in [0, 2^31), not ${jit}`);

@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { Program } from "./asm";
-import { jitLink, jitThresholdFromEnv } from "../../src/jit";
+import { jitLink } from "../../src/jit";
 
 
 export const RAM_BASE = 0x80000000n;
@@ -38,8 +38,6 @@ export async function instantiate(build: "debug" | "release" = "debug"): Promise
   });
   const ex = instance.exports as unknown as Exports;
   jit.attach(ex as never);
-  const threshold = jitThresholdFromEnv();
-  if (threshold !== undefined) ex.jitSetThreshold(threshold);
   return ex;
 }
 
