@@ -3,7 +3,8 @@
 // loops, and the debug-only levers that prove the invariant checks fire.
 
 import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/vm";
-import { setOf, gfnSlotAt } from "../memslots/set";
+import { setOf, gfnSlotAt, gfnCap, gfnNext, gfnOrder } from "../memslots/set";
+import { recAt } from "../memslots/packed";
 import { slotOf, slotGfnToHva } from "../memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, refreshSet, searchHva } from "../search";
 import { vcpuGfnToMemslot, vcpuGfnToHva } from "../kvm/vcpu";
@@ -34,7 +35,8 @@ export function snapshotMemslots(vm: Vm, asId: u32, inactive: bool): usize {
   const out = kzalloc(16 + <usize>s.count * SNAP_BYTES);
   if (out == 0) return 0;
   store<u32>(out, s.count);
-  for (let i = 0; i < s.count; i++) writeSnap(out + 16 + <usize>i * SNAP_BYTES, gfnSlotAt(s, i));
+  let k = 0;
+  for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) writeSnap(out + 16 + <usize>(k++) * SNAP_BYTES, gfnSlotAt(s, i));
   return out;
 }
 
@@ -117,8 +119,10 @@ export function debugCorruptForTest(vm: Vm, what: i32): bool {
   if (!WEBKVM_DEBUG) return false;
   const s = setOf(activeSet(vm, 0));
   if (what == 1 && s.count >= 2) {
-    const a = load<u64>(s.gfnRecs), b = load<u64>(s.gfnRecs, 32);
-    store<u64>(s.gfnRecs, b); store<u64>(s.gfnRecs, a, 32);
+    const i = gfnNext(s, 0), j = gfnNext(s, i + 1);
+    const ri = recAt(gfnOrder(s), i), rj = recAt(gfnOrder(s), j);
+    const a = load<u64>(ri), b = load<u64>(rj);
+    store<u64>(ri, b); store<u64>(rj, a);
     return true;
   }
   if (what == 2) {

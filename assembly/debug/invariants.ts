@@ -3,8 +3,10 @@
 // them. A violation aborts: the host sees a trap naming the invariant.
 
 import { Vm, memslotSet, activeSet, vcpuAt, liveGenerationPtr } from "../kvm/vm";
-import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, hvaSlotAt, idLookup } from "../memslots/set";
-import { slotOf, slotEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
+import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder, hvaOrder, hvaSlotAt,
+  hvaEndAt, hvaKey, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
+import { keyAt } from "../memslots/packed";
+import { slotOf, slotEnd, slotHvaEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
 import { searchMemslots, recordFor } from "../search";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDEND, SPTE_WRITE_TAG, SPTE_RMAP_NEXT,
@@ -34,26 +36,76 @@ function check(cond: bool, what: string): void {
 
 function checkSet(vm: Vm, p: usize, asId: u32): void {
   const s = setOf(p);
-  check(s.idCount == s.count, "id map and gfn array disagree on the slot count");
-  for (let i = 0; i < s.count; i++) {
+  const g = gfnOrder(s), h = hvaOrder(s);
+  let n = 0;
+  let prevKey: u64 = 0, prevEnd: u64 = 0;
+  for (let i = 0; i < g.cap; i++) {
+    const key = gfnKeyAt(s, i);
+    check(key >= prevKey, "gfn order keys decrease");
+    check(key >= prevEnd, "gfn order: a record starts inside the one before (overlap, or a gap keyed too low)");
+    prevKey = key;
     const x = gfnSlotAt(s, i);
+    if (x == 0) {
+      check(gfnSpanAt(s, i) == 0 && gfnUaddrAt(s, i) == 0, "gfn order gap holds a range");
+      continue;
+    }
+    n++;
     const sl = slotOf(x);
     check(sl.asId == asId, "slot in the set of another address space");
     check(sl.npages != 0, "slot with npages == 0");
-    check(gfnKeyAt(s, i) == sl.baseGfn && gfnEndAt(s, i) == slotEnd(sl), "gfn array keys out of date");
+    check(key == sl.baseGfn && gfnSpanAt(s, i) == sl.npages && gfnUaddrAt(s, i) == sl.userspaceAddr,
+      "gfn record out of date");
     check(idLookup(s, <i32>sl.id) == x, "id map does not point at the slot");
-    if (i > 0) check(gfnEndAt(s, i - 1) <= gfnKeyAt(s, i), "slots unsorted or overlapping");
-    if (i > 0) {
-      const a = slotOf(hvaSlotAt(s, i - 1)), b = slotOf(hvaSlotAt(s, i));
-      check(a.userspaceAddr < b.userspaceAddr || (a.userspaceAddr == b.userspaceAddr && a.id < b.id),
-        "hva array unsorted");
-    }
-    check(idLookup(s, <i32>slotOf(hvaSlotAt(s, i)).id) == hvaSlotAt(s, i), "hva array holds a slot the set lacks");
-    // An edit that left the derived search data marked current must not have moved anything.
-    if (s.stale == 0) check(recordFor(s, gfnKeyAt(s, i)) == i, "gfn index marked current but out of date");
+    prevEnd = slotEnd(sl);
+    if (s.stale == 0) check(recordFor(s, key) == i, "gfn index marked current but does not find a record");
   }
+  check(n == s.count && n == g.count && n == s.idCount, "slot count differs between gfn order, set and id map");
+  let m = 0;
+  prevKey = 0;
+  for (let i = 0; i < h.cap; i++) {
+    const key = keyAt(h, i);
+    check(key >= prevKey, "hva order keys decrease");
+    prevKey = key;
+    const x = hvaSlotAt(s, i);
+    if (x == 0) continue;
+    m++;
+    const sl = slotOf(x);
+    check(key == hvaKey(sl.userspaceAddr, sl.id) && hvaEndAt(s, i) == slotHvaEnd(sl), "hva record out of date");
+    check(idLookup(s, <i32>sl.id) == x, "hva order holds a slot the set lacks");
+  }
+  check(m == n && h.count == n, "hva order and gfn order disagree on the slot count");
+  checkHvaMax(s);
+  if (s.stale == 0) checkGfnIndex(s);
   const last = s.lastUsedSlot;
   if (last != 0) check(idLookup(s, <i32>slotOf(last).id) == last, "last_used_slot points at a slot outside the set");
+}
+
+/** Each hva block's maximum end is its records' and each tree node the larger of its children. */
+function checkHvaMax(s: Memslots): void {
+  const h = hvaOrder(s);
+  check(s.hvaBlocks << HVA_BLOCK_SHIFT == h.cap, "hva block tree sized for another capacity");
+  for (let b = 0; b < s.hvaBlocks; b++) {
+    let mx: u64 = 0;
+    for (let i = b << HVA_BLOCK_SHIFT; i < (b + 1) << HVA_BLOCK_SHIFT; i++) {
+      if (hvaSlotAt(s, i) != 0 && hvaEndAt(s, i) > mx) mx = hvaEndAt(s, i);
+    }
+    check(load<u64>(s.hvaMax + (<usize>(s.hvaBlocks + b) << 3)) == mx, "hva block maximum out of date");
+  }
+  for (let node = s.hvaBlocks - 1; node >= 1; node--) {
+    const l = load<u64>(s.hvaMax + (<usize>(2 * node) << 3)), r = load<u64>(s.hvaMax + (<usize>(2 * node + 1) << 3));
+    check(load<u64>(s.hvaMax + (<usize>node << 3)) == (l > r ? l : r), "hva block tree node out of date");
+  }
+}
+
+/** A current gfn index holds, for every bucket, the last position keyed at or below its start (0: none). */
+function checkGfnIndex(s: Memslots): void {
+  if (s.indexBuckets == 0) return;
+  let pos = 0;
+  for (let b = 0; b <= s.indexBuckets; b++) {
+    const start = s.indexBase + (<u64>b << <u64>s.indexShift);
+    while (pos + 1 < gfnCap(s) && gfnKeyAt(s, pos + 1) <= start) pos++;
+    check(load<u32>(s.index + (<usize>b << 2)) == <u32>pos, "gfn index bucket out of date");
+  }
 }
 
 /** After every memslot update: both sets of every address space agree and are well formed. */
@@ -67,8 +119,8 @@ export function checkVmInvariants(vm: Vm): void {
     checkSet(vm, b, as);
     const sa = setOf(a), sb = setOf(b);
     check(sa.count == sb.count, "active and inactive sets differ after an update");
-    for (let i = 0; i < sa.count; i++) {
-      check(gfnSlotAt(sa, i) == gfnSlotAt(sb, i), "active and inactive sets hold different slot objects");
+    for (let i = gfnNext(sa, 0), j = gfnNext(sb, 0); i < gfnCap(sa); i = gfnNext(sa, i + 1), j = gfnNext(sb, j + 1)) {
+      check(gfnSlotAt(sa, i) == gfnSlotAt(sb, j), "active and inactive sets hold different slot objects");
       const sl = slotOf(gfnSlotAt(sa, i));
       check((sl.flags & KVM_MEMSLOT_INVALID) == 0, "INVALID slot left behind by an update");
       check(((sl.flags & KVM_MEM_LOG_DIRTY_PAGES) != 0) == (sl.dirtyBitmap != 0) || vm.dirtyRingSize != 0,
@@ -78,7 +130,7 @@ export function checkVmInvariants(vm: Vm): void {
     }
     // The search structure agrees with the slot list: both ends of every slot are found.
     const act = activeSet(vm, as);
-    for (let i = 0; i < setOf(act).count; i++) {
+    for (let i = gfnNext(setOf(act), 0); i < gfnCap(setOf(act)); i = gfnNext(setOf(act), i + 1)) {
       const x = gfnSlotAt(setOf(act), i);
       check(searchMemslots(act, slotOf(x).baseGfn) == x && searchMemslots(act, slotEnd(slotOf(x)) - 1) == x,
         "gfn search does not find a slot of the set");
@@ -117,7 +169,7 @@ export function checkVmInvariants(vm: Vm): void {
 function slotOfArch(vm: Vm, arch: usize): usize {
   for (let as: u32 = 0; as < vm.nrAs; as++) {
     const s = setOf(activeSet(vm, as));
-    for (let i = 0; i < s.count; i++) if (slotOf(gfnSlotAt(s, i)).arch == arch) return gfnSlotAt(s, i);
+    for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) if (slotOf(gfnSlotAt(s, i)).arch == arch) return gfnSlotAt(s, i);
   }
   return 0;
 }
@@ -161,7 +213,7 @@ export function checkMmuInvariants(vm: Vm): void {
   let listed = 0;
   for (let as: u32 = 0; as < vm.nrAs; as++) {
     const s = setOf(activeSet(vm, as));
-    for (let i = 0; i < s.count; i++) {
+    for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) {
       const arch = slotOf(gfnSlotAt(s, i)).arch;
       if (arch == 0) continue;
       let n: u32 = 0;

@@ -2,7 +2,7 @@
 // VMs that MMU-notifier events are delivered to.
 
 import { kzalloc, kfree } from "../kalloc";
-import { allocSet, freeSet, setOf, gfnSlotAt } from "../memslots/set";
+import { allocSet, freeSet, setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslots/set";
 import { freeVcpu } from "./vcpu";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { Gpc } from "../pfncache";
@@ -152,7 +152,7 @@ export function destroyVm(p: usize, listed: bool = true): void {
     if (a == 0 || b == 0) { if (a) freeSet(a); if (b) freeSet(b); continue; }
     // Outside an update both sets hold the same objects: free them once.
     const s = setOf(a);
-    for (let i = 0; i < s.count; i++) freeMemslot(gfnSlotAt(s, i));
+    for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) freeMemslot(gfnSlotAt(s, i));
     freeSet(a);
     freeSet(b);
   }

@@ -1,97 +1,134 @@
-// struct kvm_memslots: one set of an address space. Slots are kept in two
-// sorted arrays, by base_gfn (for gfn search and ordered iteration) and by
-// userspace_addr (for MMU-notifier hva lookups), plus an id map. Editing is
-// kvm_replace_memslot: only ever on the inactive set (update.ts).
-//
-// The gfn array holds 32-byte records, so a search touches one cache line per
-// candidate and translating needs no slot object:
-//   0 base_gfn  8 end gfn  16 userspace_addr  24 slot  28 (pad)
-// The hva array holds slot pointers (4 bytes each: inserts and deletes shift
-// it, so it stays small); both arrays keep a per-id hint of where a slot's
-// entries are, so replacing a slot in place does not search.
+// struct kvm_memslots: one set of an address space. The kernel keeps a
+// set's slots in two rbtrees and an id hash; here each order is a packed
+// array (packed.ts), so an edit moves a few records, not half the set:
+//   gfn order  key base_gfn, span npages, aux userspace_addr (translating
+//              needs no slot object);
+//   hva order  key (userspace_addr >> 12) << 15 | id (unique in a set), span 1,
+//              aux the end of the host range; hvaMax holds the greatest end
+//              per block of 64 positions as a binary tree, so an MMU-notifier
+//              range query skips blocks that end below it;
+//   ids        16 bytes per id: the slot, and where its gfn and hva records
+//              were last put (checked before use).
+// Editing is kvm_replace_memslot: only ever on the inactive set (update.ts).
 
 import { kzalloc, kfree } from "../kalloc";
-import { slotOf, slotEnd, KVM_MEM_SLOTS_NUM } from "./slot";
-import { recordFor } from "../search";
+import { slotOf, slotEnd, slotHvaEnd, KVM_MEM_SLOTS_NUM } from "./slot";
+import { Packed, packedOf, packedAlloc, packedFree, packedReserve, packedInsert, packedRemove, packedFloor,
+  recAt, keyAt, spanAt, slotAt, endAt, isGap, nextReal, REC_AUX, REC_SLOT, REC_BYTES, PACKED_MIN } from "./packed";
+import { recordFor, gfnIndexTouched } from "../search";
+import { PAGE_SHIFT } from "../layout";
 
 @unmanaged export class Memslots {
   generation: u64;
   /** Smallest base_gfn and largest end covered by the gfn index (search.ts). */
   indexBase: u64;
   indexLimit: u64;
+  /** Packed arrays: the gfn order and the hva order. */
+  gfn: usize;
+  hva: usize;
+  /** u64[2 * hvaBlocks]: node 1 the root, leaf b at hvaBlocks + b. */
+  hvaMax: usize;
+  hvaBlocks: i32;
   count: i32;
-  cap: i32;
-  /** u32[KVM_MEM_SLOTS_NUM]: id -> slot */
-  idMap: usize;
-  /** u32[2 * KVM_MEM_SLOTS_NUM]: id -> where its gfn and hva records were last put (checked before use) */
-  posHint: usize;
-  /** GFN_REC_BYTES records sorted by base_gfn */
-  gfnRecs: usize;
-  /** u32[cap] slots sorted by (userspace_addr, id); u64[cap] running max of hva end */
-  hvaSlots: usize;
-  hvaMaxEnd: usize;
+  /** ID_BYTES per id: slot, gfn position hint, hva position hint. */
+  ids: usize;
   lastUsedSlot: usize;
-  /** gfn index: u32[buckets + 1] of predecessor positions, see search.ts */
+  /** gfn index: u32[buckets + 1] of positions, see search.ts */
   index: usize;
   indexBuckets: i32;
   indexCap: i32;
   indexShift: i32;
-  /** Derived data (gfn index, hva running max) must be rebuilt before use. */
+  /** Slot count the gfn index was sized for. */
+  indexBuiltFor: i32;
+  /** The gfn index must be rebuilt before use. */
   stale: i32;
   idCount: i32;
 }
 
 export const SET_BYTES: usize = offsetof<Memslots>();
-export const GFN_REC_SHIFT: usize = 5;
-export const GFN_REC_BYTES: usize = 1 << GFN_REC_SHIFT;
-export const HVA_REC_SHIFT: usize = 2;
+const ID_SHIFT: usize = 4;
+const ID_GFN_HINT: usize = 4;
+const ID_HVA_HINT: usize = 8;
+export const HVA_BLOCK_SHIFT: i32 = 6;
+const HVA_ID_BITS: u64 = 15;
 
 @inline export function setOf(p: usize): Memslots {
   return changetype<Memslots>(p);
 }
+@inline export function gfnOrder(s: Memslots): Packed {
+  return packedOf(s.gfn);
+}
+@inline export function hvaOrder(s: Memslots): Packed {
+  return packedOf(s.hva);
+}
 
-@inline export function gfnRecAt(s: Memslots, i: i32): usize {
-  return s.gfnRecs + (<usize>i << GFN_REC_SHIFT);
+// The gfn order by position. Positions run to gfnCap; gaps hold no slot (0).
+@inline export function gfnCap(s: Memslots): i32 {
+  return gfnOrder(s).cap;
 }
 @inline export function gfnSlotAt(s: Memslots, i: i32): usize {
-  return <usize>load<u32>(gfnRecAt(s, i), 24);
+  return slotAt(gfnOrder(s), i);
 }
 @inline export function gfnKeyAt(s: Memslots, i: i32): u64 {
-  return load<u64>(gfnRecAt(s, i));
+  return keyAt(gfnOrder(s), i);
+}
+@inline export function gfnSpanAt(s: Memslots, i: i32): u64 {
+  return spanAt(gfnOrder(s), i);
 }
 @inline export function gfnEndAt(s: Memslots, i: i32): u64 {
-  return load<u64>(gfnRecAt(s, i), 8);
+  return endAt(gfnOrder(s), i);
 }
 @inline export function gfnUaddrAt(s: Memslots, i: i32): u64 {
-  return load<u64>(gfnRecAt(s, i), 16);
+  return load<u64>(recAt(gfnOrder(s), i), REC_AUX);
 }
-@inline export function hvaRecAt(s: Memslots, i: i32): usize {
-  return s.hvaSlots + (<usize>i << HVA_REC_SHIFT);
+/** The first slot's position at or after i in gfn order (gfnCap when none): walks skip gaps. */
+@inline export function gfnNext(s: Memslots, i: i32): i32 {
+  return nextReal(gfnOrder(s), i);
+}
+@inline export function hvaCap(s: Memslots): i32 {
+  return hvaOrder(s).cap;
 }
 @inline export function hvaSlotAt(s: Memslots, i: i32): usize {
-  return <usize>load<u32>(hvaRecAt(s, i));
+  return slotAt(hvaOrder(s), i);
+}
+@inline export function hvaNext(s: Memslots, i: i32): i32 {
+  return nextReal(hvaOrder(s), i);
+}
+@inline export function hvaEndAt(s: Memslots, i: i32): u64 {
+  return load<u64>(recAt(hvaOrder(s), i), REC_AUX);
+}
+/** The hva order's key: userspace_addr is page aligned and below 2^57, ids fit 15 bits. */
+@inline export function hvaKey(uaddr: u64, id: u32): u64 {
+  return ((uaddr >> PAGE_SHIFT) << HVA_ID_BITS) | <u64>id;
+}
+@inline function idEntry(s: Memslots, id: u32): usize {
+  return s.ids + (<usize>id << ID_SHIFT);
 }
 @inline export function idLookup(s: Memslots, id: i32): usize {
-  return <usize>load<u32>(s.idMap + (<usize>id << 2));
+  return <usize>load<u32>(idEntry(s, <u32>id));
 }
 
 export function allocSet(generation: u64): usize {
   const p = kzalloc(SET_BYTES);
   if (p == 0) return 0;
   const s = setOf(p);
-  s.idMap = kzalloc(<usize>KVM_MEM_SLOTS_NUM << 2);
-  s.posHint = kzalloc(<usize>KVM_MEM_SLOTS_NUM << 3);
-  if (s.idMap == 0 || s.posHint == 0) { kfree(s.idMap); kfree(s.posHint); kfree(p); return 0; }
+  s.ids = kzalloc(<usize>KVM_MEM_SLOTS_NUM << ID_SHIFT);
+  s.gfn = packedAlloc();
+  s.hva = packedAlloc();
+  s.hvaBlocks = PACKED_MIN >> HVA_BLOCK_SHIFT;
+  s.hvaMax = kzalloc(<usize>s.hvaBlocks << 4);
+  if (s.ids == 0 || s.gfn == 0 || s.hva == 0 || s.hvaMax == 0) { freeSet(p); return 0; }
   s.generation = generation;
+  s.stale = 1;
   return p;
 }
 
 export function freeSet(p: usize): void {
   const s = setOf(p);
-  kfree(s.idMap);
-  kfree(s.posHint);
-  kfree(s.gfnRecs);
-  kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
+  kfree(s.ids);
+  packedFree(s.gfn);
+  packedFree(s.hva);
+  kfree(s.hvaMax);
   kfree(s.index);
   kfree(p);
 }
@@ -99,112 +136,89 @@ export function freeSet(p: usize): void {
 /** Makes room for n slots. The only step of an edit that can fail: done before any change. */
 export function reserveSet(p: usize, n: i32): bool {
   const s = setOf(p);
-  if (n <= s.cap) return true;
-  let cap = s.cap < 8 ? 8 : s.cap * 2;
-  while (cap < n) cap *= 2;
-  const r = kzalloc(<usize>cap << GFN_REC_SHIFT);
-  const h = kzalloc(<usize>cap << HVA_REC_SHIFT), m = kzalloc(<usize>cap << 3);
-  if (r == 0 || h == 0 || m == 0) {
-    kfree(r); kfree(h); kfree(m);
-    return false;
-  }
-  const c = <usize>s.count;
-  if (c != 0) {
-    memory.copy(r, s.gfnRecs, c << GFN_REC_SHIFT);
-    memory.copy(h, s.hvaSlots, c << HVA_REC_SHIFT);
-  }
-  kfree(s.gfnRecs); kfree(s.hvaSlots); kfree(s.hvaMaxEnd);
-  s.gfnRecs = r; s.hvaSlots = h; s.hvaMaxEnd = m;
-  s.cap = cap;
-  s.stale = 1;
+  const g = gfnOrder(s), h = hvaOrder(s);
+  const gcap = g.cap, hcap = h.cap;
+  if (!packedReserve(g, n)) return false;
+  if (g.cap != gcap) s.stale = 1;
+  if (<i64>n * 4 <= <i64>hcap * 3) return true;
+  // The block tree for the grown hva order is allocated first, so a failure changes nothing visible.
+  let cap = hcap;
+  while (<i64>n * 4 > <i64>cap * 3) cap <<= 1;
+  const blocks = cap >> HVA_BLOCK_SHIFT;
+  const tree = kzalloc(<usize>blocks << 4);
+  if (tree == 0) return false;
+  if (!packedReserve(h, n)) { kfree(tree); return false; }
+  kfree(s.hvaMax);
+  s.hvaMax = tree;
+  s.hvaBlocks = blocks;
+  hvaMaxUpdate(s, 0, h.cap - 1);
   return true;
 }
 
-/** Position of the slot with this base_gfn in the gfn array (base_gfns are unique in a set). */
-export function gfnPosition(s: Memslots, baseGfn: u64): i32 {
-  let lo = 0, hi = s.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (gfnKeyAt(s, mid) < baseGfn) lo = mid + 1;
-    else hi = mid;
+/** Recomputes the hva block maxima over positions [lo, hi] and the tree above them. */
+function hvaMaxUpdate(s: Memslots, lo: i32, hi: i32): void {
+  const h = hvaOrder(s);
+  const nb = s.hvaBlocks;
+  for (let b = lo >> HVA_BLOCK_SHIFT; b <= hi >> HVA_BLOCK_SHIFT; b++) {
+    let m: u64 = 0;
+    const end = (b + 1) << HVA_BLOCK_SHIFT;
+    for (let i = b << HVA_BLOCK_SHIFT; i < end; i++) {
+      if (!isGap(h, i)) {
+        const e = load<u64>(recAt(h, i), REC_AUX);
+        if (e > m) m = e;
+      }
+    }
+    let node = nb + b;
+    store<u64>(s.hvaMax + (<usize>node << 3), m);
+    while (node > 1) {
+      node >>= 1;
+      const l = load<u64>(s.hvaMax + (<usize>(node << 1) << 3)), r = load<u64>(s.hvaMax + (<usize>((node << 1) + 1) << 3));
+      store<u64>(s.hvaMax + (<usize>node << 3), l > r ? l : r);
+    }
   }
-  return lo;
 }
 
-/** Position where slot p sits (or would sit) in the hva array: by (userspace_addr, id). */
-function hvaPosition(s: Memslots, p: usize): i32 {
-  const uaddr = slotOf(p).userspaceAddr, id = slotOf(p).id;
-  let lo = 0, hi = s.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const m = slotOf(hvaSlotAt(s, mid));
-    if (m.userspaceAddr < uaddr || (m.userspaceAddr == uaddr && m.id < id)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function gfnRemove(s: Memslots, i: i32): void {
-  memory.copy(gfnRecAt(s, i), gfnRecAt(s, i + 1), <usize>(s.count - i - 1) << GFN_REC_SHIFT);
-}
-
-function writeRec(rec: usize, p: usize): void {
-  const x = slotOf(p);
-  store<u64>(rec, x.baseGfn);
-  store<u64>(rec, slotEnd(x), 8);
-  store<u64>(rec, x.userspaceAddr, 16);
-  store<u32>(rec, <u32>p, 24);
-}
-
-/** Inserts slot p's record at its base_gfn position (s.count does not include p yet). */
-function gfnInsert(s: Memslots, p: usize): void {
-  const at = gfnPosition(s, slotOf(p).baseGfn);
-  memory.copy(gfnRecAt(s, at + 1), gfnRecAt(s, at), <usize>(s.count - at) << GFN_REC_SHIFT);
-  writeRec(gfnRecAt(s, at), p);
-  setHint(s, p, 0, at);
-}
-
-// Position hints: an edit elsewhere shifts records, so a hint is only used
-// after checking that the record there is still the slot's.
-// @ts-ignore: decorator
-@inline function hintAt(s: Memslots, p: usize, hva: i32): usize {
-  return s.posHint + (<usize>slotOf(p).id << 3) + (<usize>hva << 2);
-}
-// @ts-ignore: decorator
-@inline function setHint(s: Memslots, p: usize, hva: i32, i: i32): void {
-  store<i32>(hintAt(s, p, hva), i);
-}
-
-/** Index of slot p in the hva array (p must be there; (userspace_addr, id) is unique). */
-function hvaIndexOf(s: Memslots, p: usize): i32 {
-  const h = load<i32>(hintAt(s, p, 1));
-  if (h < s.count && hvaSlotAt(s, h) == p) return h;
-  return hvaPosition(s, p);
-}
-
-/** Index of slot p in the gfn array (p must be there): its hint, the gfn index when current, or a search. */
+/** Where slot p's gfn record is (p must be in the set): its hint, the gfn index when current, or a search. */
 function gfnIndexOfSlot(s: Memslots, p: usize): i32 {
-  const h = load<i32>(hintAt(s, p, 0));
-  if (h < s.count && gfnSlotAt(s, h) == p) return h;
+  const h = load<i32>(idEntry(s, slotOf(p).id), ID_GFN_HINT);
+  if (h < gfnCap(s) && gfnSlotAt(s, h) == p) return h;
   const base = slotOf(p).baseGfn;
-  if (s.stale == 0) {
-    const i = recordFor(s, base);
-    if (i >= 0 && gfnKeyAt(s, i) == base) return i;
-  }
-  return gfnPosition(s, base);
+  const i = s.stale == 0 ? recordFor(s, base) : packedFloor(gfnOrder(s), base);
+  if (i >= 0 && gfnSlotAt(s, i) == p) return i;
+  return packedFloor(gfnOrder(s), base);
 }
 
-function hvaRemove(s: Memslots, p: usize): void {
-  const i = hvaIndexOf(s, p);
-  memory.copy(hvaRecAt(s, i), hvaRecAt(s, i + 1), <usize>(s.count - i - 1) << HVA_REC_SHIFT);
+/** Where slot p's hva record is (p must be in the set). */
+function hvaIndexOf(s: Memslots, p: usize): i32 {
+  const h = load<i32>(idEntry(s, slotOf(p).id), ID_HVA_HINT);
+  if (h < hvaCap(s) && hvaSlotAt(s, h) == p) return h;
+  return packedFloor(hvaOrder(s), hvaKey(slotOf(p).userspaceAddr, slotOf(p).id));
 }
 
-/** Inserts slot p at its (userspace_addr, id) position (s.count does not include p yet). */
+// A record is built here, then copied into place (packed.ts).
+const staged = memory.data(REC_BYTES, 8);
+
+function gfnInsert(s: Memslots, p: usize): void {
+  const x = slotOf(p);
+  store<u64>(staged, x.baseGfn);
+  store<u64>(staged, x.npages, 8);
+  store<u64>(staged, x.userspaceAddr, REC_AUX);
+  store<u64>(staged, <u64>p, REC_SLOT);
+  const at = packedInsert(gfnOrder(s), staged);
+  store<i32>(idEntry(s, x.id), at, ID_GFN_HINT);
+  gfnIndexTouched(s, x.baseGfn, slotEnd(x));
+}
+
 function hvaInsert(s: Memslots, p: usize): void {
-  const at = hvaPosition(s, p);
-  memory.copy(hvaRecAt(s, at + 1), hvaRecAt(s, at), <usize>(s.count - at) << HVA_REC_SHIFT);
-  store<u32>(hvaRecAt(s, at), <u32>p);
-  setHint(s, p, 1, at);
+  const x = slotOf(p);
+  store<u64>(staged, hvaKey(x.userspaceAddr, x.id));
+  store<u64>(staged, 1, 8);
+  store<u64>(staged, slotHvaEnd(x), REC_AUX);
+  store<u64>(staged, <u64>p, REC_SLOT);
+  const h = hvaOrder(s);
+  const at = packedInsert(h, staged);
+  store<i32>(idEntry(s, x.id), at, ID_HVA_HINT);
+  hvaMaxUpdate(s, h.touchLo, h.touchHi);
 }
 
 /**
@@ -214,53 +228,40 @@ function hvaInsert(s: Memslots, p: usize): void {
 export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   const s = setOf(p);
   if (old != 0) {
-    store<u32>(s.idMap + (<usize>slotOf(old).id << 2), 0);
+    store<u32>(idEntry(s, slotOf(old).id), 0);
     s.idCount--;
     if (s.lastUsedSlot == old) s.lastUsedSlot = nw;
     if (nw == 0) {
-      hvaRemove(s, old);
-      gfnRemove(s, gfnIndexOfSlot(s, old));
+      const h = hvaIndexOf(s, old);
+      packedRemove(hvaOrder(s), h);
+      hvaMaxUpdate(s, h, h);
+      // A gap keeps its key, so the gfn index stays current.
+      packedRemove(gfnOrder(s), gfnIndexOfSlot(s, old));
       s.count--;
-      s.stale = 1;
       return;
     }
   }
   const n = slotOf(nw);
-  store<u32>(s.idMap + (<usize>n.id << 2), <u32>nw);
+  store<u32>(idEntry(s, n.id), <u32>nw);
   s.idCount++;
   if (old == 0) {
     hvaInsert(s, nw);
     gfnInsert(s, nw);
     s.count++;
-  } else {
-    // userspace_addr and id never change for an existing slot (region.ts
-    // rejects it; the debug build's set check would catch a slip), so nw takes
-    // old's place in the hva order; a MOVE shifts only the records between the
-    // old and the new gfn position. A change in place (flags only) moves
-    // nothing, so the derived search data stays valid.
-    const h = hvaIndexOf(s, old);
-    store<u32>(hvaRecAt(s, h), <u32>nw);
-    setHint(s, nw, 1, h);
-    const i = gfnIndexOfSlot(s, old);
-    if (slotOf(nw).baseGfn == slotOf(old).baseGfn && slotOf(nw).npages == slotOf(old).npages) {
-      store<u32>(gfnRecAt(s, i), <u32>nw, 24);
-      setHint(s, nw, 0, i);
-      return;
-    }
-    gfnMove(s, i, nw);
+    return;
   }
-  s.stale = 1;
-}
-
-
-/** Rewrites record i for slot nw, moving it to its place in base_gfn order. */
-function gfnMove(s: Memslots, i: i32, nw: usize): void {
-  const base = slotOf(nw).baseGfn;
-  // k: how many records other than i have a smaller base_gfn, i.e. the final position.
-  const c = gfnPosition(s, base);
-  const k = i < c ? c - 1 : c;
-  if (k > i) memory.copy(gfnRecAt(s, i), gfnRecAt(s, i + 1), <usize>(k - i) << GFN_REC_SHIFT);
-  else if (k < i) memory.copy(gfnRecAt(s, k + 1), gfnRecAt(s, k), <usize>(i - k) << GFN_REC_SHIFT);
-  writeRec(gfnRecAt(s, k), nw);
-  setHint(s, nw, 0, k);
+  // userspace_addr, npages and id never change for an existing slot (region.ts
+  // rejects it; the debug build's set check would catch a slip), so nw takes
+  // old's hva record as it is; a MOVE re-inserts the gfn record at its new key.
+  const h = hvaIndexOf(s, old);
+  store<u32>(recAt(hvaOrder(s), h), <u32>nw, REC_SLOT);
+  store<i32>(idEntry(s, n.id), h, ID_HVA_HINT);
+  const i = gfnIndexOfSlot(s, old);
+  if (n.baseGfn == slotOf(old).baseGfn) {
+    store<u32>(recAt(gfnOrder(s), i), <u32>nw, REC_SLOT);
+    store<i32>(idEntry(s, n.id), i, ID_GFN_HINT);
+    return;
+  }
+  packedRemove(gfnOrder(s), i);
+  gfnInsert(s, nw);
 }

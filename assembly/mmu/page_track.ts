@@ -6,7 +6,7 @@
 // registered, MOVE is refused (memslots/update.ts, arch prepare).
 
 import { Vm, activeSet } from "../kvm/vm";
-import { setOf, gfnSlotAt } from "../memslots/set";
+import { setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
 import { gfnToMemslotInSet } from "../search";
 import { SlotArch } from "./rmap";
@@ -45,7 +45,7 @@ export function registerExternalUser(vm: Vm): i32 {
   if (vm.writeTrackingEnabled == 0) {
     for (let as: u32 = 0; as < vm.nrAs; as++) {
       const s = setOf(activeSet(vm, as));
-      for (let i = 0; i < s.count; i++) {
+      for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) {
         if (!allocWriteTrack(gfnSlotAt(s, i))) return fail(CHECK_ALLOC_SLOT, ENOMEM);
       }
     }

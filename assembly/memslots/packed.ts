@@ -1,0 +1,259 @@
+// The ordered record store behind a memslot set's gfn order and hva order.
+// The kernel keeps rbtrees (gfn_tree, hva_tree); this is a packed memory
+// array: records sorted by key in one flat array with gaps spread through it.
+// An insertion shifts a few neighbours into the nearest gap (or re-spreads a
+// small window) instead of half the array; a deletion just leaves a gap. A
+// lookup is still a search over one flat array.
+//
+// Record (32 bytes): 0 key  8 span  16 aux  24 slot (0 in a gap)  28 pad.
+// A real record covers keys [key, key + span). A gap covers nothing (span 0)
+// and its key lies between the end of the real record before it and the key
+// of the real record after it. So keys never decrease along the array, and the
+// last record whose key is <= x either covers x or proves that nothing does.
+// Positions past the last real record start out as gaps keyed u64 max.
+
+import { kzalloc, kfree } from "../kalloc";
+
+export const REC_SHIFT: usize = 5;
+export const REC_BYTES: i32 = 1 << <i32>REC_SHIFT;
+export const REC_KEY: usize = 0;
+export const REC_SPAN: usize = 8;
+export const REC_AUX: usize = 16;
+export const REC_SLOT: usize = 24;
+
+/** The smallest array, and the smallest window an insertion re-spreads. */
+export const PACKED_MIN: i32 = 64;
+/** How far an insertion looks on each side for a gap to shift into. */
+const LOCAL_REACH: i32 = 16;
+const KEY_MAX: u64 = u64.MAX_VALUE;
+
+@unmanaged export class Packed {
+  recs: usize;
+  /** Positions (a power of two >= PACKED_MIN); at most 3/4 of them hold records. */
+  cap: i32;
+  count: i32;
+  /** Where the last insertion put its record. */
+  placed: i32;
+  /** Positions the last insertion rewrote, and the least and greatest key they held before or after. */
+  touchLo: i32;
+  touchHi: i32;
+  touchKeyLo: u64;
+  touchKeyHi: u64;
+}
+
+@inline export function packedOf(p: usize): Packed {
+  return changetype<Packed>(p);
+}
+@inline export function recAt(a: Packed, i: i32): usize {
+  return a.recs + (<usize>i << REC_SHIFT);
+}
+@inline export function keyAt(a: Packed, i: i32): u64 {
+  return load<u64>(recAt(a, i), REC_KEY);
+}
+@inline export function spanAt(a: Packed, i: i32): u64 {
+  return load<u64>(recAt(a, i), REC_SPAN);
+}
+@inline export function slotAt(a: Packed, i: i32): usize {
+  return <usize>load<u32>(recAt(a, i), REC_SLOT);
+}
+@inline export function isGap(a: Packed, i: i32): bool {
+  return load<u32>(recAt(a, i), REC_SLOT) == 0;
+}
+/** Where record i ends (for a gap: its key). */
+@inline export function endAt(a: Packed, i: i32): u64 {
+  return keyAt(a, i) + spanAt(a, i);
+}
+
+/** The first real record at position >= i, or cap. */
+@inline export function nextReal(a: Packed, i: i32): i32 {
+  while (i < a.cap && isGap(a, i)) i++;
+  return i;
+}
+
+function fillGaps(recs: usize, from: i32, to: i32, key: u64): void {
+  for (let i = from; i < to; i++) {
+    const r = recs + (<usize>i << REC_SHIFT);
+    store<u64>(r, key, REC_KEY);
+    store<u64>(r, 0, REC_SPAN);
+    store<u64>(r, 0, REC_AUX);
+    store<u64>(r, 0, REC_SLOT);
+  }
+}
+
+export function packedAlloc(): usize {
+  const p = kzalloc(offsetof<Packed>());
+  if (p == 0) return 0;
+  const a = packedOf(p);
+  a.recs = kzalloc(<usize>PACKED_MIN << REC_SHIFT);
+  if (a.recs == 0) { kfree(p); return 0; }
+  a.cap = PACKED_MIN;
+  fillGaps(a.recs, 0, PACKED_MIN, KEY_MAX);
+  return p;
+}
+
+export function packedFree(p: usize): void {
+  if (p == 0) return;
+  kfree(packedOf(p).recs);
+  kfree(p);
+}
+
+/**
+ * Room for n records (at most 3/4 of the positions, so an insertion never
+ * allocates). Growing re-spreads every record: true if it did not fail.
+ */
+export function packedReserve(a: Packed, n: i32): bool {
+  if (<i64>n * 4 <= <i64>a.cap * 3) return true;
+  let cap = a.cap;
+  while (<i64>n * 4 > <i64>cap * 3) cap <<= 1;
+  const recs = kzalloc(<usize>cap << REC_SHIFT);
+  if (recs == 0) return false;
+  // Record k of m goes to position k * cap / m: gaps after each, none twice as wide as another.
+  const m = a.count;
+  let t = 0, k = 0;
+  let prevEnd: u64 = 0;
+  for (let i = nextReal(a, 0); i < a.cap; i = nextReal(a, i + 1)) {
+    const target = <i32>((<i64>k * cap) / m);
+    fillGaps(recs, t, target, prevEnd);
+    memory.copy(recs + (<usize>target << REC_SHIFT), recAt(a, i), 1 << REC_SHIFT);
+    prevEnd = endAt(a, i);
+    t = target + 1;
+    k++;
+  }
+  fillGaps(recs, t, cap, m == 0 ? KEY_MAX : prevEnd);
+  kfree(a.recs);
+  a.recs = recs;
+  a.cap = cap;
+  return true;
+}
+
+/** The last position whose key is <= key, or -1. */
+export function packedFloor(a: Packed, key: u64): i32 {
+  let lo = 0, hi = a.cap;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keyAt(a, mid) <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/**
+ * Inserts the 32-byte record at rec (its key must not be inside a real
+ * record's range, nor its range hold a real record's key). Needs room
+ * (packedReserve). Returns its position; touch* say what moved.
+ */
+export function packedInsert(a: Packed, rec: usize): i32 {
+  const key = load<u64>(rec, REC_KEY);
+  const p = packedFloor(a, key);
+  let at: i32, lo: i32, hi: i32;
+  if (p >= 0 && isGap(a, p)) {
+    at = lo = hi = p;
+  } else if (p + 1 < a.cap && isGap(a, p + 1)) {
+    at = lo = hi = p + 1;
+  } else {
+    let right = -1, left = -1;
+    for (let d = 1; d <= LOCAL_REACH; d++) {
+      if (p + 1 + d < a.cap && isGap(a, p + 1 + d)) { right = p + 1 + d; break; }
+      if (p - d >= 0 && isGap(a, p - d)) { left = p - d; break; }
+    }
+    if (right >= 0) {
+      at = lo = p + 1; hi = right;
+    } else if (left >= 0) {
+      lo = left; at = hi = p;
+    } else {
+      return respreadWith(a, p + 1, rec);
+    }
+  }
+  const oldKeyLo = keyAt(a, lo), oldKeyHi = keyAt(a, hi);
+  if (at == lo && hi > lo) memory.copy(recAt(a, lo + 1), recAt(a, lo), <usize>(hi - lo) << REC_SHIFT);
+  else if (at == hi && hi > lo) memory.copy(recAt(a, lo), recAt(a, lo + 1), <usize>(hi - lo) << REC_SHIFT);
+  memory.copy(recAt(a, at), rec, 1 << REC_SHIFT);
+  a.count++;
+  a.touchLo = lo;
+  a.touchHi = hi;
+  a.touchKeyLo = oldKeyLo < keyAt(a, lo) ? oldKeyLo : keyAt(a, lo);
+  a.touchKeyHi = oldKeyHi > keyAt(a, hi) ? oldKeyHi : keyAt(a, hi);
+  raiseGapsAfter(a, at);
+  a.placed = at;
+  return at;
+}
+
+/** Gaps right after a new record that were keyed inside its range move to its end. */
+function raiseGapsAfter(a: Packed, at: i32): void {
+  const end = endAt(a, at);
+  let i = at + 1;
+  while (i < a.cap && isGap(a, i) && keyAt(a, i) < end) {
+    store<u64>(recAt(a, i), end, REC_KEY);
+    i++;
+  }
+  if (i - 1 > a.touchHi) {
+    a.touchHi = i - 1;
+    if (end > a.touchKeyHi) a.touchKeyHi = end;
+  }
+}
+
+/**
+ * No gap near the insertion point: re-spread the smallest aligned window
+ * around it that is not too full (fuller allowed in small windows, at most 3/4
+ * in the whole array), with the new record merged in at its place.
+ */
+function respreadWith(a: Packed, ins: i32, rec: usize): i32 {
+  const levels = <i32>(ctz<u32>(<u32>a.cap) - ctz<u32>(<u32>PACKED_MIN));
+  let w = PACKED_MIN, level = 0;
+  let lo = 0, m = 0;
+  for (;;) {
+    lo = (ins < a.cap ? ins : a.cap - 1) & ~(w - 1);
+    m = 0;
+    for (let i = lo; i < lo + w; i++) if (!isGap(a, i)) m++;
+    // Density limit 1 - level / (4 * levels): 1 for the smallest window, 3/4 for the whole array.
+    if (w >= a.cap || <i64>(m + 1) * 4 * levels <= <i64>w * (4 * levels - level)) break;
+    w <<= 1;
+    level++;
+  }
+  const hi = lo + w;
+  const oldKeyLo = keyAt(a, lo), oldKeyHi = keyAt(a, hi - 1);
+  const key = load<u64>(rec, REC_KEY);
+  // Pack the window's records against its right end, then lay them and the new
+  // one out left to right: record k of n goes to lo + k * w / n, never past
+  // where record k still waits, so nothing is overwritten before it is read.
+  let src = hi;
+  for (let i = hi - 1; i >= lo; i--) {
+    if (isGap(a, i)) continue;
+    src--;
+    if (src != i) memory.copy(recAt(a, src), recAt(a, i), 1 << REC_SHIFT);
+  }
+  const n = m + 1;
+  let prevEnd: u64 = lo > 0 ? endAt(a, lo - 1) : 0;
+  let t = lo, at = -1;
+  for (let k = 0; k < n; k++) {
+    const target = lo + <i32>((<i64>k * w) / n);
+    fillGaps(a.recs, t, target, prevEnd);
+    if (at < 0 && (src == hi || keyAt(a, src) > key)) {
+      memory.copy(recAt(a, target), rec, 1 << REC_SHIFT);
+      at = target;
+    } else {
+      if (src != target) memory.copy(recAt(a, target), recAt(a, src), 1 << REC_SHIFT);
+      src++;
+    }
+    prevEnd = endAt(a, target);
+    t = target + 1;
+  }
+  fillGaps(a.recs, t, hi, prevEnd);
+  a.count++;
+  a.touchLo = lo;
+  a.touchHi = hi - 1;
+  a.touchKeyLo = oldKeyLo < keyAt(a, lo) ? oldKeyLo : keyAt(a, lo);
+  a.touchKeyHi = oldKeyHi > keyAt(a, hi - 1) ? oldKeyHi : keyAt(a, hi - 1);
+  raiseGapsAfter(a, at);
+  a.placed = at;
+  return at;
+}
+
+/** Turns record i into a gap. Its key stays, so no "last record at or below" changes. */
+export function packedRemove(a: Packed, i: i32): void {
+  const r = recAt(a, i);
+  store<u64>(r, 0, REC_SPAN);
+  store<u64>(r, 0, REC_AUX);
+  store<u64>(r, 0, REC_SLOT);
+  a.count--;
+}
