@@ -2,7 +2,7 @@
 // in only when WEBKVM_DEBUG (asconfig debug target); the release build drops
 // them. A violation aborts: the host sees a trap naming the invariant.
 
-import { Vm, memslotSet, activeSet, vcpuAt, liveGenerationPtr } from "../kvm/vm";
+import { Vm, memslotSet, activeSet, vcpuAt } from "../kvm/vm";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder, hvaOrder, hvaSlotAt,
   hvaEndAt, hvaKey, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
 import { keyAt } from "../memslots/packed";
@@ -149,12 +149,12 @@ export function checkVmInvariants(vm: Vm): void {
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
     const v = vcpuOf(vcpuAt(vm, i));
     const cached = v.lastUsedSlot;
-    check(v.liveGenPtr == liveGenerationPtr(vm, v.asId), "per-vCPU live generation pointer is not its address space's");
     if (cached == 0) {
       check(v.lastNpages == 0 && v.lastHvaNpages == 0, "per-vCPU last-used window is not empty without a slot");
       continue;
     }
     const gen = setOf(activeSet(vm, v.asId)).generation;
+    check(v.lastNpages == 0 || v.lastUsedSlotGen == gen, "per-vCPU last-used window open under an old generation");
     if (v.lastUsedSlotGen != gen) continue; // dropped on next use
     check(v.lastBase == slotOf(cached).baseGfn && v.lastNpages == slotOf(cached).npages &&
       v.lastUaddr == slotOf(cached).userspaceAddr &&

@@ -1,7 +1,7 @@
 // struct kvm_vcpu, as far as the memory subsystem needs it: its address space
 // (1 while in SMM) and its generation-tagged last-used slot cache.
 
-import { Vm, vmOf, vcpuAt, activeSet, liveGeneration, liveGenerationPtr, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
+import { Vm, vmOf, vcpuAt, activeSet, liveGeneration, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./vm";
 import { slotOf, KVM_MEMSLOT_INVALID } from "../memslots/slot";
 import { gfnToHvaMemslot } from "./guest";
 import { PAGE_SHIFT } from "../layout";
@@ -13,18 +13,18 @@ import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_V
 
 @unmanaged export class Vcpu {
   // The last-used slot cache, first in the object so a hit reads one cache
-  // line: the slot, the generation it was filled under, a copy of the slot's
-  // gfn window and host address (npages 0 when empty; hvaNpages 0 too when
-  // the slot is INVALID, which has no hva: a slot object never changes while
-  // it is live, and the generation says whether it is) and where the VM keeps
-  // the live generation of this vCPU's address space.
+  // line: a copy of the slot's gfn window and host address (npages 0 when
+  // empty; hvaNpages 0 too when the slot is INVALID, which has no hva), the
+  // slot, and the generation it was filled under. A slot object never changes
+  // while it is live, and a generation change of the vCPU's address space
+  // empties the window at once (dropLastUsedWindows), so a hit is a range
+  // check alone; the tag still decides, on a miss, whether the cache is dropped.
   lastBase: u64;
   lastNpages: u64;
   lastHvaNpages: u64;
   lastUaddr: u64;
   lastUsedSlotGen: u64;
   lastUsedSlot: usize;
-  liveGenPtr: usize;
   /** Per-vCPU MMIO info cache (vcpu_cache_mmio_info): gfn and the AS 0 generation it was filled under. */
   mmioGfn: u64;
   mmioGen: u64;
@@ -82,7 +82,6 @@ export function createVcpu(vm: Vm, id: u64): i64 {
   const v = vcpuOf(p);
   v.vm = changetype<usize>(vm);
   v.vcpuId = <u32>id;
-  v.liveGenPtr = liveGenerationPtr(vm, v.asId);
   if (!vcpuArchCreate(p) || !ringAllocVcpu(vm, p)) {
     freeVcpu(p);
     return fail(CHECK_ALLOC_SLOT, ENOMEM);
@@ -115,10 +114,24 @@ export function freeVcpu(p: usize): void {
   return vcpuGfnToMemslotSlow(p, gfn);
 }
 
-/** Is page `off` of the cached window inside its first `npages`, under the live generation? */
+/** Is page `off` of the cached window inside its first `npages`? (Non-empty only under the live generation.) */
 // @ts-ignore: decorator
 @inline function windowHit(v: Vcpu, off: u64, npages: u64): bool {
-  return off < npages && v.lastUsedSlotGen == load<u64>(v.liveGenPtr);
+  return off < npages;
+}
+
+/**
+ * The live generation of address space `as` changed: empty the windows of its
+ * vCPUs, so a hit never returns a slot of an older generation. The slot and
+ * its tag stay; the next miss drops them (kvm_vcpu_gfn_to_memslot).
+ */
+export function dropLastUsedWindows(vm: Vm, as: u32): void {
+  for (let i: u32 = 0; i < vm.createdVcpus; i++) {
+    const v = vcpuOf(vcpuAt(vm, i));
+    if (v.asId != as) continue;
+    v.lastNpages = 0;
+    v.lastHvaNpages = 0;
+  }
 }
 
 /** A miss of the window, or a stale generation (then the cache is dropped first). */

@@ -3,7 +3,7 @@
 
 import { kzalloc, kfree } from "../kalloc";
 import { allocSet, freeSet, setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslots/set";
-import { freeVcpu } from "./vcpu";
+import { freeVcpu, dropLastUsedWindows } from "./vcpu";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { Gpc } from "../pfncache";
 import { freeMemslot } from "../memslots/update";
@@ -84,13 +84,9 @@ export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_I
   return as == 0 ? vm.liveGen0 : vm.liveGen1;
 }
 
-/** Where liveGeneration(vm, as) is kept (liveGen0 and liveGen1 are adjacent). */
-export function liveGenerationPtr(vm: Vm, as: u32): usize {
-  return changetype<usize>(vm) + offsetof<Vm>("liveGen0") + (<usize>as << 3);
-}
-
 export function setLiveGeneration(vm: Vm, as: u32, gen: u64): void {
   if (as == 0) vm.liveGen0 = gen; else vm.liveGen1 = gen;
+  dropLastUsedWindows(vm, as);
 }
 
 // ---- the list of live VMs ----
