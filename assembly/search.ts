@@ -154,8 +154,13 @@ export function gfnToMemslotInSet(p: usize, gfn: u64): usize {
   return i >= 0 && holds(s, i, gfn) ? gfnUaddrAt(s, i) + ((gfn - gfnKeyAt(s, i)) << PAGE_SHIFT) : 0;
 }
 
-/** The first slot's position in gfn order that ends above gfn (gfnCap when none). */
-export function firstSlotEndingAfter(s: Memslots, gfn: u64): i32 {
+/**
+ * The first position in gfn order that ends above gfn (gfnCap when none).
+ * Walks from there while keys are below a range's end meet every slot
+ * intersecting the range (skipping gaps) and stop at the first key past it,
+ * without walking the gaps beyond.
+ */
+export function firstEndingAfter(s: Memslots, gfn: u64): i32 {
   // Ends never decrease along the array (a gap "ends" at its key), so this is a binary search.
   let lo = 0, hi = gfnCap(s);
   while (lo < hi) {
@@ -163,15 +168,15 @@ export function firstSlotEndingAfter(s: Memslots, gfn: u64): i32 {
     if (gfnEndAt(s, mid) <= gfn) lo = mid + 1;
     else hi = mid;
   }
-  return gfnNext(s, lo);
+  return lo;
 }
 
 /** The first slot other than `id` intersecting [start, end), or 0 (kvm_check_memslot_overlap). */
 export function overlappingSlot(p: usize, id: u32, start: u64, end: u64): usize {
   const s = setOf(p);
-  for (let i = firstSlotEndingAfter(s, start); i < gfnCap(s) && gfnKeyAt(s, i) < end; i = gfnNext(s, i + 1)) {
+  for (let i = firstEndingAfter(s, start); i < gfnCap(s) && gfnKeyAt(s, i) < end; i++) {
     const x = gfnSlotAt(s, i);
-    if (slotOf(x).id != id) return x;
+    if (x != 0 && slotOf(x).id != id) return x;
   }
   return 0;
 }

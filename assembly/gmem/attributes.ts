@@ -13,8 +13,8 @@
 import { kzalloc, kfree } from "../kalloc";
 import { Vm, activeSet } from "../kvm/vm";
 import { typeHasPrivateMem } from "../kvm/config";
-import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, gfnCap, gfnNext } from "../memslots/set";
-import { firstSlotEndingAfter } from "../search";
+import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, gfnCap } from "../memslots/set";
+import { firstEndingAfter } from "../search";
 import { zapGfnRange } from "../mmu/mmu";
 import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_notifier";
 import { inHook } from "../debug/hooks";
@@ -134,7 +134,8 @@ export function setMemAttributes(vm: Vm, start: u64, end: u64, value: u64): i32 
   let found = false;
   for (let as: u32 = 0; as < vm.nrAs; as++) {
     const s = setOf(activeSet(vm, as));
-    for (let i = firstSlotEndingAfter(s, start); i < gfnCap(s) && gfnKeyAt(s, i) < end; i = gfnNext(s, i + 1)) {
+    for (let i = firstEndingAfter(s, start); i < gfnCap(s) && gfnKeyAt(s, i) < end; i++) {
+      if (gfnSlotAt(s, i) == 0) continue;
       if (!found) { mmuInvalidateBegin(vm); found = true; }
       const lo = gfnKeyAt(s, i) > start ? gfnKeyAt(s, i) : start;
       const hi = gfnEndAt(s, i) < end ? gfnEndAt(s, i) : end;

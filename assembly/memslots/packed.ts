@@ -10,7 +10,11 @@
 // and its key lies between the end of the real record before it and the key
 // of the real record after it. So keys never decrease along the array, and the
 // last record whose key is <= x either covers x or proves that nothing does.
-// Positions past the last real record start out as gaps keyed u64 max.
+// Where a gap's key sits in that interval decides where the next insertion
+// lands; a layout keys gaps high (the next record's key, u64 max after the
+// last), so an insertion goes right after its predecessor and leaves the rest
+// of the run free, except before the first record, keyed 0, so an insertion
+// there goes right before it: runs of appends and of prepends stay O(1).
 
 import { kzalloc, kfree } from "../kalloc";
 
@@ -110,16 +114,14 @@ export function packedReserve(a: Packed, n: i32): bool {
   // Record k of m goes to position k * cap / m: gaps after each, none twice as wide as another.
   const m = a.count;
   let t = 0, k = 0;
-  let prevEnd: u64 = 0;
   for (let i = nextReal(a, 0); i < a.cap; i = nextReal(a, i + 1)) {
     const target = <i32>((<i64>k * cap) / m);
-    fillGaps(recs, t, target, prevEnd);
+    fillGaps(recs, t, target, k == 0 ? 0 : keyAt(a, i));
     memory.copy(recs + (<usize>target << REC_SHIFT), recAt(a, i), 1 << REC_SHIFT);
-    prevEnd = endAt(a, i);
     t = target + 1;
     k++;
   }
-  fillGaps(recs, t, cap, m == 0 ? KEY_MAX : prevEnd);
+  fillGaps(recs, t, cap, KEY_MAX);
   kfree(a.recs);
   a.recs = recs;
   a.cap = cap;
@@ -146,6 +148,10 @@ export function packedInsert(a: Packed, rec: usize): i32 {
   const key = load<u64>(rec, REC_KEY);
   const p = packedFloor(a, key);
   let at: i32, lo: i32, hi: i32;
+  // Past the last position, or before a record at the first: the ends of the
+  // array, where ascending and descending creation keep inserting.
+  if (p == a.cap - 1 && !isGap(a, p)) return respreadWith(a, a.cap, rec, LAYOUT_PACK_LEFT);
+  if (p < 0 && !isGap(a, 0)) return respreadWith(a, 0, rec, LAYOUT_PACK_RIGHT);
   if (p >= 0 && isGap(a, p)) {
     at = lo = hi = p;
   } else if (p + 1 < a.cap && isGap(a, p + 1)) {
@@ -161,7 +167,7 @@ export function packedInsert(a: Packed, rec: usize): i32 {
     } else if (left >= 0) {
       lo = left; at = hi = p;
     } else {
-      return respreadWith(a, p + 1, rec);
+      return respreadWith(a, p + 1, rec, LAYOUT_EVEN);
     }
   }
   const oldKeyLo = keyAt(a, lo), oldKeyHi = keyAt(a, hi);
@@ -192,12 +198,21 @@ function raiseGapsAfter(a: Packed, at: i32): void {
   }
 }
 
+// How a re-spread window lays its records out.
+const LAYOUT_EVEN: i32 = 0;       // evenly: gaps near every record
+const LAYOUT_PACK_LEFT: i32 = 1;  // packed at its start: the room after the last record
+const LAYOUT_PACK_RIGHT: i32 = 2; // packed at its end: the room before the first record
+
 /**
  * No gap near the insertion point: re-spread the smallest aligned window
- * around it that is not too full (fuller allowed in small windows, at most 3/4
- * in the whole array), with the new record merged in at its place.
+ * around it that is not too full, with the new record merged in at its place.
+ * Inside the array the limit is 1 - level / (4 * levels) (1 for the smallest
+ * window, 3/4 for the whole array) and the layout even. At an end of the
+ * array the window must be at most half full and its records are packed away
+ * from that end, so a run of appends (or prepends) finds free positions for as
+ * many insertions as the re-spread moved records.
  */
-function respreadWith(a: Packed, ins: i32, rec: usize): i32 {
+function respreadWith(a: Packed, ins: i32, rec: usize, layout: i32): i32 {
   const levels = <i32>(ctz<u32>(<u32>a.cap) - ctz<u32>(<u32>PACKED_MIN));
   let w = PACKED_MIN, level = 0;
   let lo = 0, m = 0;
@@ -205,8 +220,8 @@ function respreadWith(a: Packed, ins: i32, rec: usize): i32 {
     lo = (ins < a.cap ? ins : a.cap - 1) & ~(w - 1);
     m = 0;
     for (let i = lo; i < lo + w; i++) if (!isGap(a, i)) m++;
-    // Density limit 1 - level / (4 * levels): 1 for the smallest window, 3/4 for the whole array.
-    if (w >= a.cap || <i64>(m + 1) * 4 * levels <= <i64>w * (4 * levels - level)) break;
+    if (w >= a.cap) break;
+    if (layout == LAYOUT_EVEN ? <i64>(m + 1) * 4 * levels <= <i64>w * (4 * levels - level) : (m + 1) * 2 <= w) break;
     w <<= 1;
     level++;
   }
@@ -214,8 +229,9 @@ function respreadWith(a: Packed, ins: i32, rec: usize): i32 {
   const oldKeyLo = keyAt(a, lo), oldKeyHi = keyAt(a, hi - 1);
   const key = load<u64>(rec, REC_KEY);
   // Pack the window's records against its right end, then lay them and the new
-  // one out left to right: record k of n goes to lo + k * w / n, never past
-  // where record k still waits, so nothing is overwritten before it is read.
+  // one out left to right: record k of n goes to lo + k * w / n (even), lo + k
+  // or hi - n + k, never past where record k still waits, so nothing is
+  // overwritten before it is read.
   let src = hi;
   for (let i = hi - 1; i >= lo; i--) {
     if (isGap(a, i)) continue;
@@ -223,22 +239,24 @@ function respreadWith(a: Packed, ins: i32, rec: usize): i32 {
     if (src != i) memory.copy(recAt(a, src), recAt(a, i), 1 << REC_SHIFT);
   }
   const n = m + 1;
-  let prevEnd: u64 = lo > 0 ? endAt(a, lo - 1) : 0;
+  // Is there a real record before the window? (Else its leading gaps are the array's, keyed 0.)
+  let before = false;
+  for (let i = lo - 1; i >= 0 && !before; i--) before = !isGap(a, i);
   let t = lo, at = -1;
   for (let k = 0; k < n; k++) {
-    const target = lo + <i32>((<i64>k * w) / n);
-    fillGaps(a.recs, t, target, prevEnd);
+    const target = layout == LAYOUT_EVEN ? lo + <i32>((<i64>k * w) / n) : layout == LAYOUT_PACK_LEFT ? lo + k : hi - n + k;
     if (at < 0 && (src == hi || keyAt(a, src) > key)) {
+      fillGaps(a.recs, t, target, k == 0 && !before ? 0 : key);
       memory.copy(recAt(a, target), rec, 1 << REC_SHIFT);
       at = target;
     } else {
+      fillGaps(a.recs, t, target, k == 0 && !before ? 0 : keyAt(a, src));
       if (src != target) memory.copy(recAt(a, target), recAt(a, src), 1 << REC_SHIFT);
       src++;
     }
-    prevEnd = endAt(a, target);
     t = target + 1;
   }
-  fillGaps(a.recs, t, hi, prevEnd);
+  fillGaps(a.recs, t, hi, hi < a.cap ? keyAt(a, hi) : KEY_MAX);
   a.count++;
   a.touchLo = lo;
   a.touchHi = hi - 1;
