@@ -161,6 +161,11 @@ export function gfnToMemslotInSet(p: usize, gfn: u64): usize {
  * without walking the gaps beyond.
  */
 export function firstEndingAfter(s: Memslots, gfn: u64): i32 {
+  // Positions before the last one keyed at or below gfn all end at or below it.
+  if (s.stale == 0 && gfn >= s.indexBase && gfn < s.indexLimit) {
+    const i = recordFor(s, gfn);
+    return gfnEndAt(s, i) > gfn ? i : i + 1;
+  }
   // Ends never decrease along the array (a gap "ends" at its key), so this is a binary search.
   let lo = 0, hi = gfnCap(s);
   while (lo < hi) {

@@ -155,6 +155,15 @@ export function reserveSet(p: usize, n: i32): bool {
   return true;
 }
 
+/** The hva record at position i got end e (a record came in): raise its block's maximum and the tree's. */
+function hvaMaxRaise(s: Memslots, i: i32, e: u64): void {
+  let node = s.hvaBlocks + (i >> HVA_BLOCK_SHIFT);
+  while (node >= 1 && load<u64>(s.hvaMax + (<usize>node << 3)) < e) {
+    store<u64>(s.hvaMax + (<usize>node << 3), e);
+    node >>= 1;
+  }
+}
+
 /** Recomputes the hva block maxima over positions [lo, hi] and the tree above them. */
 function hvaMaxUpdate(s: Memslots, lo: i32, hi: i32): void {
   const h = hvaOrder(s);
@@ -198,13 +207,14 @@ function hvaIndexOf(s: Memslots, p: usize): i32 {
 // A record is built here, then copied into place (packed.ts).
 const staged = memory.data(REC_BYTES, 8);
 
-function gfnInsert(s: Memslots, p: usize): void {
+/** Inserts slot p's gfn record; `hint` may be where its key falls (see packedInsert). */
+function gfnInsert(s: Memslots, p: usize, hint: i32): void {
   const x = slotOf(p);
   store<u64>(staged, x.baseGfn);
   store<u64>(staged, x.npages, 8);
   store<u64>(staged, x.userspaceAddr, REC_AUX);
   store<u64>(staged, <u64>p, REC_SLOT);
-  const at = packedInsert(gfnOrder(s), staged);
+  const at = packedInsert(gfnOrder(s), staged, hint);
   store<i32>(idEntry(s, x.id), at, ID_GFN_HINT);
   gfnIndexTouched(s, x.baseGfn, slotEnd(x));
 }
@@ -216,9 +226,11 @@ function hvaInsert(s: Memslots, p: usize): void {
   store<u64>(staged, slotHvaEnd(x), REC_AUX);
   store<u64>(staged, <u64>p, REC_SLOT);
   const h = hvaOrder(s);
-  const at = packedInsert(h, staged);
+  const at = packedInsert(h, staged, load<i32>(idEntry(s, x.id), ID_HVA_HINT));
   store<i32>(idEntry(s, x.id), at, ID_HVA_HINT);
-  hvaMaxUpdate(s, h.touchLo, h.touchHi);
+  // Records that moved take their ends along into other blocks; one written in place only raises.
+  if (h.touchHi > h.touchLo) hvaMaxUpdate(s, h.touchLo, h.touchHi);
+  else hvaMaxRaise(s, at, slotHvaEnd(x));
 }
 
 /**
@@ -234,7 +246,8 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
     if (nw == 0) {
       const h = hvaIndexOf(s, old);
       packedRemove(hvaOrder(s), h);
-      hvaMaxUpdate(s, h, h);
+      // Only the block's largest end leaving changes the maxima.
+      if (slotHvaEnd(slotOf(old)) >= load<u64>(s.hvaMax + (<usize>(s.hvaBlocks + (h >> HVA_BLOCK_SHIFT)) << 3))) hvaMaxUpdate(s, h, h);
       // A gap keeps its key, so the gfn index stays current.
       packedRemove(gfnOrder(s), gfnIndexOfSlot(s, old));
       s.count--;
@@ -246,7 +259,8 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   s.idCount++;
   if (old == 0) {
     hvaInsert(s, nw);
-    gfnInsert(s, nw);
+    // The id's last gfn position: right when a slot comes back where it was deleted.
+    gfnInsert(s, nw, load<i32>(idEntry(s, n.id), ID_GFN_HINT));
     s.count++;
     return;
   }
@@ -263,5 +277,5 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
     return;
   }
   packedRemove(gfnOrder(s), i);
-  gfnInsert(s, nw);
+  gfnInsert(s, nw, i);
 }
