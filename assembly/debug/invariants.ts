@@ -5,7 +5,7 @@
 import { Vm, memslotSet, activeSet, vcpuAt } from "../kvm/vm";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder, hvaOrder, hvaSlotAt,
   hvaEndAt, hvaKey, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
-import { keyAt } from "../memslots/packed";
+import { keyAt, isGap } from "../memslots/packed";
 import { slotOf, slotEnd, slotHvaEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
 import { searchMemslots, recordFor } from "../search";
@@ -66,12 +66,12 @@ function checkSet(vm: Vm, p: usize, asId: u32): void {
     const key = keyAt(h, i);
     check(key >= prevKey, "hva order keys decrease");
     prevKey = key;
-    const x = hvaSlotAt(s, i);
-    if (x == 0) continue;
+    if (isGap(h, i)) continue;
     m++;
+    const x = hvaSlotAt(s, i);
+    check(x != 0, "hva order names an id the set lacks");
     const sl = slotOf(x);
     check(key == hvaKey(sl.userspaceAddr, sl.id) && hvaEndAt(s, i) == slotHvaEnd(sl), "hva record out of date");
-    check(idLookup(s, <i32>sl.id) == x, "hva order holds a slot the set lacks");
   }
   check(m == n && h.count == n, "hva order and gfn order disagree on the slot count");
   checkHvaMax(s);

@@ -4,7 +4,9 @@
 //   gfn order  key base_gfn, span npages, aux userspace_addr (translating
 //              needs no slot object);
 //   hva order  key (userspace_addr >> 12) << 15 | id (unique in a set), span 1,
-//              aux the end of the host range; hvaMax holds the greatest end
+//              aux the end of the host range, slot field id + 1 (an id outlives
+//              the slot objects a FLAGS_ONLY or MOVE replaces, so those leave
+//              the hva order alone); hvaMax holds the greatest end
 //              per block of 64 positions as a binary tree, so an MMU-notifier
 //              range query skips blocks that end below it;
 //   ids        16 bytes per id: the slot, and where its gfn and hva records
@@ -88,8 +90,10 @@ const HVA_ID_BITS: u64 = 15;
 @inline export function hvaCap(s: Memslots): i32 {
   return hvaOrder(s).cap;
 }
+/** The slot of hva record i (0 for a gap): the set's slot of the id the record names. */
 @inline export function hvaSlotAt(s: Memslots, i: i32): usize {
-  return slotAt(hvaOrder(s), i);
+  const tag = <u32>slotAt(hvaOrder(s), i);
+  return tag == 0 ? 0 : idLookup(s, <i32>(tag - 1));
 }
 @inline export function hvaNext(s: Memslots, i: i32): i32 {
   return nextReal(hvaOrder(s), i);
@@ -200,7 +204,7 @@ function gfnIndexOfSlot(s: Memslots, p: usize): i32 {
 /** Where slot p's hva record is (p must be in the set). */
 function hvaIndexOf(s: Memslots, p: usize): i32 {
   const h = load<i32>(idEntry(s, slotOf(p).id), ID_HVA_HINT);
-  if (h < hvaCap(s) && hvaSlotAt(s, h) == p) return h;
+  if (<u32>h < <u32>hvaCap(s) && slotAt(hvaOrder(s), h) == <usize>slotOf(p).id + 1) return h;
   return packedFloor(hvaOrder(s), hvaKey(slotOf(p).userspaceAddr, slotOf(p).id));
 }
 
@@ -224,7 +228,7 @@ function hvaInsert(s: Memslots, p: usize): void {
   store<u64>(staged, hvaKey(x.userspaceAddr, x.id));
   store<u64>(staged, 1, 8);
   store<u64>(staged, slotHvaEnd(x), REC_AUX);
-  store<u64>(staged, <u64>p, REC_SLOT);
+  store<u64>(staged, <u64>x.id + 1, REC_SLOT);
   const h = hvaOrder(s);
   const at = packedInsert(h, staged, load<i32>(idEntry(s, x.id), ID_HVA_HINT));
   store<i32>(idEntry(s, x.id), at, ID_HVA_HINT);
@@ -265,11 +269,9 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
     return;
   }
   // userspace_addr, npages and id never change for an existing slot (region.ts
-  // rejects it; the debug build's set check would catch a slip), so nw takes
-  // old's hva record as it is; a MOVE re-inserts the gfn record at its new key.
-  const h = hvaIndexOf(s, old);
-  store<u32>(recAt(hvaOrder(s), h), <u32>nw, REC_SLOT);
-  store<i32>(idEntry(s, n.id), h, ID_HVA_HINT);
+  // rejects it; the debug build's set check would catch a slip), so the hva
+  // record, which names the id, stays as it is; a MOVE re-inserts the gfn
+  // record at its new key.
   const i = gfnIndexOfSlot(s, old);
   if (n.baseGfn == slotOf(old).baseGfn) {
     store<u32>(recAt(gfnOrder(s), i), <u32>nw, REC_SLOT);
