@@ -13,7 +13,9 @@ import * as native from "./native/native.js";
 
 const SLOT_BYTES = 16n * 4096n;
 const KINDS = ["create", "flags", "move", "delete"];
+// The issue's target is at 32k slots; the 1k rows are reported without one.
 const TARGET = 0.05;
+const TARGET_SLOTS = 32000;
 
 function now() {
   return process.hrtime.bigint();
@@ -76,7 +78,7 @@ export async function churnSuite(quick) {
     if (kern.skipped) row.kernel = `skipped: ${kern.skipped}`;
     else row.kernelPopulateNs = kern.populate_ns;
     for (const kind of KINDS) {
-      const r = { webkvmNs: w[`${kind}Ns`], target: TARGET };
+      const r = { webkvmNs: w[`${kind}Ns`], target: p.n === TARGET_SLOTS ? TARGET : undefined };
       if (!kern.skipped) {
         r.kernelNs = kern[`${kind}_ns`];
         r.ratio = r.webkvmNs / r.kernelNs;
@@ -85,7 +87,8 @@ export async function churnSuite(quick) {
     }
     rows.push(row);
     const f = (v) => (v === undefined ? "-" : v.toFixed(0)).padStart(9);
-    console.log(`${String(p.n).padStart(6)} slots   ${"webkvm".padStart(9)} ${"kernel".padStart(9)}   webkvm/kernel (target ≤ ${TARGET}x)`);
+    const goal = p.n === TARGET_SLOTS ? ` (target ≤ ${TARGET}x)` : "";
+    console.log(`${String(p.n).padStart(6)} slots   ${"webkvm".padStart(9)} ${"kernel".padStart(9)}   webkvm/kernel${goal}`);
     for (const kind of KINDS) {
       const r = row[kind];
       console.log(`  ${kind.padEnd(12)} ${f(r.webkvmNs)} ${f(r.kernelNs)}   ${r.ratio === undefined ? "-" : r.ratio.toFixed(3) + "x"}`);
