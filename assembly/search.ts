@@ -16,11 +16,11 @@
 // the range end whose maximum reaches into the range.
 
 import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSpanAt, gfnSlotAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder,
-  hvaOrder, hvaSlotAt, hvaEndAt, hvaKey, HVA_BLOCK_SHIFT } from "./memslots/set";
+  hvaOrder, hvaSlotAt, hvaEndAt, hvaKey, hvaMaxAt, HVA_BLOCK_SHIFT } from "./memslots/set";
 import { slotOf } from "./memslots/slot";
 import { packedFloor, isGap } from "./memslots/packed";
 import { kzalloc, kfree } from "./kalloc";
-import { PAGE_SHIFT } from "./layout";
+import { PAGE_SHIFT, PAGE_MASK } from "./layout";
 
 const INDEX_MIN_SLOTS: i32 = 8;
 const LINEAR_SCAN_MAX: i32 = 8;
@@ -195,7 +195,7 @@ export function forEachSlotInHvaRange(p: usize, start: u64, end: u64, fn: (slot:
   const s = setOf(p);
   if (end <= start) return;
   // Slots starting below end: keys below that of (page-rounded end, id 0).
-  const endPage = (end >> PAGE_SHIFT) + <u64>((end & ((1 << PAGE_SHIFT) - 1)) != 0);
+  const endPage = (end >> PAGE_SHIFT) + <u64>((end & PAGE_MASK) != 0);
   const last = packedFloor(hvaOrder(s), hvaKey(endPage << PAGE_SHIFT, 0) - 1);
   if (last < 0) return;
   visitHvaBlocks(s, 1, 0, s.hvaBlocks, last, start, fn, ctx);
@@ -204,7 +204,7 @@ export function forEachSlotInHvaRange(p: usize, start: u64, end: u64, fn: (slot:
 /** Tree node `node` covers blocks [b0, b0 + nb): visits its records up to position last ending above start. */
 function visitHvaBlocks(s: Memslots, node: i32, b0: i32, nb: i32, last: i32, start: u64,
                         fn: (slot: usize, ctx: usize) => void, ctx: usize): void {
-  if (load<u64>(s.hvaMax + (<usize>node << 3)) <= start || (b0 << HVA_BLOCK_SHIFT) > last) return;
+  if (hvaMaxAt(s, node) <= start || (b0 << HVA_BLOCK_SHIFT) > last) return;
   if (nb > 1) {
     const half = nb >> 1;
     visitHvaBlocks(s, node << 1, b0, half, last, start, fn, ctx);

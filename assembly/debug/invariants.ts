@@ -4,7 +4,7 @@
 
 import { Vm, memslotSet, activeSet, vcpuAt } from "../kvm/vm";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder, hvaOrder, hvaSlotAt,
-  hvaEndAt, hvaKey, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
+  hvaEndAt, hvaKey, hvaMaxAt, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
 import { keyAt, isGap } from "../memslots/packed";
 import { slotOf, slotEnd, slotHvaEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { vcpuOf } from "../kvm/vcpu";
@@ -89,11 +89,10 @@ function checkHvaMax(s: Memslots): void {
     for (let i = b << HVA_BLOCK_SHIFT; i < (b + 1) << HVA_BLOCK_SHIFT; i++) {
       if (hvaSlotAt(s, i) != 0 && hvaEndAt(s, i) > mx) mx = hvaEndAt(s, i);
     }
-    check(load<u64>(s.hvaMax + (<usize>(s.hvaBlocks + b) << 3)) == mx, "hva block maximum out of date");
+    check(hvaMaxAt(s, s.hvaBlocks + b) == mx, "hva block maximum out of date");
   }
   for (let node = s.hvaBlocks - 1; node >= 1; node--) {
-    const l = load<u64>(s.hvaMax + (<usize>(2 * node) << 3)), r = load<u64>(s.hvaMax + (<usize>(2 * node + 1) << 3));
-    check(load<u64>(s.hvaMax + (<usize>node << 3)) == (l > r ? l : r), "hva block tree node out of date");
+    check(hvaMaxAt(s, node) == max(hvaMaxAt(s, 2 * node), hvaMaxAt(s, 2 * node + 1)), "hva block tree node out of date");
   }
 }
 

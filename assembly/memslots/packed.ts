@@ -36,8 +36,6 @@ const KEY_MAX: u64 = u64.MAX_VALUE;
   /** Positions (a power of two >= PACKED_MIN); at most 3/4 of them hold records. */
   cap: i32;
   count: i32;
-  /** Where the last insertion put its record. */
-  placed: i32;
   /** Positions the last insertion rewrote, and the least and greatest key they held before or after. */
   touchLo: i32;
   touchHi: i32;
@@ -101,14 +99,19 @@ export function packedFree(p: usize): void {
   kfree(p);
 }
 
+/** The capacity an array of `cap` positions grows to for n records (at most 3/4 of the positions hold one). */
+export function packedCapFor(cap: i32, n: i32): i32 {
+  while (<i64>n * 4 > <i64>cap * 3) cap <<= 1;
+  return cap;
+}
+
 /**
- * Room for n records (at most 3/4 of the positions, so an insertion never
- * allocates). Growing re-spreads every record: true if it did not fail.
+ * Room for n records (packedCapFor), so an insertion never allocates.
+ * Growing re-spreads every record: true if it did not fail.
  */
 export function packedReserve(a: Packed, n: i32): bool {
-  if (<i64>n * 4 <= <i64>a.cap * 3) return true;
-  let cap = a.cap;
-  while (<i64>n * 4 > <i64>cap * 3) cap <<= 1;
+  const cap = packedCapFor(a.cap, n);
+  if (cap == a.cap) return true;
   const recs = kzalloc(<usize>cap << REC_SHIFT);
   if (recs == 0) return false;
   // Record k of m goes to position k * cap / m: gaps after each, none twice as wide as another.
@@ -117,7 +120,7 @@ export function packedReserve(a: Packed, n: i32): bool {
   for (let i = nextReal(a, 0); i < a.cap; i = nextReal(a, i + 1)) {
     const target = <i32>((<i64>k * cap) / m);
     fillGaps(recs, t, target, k == 0 ? 0 : keyAt(a, i));
-    memory.copy(recs + (<usize>target << REC_SHIFT), recAt(a, i), 1 << REC_SHIFT);
+    memory.copy(recs + (<usize>target << REC_SHIFT), recAt(a, i), <usize>REC_BYTES);
     t = target + 1;
     k++;
   }
@@ -145,14 +148,21 @@ export function packedFloor(a: Packed, key: u64): i32 {
   return packedFloor(a, key);
 }
 
+// A new record is built here, then copied into place.
+const staged = memory.data(REC_BYTES, 8);
+
 /**
- * Inserts the 32-byte record at rec (its key must not be inside a real
- * record's range, nor its range hold a real record's key). Needs room
- * (packedReserve). `hint` may name the last position keyed at or below it
- * (checked). Returns its position; touch* say what moved.
+ * Inserts the record (key, span, aux, slot) (slot not 0; the key must not be
+ * inside a real record's range, nor its range hold a real record's key).
+ * Needs room (packedReserve). `hint` may name the last position keyed at or
+ * below it (checked). Returns its position; touch* say what moved.
  */
-export function packedInsert(a: Packed, rec: usize, hint: i32): i32 {
-  const key = load<u64>(rec, REC_KEY);
+export function packedInsert(a: Packed, key: u64, span: u64, aux: u64, slot: u32, hint: i32): i32 {
+  const rec = staged;
+  store<u64>(rec, key, REC_KEY);
+  store<u64>(rec, span, REC_SPAN);
+  store<u64>(rec, aux, REC_AUX);
+  store<u64>(rec, <u64>slot, REC_SLOT);
   const p = floorFrom(a, key, hint);
   let at: i32, lo: i32, hi: i32;
   // Past the last position, or before a record at the first: the ends of the
@@ -180,19 +190,21 @@ export function packedInsert(a: Packed, rec: usize, hint: i32): i32 {
   const oldKeyLo = keyAt(a, lo), oldKeyHi = keyAt(a, hi);
   if (at == lo && hi > lo) memory.copy(recAt(a, lo + 1), recAt(a, lo), <usize>(hi - lo) << REC_SHIFT);
   else if (at == hi && hi > lo) memory.copy(recAt(a, lo), recAt(a, lo + 1), <usize>(hi - lo) << REC_SHIFT);
-  memory.copy(recAt(a, at), rec, 1 << REC_SHIFT);
+  memory.copy(recAt(a, at), rec, <usize>REC_BYTES);
+  return inserted(a, at, lo, hi, oldKeyLo, oldKeyHi);
+}
+
+/**
+ * The record at `at` came in and positions [lo, hi] were rewritten (their
+ * first and last keys were oldKeyLo, oldKeyHi): count it, say what moved, and
+ * move gaps right after it that were keyed inside its range to its end.
+ */
+function inserted(a: Packed, at: i32, lo: i32, hi: i32, oldKeyLo: u64, oldKeyHi: u64): i32 {
   a.count++;
   a.touchLo = lo;
   a.touchHi = hi;
   a.touchKeyLo = oldKeyLo < keyAt(a, lo) ? oldKeyLo : keyAt(a, lo);
   a.touchKeyHi = oldKeyHi > keyAt(a, hi) ? oldKeyHi : keyAt(a, hi);
-  raiseGapsAfter(a, at);
-  a.placed = at;
-  return at;
-}
-
-/** Gaps right after a new record that were keyed inside its range move to its end. */
-function raiseGapsAfter(a: Packed, at: i32): void {
   const end = endAt(a, at);
   let i = at + 1;
   while (i < a.cap && isGap(a, i) && keyAt(a, i) < end) {
@@ -203,6 +215,7 @@ function raiseGapsAfter(a: Packed, at: i32): void {
     a.touchHi = i - 1;
     if (end > a.touchKeyHi) a.touchKeyHi = end;
   }
+  return at;
 }
 
 // How a re-spread window lays its records out.
@@ -243,7 +256,7 @@ function respreadWith(a: Packed, ins: i32, rec: usize, layout: i32): i32 {
   for (let i = hi - 1; i >= lo; i--) {
     if (isGap(a, i)) continue;
     src--;
-    if (src != i) memory.copy(recAt(a, src), recAt(a, i), 1 << REC_SHIFT);
+    if (src != i) memory.copy(recAt(a, src), recAt(a, i), <usize>REC_BYTES);
   }
   const n = m + 1;
   // Is there a real record before the window? (Else its leading gaps are the array's, keyed 0.)
@@ -254,31 +267,21 @@ function respreadWith(a: Packed, ins: i32, rec: usize, layout: i32): i32 {
     const target = layout == LAYOUT_EVEN ? lo + <i32>((<i64>k * w) / n) : layout == LAYOUT_PACK_LEFT ? lo + k : hi - n + k;
     if (at < 0 && (src == hi || keyAt(a, src) > key)) {
       fillGaps(a.recs, t, target, k == 0 && !before ? 0 : key);
-      memory.copy(recAt(a, target), rec, 1 << REC_SHIFT);
+      memory.copy(recAt(a, target), rec, <usize>REC_BYTES);
       at = target;
     } else {
       fillGaps(a.recs, t, target, k == 0 && !before ? 0 : keyAt(a, src));
-      if (src != target) memory.copy(recAt(a, target), recAt(a, src), 1 << REC_SHIFT);
+      if (src != target) memory.copy(recAt(a, target), recAt(a, src), <usize>REC_BYTES);
       src++;
     }
     t = target + 1;
   }
   fillGaps(a.recs, t, hi, hi < a.cap ? keyAt(a, hi) : KEY_MAX);
-  a.count++;
-  a.touchLo = lo;
-  a.touchHi = hi - 1;
-  a.touchKeyLo = oldKeyLo < keyAt(a, lo) ? oldKeyLo : keyAt(a, lo);
-  a.touchKeyHi = oldKeyHi > keyAt(a, hi - 1) ? oldKeyHi : keyAt(a, hi - 1);
-  raiseGapsAfter(a, at);
-  a.placed = at;
-  return at;
+  return inserted(a, at, lo, hi - 1, oldKeyLo, oldKeyHi);
 }
 
 /** Turns record i into a gap. Its key stays, so no "last record at or below" changes. */
 export function packedRemove(a: Packed, i: i32): void {
-  const r = recAt(a, i);
-  store<u64>(r, 0, REC_SPAN);
-  store<u64>(r, 0, REC_AUX);
-  store<u64>(r, 0, REC_SLOT);
+  fillGaps(a.recs, i, i + 1, keyAt(a, i));
   a.count--;
 }

@@ -16,7 +16,7 @@
 import { kzalloc, kfree } from "../kalloc";
 import { slotOf, slotEnd, slotHvaEnd, KVM_MEM_SLOTS_NUM } from "./slot";
 import { Packed, packedOf, packedAlloc, packedFree, packedReserve, packedInsert, packedRemove, packedFloor,
-  recAt, keyAt, spanAt, slotAt, endAt, isGap, nextReal, REC_AUX, REC_SLOT, REC_BYTES, PACKED_MIN } from "./packed";
+  packedCapFor, recAt, keyAt, spanAt, slotAt, endAt, isGap, nextReal, REC_AUX, REC_SLOT, PACKED_MIN } from "./packed";
 import { recordFor, gfnIndexTouched } from "../search";
 import { PAGE_SHIFT } from "../layout";
 
@@ -95,11 +95,15 @@ const HVA_ID_BITS: u64 = 15;
   const tag = <u32>slotAt(hvaOrder(s), i);
   return tag == 0 ? 0 : idLookup(s, <i32>(tag - 1));
 }
-@inline export function hvaNext(s: Memslots, i: i32): i32 {
-  return nextReal(hvaOrder(s), i);
-}
 @inline export function hvaEndAt(s: Memslots, i: i32): u64 {
   return load<u64>(recAt(hvaOrder(s), i), REC_AUX);
+}
+/** Node `node` of the hva block tree: the largest host end below it (leaf b is node hvaBlocks + b). */
+@inline export function hvaMaxAt(s: Memslots, node: i32): u64 {
+  return load<u64>(s.hvaMax + (<usize>node << 3));
+}
+@inline function setHvaMax(s: Memslots, node: i32, v: u64): void {
+  store<u64>(s.hvaMax + (<usize>node << 3), v);
 }
 /** The hva order's key: userspace_addr is page aligned and below 2^57, ids fit 15 bits. */
 @inline export function hvaKey(uaddr: u64, id: u32): u64 {
@@ -144,10 +148,9 @@ export function reserveSet(p: usize, n: i32): bool {
   const gcap = g.cap, hcap = h.cap;
   if (!packedReserve(g, n)) return false;
   if (g.cap != gcap) s.stale = 1;
-  if (<i64>n * 4 <= <i64>hcap * 3) return true;
+  const cap = packedCapFor(hcap, n);
+  if (cap == hcap) return true;
   // The block tree for the grown hva order is allocated first, so a failure changes nothing visible.
-  let cap = hcap;
-  while (<i64>n * 4 > <i64>cap * 3) cap <<= 1;
   const blocks = cap >> HVA_BLOCK_SHIFT;
   const tree = kzalloc(<usize>blocks << 4);
   if (tree == 0) return false;
@@ -162,8 +165,8 @@ export function reserveSet(p: usize, n: i32): bool {
 /** The hva record at position i got end e (a record came in): raise its block's maximum and the tree's. */
 function hvaMaxRaise(s: Memslots, i: i32, e: u64): void {
   let node = s.hvaBlocks + (i >> HVA_BLOCK_SHIFT);
-  while (node >= 1 && load<u64>(s.hvaMax + (<usize>node << 3)) < e) {
-    store<u64>(s.hvaMax + (<usize>node << 3), e);
+  while (node >= 1 && hvaMaxAt(s, node) < e) {
+    setHvaMax(s, node, e);
     node >>= 1;
   }
 }
@@ -182,11 +185,10 @@ function hvaMaxUpdate(s: Memslots, lo: i32, hi: i32): void {
       }
     }
     let node = nb + b;
-    store<u64>(s.hvaMax + (<usize>node << 3), m);
+    setHvaMax(s, node, m);
     while (node > 1) {
       node >>= 1;
-      const l = load<u64>(s.hvaMax + (<usize>(node << 1) << 3)), r = load<u64>(s.hvaMax + (<usize>((node << 1) + 1) << 3));
-      store<u64>(s.hvaMax + (<usize>node << 3), l > r ? l : r);
+      setHvaMax(s, node, max(hvaMaxAt(s, node << 1), hvaMaxAt(s, (node << 1) + 1)));
     }
   }
 }
@@ -196,8 +198,10 @@ function gfnIndexOfSlot(s: Memslots, p: usize): i32 {
   const h = load<i32>(idEntry(s, slotOf(p).id), ID_GFN_HINT);
   if (h < gfnCap(s) && gfnSlotAt(s, h) == p) return h;
   const base = slotOf(p).baseGfn;
-  const i = s.stale == 0 ? recordFor(s, base) : packedFloor(gfnOrder(s), base);
-  if (i >= 0 && gfnSlotAt(s, i) == p) return i;
+  if (s.stale == 0) {
+    const i = recordFor(s, base);
+    if (i >= 0 && gfnSlotAt(s, i) == p) return i;
+  }
   return packedFloor(gfnOrder(s), base);
 }
 
@@ -208,29 +212,18 @@ function hvaIndexOf(s: Memslots, p: usize): i32 {
   return packedFloor(hvaOrder(s), hvaKey(slotOf(p).userspaceAddr, slotOf(p).id));
 }
 
-// A record is built here, then copied into place (packed.ts).
-const staged = memory.data(REC_BYTES, 8);
-
 /** Inserts slot p's gfn record; `hint` may be where its key falls (see packedInsert). */
 function gfnInsert(s: Memslots, p: usize, hint: i32): void {
   const x = slotOf(p);
-  store<u64>(staged, x.baseGfn);
-  store<u64>(staged, x.npages, 8);
-  store<u64>(staged, x.userspaceAddr, REC_AUX);
-  store<u64>(staged, <u64>p, REC_SLOT);
-  const at = packedInsert(gfnOrder(s), staged, hint);
+  const at = packedInsert(gfnOrder(s), x.baseGfn, x.npages, x.userspaceAddr, <u32>p, hint);
   store<i32>(idEntry(s, x.id), at, ID_GFN_HINT);
   gfnIndexTouched(s, x.baseGfn, slotEnd(x));
 }
 
 function hvaInsert(s: Memslots, p: usize): void {
   const x = slotOf(p);
-  store<u64>(staged, hvaKey(x.userspaceAddr, x.id));
-  store<u64>(staged, 1, 8);
-  store<u64>(staged, slotHvaEnd(x), REC_AUX);
-  store<u64>(staged, <u64>x.id + 1, REC_SLOT);
   const h = hvaOrder(s);
-  const at = packedInsert(h, staged, load<i32>(idEntry(s, x.id), ID_HVA_HINT));
+  const at = packedInsert(h, hvaKey(x.userspaceAddr, x.id), 1, slotHvaEnd(x), x.id + 1, load<i32>(idEntry(s, x.id), ID_HVA_HINT));
   store<i32>(idEntry(s, x.id), at, ID_HVA_HINT);
   // Records that moved take their ends along into other blocks; one written in place only raises.
   if (h.touchHi > h.touchLo) hvaMaxUpdate(s, h.touchLo, h.touchHi);
@@ -251,7 +244,7 @@ export function replaceMemslot(p: usize, old: usize, nw: usize): void {
       const h = hvaIndexOf(s, old);
       packedRemove(hvaOrder(s), h);
       // Only the block's largest end leaving changes the maxima.
-      if (slotHvaEnd(slotOf(old)) >= load<u64>(s.hvaMax + (<usize>(s.hvaBlocks + (h >> HVA_BLOCK_SHIFT)) << 3))) hvaMaxUpdate(s, h, h);
+      if (slotHvaEnd(slotOf(old)) >= hvaMaxAt(s, s.hvaBlocks + (h >> HVA_BLOCK_SHIFT))) hvaMaxUpdate(s, h, h);
       // A gap keeps its key, so the gfn index stays current.
       packedRemove(gfnOrder(s), gfnIndexOfSlot(s, old));
       s.count--;
