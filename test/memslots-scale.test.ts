@@ -8,21 +8,12 @@
 
 import { describe, it, expect } from "vitest";
 import { openKvm, code } from "./helpers.js";
+import { Rng } from "./rng.js";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_HVA_ERR_BAD, type Kvm, type Vm } from "../src/index.js";
 
 const PAGE = 4096n;
 
 interface S { id: number; gfn: bigint; npages: bigint; hva: bigint; flags: number }
-
-class Rng {
-  constructor(private s: number) {}
-  u32(): number {
-    let x = this.s;
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    return (this.s = x);
-  }
-  int(n: number): number { return Math.floor((this.u32() / 4294967296) * n); }
-}
 
 class Harness {
   slots = new Map<number, S>();
