@@ -236,6 +236,26 @@ describe("lookups and translation (memslots.md §6)", () => {
     expect(vcpu.gfnToMemslot(0x32)?.id).toBe(5);
   });
 
+  it("the batched per-vCPU lookup (bench) answers what kvm_vcpu_gfn_to_hva answers, gfn by gfn", () => {
+    set(0, 0x10000, 0x4000);
+    set(1, 0x40000, 0x4000, 0, A + 0x10000n);
+    set(2, 0x80000, 0x4000, LOG, A + 0x20000n);
+    const vcpu = vm.createVcpu(0);
+    // runs of hits broken by window misses, holes and a slot change mid-way
+    const gfns = [0x11n, 0x12n, 0x13n, 0x41n, 0x42n, 0x5n, 0x43n, 0x81n, 0x81n, 0x99n, 0x10n, 0x13n, 0x14n, 0x80n];
+    const core = kvm.core;
+    const ptr = core.kmalloc(gfns.length * 8);
+    new BigUint64Array(core.memory.buffer, ptr, gfns.length).set(gfns);
+    const one = () => gfns.reduce((sum, g) => BigInt.asUintN(64, sum + vcpu.gfnToHva(g)), 0n);
+    const want = one();
+    expect(BigInt.asUintN(64, core.benchLookup(vcpu.fd, 0, ptr, gfns.length, 2, 1))).toBe(want);
+    expect(BigInt.asUintN(64, core.benchLookup(vcpu.fd, 0, ptr, gfns.length, 2, 3))).toBe(BigInt.asUintN(64, want * 3n));
+    set(1, 0, 0);
+    const after = one();
+    expect(after).not.toBe(want);
+    expect(BigInt.asUintN(64, core.benchLookup(vcpu.fd, 0, ptr, gfns.length, 2, 1))).toBe(after);
+  });
+
   it("search finds every slot among many, and misses every hole", () => {
     const n = 300;
     for (let i = 0; i < n; i++) set(i, BigInt(i) * 0x10000n + (i % 7 === 0 ? 0x3000n : 0n), 0x2000 + (i % 3) * 0x1000, 0, A);

@@ -161,6 +161,23 @@ function setLastUsed(v: Vcpu, slot: usize): void {
 @inline export function vcpuGfnToHva(p: usize, gfn: u64): u64 {
   const v = vcpuOf(p);
   const off = gfn - v.lastBase;
-  if (windowHit(v, off, v.lastHvaNpages)) return v.lastUaddr + (off << PAGE_SHIFT);
+  if (hvaWindowHit(v, off)) return hvaWindowAt(v, off);
+  return vcpuGfnToHvaSlow(p, gfn);
+}
+
+/** Does page `off` of the last-used window have an hva (a valid slot, under the live generation)? */
+// @ts-ignore: decorator
+@inline export function hvaWindowHit(v: Vcpu, off: u64): bool {
+  return windowHit(v, off, v.lastHvaNpages);
+}
+
+/** The hva of page `off` of the last-used window (when hvaWindowHit). */
+// @ts-ignore: decorator
+@inline export function hvaWindowAt(v: Vcpu, off: u64): u64 {
+  return v.lastUaddr + (off << PAGE_SHIFT);
+}
+
+/** Out of line, so callers that inline the hit keep their registers. */
+function vcpuGfnToHvaSlow(p: usize, gfn: u64): u64 {
   return gfnToHvaMemslot(vcpuGfnToMemslot(p, gfn), gfn, false);
 }
