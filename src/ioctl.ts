@@ -2,20 +2,20 @@
 // to the core's ioctl buffer (copy_from_user), the result is 0 / value /
 // -errno, and _IOR structs are copied back (copy_to_user).
 
-import { type CoreExports, bytesAt } from "./core.js";
+import { type CoreExports } from "./core.js";
 import { throwIfFailed, type CheckContext } from "./errors.js";
 import { ioctlSize } from "./uapi.js";
 
 export function rawIoctl(core: CoreExports, fd: number, nr: number, arg?: Uint8Array | number | bigint): number {
   if (!Number.isInteger(nr) || nr < 0 || nr > 0xffffffff) throw new RangeError(`ioctl number ${nr} is not a u32`);
   if (arg instanceof Uint8Array) {
-    const cap = core.ioctlBufferSize();
-    const len = Math.min(arg.length, cap);
-    const buf = core.ioctlBuffer();
-    bytesAt(core, buf, cap).fill(0);
-    bytesAt(core, buf, len).set(arg.subarray(0, len));
+    const bytes = ioctlBuf(core).bytes;
+    const len = Math.min(arg.length, bytes.length);
+    bytes.fill(0);
+    bytes.set(len === arg.length ? arg : arg.subarray(0, len));
     const r = core.ioctl(fd, nr >>> 0, len, 0n);
-    if ((nr >>> 30) & 2) arg.set(bytesAt(core, buf, Math.min(len, ioctlSize(nr))));
+    // The call may have grown memory (detaching the views): fetch them again.
+    if ((nr >>> 30) & 2) arg.set(ioctlBuf(core).bytes.subarray(0, Math.min(len, ioctlSize(nr))));
     return r;
   }
   let scalar = 0n;
@@ -38,21 +38,49 @@ export function checkedIoctl(core: CoreExports, fd: number, nr: number, what: st
 
 // The hot path for fixed-layout _IOW structs (KVM_SET_USER_MEMORY_REGION is
 // called thousands of times a second by VMMs that remap): the caller writes
-// every byte of the struct straight into the core's ioctl buffer through one
-// cached DataView, and the error context is only built when the call fails.
-let viewCore: CoreExports | undefined;
-let viewBuffer: ArrayBuffer | undefined;
-let view: DataView | undefined;
+// every field of the struct straight into the core's ioctl buffer, and the
+// error context is only built when the call fails.
 
-/** The core's ioctl buffer; the caller must write all `len` bytes it passes to ioctlIn. */
-export function ioctlArgView(core: CoreExports): DataView {
-  // memory.grow detaches the old buffer (its byteLength drops to 0): only then is a new view needed.
-  if (core !== viewCore || !view || viewBuffer!.byteLength === 0) {
-    viewBuffer = core.memory.buffer;
-    view = new DataView(viewBuffer, core.ioctlBuffer(), core.ioctlBufferSize());
-    viewCore = core;
+/** Field writes into the core's ioctl buffer, little-endian as the core reads them (offsets naturally aligned). */
+export interface IoctlArgs {
+  u32(offset: number, value: number): void;
+  u64(offset: number, value: bigint): void;
+}
+
+// On little-endian hosts typed arrays store the core's byte order, several
+// times faster than DataView's bigint setters; big-endian hosts take the DataView.
+class TypedArgs implements IoctlArgs {
+  constructor(private readonly w32: Uint32Array, private readonly w64: BigUint64Array) {}
+  u32(offset: number, value: number): void { this.w32[offset >>> 2] = value; }
+  u64(offset: number, value: bigint): void { this.w64[offset >>> 3] = value; }
+}
+
+class ViewArgs implements IoctlArgs {
+  constructor(private readonly dv: DataView) {}
+  u32(offset: number, value: number): void { this.dv.setUint32(offset, value, true); }
+  u64(offset: number, value: bigint): void { this.dv.setBigUint64(offset, value, true); }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Views of one core's ioctl buffer. */
+interface IoctlBuf { core: CoreExports; buffer: ArrayBuffer; bytes: Uint8Array; args: IoctlArgs }
+let cached: IoctlBuf | undefined;
+
+function ioctlBuf(core: CoreExports): IoctlBuf {
+  // memory.grow detaches the old buffer (its byteLength drops to 0): only then are new views needed.
+  if (cached === undefined || cached.core !== core || cached.buffer.byteLength === 0) {
+    const buffer = core.memory.buffer, at = core.ioctlBuffer(), size = core.ioctlBufferSize();
+    const args = LITTLE_ENDIAN ? new TypedArgs(new Uint32Array(buffer, at, size >>> 2), new BigUint64Array(buffer, at, size >>> 3))
+      : new ViewArgs(new DataView(buffer, at, size));
+    cached = { core, buffer, bytes: new Uint8Array(buffer, at, size), args };
   }
-  return view;
+  return cached;
+}
+
+/** The core's ioctl buffer as struct fields; the caller must write all `len` bytes it passes to ioctlIn. */
+export function ioctlArgs(core: CoreExports): IoctlArgs {
+  return ioctlBuf(core).args;
 }
 
 /** Issues an _IOW ioctl whose `len` argument bytes are already in the buffer: 0 / value / -errno. */

@@ -17,6 +17,8 @@ export function toU64(value: U64, name: string): bigint {
 }
 
 export function toU32(value: U64, name: string): number {
+  // The common case, a number that is already a u32, needs no bigint.
+  if (typeof value === "number" && value >>> 0 === value) return value >>> 0;
   const v = toU64(value, name);
   if (v > 0xffffffffn) throw new RangeError(`${name} ${value} does not fit in a u32`);
   return Number(v);

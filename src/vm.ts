@@ -5,7 +5,7 @@ import type { Kvm, CapName } from "./kvm.js";
 import { capNumber } from "./kvm.js";
 import { bytesAt, viewAt, type CoreExports } from "./core.js";
 import { KvmError, throwIfFailed } from "./errors.js";
-import { rawIoctl, checkedIoctl, ioctlArgView, ioctlIn } from "./ioctl.js";
+import { rawIoctl, checkedIoctl, ioctlArgs, ioctlIn } from "./ioctl.js";
 import { Vcpu } from "./vcpu.js";
 import { GuestMemfd, type GuestMemfdOptions } from "./guest-memfd.js";
 import {
@@ -113,12 +113,12 @@ export class Vm {
     const gpa = toU64(r.guestPhysAddr, "guestPhysAddr"), size = toU64(r.memorySize, "memorySize");
     const uaddr = toU64(r.userspaceAddr, "userspaceAddr");
     // Every byte of the struct is written, at the codec's offsets.
-    const dv = ioctlArgView(this.core);
-    dv.setUint32(REGION1.slot, slot, true);
-    dv.setUint32(REGION1.flags, flags, true);
-    dv.setBigUint64(REGION1.guest_phys_addr, gpa, true);
-    dv.setBigUint64(REGION1.memory_size, size, true);
-    dv.setBigUint64(REGION1.userspace_addr, uaddr, true);
+    const a = ioctlArgs(this.core);
+    a.u32(REGION1.slot, slot);
+    a.u32(REGION1.flags, flags);
+    a.u64(REGION1.guest_phys_addr, gpa);
+    a.u64(REGION1.memory_size, size);
+    a.u64(REGION1.userspace_addr, uaddr);
     const res = ioctlIn(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.size);
     if (res < 0) {
       throwIfFailed(this.core, res, "KVM_SET_USER_MEMORY_REGION", { slot, flags, guest_phys_addr: gpa, memory_size: size,
