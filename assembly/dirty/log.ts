@@ -25,15 +25,16 @@ function loggedSlot(vm: Vm, slot: u32, betweenIdAndLookup: i32): i64 {
   return <i64>p;
 }
 
-/** Does any summary bit cover words [from, to)? */
+/** Does any summary bit cover words [from, to)? (Whole summary words in between are OR-ed, not tested one by one.) */
 function summaryAny(sum: usize, from: usize, to: usize): bool {
-  for (let w = from; w < to;) {
-    const bits = load<u64>(sum + ((w >> 6) << 3)) >> <u64>(w & 63);
-    const span = min<usize>(64 - (w & 63), to - w);
-    if ((span == 64 ? bits : bits & ((<u64>1 << <u64>span) - 1)) != 0) return true;
-    w += span;
-  }
-  return false;
+  if (from >= to) return false;
+  const first = from >> 6, last = (to - 1) >> 6;
+  const lo = ~(<u64>0) << <u64>(from & 63);
+  const hi = ~(<u64>0) >> <u64>(63 - ((to - 1) & 63));
+  if (first == last) return (load<u64>(sum + (first << 3)) & lo & hi) != 0;
+  let acc = (load<u64>(sum + (first << 3)) & lo) | (load<u64>(sum + (last << 3)) & hi);
+  for (let w = first + 1; w < last; w++) acc |= load<u64>(sum + (w << 3));
+  return acc != 0;
 }
 
 /**
