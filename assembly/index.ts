@@ -230,7 +230,7 @@ export * from "./debug/cpu_harness";
 export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/run";
 
 // ---- the translation tier: what translated code imports, and its controls ----
-export { jitLoad, jitStore, jitMulh } from "./cpu/jit/tier";
+export { jitMulh } from "./cpu/jit/tier";
 export function jitSetThreshold(n: i32): void { setJitThreshold(n); }
 /** 0 regions compiled, 1 translations found stale, 2 translations that failed. */
 export function jitStat(which: i32): u32 { return which == 0 ? jitCompiled : which == 1 ? jitStale : jitFailed; }

@@ -1,7 +1,7 @@
 // The host half of the translation tier (assembly/cpu/jit/): the core writes a
 // WebAssembly module for a hot region of guest code into its memory and asks
-// the host to compile it. The module imports the core's memory and three of
-// its exports (the memory layer's slow paths and MULH), and its function goes
+// the host to compile it. The module imports the core's memory and one of its
+// exports (MULH; accesses its probe misses go back to the interpreter), and its function goes
 // into the core's function table, which the host owns so that it can grow.
 //
 // Compilation is synchronous (the core is waiting in the middle of KVM_RUN).
@@ -12,8 +12,6 @@ export interface CoreJitExports {
   memory: WebAssembly.Memory;
   isDebugBuild: () => unknown;
   jitSetThreshold: (n: number) => void;
-  jitLoad: WebAssembly.ImportValue;
-  jitStore: WebAssembly.ImportValue;
   jitMulh: WebAssembly.ImportValue;
 }
 
@@ -61,7 +59,7 @@ export function jitLink(): JitLink {
     },
     attach(exports: CoreJitExports): void {
       core = exports;
-      env = { memory: exports.memory, load: exports.jitLoad, store: exports.jitStore, mulh: exports.jitMulh };
+      env = { memory: exports.memory, mulh: exports.jitMulh };
       const threshold = jitThresholdFromEnv();
       if (threshold !== undefined) exports.jitSetThreshold(threshold);
     },

@@ -18,7 +18,7 @@ import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } f
 import * as D from "./decode";
 import { dcacheEntry, decodeInto } from "./decode";
 import { jitThreshold, jitTry } from "./jit/tier";
-import { JIT_NPC, JIT_STATUS, JIT_GO, JIT_NOT_RETIRED } from "./jit/translate";
+import { JIT_NPC, JIT_STATUS, JIT_GO } from "./jit/translate";
 
 /** The instructions retired by the last runFast. */
 export let lastRetired: i32 = 0;
@@ -78,15 +78,11 @@ export function runFast(): i32 {
       if (r >= 0) {
         n += r;
         pc = load<u64>(JIT_NPC);
-        const st = load<i32>(JIT_STATUS);
-        if (st != JIT_GO) {
-          store<i32>(JIT_STATUS, JIT_GO);
-          if (st == JIT_NOT_RETIRED) memStop();
-          continue;
-        }
-        if (r > 0) continue;
-        // Nothing retired and nothing to report: the interpreter takes the
-        // instruction (one the region leaves to it, such as a jalr that traps).
+        if (load<i32>(JIT_STATUS) != JIT_GO) store<i32>(JIT_STATUS, JIT_GO);
+        else if (r > 0) continue;
+        // The interpreter takes the instruction at pc: a load or store the
+        // region's probe missed (it goes through the memory layer), or one
+        // the region leaves to it (such as a jalr that traps).
       }
     }
     while (n < runLimit) {

@@ -162,6 +162,30 @@ describe("translation tier: rules", () => {
     expect(cpu.ex.jitStat(STAT_COMPILED)).toBe(1);
   });
 
+  it("an access the region's probe misses is taken by the interpreter, and the loop re-enters the same translation", async () => {
+    // Every pass stores to and loads from a page not touched before: each access misses its spte once.
+    const p = new Program()
+      .label("loop")
+      .emit(A.sd(6, 20, 8), A.ld(7, 20, 8), A.add(5, 5, 7), A.lui(8, 1), A.add(20, 20, 8), A.addi(6, 6, -1))
+      .to("loop", (off) => A.bne(6, 0, off))
+      .emit(A.ecall());
+    const ends = [];
+    for (const threshold of [0, 1]) {
+      const cpu = await cpuWith(threshold);
+      cpu.load(p);
+      cpu.setX(6, 12n);
+      cpu.setX(20, DATA);
+      cpu.pc = RAM_BASE;
+      expect(cpu.run(1000)).toBe(cpu.EXIT_SBI);
+      expect(cpu.x(5)).toBe(78n);
+      for (let i = 0n; i < 12n; i++) expect(cpu.u64(DATA + i * 0x1000n + 8n)).toBe(12n - i);
+      // One region: the interpreter took each missed access and went on to the branch, whose target is the loop.
+      expect(cpu.ex.jitStat(STAT_COMPILED)).toBe(threshold === 0 ? 0 : 1);
+      ends.push([cpu.pc, cpu.instret, cpu.x(20)]);
+    }
+    expect(ends[1]).toEqual(ends[0]);
+  });
+
   it("a translation whose words changed is dropped at entry and the new code runs", async () => {
     const cpu = await cpuWith(1);
     cpu.load(countLoop());

@@ -66,6 +66,7 @@ export const I64_LOAD16_S: i32 = 0x32;
 export const I64_LOAD16_U: i32 = 0x33;
 export const I64_LOAD32_S: i32 = 0x34;
 export const I64_LOAD32_U: i32 = 0x35;
+export const I32_STORE: i32 = 0x36;
 export const I64_STORE: i32 = 0x37;
 export const I64_STORE8: i32 = 0x3c;
 export const I64_STORE16: i32 = 0x3d;
@@ -132,16 +133,12 @@ export function mem(opcode: i32, alignLog2: i32, offset: u32): void { op(opcode)
 
 // ---- the module ----
 // One function of type (i32 code, i32 budget, i32 spt, i64 key) -> i32,
-// exported as "b", importing env.memory and the helper functions below
-// (indices 0..IMPORTS-1, in this order).
+// exported as "b", importing env.memory and the helper function below
+// (index 0).
 
-/** env.load(va: i64, size: i32) -> i64 */
-export const FN_LOAD: i32 = 0;
-/** env.store(va: i64, value: i64, size: i32) */
-export const FN_STORE: i32 = 1;
 /** env.mulh(a: i64, b: i64, op: i32) -> i64 */
-export const FN_MULH: i32 = 2;
-const IMPORTS: i32 = 3;
+export const FN_MULH: i32 = 0;
+const IMPORTS: i32 = 1;
 
 let mlen: i32 = 0;
 function m(b: i32): void { if (mlen < MODULE_CAP) store<u8>(MODULE + <usize>mlen, <u8>b); mlen++; }
@@ -155,23 +152,19 @@ function mname(s: string): void {
 /** Section bytes of the constant part (types, imports, function, export), written in one pass. */
 function header(): void {
   m(0x00); m(0x61); m(0x73); m(0x6d); m(0x01); m(0x00); m(0x00); m(0x00);
-  // types: 0 block, 1 load, 2 store, 3 mulh
+  // types: 0 block, 1 mulh
   const typeStart = mlen + 2; // the section size is one byte; patched below
-  m(1); m(0); mleb(4);
+  m(1); m(0); mleb(2);
   m(0x60); m(4); m(T_I32); m(T_I32); m(T_I32); m(T_I64); m(1); m(T_I32);
-  m(0x60); m(2); m(T_I64); m(T_I32); m(1); m(T_I64);
-  m(0x60); m(3); m(T_I64); m(T_I64); m(T_I32); m(0);
   m(0x60); m(3); m(T_I64); m(T_I64); m(T_I32); m(1); m(T_I64);
   store<u8>(MODULE + <usize>typeStart - 1, <u8>(mlen - typeStart));
-  // imports: memory, load, store, mulh
+  // imports: memory, mulh
   const impStart = mlen + 2;
-  m(2); m(0); mleb(4);
+  m(2); m(0); mleb(2);
   mname("env"); mname("memory"); m(0x02); m(0x00); m(0x00);
-  mname("env"); mname("load"); m(0x00); m(1);
-  mname("env"); mname("store"); m(0x00); m(2);
-  mname("env"); mname("mulh"); m(0x00); m(3);
+  mname("env"); mname("mulh"); m(0x00); m(1);
   store<u8>(MODULE + <usize>impStart - 1, <u8>(mlen - impStart));
-  // function 3 (after the imports) has type 0; exported as "b"
+  // function 1 (after the imports) has type 0; exported as "b"
   m(3); m(2); m(1); m(0);
   m(7); m(5); m(1); mname("b"); m(0x00); m(<i32>IMPORTS);
 }

@@ -1,5 +1,5 @@
 // The translation tier's runtime: which guest pcs have a translated region,
-// when to translate one, and the memory-layer helpers translated code calls.
+// when to translate one, and the helper translated code calls.
 //
 // The interpreter (interp.ts) offers every pc it reaches by a taken branch or
 // jump (and each chunk's first pc) to jitTry. A direct-mapped cache keyed by
@@ -12,14 +12,12 @@
 // Nothing ever needs invalidating: a translated function checks its words on
 // entry and answers -1 when they changed (then the entry is dropped and the
 // pc counts up again), and all guest memory accesses go through the shadow
-// page tables as the interpreter's do.
+// page tables as the interpreter's do (a miss hands the access to it).
 
-import { translateRegion, lastRegionLength, JIT_STATUS, JIT_GO, JIT_NOT_RETIRED, JIT_STOP_AFTER } from "./translate";
+import { translateRegion, lastRegionLength } from "./translate";
 import { MODULE } from "./emit";
-import { loadData, storeData } from "../guestmem";
 import { mulh, mulhsu, mulhu } from "../muldiv";
-import { runLimit } from "../stop";
-import { accessStatus, ACCESS_OK, sptTable, accessKey } from "../../mmu/access";
+import { sptTable, accessKey } from "../../mmu/access";
 
 /** Compiles MODULE[0, len) and installs its function "b" in the table; the index, or 0 on failure. */
 @external("env", "webkvm_jit_compile")
@@ -81,8 +79,9 @@ function translate(e: usize, pc: u64, code: usize): i32 {
 
 /**
  * Runs the translated region at pc (its first word at linear address code)
- * within budget instructions; the number retired (next pc in JIT_NPC, the
- * helpers' last status in JIT_STATUS), or -1 when the interpreter must go on.
+ * within budget instructions; the number retired (next pc in JIT_NPC, and
+ * JIT_STATUS = JIT_INTERPRET when an access left it), or -1 when the
+ * interpreter must go on.
  */
 export function jitTry(pc: u64, code: usize, budget: i32): i32 {
   const e = entryFor(pc);
@@ -104,23 +103,7 @@ export function jitTry(pc: u64, code: usize, budget: i32): i32 {
   return r;
 }
 
-// ---- what translated code calls (through env.load / env.store / env.mulh) ----
-
-function status(): void {
-  store<i32>(JIT_STATUS, accessStatus != ACCESS_OK ? JIT_NOT_RETIRED : runLimit == 0 ? JIT_STOP_AFTER : JIT_GO);
-}
-
-/** A load the inline probe could not do: a shadow page table miss or a page-crossing access. */
-export function jitLoad(va: u64, size: i32): u64 {
-  const v = loadData(va, size);
-  status();
-  return v;
-}
-
-export function jitStore(va: u64, value: u64, size: i32): void {
-  storeData(va, value, size);
-  status();
-}
+// ---- what translated code calls (env.mulh) ----
 
 /** MULH (0), MULHSU (1), MULHU (2): WebAssembly has no high multiply. */
 export function jitMulh(a: u64, b: u64, which: i32): u64 {

@@ -20,10 +20,11 @@
 //   - registers live in locals, loaded at entry and stored at every exit;
 //   - every load and store probes the shadow page table like the memory
 //     layer's fast path (spt and key are the current mode's table and key);
-//     a miss or a page-crossing access calls the memory layer through
-//     env.load / env.store, which leave JIT_STATUS: 0 go on, 1 the access did
-//     not complete (trap or exit: the instruction does not retire), 2 it did
-//     but the run must stop after it (host code ran);
+//     a miss or a page-crossing access leaves the region before that
+//     instruction with JIT_STATUS = JIT_INTERPRET: the interpreter takes it
+//     through the memory layer (faults, MMIO, page tracking, splitting). No
+//     call on the access path keeps V8 from spilling the guest registers
+//     around it on every access;
 //   - it returns the number of instructions retired and leaves the next pc in
 //     JIT_NPC.
 
@@ -38,8 +39,8 @@ export const JIT_CTX: usize = memory.data(16, 8);
 export const JIT_NPC: usize = JIT_CTX;
 export const JIT_STATUS: usize = JIT_CTX + 8;
 export const JIT_GO: i32 = 0;
-export const JIT_NOT_RETIRED: i32 = 1;
-export const JIT_STOP_AFTER: i32 = 2;
+/** The region stopped before an access its probe could not do: the interpreter takes that instruction. */
+export const JIT_INTERPRET: i32 = 1;
 
 /** Instructions in a region at most. */
 export const REGION_MAX: i32 = 256;
@@ -207,18 +208,21 @@ function retireBlock(len: i32): void {
   W.localGet(L_DONE); W.i32Const(len); W.op(W.I32_ADD); W.localSet(L_DONE);
 }
 
-/** The shadow page table probe: leaves `hit` (i32) on the stack and E set. */
+/**
+ * The shadow page table probe: leaves `hit` (i32) on the stack and E set.
+ * The tag is compared with the page of the access's last byte: an entry
+ * only holds a page of its own index, so a match also means the access does
+ * not cross into the next page (which has the next index).
+ */
 function probe(tagOff: usize, size: i32): void {
   W.localGet(L_VA); W.i64Const(12); W.op(W.I64_SHR_U); W.op(W.I32_WRAP_I64);
   W.i32Const(<i32>SPT_INDEX_MASK); W.op(W.I32_AND); W.i32Const(SPTE_SHIFT); W.op(W.I32_SHL);
   W.localGet(P_SPT); W.op(W.I32_ADD); W.localTee(L_E);
   W.mem(W.I64_LOAD, 3, <u32>tagOff);
-  W.localGet(L_VA); W.i64Const(~0xfff); W.op(W.I64_AND); W.localGet(P_KEY); W.op(W.I64_OR);
+  W.localGet(L_VA);
+  if (size > 1) { W.i64Const(size - 1); W.op(W.I64_ADD); }
+  W.i64Const(~0xfff); W.op(W.I64_AND); W.localGet(P_KEY); W.op(W.I64_OR);
   W.op(W.I64_EQ);
-  if (size > 1) { // a page-crossing access goes to the memory layer, which splits it
-    W.localGet(L_VA); W.op(W.I32_WRAP_I64); W.i32Const(0xfff); W.op(W.I32_AND);
-    W.i32Const(4096 - size); W.op(W.I32_GT_U); W.op(W.I32_EQZ); W.op(W.I32_AND);
-  }
 }
 
 /** The host address of VA through E (after a hit). */
@@ -230,7 +234,11 @@ function effectiveAddress(i: i32): void {
   reg(rs1Of(i)); W.i64Const(recImm(i)); W.op(W.I64_ADD); W.localSet(L_VA);
 }
 
-function statusLoad(): void { W.i32Const(0); W.mem(W.I32_LOAD, 2, <u32>JIT_STATUS); }
+/** A probe missed: leave before this instruction for the interpreter. */
+function missExit(): void {
+  W.i32Const(0); W.i32Const(JIT_INTERPRET); W.mem(W.I32_STORE, 2, <u32>JIT_STATUS);
+  exitBefore();
+}
 
 function emitLoad(i: i32, o: u8): void {
   const f3 = <i32>(o - D.OP_LB); // funct3 order: lb lh lw ld lbu lhu lwu
@@ -241,18 +249,9 @@ function emitLoad(i: i32, o: u8): void {
   else if (f3 == 4) wop = W.I64_LOAD8_U; else if (f3 == 5) wop = W.I64_LOAD16_U; else if (f3 == 6) wop = W.I64_LOAD32_U;
   effectiveAddress(i);
   probe(SPTE_READ_TAG, size);
-  openIf();
+  W.op(W.I32_EQZ);
+  openIf(); missExit(); closeIf();
   hostAddress(); W.mem(wop, f3 & 3, 0); setRd(rd);
-  W.op(W.ELSE);
-  W.localGet(L_VA); W.i32Const(size); W.call(W.FN_LOAD); W.localSet(L_TA);
-  statusLoad(); W.i32Const(JIT_NOT_RETIRED); W.op(W.I32_EQ);
-  openIf(); exitBefore(); closeIf();
-  W.localGet(L_TA);
-  if (f3 == 0) W.op(W.I64_EXTEND8_S); else if (f3 == 1) W.op(W.I64_EXTEND16_S); else if (f3 == 2) W.op(W.I64_EXTEND32_S);
-  setRd(rd);
-  statusLoad();
-  openIf(); exitAfter(); closeIf();
-  closeIf();
 }
 
 function emitStore(i: i32, o: u8): void {
@@ -261,17 +260,9 @@ function emitStore(i: i32, o: u8): void {
   const wop = f3 == 0 ? W.I64_STORE8 : f3 == 1 ? W.I64_STORE16 : f3 == 2 ? W.I64_STORE32 : W.I64_STORE;
   effectiveAddress(i);
   probe(SPTE_WRITE_TAG, size);
-  openIf();
+  W.op(W.I32_EQZ);
+  openIf(); missExit(); closeIf();
   hostAddress(); reg(rs2Of(i)); W.mem(wop, f3, 0);
-  W.op(W.ELSE);
-  W.localGet(L_VA); reg(rs2Of(i)); W.i32Const(size); W.call(W.FN_STORE);
-  statusLoad(); W.localTee(L_E); // E is free again: the status
-  openIf();
-  W.localGet(L_E); W.i32Const(JIT_NOT_RETIRED); W.op(W.I32_EQ);
-  openIf(); exitBefore(); closeIf();
-  exitAfter();
-  closeIf();
-  closeIf();
 }
 
 /** rd = a op b on the 32-bit halves, sign-extended. */
