@@ -10,7 +10,7 @@ import { slotOf, slotEnd, slotHvaEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM
 import { vcpuOf } from "../kvm/vcpu";
 import { searchMemslots, recordFor } from "../search";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDEND, SPTE_WRITE_TAG, SPTE_RMAP_NEXT,
-  SPTE_F_PRESENT, NO_TAG } from "../mmu/spte";
+  SPTE_F_PRESENT, NO_TAG, SPTE_READ_TAG, SPTE_FETCH_TAG, SPT_TABLE_BYTES, SPTE_SHIFT, SPT_INDEX_MASK } from "../mmu/spte";
 import { SlotArch } from "../mmu/rmap";
 import { trackCount } from "../mmu/page_track";
 import { hvaFrameNoFault } from "../hostmm/mm";
@@ -186,6 +186,12 @@ export function checkMmuInvariants(vm: Vm): void {
     const t = vcpuOf(vcpuAt(vm, i)).sptTables;
     if (t == 0) continue;
     for (let e = t; e < t + SPT_VCPU_BYTES; e += SPTE_BYTES) {
+      // Translated code's probe relies on it: a tag's page has its entry's index (so a match rules out a page crossing).
+      const index = <u64>((e - t) & (SPT_TABLE_BYTES - 1)) >> SPTE_SHIFT;
+      for (let tagOff = SPTE_READ_TAG; tagOff <= SPTE_FETCH_TAG; tagOff += 8) {
+        const tag = load<u64>(e + tagOff);
+        check(tag == NO_TAG || ((tag >> 12) & SPT_INDEX_MASK) == index, "spte tag for a page of another index");
+      }
       if ((load<u32>(e + SPTE_FLAGS) & SPTE_F_PRESENT) == 0) continue;
       present++;
       const arch = <usize>load<u32>(e + SPTE_OWNER);
