@@ -3,6 +3,7 @@
 // entries — per call and per page. The kernel baseline (same ioctls on the real
 // kernel, bench/native/kvm-churn.c dirty) needs a C compiler and /dev/kvm.
 import * as native from "./native/native.js";
+import { perOp } from "./best.js";
 import { Kvm, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_MEM_LOG_DIRTY_PAGES, kvm_dirty_log, kvm_clear_dirty_log } from "../dist/index.js";
 import { ScriptRunner } from "../dist/cli/script.js";
 
@@ -42,7 +43,7 @@ export async function dirtySuite(b, options, quick) {
     b.add("GET_DIRTY_LOG clean", () => { clean.vm.ioctl(KVM_GET_DIRTY_LOG, clean.get); }, options),
     b.add("GET_DIRTY_LOG fully dirty (manual protect)", () => { dirty.vm.ioctl(KVM_GET_DIRTY_LOG, dirty.get); }, options),
     b.cycle());
-  const ns = Object.fromEntries(summary.results.map((r) => [r.name, 1e9 / r.ops]));
+  const t = perOp(summary);
 
   // Dirty ring: 10,000 distinct pages written by the guest, then harvest + reset (timed).
   const kvm = await Kvm.open({ core: "release" });
@@ -63,8 +64,9 @@ export async function dirtySuite(b, options, quick) {
 
   const result = {
     name: "dirty-log",
-    getCleanNs: ns["GET_DIRTY_LOG clean"],
-    getDirtyNs: ns["GET_DIRTY_LOG fully dirty (manual protect)"],
+    getCleanNs: t["GET_DIRTY_LOG clean"].ns,
+    getDirtyNs: t["GET_DIRTY_LOG fully dirty (manual protect)"].ns,
+    meanNs: { getClean: t["GET_DIRTY_LOG clean"].meanNs, getDirty: t["GET_DIRTY_LOG fully dirty (manual protect)"].meanNs },
     clearFullyDirtyNs: Math.min(...clearDirtyNs),
     ringHarvestNs: harvestNs, ringResetNs: resetNs, ringEntries: ENTRIES,
     targetGetCleanNs: 10_000,

@@ -4,6 +4,7 @@
 // cc -O2) over the same table and the same gfn batches, in the same run.
 import { Kvm } from "../dist/index.js";
 import * as native from "./native/native.js";
+import { perOp } from "./best.js";
 
 const BATCH = 4096;
 const SLOT_PAGES = 16n;
@@ -98,11 +99,12 @@ export async function lookupSuite(b, sizes, options, quick = false) {
       b.add("ts binary search random", () => { sink ^= tsBatch(s.table, s.gfns) & 1; }, options),
       b.cycle(),
     );
-    const ns = Object.fromEntries(summary.results.map((r) => [r.name, 1e9 / (r.ops * BATCH)]));
+    const t = perOp(summary, BATCH);
     const row = {
       slots: n,
-      wasmRandomNs: ns["wasm random"], wasmSequentialNs: ns["wasm sequential"], wasmHitNs: ns["wasm last-used hit (vCPU)"],
-      tsBinaryNs: ns["ts binary search random"],
+      wasmRandomNs: t["wasm random"].ns, wasmSequentialNs: t["wasm sequential"].ns, wasmHitNs: t["wasm last-used hit (vCPU)"].ns,
+      tsBinaryNs: t["ts binary search random"].ns,
+      meanNs: Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.meanNs])),
     };
     row.speedupVsTs = row.tsBinaryNs / row.wasmRandomNs;
     const nat = nativeLookups(s, n, quick, wasmSum);
