@@ -312,6 +312,41 @@ describe("GET: get-and-clear vs manual protect (§3, §4)", () => {
     expect(op("getlog 0")).toBe("dirty none");
   });
 
+  it("a bitmap of several pages lands whole in any destination: untouched, frames in a row, scattered, unaligned", () => {
+    const v = kvm.createVm();
+    v.enableCap("manual_dirty_log_protect2", [3n]); // INITIALLY_SET: every bit starts set
+    const npages = 3 * 32768 + 100, bytes = Math.ceil(npages / 64) * 8;
+    v.setUserMemoryRegion({ slot: 0, flags: 1, guestPhysAddr: 0, memorySize: BigInt(npages) * 4096n,
+      userspaceAddr: kvm.memory.mmap(BigInt(npages) * 4096n) });
+    // CLEAR a pattern: word w keeps the bits of w * 0x9e3779b97f4a7c15 (the rest cleared).
+    const keep = new BigUint64Array(bytes / 8).map((_, w) => BigInt.asUintN(64, BigInt(w) * 0x9e3779b97f4a7c15n));
+    const clearMask = new Uint8Array(new BigUint64Array(keep.map((k) => ~k & ((1n << 64n) - 1n))).buffer);
+    const maskAt = kvm.memory.mmap(bytes);
+    kvm.memory.write(maskAt, clearMask);
+    const cl = kvm_clear_dirty_log.encode({ slot: 0n, first_page: 0n, num_pages: npages, dirty_bitmap: maskAt });
+    expect(v.ioctl(KVM_CLEAR_DIRTY_LOG, cl)).toBe(0);
+    const want = new Uint8Array(keep.buffer).slice();
+    const tail = npages % 64; // bits past npages in the last word do not exist
+    const last = bytes - 8;
+    for (let b = tail; b < 64; b++) want[last + (b >> 3)] &= ~(1 << (b & 7));
+    const pages = Math.ceil((bytes + 8) / 4096);
+    const dests: [string, bigint][] = [];
+    const fresh = kvm.memory.mmap(pages * 4096);
+    dests.push(["untouched", fresh]);
+    const inRow = kvm.memory.mmap(pages * 4096);
+    for (let p = 0; p < pages; p++) kvm.memory.poke(inRow + BigInt(p * 4096), 1, 1);
+    dests.push(["frames in a row", inRow]);
+    const scattered = kvm.memory.mmap(pages * 4096);
+    for (let p = pages - 1; p >= 0; p--) { kvm.memory.poke(scattered + BigInt(p * 4096), 1, 1); }
+    dests.push(["scattered", scattered]);
+    dests.push(["unaligned", inRow + 8n]);
+    for (const [name, at] of dests) {
+      const get = kvm_dirty_log.encode({ slot: 0n, dirty_bitmap: at });
+      expect(v.ioctl(KVM_GET_DIRTY_LOG, get), name).toBe(0);
+      expect(kvm.memory.read(at, bytes), name).toEqual(want);
+    }
+  });
+
   it("the bitmap is slot-relative, ALIGN(npages, 64) / 8 bytes, bit i of byte i/8 little-endian", () => {
     expect(ops("write 0x200000 1", "write 0x209000 1", "write 0x240000 1", "write 0x263000 1")).toEqual(["ok", "ok", "ok", "ok"]);
     const bm = vm().getDirtyLog(2);

@@ -7,7 +7,7 @@ import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { bitmapWords, scratchOf, summaryOf } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
-import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, PROT_WRITE } from "../hostmm/mm";
+import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, privateRun, PROT_WRITE } from "../hostmm/mm";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { IOCTL_BUF, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,
@@ -46,6 +46,9 @@ function summaryAny(sum: usize, from: usize, to: usize): bool {
 function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool {
   let done: usize = 0;
   if (userRangeWritable(dst, <u64>bytes)) {
+    // Every page already a frame, in a row: one copy (a buffer reused across calls).
+    const whole = privateRun(dst, <u64>bytes);
+    if (whole != 0) { memory.copy(whole, src, bytes); return true; }
     // One writable anonymous mapping holds the whole buffer: per page, copy into
     // its frame, fault one in if the words are not all zero, or skip a zero page.
     // Frames that follow each other in linear memory are copied as one run.
