@@ -47,7 +47,6 @@ export function sleb(v: i64): void {
 export const BLOCK: i32 = 0x02;
 export const LOOP: i32 = 0x03;
 export const IF: i32 = 0x04;
-export const ELSE: i32 = 0x05;
 export const END: i32 = 0x0b;
 export const BR: i32 = 0x0c;
 export const BR_TABLE: i32 = 0x0e;
@@ -112,9 +111,6 @@ export const I64_SHR_U: i32 = 0x88;
 export const I32_WRAP_I64: i32 = 0xa7;
 export const I64_EXTEND_I32_S: i32 = 0xac;
 export const I64_EXTEND_I32_U: i32 = 0xad;
-export const I64_EXTEND8_S: i32 = 0xc2;
-export const I64_EXTEND16_S: i32 = 0xc3;
-export const I64_EXTEND32_S: i32 = 0xc4;
 /** Value types. */
 export const T_I32: i32 = 0x7f;
 export const T_I64: i32 = 0x7e;

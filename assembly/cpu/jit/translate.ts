@@ -185,9 +185,8 @@ function exitAt(npc: u64, extra: i32): void {
   W.br(exitDepth);
 }
 
-/** Exit before the current instruction (it does not retire) / after it (it did). */
+/** Exit before the current instruction (it does not retire). */
 function exitBefore(): void { exitAt(pcOf(curIndex), curIndex - blockStartIndex()); }
-function exitAfter(): void { exitAt(pcOf(curIndex) + 4, curIndex - blockStartIndex() + 1); }
 function blockStartIndex(): i32 { return <i32>((curStart - entryPc) >> 2); }
 
 /** Control goes to `to` (the current block's instructions have been added to DONE). */
