@@ -40,11 +40,12 @@ function drawHeat(h, data) {
   const ctx = canvas.getContext("2d");
   const n = h ? h.npages : heat.length;
   if (heat.length !== n) heat = new Float32Array(n);
-  let dirty = 0;
+  const pages = [];
   for (let i = 0; i < heat.length; i++) {
     heat[i] *= 0.8;
-    if (h && (h.bitmap[i >> 3] >> (i & 7)) & 1) { heat[i] = 1; dirty++; }
+    if (h && (h.bitmap[i >> 3] >> (i & 7)) & 1) { heat[i] = 1; pages.push(i); }
   }
+  const dirty = pages.length;
   const rows = Math.ceil(heat.length / COLS) || 1;
   const cw = canvas.width / COLS, ch = canvas.height / rows;
   ctx.fillStyle = "#0b0e13";
@@ -58,6 +59,7 @@ function drawHeat(h, data) {
   if (h) {
     canvas.dataset.harvests = String(h.harvests);
     canvas.dataset.dirty = String(dirty);
+    canvas.dataset.pages = pages.join(",");   // the last harvest's dirty pages, for tests
     canvas.dataset.base = h.base;
   }
   const d = data.dataSlot;

@@ -13,10 +13,12 @@ const MAILBOX = riscv.RAM_BASE + 0x10000n;  // u64: where the writer guest finds
 const SMRAM_SLOT = 0;                      // a slot in address space 1 (SMM), shown on the map
 const SLICE_MS = 12;
 const POST_MS = 100;
+const RUN_CHUNK = 50_000n;                 // instructions per Machine.run: a few ms of guest time at most
 
 let kvm, machine, dataHva, dataGpa = DATA_GPAS[0], dataPresent = false, logging = true;
 let running = false, lastPost = 0, instrAtPost = 0n, timeAtPost = 0, harvests = 0, mips = 0;
 let consoleBuf = "";
+let ticksPerMs = 0, wallAtZero = 0;        // guest time = (performance.now() - wallAtZero) * ticksPerMs
 
 const post = (msg) => self.postMessage(msg);
 let atLineStart = true;
@@ -93,20 +95,31 @@ async function boot() {
     machine.vm.setUserMemoryRegion({ slot: (1 << 16) | SMRAM_SLOT, guestPhysAddr: 0x30000, memorySize: 0x10000, userspaceAddr: smram });
   machine.load(writerImage());
   tellGuest();
-  const regs = writerRegs({ mailboxGpa: MAILBOX, pages: DATA_PAGES, uartBase: riscv.UART_BASE, delay: 150000 });
+  const regs = writerRegs({ mailboxGpa: MAILBOX, pages: DATA_PAGES, uartBase: riscv.UART_BASE });
   for (const [reg, v] of Object.entries(regs)) machine.vcpu.setReg(Number(reg), v);
-  machine.vcpu.setBudget(200_000);
+  machine.vcpu.setBudget(Number(RUN_CHUNK));
+  ticksPerMs = Number(machine.vcpu.getOneReg(riscv.REG_TIMER_FREQUENCY)) / 1000;
+  wallAtZero = performance.now() - Number(machine.vcpu.time) / ticksPerMs;
   running = true;
   state({ booted: true });
   setTimeout(slice, 0);
 }
 
+/** Where guest time should be now: the guest's `time` is kept with the wall clock, as hardware's is. */
+const wallTicks = () => BigInt(Math.floor((performance.now() - wallAtZero) * ticksPerMs));
+
 function slice() {
   if (!running) return;
   const end = performance.now() + SLICE_MS;
+  const vcpu = machine.vcpu;
   try {
-    while (performance.now() < end) {
-      const r = machine.run({ maxInstructions: 1_000_000n });
+    // Guest time only runs ahead of instructions when the host is slower than the timebase
+    // assumes: then it jumps to the wall clock (a descheduled vCPU's clock keeps going too).
+    const now = wallTicks();
+    if (vcpu.time < now) vcpu.setOneReg(riscv.REG_TIMER_TIME, now);
+    // ... and on a faster host the vCPU waits for the wall clock instead of running ahead.
+    while (performance.now() < end && vcpu.time < wallTicks()) {
+      const r = machine.run({ maxInstructions: RUN_CHUNK });
       if (r.stop !== "limit") { running = false; note(`the writer guest stopped: ${r.stop}`); break; }
     }
   } catch (e) {
