@@ -40,6 +40,12 @@ const GROUPS = [
   ["CORRUPT", "selectors", /^CORRUPT_/, "debugCorruptForTest(fd, what)."],
   ["INJECT", "debug/inject", /^INJECT_/, "injectFault(point, errno, skip)."],
   ["HOOK", "debug/hooks", /^HOOK_/, "The point argument of the reader hook (env.webkvm_reader_hook)."],
+  // The kernel's uapi as the core implements it; src/uapi.ts and src/kvm-run.ts
+  // define it for users, and test/abi.test.ts holds the two equal.
+  ["CORE_IOCTL", "kvm/ioctl", /^KVM_[A-Z0-9_]+$/, "The ioctl numbers the core dispatches."],
+  ["CORE_CAP", "kvm/caps", /^KVM_CAP_/, "The capabilities KVM_CHECK_EXTENSION knows."],
+  ["CORE_MEMSLOT", "memslots/slot", /^KVM_[A-Z0-9_]+$/, "Memslot flags and limits."],
+  ["CORE_EXIT", "layout", /^KVM_EXIT_/, "The exit reasons KVM_RUN reports."],
 ];
 
 /** Exported constant names of an assembly/ module, in source order. */

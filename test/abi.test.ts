@@ -1,13 +1,16 @@
 // The wasm/TS boundary has one definition, the core's: src/abi.gen.ts is
 // generated from assembly/ (scripts/gen-abi.mjs). These tests hold the host to
 // it: the typed export list matches what each build really exports, every
-// check code the core can record has a message and every message a code, and
-// every errno the core names has its name.
+// check code the core can record has a message and every message a code,
+// every errno the core names has its name, and the kernel uapi that users get
+// from src/uapi.ts is the one the core implements.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { instantiateCore, type CoreBuild } from "../src/core.js";
 import { CHECK, ERRNO, CHECK_MESSAGES, errnoName, KvmError } from "../src/errors.js";
-import { CORE_EXPORTS } from "../src/abi.gen.js";
+import { CORE_EXPORTS, CORE_IOCTL, CORE_CAP, CORE_MEMSLOT, CORE_EXIT } from "../src/abi.gen.js";
+import * as uapi from "../src/uapi.js";
+import { KVM_EXIT } from "../src/kvm-run.js";
 
 /** name -> parameter count (functions) or kind, of what a build of the core exports. */
 async function actualExports(build: CoreBuild): Promise<Record<string, number | string>> {
@@ -62,5 +65,33 @@ describe("errno names", () => {
     for (const [name, e] of Object.entries(ERRNO)) expect(errnoName(e)).toBe(name);
     expect(new Set(Object.values(ERRNO)).size).toBe(Object.keys(ERRNO).length);
     expect(errnoName(1000)).toBe("E1000");
+  });
+});
+
+describe("the uapi users get is the one the core implements", () => {
+  /** The host's value of each core name (undefined where the host has none), as unsigned numbers. */
+  const hostOf = (core: Record<string, number | bigint>, host: Record<string, unknown>) =>
+    Object.fromEntries(Object.keys(core).map((n) => [n, host[n] === undefined ? undefined : Number(host[n]) >>> 0]));
+  const unsigned = (core: Record<string, number | bigint>) =>
+    Object.fromEntries(Object.entries(core).map(([n, v]) => [n, Number(v) >>> 0]));
+
+  it("every ioctl the core dispatches is in src/uapi.ts under its name, with its number", () => {
+    expect(hostOf(CORE_IOCTL, uapi as unknown as Record<string, unknown>)).toEqual(unsigned(CORE_IOCTL));
+  });
+
+  it("every capability the core answers for is in KVM_CAP, with its number", () => {
+    expect(hostOf(CORE_CAP, uapi.KVM_CAP)).toEqual(unsigned(CORE_CAP));
+  });
+
+  it("every exit reason the core reports is in KVM_EXIT, with its number", () => {
+    expect(hostOf(CORE_EXIT, KVM_EXIT)).toEqual(unsigned(CORE_EXIT));
+  });
+
+  it("the memslot flags and limits src/uapi.ts names are the core's", () => {
+    const host = uapi as unknown as Record<string, number | bigint>;
+    const shared = Object.keys(CORE_MEMSLOT).filter((n) => host[n] !== undefined);
+    expect(shared).toEqual(expect.arrayContaining(["KVM_MEM_LOG_DIRTY_PAGES", "KVM_MEM_READONLY", "KVM_MEM_GUEST_MEMFD",
+      "KVM_MEMSLOT_INVALID", "KVM_USER_MEM_SLOTS", "KVM_MEM_SLOTS_NUM", "KVM_MEM_MAX_NR_PAGES"]));
+    for (const n of shared) expect([n, BigInt(host[n])]).toEqual([n, BigInt((CORE_MEMSLOT as Record<string, number | bigint>)[n])]);
   });
 });
