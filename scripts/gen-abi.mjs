@@ -18,6 +18,7 @@ import { join, relative } from "node:path";
 import asc from "assemblyscript/asc";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
+process.chdir(ROOT); // asc resolves the entry from the working directory
 const OUT = join(ROOT, "src/abi.gen.ts");
 const WORK = join(ROOT, "build/abi");
 
