@@ -20,9 +20,12 @@ export const EMFILE: i32 = 24;
 export const ENOTTY: i32 = 25;
 export const EFBIG: i32 = 27;
 export const ENOSPC: i32 = 28;
+export const ERANGE: i32 = 34;       // named for the host (errnoName); the core does not return it
 export const EOPNOTSUPP: i32 = 95;
+export const EHWPOISON: i32 = 133;   // named for the host (errnoName); the core does not return it
 
-// Check codes. The numbering is ABI: src/errors.ts has the matching messages.
+// Check codes. The numbering is ABI: the host gets these names through
+// src/abi.gen.ts (scripts/gen-abi.mjs), and src/errors.ts keys a message to each.
 export const CHECK_NONE: i32 = 0;
 export const CHECK_COPY_FROM_USER: i32 = 1;      // struct shorter than the ioctl's size
 export const CHECK_V1_FLAGS: i32 = 2;            // v1 ioctl: flag beyond LOG_DIRTY|READONLY

@@ -18,6 +18,7 @@ import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
 import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
 import { injectFault as inject } from "./debug/inject";
 import * as intro from "./debug/introspect";
+import * as sel from "./selectors";
 import { setHooksEnabled } from "./debug/hooks";
 import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd } from "./kvm/mmu_notifier";
 import { memslotsUpdatedCount } from "./memslots/update";
@@ -96,9 +97,9 @@ export function gfnToHva(fd: i32, asId: u32, gfn: u64, write: bool): u64 {
 
 /** Copies the slots of a set, in gfn order, to a new buffer: u32 count, then records. */
 export function snapshotMemslots(fd: i32, asId: u32, inactive: bool): usize { return intro.snapshotMemslots(vmOfFd(fd), asId, inactive); }
-/** Looks gfn up (mode 0 search, 1 VM-wide cache, 2 vCPU cache with a vCPU fd); a hit's record goes to IO_BUF. */
+/** Looks gfn up (mode: LOOKUP_* of selectors.ts; LOOKUP_VCPU takes a vCPU fd); a hit's record goes to IO_BUF. */
 export function lookupGfn(fd: i32, asId: u32, gfn: u64, mode: i32): i32 {
-  return mode == intro.LOOKUP_VCPU ? intro.lookupGfn(changetype<Vm>(0), vcpuFromFd(fd), asId, gfn, mode)
+  return mode == sel.LOOKUP_VCPU ? intro.lookupGfn(changetype<Vm>(0), vcpuFromFd(fd), asId, gfn, mode)
     : intro.lookupGfn(vmOfFd(fd), 0, asId, gfn, mode);
 }
 /** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
@@ -118,21 +119,16 @@ export function x86SetMemoryRegion(fd: i32, id: u32, gpa: u64, size: u64): i32 {
 }
 export function internalSlotHva(): u64 { return internalHva; }
 
-export const VM_STAT_NR_MEMSLOT_PAGES: i32 = 0;
-export const VM_STAT_NR_DIRTY_LOGGING: i32 = 1;
-export const VM_STAT_N_MAX_MMU_PAGES: i32 = 2;
-export const VM_STAT_MMU_INVALIDATE_SEQ: i32 = 3;
-export const VM_STAT_MN_ACTIVE: i32 = 4;
-export const VM_STAT_MANUAL_PROTECT: i32 = 5;
+/** A VM counter: which is a VM_STAT_* of selectors.ts. */
 export function vmStat(fd: i32, which: i32): u64 {
   const vm = vmOfFd(fd);
   switch (which) {
-    case 0: return vm.nrMemslotPages;
-    case 1: return vm.nrMemslotsDirtyLogging;
-    case 2: return vm.nMaxMmuPages;
-    case 3: return vm.mmuInvalidateSeq;
-    case 4: return vm.mnActiveInvalidateCount;
-    case 5: return vm.manualDirtyLogProtect;
+    case sel.VM_STAT_NR_MEMSLOT_PAGES: return vm.nrMemslotPages;
+    case sel.VM_STAT_NR_DIRTY_LOGGING: return vm.nrMemslotsDirtyLogging;
+    case sel.VM_STAT_N_MAX_MMU_PAGES: return vm.nMaxMmuPages;
+    case sel.VM_STAT_MMU_INVALIDATE_SEQ: return vm.mmuInvalidateSeq;
+    case sel.VM_STAT_MN_ACTIVE: return vm.mnActiveInvalidateCount;
+    case sel.VM_STAT_MANUAL_PROTECT: return vm.manualDirtyLogProtect;
   }
   return 0;
 }
@@ -152,17 +148,17 @@ export function vcpuInstret(fd: i32): u64 { return runInstret(vcpuFromFd(fd)); }
 export function vcpuGfnToHvaOf(fd: i32, gfn: u64): u64 { return vcpuGfnToHva(vcpuFromFd(fd), gfn); }
 export function vcpuKick(fd: i32): void { if (vcpuLoaded(vcpuFromFd(fd))) cpuSignal(); }
 
-export const MMU_STAT_FAULTS: i32 = 0;
+/** An instance-wide MMU counter: which is a MMU_STAT_* of selectors.ts. */
 export function mmuStat(which: i32): u32 {
   switch (which) {
-    case 0: return faultCount;
-    case 1: return mmioSpteHits;
-    case 2: return mmioSpteInstalls;
-    case 3: return faultRetries;
-    case 4: return zapAllCount;
-    case 5: return slotZapCount;
-    case 6: return sptesZapped;
-    case 7: return flushCount;
+    case sel.MMU_STAT_FAULTS: return faultCount;
+    case sel.MMU_STAT_MMIO_SPTE_HITS: return mmioSpteHits;
+    case sel.MMU_STAT_MMIO_SPTE_INSTALLS: return mmioSpteInstalls;
+    case sel.MMU_STAT_FAULT_RETRIES: return faultRetries;
+    case sel.MMU_STAT_ZAP_ALL: return zapAllCount;
+    case sel.MMU_STAT_SLOT_ZAPS: return slotZapCount;
+    case sel.MMU_STAT_SPTES_ZAPPED: return sptesZapped;
+    case sel.MMU_STAT_FLUSHES: return flushCount;
   }
   return 0;
 }
@@ -202,7 +198,7 @@ export function gmemFallocate(fd: i32, mode: u32, offset: u64, len: u64): i32 { 
 export function gmemMmap(fd: i32, addr: u64, len: u64, prot: u32, flags: u32, offset: u64): i64 { errno.clearFailedCheck(); return gmem.gmemMmap(fd, addr, len, prot, flags, offset); }
 export function gmemTruncate(fd: i32, size: u64): i32 { errno.clearFailedCheck(); return gmem.gmemTruncate(fd, size); }
 export function gmemReadWrite(fd: i32): i32 { errno.clearFailedCheck(); return gmem.gmemReadWrite(fd); }
-/** 0 size, 1 flags, 2 frames held, 3 bindings, 4 references; -1 if fd is not a guest_memfd. */
+/** A guest_memfd counter (GMEM_STAT_* of selectors.ts); -1 if fd is not a guest_memfd. */
 export function gmemFileStat(fd: i32, which: i32): u64 { return gmem.gmemFileStat(fd, which); }
 export function gmemPagePresent(fd: i32, index: u64): bool { return gmem.gmemPagePresent(fd, index); }
 export function statGmemFilesLive(): u32 { return gmem.gmemFilesLive; }
@@ -221,7 +217,7 @@ export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
 
 // ---- benchmarks: batched lookups over gfns (u64[n] at ptr), returning a checksum of hvas ----
 export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
-  return mode == intro.LOOKUP_VCPU ? intro.benchLookup(changetype<Vm>(0), vcpuFromFd(fd), asId, ptr, n, mode, rounds)
+  return mode == sel.LOOKUP_VCPU ? intro.benchLookup(changetype<Vm>(0), vcpuFromFd(fd), asId, ptr, n, mode, rounds)
     : intro.benchLookup(vmOfFd(fd), 0, asId, ptr, n, mode, rounds);
 }
 
@@ -232,5 +228,7 @@ export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/run"
 // ---- the translation tier: what translated code imports, and its controls ----
 export { jitMulh } from "./cpu/jit/tier";
 export function jitSetThreshold(n: i32): void { setJitThreshold(n); }
-/** 0 regions compiled, 1 translations found stale, 2 translations that failed. */
-export function jitStat(which: i32): u32 { return which == 0 ? jitCompiled : which == 1 ? jitStale : jitFailed; }
+/** Regions compiled, translations found stale, translations that failed (JIT_STAT_* of selectors.ts). */
+export function jitStat(which: i32): u32 {
+  return which == sel.JIT_STAT_COMPILED ? jitCompiled : which == sel.JIT_STAT_STALE ? jitStale : jitFailed;
+}

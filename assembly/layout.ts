@@ -29,7 +29,9 @@ export const REGION_GMEM_FD: i32 = 40;
 export const REGION_V1_BYTES: i32 = 32;
 export const REGION_V2_BYTES: i32 = 160;
 
-// Memslot snapshot record written by snapshotMemslots (read by src/vm.ts).
+// Memslot snapshots (snapshotMemslots: a u32 count, then records from
+// SNAP_HEADER_BYTES; lookupGfn: one record), read by src/vm.ts.
+export const SNAP_HEADER_BYTES: i32 = 16;
 export const SNAP_BASE_GFN: i32 = 0;
 export const SNAP_NPAGES: i32 = 8;
 export const SNAP_UADDR: i32 = 16;
@@ -39,6 +41,13 @@ export const SNAP_ID: i32 = 36;
 export const SNAP_AS_ID: i32 = 40;
 export const SNAP_HAS_BITMAP: i32 = 44;
 export const SNAP_BYTES: i32 = 48;
+
+// A host mapping record written by mappingAt (read by src/host-memory.ts).
+export const MAPPING_START: i32 = 0;
+export const MAPPING_END: i32 = 8;
+export const MAPPING_PROT: i32 = 16;
+export const MAPPING_FLAGS: i32 = 20;
+export const MAPPING_BYTES: i32 = 24;
 
 // struct kvm_run (uapi.md §2; the generic layout, exit union at 32). One per vCPU.
 export const KVM_RUN_BYTES: i32 = 4096;

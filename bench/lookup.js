@@ -3,6 +3,7 @@
 // TypeScript binary search and a native C binary search (bench/native/binsearch.c,
 // cc -O2) over the same table and the same gfn batches, in the same run.
 import { Kvm } from "../dist/index.js";
+import { LOOKUP } from "../dist/abi.gen.js";
 import * as native from "./native/native.js";
 import { perOp } from "./best.js";
 
@@ -73,7 +74,7 @@ function nativeLookups(s, n, quick, wasmSum) {
   if (r.skipped) return r;
   const want = {
     random: BigInt.asUintN(64, wasmSum),
-    sequential: BigInt.asUintN(64, s.core.benchLookup(s.vm.fd, 0, s.seq, BATCH, 1, 1)),
+    sequential: BigInt.asUintN(64, s.core.benchLookup(s.vm.fd, 0, s.seq, BATCH, LOOKUP.VM, 1)),
   };
   for (const k of ["random", "sequential"]) {
     if (BigInt(r.raw[`checksum_${k}`]) !== want[k]) throw new Error(`native ${k} lookup mismatch at ${n} slots`);
@@ -87,15 +88,15 @@ export async function lookupSuite(b, sizes, options, quick = false) {
   for (const n of sizes) {
     const s = await setup(n);
     // Same table, same answers: check before timing.
-    const wasmSum = s.core.benchLookup(s.vm.fd, 0, s.ptr, BATCH, 0, 1);
+    const wasmSum = s.core.benchLookup(s.vm.fd, 0, s.ptr, BATCH, LOOKUP.SEARCH, 1);
     let expect = 0n;
     for (const g of s.gfns) expect += BigInt(tsLookup(s.table, g));
     if (BigInt.asUintN(64, wasmSum) !== expect) throw new Error(`lookup mismatch at ${n} slots`);
     let sink = 0;
     const summary = await b.suite(`gfn -> hva, ${n} slots (${BATCH} lookups per op)`,
-      b.add("wasm random", () => { sink ^= Number(s.core.benchLookup(s.vm.fd, 0, s.ptr, BATCH, 0, 1) & 1n); }, options),
-      b.add("wasm sequential", () => { sink ^= Number(s.core.benchLookup(s.vm.fd, 0, s.seq, BATCH, 1, 1) & 1n); }, options),
-      b.add("wasm last-used hit (vCPU)", () => { sink ^= Number(s.core.benchLookup(s.vcpuFd, 0, s.hot, BATCH, 2, 1) & 1n); }, options),
+      b.add("wasm random", () => { sink ^= Number(s.core.benchLookup(s.vm.fd, 0, s.ptr, BATCH, LOOKUP.SEARCH, 1) & 1n); }, options),
+      b.add("wasm sequential", () => { sink ^= Number(s.core.benchLookup(s.vm.fd, 0, s.seq, BATCH, LOOKUP.VM, 1) & 1n); }, options),
+      b.add("wasm last-used hit (vCPU)", () => { sink ^= Number(s.core.benchLookup(s.vcpuFd, 0, s.hot, BATCH, LOOKUP.VCPU, 1) & 1n); }, options),
       b.add("ts binary search random", () => { sink ^= tsBatch(s.table, s.gfns) & 1; }, options),
       b.cycle(),
     );

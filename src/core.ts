@@ -3,16 +3,14 @@
 // the bytes, or a compiled WebAssembly.Module (bundlers, CSP-restricted pages).
 
 import * as loader from "@assemblyscript/loader";
-import { jitLink, type CoreJitExports } from "./jit.js";
+import { jitLink } from "./jit.js";
+import type { CoreExports } from "./abi.gen.js";
+
+/** The raw exports of assembly/index.ts, typed from the core's own bindings (scripts/gen-abi.mjs). */
+export type { CoreExports };
 
 export type CoreBuild = "debug" | "release";
 export type WasmSource = URL | string | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
-
-/** The raw exports of assembly/index.ts. */
-export interface CoreExports extends Record<string, unknown> {
-  memory: WebAssembly.Memory;
-  [name: string]: any;
-}
 
 export type ReaderHook = (vmFd: number, point: number, asId: number) => void;
 
@@ -77,17 +75,21 @@ export async function instantiateCore(source: WasmSource | undefined, build: Cor
       webkvm_track_remove_region: (vm: number, base: bigint, npages: bigint) => hook.trackRemoveRegion?.(vm, base, npages),
     },
   };
-  const inst = await loader.instantiate<CoreExports>(module, imports as unknown as loader.Imports);
+  const inst = await loader.instantiate(module, imports as unknown as loader.Imports);
   const exports = inst.exports as unknown as CoreExports;
-  jit.attach(exports as unknown as CoreJitExports);
+  jit.attach(exports);
   return exports;
 }
 
-/** Views over linear memory are rebuilt on every use: memory.grow detaches old buffers. */
+/**
+ * Views over linear memory are rebuilt on every use: memory.grow detaches old
+ * buffers. ptr is a usize as the core returns it (a signed i32: `>>> 0` makes
+ * addresses past 2 GiB positive).
+ */
 export function bytesAt(core: CoreExports, ptr: number, len: number): Uint8Array {
-  return new Uint8Array(core.memory.buffer, ptr, len);
+  return new Uint8Array(core.memory.buffer, ptr >>> 0, len);
 }
 
 export function viewAt(core: CoreExports, ptr: number, len: number): DataView {
-  return new DataView(core.memory.buffer, ptr, len);
+  return new DataView(core.memory.buffer, ptr >>> 0, len);
 }

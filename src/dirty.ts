@@ -31,7 +31,7 @@ export class DirtyRing {
   }
 
   private view(): DataView {
-    return new DataView(this.core.memory.buffer, this.core.vcpuDirtyRing(this.vcpuFd), this.size * 16);
+    return new DataView(this.core.memory.buffer, this.core.vcpuDirtyRing(this.vcpuFd) >>> 0, this.size * 16);
   }
 
   /**

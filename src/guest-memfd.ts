@@ -5,7 +5,8 @@
 // is released (its slots forget it) once no mapping holds it either.
 
 import type { Vm } from "./vm.js";
-import { KvmError, throwIfFailed } from "./errors.js";
+import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
+import { GMEM_STAT } from "./abi.gen.js";
 import { MAP_SHARED, MAP_PRIVATE, MAP_FIXED, parseProt, type Hva } from "./host-memory.js";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "./uapi.js";
 import { type U64, toU64, toU32 } from "./u64.js";
@@ -30,9 +31,6 @@ export interface GuestMemfdMmapOptions {
   shared?: boolean;
 }
 
-const CHECK_BAD_FD = 28;
-
-
 export class GuestMemfd {
   private closed = false;
 
@@ -41,7 +39,7 @@ export class GuestMemfd {
 
   /** The core is the VM's instance's; it stays usable after the VM is closed. */
   private get core() {
-    if (this.closed) throw new KvmError(9, CHECK_BAD_FD, { fd: this.fd }, "guest_memfd");
+    if (this.closed) throw new KvmError(ERRNO.EBADF, CHECK.BAD_FD, { fd: this.fd }, "guest_memfd");
     return this.vm.kvm.core;
   }
 
@@ -102,12 +100,12 @@ export class GuestMemfd {
 
   /** Frames the file holds now (demand allocation and punch holes are observable). */
   get pagesAllocated(): number {
-    return Number(this.core.gmemFileStat(this.fd, 2));
+    return Number(this.core.gmemFileStat(this.fd, GMEM_STAT.PAGES));
   }
 
   /** Memslot ranges bound to the file now. */
   get bindings(): number {
-    return Number(this.core.gmemFileStat(this.fd, 3));
+    return Number(this.core.gmemFileStat(this.fd, GMEM_STAT.BINDINGS));
   }
 
   /** Whether the page at a file offset has a frame. */

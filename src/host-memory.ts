@@ -5,11 +5,11 @@
 // sub-range and send MMU-notifier invalidations into every VM.
 
 import { type CoreExports, bytesAt, viewAt } from "./core.js";
+import { MMAN, MAPPING } from "./abi.gen.js";
 import { throwIfFailed } from "./errors.js";
 import { type U64, toU64, fromLe, toLe } from "./u64.js";
 
-export const PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
-export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10;
+export const { PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED } = MMAN;
 
 export type Hva = bigint;
 
@@ -107,10 +107,10 @@ export class HostMemory {
     const buf = this.core.ioBuffer();
     for (let i = 0, n = this.core.mappingCount(); i < n; i++) {
       this.core.mappingAt(i, buf);
-      const dv = viewAt(this.core, buf, 24);
+      const dv = viewAt(this.core, buf, MAPPING.BYTES);
       out.push({
-        start: dv.getBigUint64(0, true), end: dv.getBigUint64(8, true),
-        prot: dv.getUint32(16, true), shared: (dv.getUint32(20, true) & MAP_SHARED) !== 0,
+        start: dv.getBigUint64(MAPPING.START, true), end: dv.getBigUint64(MAPPING.END, true),
+        prot: dv.getUint32(MAPPING.PROT, true), shared: (dv.getUint32(MAPPING.FLAGS, true) & MAP_SHARED) !== 0,
       });
     }
     return out;

@@ -8,12 +8,10 @@
 // Where an engine refuses that (a browser's main thread limits synchronous
 // compiles by size) the call fails and the core keeps interpreting that region.
 
-export interface CoreJitExports {
-  memory: WebAssembly.Memory;
-  isDebugBuild: () => unknown;
-  jitSetThreshold: (n: number) => void;
-  jitMulh: WebAssembly.ImportValue;
-}
+import type { CoreExports } from "./abi.gen.js";
+
+/** The exports the translation tier links against. */
+export type CoreJitExports = Pick<CoreExports, "memory" | "isDebugBuild" | "jitSetThreshold" | "jitMulh">;
 
 /** Room for the core's own function references at the front of the table (it declares 4 today). */
 const CORE_TABLE_ENTRIES = 16;

@@ -3,7 +3,8 @@
 
 import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
-import { KvmError, throwIfFailed } from "./errors.js";
+import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
+import { HOOK } from "./abi.gen.js";
 import { Vm } from "./vm.js";
 import { rawIoctl } from "./ioctl.js";
 import { KVM_CAP, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_API_VERSION } from "./uapi.js";
@@ -139,7 +140,7 @@ export class Kvm {
   vmFromFd(fd: number): Vm {
     let vm = this.vms.get(fd);
     if (!vm) {
-      if (!this.core.vmLive(fd)) throw new KvmError(9, 28, { fd }, "vmFromFd");
+      if (!this.core.vmLive(fd)) throw new KvmError(ERRNO.EBADF, CHECK.BAD_FD, { fd }, "vmFromFd");
       vm = new Vm(this, fd);
       this.vms.set(fd, vm);
     }
@@ -164,5 +165,6 @@ export class Kvm {
 
 export type ReaderPoint = "invalid-published" | "invalidated" | "published" | "mn-invalidating";
 const READER_POINTS: Record<number, ReaderPoint> = {
-  1: "invalid-published", 2: "invalidated", 3: "published", 4: "mn-invalidating",
+  [HOOK.INVALID_PUBLISHED]: "invalid-published", [HOOK.INVALIDATED]: "invalidated", [HOOK.PUBLISHED]: "published",
+  [HOOK.MN_INVALIDATING]: "mn-invalidating",
 };

@@ -4,7 +4,7 @@
 // refreshes. It never writes through a stale cache.
 
 import type { Vm } from "./vm.js";
-import { KvmError, throwIfFailed } from "./errors.js";
+import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
 import { bytesAt } from "./core.js";
 import { type U64, toU64 } from "./u64.js";
 
@@ -14,7 +14,7 @@ export class GfnToPfnCache {
   /** kvm_gpc_init */
   constructor(readonly vm: Vm) {
     this.ptr = vm.kvm.core.gpcCreate(vm.fd);
-    if (this.ptr === 0) throw new KvmError(12, 18, {}, "kvm_gpc_init");
+    if (this.ptr === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.ALLOC_SLOT, {}, "kvm_gpc_init");
   }
 
   private get core() { return this.vm.kvm.core; }

@@ -4,7 +4,8 @@
 
 import type { Vm, Memslot } from "./vm.js";
 import { lookupSlot } from "./vm.js";
-import { KvmError } from "./errors.js";
+import { KvmError, ERRNO } from "./errors.js";
+import { LOOKUP } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
@@ -35,7 +36,7 @@ export class Vcpu {
 
   /** @internal */
   constructor(readonly vm: Vm, readonly fd: number, readonly id: number) {
-    this.kvmRun = new KvmRun(vm.kvm.core, vm.kvm.core.vcpuRunStruct(fd));
+    this.kvmRun = new KvmRun(vm.kvm.core, vm.kvm.core.vcpuRunStruct(fd) >>> 0);
     this.dirtyRing = new DirtyRing(vm.kvm.core, fd);
   }
 
@@ -66,7 +67,7 @@ export class Vcpu {
     const r = this.ioctl(KVM_RUN);
     const reason = this.kvmRun.exitReason;
     const exit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
-    if (r < 0 && r !== -4 && r !== -14) throw new KvmError(-r, this.core.lastFailedCheck(), {}, "KVM_RUN");
+    if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EFAULT) throw new KvmError(-r, this.core.lastFailedCheck(), {}, "KVM_RUN");
     return exit;
   }
 
@@ -131,7 +132,7 @@ export class Vcpu {
 
   /** kvm_vcpu_gfn_to_memslot: the slot through this vCPU's last-used cache. */
   gfnToMemslot(gfn: U64): Memslot | null {
-    return lookupSlot(this.core, this.fd, 0, toU64(gfn, "gfn"), 2);
+    return lookupSlot(this.core, this.fd, 0, toU64(gfn, "gfn"), LOOKUP.VCPU);
   }
 }
 

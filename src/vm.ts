@@ -4,7 +4,8 @@
 import type { Kvm, CapName } from "./kvm.js";
 import { capNumber } from "./kvm.js";
 import { bytesAt, viewAt, type CoreExports } from "./core.js";
-import { KvmError, throwIfFailed } from "./errors.js";
+import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
+import { SNAP, VM_STAT, LOOKUP, INJECT } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl, ioctlArgs, ioctlIn } from "./ioctl.js";
 import { Vcpu } from "./vcpu.js";
 import { GuestMemfd, type GuestMemfdOptions } from "./guest-memfd.js";
@@ -58,11 +59,10 @@ export interface Memslot {
 }
 
 export const INJECT_POINTS = {
-  alloc_slot: 1, alloc_invalid_slot: 2, alloc_bitmap: 3, arch_prepare: 4, frame: 5,
+  alloc_slot: INJECT.ALLOC_SLOT, alloc_invalid_slot: INJECT.ALLOC_INVALID_SLOT, alloc_bitmap: INJECT.ALLOC_BITMAP,
+  arch_prepare: INJECT.ARCH_PREPARE, frame: INJECT.FRAME,
 } as const;
 export type InjectPoint = keyof typeof INJECT_POINTS;
-
-const SNAP_BYTES = 48;
 
 /** Field offsets of struct kvm_userspace_memory_region (the hot ioctl writes them directly). */
 const REGION1 = Object.fromEntries(kvm_userspace_memory_region.fields.map((f) => [f.name, f.offset])) as
@@ -93,13 +93,13 @@ export class Vm {
   }
 
   private get core() {
-    if (this.closed) throw new KvmError(9, 28, { fd: this.fd }, "VM");
+    if (this.closed) throw new KvmError(ERRNO.EBADF, CHECK.BAD_FD, { fd: this.fd }, "VM");
     return this.kvm.core;
   }
 
   /** Raw ioctl on the VM fd: the kernel's struct bytes (or a scalar) in, 0 / value / -errno out. */
   ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
-    if (this.closed) return -9;
+    if (this.closed) return -ERRNO.EBADF;
     return rawIoctl(this.core, this.fd, nr, arg);
   }
 
@@ -240,7 +240,7 @@ export class Vm {
    */
   dirtyPages(slot: number, asId = 0): GpaRange[] {
     const s = this.memslots({ asId }).find((x) => x.id === slot);
-    if (!s) throw new KvmError(2, 49, { slot }, "dirtyPages");
+    if (!s) throw new KvmError(ERRNO.ENOENT, CHECK.DIRTY_NO_SLOT, { slot }, "dirtyPages");
     if (this.vcpus.some((v) => v.dirtyRing.size > 0)) {
       const field = (asId << 16) | slot;
       const entries: DirtyGfn[] = this.vcpus.flatMap((v) => v.dirtyRing.harvest()).filter((e) => e.slot === field);
@@ -313,11 +313,11 @@ export class Vm {
     const asId = opts.asId ?? 0;
     if (asId >= core.vmNrAs(this.fd)) return [];
     const p = core.snapshotMemslots(this.fd, asId, opts.inactive ?? false);
-    if (p === 0) throw new KvmError(12, 18, {}, "memslots");
+    if (p === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.ALLOC_SLOT, {}, "memslots");
     try {
       const n = viewAt(core, p, 4).getUint32(0, true);
       const out: Memslot[] = [];
-      for (let i = 0; i < n; i++) out.push(decodeSnap(viewAt(core, p + 16 + i * SNAP_BYTES, SNAP_BYTES)));
+      for (let i = 0; i < n; i++) out.push(decodeSnap(viewAt(core, p + SNAP.HEADER_BYTES + i * SNAP.BYTES, SNAP.BYTES)));
       return out;
     } finally {
       core.kmfree(p);
@@ -341,7 +341,7 @@ export class Vm {
     return {
       /** search_memslots (no cache) or __gfn_to_memslot (the set's last_used_slot). */
       lookup: (gfn: U64, opts: { asId?: number; cached?: boolean } = {}): Memslot | null =>
-        lookupSlot(core, fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.cached ? 1 : 0),
+        lookupSlot(core, fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.cached ? LOOKUP.VM : LOOKUP.SEARCH),
       /** Ids of the slots whose host range meets [start, end) (MMU-notifier routing). */
       hvaToSlots: (start: U64, end: U64, asId = 0): number[] => {
         const n = core.hvaToSlots(fd, asId, toU64(start, "start"), toU64(end, "end"));
@@ -353,12 +353,12 @@ export class Vm {
       /** Stored memory-attribute ranges (equal neighbours are merged). */
       attributeRanges: (): number => core.vmMemoryAttributeRanges(fd) >>> 0,
       stats: () => ({
-        nrMemslotPages: asU64(BigInt(core.vmStat(fd, 0))),
-        nrMemslotsDirtyLogging: Number(core.vmStat(fd, 1)),
-        nMaxMmuPages: asU64(BigInt(core.vmStat(fd, 2))),
-        mmuInvalidateSeq: asU64(BigInt(core.vmStat(fd, 3))),
-        mnActiveInvalidateCount: Number(core.vmStat(fd, 4)),
-        manualDirtyLogProtect: Number(core.vmStat(fd, 5)),
+        nrMemslotPages: asU64(core.vmStat(fd, VM_STAT.NR_MEMSLOT_PAGES)),
+        nrMemslotsDirtyLogging: Number(core.vmStat(fd, VM_STAT.NR_DIRTY_LOGGING)),
+        nMaxMmuPages: asU64(core.vmStat(fd, VM_STAT.N_MAX_MMU_PAGES)),
+        mmuInvalidateSeq: asU64(core.vmStat(fd, VM_STAT.MMU_INVALIDATE_SEQ)),
+        mnActiveInvalidateCount: Number(core.vmStat(fd, VM_STAT.MN_ACTIVE)),
+        manualDirtyLogProtect: Number(core.vmStat(fd, VM_STAT.MANUAL_PROTECT)),
       }),
     };
   }
@@ -371,17 +371,17 @@ export class Vm {
   }
 }
 
-/** The core's gfn lookup (mode 0: search_memslots, 1: the set's last_used_slot, 2: a vCPU's), decoded. */
+/** The core's gfn lookup (mode: a LOOKUP of the core: search_memslots, the set's last_used_slot, a vCPU's), decoded. */
 export function lookupSlot(core: CoreExports, fd: number, asId: number, gfn: bigint, mode: number): Memslot | null {
-  return core.lookupGfn(fd, asId, gfn, mode) ? decodeSnap(viewAt(core, core.ioBuffer(), SNAP_BYTES)) : null;
+  return core.lookupGfn(fd, asId, gfn, mode) ? decodeSnap(viewAt(core, core.ioBuffer(), SNAP.BYTES)) : null;
 }
 
 export function decodeSnap(dv: DataView): Memslot {
-  const baseGfn = dv.getBigUint64(0, true), npages = dv.getBigUint64(8, true);
-  const flags = dv.getUint32(32, true);
+  const baseGfn = dv.getBigUint64(SNAP.BASE_GFN, true), npages = dv.getBigUint64(SNAP.NPAGES, true);
+  const flags = dv.getUint32(SNAP.FLAGS, true);
   return {
     baseGfn, npages, guestPhysAddr: baseGfn << 12n, memorySize: npages << 12n,
-    userspaceAddr: dv.getBigUint64(16, true), flags: flags & 0xffff, invalid: (flags & KVM_MEMSLOT_INVALID) !== 0,
-    id: dv.getUint32(36, true), asId: dv.getUint32(40, true), hasDirtyBitmap: dv.getUint32(44, true) !== 0,
+    userspaceAddr: dv.getBigUint64(SNAP.UADDR, true), flags: flags & 0xffff, invalid: (flags & KVM_MEMSLOT_INVALID) !== 0,
+    id: dv.getUint32(SNAP.ID, true), asId: dv.getUint32(SNAP.AS_ID, true), hasDirtyBitmap: dv.getUint32(SNAP.HAS_BITMAP, true) !== 0,
   };
 }

@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeEach } from "vitest";
 import {
   Kvm, Vm, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_ENABLE_CAP, kvm_dirty_log, kvm_clear_dirty_log, kvm_enable_cap,
-  KVM_CAP, PROT_NONE, PROT_READ, errnoName,
+  KVM_CAP, PROT_NONE, PROT_READ, errnoName, CHECK,
 } from "../src/index.js";
 import { ScriptRunner } from "../src/cli/script.js";
 import { openKvm, code } from "./helpers.js";
@@ -18,9 +18,10 @@ const op = (line: string) => r.line(line);
 const ops = (...lines: string[]) => lines.map(op);
 const vm = (): Vm => r.currentVm!;
 
-// Check codes (assembly/errno.ts) that tell equal errnos apart.
-const COPY_FROM_USER = 1, NO_BITMAPS = 47, SLOT_ID = 48, NO_SLOT = 49, COPY = 50;
-const FIRST_ALIGN = 51, FIRST_RANGE = 52, NUM_RANGE = 53, NUM_ALIGN = 54;
+// The check codes that tell equal errnos apart.
+const { COPY_FROM_USER, DIRTY_NO_BITMAPS: NO_BITMAPS, DIRTY_SLOT_ID: SLOT_ID, DIRTY_NO_SLOT: NO_SLOT, DIRTY_COPY: COPY,
+  CLEAR_FIRST_ALIGN: FIRST_ALIGN, CLEAR_FIRST_RANGE: FIRST_RANGE, CLEAR_NUM_RANGE: NUM_RANGE,
+  CLEAR_NUM_ALIGN: NUM_ALIGN } = CHECK;
 
 /** "ok", or "ERRNO/check" of a raw ioctl result on v. */
 function outcome(res: number, v: Vm): string {

@@ -9,6 +9,7 @@ import {
   FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, KVM_MEMORY_EXIT_FLAG_PRIVATE,
 } from "../src/index.js";
 import { ScriptRunner } from "../src/cli/script.js";
+import { GMEM_STAT } from "../src/abi.gen.js";
 import { openKvm, code, MiB } from "./helpers.js";
 
 const PAGE = 0x1000n;
@@ -69,7 +70,7 @@ describe("KVM_CREATE_GUEST_MEMFD (§1)", () => {
     bytes.fill(0xff, 16);
     const fd = vm.ioctl(KVM_CREATE_GUEST_MEMFD, bytes);
     expect(fd).toBeGreaterThanOrEqual(3);
-    expect(kvm.core.gmemFileStat(fd, 0)).toBe(PAGE);
+    expect(kvm.core.gmemFileStat(fd, GMEM_STAT.SIZE)).toBe(PAGE);
   });
 
   it("every call makes a new file at the lowest free fd; the file takes no ioctls", () => {

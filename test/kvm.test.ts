@@ -3,6 +3,7 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { Kvm, KVM_CAP } from "../src/index.js";
+import { CORRUPT } from "../src/abi.gen.js";
 import { openKvm } from "./helpers.js";
 import { runScript } from "../src/cli/script.js";
 
@@ -73,7 +74,7 @@ describe("debug core invariants", () => {
     const a = kvm.memory.mmap(0x10000);
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: a });
     vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x10000, memorySize: 0x1000, userspaceAddr: a });
-    expect(kvm.core.debugCorruptForTest(vm.fd, 1)).toBeTruthy();
+    expect(kvm.core.debugCorruptForTest(vm.fd, CORRUPT.GFN_ORDER)).toBeTruthy();
     expect(() => vm.setUserMemoryRegion({ slot: 2, guestPhysAddr: 0x20000, memorySize: 0x1000, userspaceAddr: a }))
       .toThrow(/invariant violated/);
   });
@@ -83,7 +84,7 @@ describe("debug core invariants", () => {
     const vm = kvm.createVm();
     const a = kvm.memory.mmap(0x10000);
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: a });
-    kvm.core.debugCorruptForTest(vm.fd, 2);
+    kvm.core.debugCorruptForTest(vm.fd, CORRUPT.LAST_USED_SLOT);
     expect(() => vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x10000, memorySize: 0x1000, userspaceAddr: a }))
       .toThrow(/invariant violated: last_used_slot/);
   });

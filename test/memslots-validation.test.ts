@@ -5,16 +5,9 @@ import { describe, it, expect, beforeEach } from "vitest";
 import {
   Kvm, Vm, KvmError, KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, kvm_userspace_memory_region,
   kvm_userspace_memory_region2, KVM_MEM_LOG_DIRTY_PAGES as LOG, KVM_MEM_READONLY as RO, KVM_MEM_GUEST_MEMFD as GMEM,
-  type MemoryRegion2,
+  CHECK as C, type MemoryRegion2,
 } from "../src/index.js";
 import { openKvm } from "./helpers.js";
-
-// Check codes of assembly/errno.ts.
-const C = {
-  COPY: 1, V1_FLAGS: 2, USER_SLOT_ID: 3, FLAGS: 4, SIZE_ALIGN: 5, GPA_ALIGN: 6, HVA_ALIGN: 7, HVA_RANGE: 8,
-  GMEM_OFFSET: 9, AS_ID: 10, GPA_WRAP: 11, MAX_PAGES: 12, DELETE_ABSENT: 13, MODIFY_GMEM: 15, MODIFY_IMMUTABLE: 16,
-  OVERLAP: 17, ALLOC_SLOT: 18, BIND_FD: 19, BIND_KIND: 20, MAX_GFN: 24,
-} as const;
 
 let kvm: Kvm, vm: Vm, A: bigint;
 
@@ -105,7 +98,7 @@ describe("memslots.md §4 checks, in order", () => {
   it("check 8: with GUEST_MEMFD, guest_memfd_offset must be aligned and offset + size must not wrap", () => {
     expect(r2({ slot: 0, flags: GMEM, guestMemfd: -1, guestMemfdOffset: 0x800 })).toEqual(["EINVAL", C.GMEM_OFFSET]);
     expect(r2({ slot: 0, flags: GMEM, guestMemfd: -1, guestMemfdOffset: 0xfffffffffffff000n })).toEqual(["EINVAL", C.GMEM_OFFSET]);
-    expect(r2({ slot: 0, flags: GMEM, guestMemfd: -1, guestMemfdOffset: 0xffffffffffffe000n })).toEqual(["EBADF", C.BIND_FD]);
+    expect(r2({ slot: 0, flags: GMEM, guestMemfd: -1, guestMemfdOffset: 0xffffffffffffe000n })).toEqual(["EBADF", C.GMEM_BIND_FD]);
     // Without GUEST_MEMFD the fields are ignored entirely.
     expect(r2({ slot: 0, guestMemfd: -1, guestMemfdOffset: 0x801 })).toEqual(["ok", 0]);
   });
@@ -207,9 +200,9 @@ describe("memslots.md §4 checks, in order", () => {
   });
 
   it("check 20: the guest_memfd bind: a closed fd is EBADF, a file that is not a guest_memfd is EINVAL", () => {
-    expect(r2({ slot: 0, flags: GMEM, guestMemfd: -1 })).toEqual(["EBADF", C.BIND_FD]);
-    expect(r2({ slot: 0, flags: GMEM, guestMemfd: 999 })).toEqual(["EBADF", C.BIND_FD]);
-    expect(r2({ slot: 0, flags: GMEM, guestMemfd: vm.fd })).toEqual(["EINVAL", C.BIND_KIND]);
+    expect(r2({ slot: 0, flags: GMEM, guestMemfd: -1 })).toEqual(["EBADF", C.GMEM_BIND_FD]);
+    expect(r2({ slot: 0, flags: GMEM, guestMemfd: 999 })).toEqual(["EBADF", C.GMEM_BIND_FD]);
+    expect(r2({ slot: 0, flags: GMEM, guestMemfd: vm.fd })).toEqual(["EINVAL", C.GMEM_BIND_KIND]);
     expect(vm.memslots()).toEqual([]);
   });
 
@@ -219,7 +212,7 @@ describe("memslots.md §4 checks, in order", () => {
     expect(r1({ slot: 1, guestPhysAddr: (top + 1n) << 12n })).toEqual(["EINVAL", C.MAX_GFN]);
     expect(r1({ slot: 1, guestPhysAddr: 0x10000000000000n })).toEqual(["EINVAL", C.MAX_GFN]);
     expect(r1({ slot: 1, guestPhysAddr: top << 12n, memorySize: 0x2000 })).toEqual(["EEXIST", C.OVERLAP]);
-    expect(r2({ slot: 1, flags: GMEM, guestMemfd: -1, guestPhysAddr: (top + 1n) << 12n })).toEqual(["EBADF", C.BIND_FD]);
+    expect(r2({ slot: 1, flags: GMEM, guestMemfd: -1, guestPhysAddr: (top + 1n) << 12n })).toEqual(["EBADF", C.GMEM_BIND_FD]);
     expect(r1({ slot: 2, guestPhysAddr: 0 })[0]).toBe("ok");
     expect(r1({ slot: 2, guestPhysAddr: (top + 1n) << 12n })).toEqual(["EINVAL", C.MAX_GFN]);
     expect(vm.memslots().find((s) => s.id === 2)!.baseGfn).toBe(0n); // a failed MOVE leaves the slot

@@ -5,13 +5,15 @@
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS as IN_PROGRESS } from "../src/index.js";
 import { ScriptRunner } from "../src/cli/script.js";
+import { MMU_STAT } from "../src/abi.gen.js";
 import { openKvm } from "./helpers.js";
 
 let kvm: Kvm;
 let r: ScriptRunner;
 const op = (line: string) => r.line(line);
 const stat = (i: number): number => kvm.core.mmuStat(i);
-const FAULTS = 0, MMIO_HITS = 1, MMIO_INSTALLS = 2, RETRIES = 3, ZAP_ALL = 4, SLOT_ZAPS = 5;
+const { FAULTS, MMIO_SPTE_HITS: MMIO_HITS, MMIO_SPTE_INSTALLS: MMIO_INSTALLS, FAULT_RETRIES: RETRIES, ZAP_ALL,
+  SLOT_ZAPS } = MMU_STAT;
 
 beforeEach(async () => {
   kvm = await openKvm();

@@ -11,11 +11,9 @@ import { vcpuOf, vcpuGfnToMemslot, vcpuGfnToHva, hvaWindowHit, hvaWindowAt } fro
 import { checkVmInvariants } from "./invariants";
 import { kzalloc } from "../kalloc";
 import { IO_BUF, IO_BUF_SIZE, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,
-  SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES } from "../layout";
+  SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES, SNAP_HEADER_BYTES } from "../layout";
+import { LOOKUP_SEARCH, LOOKUP_VM, LOOKUP_VCPU, CORRUPT_GFN_ORDER, CORRUPT_LAST_USED_SLOT } from "../selectors";
 
-export const LOOKUP_SEARCH: i32 = 0;   // search_memslots
-export const LOOKUP_VM: i32 = 1;       // __gfn_to_memslot (VM-wide last_used_slot)
-export const LOOKUP_VCPU: i32 = 2;     // kvm_vcpu_gfn_to_memslot
 
 function writeSnap(out: usize, p: usize): void {
   const s = slotOf(p);
@@ -32,11 +30,11 @@ function writeSnap(out: usize, p: usize): void {
 /** Copies the slots of a set, in gfn order, to a new buffer: u32 count, then records. */
 export function snapshotMemslots(vm: Vm, asId: u32, inactive: bool): usize {
   const s = setOf(inactive ? inactiveSet(vm, asId) : activeSet(vm, asId));
-  const out = kzalloc(16 + <usize>s.count * SNAP_BYTES);
+  const out = kzalloc(<usize>SNAP_HEADER_BYTES + <usize>s.count * SNAP_BYTES);
   if (out == 0) return 0;
   store<u32>(out, s.count);
   let k = 0;
-  for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) writeSnap(out + 16 + <usize>(k++) * SNAP_BYTES, gfnSlotAt(s, i));
+  for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) writeSnap(out + SNAP_HEADER_BYTES + <usize>(k++) * SNAP_BYTES, gfnSlotAt(s, i));
   return out;
 }
 
@@ -125,18 +123,18 @@ export function debugCheckInvariants(vm: Vm): bool {
   return true;
 }
 
-/** Debug core only: breaks one invariant of the active set of AS 0 (1: unsorted, 2: stale last_used_slot). */
+/** Debug core only: breaks one invariant of the active set of AS 0 (CORRUPT_* of selectors.ts). */
 export function debugCorruptForTest(vm: Vm, what: i32): bool {
   if (!WEBKVM_DEBUG) return false;
   const s = setOf(activeSet(vm, 0));
-  if (what == 1 && s.count >= 2) {
+  if (what == CORRUPT_GFN_ORDER && s.count >= 2) {
     const i = gfnNext(s, 0), j = gfnNext(s, i + 1);
     const ri = recAt(gfnOrder(s), i), rj = recAt(gfnOrder(s), j);
     const a = load<u64>(ri), b = load<u64>(rj);
     store<u64>(ri, b); store<u64>(rj, a);
     return true;
   }
-  if (what == 2) {
+  if (what == CORRUPT_LAST_USED_SLOT) {
     s.lastUsedSlot = kzalloc(64);
     return true;
   }

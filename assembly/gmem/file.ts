@@ -24,6 +24,7 @@ import { fail, EBADF, EFAULT, EINVAL, ENOMEM, EMFILE, ENODEV, EFBIG, EOPNOTSUPP,
   CHECK_GMEM_FLAGS, CHECK_GMEM_SIZE, CHECK_FD_TABLE_FULL, CHECK_GMEM_NOMEM, CHECK_BAD_FD, CHECK_NOT_GMEM,
   CHECK_FALLOC_MODE, CHECK_FALLOC_ARGS, CHECK_FALLOC_FBIG, CHECK_FALLOC_RANGE, CHECK_GMEM_NO_MMAP,
   CHECK_GMEM_MMAP_SHARED, CHECK_GMEM_SETATTR, CHECK_FILE_RW, CHECK_MMAP_ARGS, CHECK_GMEM_SIGBUS } from "../errno";
+import { GMEM_STAT_SIZE, GMEM_STAT_FLAGS, GMEM_STAT_PAGES, GMEM_STAT_BINDINGS, GMEM_STAT_REFS } from "../selectors";
 
 export const GUEST_MEMFD_FLAG_MMAP: u64 = 1 << 0;
 export const GUEST_MEMFD_FLAG_INIT_SHARED: u64 = 1 << 1;
@@ -312,16 +313,16 @@ export function gmemUserFault(fp: usize, index: u64): usize {
   return frame;
 }
 
-/** Test surface: 0 size, 1 flags, 2 frames held, 3 bindings, 4 references. */
+/** Test surface: size, flags, frames held, bindings, references (GMEM_STAT_* of selectors.ts). */
 export function gmemFileStat(fd: i32, which: i32): u64 {
   if (fdKind(fd) != FD_GMEM) return <u64>-1;
   const f = fileOf(fdObject(fd));
   switch (which) {
-    case 0: return f.size;
-    case 1: return f.flags;
-    case 2: return <u64>f.nrPages;
-    case 3: return <u64>f.nrBinds;
-    case 4: return <u64>f.refs;
+    case GMEM_STAT_SIZE: return f.size;
+    case GMEM_STAT_FLAGS: return f.flags;
+    case GMEM_STAT_PAGES: return <u64>f.nrPages;
+    case GMEM_STAT_BINDINGS: return <u64>f.nrBinds;
+    case GMEM_STAT_REFS: return <u64>f.refs;
   }
   return 0;
 }

@@ -4,7 +4,7 @@
 // its first write (a read maps the shared zero page), like anonymous memory.
 // munmap / mprotect / zero-page COW fire MMU-notifier invalidations into KVM.
 
-import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE } from "../layout";
+import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE, MAPPING_START, MAPPING_END, MAPPING_PROT, MAPPING_FLAGS } from "../layout";
 import { allocFrame, freeFrame } from "./frames";
 import { kzalloc, kfree } from "../kalloc";
 import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
@@ -318,10 +318,10 @@ export function mappingCount(): i32 {
 /** Copies one VMA (start, end, prot, flags) to out; for the host's /proc/self/maps view. */
 export function mappingAt(i: i32, out: usize): void {
   const v = vmaAt(i);
-  store<u64>(out, v.start);
-  store<u64>(out, v.end, 8);
-  store<u32>(out, v.prot, 16);
-  store<u32>(out, v.flags, 20);
+  store<u64>(out + MAPPING_START, v.start);
+  store<u64>(out + MAPPING_END, v.end);
+  store<u32>(out + MAPPING_PROT, v.prot);
+  store<u32>(out + MAPPING_FLAGS, v.flags);
 }
 
 /** Whether a page frame is present at hva (for tests of demand paging). */

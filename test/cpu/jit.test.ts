@@ -10,11 +10,12 @@ import { describe, it, expect } from "vitest";
 import { Cpu, RAM_BASE, CAUSE, INTERRUPT } from "./harness";
 import * as A from "./asm";
 import { CSR, Program } from "./asm";
+import { JIT_STAT } from "../../src/abi.gen";
 
 const HANDLER = RAM_BASE + 0x3000n;
 const DATA = RAM_BASE + 0x10000n; // two pages of data; accesses near 0x1000 cross between them
 const MMIO = 0x1000_0000n;
-const STAT_COMPILED = 0, STAT_STALE = 1, STAT_FAILED = 2;
+const { COMPILED: STAT_COMPILED, STALE: STAT_STALE, FAILED: STAT_FAILED } = JIT_STAT;
 
 async function cpuWith(threshold: number): Promise<Cpu> {
   const cpu = await Cpu.create(1 << 20);
