@@ -1,0 +1,115 @@
+// The host buffer a script's getlog and clearlog hand KVM as `dirty_bitmap`.
+// It costs what the kernel touches, not what the arguments could name: KVM
+// reads ALIGN(num_pages, 64) / 8 bytes only once num_pages <= npages -
+// first_page (kvm_clear_dirty_log_protect), so clearlog writes at most the
+// slot's words, filled run by run; KVM_GET_DIRTY_LOG leaves a zero word's
+// untouched destination page untouched, so getlog reads back only the pages
+// the copy-out made resident (any other page reads as zeros).
+
+import type { HostMemory } from "../host-memory.js";
+import type { BitRun } from "./parser.js";
+
+const PAGE = 4096;
+/** Resident pages read back in one call at most (bounds the JS copy). */
+const READ_CHUNK = 256 * PAGE;
+
+/** Bytes of a bitmap of `bits` bits in whole u64 words (the kernel's ALIGN(n, 64) / 8). */
+export const bitmapBytes = (bits: number): number => Math.ceil(bits / 64) * 8;
+
+/** Sets bits lo..hi (inclusive) of a little-endian bitmap: whole bytes by fill, the ends bit by bit. */
+export function setBits(b: Uint8Array, lo: number, hi: number): void {
+  if (hi < lo) return;
+  const loByte = Math.ceil(lo / 8), hiByte = Math.floor((hi + 1) / 8); // whole bytes [loByte, hiByte)
+  const set = (i: number) => { b[Math.floor(i / 8)] |= 1 << (i % 8); };
+  if (loByte >= hiByte) {
+    for (let i = lo; i <= hi; i++) set(i);
+    return;
+  }
+  for (let i = lo; i < loByte * 8; i++) set(i);
+  b.fill(0xff, loByte, hiByte);
+  for (let i = hiByte * 8; i <= hi; i++) set(i);
+}
+
+/** Appends the set bits of `words` (bit 0 of words[0] is index `base`) to runs, below `limit`. */
+function scanWords(words: Uint32Array, base: number, limit: number, runs: BitRun[]): void {
+  for (let k = 0; k < words.length; k++) {
+    let w = words[k];
+    if (w === 0) continue;
+    const at = base + k * 32;
+    const last = runs[runs.length - 1];
+    if (w === 0xffffffff && at + 32 <= limit) {
+      if (last && last.hi === at - 1) last.hi = at + 31;
+      else runs.push({ lo: at, hi: at + 31 });
+      continue;
+    }
+    while (w !== 0) {
+      const i = at + 31 - Math.clz32(w & -w);
+      if (i >= limit) return;
+      const tail = runs[runs.length - 1];
+      if (tail && tail.hi === i - 1) tail.hi = i;
+      else runs.push({ lo: i, hi: i });
+      w &= w - 1;
+    }
+  }
+}
+
+/**
+ * One scratch mapping, grown as needed. Each call gets it untouched (its
+ * frames from the previous call are dropped), so what a call costs on the
+ * host side is what that call writes or the kernel copies out.
+ */
+export class BitmapBuffer {
+  private hva = 0n;
+  private size = 0n;
+  /** Whether the previous call may have left frames behind. */
+  private used = false;
+
+  constructor(private readonly memory: HostMemory) {}
+
+  /** The buffer's hva: at least `bytes` bytes, every page untouched (reads as zeros). */
+  at(bytes: number): bigint {
+    if (this.size === 0n || this.size < BigInt(bytes)) {
+      const size = BigInt(Math.max(PAGE, Math.ceil(bytes / PAGE) * PAGE));
+      if (this.size !== 0n) this.memory.munmap(this.hva, this.size);
+      this.hva = this.memory.mmap(size);
+      this.size = size;
+    } else if (this.used) {
+      this.memory.mmap(this.size, { addr: this.hva }); // MAP_FIXED over it: fresh zero pages
+    }
+    this.used = true;
+    return this.hva;
+  }
+
+  /**
+   * A bitmap of `bits` bits holding `runs` (null: all of them); returns its hva.
+   * Only the bytes from the lowest to the highest set bit are written.
+   */
+  write(bits: number, runs: BitRun[] | null): bigint {
+    const hva = this.at(bitmapBytes(bits));
+    const clipped = (runs ?? [{ lo: 0, hi: bits - 1 }]).map((r) => ({ lo: r.lo, hi: Math.min(r.hi, bits - 1) }))
+      .filter((r) => r.lo <= r.hi);
+    if (clipped.length === 0) return hva;
+    let from = bits, to = 0;
+    for (const r of clipped) { from = Math.min(from, r.lo); to = Math.max(to, r.hi); }
+    from -= from % 8;
+    const b = new Uint8Array(Math.floor((to - from) / 8) + 1);
+    for (const r of clipped) setBits(b, r.lo - from, r.hi - from);
+    this.memory.write(hva + BigInt(from / 8), b);
+    return hva;
+  }
+
+  /** The set bits among the buffer's first `bits` bits, as runs; only resident pages are read. */
+  read(bits: number): BitRun[] {
+    const bytes = bitmapBytes(bits);
+    const runs: BitRun[] = [];
+    for (let off = 0; off < bytes;) {
+      if (!this.memory.resident(this.hva + BigInt(off))) { off += PAGE; continue; }
+      let end = off + PAGE; // a run of resident pages, read as one
+      while (end < bytes && end - off < READ_CHUNK && this.memory.resident(this.hva + BigInt(end))) end += PAGE;
+      const chunk = this.memory.read(this.hva + BigInt(off), Math.min(end, bytes) - off);
+      scanWords(new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length >> 2), off * 8, bits, runs);
+      off = end;
+    }
+    return runs;
+  }
+}
