@@ -98,6 +98,13 @@ export class BitmapBuffer {
     return hva;
   }
 
+  /** Unmaps the buffer. */
+  release(): void {
+    if (this.size !== 0n) this.memory.munmap(this.hva, this.size);
+    this.size = 0n;
+    this.used = false;
+  }
+
   /** The set bits among the buffer's first `bits` bits, as runs; only resident pages are read. */
   read(bits: number): BitRun[] {
     const bytes = bitmapBytes(bits);

@@ -111,9 +111,11 @@ export class ScriptRunner {
     return this.gmems.get(name);
   }
 
+  /** Closes the VM and the guest_memfd files, and unmaps the runner's bitmap buffer. */
   close(): void {
     this.closeVm();
     for (const g of this.gmems.values()) g.close();
+    this.bitmap.release();
   }
 
   private needVm(): Vm {
@@ -321,9 +323,10 @@ export class ScriptRunner {
     const runs = parseBits(a[3] ?? "all");
     if (slot === BigInt(CODE_SLOT)) return fail("reserved");
     const vm = this.needVm();
-    // KVM reads ALIGN(num, 64) / 8 bytes only after checking num <= npages - first.
-    const room = BigInt(this.slotPages(slot)) - first;
-    const hva = this.bitmap.write(room > 0n ? Math.min(Number(num), Number(room)) : 0, runs);
+    // KVM reads ALIGN(num, 64) / 8 bytes, and only once num <= npages - first
+    // (kvm_clear_dirty_log_protect): a call that fails first costs no bitmap.
+    const reads = num <= BigInt(this.slotPages(slot)) - first ? Number(num) : 0;
+    const hva = this.bitmap.write(reads, runs);
     return this.result(vm.ioctl(KVM_CLEAR_DIRTY_LOG,
       kvm_clear_dirty_log.encode({ slot, num_pages: num, first_page: first, dirty_bitmap: hva })));
   }
