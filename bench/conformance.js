@@ -20,7 +20,9 @@ function now() {
 export async function conformanceSuite(b, options, quick) {
   const text = readFileSync(new URL("extremes.txt", dir), "utf8");
   const expected = readFileSync(new URL("extremes.out", dir), "utf8").split("\n").filter((l) => l !== "");
-  const lines = text.split("\n").map((l) => l.replace(/#.*/, "").trim()).filter((l) => l !== "");
+  // The operations, each named by its line number in the script (one op may appear more than once).
+  const ops = text.split("\n").map((l, n) => ({ op: l.replace(/#.*/, "").trim(), n: n + 1 })).filter((l) => l.op !== "");
+  const lines = ops.map((l) => l.op);
   const kvm = await Kvm.open({ core: "release" });
   const best = lines.map(() => Infinity);
   const rounds = quick ? 3 : 20;
@@ -39,7 +41,7 @@ export async function conformanceSuite(b, options, quick) {
   const summary = await b.suite("conformance runner, extreme lines",
     b.add("replay extremes.txt", () => { const r = new ScriptRunner(kvm); r.run(text); r.close(); }, options),
     b.cycle());
-  const perLine = lines.map((line, i) => ({ line, ns: best[i] }));
+  const perLine = ops.map(({ op, n }, i) => ({ line: `line ${n}: ${op}`, ns: best[i] }));
   const slowest = perLine.reduce((a, x) => (x.ns > a.ns ? x : a));
   console.log(`\nconformance runner, ${lines.length} extreme lines (fastest of ${rounds} rounds, target <= 10 ms each):`);
   for (const { line, ns } of perLine) console.log(`  ${(ns / 1e6).toFixed(3).padStart(8)} ms  ${line}${ns > TARGET_NS ? "   OVER TARGET" : ""}`);
