@@ -296,11 +296,12 @@ export class ScriptRunner {
 
   /**
    * Pages of the slot a dirty-log ioctl names, 0 when there is none: the most
-   * KVM reads from or writes to its bitmap (it checks the slot first).
+   * KVM reads from or writes to its bitmap (it checks the slot first). Found by
+   * id as the ioctl finds it, not by a snapshot of every slot.
    */
   private slotPages(slot: bigint): number {
-    const s = this.vm!.memslots({ asId: Number(slot >> 16n) }).find((x) => BigInt(x.id) === (slot & 0xffffn));
-    return s ? Number(s.npages) : 0;
+    const n = this.kvm.core.memslotNpages(this.vm!.fd, Number(slot >> 16n), Number(slot & 0xffffn)) as bigint;
+    return n < 0n ? 0 : Number(n);
   }
 
   private opGetlog(a: string[]): string {
