@@ -91,7 +91,11 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "run") return runCommand(rest);
   if (cmd === "bench") return benchCommand(rest);
   if (cmd === "script") {
-    if (rest.includes("--help")) { process.stdout.write("usage: webkvm script [--debug-core] FILE\n"); return 0; }
+    if (rest.includes("--help")) {
+      process.stdout.write("usage: webkvm script [--debug-core] FILE\n  runs a conformance script (language: conformance/README.md;" +
+        " goldens: conformance/golden), one result line per operation\n");
+      return 0;
+    }
     const debug = rest.includes("--debug-core");
     const files = rest.filter((a) => a !== "--debug-core");
     if (files.length !== 1) { process.stderr.write("usage: webkvm script [--debug-core] FILE\n"); return 2; }

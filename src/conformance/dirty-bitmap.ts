@@ -1,10 +1,11 @@
 // The host buffer a script's getlog and clearlog hand KVM as `dirty_bitmap`.
-// It costs what the kernel touches, not what the arguments could name: KVM
+// It costs what the kernel touches, not what the arguments could name. KVM
 // reads ALIGN(num_pages, 64) / 8 bytes only once num_pages <= npages -
-// first_page (kvm_clear_dirty_log_protect), so clearlog writes at most the
-// slot's words, filled run by run; KVM_GET_DIRTY_LOG leaves a zero word's
-// untouched destination page untouched, so getlog reads back only the pages
-// the copy-out made resident (any other page reads as zeros).
+// first_page (kvm_clear_dirty_log_protect), so a clearlog that fails before
+// writes nothing, and one that passes writes from its lowest to its highest
+// set bit, whole bytes by fill. KVM_GET_DIRTY_LOG leaves the untouched
+// destination page of zero words untouched, so getlog reads back only the
+// pages the copy-out made resident (any other page reads as zeros).
 
 import type { HostMemory } from "../host-memory.js";
 import type { BitRun } from "./parser.js";
