@@ -11,8 +11,9 @@ import type { HostMemory } from "../host-memory.js";
 import type { BitRun } from "./parser.js";
 
 const PAGE = 4096;
-/** Resident pages read back in one call at most (bounds the JS copy). */
+/** Resident pages read back, and bitmap bytes written, in one call at most (bounds the JS copies). */
 const READ_CHUNK = 256 * PAGE;
+const WRITE_CHUNK = 256 * PAGE;
 
 /** Bytes of a bitmap of `bits` bits in whole u64 words (the kernel's ALIGN(n, 64) / 8). */
 export const bitmapBytes = (bits: number): number => Math.ceil(bits / 64) * 8;
@@ -29,6 +30,19 @@ export function setBits(b: Uint8Array, lo: number, hi: number): void {
   for (let i = lo; i < loByte * 8; i++) set(i);
   b.fill(0xff, loByte, hiByte);
   for (let i = hiByte * 8; i <= hi; i++) set(i);
+}
+
+/** Runs clipped to [0, bits), sorted, overlapping and adjacent ones merged. */
+function mergeRuns(runs: BitRun[], bits: number): BitRun[] {
+  const out: BitRun[] = [];
+  const sorted = runs.map((r) => ({ lo: r.lo, hi: Math.min(r.hi, bits - 1) })).filter((r) => r.lo <= r.hi)
+    .sort((a, b) => a.lo - b.lo);
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.lo <= last.hi + 1) last.hi = Math.max(last.hi, r.hi);
+    else out.push(r);
+  }
+  return out;
 }
 
 /** Appends the set bits of `words` (bit 0 of words[0] is index `base`) to runs, below `limit`. */
@@ -64,6 +78,7 @@ export class BitmapBuffer {
   private size = 0n;
   /** Whether the previous call may have left frames behind. */
   private used = false;
+  private readonly chunk = new Uint8Array(WRITE_CHUNK);
 
   constructor(private readonly memory: HostMemory) {}
 
@@ -83,19 +98,24 @@ export class BitmapBuffer {
 
   /**
    * A bitmap of `bits` bits holding `runs` (null: all of them); returns its hva.
-   * Only the bytes from the lowest to the highest set bit are written.
+   * Only the bytes from the lowest to the highest set bit are written, a
+   * chunk at a time (a 2^31-bit bitmap never exists whole in JS).
    */
   write(bits: number, runs: BitRun[] | null): bigint {
     const hva = this.at(bitmapBytes(bits));
-    const clipped = (runs ?? [{ lo: 0, hi: bits - 1 }]).map((r) => ({ lo: r.lo, hi: Math.min(r.hi, bits - 1) }))
-      .filter((r) => r.lo <= r.hi);
-    if (clipped.length === 0) return hva;
-    let from = bits, to = 0;
-    for (const r of clipped) { from = Math.min(from, r.lo); to = Math.max(to, r.hi); }
-    from -= from % 8;
-    const b = new Uint8Array(Math.floor((to - from) / 8) + 1);
-    for (const r of clipped) setBits(b, r.lo - from, r.hi - from);
-    this.memory.write(hva + BigInt(from / 8), b);
+    const set = mergeRuns(runs ?? [{ lo: 0, hi: bits - 1 }], bits);
+    if (set.length === 0) return hva;
+    const from = Math.floor(set[0].lo / 8), to = Math.floor(set[set.length - 1].hi / 8) + 1; // bytes [from, to)
+    let first = 0; // the first run not wholly below the current chunk
+    for (let at = from; at < to; at += WRITE_CHUNK) {
+      const end = Math.min(to, at + WRITE_CHUNK);
+      const c = this.chunk.subarray(0, end - at).fill(0);
+      while (set[first].hi < at * 8) first++;
+      for (let i = first; i < set.length && set[i].lo < end * 8; i++) {
+        setBits(c, Math.max(set[i].lo, at * 8) - at * 8, Math.min(set[i].hi, end * 8 - 1) - at * 8);
+      }
+      this.memory.write(hva + BigInt(at), c);
+    }
     return hva;
   }
 
