@@ -10,7 +10,7 @@ import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd } from "./kvm/ioctl";
 import { Vm, vmOf, activeSet, inactiveSet } from "./kvm/vm";
-import { setOf } from "./memslots/set";
+import { setOf, idLookup } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, indexRebuilds } from "./search";
 import { vcpuOf, vcpuGfnToHva } from "./kvm/vcpu";
@@ -104,6 +104,13 @@ export function lookupGfn(fd: i32, asId: u32, gfn: u64, mode: i32): i32 {
 }
 /** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
 export function hvaToSlots(fd: i32, asId: u32, start: u64, end: u64): i32 { return intro.hvaToSlots(vmOfFd(fd), asId, start, end); }
+/** Pages of user slot `id` of address space asId (active set), -1 when there is none: the dirty-log ioctls' own lookup. */
+export function memslotNpages(fd: i32, asId: u32, id: u32): i64 {
+  const vm = vmOfFd(fd);
+  if (asId >= vm.nrAs || id >= <u32>KVM_USER_MEM_SLOTS) return -1;
+  const p = idLookup(setOf(activeSet(vm, asId)), <i32>id);
+  return p == 0 ? -1 : <i64>slotOf(p).npages;
+}
 export function vcpuLive(fd: i32): bool { return vcpuFromFd(fd) != 0; }
 
 /** kvm_is_visible_gfn: a user slot (id < 32764) that is not INVALID covers gfn (AS 0). */

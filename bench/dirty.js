@@ -5,7 +5,7 @@
 import * as native from "./native/native.js";
 import { perOp } from "./best.js";
 import { Kvm, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_MEM_LOG_DIRTY_PAGES, kvm_dirty_log, kvm_clear_dirty_log } from "../dist/index.js";
-import { ScriptRunner } from "../dist/cli/script.js";
+import { ScriptRunner } from "../dist/conformance/index.js";
 
 const PAGES = 4n << 20n; // 16 GiB
 const BITMAP_BYTES = PAGES / 8n;

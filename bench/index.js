@@ -11,14 +11,15 @@ import { lookupSuite } from "./lookup.js";
 import { churnSuite } from "./churn.js";
 import { guestSuite } from "./guest.js";
 import { dirtySuite } from "./dirty.js";
+import { conformanceSuite } from "./conformance.js";
 import { figures, printTable, renderHtml, renderPng } from "./report.js";
 
 const quick = process.argv.includes("--quick");
-// --only SUITE (lookup, churn, guest, dirty): run one suite and print it; no report is written.
+// --only SUITE (lookup, churn, guest, dirty, conformance): run one suite and print it; no report is written.
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : null;
-if (only !== null && !["lookup", "churn", "guest", "dirty"].includes(only)) {
-  console.error(`--only takes lookup, churn, guest or dirty, not ${only}`);
+if (only !== null && !["lookup", "churn", "guest", "dirty", "conformance"].includes(only)) {
+  console.error(`--only takes lookup, churn, guest, dirty or conformance, not ${only}`);
   process.exit(2);
 }
 const options = quick ? { minSamples: 2, maxTime: 0.05, delay: 0 } : { minSamples: 10, maxTime: 1.5 };
@@ -46,6 +47,7 @@ if (want("lookup")) await timed(() => lookupSuite(b, sizes, options, quick));
 if (want("churn")) await timed(() => churnSuite(quick));
 if (want("guest")) await timed(() => guestSuite(b, options, quick));
 if (want("dirty")) await timed(() => dirtySuite(b, options, quick));
+if (want("conformance")) await timed(() => conformanceSuite(b, options, quick));
 report.seconds = (Date.now() - started) / 1000;
 const figs = figures(report);
 report.figures = figs;

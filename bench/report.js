@@ -70,6 +70,13 @@ export function figures(report) {
     add({ group: "dirty", name: `dirty ring reset (${d.ringEntries} entries)`, value: d.ringResetNs / d.ringEntries, unit: "ns/entry" });
   }
 
+  const c = suite("conformance");
+  if (c) {
+    add({ group: "conformance", name: `runner: slowest extreme line (${c.slowestLine})`, value: c.slowestLineNs, unit: "ns",
+      target: { on: "value", op: "<=", limit: c.targetLineNs } });
+    add({ group: "conformance", name: `runner: extremes.txt, ${c.scriptLines} lines`, value: c.scriptNs, unit: "ns" });
+  }
+
   const g = suite("guest");
   if (g) {
     add({ group: "guest", name: "guest MIPS (every access through the sptes)", value: g.mips.mips, unit: "MIPS",

@@ -22,7 +22,7 @@ describe("webkvm CLI", () => {
   });
 
   it("script prints one line per op", () => {
-    const r = run("script", "../shared/conformance/golden/lifecycle.txt");
+    const r = run("script", "conformance/golden/lifecycle.txt");
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split("\n").length).toBe(31);
   });

@@ -1,17 +1,17 @@
-// The golden scripts recorded from Linux 6.18, run in-process on the debug core.
+// The golden scripts recorded from Linux 6.18 (conformance/golden), run in-process on the debug core.
 import { describe, it, expect } from "vitest";
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { runScript } from "../src/cli/script.js";
+import { runScript } from "../src/conformance/index.js";
 import { openKvm } from "./helpers.js";
 
-const golden = fileURLToPath(new URL("../../shared/conformance/golden/", import.meta.url));
+const golden = fileURLToPath(new URL("../conformance/golden/", import.meta.url));
 
 /** Goldens this build passes completely. */
 const PASSING = ["validation", "guest_access", "lifecycle", "dirty_bitmap", "dirty_ring", "guest_memfd"];
 
 describe("conformance goldens", () => {
-  it("the shared goldens are present", () => {
+  it("the project's goldens are present", () => {
     expect(existsSync(golden + "validation.txt")).toBe(true);
   });
   for (const name of PASSING) {

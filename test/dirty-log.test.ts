@@ -9,7 +9,7 @@ import {
   Kvm, Vm, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_ENABLE_CAP, kvm_dirty_log, kvm_clear_dirty_log, kvm_enable_cap,
   KVM_CAP, PROT_NONE, PROT_READ, errnoName, CHECK,
 } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner } from "../src/conformance/index.js";
 import { openKvm, code } from "./helpers.js";
 
 let kvm: Kvm;

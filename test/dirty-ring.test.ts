@@ -8,7 +8,7 @@ import { describe, it, expect, beforeEach } from "vitest";
 import {
   Kvm, Vm, KVM_CAP, KVM_ENABLE_CAP, KVM_RESET_DIRTY_RINGS, KVM_EXIT, kvm_enable_cap, errnoName,
 } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner } from "../src/conformance/index.js";
 import { openKvm, code } from "./helpers.js";
 
 let kvm: Kvm;

@@ -8,7 +8,7 @@ import {
   GUEST_MEMFD_FLAG_INIT_SHARED as INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE as PRIVATE, FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, KVM_MEMORY_EXIT_FLAG_PRIVATE,
 } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner } from "../src/conformance/index.js";
 import { GMEM_STAT } from "../src/abi.gen.js";
 import { openKvm, code, MiB } from "./helpers.js";
 

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { Kvm, KVM_CAP } from "../src/index.js";
 import { CORRUPT } from "../src/abi.gen.js";
 import { openKvm } from "./helpers.js";
-import { runScript } from "../src/cli/script.js";
+import { runScript } from "../src/conformance/index.js";
 
 const wasmUrl = new URL("../build/debug.wasm", import.meta.url);
 
@@ -23,7 +23,7 @@ describe("Kvm.open", () => {
   it("the release core behaves the same (validation golden) with its checks compiled out", async () => {
     const kvm = await Kvm.open({ core: "release" });
     expect(kvm.debugCore).toBe(false);
-    const golden = new URL("../../shared/conformance/golden/", import.meta.url);
+    const golden = new URL("../conformance/golden/", import.meta.url);
     const got = await runScript(readFileSync(new URL("validation.txt", golden), "utf8"), kvm);
     expect(got.join("\n")).toBe(readFileSync(new URL("validation.out", golden), "utf8").trim());
   });

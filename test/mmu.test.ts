@@ -4,7 +4,7 @@
 // the conformance runner's guest (the same fault path as any guest).
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS as IN_PROGRESS } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner } from "../src/conformance/index.js";
 import { MMU_STAT } from "../src/abi.gen.js";
 import { openKvm } from "./helpers.js";
 

@@ -1,7 +1,7 @@
 // Page tracking (spec/mmu.md §4) with an external user, KVMGT-style.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner } from "../src/conformance/index.js";
 import { openKvm, code } from "./helpers.js";
 import * as A from "./cpu/asm.js";
 

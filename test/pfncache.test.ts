@@ -1,7 +1,7 @@
 // gfn -> pfn caches (spec/pfncache.md) and their two device users.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm, GfnToPfnCache, PvClock, RunstateArea, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS as IN_PROGRESS } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner } from "../src/conformance/index.js";
 import { openKvm, code } from "./helpers.js";
 
 let kvm: Kvm, vm: Vm, A: bigint, gpc: GfnToPfnCache;

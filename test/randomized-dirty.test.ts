@@ -17,7 +17,7 @@
 
 import { describe, it, expect } from "vitest";
 import { Kvm, Vm, Vcpu } from "../src/index.js";
-import { ScriptRunner, listOf } from "../src/cli/script.js";
+import { ScriptRunner, listOf } from "../src/conformance/index.js";
 import { openKvm } from "./helpers.js";
 
 const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};

@@ -5,7 +5,7 @@
 // memslots and host mappings say — never data through a stale translation.
 import { describe, it, expect } from "vitest";
 import { PvClock } from "../src/index.js";
-import { ScriptRunner } from "../src/cli/script.js";
+import { ScriptRunner } from "../src/conformance/index.js";
 import { openKvm } from "./helpers.js";
 
 const GIB = 1n << 30n;

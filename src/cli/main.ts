@@ -1,7 +1,7 @@
 // The `webkvm` command.
 
 import { readFile } from "node:fs/promises";
-import { runScript } from "./script.js";
+import { runScript } from "../conformance/index.js";
 import { Kvm } from "../kvm.js";
 import { Machine } from "../machine.js";
 
@@ -12,7 +12,7 @@ commands:
                   boot a RISC-V guest (flat image at 0x80000000, or ELF); UART to stdout.
                   Exit status: the guest's SRST reason (0 success, 1 failure), 3 if it
                   stopped any other way (halt, memory fault, limit).
-  script FILE     run a conformance script (shared/conformance/README.md), one result line per op
+  script FILE     run a conformance script (conformance/README.md), one result line per op
   bench [--quick] run the benchmarks (a source checkout: bench/ is not in the published package)
   help            this text       (every command takes --help)
 
@@ -91,7 +91,11 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "run") return runCommand(rest);
   if (cmd === "bench") return benchCommand(rest);
   if (cmd === "script") {
-    if (rest.includes("--help")) { process.stdout.write("usage: webkvm script [--debug-core] FILE\n"); return 0; }
+    if (rest.includes("--help")) {
+      process.stdout.write("usage: webkvm script [--debug-core] FILE\n  runs a conformance script (language: conformance/README.md;" +
+        " goldens: conformance/golden), one result line per operation\n");
+      return 0;
+    }
     const debug = rest.includes("--debug-core");
     const files = rest.filter((a) => a !== "--debug-core");
     if (files.length !== 1) { process.stderr.write("usage: webkvm script [--debug-core] FILE\n"); return 2; }

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const GOLDEN = join(REPO, "../shared/conformance/golden");
+const GOLDEN = join(REPO, "conformance/golden");
 const SHOTS = join(REPO, "test-results/browser");
 
 warnIfMissing("browser tests");
@@ -44,7 +44,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
     // A string, not a function: vitest would rewrite a function's import() for Node.
     const got: string[] = await page.evaluate(`(async (script) => {
       const { Kvm } = await import("/dist/index.js");
-      const { runScript } = await import("/dist/cli/script.js");
+      const { runScript } = await import("/dist/conformance/index.js");
       const kvm = await Kvm.open({ core: "debug" });   // the wasm found with new URL(..., import.meta.url)
       if (!kvm.debugCore) throw new Error("expected the debug core");
       return runScript(script, kvm);
