@@ -191,13 +191,15 @@ export class Vm {
     return this.bitmapBuf.hva;
   }
 
+  /** Pages of user slot `slot`, -1n when there is none: found by id as the dirty-log ioctls find it. */
   private slotNpages(slot: number, asId: number): bigint {
-    return this.memslots({ asId }).find((s) => s.id === slot)?.npages ?? 64n;
+    return this.core.memslotNpages(this.fd, asId, slot & 0xffff);
   }
 
   /** KVM_GET_DIRTY_LOG: the slot's bitmap, ALIGN(npages, 64) / 8 bytes (bit i = page base_gfn + i). */
   getDirtyLog(slot: number, asId = 0): Uint8Array {
-    return this.readDirtyLog(slot, asId, this.slotNpages(slot, asId));
+    const npages = this.slotNpages(slot, asId);
+    return this.readDirtyLog(slot, asId, npages < 0n ? 64n : npages);
   }
 
   private readDirtyLog(slot: number, asId: number, npages: bigint): Uint8Array {
@@ -213,13 +215,17 @@ export class Vm {
    * set bit i of bitmap (default: every page of the range).
    */
   clearDirtyLog(slot: number, firstPage: U64, numPages: number, bitmap?: Uint8Array, asId = 0): void {
-    const bytes = BigInt(Math.ceil(toU32(numPages, "numPages") / 64) * 8);
-    const hva = this.bitmapScratch(bytes);
-    const b = bitmap ?? new Uint8Array(Number(bytes)).fill(0xff);
-    if (b.length < Number(bytes)) throw new RangeError(`bitmap needs ${bytes} bytes for ${numPages} pages`);
-    this.kvm.memory.write(hva, b.subarray(0, Number(bytes)));
+    const num = toU32(numPages, "numPages");
+    const first = toU64(firstPage, "firstPage");
+    const bytes = Math.ceil(num / 64) * 8;
+    if (bitmap && bitmap.length < bytes) throw new RangeError(`bitmap needs ${bytes} bytes for ${num} pages`);
+    // KVM reads the bitmap only once num_pages <= npages - first_page (kvm_clear_dirty_log_protect): a call
+    // that fails its checks first costs no bitmap, and the default all-ones one is never larger than the slot's.
+    const reads = BigInt(num) <= this.slotNpages(slot, asId) - first ? bytes : 0;
+    const hva = this.bitmapScratch(BigInt(reads));
+    if (reads > 0) this.kvm.memory.write(hva, bitmap ? bitmap.subarray(0, reads) : new Uint8Array(reads).fill(0xff));
     const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }),
-      num_pages: numPages, first_page: toU64(firstPage, "firstPage"), dirty_bitmap: hva };
+      num_pages: num, first_page: first, dirty_bitmap: hva };
     checkedIoctl(this.core, this.fd, KVM_CLEAR_DIRTY_LOG, "KVM_CLEAR_DIRTY_LOG", kvm_clear_dirty_log.encode(fields), fields);
   }
 

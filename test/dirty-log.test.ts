@@ -426,6 +426,18 @@ describe("CLEAR and re-protection (§4, §5, mmu.md §3.1)", () => {
     expect(op("getlog 2")).toBe("dirty 99");
   });
 
+  it("Vm.clearDirtyLog writes no bitmap for a call that fails its checks first (kvm_clear_dirty_log_protect reads it last)", () => {
+    expect(op("cap manual_protect")).toBe("ok");
+    const frames = kvm.memory.framesInUse;
+    // num_pages 2^32 - 1 from page 2^40: EINVAL at once, without a 512 MiB all-ones bitmap in JS or in frames
+    expect(code(() => vm().clearDirtyLog(0, 1n << 40n, 0xffffffff))).toBe("EINVAL");
+    expect(code(() => vm().clearDirtyLog(0, 0, 0xffffffff))).toBe("EINVAL");
+    expect(kvm.memory.framesInUse).toBe(frames);
+    expect(ops("write 0x1000 1", "getlog 0")).toEqual(["ok", "dirty 1"]);
+    vm().clearDirtyLog(0, 0, 64);                       // a call that passes still clears with the default bitmap
+    expect(ops("write 0x1000 2", "getlog 0")).toEqual(["ok", "dirty 1"]);
+  });
+
   it("CLEAR works without manual protect, and re-arms", () => {
     expect(ops("write 0x1000 1", "write 0x41000 1")).toEqual(["ok", "ok"]);
     expect(op("clearlog 0 0 64")).toBe("ok");
