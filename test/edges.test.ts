@@ -123,3 +123,80 @@ function hex(got: Uint8Array, want: Uint8Array): string {
   for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) return `differs at +${i}: ${got[i]} != ${want[i]}`;
   return "";
 }
+
+describe("guest code and Sv39 page tables in a READONLY slot", () => {
+  // PTE bits and the guest's layout: code, its trap handler and three page
+  // tables live in a READONLY slot; data lives in a read-write slot.
+  const V = 1n, R = 2n, W = 4n, X = 8n, AC = 64n, D = 128n;
+  const ptr = (pa: bigint) => ((pa >> 12n) << 10n) | V;
+  const leaf = (pa: bigint, flags: bigint) => ((pa >> 12n) << 10n) | flags | V;
+  const RO = 0x9000_0000n, CODE = RO, HANDLER = RO + 0x1000n, ROOT = RO + 0x2000n, L1 = RO + 0x3000n;
+  const L0_CODE = RO + 0x4000n, L0_DATA = RO + 0x5000n, RO_SIZE = 0x10000n;
+  const CODE_VA = 0x1000_0000n, HANDLER_VA = 0x1000_1000n;
+  const DATA_VA = 0x2000_0000n, NO_A_VA = 0x2000_1000n, NO_D_VA = 0x2000_2000n, PT_VA = 0x2000_3000n;
+  const SCAUSE_LOAD_PAGE = 13n, SCAUSE_STORE_PAGE = 15n;
+
+  it("Svade (RISC-V KVM's default vCPU): fetches and walks read the READONLY slot; a walk that must set A or D raises the guest's page fault and writes nothing; the guest's own PTE update there is an MMIO write exit", () => {
+    const vm = kvm.createVm();
+    const dataHva = kvm.memory.mmap(MiB), roHva = kvm.memory.mmap(RO_SIZE);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: MiB, userspaceAddr: dataHva });
+    vm.setUserMemoryRegion({ slot: 1, flags: KVM_MEM_READONLY, guestPhysAddr: RO, memorySize: RO_SIZE, userspaceAddr: roHva });
+    const ro = (gpa: bigint) => roHva + (gpa - RO);
+    const pte = (table: bigint, i: number, v: bigint) => kvm.memory.poke(ro(table) + BigInt(i) * 8n, v, 8);
+    pte(ROOT, 0, ptr(L1));
+    pte(L1, Number((CODE_VA >> 21n) & 511n), ptr(L0_CODE));
+    pte(L1, Number((DATA_VA >> 21n) & 511n), ptr(L0_DATA));
+    pte(L0_CODE, 0, leaf(CODE, R | X | AC));
+    pte(L0_CODE, 1, leaf(HANDLER, R | X | AC));
+    pte(L0_DATA, 0, leaf(RAM, R | W | AC | D));
+    pte(L0_DATA, 1, leaf(RAM + 0x1000n, R | W)); // A clear
+    pte(L0_DATA, 2, leaf(RAM + 0x2000n, R | W | AC)); // D clear
+    pte(L0_DATA, 3, leaf(L0_DATA, R | W | AC | D)); // the guest's own view of that table
+
+    const { t2, t3, t4, t5 } = REG;
+    const p = new Program(CODE_VA);
+    p.li(t0, DATA_VA).li(t1, 0x55).emit(A.sd(t1, t0, 0), A.ld(t2, t0, 0));
+    p.li(t0, NO_D_VA).emit(A.ld(t3, t0, 0), A.ecall()); // A set, D clear: a load goes through
+    p.label("noA").li(t0, NO_A_VA).emit(A.ld(t4, t0, 0), A.ecall());
+    p.label("noD").li(t0, NO_D_VA).emit(A.sd(t1, t0, 0), A.ecall());
+    // The guest's fault handler would set D itself: a store into the READONLY slot.
+    p.label("setD").li(t0, PT_VA + 2n * 8n).emit(A.ld(t5, t0, 0), A.ori(t5, t5, Number(D)), A.sd(t5, t0, 0), A.ecall());
+    const words = p.finish();
+    kvm.memory.write(ro(CODE), new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+    kvm.memory.poke(ro(HANDLER), A.ecall(), 4);
+    const roBefore = kvm.memory.read(roHva, Number(RO_SIZE));
+
+    const vcpu = vm.createVcpu(0);
+    vcpu.setCsr("stvec", HANDLER_VA);
+    vcpu.setCsr("satp", (8n << 60n) | (ROOT >> 12n));
+    vcpu.pc = CODE_VA;
+    const faultAt = (label: string) => {
+      vcpu.pc = p.addr(label);
+      vcpu.setCsr("scause", 0n);
+      expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
+      expect(vcpu.pc).toBe(HANDLER_VA); // the guest's handler made the SBI call
+      return [vcpu.getCsr("scause"), vcpu.getCsr("stval")];
+    };
+
+    // Code fetched from the READONLY slot, walks through its tables: no exit but the SBI call.
+    expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect([vcpu.getReg(t2), vcpu.getReg(t3)]).toEqual([0x55n, 0n]);
+    expect(kvm.memory.peek(dataHva, 8)).toBe(0x55n);
+    // A clear: the load's page fault, taken by the guest (KVM never sees it).
+    expect(faultAt("noA")).toEqual([SCAUSE_LOAD_PAGE, NO_A_VA]);
+    // D clear: the store's page fault; the store did not happen.
+    expect(faultAt("noD")).toEqual([SCAUSE_STORE_PAGE, NO_D_VA]);
+    expect(kvm.memory.peek(dataHva + 0x2000n, 8)).toBe(0n);
+    // A store to a READONLY slot (gstage_page_fault: not writable) is emulated as MMIO.
+    vcpu.pc = p.addr("setD");
+    let exit = vcpu.run();
+    const m = vcpu.kvmRun.mmio;
+    expect([exit.reason, m.physAddr, m.len, m.isWrite]).toEqual([KVM_EXIT.MMIO, L0_DATA + 2n * 8n, 8, true]);
+    expect(new DataView(m.data.buffer, m.data.byteOffset, 8).getBigUint64(0, true)).toBe(leaf(RAM + 0x2000n, R | W | AC | D));
+    exit = vcpu.run();
+    expect(exit.reason).toBe(KVM_EXIT.RISCV_SBI);
+    // Nothing wrote the READONLY slot: not the walks, not the guest.
+    expect(equal(kvm.memory.read(roHva, Number(RO_SIZE)), roBefore)).toBe(true);
+    vm.close();
+  });
+});
