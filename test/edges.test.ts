@@ -200,3 +200,55 @@ describe("guest code and Sv39 page tables in a READONLY slot", () => {
     vm.close();
   });
 });
+
+describe("mprotect of a slot's backing (MMU-notifier change_protection)", () => {
+  it("PROT_READ: guest stores fail KVM_RUN with EFAULT (hva_to_pfn cannot write) and retire nothing, loads still work; back to read-write the same store completes", () => {
+    const vm = kvm.createVm();
+    const hva = kvm.memory.mmap(MiB);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: MiB, userspaceAddr: hva });
+    const DATA = RAM + 0x10000n, OTHER = RAM + 0x11000n;
+    const { t2 } = REG;
+    const p = new Program(RAM);
+    p.label("store").emit(A.sd(t1, t0, 0), A.ecall());
+    p.label("load").emit(A.ld(t2, t0, 0), A.ecall());
+    const vcpu = vm.createVcpu(0);
+    load(vm, vcpu, p);
+    const other = vm.createVcpu(1);
+    const at = (label: string, addr: bigint, value = 0n, v = vcpu) => {
+      v.pc = p.addr(label);
+      v.setReg(t0, addr);
+      v.setReg(t1, value);
+      return v.run();
+    };
+    // Both pages mapped writable in the guest first (their sptes are writable).
+    expect(at("store", DATA, 1n).reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect(at("store", OTHER, 10n).reason).toBe(KVM_EXIT.RISCV_SBI);
+
+    kvm.memory.mprotect(hva + (DATA - RAM), PAGE, "r");
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy(); // no writable spte left for a read-only hva
+    // The writable spte went with the notifier: the store faults, and the fault cannot get a writable page.
+    const exit = at("store", DATA, 2n);
+    expect([exit.errno, exit.reason]).toEqual([14, KVM_EXIT.MEMORY_FAULT]);
+    const mf = vcpu.kvmRun.memoryFault;
+    expect([mf.gpa, mf.size, mf.flags]).toEqual([DATA, PAGE, 0n]);
+    expect(vcpu.pc).toBe(p.addr("store")); // not retired
+    expect(kvm.memory.peek(hva + (DATA - RAM), 8)).toBe(1n);
+    expect(code(() => vm.writeGuest(DATA, u64le(5n)))).toBe("EFAULT");
+    // Reads of the page, and writes to the page beside it, are unaffected (another vCPU;
+    // the first one stays at its refused store).
+    expect(at("load", DATA, 0n, other).reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect(other.getReg(t2)).toBe(1n);
+    expect(at("store", OTHER, 11n, other).reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+
+    kvm.memory.mprotect(hva + (DATA - RAM), PAGE, "rw");
+    // KVM_RUN again on the refused store completes it.
+    expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect(kvm.memory.peek(hva + (DATA - RAM), 8)).toBe(2n);
+    expect(at("store", DATA, 3n).reason).toBe(KVM_EXIT.RISCV_SBI);
+    vm.writeGuest(DATA + 8n, u64le(4n));
+    expect([kvm.memory.peek(hva + (DATA - RAM), 8), kvm.memory.peek(hva + (DATA - RAM) + 8n, 8)]).toEqual([3n, 4n]);
+    expect(kvm.memory.peek(hva + (OTHER - RAM), 8)).toBe(11n);
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+  });
+});

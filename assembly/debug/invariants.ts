@@ -13,7 +13,7 @@ import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDE
   SPTE_F_PRESENT, NO_TAG, SPTE_READ_TAG, SPTE_FETCH_TAG, SPT_TABLE_BYTES, SPTE_SHIFT, SPT_INDEX_MASK } from "../mmu/spte";
 import { SlotArch } from "../mmu/rmap";
 import { trackCount } from "../mmu/page_track";
-import { hvaFrameNoFault } from "../hostmm/mm";
+import { hvaFrameNoFault, hvaProt, PROT_WRITE } from "../hostmm/mm";
 import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
 import { gfnToMemslotInSet } from "../search";
@@ -198,6 +198,8 @@ function checkSpte(vm: Vm, slot: usize, e: usize): void {
   if (load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
     const tag = load<u64>(e + SPTE_WRITE_TAG);
     check(<usize>((tag & ~PAGE_MASK) + load<u64>(e + SPTE_ADDEND)) == frame, "writable spte into a stale frame");
+    check(gmemServes(vm, slot, gfn) || (hvaProt(hva) >= 0 && (<u32>hvaProt(hva) & PROT_WRITE) != 0),
+      "writable spte for an hva the host cannot write (missed mprotect invalidation)");
     check(trackCount(slot, gfn) == 0, "writable spte for a write-tracked gfn");
     if (sl.dirtyBitmap != 0 && (sl.flags & KVM_MEM_LOG_DIRTY_PAGES) != 0) {
       const rel = gfn - sl.baseGfn;
