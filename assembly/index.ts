@@ -4,7 +4,7 @@
 import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE } from "./layout";
 import { failedCheck } from "./errno";
 import * as errno from "./errno";
-import { kzalloc, kfree, allocatedBytes } from "./kalloc";
+import { kzalloc, kfree, allocatedBytes, liveAllocations } from "./kalloc";
 import { framesInUse } from "./hostmm/frames";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
@@ -44,6 +44,7 @@ export function kmalloc(size: usize): usize { return kzalloc(size); }
 export function kmfree(p: usize): void { kfree(p); }
 export function statFramesInUse(): u32 { return framesInUse; }
 export function statHeapBytes(): u64 { return allocatedBytes; }
+export function statLiveAllocations(): u32 { return liveAllocations; }
 export function statIndexRebuilds(): u32 { return indexRebuilds; }
 export function statMemslotsUpdated(): u32 { return memslotsUpdatedCount; }
 

@@ -9,6 +9,8 @@ const WASM_MAX_PAGES: i32 = 65536;
 const ALLOC_SLACK: u64 = 1 << 20;
 
 export let allocatedBytes: u64 = 0;
+/** Blocks allocated and not yet freed: exact, unlike allocatedBytes (callers may free without a size). */
+export let liveAllocations: u32 = 0;
 
 /** Zeroed allocation, 0 on failure. `point` names an injection site (0 = none). */
 export function kzalloc(size: usize, point: i32 = 0): usize {
@@ -23,6 +25,7 @@ export function kzalloc(size: usize, point: i32 = 0): usize {
   const p = heap.alloc(size);
   memory.fill(p, 0, size);
   allocatedBytes += <u64>size;
+  liveAllocations++;
   return p;
 }
 
@@ -30,4 +33,5 @@ export function kfree(p: usize, size: usize = 0): void {
   if (p == 0) return;
   heap.free(p);
   allocatedBytes -= <u64>size;
+  liveAllocations--;
 }

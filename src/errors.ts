@@ -100,6 +100,7 @@ const CHECKS: Record<number, (c: CheckContext) => string> = {
   80: (c) => `address ${h(c.address)} + size ${h(c.size)} is empty or wraps`,
   81: (c) => `address ${h(c.address)} or size ${h(c.size)} is not page aligned`,
   82: () => `no memory for the attribute ranges`,
+  98: () => `the vCPU's VM was closed during this KVM_RUN (by host code the run called); the run stopped at an instruction boundary`,
 };
 
 export class KvmError extends Error {

@@ -367,6 +367,10 @@ export class Vm {
     if (this.closed) return;
     this.kvm.core.closeFd(this.fd);
     this.closed = true;
+    // The host memory this object and its vCPUs mapped for ioctl arguments goes with them.
+    for (const v of this.vcpus) v.releaseScratch();
+    if (this.bitmapBuf) this.kvm.memory.munmap(this.bitmapBuf.hva, this.bitmapBuf.size);
+    this.bitmapBuf = null;
     this.kvm.forget(this.fd);
   }
 }

@@ -2,7 +2,7 @@
 // tables in a READONLY slot, a slot's backing made read-only and back, and
 // closing VMs whose backing is gone or whose vCPUs stopped mid-run.
 import { describe, it, expect, beforeEach } from "vitest";
-import { Kvm, KVM_EXIT, KVM_MEM_READONLY, type Vm, type Vcpu } from "../src/index.js";
+import { Kvm, KVM_EXIT, KVM_RUN as KVM_RUN_NR, KVM_MEM_READONLY, type Vm, type Vcpu } from "../src/index.js";
 import { openKvm, code, MiB } from "./helpers.js";
 import { Program, REG, CSR } from "./cpu/asm.js";
 import * as A from "./cpu/asm.js";
@@ -250,5 +250,113 @@ describe("mprotect of a slot's backing (MMU-notifier change_protection)", () => 
     expect([kvm.memory.peek(hva + (DATA - RAM), 8), kvm.memory.peek(hva + (DATA - RAM) + 8n, 8)]).toEqual([3n, 4n]);
     expect(kvm.memory.peek(hva + (OTHER - RAM), 8)).toBe(11n);
     expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+  });
+});
+
+describe("closing a VM (kvm_destroy_vm) in awkward states", () => {
+  const live = () => kvm.core.statLiveAllocations() as number;
+
+  /** Backing for three 1 MiB slots, its host page tables already built (they belong to the mm, not to a VM). */
+  function backing(): bigint {
+    kvm.createVm().close(); // the VM list exists from the first VM on
+    const hva = kvm.memory.mmap(3n * MiB);
+    for (let i = 0n; i < 3n; i++) kvm.memory.read(hva + i * MiB, 1);
+    return hva;
+  }
+
+  /** A VM with three slots on `hva`, one dirty-logged, and a vCPU that wrote a page of each (writable sptes). */
+  function busyVm(hva: bigint): { vm: Vm; vcpu: Vcpu; p: Program } {
+    const vm = kvm.createVm();
+    for (let i = 0; i < 3; i++) {
+      vm.setUserMemoryRegion({ slot: i, flags: i === 2 ? 1 : 0, guestPhysAddr: RAM + BigInt(i) * MiB, memorySize: MiB,
+        userspaceAddr: hva + BigInt(i) * MiB });
+    }
+    const p = new Program(RAM);
+    p.li(t0, RAM + 0x8000n).emit(A.sd(t0, t0, 0));
+    p.li(t0, RAM + MiB).emit(A.sd(t0, t0, 0));
+    p.li(t0, RAM + 2n * MiB).emit(A.sd(t0, t0, 0), A.ecall());
+    p.label("mmio").li(t0, 0x1000_0000n).emit(A.lw(t1, t0, 0), A.ecall());
+    p.label("spin").to("spin", (off) => A.jal(0, off));
+    const vcpu = vm.createVcpu(0);
+    load(vm, vcpu, p);
+    expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
+    return { vm, vcpu, p };
+  }
+
+  /** The instance still works: a new VM on new memory runs a guest to its SBI call. */
+  function freshVmRuns(): void {
+    const vm = kvm.createVm();
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: MiB, userspaceAddr: kvm.memory.mmap(MiB) });
+    const vcpu = vm.createVcpu(0);
+    const p = new Program(RAM);
+    p.li(t0, RAM + 0x1000n).li(t1, 77).emit(A.sd(t1, t0, 0), A.ld(a0, t0, 0), A.ecall());
+    load(vm, vcpu, p);
+    expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect(vcpu.getReg(a0)).toBe(77n);
+    vm.close();
+  }
+
+  it("backing unmapped first (munmap zaps the sptes), then close: every allocation and frame is released, nothing traps", () => {
+    const hva = backing();
+    const allocs = live(), frames = kvm.memory.framesInUse;
+    const { vm } = busyVm(hva);
+    const gpc = vm.createPfnCache();
+    gpc.activate(RAM + 0x8000n, 8);
+    expect(kvm.memory.framesInUse).toBeGreaterThan(frames + 3);
+    expect(kvm.core.slotRmapCount(vm.fd, RAM >> 12n)).toBeGreaterThan(0);
+    kvm.memory.munmap(hva, 3n * MiB);
+    const rmaps = () => [0n, 1n, 2n].map((i) => kvm.core.slotRmapCount(vm.fd, (RAM + i * MiB) >> 12n));
+    expect(rmaps()).toEqual([0, 0, 0]); // the notifier zapped every spte
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+    const fd = vm.fd;
+    vm.close();
+    expect(kvm.core.vmLive(fd)).toBeFalsy();
+    expect([live(), kvm.memory.framesInUse]).toEqual([allocs, frames]);
+    freshVmRuns();
+  });
+
+  it("vCPUs stopped on an MMIO exit and on the budget (both mid-instruction-stream), then close: all released; their fds are EBADF", () => {
+    const hva = backing();
+    const allocs = live(), frames = kvm.memory.framesInUse;
+    const { vm, vcpu, p } = busyVm(hva);
+    vcpu.pc = p.addr("mmio");
+    expect(vcpu.run().reason).toBe(KVM_EXIT.MMIO); // the load waits for its data
+    const other = vm.createVcpu(1);
+    other.pc = p.addr("spin");
+    other.setBudget(500);
+    expect(other.run().errno).toBe(4);
+    vm.close();
+    expect(live()).toBe(allocs);
+    expect([vcpu.ioctl(KVM_RUN_NR), other.ioctl(KVM_RUN_NR)]).toEqual([-9, -9]);
+    kvm.memory.munmap(hva, 3n * MiB);
+    expect(kvm.memory.framesInUse).toBe(frames);
+    freshVmRuns();
+  });
+
+  it("closed by host code inside its own KVM_RUN (a page-track write callback): the run stops after that store with EBADF, the VM goes as the run returns", () => {
+    const hva = backing();
+    const allocs = live(), frames = kvm.memory.framesInUse;
+    const { vm, vcpu } = busyVm(hva);
+    const p = new Program(RAM + 0x10000n);
+    p.li(t0, RAM + 0x9000n).li(t1, 1).emit(A.sd(t1, t0, 0), A.sd(t1, t0, 8), A.ecall());
+    load(vm, vcpu, p);
+    const seen: bigint[] = [];
+    vm.pageTrack.register({ trackWrite: (gpa) => { seen.push(gpa); vm.close(); } });
+    vm.pageTrack.addWriteTracking((RAM + 0x9000n) >> 12n);
+    let err: unknown;
+    try {
+      vcpu.run();
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe("EBADF");
+    expect((err as Error).message).toContain("closed during this KVM_RUN");
+    expect(seen).toEqual([RAM + 0x9000n]); // the second store never ran
+    expect(kvm.memory.peek(hva + 0x9000n, 8)).toBe(1n);
+    expect(kvm.memory.peek(hva + 0x9008n, 8)).toBe(0n);
+    expect(live()).toBe(allocs);
+    kvm.memory.munmap(hva, 3n * MiB);
+    expect(kvm.memory.framesInUse).toBe(frames);
+    freshVmRuns();
   });
 });

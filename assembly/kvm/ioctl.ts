@@ -18,6 +18,7 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg } from "./run";
+import { cpuSignal } from "../cpu/run";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
 import { enableDirtyRing, resetDirtyRings } from "../dirty/ring";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
@@ -181,7 +182,13 @@ export function closeFd(fd: i32): i32 {
     // host API closes them together).
     const vm = vmOf(fdObject(fd));
     for (let i: u32 = 0; i < vm.createdVcpus; i++) fdRelease(vcpuOf(vcpuAt(vm, i)).fd);
-    destroyVm(fdObject(fd));
+    // Closed from host code inside a KVM_RUN (a callback): the running vCPU still
+    // uses the VM, as in Linux where the ioctl holds its file; the run ends at
+    // the next instruction boundary and the VM goes when it returns (kvm/run.ts).
+    if (vm.runsInFlight != 0) {
+      vm.closedInRun = 1;
+      cpuSignal(); // the running vCPU is one of this VM's: nested runs do not exist
+    } else destroyVm(fdObject(fd));
   }
   if (kind == FD_KVM) kvmFd = -1;
   if (kind == FD_GMEM) gmemClose(fdObject(fd)); // the file lives on while a mapping holds it

@@ -51,6 +51,10 @@ import { freeMemAttributes } from "../gmem/attributes";
   serial: u32;
   /** Memory attributes (gmem/attributes.ts), 0 while every gfn is shared. */
   memAttrs: usize;
+  /** KVM_RUNs of its vCPUs in flight (host code may run inside one: page-track callbacks). */
+  runsInFlight: u32;
+  /** Its fds were closed during a run: destroyed when the last run returns. */
+  closedInRun: u32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
