@@ -359,4 +359,18 @@ describe("closing a VM (kvm_destroy_vm) in awkward states", () => {
     expect(kvm.memory.framesInUse).toBe(frames);
     freshVmRuns();
   });
+  it("closed by host code inside its own KVM_SET_USER_MEMORY_REGION (a page-track callback at DELETE commit): the delete completes, the VM goes as the ioctl returns", () => {
+    const hva = backing();
+    const allocs = live(), frames = kvm.memory.framesInUse;
+    const { vm } = busyVm(hva);
+    const removed: bigint[] = [];
+    vm.pageTrack.register({ trackRemoveRegion: (base) => { removed.push(base); vm.close(); } });
+    vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: RAM + MiB, memorySize: 0n, userspaceAddr: hva + MiB });
+    expect(removed).toEqual([(RAM + MiB) >> 12n]);
+    expect(vm.ioctl(KVM_RUN_NR)).toBe(-9);
+    expect(live()).toBe(allocs);
+    kvm.memory.munmap(hva, 3n * MiB);
+    expect(kvm.memory.framesInUse).toBe(frames);
+    freshVmRuns();
+  });
 });

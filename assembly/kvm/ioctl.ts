@@ -22,7 +22,7 @@ import { cpuSignal } from "../cpu/run";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
 import { enableDirtyRing, resetDirtyRings } from "../dirty/ring";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
-import { fail, clearFailedCheck, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
+import { fail, clearFailedCheck, CHECK_RUN_VM_CLOSED, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
   CHECK_V1_FLAGS, CHECK_USER_SLOT_ID, CHECK_UNKNOWN_IOCTL, CHECK_VM_TYPE, CHECK_BAD_FD, CHECK_ENABLE_CAP,
   CHECK_UPDATE_IN_READER, CHECK_ALLOC_SLOT } from "../errno";
 
@@ -159,9 +159,31 @@ export function ioctl(fd: i32, nr: u32, argLen: i32, arg: u64): i32 {
   const kind = fdKind(fd);
   if (kind == FD_NONE) return fail(CHECK_BAD_FD, EBADF);
   if (kind == FD_KVM) return devIoctl(nr, argLen, arg);
-  if (kind == FD_VM) return vmIoctl(vmOf(fdObject(fd)), nr, argLen, arg);
-  if (kind == FD_VCPU) return vcpuIoctl(fdObject(fd), nr, argLen);
+  if (kind == FD_VM || kind == FD_VCPU) return vmUserIoctl(fd, kind, nr, argLen, arg);
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
+}
+
+/** The VM whose vCPU is in KVM_RUN (runs do not nest), or 0. */
+let runningVm: usize = 0;
+
+/** An ioctl on a VM or vCPU fd, holding the VM alive until it returns (see closeFd). */
+function vmUserIoctl(fd: i32, kind: i32, nr: u32, argLen: i32, arg: u64): i32 {
+  const obj = fdObject(fd);
+  const vm = kind == FD_VM ? vmOf(obj) : vmOf(vcpuOf(obj).vm);
+  vm.ioctlsInFlight++;
+  let r: i32;
+  if (kind == FD_VM) r = vmIoctl(vm, nr, argLen, arg);
+  else if (nr != KVM_RUN) r = vcpuIoctl(obj, nr, argLen);
+  else {
+    const outer = runningVm;
+    runningVm = changetype<usize>(vm);
+    r = vcpuIoctl(obj, nr, argLen);
+    runningVm = outer;
+  }
+  if (--vm.ioctlsInFlight != 0 || vm.closedInUse == 0) return r;
+  destroyVm(changetype<usize>(vm));
+  // A run cut short has no exit to report; any other ioctl completed.
+  return kind == FD_VCPU && nr == KVM_RUN ? fail(CHECK_RUN_VM_CLOSED, EBADF) : r;
 }
 
 function vcpuIoctl(vcpu: usize, nr: u32, argLen: i32): i32 {
@@ -182,12 +204,13 @@ export function closeFd(fd: i32): i32 {
     // host API closes them together).
     const vm = vmOf(fdObject(fd));
     for (let i: u32 = 0; i < vm.createdVcpus; i++) fdRelease(vcpuOf(vcpuAt(vm, i)).fd);
-    // Closed from host code inside a KVM_RUN (a callback): the running vCPU still
-    // uses the VM, as in Linux where the ioctl holds its file; the run ends at
-    // the next instruction boundary and the VM goes when it returns (kvm/run.ts).
-    if (vm.runsInFlight != 0) {
-      vm.closedInRun = 1;
-      cpuSignal(); // the running vCPU is one of this VM's: nested runs do not exist
+    // Closed by host code that an ioctl on the VM called (a page-track callback):
+    // the ioctl still uses the VM, as in Linux where it holds its file; the VM
+    // goes when the ioctl returns (vmUserIoctl). A KVM_RUN stops at the next
+    // instruction boundary rather than run the guest of a closed VM on.
+    if (vm.ioctlsInFlight != 0) {
+      vm.closedInUse = 1;
+      if (runningVm == changetype<usize>(vm)) cpuSignal();
     } else destroyVm(fdObject(fd));
   }
   if (kind == FD_KVM) kvmFd = -1;

@@ -3,7 +3,7 @@
 // the interpreter until something needs the host, and reports it in kvm_run.
 
 import { Vcpu, vcpuOf } from "./vcpu";
-import { vmOf, destroyVm } from "./vm";
+import { vmOf } from "./vm";
 import { kzalloc } from "../kalloc";
 import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
   PRIV_U, satpModeSupported } from "../cpu/state";
@@ -20,8 +20,7 @@ import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMI
   KVM_RUN_MEMORY_FAULT_SIZE, KVM_RUN_SBI_EXTENSION, KVM_RUN_SBI_FUNCTION, KVM_RUN_SBI_ARGS, KVM_RUN_SBI_RET,
   KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, KVM_EXIT_DIRTY_RING_FULL,
   IOCTL_BUF, PAGE_SIZE } from "../layout";
-import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, EBADF, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT,
-  CHECK_RUN_VM_CLOSED } from "../errno";
+import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT } from "../errno";
 
 export const RAM_BASE: u64 = 0x80000000;
 const DEFAULT_BUDGET: u64 = 200_000_000;
@@ -107,19 +106,8 @@ function reportMemExit(p: usize): i32 {
   return -EINTR;
 }
 
-/** KVM_RUN. A VM closed by host code during the run (kvm/ioctl.ts closeFd) is destroyed as the run returns. */
+/** KVM_RUN. */
 export function kvmRun(p: usize): i32 {
-  const vm = vmOf(vcpuOf(p).vm);
-  vm.runsInFlight++;
-  const r = runGuest(p);
-  if (--vm.runsInFlight == 0 && vm.closedInRun != 0) {
-    destroyVm(changetype<usize>(vm));
-    return fail(CHECK_RUN_VM_CLOSED, EBADF);
-  }
-  return r;
-}
-
-function runGuest(p: usize): i32 {
   const v = vcpuOf(p);
   vcpuLoad(p);
   if (!mmuEnter(p)) return fail(CHECK_ALLOC_SLOT, ENOMEM);
@@ -153,7 +141,7 @@ function runGuest(p: usize): i32 {
     if (r == EXIT_MEM) return reportMemExit(p);
   }
   while (true) {
-    if (vmOf(v.vm).closedInRun != 0) return 0; // host code closed the VM: stop here (kvmRun reports it)
+    if (vmOf(v.vm).closedInUse != 0) return 0; // host code closed the VM: stop here (kvm/ioctl.ts reports it)
     const chunk = left < CHUNK ? <i32>left : <i32>CHUNK;
     if (chunk <= 0) {
       setExit(v, KVM_EXIT_INTR);
