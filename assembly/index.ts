@@ -8,7 +8,7 @@ import { kzalloc, kfree, allocatedBytes, liveAllocations } from "./kalloc";
 import { framesInUse } from "./hostmm/frames";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
-import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd } from "./kvm/ioctl";
+import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd, vmHold, vmRelease } from "./kvm/ioctl";
 import { Vm, vmOf, activeSet, inactiveSet } from "./kvm/vm";
 import { setOf } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
@@ -115,7 +115,11 @@ export function isVisibleGfn(fd: i32, gfn: u64): bool {
 /** __x86_set_memory_region; the new slot's hva via internalSlotHva(). */
 export function x86SetMemoryRegion(fd: i32, id: u32, gpa: u64, size: u64): i32 {
   errno.clearFailedCheck();
-  return setInternal(vmOfFd(fd), id, gpa, size);
+  const vm = vmOfFd(fd);
+  vmHold(vm); // a page-track callback at DELETE commit may close the VM
+  const r = setInternal(vm, id, gpa, size);
+  vmRelease(vm);
+  return r;
 }
 export function internalSlotHva(): u64 { return internalHva; }
 

@@ -329,9 +329,10 @@ export class Vm {
    * slot 32764..32766 in every address space. Returns the new slot's hva.
    */
   x86SetMemoryRegion(id: number, gpa: U64, size: U64): bigint {
-    const r = this.core.x86SetMemoryRegion(this.fd, toU32(id, "id"), toU64(gpa, "gpa"), toU64(size, "size"));
-    throwIfFailed(this.core, r, "__x86_set_memory_region", { id });
-    return toU64(size, "size") === 0n ? 0n : asU64(BigInt(this.core.internalSlotHva()));
+    const core = this.core; // a callback inside may close this VM
+    const r = core.x86SetMemoryRegion(this.fd, toU32(id, "id"), toU64(gpa, "gpa"), toU64(size, "size"));
+    throwIfFailed(core, r, "__x86_set_memory_region", { id });
+    return toU64(size, "size") === 0n ? 0n : asU64(BigInt(core.internalSlotHva()));
   }
 
   /** Debug and test surface: lookups with a chosen cache path, hva routing, fault injection, counters. */

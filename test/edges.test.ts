@@ -373,4 +373,16 @@ describe("closing a VM (kvm_destroy_vm) in awkward states", () => {
     expect(kvm.memory.framesInUse).toBe(frames);
     freshVmRuns();
   });
+  it("the same for an internal slot deleted by __x86_set_memory_region", () => {
+    backing(); // the VM list and the mm's VMA array exist from here on
+    const allocs = live();
+    const vm = kvm.createVm();
+    vm.x86SetMemoryRegion(32765, 0xfee00000n, 0x1000n);
+    const removed: bigint[] = [];
+    vm.pageTrack.register({ trackRemoveRegion: (base) => { removed.push(base); vm.close(); } });
+    vm.x86SetMemoryRegion(32765, 0n, 0n);
+    expect(removed).toEqual([0xfee00n]);
+    expect(live()).toBe(allocs);
+    freshVmRuns();
+  });
 });

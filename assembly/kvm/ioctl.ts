@@ -170,7 +170,7 @@ let runningVm: usize = 0;
 function vmUserIoctl(fd: i32, kind: i32, nr: u32, argLen: i32, arg: u64): i32 {
   const obj = fdObject(fd);
   const vm = kind == FD_VM ? vmOf(obj) : vmOf(vcpuOf(obj).vm);
-  vm.ioctlsInFlight++;
+  vmHold(vm);
   let r: i32;
   if (kind == FD_VM) r = vmIoctl(vm, nr, argLen, arg);
   else if (nr != KVM_RUN) r = vcpuIoctl(obj, nr, argLen);
@@ -180,10 +180,21 @@ function vmUserIoctl(fd: i32, kind: i32, nr: u32, argLen: i32, arg: u64): i32 {
     r = vcpuIoctl(obj, nr, argLen);
     runningVm = outer;
   }
-  if (--vm.ioctlsInFlight != 0 || vm.closedInUse == 0) return r;
+  // A run cut short by the close has no exit to report; any other ioctl completed.
+  if (vmRelease(vm) && kind == FD_VCPU && nr == KVM_RUN) return fail(CHECK_RUN_VM_CLOSED, EBADF);
+  return r;
+}
+
+/** Keeps vm alive across a call that may run host code (see closeFd). */
+export function vmHold(vm: Vm): void {
+  vm.ioctlsInFlight++;
+}
+
+/** Ends a vmHold; true if the VM was closed meanwhile and is now destroyed. */
+export function vmRelease(vm: Vm): bool {
+  if (--vm.ioctlsInFlight != 0 || vm.closedInUse == 0) return false;
   destroyVm(changetype<usize>(vm));
-  // A run cut short has no exit to report; any other ioctl completed.
-  return kind == FD_VCPU && nr == KVM_RUN ? fail(CHECK_RUN_VM_CLOSED, EBADF) : r;
+  return true;
 }
 
 function vcpuIoctl(vcpu: usize, nr: u32, argLen: i32): i32 {
