@@ -31,6 +31,11 @@ export function kzalloc(size: usize, point: i32 = 0): usize {
 
 export function kfree(p: usize, size: usize = 0): void {
   if (p == 0) return;
+  // Debug core: freed memory reads as a pattern no structure holds, so a use
+  // after free trips an invariant instead of reading the old values. The
+  // block's payload size sits in the heap's header word before p (the runtime's
+  // BLOCK.mmInfo, low two bits tags).
+  if (WEBKVM_DEBUG) memory.fill(p, 0xa5, <usize>(load<u32>(p - 4) & ~3));
   heap.free(p);
   allocatedBytes -= <u64>size;
   liveAllocations--;
