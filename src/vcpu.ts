@@ -45,7 +45,9 @@ export class Vcpu {
 
   /** Raw ioctl on the vCPU fd. */
   ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
-    return rawIoctl(this.core, this.fd, nr, arg);
+    const r = rawIoctl(this.core, this.fd, nr, arg);
+    this.vm.kvm.rethrowCallbackError(); // a page-track callback that threw during KVM_RUN
+    return r;
   }
 
   /**

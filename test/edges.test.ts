@@ -385,4 +385,22 @@ describe("closing a VM (kvm_destroy_vm) in awkward states", () => {
     expect(live()).toBe(allocs);
     freshVmRuns();
   });
+  it("a page-track callback that throws inside KVM_RUN: the exception reaches the caller once the run returns, and the VM still closes with everything released", () => {
+    const hva = backing();
+    const allocs = live(), frames = kvm.memory.framesInUse;
+    const { vm, vcpu } = busyVm(hva);
+    const p = new Program(RAM + 0x10000n);
+    p.li(t0, RAM + 0x9000n).li(t1, 5).emit(A.sd(t1, t0, 0), A.ecall());
+    load(vm, vcpu, p);
+    vm.pageTrack.register({ trackWrite: () => { throw new Error("callback failed"); } });
+    vm.pageTrack.addWriteTracking((RAM + 0x9000n) >> 12n);
+    expect(() => vcpu.run()).toThrow("callback failed");
+    expect(kvm.memory.peek(hva + 0x9000n, 8)).toBe(5n); // the store itself was done before the callback
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+    vm.close();
+    expect(live()).toBe(allocs);
+    kvm.memory.munmap(hva, 3n * MiB);
+    expect(kvm.memory.framesInUse).toBe(frames);
+    freshVmRuns();
+  });
 });
