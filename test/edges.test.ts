@@ -1,10 +1,11 @@
-// Edges no other test reaches: every user slot id in use at once, guest page
-// tables in a READONLY slot, a slot's backing made read-only and back, and
-// closing VMs whose backing is gone or whose vCPUs stopped mid-run.
+// Edges no other test reaches: every user slot id in use at once, guest code
+// and page tables in a READONLY slot, a slot's backing made read-only and
+// back, and closing VMs whose backing is gone, whose vCPUs stopped mid-run, or
+// from a callback inside one of their own ioctls.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, KVM_EXIT, KVM_RUN as KVM_RUN_NR, KVM_MEM_READONLY, type Vm, type Vcpu } from "../src/index.js";
 import { openKvm, code, MiB } from "./helpers.js";
-import { Program, REG, CSR } from "./cpu/asm.js";
+import { Program, REG } from "./cpu/asm.js";
 import * as A from "./cpu/asm.js";
 
 const { a0, a1, a2, a3, a4, a5, t0, t1, s1 } = REG;
