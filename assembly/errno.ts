@@ -110,6 +110,8 @@ export const CHECK_ATTR_RANGE: i32 = 80;         // size == 0 or address + size 
 export const CHECK_ATTR_ALIGN: i32 = 81;         // address or size not page aligned
 export const CHECK_ATTR_NOMEM: i32 = 82;         // attribute storage could not be reserved
 
+export const CHECK_RUN_VM_CLOSED: i32 = 98;      // KVM_RUN: the VM was closed by host code during the run
+
 export let failedCheck: i32 = CHECK_NONE;
 
 /** Records which check failed and returns -errno, for `return fail(...)`. */

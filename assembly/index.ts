@@ -4,11 +4,11 @@
 import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE } from "./layout";
 import { failedCheck } from "./errno";
 import * as errno from "./errno";
-import { kzalloc, kfree, allocatedBytes } from "./kalloc";
+import { kzalloc, kfree, allocatedBytes, liveAllocations } from "./kalloc";
 import { framesInUse } from "./hostmm/frames";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
-import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd } from "./kvm/ioctl";
+import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd, vmHold, vmRelease } from "./kvm/ioctl";
 import { Vm, vmOf, activeSet, inactiveSet } from "./kvm/vm";
 import { setOf, idLookup } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
@@ -45,6 +45,7 @@ export function kmalloc(size: usize): usize { return kzalloc(size); }
 export function kmfree(p: usize): void { kfree(p); }
 export function statFramesInUse(): u32 { return framesInUse; }
 export function statHeapBytes(): u64 { return allocatedBytes; }
+export function statLiveAllocations(): u32 { return liveAllocations; }
 export function statIndexRebuilds(): u32 { return indexRebuilds; }
 export function statMemslotsUpdated(): u32 { return memslotsUpdatedCount; }
 
@@ -122,7 +123,11 @@ export function isVisibleGfn(fd: i32, gfn: u64): bool {
 /** __x86_set_memory_region; the new slot's hva via internalSlotHva(). */
 export function x86SetMemoryRegion(fd: i32, id: u32, gpa: u64, size: u64): i32 {
   errno.clearFailedCheck();
-  return setInternal(vmOfFd(fd), id, gpa, size);
+  const vm = vmOfFd(fd);
+  vmHold(vm); // a page-track callback at DELETE commit may close the VM
+  const r = setInternal(vm, id, gpa, size);
+  vmRelease(vm);
+  return r;
 }
 export function internalSlotHva(): u64 { return internalHva; }
 
@@ -218,6 +223,7 @@ export function migratePages(addr: u64, len: u64): i32 { errno.clearFailedCheck(
 // ---- debug: fault injection, reader hooks, and a way to prove the invariant checks fire ----
 export function debugSetGeneration(fd: i32, asId: u32, gen: u64): bool { return intro.debugSetGeneration(vmOfFd(fd), asId, gen); }
 export function debugCheckInvariants(fd: i32): bool { return intro.debugCheckInvariants(vmOfFd(fd)); }
+export function debugInvariantStride(stride: u32): bool { return intro.debugInvariantStride(stride); }
 export function debugCorruptForTest(fd: i32, what: i32): bool { return intro.debugCorruptForTest(vmOfFd(fd), what); }
 export function injectFault(point: i32, err: i32, skip: i32): void { inject(point, err, skip); }
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }

@@ -9,6 +9,8 @@ const WASM_MAX_PAGES: i32 = 65536;
 const ALLOC_SLACK: u64 = 1 << 20;
 
 export let allocatedBytes: u64 = 0;
+/** Blocks allocated and not yet freed: exact, unlike allocatedBytes (callers may free without a size). */
+export let liveAllocations: u32 = 0;
 
 /** Zeroed allocation, 0 on failure. `point` names an injection site (0 = none). */
 export function kzalloc(size: usize, point: i32 = 0): usize {
@@ -23,11 +25,18 @@ export function kzalloc(size: usize, point: i32 = 0): usize {
   const p = heap.alloc(size);
   memory.fill(p, 0, size);
   allocatedBytes += <u64>size;
+  liveAllocations++;
   return p;
 }
 
 export function kfree(p: usize, size: usize = 0): void {
   if (p == 0) return;
+  // Debug core: freed memory reads as a pattern no structure holds, so a use
+  // after free trips an invariant instead of reading the old values. The
+  // block's payload size sits in the heap's header word before p (the runtime's
+  // BLOCK.mmInfo, low two bits tags).
+  if (WEBKVM_DEBUG) memory.fill(p, 0xa5, <usize>(load<u32>(p - 4) & ~3));
   heap.free(p);
   allocatedBytes -= <u64>size;
+  liveAllocations--;
 }

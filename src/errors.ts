@@ -106,6 +106,7 @@ export const CHECK_MESSAGES: { readonly [K in Exclude<CheckCode, typeof CHECK.NO
   [CHECK.ATTR_RANGE]: (c) => `address ${h(c.address)} + size ${h(c.size)} is empty or wraps`,
   [CHECK.ATTR_ALIGN]: (c) => `address ${h(c.address)} or size ${h(c.size)} is not page aligned`,
   [CHECK.ATTR_NOMEM]: () => `no memory for the attribute ranges`,
+  [CHECK.RUN_VM_CLOSED]: () => `the vCPU's VM was closed during this KVM_RUN (by host code the run called); the run stopped at an instruction boundary`,
 };
 
 export class KvmError extends Error {

@@ -82,9 +82,32 @@ export class Kvm {
     core.configure(config.addressSpaces, toU64(config.maxGfn, "maxGfn"), config.vmTypes >>> 0,
       config.memoryAttributes, config.preFaultMemory, config.dirtyRingReserved, toU64(config.userAddressLimit, "userAddressLimit"));
     this.fd = core.openKvm();
-    hook.trackWrite = (fd, gpa, ptr, len) =>
-      this.vms.get(fd)?.pageTrack.notifyWrite(gpa, new Uint8Array(core.memory.buffer, ptr, len).slice());
-    hook.trackRemoveRegion = (fd, base, npages) => this.vms.get(fd)?.pageTrack.notifyRemoveRegion(base, npages);
+    hook.trackWrite = (fd, gpa, ptr, len) => this.callback(() =>
+      this.vms.get(fd)?.pageTrack.notifyWrite(gpa, new Uint8Array(core.memory.buffer, ptr, len).slice()));
+    hook.trackRemoveRegion = (fd, base, npages) => this.callback(() =>
+      this.vms.get(fd)?.pageTrack.notifyRemoveRegion(base, npages));
+  }
+
+  private callbackError: { error: unknown } | null = null;
+
+  /**
+   * Runs a user callback the core calls (page tracking). An exception must not
+   * unwind through the core, which would leave its ioctl half done: it is kept
+   * and thrown by the host method that entered the core (rethrowCallbackError).
+   */
+  private callback(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.callbackError ??= { error };
+    }
+  }
+
+  /** @internal After a core call that may run callbacks: throws the first exception one of them raised. */
+  rethrowCallbackError(): void {
+    const e = this.callbackError;
+    this.callbackError = null;
+    if (e) throw e.error;
   }
 
   static async open(opts: OpenOptions = {}): Promise<Kvm> {

@@ -46,7 +46,9 @@ export class Vcpu {
 
   /** Raw ioctl on the vCPU fd. */
   ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
-    return rawIoctl(this.core, this.fd, nr, arg);
+    const r = rawIoctl(this.core, this.fd, nr, arg);
+    this.vm.kvm.rethrowCallbackError(); // a page-track callback that threw during KVM_RUN
+    return r;
   }
 
   /**
@@ -65,10 +67,10 @@ export class Vcpu {
   run(): Exit {
     for (const h of this.entryHooks) h();
     const r = this.ioctl(KVM_RUN);
-    const reason = this.kvmRun.exitReason;
-    const exit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
+    // Checked before kvm_run is read: a run that fails may have no kvm_run left (its VM closed during it).
     if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EFAULT) throw new KvmError(-r, this.core.lastFailedCheck(), {}, "KVM_RUN");
-    return exit;
+    const reason = this.kvmRun.exitReason;
+    return { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
   }
 
   /** Instructions one KVM_RUN may execute before it returns EINTR (a watchdog). */
@@ -85,6 +87,12 @@ export class Vcpu {
   private scratchHva(): bigint {
     if (this.scratch === null) this.scratch = this.vm.kvm.memory.mmap(4096);
     return this.scratch;
+  }
+
+  /** @internal Unmaps the ONE_REG argument page (the VM is closing). */
+  releaseScratch(): void {
+    if (this.scratch !== null) this.vm.kvm.memory.munmap(this.scratch, 4096);
+    this.scratch = null;
   }
 
   /** KVM_GET_ONE_REG of a 64-bit register. */

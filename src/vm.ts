@@ -100,7 +100,9 @@ export class Vm {
   /** Raw ioctl on the VM fd: the kernel's struct bytes (or a scalar) in, 0 / value / -errno out. */
   ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
     if (this.closed) return -ERRNO.EBADF;
-    return rawIoctl(this.core, this.fd, nr, arg);
+    const r = rawIoctl(this.core, this.fd, nr, arg);
+    this.kvm.rethrowCallbackError();
+    return r;
   }
 
   checkExtension(cap: number | CapName): number {
@@ -120,6 +122,7 @@ export class Vm {
     a.u64(REGION1.memory_size, size);
     a.u64(REGION1.userspace_addr, uaddr);
     const res = ioctlIn(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.size);
+    this.kvm.rethrowCallbackError();
     if (res < 0) {
       throwIfFailed(this.core, res, "KVM_SET_USER_MEMORY_REGION", { slot, flags, guest_phys_addr: gpa, memory_size: size,
         userspace_addr: uaddr, ioctl: "KVM_SET_USER_MEMORY_REGION", nr: KVM_SET_USER_MEMORY_REGION });
@@ -135,8 +138,12 @@ export class Vm {
       guest_memfd_offset: toU64(r.guestMemfdOffset ?? 0, "guestMemfdOffset"),
       guest_memfd: BigInt.asUintN(32, BigInt(gmemFd)),
     };
-    checkedIoctl(this.core, this.fd, KVM_SET_USER_MEMORY_REGION2, "KVM_SET_USER_MEMORY_REGION2",
-      kvm_userspace_memory_region2.encode(fields), { ...fields, guest_memfd: gmemFd });
+    try {
+      checkedIoctl(this.core, this.fd, KVM_SET_USER_MEMORY_REGION2, "KVM_SET_USER_MEMORY_REGION2",
+        kvm_userspace_memory_region2.encode(fields), { ...fields, guest_memfd: gmemFd });
+    } finally {
+      this.kvm.rethrowCallbackError();
+    }
   }
 
   /** KVM_CREATE_GUEST_MEMFD: a file of `size` bytes whose pages are allocated on first use. */
@@ -335,9 +342,11 @@ export class Vm {
    * slot 32764..32766 in every address space. Returns the new slot's hva.
    */
   x86SetMemoryRegion(id: number, gpa: U64, size: U64): bigint {
-    const r = this.core.x86SetMemoryRegion(this.fd, toU32(id, "id"), toU64(gpa, "gpa"), toU64(size, "size"));
-    throwIfFailed(this.core, r, "__x86_set_memory_region", { id });
-    return toU64(size, "size") === 0n ? 0n : asU64(BigInt(this.core.internalSlotHva()));
+    const core = this.core; // a callback inside may close this VM
+    const r = core.x86SetMemoryRegion(this.fd, toU32(id, "id"), toU64(gpa, "gpa"), toU64(size, "size"));
+    this.kvm.rethrowCallbackError();
+    throwIfFailed(core, r, "__x86_set_memory_region", { id });
+    return toU64(size, "size") === 0n ? 0n : asU64(BigInt(core.internalSlotHva()));
   }
 
   /** Debug and test surface: lookups with a chosen cache path, hva routing, fault injection, counters. */
@@ -373,6 +382,10 @@ export class Vm {
     if (this.closed) return;
     this.kvm.core.closeFd(this.fd);
     this.closed = true;
+    // The host memory this object and its vCPUs mapped for ioctl arguments goes with them.
+    for (const v of this.vcpus) v.releaseScratch();
+    if (this.bitmapBuf) this.kvm.memory.munmap(this.bitmapBuf.hva, this.bitmapBuf.size);
+    this.bitmapBuf = null;
     this.kvm.forget(this.fd);
   }
 }

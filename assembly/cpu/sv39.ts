@@ -1,7 +1,12 @@
 // Sv39 address translation (privileged spec, "Sv39: Page-Based 39-bit Virtual
 // Memory System"), called by the memory layer when satp.MODE = 8. A walk reads
-// at most three PTEs through physLoad64 and sets A (and D on a write) itself,
-// as hardware-managed A/D bits (Svadu behaviour) would.
+// at most three PTEs through physLoad64 and never writes one: A/D bits are
+// managed by the guest (Svade), as on RISC-V KVM's default vCPU. The kernel
+// assumes Svade when a host names neither Svade nor Svadu, gives a vCPU the
+// host's extensions, and sets henvcfg.ADUE (hardware A/D updates) only for a
+// vCPU that has Svadu without Svade; so a walk that finds A clear (or D clear
+// for a store/AMO) raises the guest's own page fault, never touching the PTE.
+// Page tables may thus sit in a READONLY memslot.
 //
 //   va:  [63..39 = copy of bit 38][38..30 VPN2][29..21 VPN1][20..12 VPN0][11..0]
 //   pte: [63..54 reserved/N/PBMT][53..10 PPN][9..8 RSW][D A G U X W R V]
@@ -10,7 +15,7 @@
 // original access (12 fetch, 13 load, 15 store/AMO) and tval = va; a PTE that
 // is not in RAM gives the access fault of the original access instead.
 
-import { physLoad64, physStore64, accessFault, accessStatus, accessCause, accessTval, ACC_FETCH, ACC_WRITE,
+import { physLoad64, accessFault, accessStatus, accessCause, accessTval, ACC_FETCH, ACC_WRITE,
   ACCESS_OK, ACCESS_EXCEPTION } from "../mmu/access";
 import {
   getField, getPriv, OFF_SATP, OFF_SSTATUS, SATP_PPN_MASK, SSTATUS_SUM, SSTATUS_MXR, PRIV_U,
@@ -49,11 +54,9 @@ export function translate(va: u64, acc: i32): u64 {
   let table = (getField(OFF_SATP) & SATP_PPN_MASK) << 12;
   let level = LEVELS - 1;
   let pte: u64 = 0;
-  let pteAddr: u64 = 0;
   while (true) {
     const shift = <u64>(12 + VPN_BITS * level);
-    pteAddr = table + (((va >> shift) & 511) << 3);
-    pte = physLoad64(pteAddr);
+    pte = physLoad64(table + (((va >> shift) & 511) << 3));
     // A page-table access outside RAM: the access fault of the original access type.
     if (accessStatus != ACCESS_OK) { accessFault(va, acc); return 0; }
     if ((pte & PTE_V) == 0 || (pte & (PTE_R | PTE_W)) == PTE_W || (pte >> PTE_HIGH_SHIFT) != 0) return fault(va, acc);
@@ -83,11 +86,8 @@ export function translate(va: u64, acc: i32): u64 {
   const lowPpn = (<u64>1 << <u64>(VPN_BITS * level)) - 1;
   if ((ppn & lowPpn) != 0) return fault(va, acc);
 
-  const updated = pte | PTE_A | (acc == ACC_WRITE ? PTE_D : 0);
-  if (updated != pte) {
-    physStore64(pteAddr, updated);
-    if (accessStatus != ACCESS_OK) { accessFault(va, acc); return 0; }
-  }
+  // Svade: A must be set, and D too for a store or AMO; else the access's page fault.
+  if ((pte & PTE_A) == 0 || (acc == ACC_WRITE && (pte & PTE_D) == 0)) return fault(va, acc);
 
   const offMask = (<u64>1 << <u64>(12 + VPN_BITS * level)) - 1;
   return ((ppn << 12) & ~offMask) | (va & offMask);

@@ -8,7 +8,7 @@ import { recAt } from "../memslots/packed";
 import { slotOf, slotGfnToHva } from "../memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, refreshSet, searchHva } from "../search";
 import { vcpuOf, vcpuGfnToMemslot, vcpuGfnToHva, hvaWindowHit, hvaWindowAt } from "../kvm/vcpu";
-import { checkVmInvariants } from "./invariants";
+import { checkVmInvariants, setUpdateStride } from "./invariants";
 import { kzalloc } from "../kalloc";
 import { IO_BUF, IO_BUF_SIZE, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,
   SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES, SNAP_HEADER_BYTES } from "../layout";
@@ -120,6 +120,13 @@ export function debugSetGeneration(vm: Vm, asId: u32, gen: u64): bool {
 export function debugCheckInvariants(vm: Vm): bool {
   if (!WEBKVM_DEBUG) return false;
   checkVmInvariants(vm);
+  return true;
+}
+
+/** Debug core only: check the invariants after every stride-th memslot update (1: after each, the default). */
+export function debugInvariantStride(stride: u32): bool {
+  if (!WEBKVM_DEBUG) return false;
+  setUpdateStride(stride);
   return true;
 }
 

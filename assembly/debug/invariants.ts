@@ -13,7 +13,7 @@ import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDE
   SPTE_F_PRESENT, NO_TAG, SPTE_READ_TAG, SPTE_FETCH_TAG, SPT_TABLE_BYTES, SPTE_SHIFT, SPT_INDEX_MASK } from "../mmu/spte";
 import { SlotArch } from "../mmu/rmap";
 import { trackCount } from "../mmu/page_track";
-import { hvaFrameNoFault } from "../hostmm/mm";
+import { hvaFrameNoFault, hvaProt, PROT_WRITE } from "../hostmm/mm";
 import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
 import { gfnToMemslotInSet } from "../search";
@@ -28,6 +28,29 @@ export function warn(code: i32, cond: bool): void {
     if (code == WARN_GEN_IN_PROGRESS) abort("WARN: swap found the active generation already in progress");
     else abort("WARN: memslot swap with an MMU-notifier invalidation in flight");
   }
+}
+
+/**
+ * Memslot updates check every invariant after each edit (checkAfterUpdate). A
+ * test that builds tens of thousands of slots may ask for a check every
+ * `stride` edits instead (debugInvariantStride) and run the full check itself
+ * at the points it cares about (debugCheckInvariants): a full check is linear
+ * in the slots, so one per edit makes the build quadratic.
+ */
+let updateStride: u32 = 1;
+let updatesUnchecked: u32 = 0;
+
+export function setUpdateStride(stride: u32): void {
+  updateStride = stride == 0 ? 1 : stride;
+  updatesUnchecked = 0;
+}
+
+/** After a memslot update (or its revert): the full check, every updateStride-th time. */
+export function checkAfterUpdate(vm: Vm): void {
+  if (!WEBKVM_DEBUG) return;
+  if (++updatesUnchecked < updateStride) return;
+  updatesUnchecked = 0;
+  checkVmInvariants(vm);
 }
 
 function check(cond: bool, what: string): void {
@@ -164,13 +187,26 @@ export function checkVmInvariants(vm: Vm): void {
   }
 }
 
-/** The live slot (AS 0..nr_as) whose arch metadata is arch, or 0. */
-function slotOfArch(vm: Vm, arch: usize): usize {
-  for (let as: u32 = 0; as < vm.nrAs; as++) {
-    const s = setOf(activeSet(vm, as));
-    for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) if (slotOf(gfnSlotAt(s, i)).arch == arch) return gfnSlotAt(s, i);
+/** A present spte of slot: its gfn lies in the slot and it maps the frame the slot's hva (or guest_memfd) holds now. */
+function checkSpte(vm: Vm, slot: usize, e: usize): void {
+  const sl = slotOf(slot);
+  const gfn = load<u64>(e + SPTE_GFN);
+  check(gfn >= sl.baseGfn && gfn < slotEnd(sl), "spte gfn outside its slot");
+  const hva = slotGfnToHva(sl, gfn);
+  const frame = gmemServes(vm, slot, gfn) ? gmemFrameNoFault(slot, gfn) : hvaFrameNoFault(hva);
+  check(frame != 0, "spte maps a page whose hva has no frame (missed invalidation)");
+  if (load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
+    const tag = load<u64>(e + SPTE_WRITE_TAG);
+    check(<usize>((tag & ~PAGE_MASK) + load<u64>(e + SPTE_ADDEND)) == frame, "writable spte into a stale frame");
+    check(gmemServes(vm, slot, gfn) || (hvaProt(hva) >= 0 && (<u32>hvaProt(hva) & PROT_WRITE) != 0),
+      "writable spte for an hva the host cannot write (missed mprotect invalidation)");
+    check(trackCount(slot, gfn) == 0, "writable spte for a write-tracked gfn");
+    if (sl.dirtyBitmap != 0 && (sl.flags & KVM_MEM_LOG_DIRTY_PAGES) != 0) {
+      const rel = gfn - sl.baseGfn;
+      check((load<u64>(sl.dirtyBitmap + <usize>((rel >> 6) << 3)) & (<u64>1 << (rel & 63))) != 0,
+        "writable spte for a logged page whose dirty bit is clear");
+    }
   }
-  return 0;
 }
 
 /**
@@ -194,36 +230,24 @@ export function checkMmuInvariants(vm: Vm): void {
       }
       if ((load<u32>(e + SPTE_FLAGS) & SPTE_F_PRESENT) == 0) continue;
       present++;
-      const arch = <usize>load<u32>(e + SPTE_OWNER);
-      const slot = slotOfArch(vm, arch);
-      check(arch != 0 && slot != 0, "present spte not owned by a live slot (spte into a deleted slot)");
-      const sl = slotOf(slot);
-      const gfn = load<u64>(e + SPTE_GFN);
-      check(gfn >= sl.baseGfn && gfn < slotEnd(sl), "spte gfn outside its slot");
-      const hva = slotGfnToHva(sl, gfn);
-      const frame = gmemServes(vm, slot, gfn) ? gmemFrameNoFault(slot, gfn) : hvaFrameNoFault(hva);
-      check(frame != 0, "spte maps a page whose hva has no frame (missed invalidation)");
-      if (load<u64>(e + SPTE_WRITE_TAG) != NO_TAG) {
-        const tag = load<u64>(e + SPTE_WRITE_TAG);
-        check(<usize>((tag & ~PAGE_MASK) + load<u64>(e + SPTE_ADDEND)) == frame, "writable spte into a stale frame");
-        check(trackCount(slot, gfn) == 0, "writable spte for a write-tracked gfn");
-        if (sl.dirtyBitmap != 0 && (sl.flags & KVM_MEM_LOG_DIRTY_PAGES) != 0) {
-          const rel = gfn - sl.baseGfn;
-          check((load<u64>(sl.dirtyBitmap + <usize>((rel >> 6) << 3)) & (<u64>1 << (rel & 63))) != 0,
-            "writable spte for a logged page whose dirty bit is clear");
-        }
-      }
+      check(load<u32>(e + SPTE_OWNER) != 0, "present spte not owned by a live slot (spte into a deleted slot)");
     }
   }
+  // Each present spte is checked from its owner's rmap: a walk over the slots'
+  // lists finds every spte's slot at once (linear in slots plus sptes). A
+  // present spte owned by no live slot is on no list: the counts then differ.
   let listed = 0;
   for (let as: u32 = 0; as < vm.nrAs; as++) {
     const s = setOf(activeSet(vm, as));
     for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) {
-      const arch = slotOf(gfnSlotAt(s, i)).arch;
+      const slot = gfnSlotAt(s, i);
+      const arch = slotOf(slot).arch;
       if (arch == 0) continue;
       let n: u32 = 0;
       for (let e = changetype<SlotArch>(arch).rmapHead; e != 0; e = <usize>load<u32>(e + SPTE_RMAP_NEXT)) {
         check(<usize>load<u32>(e + SPTE_OWNER) == arch, "rmap entry owned by another slot");
+        check((load<u32>(e + SPTE_FLAGS) & SPTE_F_PRESENT) != 0, "rmap entry that is not present");
+        checkSpte(vm, slot, e);
         n++;
       }
       check(n == changetype<SlotArch>(arch).rmapCount, "rmap count differs from its list");

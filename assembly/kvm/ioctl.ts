@@ -18,10 +18,11 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg } from "./run";
+import { cpuSignal } from "../cpu/run";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
 import { enableDirtyRing, resetDirtyRings } from "../dirty/ring";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
-import { fail, clearFailedCheck, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
+import { fail, clearFailedCheck, CHECK_RUN_VM_CLOSED, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
   CHECK_V1_FLAGS, CHECK_USER_SLOT_ID, CHECK_UNKNOWN_IOCTL, CHECK_VM_TYPE, CHECK_BAD_FD, CHECK_ENABLE_CAP,
   CHECK_UPDATE_IN_READER, CHECK_ALLOC_SLOT } from "../errno";
 
@@ -158,9 +159,42 @@ export function ioctl(fd: i32, nr: u32, argLen: i32, arg: u64): i32 {
   const kind = fdKind(fd);
   if (kind == FD_NONE) return fail(CHECK_BAD_FD, EBADF);
   if (kind == FD_KVM) return devIoctl(nr, argLen, arg);
-  if (kind == FD_VM) return vmIoctl(vmOf(fdObject(fd)), nr, argLen, arg);
-  if (kind == FD_VCPU) return vcpuIoctl(fdObject(fd), nr, argLen);
+  if (kind == FD_VM || kind == FD_VCPU) return vmUserIoctl(fd, kind, nr, argLen, arg);
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
+}
+
+/** The VM whose vCPU is in KVM_RUN (runs do not nest), or 0. */
+let runningVm: usize = 0;
+
+/** An ioctl on a VM or vCPU fd, holding the VM alive until it returns (see closeFd). */
+function vmUserIoctl(fd: i32, kind: i32, nr: u32, argLen: i32, arg: u64): i32 {
+  const obj = fdObject(fd);
+  const vm = kind == FD_VM ? vmOf(obj) : vmOf(vcpuOf(obj).vm);
+  vmHold(vm);
+  let r: i32;
+  if (kind == FD_VM) r = vmIoctl(vm, nr, argLen, arg);
+  else if (nr != KVM_RUN) r = vcpuIoctl(obj, nr, argLen);
+  else {
+    const outer = runningVm;
+    runningVm = changetype<usize>(vm);
+    r = vcpuIoctl(obj, nr, argLen);
+    runningVm = outer;
+  }
+  // A run cut short by the close has no exit to report; any other ioctl completed.
+  if (vmRelease(vm) && kind == FD_VCPU && nr == KVM_RUN) return fail(CHECK_RUN_VM_CLOSED, EBADF);
+  return r;
+}
+
+/** Keeps vm alive across a call that may run host code (see closeFd). */
+export function vmHold(vm: Vm): void {
+  vm.ioctlsInFlight++;
+}
+
+/** Ends a vmHold; true if the VM was closed meanwhile and is now destroyed. */
+export function vmRelease(vm: Vm): bool {
+  if (--vm.ioctlsInFlight != 0 || vm.closedInUse == 0) return false;
+  destroyVm(changetype<usize>(vm));
+  return true;
 }
 
 function vcpuIoctl(vcpu: usize, nr: u32, argLen: i32): i32 {
@@ -181,7 +215,14 @@ export function closeFd(fd: i32): i32 {
     // host API closes them together).
     const vm = vmOf(fdObject(fd));
     for (let i: u32 = 0; i < vm.createdVcpus; i++) fdRelease(vcpuOf(vcpuAt(vm, i)).fd);
-    destroyVm(fdObject(fd));
+    // Closed by host code that an ioctl on the VM called (a page-track callback):
+    // the ioctl still uses the VM, as in Linux where it holds its file; the VM
+    // goes when the ioctl returns (vmUserIoctl). A KVM_RUN stops at the next
+    // instruction boundary rather than run the guest of a closed VM on.
+    if (vm.ioctlsInFlight != 0) {
+      vm.closedInUse = 1;
+      if (runningVm == changetype<usize>(vm)) cpuSignal();
+    } else destroyVm(fdObject(fd));
   }
   if (kind == FD_KVM) kvmFd = -1;
   if (kind == FD_GMEM) gmemClose(fdObject(fd)); // the file lives on while a mapping holds it

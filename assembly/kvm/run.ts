@@ -3,6 +3,7 @@
 // the interpreter until something needs the host, and reports it in kvm_run.
 
 import { Vcpu, vcpuOf } from "./vcpu";
+import { vmOf } from "./vm";
 import { kzalloc } from "../kalloc";
 import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
   PRIV_U, satpModeSupported } from "../cpu/state";
@@ -140,6 +141,7 @@ export function kvmRun(p: usize): i32 {
     if (r == EXIT_MEM) return reportMemExit(p);
   }
   while (true) {
+    if (vmOf(v.vm).closedInUse != 0) return 0; // host code closed the VM: stop here (kvm/ioctl.ts reports it)
     const chunk = left < CHUNK ? <i32>left : <i32>CHUNK;
     if (chunk <= 0) {
       setExit(v, KVM_EXIT_INTR);

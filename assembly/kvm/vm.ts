@@ -51,6 +51,10 @@ import { freeMemAttributes } from "../gmem/attributes";
   serial: u32;
   /** Memory attributes (gmem/attributes.ts), 0 while every gfn is shared. */
   memAttrs: usize;
+  /** Ioctls on its fds and its vCPUs' in flight (host code may run inside one: page-track callbacks). */
+  ioctlsInFlight: u32;
+  /** Its fds were closed during such an ioctl: destroyed when the last one returns (kvm/ioctl.ts). */
+  closedInUse: u32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();

@@ -8,7 +8,7 @@ import { setOf, replaceMemslot } from "./set";
 import { allocBitmap, freeBitmap } from "../dirty/bitmap";
 import { injected, INJECT_ALLOC_INVALID_SLOT, INJECT_ARCH_PREPARE } from "../debug/inject";
 import { runReaderHook, HOOK_INVALID_PUBLISHED, HOOK_INVALIDATED, HOOK_PUBLISHED } from "../debug/hooks";
-import { checkVmInvariants, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SWAP } from "../debug/invariants";
+import { checkAfterUpdate, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SWAP } from "../debug/invariants";
 import { maxGfn } from "../kvm/config";
 import { flushShadowMemslot, invalidateMmioSptes, writeProtectSlot } from "../mmu/mmu";
 import { allocSlotArch, freeSlotArch } from "../mmu/rmap";
@@ -197,7 +197,7 @@ export function setMemslot(vm: Vm, old: usize, nw: usize, change: i32): i32 {
       activateMemslot(vm, asId, invalid, old);
       freeSlot(invalid);
     }
-    checkVmInvariants(vm);
+    checkAfterUpdate(vm);
     return r;
   }
   // kvm_{create,delete,move,update_flags}_memslot: nw (0 for DELETE) takes
@@ -207,6 +207,6 @@ export function setMemslot(vm: Vm, old: usize, nw: usize, change: i32): i32 {
   activateMemslot(vm, asId, invalid != 0 ? invalid : old, nw);
   if (invalid != 0) freeSlot(invalid);
   commitMemoryRegion(vm, old, nw, change);
-  checkVmInvariants(vm);
+  checkAfterUpdate(vm);
   return 0;
 }

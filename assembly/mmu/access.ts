@@ -8,7 +8,7 @@
 //     ACCESS_EXCEPTION  the CPU takes a trap with accessCause / accessTval;
 //     ACCESS_EXIT       the CPU stops without retiring the instruction, which
 //                       re-executes on the next run (the exit is in the vCPU).
-//   physLoad64 / physStore64 are the Sv39 walker's page-table accesses.
+//   physLoad64 is the Sv39 walker's page-table read (it never writes: Svade).
 //   memFlush() drops cached translations (satp writes, sfence.vma);
 //   mmuModeChanged() after a change of privilege, sstatus.SUM/MXR or satp mode.
 //
@@ -238,14 +238,7 @@ function memFetchSlow(va: u64): u32 {
 
 /** Page-table read for sv39.ts (guest physical); an access exception when no RAM backs it. */
 export function physLoad64(gpa: u64): u64 {
-  const p = physAccess(curVcpu, gpa, false);
+  const p = physAccess(curVcpu, gpa);
   if (p == 0) { accessFault(gpa, ACC_READ); return 0; }
   return load<u64>(p);
-}
-
-/** A/D-bit update for sv39.ts. */
-export function physStore64(gpa: u64, value: u64): void {
-  const p = physAccess(curVcpu, gpa, true);
-  if (p == 0) { accessFault(gpa, ACC_WRITE); return; }
-  store<u64>(p, value);
 }

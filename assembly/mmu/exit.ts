@@ -6,8 +6,6 @@
 import { vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
 import { gfnToHvaMemslot, isErrorHva } from "../kvm/guest";
 import { hvaToLinear } from "../hostmm/mm";
-import { vmOf } from "../kvm/vm";
-import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 import { EFAULT } from "../errno";
 
@@ -88,16 +86,12 @@ export function exitMemoryFault(vcpuP: usize, gpa: u64, flags: u64 = 0, err: i32
 }
 
 /**
- * Guest-physical access for the page-table walker (kvm_vcpu_read_guest-like):
+ * Guest-physical read for the page-table walker (kvm_vcpu_read_guest-like):
  * the linear address of gpa, or 0 when no usable RAM slot backs it.
  */
-export function physAccess(vcpuP: usize, gpa: u64, write: bool): usize {
+export function physAccess(vcpuP: usize, gpa: u64): usize {
   const gfn = gpa >> PAGE_SHIFT;
-  const slot = vcpuGfnToMemslot(vcpuP, gfn);
-  const hva = gfnToHvaMemslot(slot, gfn, write);
+  const hva = gfnToHvaMemslot(vcpuGfnToMemslot(vcpuP, gfn), gfn, false);
   if (isErrorHva(hva)) return 0;
-  const lin = hvaToLinear(hva + (gpa & PAGE_MASK), write);
-  // An A/D update in a guest page table is a guest write like any other.
-  if (lin != 0 && write) markPageDirtyInSlot(vmOf(vcpuOf(vcpuP).vm), slot, gfn, vcpuP);
-  return lin;
+  return hvaToLinear(hva + (gpa & PAGE_MASK), false);
 }
