@@ -15,6 +15,7 @@ const GUEST_CODE = [
   "test/dirty-ring.test.ts",
   "test/stress.test.ts",
   "test/guest-memfd.test.ts",
+  "test/kvm-run-failures.test.ts",
 ];
 
 export default defineConfig({

@@ -100,6 +100,12 @@ const CHECKS: Record<number, (c: CheckContext) => string> = {
   80: (c) => `address ${h(c.address)} + size ${h(c.size)} is empty or wraps`,
   81: (c) => `address ${h(c.address)} or size ${h(c.size)} is not page aligned`,
   82: () => `no memory for the attribute ranges`,
+  83: () => `the guest fetched an instruction from a gpa without usable RAM (RISC-V KVM emulates MMIO only for loads and stores)`,
+  84: () => `the guest's MMIO or read-only-slot access is by an instruction the MMIO emulation cannot decode (LR, SC or an AMO)`,
+  85: (c) => `flags ${h(c.flags)} must be 0`,
+  86: (c) => `gpa ${h(c.gpa)} / size ${h(c.size)} is not page aligned, empty or wraps`,
+  87: () => `this VM type does not allow pre-faulting (yet)`,
+  88: (c) => `gpa ${h(c.gpa)} could not be mapped`,
 };
 
 export class KvmError extends Error {
