@@ -105,7 +105,8 @@ const CHECKS: Record<number, (c: CheckContext) => string> = {
   85: (c) => `flags ${h(c.flags)} must be 0`,
   86: (c) => `gpa ${h(c.gpa)} / size ${h(c.size)} is not page aligned, empty or wraps`,
   87: () => `this VM type does not allow pre-faulting (yet)`,
-  88: (c) => `gpa ${h(c.gpa)} could not be mapped`,
+  88: (c) => `gpa ${h(c.gpa)} could not be mapped (no memslot, unusable backing, or its slot is being updated)`,
+  89: () => `the host has no two-dimensional paging (KVM_CAP_PRE_FAULT_MEMORY is 0; config.preFaultMemory)`,
 };
 
 export class KvmError extends Error {

@@ -8,7 +8,7 @@ import { KvmError } from "./errors.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
-import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, kvm_one_reg } from "./uapi.js";
+import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory } from "./uapi.js";
 import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME } from "./riscv.js";
 import { type U64, toU64 } from "./u64.js";
 
@@ -68,6 +68,21 @@ export class Vcpu {
     const exit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
     if (r < 0 && r !== -4 && r !== -14) throw new KvmError(-r, this.core.lastFailedCheck(), {}, "KVM_RUN");
     return exit;
+  }
+
+  /**
+   * KVM_PRE_FAULT_MEMORY: maps [gpa, gpa + size) ahead of the guest, as read
+   * faults would. Returns what is left of the range: size 0 when all of it
+   * was mapped; a call that mapped some pages and then met a page it could
+   * not map (no memslot, a slot in flux, a signal) returns the rest, and the
+   * next call reports why. Throws KvmError when no page was mapped.
+   */
+  preFaultMemory(range: { gpa: U64; size: U64; flags?: U64 }): { gpa: bigint; size: bigint } {
+    const fields = { gpa: toU64(range.gpa, "gpa"), size: toU64(range.size, "size"), flags: toU64(range.flags ?? 0, "flags") };
+    const buf = kvm_pre_fault_memory.encode(fields);
+    checkedIoctl(this.core, this.fd, KVM_PRE_FAULT_MEMORY, "KVM_PRE_FAULT_MEMORY", buf, fields);
+    const left = kvm_pre_fault_memory.decode(buf);
+    return { gpa: left.gpa, size: left.size };
   }
 
   /** Instructions one KVM_RUN may execute before it returns EINTR (a watchdog). */

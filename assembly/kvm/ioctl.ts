@@ -18,6 +18,7 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg } from "./run";
+import { preFaultMemoryIoctl } from "../mmu/pre_fault";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
 import { enableDirtyRing, resetDirtyRings } from "../dirty/ring";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
@@ -42,6 +43,7 @@ export const KVM_CLEAR_DIRTY_LOG: u32 = 0xc018aec0;
 export const KVM_RESET_DIRTY_RINGS: u32 = 0x0000aec7;
 export const KVM_SET_MEMORY_ATTRIBUTES: u32 = 0x4020aed2;
 export const KVM_CREATE_GUEST_MEMFD: u32 = 0xc040aed4;
+export const KVM_PRE_FAULT_MEMORY: u32 = 0xc040aed5;
 const KVM_API_VERSION: i32 = 12;
 const KVM_VCPU_MMAP_SIZE: i32 = 3 * 4096; // [x86] run + PIO + coalesced MMIO pages
 const ENABLE_CAP_BYTES: i32 = 104;
@@ -169,6 +171,8 @@ function vcpuIoctl(vcpu: usize, nr: u32, argLen: i32): i32 {
     if (argLen < ONE_REG_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
     return oneReg(vcpu, nr == KVM_SET_ONE_REG);
   }
+  // CONFIG_KVM_GENERIC_PRE_FAULT_MEMORY: x86 always has the ioctl (it is EOPNOTSUPP without TDP).
+  if (nr == KVM_PRE_FAULT_MEMORY) return preFaultMemoryIoctl(vcpu, argLen);
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
 }
 
