@@ -8,7 +8,7 @@ import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_U
 import { Vm, vmOf, vcpuAt, createVm, destroyVm } from "./vm";
 import { createVcpu, vcpuOf } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
-  KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2 } from "./caps";
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2, KVM_CAP_HALT_POLL } from "./caps";
 import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU, FD_GMEM } from "./fd";
 import { gmemCreateIoctl, gmemClose } from "../gmem/file";
 import { setMemAttributesIoctl } from "../gmem/attributes";
@@ -104,6 +104,14 @@ function enableCap(vm: Vm): i32 {
     const allowed: u64 = (arg0 & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0 ? KVM_DIRTY_LOG_MANUAL_CAPS : KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
     if (flags != 0 || (arg0 & ~allowed) != 0) return fail(CHECK_ENABLE_CAP, EINVAL);
     vm.manualDirtyLogProtect = <u32>arg0;
+    return 0;
+  }
+  if (<i64>cap == KVM_CAP_HALT_POLL) {
+    // kvm_vm_ioctl_enable_cap_generic: the limit must fit in 32 bits. (Halts do
+    // not poll here; the value is kept as the VM's, as the kernel keeps it.)
+    if (flags != 0 || arg0 > 0xffffffff) return fail(CHECK_ENABLE_CAP, EINVAL);
+    vm.maxHaltPollNs = <u32>arg0;
+    vm.overrideHaltPollNs = 1;
     return 0;
   }
   // The ring size is passed on as a u32; flags are not checked for these caps.

@@ -51,6 +51,9 @@ import { freeMemAttributes } from "../gmem/attributes";
   serial: u32;
   /** Memory attributes (gmem/attributes.ts), 0 while every gfn is shared. */
   memAttrs: usize;
+  /** KVM_CAP_HALT_POLL: the VM's own halt-polling limit, once set (override). */
+  maxHaltPollNs: u32;
+  overrideHaltPollNs: u32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
