@@ -94,6 +94,16 @@ describe("KVM_RUN failures (RISC-V KVM)", () => {
     }
   });
 
+  it("gstage_page_fault: a fetch whose Sv39 walk reads a page table outside RAM fails KVM_RUN with -EOPNOTSUPP (the implicit access faults with the fetch's cause)", () => {
+    const root = RAM + 0x10000n, va = 0x3000_0000n;
+    // root[0] points at a level-1 table at 0x1000_0000, where there is no memory.
+    vm.writeGuest(root, new Uint8Array(new BigUint64Array([((0x1000_0000n >> 12n) << 10n) | 1n]).buffer));
+    vcpu.setCsr("satp", (8n << 60n) | (root >> 12n));
+    vcpu.pc = va;
+    expect(rawRun()).toEqual([-EOPNOTSUPP, KVM_EXIT.UNKNOWN]);
+    expect([vcpu.pc, vcpu.instret]).toEqual([va, 0n]);
+  });
+
   it("gstage_page_fault: a fetch from a READONLY slot executes (only store faults on it are MMIO)", () => {
     // kvm.memory writes the host backing directly: the slot is read-only only to the guest.
     kvm.memory.write(romHva, words([A.addi(T2, 0, 42), ECALL]));

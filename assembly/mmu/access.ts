@@ -243,16 +243,20 @@ function failUndecodable(): void {
   accessStatus = ACCESS_EXIT;
 }
 
+/**
+ * gstage_page_fault emulates MMIO only for loads and stores: a fetch from a
+ * gpa without usable RAM, or whose page-table walk reads from one (an
+ * implicit access faults with the cause of its fetch), ends KVM_RUN with -EOPNOTSUPP.
+ */
+export function fetchWithoutRam(gpa: u64): void {
+  exitFail(curVcpu, gpa, EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT);
+  accessStatus = ACCESS_EXIT;
+}
+
 function memFetchSlow(va: u64): u32 {
   const p = resolve(va, ACC_FETCH);
   if (p == 0) return 0;
-  if (p == RESOLVED_MMIO) {
-    // gstage_page_fault emulates MMIO only for loads and stores: a fetch from
-    // a gpa without usable RAM ends KVM_RUN with -EOPNOTSUPP.
-    exitFail(curVcpu, mmioGpa, EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT);
-    accessStatus = ACCESS_EXIT;
-    return 0;
-  }
+  if (p == RESOLVED_MMIO) { fetchWithoutRam(mmioGpa); return 0; }
   return load<u32>(p);
 }
 
