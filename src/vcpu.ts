@@ -51,7 +51,9 @@ export class Vcpu {
   /**
    * KVM_RUN: runs the guest until an exit. Returns the exit; kvmRun holds its
    * details. EINTR (budget, signal, immediate_exit) and EFAULT with a
-   * memory_fault are exits too (errno set); any other failure throws.
+   * memory_fault are exits too (errno set); any other failure throws, such as
+   * EOPNOTSUPP where RISC-V KVM cannot emulate what the guest did (a fetch
+   * from a gpa without RAM; LR/SC/AMO on MMIO or a read-only slot).
    */
   private readonly entryHooks: (() => void)[] = [];
 
@@ -66,7 +68,10 @@ export class Vcpu {
     const r = this.ioctl(KVM_RUN);
     const reason = this.kvmRun.exitReason;
     const exit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
-    if (r < 0 && r !== -4 && r !== -14) throw new KvmError(-r, this.core.lastFailedCheck(), {}, "KVM_RUN");
+    if (r < 0 && r !== -4 && r !== -14) {
+      const check = this.core.lastFailedCheck();
+      throw new KvmError(-r, check, { pc: this.pc }, "KVM_RUN");
+    }
     return exit;
   }
 

@@ -8,7 +8,7 @@
 // kvm_riscv_vcpu_exit sets exit_reason to KVM_EXIT_UNKNOWN before it.
 // This file runs guest code, so it runs on both execution tiers.
 import { describe, it, expect, beforeEach } from "vitest";
-import { Kvm, Vm, Vcpu, KvmError, KVM_RUN, KVM_EXIT, KVM_MEM_READONLY } from "../src/index.js";
+import { Kvm, Vm, Vcpu, KvmError, Machine, KVM_RUN, KVM_EXIT, KVM_MEM_READONLY } from "../src/index.js";
 import { openKvm } from "./helpers.js";
 import * as A from "./cpu/asm.js";
 import { AMO } from "./cpu/asm.js";
@@ -188,9 +188,16 @@ describe("KVM_RUN failures (RISC-V KVM)", () => {
 
   it("Vcpu.run() surfaces the failure as a KvmError EOPNOTSUPP naming the rule; the raw ioctl returns -95", () => {
     program([...li(T0, HOLE), A.jalr(0, T0, 0)]);
-    expect(typedRun()).toMatch(/^EOPNOTSUPP EOPNOTSUPP: KVM_RUN: .*fetched an instruction from a gpa without usable RAM/);
+    expect(typedRun()).toMatch(/^EOPNOTSUPP EOPNOTSUPP: KVM_RUN: .*fetched an instruction at pc 0x1000 from a gpa without usable RAM/);
     expect(vcpu.ioctl(KVM_RUN)).toBe(-95);
     program([...li(T0, 0x10000000n), A.lr_w(T2, T0)]);
-    expect(typedRun()).toMatch(/^EOPNOTSUPP EOPNOTSUPP: KVM_RUN: .*cannot decode \(LR, SC or an AMO\)/);
+    expect(typedRun()).toMatch(/^EOPNOTSUPP EOPNOTSUPP: KVM_RUN: .*access at pc 0x80000008 is by .*cannot decode \(LR, SC or an AMO\)/);
+  });
+
+  it("Machine.run() stops with run-failed and the KvmError when the guest jumps where there is no RAM", async () => {
+    const m = await Machine.create({ kvm: await openKvm(), memSize: 1n << 20n });
+    m.load(words([...li(T0, HOLE), A.jalr(0, T0, 0)]));
+    const r = m.run();
+    expect([r.stop, r.instructions, r.lastExit.name, r.lastExit.errno, r.error?.code]).toEqual(["run-failed", 3n, "unknown", 95, "EOPNOTSUPP"]);
   });
 });
