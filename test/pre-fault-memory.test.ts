@@ -10,8 +10,8 @@
 // by name. Guest code runs (to show a pre-faulted page needs no fault), so
 // this file runs on both tiers.
 import { describe, it, expect, beforeEach } from "vitest";
-import { Kvm, Vm, Vcpu, KvmError, KVM_EXIT, KVM_MEM_READONLY, KVM_MEM_LOG_DIRTY_PAGES, KVM_PRE_FAULT_MEMORY,
-  kvm_pre_fault_memory } from "../src/index.js";
+import { Kvm, Vm, Vcpu, KvmError, KVM_EXIT, KVM_MEM_READONLY, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_GUEST_MEMFD,
+  KVM_PRE_FAULT_MEMORY, kvm_pre_fault_memory } from "../src/index.js";
 import { openKvm } from "./helpers.js";
 import * as A from "./cpu/asm.js";
 
@@ -171,6 +171,45 @@ describe("KVM_PRE_FAULT_MEMORY: mapping and partial progress (pre_fault_memory_t
     expect(kvm.core.debugCheckInvariants(vm.fd)).toBe(1);
     expect(raw(BASE, PAGE)[0]).toBe(-EFAULT);
   });
+});
+
+describe("KVM_PRE_FAULT_MEMORY: pre_fault_memory_test's loop, shared and private", () => {
+  /**
+   * The selftest's pre_fault_memory(): call until done, failed for good or not
+   * interrupted, asserting each call either shrank the range or failed
+   * (never both, never neither); the final errno and what is left.
+   */
+  function selftestLoop(v: Vcpu, gpa: bigint, size: bigint): [number, bigint] {
+    const buf = kvm_pre_fault_memory.encode({ gpa, size });
+    for (;;) {
+      const prev = kvm_pre_fault_memory.decode(buf).size;
+      const r = v.ioctl(KVM_PRE_FAULT_MEMORY, buf);
+      const left = kvm_pre_fault_memory.decode(buf).size;
+      expect(left < prev !== r < 0).toBe(true);
+      if (r < 0 && r !== -EINTR) return [-r, left];
+      if (r >= 0 && left === 0n) return [0, left];
+    }
+  }
+
+  for (const priv of [false, true]) {
+    it(`${priv ? "private" : "shared"}: SZ_2M maps whole; SZ_2M + 2 pages leaves one page (ENOENT); TEST_SIZE + 1 page maps nothing (ENOENT)`, async () => {
+      kvm = await openKvm({ config: { preFaultMemory: true, vmTypes: 0b11, memoryAttributes: true } });
+      vm = kvm.createVm({ type: priv ? 1 : 0 });
+      const h = kvm.memory.mmap(TEST_SIZE);
+      if (priv) {
+        const gmem = vm.createGuestMemfd({ size: TEST_SIZE });
+        vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM_GUEST_MEMFD, guestPhysAddr: BASE, memorySize: TEST_SIZE,
+          userspaceAddr: h, guestMemfd: gmem, guestMemfdOffset: 0 });
+        vm.setMemoryAttributes({ address: BASE, size: TEST_SIZE, attributes: 8 });
+      } else {
+        vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: BASE, memorySize: TEST_SIZE, userspaceAddr: h });
+      }
+      const v = vm.createVcpu(0);
+      expect(selftestLoop(v, BASE, SZ_2M)).toEqual([0, 0n]);
+      expect(selftestLoop(v, BASE + SZ_2M, 2n * PAGE)).toEqual([ENOENT, PAGE]);
+      expect(selftestLoop(v, BASE + TEST_SIZE, PAGE)).toEqual([ENOENT, PAGE]);
+    });
+  }
 });
 
 describe("Vcpu.preFaultMemory", () => {
