@@ -16,6 +16,8 @@ const GUEST_CODE = [
   "test/stress.test.ts",
   "test/guest-memfd.test.ts",
   "test/edges.test.ts",
+  "test/kvm-run-failures.test.ts",
+  "test/pre-fault-memory.test.ts",
 ];
 
 export default defineConfig({

@@ -109,6 +109,13 @@ export const CHECK_ATTR_UNSUPPORTED: i32 = 79;   // attribute bits the VM does n
 export const CHECK_ATTR_RANGE: i32 = 80;         // size == 0 or address + size wraps
 export const CHECK_ATTR_ALIGN: i32 = 81;         // address or size not page aligned
 export const CHECK_ATTR_NOMEM: i32 = 82;         // attribute storage could not be reserved
+export const CHECK_RUN_FETCH_NO_SLOT: i32 = 83;  // KVM_RUN: instruction fetch from a gpa without usable RAM (EOPNOTSUPP)
+export const CHECK_RUN_MMIO_INSN: i32 = 84;      // KVM_RUN: MMIO / read-only-slot access by an instruction MMIO emulation cannot decode
+export const CHECK_PRE_FAULT_FLAGS: i32 = 85;    // KVM_PRE_FAULT_MEMORY: flags != 0
+export const CHECK_PRE_FAULT_RANGE: i32 = 86;    // KVM_PRE_FAULT_MEMORY: gpa/size unaligned, size 0 or gpa + size wraps
+export const CHECK_PRE_FAULT_VM: i32 = 87;       // KVM_PRE_FAULT_MEMORY: not allowed for this VM type (yet)
+export const CHECK_PRE_FAULT_MAP: i32 = 88;      // KVM_PRE_FAULT_MEMORY: the first page could not be mapped
+export const CHECK_PRE_FAULT_TDP: i32 = 89;      // KVM_PRE_FAULT_MEMORY: the host has no two-dimensional paging
 
 export const CHECK_RUN_VM_CLOSED: i32 = 98;      // KVM_RUN: the VM was closed by host code during the run
 

@@ -20,7 +20,10 @@ export interface KvmConfig {
   vmTypes: number;
   /** Generic memory attributes compiled in. */
   memoryAttributes: boolean;
-  /** KVM_CAP_PRE_FAULT_MEMORY (TDP hosts). */
+  /**
+   * The host has two-dimensional paging: KVM_CAP_PRE_FAULT_MEMORY is 1 and
+   * KVM_PRE_FAULT_MEMORY maps pages; without it the ioctl is EOPNOTSUPP.
+   */
   preFaultMemory: boolean;
   /** Dirty-ring entries kept in reserve (64, more on PML hosts). */
   dirtyRingReserved: number;

@@ -5,7 +5,8 @@
 import { Kvm } from "./kvm.js";
 import type { Vm } from "./vm.js";
 import type { Vcpu, Exit } from "./vcpu.js";
-import { KVM_EXIT } from "./kvm-run.js";
+import { KVM_EXIT, EXIT_NAMES } from "./kvm-run.js";
+import { KvmError } from "./errors.js";
 import { MmioBus } from "./devices/mmio-bus.js";
 import { Uart16550 } from "./devices/uart16550.js";
 import { handleSbi, type SbiHost } from "./sbi.js";
@@ -24,7 +25,7 @@ export interface MachineOptions {
   onConsole?: (text: string) => void;
 }
 
-export type StopKind = "shutdown" | "reboot" | "halt" | "limit" | "memory-fault" | "unhandled-exit";
+export type StopKind = "shutdown" | "reboot" | "halt" | "limit" | "memory-fault" | "unhandled-exit" | "run-failed";
 
 export interface RunResult {
   stop: StopKind;
@@ -33,6 +34,8 @@ export interface RunResult {
   instructions: bigint;
   exits: number;
   lastExit: Exit;
+  /** For "run-failed": why KVM_RUN failed (such as EOPNOTSUPP for a fetch from a gpa without RAM). */
+  error?: KvmError;
 }
 
 export class Machine {
@@ -85,14 +88,23 @@ export class Machine {
     };
   }
 
-  /** Runs until the guest shuts down, halts for good, faults, or maxInstructions pass. */
+  /** Runs until the guest shuts down, halts for good, faults, KVM_RUN fails, or maxInstructions pass. */
   run(opts: { maxInstructions?: bigint } = {}): RunResult {
     const start = this.vcpu.instret;
     let exits = 0;
     this.stopped = null;
     const host = this.sbiHost();
     for (;;) {
-      const exit = this.vcpu.run();
+      let exit: Exit;
+      try {
+        exit = this.vcpu.run();
+      } catch (e) {
+        // KVM_RUN failed (as a VMM sees it, e.g. kvmtool's "KVM_RUN failed"): the guest stops.
+        if (!(e instanceof KvmError)) throw e;
+        const reason = this.vcpu.kvmRun.exitReason;
+        const lastExit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: e.errno };
+        return { stop: "run-failed", reason: 0, instructions: this.vcpu.instret - start, exits: exits + 1, lastExit, error: e };
+      }
       exits++;
       const done = (kind: StopKind, reason = 0): RunResult =>
         ({ stop: kind, reason, instructions: this.vcpu.instret - start, exits, lastExit: exit });

@@ -232,6 +232,15 @@ export const kvm_memory_attributes = new StructCodec<KvmMemoryAttributes>("kvm_m
   { name: "flags", offset: 24, size: 8 },
 ]);
 
+export type KvmPreFaultMemory = { gpa: U64; size: U64; flags: U64 };
+/** KVM_PRE_FAULT_MEMORY's argument (in and out: gpa/size advance past what was mapped); padding[5] is not checked. */
+export const kvm_pre_fault_memory = new StructCodec<KvmPreFaultMemory>("kvm_pre_fault_memory", 64, [
+  { name: "gpa", offset: 0, size: 8 },
+  { name: "size", offset: 8, size: 8 },
+  { name: "flags", offset: 16, size: 8 },
+  { name: "padding", offset: 24, size: 8, span: 40 },
+]);
+
 /** The fixed argument size the kernel copies for a pointer ioctl (the _IOC size field). */
 export function ioctlSize(nr: number): number {
   return (nr >>> 16) & 0x3fff;

@@ -9,7 +9,7 @@ import { LOOKUP } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
-import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, kvm_one_reg } from "./uapi.js";
+import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory } from "./uapi.js";
 import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME } from "./riscv.js";
 import { type U64, toU64 } from "./u64.js";
 
@@ -54,7 +54,9 @@ export class Vcpu {
   /**
    * KVM_RUN: runs the guest until an exit. Returns the exit; kvmRun holds its
    * details. EINTR (budget, signal, immediate_exit) and EFAULT with a
-   * memory_fault are exits too (errno set); any other failure throws.
+   * memory_fault are exits too (errno set); any other failure throws, such as
+   * EOPNOTSUPP where RISC-V KVM cannot emulate what the guest did (a fetch
+   * from a gpa without RAM; LR/SC/AMO on MMIO or a read-only slot).
    */
   private readonly entryHooks: (() => void)[] = [];
 
@@ -68,9 +70,28 @@ export class Vcpu {
     for (const h of this.entryHooks) h();
     const r = this.ioctl(KVM_RUN);
     // Checked before kvm_run is read: a run that fails may have no kvm_run left (its VM closed during it).
-    if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EFAULT) throw new KvmError(-r, this.core.lastFailedCheck(), {}, "KVM_RUN");
+    // EOPNOTSUPP (a fetch without RAM, an instruction MMIO emulation cannot decode) names the pc.
+    if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EFAULT) {
+      const check = this.core.lastFailedCheck();
+      throw new KvmError(-r, check, r === -ERRNO.EOPNOTSUPP ? { pc: this.pc } : {}, "KVM_RUN");
+    }
     const reason = this.kvmRun.exitReason;
     return { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
+  }
+
+  /**
+   * KVM_PRE_FAULT_MEMORY: maps [gpa, gpa + size) ahead of the guest, as read
+   * faults would. Returns what is left of the range: size 0 when all of it
+   * was mapped; a call that mapped some pages and then met a page it could
+   * not map (no memslot, a slot in flux, a signal) returns the rest, and the
+   * next call reports why. Throws KvmError when no page was mapped.
+   */
+  preFaultMemory(range: { gpa: U64; size: U64; flags?: U64 }): { gpa: bigint; size: bigint } {
+    const fields = { gpa: toU64(range.gpa, "gpa"), size: toU64(range.size, "size"), flags: toU64(range.flags ?? 0, "flags") };
+    const buf = kvm_pre_fault_memory.encode(fields);
+    checkedIoctl(this.core, this.fd, KVM_PRE_FAULT_MEMORY, "KVM_PRE_FAULT_MEMORY", buf, fields);
+    const left = kvm_pre_fault_memory.decode(buf);
+    return { gpa: left.gpa, size: left.size };
   }
 
   /** Instructions one KVM_RUN may execute before it returns EINTR (a watchdog). */

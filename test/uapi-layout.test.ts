@@ -26,6 +26,7 @@ const LAYOUTS: [StructCodec<any>, number, Row[]][] = [
   [uapi.kvm_one_reg, 16, [["id", 0, 8], ["addr", 8, 8]]],
   [uapi.kvm_create_guest_memfd, 64, [["size", 0, 8], ["flags", 8, 8], ["reserved", 16, 48]]],
   [uapi.kvm_memory_attributes, 32, [["address", 0, 8], ["size", 8, 8], ["attributes", 16, 8], ["flags", 24, 8]]],
+  [uapi.kvm_pre_fault_memory, 64, [["gpa", 0, 8], ["size", 8, 8], ["flags", 16, 8], ["padding", 24, 40]]],
 ];
 
 const span = (f: Field) => f.span ?? f.size;
@@ -94,6 +95,7 @@ describe("ioctl numbers (uapi.md §1)", () => {
     expect(uapi.ioctlSize(uapi.KVM_GET_ONE_REG)).toBe(uapi.kvm_one_reg.size);
     expect(uapi.ioctlSize(uapi.KVM_CREATE_GUEST_MEMFD)).toBe(uapi.kvm_create_guest_memfd.size);
     expect(uapi.ioctlSize(uapi.KVM_SET_MEMORY_ATTRIBUTES)).toBe(uapi.kvm_memory_attributes.size);
+    expect(uapi.ioctlSize(uapi.KVM_PRE_FAULT_MEMORY)).toBe(uapi.kvm_pre_fault_memory.size);
   });
   it("flag values: memslot flags, guest_memfd flags, attributes, the memory-fault flag", () => {
     expect([uapi.KVM_MEM_LOG_DIRTY_PAGES, uapi.KVM_MEM_READONLY, uapi.KVM_MEM_GUEST_MEMFD]).toEqual([1, 2, 4]);

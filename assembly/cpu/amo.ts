@@ -5,7 +5,7 @@
 // AMO's read already faults as a store would. Unlike plain loads and stores,
 // atomics must be naturally aligned (no Zam): misaligned ones trap.
 
-import { memLoad, memStore, accessStatus, ACCESS_OK, ACC_READ, ACC_WRITE } from "../mmu/access";
+import { memLoad, memStore, accessStatus, undecodableInsn, ACCESS_OK, ACC_READ, ACC_WRITE } from "../mmu/access";
 import { getX, setX, getField, setField, clearReservation, OFF_RESV_ADDR, OFF_RESV_SIZE,
   CAUSE_LOAD_MISALIGNED, CAUSE_STORE_MISALIGNED } from "./state";
 import { raise, illegal, memStop } from "./stop";
@@ -27,6 +27,14 @@ const AMOMAXU: i32 = 0x1c;
 
 /** Executes an AMO-opcode instruction; false when it stopped the fast loop instead of retiring. */
 export function execAmo(inst: i32): bool {
+  // Its accesses cannot be emulated as MMIO (access.ts).
+  undecodableInsn = true;
+  const r = amo(inst);
+  undecodableInsn = false;
+  return r;
+}
+
+function amo(inst: i32): bool {
   const width = (inst >>> 12) & 7;
   if (width != 2 && width != 3) { illegal(inst); return false; }
   const size = width == 2 ? 4 : 8;

@@ -114,6 +114,13 @@ export function cpuSignal(): void {
   runLimit = 0;
 }
 
+/** signal_pending for work outside cpuRun (KVM_PRE_FAULT_MEMORY): true once per cpuSignal, which it consumes. */
+export function cpuTakeSignal(): bool {
+  if (load<u32>(CPU_STATE + OFF_SIGNAL) == 0) return false;
+  store<u32>(CPU_STATE + OFF_SIGNAL, 0);
+  return true;
+}
+
 /**
  * The level of the external interrupt line (sip.SEIP), for an interrupt
  * controller model. Raising it during a run (from a device callback) ends

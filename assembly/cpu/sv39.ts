@@ -13,9 +13,10 @@
 //
 // Failures set accessStatus = ACCESS_EXCEPTION with the page-fault cause of the
 // original access (12 fetch, 13 load, 15 store/AMO) and tval = va; a PTE that
-// is not in RAM gives the access fault of the original access instead.
+// is not in RAM gives the access fault of the original access instead, except
+// for a fetch, whose walk ends KVM_RUN as the fetch itself would.
 
-import { physLoad64, accessFault, accessStatus, accessCause, accessTval, ACC_FETCH, ACC_WRITE,
+import { physLoad64, accessFault, fetchWithoutRam, accessStatus, accessCause, accessTval, ACC_FETCH, ACC_WRITE,
   ACCESS_OK, ACCESS_EXCEPTION } from "../mmu/access";
 import {
   getField, getPriv, OFF_SATP, OFF_SSTATUS, SATP_PPN_MASK, SSTATUS_SUM, SSTATUS_MXR, PRIV_U,
@@ -56,9 +57,15 @@ export function translate(va: u64, acc: i32): u64 {
   let pte: u64 = 0;
   while (true) {
     const shift = <u64>(12 + VPN_BITS * level);
-    pte = physLoad64(table + (((va >> shift) & 511) << 3));
-    // A page-table access outside RAM: the access fault of the original access type.
-    if (accessStatus != ACCESS_OK) { accessFault(va, acc); return 0; }
+    const pteAddr = table + (((va >> shift) & 511) << 3);
+    pte = physLoad64(pteAddr);
+    // A page-table read outside RAM: for a load or store the access fault of
+    // its type; a fetch's ends the run (fetchWithoutRam).
+    if (accessStatus != ACCESS_OK) {
+      if (acc == ACC_FETCH) fetchWithoutRam(pteAddr);
+      else accessFault(va, acc);
+      return 0;
+    }
     if ((pte & PTE_V) == 0 || (pte & (PTE_R | PTE_W)) == PTE_W || (pte >> PTE_HIGH_SHIFT) != 0) return fault(va, acc);
     if ((pte & (PTE_R | PTE_X)) != 0) break; // leaf
     // A pointer to the next level: D, A and U are reserved in it.

@@ -56,6 +56,9 @@ export function memCompleteMmio(value: u64): void {
   v.fragNext = 0;
 }
 export function memMmioVa(): u64 { return vcpuOf(testVcpu).exitGpa; }
+/** The exit the memory layer recorded (mmu/exit.ts EXITK_*) and its errno. */
+export function memExitKind(): i32 { return vcpuOf(testVcpu).exitKind; }
+export function memExitErrno(): i32 { return vcpuOf(testVcpu).exitLen; }
 export function memMmioSize(): i32 { return vcpuOf(testVcpu).exitLen; }
 export function memMmioIsWrite(): bool { return vcpuOf(testVcpu).exitIsWrite != 0; }
 export function memMmioValue(): u64 { return vcpuOf(testVcpu).exitData; }

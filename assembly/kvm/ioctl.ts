@@ -8,7 +8,7 @@ import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_U
 import { Vm, vmOf, vcpuAt, createVm, destroyVm } from "./vm";
 import { createVcpu, vcpuOf } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
-  KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2 } from "./caps";
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2, KVM_CAP_HALT_POLL } from "./caps";
 import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU, FD_GMEM } from "./fd";
 import { gmemCreateIoctl, gmemClose } from "../gmem/file";
 import { setMemAttributesIoctl } from "../gmem/attributes";
@@ -19,6 +19,7 @@ import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompile
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg } from "./run";
 import { cpuSignal } from "../cpu/run";
+import { preFaultMemoryIoctl } from "../mmu/pre_fault";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
 import { enableDirtyRing, resetDirtyRings } from "../dirty/ring";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
@@ -43,6 +44,7 @@ export const KVM_CLEAR_DIRTY_LOG: u32 = 0xc018aec0;
 export const KVM_RESET_DIRTY_RINGS: u32 = 0x0000aec7;
 export const KVM_SET_MEMORY_ATTRIBUTES: u32 = 0x4020aed2;
 export const KVM_CREATE_GUEST_MEMFD: u32 = 0xc040aed4;
+export const KVM_PRE_FAULT_MEMORY: u32 = 0xc040aed5;
 const KVM_API_VERSION: i32 = 12;
 const KVM_VCPU_MMAP_SIZE: i32 = 3 * 4096; // [x86] run + PIO + coalesced MMIO pages
 const ENABLE_CAP_BYTES: i32 = 104;
@@ -103,6 +105,14 @@ function enableCap(vm: Vm): i32 {
     const allowed: u64 = (arg0 & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0 ? KVM_DIRTY_LOG_MANUAL_CAPS : KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
     if (flags != 0 || (arg0 & ~allowed) != 0) return fail(CHECK_ENABLE_CAP, EINVAL);
     vm.manualDirtyLogProtect = <u32>arg0;
+    return 0;
+  }
+  if (<i64>cap == KVM_CAP_HALT_POLL) {
+    // kvm_vm_ioctl_enable_cap_generic: the limit must fit in 32 bits. (Halts do
+    // not poll here; the value is kept as the VM's, as the kernel keeps it.)
+    if (flags != 0 || arg0 > 0xffffffff) return fail(CHECK_ENABLE_CAP, EINVAL);
+    vm.maxHaltPollNs = <u32>arg0;
+    vm.overrideHaltPollNs = 1;
     return 0;
   }
   // The ring size is passed on as a u32; flags are not checked for these caps.
@@ -203,6 +213,8 @@ function vcpuIoctl(vcpu: usize, nr: u32, argLen: i32): i32 {
     if (argLen < ONE_REG_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
     return oneReg(vcpu, nr == KVM_SET_ONE_REG);
   }
+  // CONFIG_KVM_GENERIC_PRE_FAULT_MEMORY: x86 always has the ioctl (it is EOPNOTSUPP without TDP).
+  if (nr == KVM_PRE_FAULT_MEMORY) return preFaultMemoryIoctl(vcpu, argLen);
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
 }
 

@@ -12,13 +12,14 @@ import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "
 import { mmuEnter, mmuModeChanged } from "../mmu/access";
 import { csrRead, csrWrite, CSR_SSTATUS, CSR_SIE, CSR_STVEC, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE, CSR_STVAL, CSR_SIP,
   CSR_SATP, CSR_SCOUNTEREN, CSR_SENVCFG } from "../cpu/csr";
-import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAULT, EXITK_RING_FULL, EXITK_NONE } from "../mmu/exit";
+import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAULT, EXITK_RING_FULL, EXITK_NONE,
+  EXITK_FAIL } from "../mmu/exit";
 import { ringCheckRequest } from "../dirty/ring";
 import { hvaToLinear } from "../hostmm/mm";
 import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMIO_PHYS_ADDR, KVM_RUN_MMIO_DATA,
   KVM_RUN_MMIO_LEN, KVM_RUN_MMIO_IS_WRITE, KVM_RUN_MEMORY_FAULT_FLAGS, KVM_RUN_MEMORY_FAULT_GPA,
   KVM_RUN_MEMORY_FAULT_SIZE, KVM_RUN_SBI_EXTENSION, KVM_RUN_SBI_FUNCTION, KVM_RUN_SBI_ARGS, KVM_RUN_SBI_RET,
-  KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, KVM_EXIT_DIRTY_RING_FULL,
+  KVM_EXIT_UNKNOWN, KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, KVM_EXIT_DIRTY_RING_FULL,
   IOCTL_BUF, PAGE_SIZE } from "../layout";
 import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT } from "../errno";
 
@@ -68,6 +69,14 @@ export function vcpuArchCreate(p: usize): bool {
   store<u32>(v.kvmRun + KVM_RUN_EXIT_REASON, reason);
 }
 
+/** kvm_prepare_memory_fault_exit: kvm_run's memory_fault for the page at gpa. */
+export function prepareMemoryFaultExit(v: Vcpu, gpa: u64, flags: u64): void {
+  setExit(v, KVM_EXIT_MEMORY_FAULT);
+  store<u64>(v.kvmRun + KVM_RUN_MEMORY_FAULT_FLAGS, flags);
+  store<u64>(v.kvmRun + KVM_RUN_MEMORY_FAULT_GPA, gpa);
+  store<u64>(v.kvmRun + KVM_RUN_MEMORY_FAULT_SIZE, <u64>PAGE_SIZE);
+}
+
 /** Turns the exit the memory layer recorded into kvm_run; returns the ioctl result. */
 function reportMemExit(p: usize): i32 {
   const v = vcpuOf(p);
@@ -83,13 +92,18 @@ function reportMemExit(p: usize): i32 {
   }
   if (v.exitKind == EXITK_MEMORY_FAULT) {
     // KVM_RUN fails (EFAULT, or the guest_memfd lookup's errno) and fills memory_fault.
-    setExit(v, KVM_EXIT_MEMORY_FAULT);
-    store<u64>(run + KVM_RUN_MEMORY_FAULT_FLAGS, v.exitData);
-    store<u64>(run + KVM_RUN_MEMORY_FAULT_GPA, v.exitGpa);
-    store<u64>(run + KVM_RUN_MEMORY_FAULT_SIZE, <u64>PAGE_SIZE);
+    prepareMemoryFaultExit(v, v.exitGpa, v.exitData);
     v.exitKind = EXITK_NONE;
     dropFragments(p);
     return -v.exitLen;
+  }
+  if (v.exitKind == EXITK_FAIL) {
+    // kvm_riscv_vcpu_exit: exit_reason is KVM_EXIT_UNKNOWN and KVM_RUN returns
+    // the handler's error; pc stays at the instruction, which faults again.
+    setExit(v, KVM_EXIT_UNKNOWN);
+    v.exitKind = EXITK_NONE;
+    dropFragments(p);
+    return fail(<i32>v.exitData, v.exitLen);
   }
   if (v.exitKind == EXITK_RING_FULL) {
     // The store that filled the ring is not done; it re-executes once there is room.

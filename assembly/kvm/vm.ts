@@ -55,6 +55,9 @@ import { freeMemAttributes } from "../gmem/attributes";
   ioctlsInFlight: u32;
   /** Its fds were closed during such an ioctl: destroyed when the last one returns (kvm/ioctl.ts). */
   closedInUse: u32;
+  /** KVM_CAP_HALT_POLL: the VM's own halt-polling limit, once set (override). */
+  maxHaltPollNs: u32;
+  overrideHaltPollNs: u32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();

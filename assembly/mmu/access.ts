@@ -28,8 +28,9 @@ import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT
 import { notifyTrackWrite } from "./page_track";
 import { vmOf } from "../kvm/vm";
 import { vcpuOf } from "../kvm/vcpu";
-import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, physAccess } from "./exit";
+import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, exitFail, physAccess } from "./exit";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
+import { EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT, CHECK_RUN_MMIO_INSN } from "../errno";
 
 export { ACC_READ, ACC_WRITE, ACC_FETCH } from "./fault";
 
@@ -48,6 +49,13 @@ export let sptTable: usize = 0;
 export let accessKey: u64 = 0;
 
 export let flushCount: u32 = 0;
+
+/**
+ * Set while an instruction the MMIO emulation does not decode (LR, SC, AMOs)
+ * makes its accesses: kvm_riscv_vcpu_mmio_load / _store only know plain loads
+ * and stores, so such an access to MMIO or a read-only slot fails KVM_RUN.
+ */
+export let undecodableInsn: bool = false;
 
 /** Makes a vCPU current; false when its tables cannot be allocated. */
 export function mmuEnter(vcpu: usize): bool {
@@ -202,8 +210,7 @@ function memLoadSlow(va: u64, size: i32, acc: i32): u64 {
   const p = resolve(va, acc);
   if (p == 0) return 0;
   if (p == RESOLVED_MMIO) {
-    // An atomic read-modify-write cannot be emulated through an exit.
-    if (acc == ACC_WRITE) { accessFault(va, ACC_WRITE); return 0; }
+    if (undecodableInsn) { failUndecodable(); return 0; }
     const v = mmioAccess(curVcpu, mmioGpa, size, false, 0);
     if (mmioExited) accessStatus = ACCESS_EXIT;
     return v;
@@ -215,6 +222,7 @@ function memStoreSlow(va: u64, value: u64, size: i32): void {
   const p = resolve(va, ACC_WRITE);
   if (p == 0) return;
   if (p == RESOLVED_MMIO) {
+    if (undecodableInsn) { failUndecodable(); return; }
     mmioAccess(curVcpu, mmioGpa, size, true, value);
     if (mmioExited) accessStatus = ACCESS_EXIT;
   } else {
@@ -229,10 +237,26 @@ function memStoreSlow(va: u64, value: u64, size: i32): void {
   }
 }
 
+/** kvm_riscv_vcpu_mmio_load / _store: an instruction they do not decode is -EOPNOTSUPP. */
+function failUndecodable(): void {
+  exitFail(curVcpu, mmioGpa, EOPNOTSUPP, CHECK_RUN_MMIO_INSN);
+  accessStatus = ACCESS_EXIT;
+}
+
+/**
+ * gstage_page_fault emulates MMIO only for loads and stores: a fetch from a
+ * gpa without usable RAM, or whose page-table walk reads from one (an
+ * implicit access faults with the cause of its fetch), ends KVM_RUN with -EOPNOTSUPP.
+ */
+export function fetchWithoutRam(gpa: u64): void {
+  exitFail(curVcpu, gpa, EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT);
+  accessStatus = ACCESS_EXIT;
+}
+
 function memFetchSlow(va: u64): u32 {
   const p = resolve(va, ACC_FETCH);
   if (p == 0) return 0;
-  if (p == RESOLVED_MMIO) { accessFault(va, ACC_FETCH); return 0; }
+  if (p == RESOLVED_MMIO) { fetchWithoutRam(mmioGpa); return 0; }
   return load<u32>(p);
 }
 

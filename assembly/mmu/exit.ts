@@ -14,6 +14,8 @@ export const EXITK_MMIO: i32 = 1;
 export const EXITK_RETRY: i32 = 2;
 export const EXITK_MEMORY_FAULT: i32 = 3;
 export const EXITK_RING_FULL: i32 = 4;
+/** KVM_RUN fails: errno in exitLen, the check code in exitData (kvm_riscv_vcpu_exit's ret < 0). */
+export const EXITK_FAIL: i32 = 5;
 
 export const MAX_FRAGMENTS: i32 = 2;
 
@@ -82,6 +84,15 @@ export function exitMemoryFault(vcpuP: usize, gpa: u64, flags: u64 = 0, err: i32
   v.exitKind = EXITK_MEMORY_FAULT;
   v.exitGpa = gpa & ~PAGE_MASK;
   v.exitData = flags;
+  v.exitLen = err;
+}
+
+/** KVM_RUN fails with -err at gpa, as RISC-V KVM's exit handlers do for what they cannot emulate. */
+export function exitFail(vcpuP: usize, gpa: u64, err: i32, check: i32): void {
+  const v = vcpuOf(vcpuP);
+  v.exitKind = EXITK_FAIL;
+  v.exitGpa = gpa;
+  v.exitData = <u64>check;
   v.exitLen = err;
 }
 

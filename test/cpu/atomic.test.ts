@@ -9,6 +9,7 @@ import * as A from "./asm";
 import { AMO, CSR } from "./asm";
 
 const T0 = 5, T1 = 6, T2 = 7, RA = 1;
+const EXITK_FAIL = 5; // assembly/mmu/exit.ts
 const HANDLER = RAM_BASE + 0x1000n;
 const DATA = RAM_BASE + 0x8000n;
 const u = (v: bigint) => BigInt.asUintN(64, v);
@@ -162,14 +163,15 @@ describe("AMOs", () => {
     expect(cpu.u64(DATA)).toBe(11n);
   });
 
-  it("an AMO outside RAM is a store access fault; nothing retires", () => {
-    cpu.setX(T0, 0x3000n);
-    cpu.setX(T2, 123n);
-    exec([A.amo(AMO.or, 32, T2, T0, T0)], 2);
-    expect(cpu.csr(CSR.scause)).toBe(CAUSE.storeAccess);
-    expect(cpu.csr(CSR.stval)).toBe(0x3000n);
-    expect(cpu.x(T2)).toBe(123n);
-    expect(cpu.instret).toBe(0n);
+  it("an AMO or LR outside RAM ends the run with EOPNOTSUPP (kvm_riscv_vcpu_mmio_load/_store do not decode them); nothing retires", () => {
+    for (const inst of [A.amo(AMO.or, 32, T2, T0, T0), A.amo(AMO.swap, 64, T2, T0, T1), A.lr_d(T2, T0), A.lr_w(T2, T0)]) {
+      cpu.setX(T0, 0x3000n);
+      cpu.setX(T2, 123n);
+      const instret = cpu.instret, scause = cpu.csr(CSR.scause);
+      expect(exec([inst], 2)).toBe(cpu.EXIT_MEM);
+      expect([cpu.ex.memExitKind(), cpu.ex.memExitErrno(), BigInt(cpu.ex.memMmioVa())]).toEqual([EXITK_FAIL, 95, 0x3000n]);
+      expect([cpu.x(T2), cpu.pc, cpu.instret, cpu.csr(CSR.scause)]).toEqual([123n, RAM_BASE, instret, scause]);
+    }
   });
 });
 
