@@ -18,7 +18,7 @@ export const IO_BUF: usize = memory.data(IO_BUF_SIZE, 16);
 /** The shared zero page: what an untouched anonymous page reads as. */
 export const ZERO_PAGE: usize = memory.data(PAGE_SIZE, PAGE_SIZE);
 
-// struct kvm_userspace_memory_region2 (uapi.md §2); v1 is its first 32 bytes.
+// struct kvm_userspace_memory_region2 (include/uapi/linux/kvm.h); v1 is its first 32 bytes.
 export const REGION_SLOT: i32 = 0;
 export const REGION_FLAGS: i32 = 4;
 export const REGION_GPA: i32 = 8;
@@ -49,7 +49,7 @@ export const MAPPING_PROT: i32 = 16;
 export const MAPPING_FLAGS: i32 = 20;
 export const MAPPING_BYTES: i32 = 24;
 
-// struct kvm_run (uapi.md §2; the generic layout, exit union at 32). One per vCPU.
+// struct kvm_run (include/uapi/linux/kvm.h; the generic layout, exit union at 32). One per vCPU.
 export const KVM_RUN_BYTES: i32 = 4096;
 export const KVM_RUN_IMMEDIATE_EXIT: i32 = 1;
 export const KVM_RUN_EXIT_REASON: i32 = 8;

@@ -1,4 +1,4 @@
-// gfn_to_pfn_cache (spec/pfncache.md): a persistent mapping of one guest page
+// gfn_to_pfn_cache (virt/kvm/pfncache.c): a persistent mapping of one guest page
 // for host-side users (pvclock, runstate areas). Valid only while the AS 0
 // memslot generation it was resolved under is current and no MMU-notifier
 // invalidation has hit its hva; a stale cache must be refreshed, never used.

@@ -1,4 +1,4 @@
-// KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG (spec/dirty-log.md §4, §5), with
+// KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG (kvm_get_dirty_log_protect, kvm_clear_dirty_log_protect), with
 // every check in the kernel's order. The bitmap's summary (bitmap.ts) keeps a
 // clean region from costing a scan.
 

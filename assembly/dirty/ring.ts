@@ -1,4 +1,4 @@
-// The dirty ring (spec/dirty-log.md §6): per-vCPU rings of struct
+// The dirty ring (virt/kvm/dirty_ring.c): per-vCPU rings of struct
 // kvm_dirty_gfn { u32 flags; u32 slot; u64 offset } in linear memory that the
 // host maps, the enable rules, push with the soft-full request, and
 // KVM_RESET_DIRTY_RINGS with its batching and re-protection.

@@ -1,4 +1,4 @@
-// Memory attributes (guest-memfd.md §4): per gfn, VM-wide, independent of
+// Memory attributes (KVM_SET_MEMORY_ATTRIBUTES, kvm_vm_set_mem_attributes): per gfn, VM-wide, independent of
 // memslots, set with KVM_SET_MEMORY_ATTRIBUTES. Stored as sorted, disjoint gfn
 // ranges [start, end) with a non-zero value; gfns outside every range are 0
 // (shared), and neighbouring ranges with the same value are merged, so a

@@ -1,4 +1,4 @@
-// Bindings of guest_memfd page ranges to memslots (guest-memfd.md §3):
+// Bindings of guest_memfd page ranges to memslots (kvm_gmem_bind):
 // kvm_gmem_bind on CREATE, kvm_gmem_unbind at DELETE commit or after a failed
 // create, and what a punch hole or the file's release does to bound slots.
 //
@@ -66,7 +66,7 @@ export function gmemBind(vm: Vm, slot: usize, fd: i32, offset: u64): i32 {
   if (f.vmSerial != vm.serial) return fail(CHECK_GMEM_BIND_VM, EINVAL);
   const s = slotOf(slot);
   // loff_t arithmetic that wraps: an end at 2^63 or beyond turns negative and
-  // passes, so a range far past the end of the file is accepted (§3.2).
+  // passes, so a range far past the end of the file is accepted, as Linux accepts it.
   const size = s.npages << PAGE_SHIFT;
   if (<i64>offset < 0 || <i64>(offset + size) > <i64>f.size) return fail(CHECK_GMEM_BIND_RANGE, EINVAL);
   const start = offset >> PAGE_SHIFT;

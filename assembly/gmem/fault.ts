@@ -1,4 +1,4 @@
-// guest_memfd in the fault path (guest-memfd.md §5, mmu.md §6): which page a
+// guest_memfd in the fault path (kvm_gmem_get_pfn, kvm_faultin_pfn_private): which page a
 // guest access to a gfn uses when private memory or a guest_memfd slot is
 // involved, and the KVM_EXIT_MEMORY_FAULT cases.
 //

@@ -1,4 +1,4 @@
-// A guest_memfd file (guest-memfd.md §1, §2): an unevictable, fixed-size
+// A guest_memfd file (virt/kvm/guest_memfd.c): an unevictable, fixed-size
 // file whose pages are demand-allocated frames held in a radix page table
 // keyed by page index. Nothing is allocated up front, so a 1 TiB file costs
 // one file object until its pages are touched.
@@ -6,10 +6,10 @@
 //   page table: height h levels of 512 u32 entries (2 KiB nodes); a leaf entry
 //   is a frame's linear address (page aligned, 0 = hole). The root grows
 //   upwards when an index beyond 512^h is needed (indices reach 2^52: the
-//   signed-wrap binding of §3.2 can put pages far past the end of the file).
+//   signed-wrap binding in gmem/bind.ts can put pages far past the end of the file).
 //
 // References: the fd holds one and every host VMA mapping the file holds one
-// (hostmm/mm.ts); the last put releases the file (kvm_gmem_release, §3.5).
+// (hostmm/mm.ts); the last put releases the file (kvm_gmem_release).
 
 import { kzalloc, kfree } from "../kalloc";
 import { allocFrame, freeFrame } from "../hostmm/frames";
@@ -222,7 +222,7 @@ function fileFromFd(fd: i32, notGmem: i32): usize {
   return fdObject(fd);
 }
 
-// ---- file operations (§2) ----
+// ---- file operations ----
 
 /** Invalidates the guest and host mappings of pages [start, end), then frees them (kvm_gmem_punch_hole). */
 function punchHole(fp: usize, start: u64, end: u64): void {

@@ -1,4 +1,4 @@
-// KVM_CHECK_EXTENSION answers (uapi.md §4) for /dev/kvm (vm = 0) and VM fds.
+// KVM_CHECK_EXTENSION answers (kvm_vm_ioctl_check_extension_generic, then the arch answers) for /dev/kvm (vm = 0) and VM fds.
 
 import { vmOf } from "./vm";
 import { KVM_USER_MEM_SLOTS } from "../memslots/slot";

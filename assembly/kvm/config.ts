@@ -1,4 +1,4 @@
-// Host-dependent values (spec: "host-dependent"; pitfalls.md B.19). Defaults are
+// Host-dependent values: what differs between kernels and hosts. Defaults are
 // the host the conformance goldens were recorded on: x86-64, 4-level paging,
 // no SMM, shadow paging (largest gfn 2^40 - 1), only the default VM type.
 

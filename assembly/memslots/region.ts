@@ -1,6 +1,7 @@
-// KVM_SET_USER_MEMORY_REGION{,2} validation in the kernel's order (memslots.md
-// §4) and change classification (§5): kvm_set_memory_region, plus the x86
-// internal slots (__x86_set_memory_region / kvm_set_internal_memslot).
+// KVM_SET_USER_MEMORY_REGION{,2} validation in the kernel's order and change
+// classification (KVM_MR_CREATE / DELETE / MOVE / FLAGS_ONLY):
+// kvm_set_memory_region, plus the x86 internal slots (__x86_set_memory_region /
+// kvm_set_internal_memslot).
 
 import { Vm, activeSet, inactiveSet } from "../kvm/vm";
 import { slotOf, allocSlot, freeSlot, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_GUEST_MEMFD,
@@ -27,8 +28,9 @@ function validFlags(vm: Vm, flags: u32): u32 {
 }
 
 /**
- * kvm_set_memory_region: checks 4-21 of memslots.md §4 (the dispatcher did
- * 0-3) and the update. Returns 0 or -errno with the failed check recorded.
+ * kvm_set_memory_region: its checks in order, after the ones the ioctl
+ * dispatcher made (argument copy, v1 flags, user slot id), and the update.
+ * Returns 0 or -errno with the failed check recorded.
  */
 export function setMemoryRegion(vm: Vm, slot: u32, flags: u32, gpa: u64, size: u64, uaddr: u64,
                                 gmemOffset: u64, gmemFd: i32): i32 {
@@ -57,7 +59,7 @@ export function setMemoryRegion(vm: Vm, slot: u32, flags: u32, gpa: u64, size: u
   let change: i32;
   if (old == 0) {
     change = KVM_MR_CREATE;
-    // nr_memslot_pages + npages cannot overflow a u64 (memslots.md §2).
+    // nr_memslot_pages + npages cannot overflow a u64 (the kernel checks it before adding).
   } else {
     const o = slotOf(old);
     if (flags & KVM_MEM_GUEST_MEMFD) return fail(CHECK_MODIFY_GMEM, EINVAL);

@@ -1,4 +1,4 @@
-// The memslot update protocol (update-protocol.md): kvm_set_memslot with the
+// The memslot update protocol: kvm_set_memslot with the
 // INVALID phase for DELETE/MOVE, prepare, install, commit, and the rollback of
 // a failed prepare. Generations change only in swapActiveMemslots.
 
@@ -91,7 +91,7 @@ function archPrepareMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): i3
   if (change == KVM_MR_CREATE || change == KVM_MR_MOVE) {
     const n = slotOf(nw);
     if (n.baseGfn + n.npages - 1 > maxGfn) return fail(CHECK_MAX_GFN, EINVAL);
-    // Fresh per-slot metadata: a MOVE must not reuse the old rmap (pitfalls A.7).
+    // Fresh per-slot metadata: a MOVE must not reuse the old rmap (a stale rmap would keep sptes of the old gfns alive).
     const e = injected(INJECT_ARCH_PREPARE);
     if (e != 0) return fail(CHECK_ARCH_PREPARE, e);
     n.arch = allocSlotArch();

@@ -1,7 +1,7 @@
 // The shadow-MMU fault path: what happens when a guest access misses its spte.
 //   guest walk (Sv39) -> gfn -> slot (per-vCPU last-used cache) -> hva -> host
 //   page (demand paged) -> install the spte with the access's permission.
-// Outcomes, as the kernel's (spec/mmu.md):
+// Outcomes, as the kernel's (kvm_mmu_page_fault, kvm_faultin_pfn):
 //   no slot          -> an MMIO spte tagged with the memslot generation, MMIO exit
 //   READONLY + write -> MMIO write exit, never cached
 //   INVALID slot     -> retry after the update (never MMIO for a slot in flux)

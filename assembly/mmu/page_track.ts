@@ -1,4 +1,4 @@
-// x86 page tracking (spec/mmu.md §4): per-slot 16-bit write-track counters and
+// x86 page tracking (kvm_page_track.c): per-slot 16-bit write-track counters and
 // external notifier users (as KVMGT). A gfn with a non-zero counter is never
 // mapped writable: a guest write to it faults, is performed ("emulated") by the
 // fault path, and then every user hears track_write. Users hear
