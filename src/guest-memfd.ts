@@ -4,7 +4,7 @@
 // The file outlives its slots and its VM; close() drops the fd, and the file
 // is released (its slots forget it) once no mapping holds it either.
 
-import type { Vm } from "./vm.js";
+import type { VmFile } from "./instance.js";
 import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
 import { GMEM_STAT } from "./abi.gen.js";
 import { MAP_SHARED, MAP_PRIVATE, MAP_FIXED, parseProt, type Hva } from "./host-memory.js";
@@ -35,7 +35,7 @@ export class GuestMemfd {
   private closed = false;
 
   /** @internal */
-  constructor(readonly vm: Vm, readonly fd: number, readonly size: bigint, readonly flags: bigint) {}
+  constructor(readonly vm: VmFile, readonly fd: number, readonly size: bigint, readonly flags: bigint) {}
 
   /** The core is the VM's instance's; it stays usable after the VM is closed. */
   private get core() {

@@ -1,8 +1,13 @@
 // webkvm's public API.
-export { Kvm, DEFAULT_CONFIG, capNumber } from "./kvm.js";
-export type { KvmConfig, OpenOptions, CreateVmOptions, CapName, ReaderPoint } from "./kvm.js";
-export { Vm, INJECT_POINTS } from "./vm.js";
-export type { MemoryRegion, MemoryRegion2, MemoryAttributes, Memslot, InjectPoint } from "./vm.js";
+export { Kvm, DEFAULT_CONFIG } from "./kvm.js";
+export type { KvmConfig, OpenOptions, CreateVmOptions, ReaderPoint } from "./kvm.js";
+export { capNumber } from "./caps.js";
+export type { CapName } from "./caps.js";
+export { Vm } from "./vm.js";
+export { INJECT_POINTS } from "./vm-debug.js";
+export type { MemoryRegion, MemoryRegion2, MemoryAttributes } from "./vm.js";
+export type { Memslot } from "./memslot.js";
+export type { InjectPoint } from "./vm-debug.js";
 export { Vcpu } from "./vcpu.js";
 export { GuestMemfd } from "./guest-memfd.js";
 export type { GuestMemfdOptions, GuestMemfdMmapOptions } from "./guest-memfd.js";

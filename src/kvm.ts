@@ -7,7 +7,9 @@ import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
 import { HOOK } from "./abi.gen.js";
 import { Vm } from "./vm.js";
 import { rawIoctl } from "./ioctl.js";
-import { KVM_CAP, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_API_VERSION } from "./uapi.js";
+import type { KvmInstance } from "./instance.js";
+import { capNumber, type CapName } from "./caps.js";
+import { KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_API_VERSION } from "./uapi.js";
 import { type U64, toU64, toU32 } from "./u64.js";
 
 /** Host-dependent values (spec: "host-dependent"). Defaults: the host the goldens were recorded on. */
@@ -62,16 +64,7 @@ export interface CreateVmOptions {
   addressSpaces?: 1 | 2;
 }
 
-export type CapName = Lowercase<keyof typeof KVM_CAP>;
-
-export function capNumber(cap: number | CapName | keyof typeof KVM_CAP): number {
-  if (typeof cap === "number") return cap;
-  const n = (KVM_CAP as Record<string, number>)[cap.toUpperCase()];
-  if (n === undefined) throw new RangeError(`unknown capability ${cap}`);
-  return n;
-}
-
-export class Kvm {
+export class Kvm implements KvmInstance {
   readonly memory: HostMemory;
   readonly config: Readonly<KvmConfig>;
   /** @internal */ readonly fd: number;

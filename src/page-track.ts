@@ -4,7 +4,7 @@
 // is reported at commit (trackRemoveRegion). While a user is registered,
 // memslot MOVE fails with EINVAL (after the INVALID phase, as in Linux).
 
-import type { Vm } from "./vm.js";
+import type { VmFile } from "./instance.js";
 import { throwIfFailed } from "./errors.js";
 import { type U64, toU64 } from "./u64.js";
 
@@ -19,7 +19,7 @@ export class PageTrack {
   private readonly users = new Set<PageTrackNotifier>();
 
   /** @internal */
-  constructor(private readonly vm: Vm) {}
+  constructor(private readonly vm: VmFile) {}
 
   /** kvm_page_track_register_notifier: enables write tracking for the VM (per-slot counters). */
   register(n: PageTrackNotifier): () => void {

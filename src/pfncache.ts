@@ -3,7 +3,7 @@
 // memslot generation and the host page are still the ones it resolved; else it
 // refreshes. It never writes through a stale cache.
 
-import type { Vm } from "./vm.js";
+import type { VmFile } from "./instance.js";
 import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
 import { bytesAt } from "./core.js";
 import { type U64, toU64 } from "./u64.js";
@@ -12,7 +12,7 @@ export class GfnToPfnCache {
   private ptr: number;
 
   /** kvm_gpc_init */
-  constructor(readonly vm: Vm) {
+  constructor(readonly vm: VmFile) {
     this.ptr = vm.kvm.core.gpcCreate(vm.fd);
     if (this.ptr === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.ALLOC_SLOT, {}, "kvm_gpc_init");
   }

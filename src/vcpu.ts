@@ -2,8 +2,8 @@
 // KVM_GET/SET_ONE_REG, and the memory-subsystem view of the vCPU (its
 // generation-tagged last-used memslot cache).
 
-import type { Vm, Memslot } from "./vm.js";
-import { lookupSlot } from "./vm.js";
+import type { Vm } from "./vm.js";
+import { lookupSlot, type Memslot } from "./memslot.js";
 import { KvmError, ERRNO } from "./errors.js";
 import { LOOKUP } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";

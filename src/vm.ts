@@ -1,21 +1,23 @@
 // Vm: the VM ioctls (memslots first), guest-memory access, and the views of
 // the memslot sets that tools and tests need.
 
-import type { Kvm, CapName } from "./kvm.js";
-import { capNumber } from "./kvm.js";
-import { bytesAt, viewAt, type CoreExports } from "./core.js";
+import type { KvmInstance, VmFile } from "./instance.js";
+import { capNumber, type CapName } from "./caps.js";
+import { bytesAt } from "./core.js";
 import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
-import { SNAP, VM_STAT, LOOKUP, INJECT } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl, ioctlArgs, ioctlIn } from "./ioctl.js";
 import { Vcpu } from "./vcpu.js";
 import { GuestMemfd, type GuestMemfdOptions } from "./guest-memfd.js";
 import {
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_CHECK_EXTENSION, KVM_CREATE_VCPU, KVM_ENABLE_CAP,
-  KVM_MEMSLOT_INVALID, kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap,
+  kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap,
   KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log, KVM_CAP,
   KVM_CREATE_GUEST_MEMFD, kvm_create_guest_memfd, KVM_SET_MEMORY_ATTRIBUTES, kvm_memory_attributes,
 } from "./uapi.js";
 import { bitmapRanges, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
+import { BitmapScratch } from "./bitmap-scratch.js";
+import { snapshotMemslots, type Memslot } from "./memslot.js";
+import { vmDebug, type VmDebug } from "./vm-debug.js";
 import { PageTrack } from "./page-track.js";
 import { GfnToPfnCache } from "./pfncache.js";
 import { type U64, toU64, toU32, asU64 } from "./u64.js";
@@ -44,26 +46,6 @@ export interface MemoryAttributes {
   flags?: U64;
 }
 
-export interface Memslot {
-  id: number;
-  asId: number;
-  baseGfn: bigint;
-  npages: bigint;
-  guestPhysAddr: bigint;
-  memorySize: bigint;
-  userspaceAddr: bigint;
-  flags: number;
-  /** Being deleted or moved: visible to lookups, not translatable. */
-  invalid: boolean;
-  hasDirtyBitmap: boolean;
-}
-
-export const INJECT_POINTS = {
-  alloc_slot: INJECT.ALLOC_SLOT, alloc_invalid_slot: INJECT.ALLOC_INVALID_SLOT, alloc_bitmap: INJECT.ALLOC_BITMAP,
-  arch_prepare: INJECT.ARCH_PREPARE, frame: INJECT.FRAME,
-} as const;
-export type InjectPoint = keyof typeof INJECT_POINTS;
-
 /** Field offsets of struct kvm_userspace_memory_region (the hot ioctl writes them directly). */
 const REGION1 = Object.fromEntries(kvm_userspace_memory_region.fields.map((f) => [f.name, f.offset])) as
   Record<"slot" | "flags" | "guest_phys_addr" | "memory_size" | "userspace_addr", number>;
@@ -77,14 +59,15 @@ function slotWord(r: MemoryRegion): number {
   return ((as << 16) | id) >>> 0;
 }
 
-export class Vm {
+export class Vm implements VmFile {
   private closed = false;
   /** External page-track users (KVMGT-style write tracking). */
   readonly pageTrack: PageTrack;
 
   /** @internal */
-  constructor(readonly kvm: Kvm, readonly fd: number) {
+  constructor(readonly kvm: KvmInstance, readonly fd: number) {
     this.pageTrack = new PageTrack(this);
+    this.bitmapScratch = new BitmapScratch(kvm.memory);
   }
 
   /** A gfn->pfn cache of this VM (kvm_gpc_init). */
@@ -186,17 +169,8 @@ export class Vm {
   }
 
   private readonly vcpus: Vcpu[] = [];
-  private bitmapBuf: { hva: bigint; size: bigint } | null = null;
-
-  /** Host memory for bitmaps passed to the dirty-log ioctls (grown as needed). */
-  private bitmapScratch(bytes: bigint): bigint {
-    if (!this.bitmapBuf || this.bitmapBuf.size < bytes) {
-      const size = bytes < 4096n ? 4096n : (bytes + 4095n) & ~4095n;
-      if (this.bitmapBuf) this.kvm.memory.munmap(this.bitmapBuf.hva, this.bitmapBuf.size);
-      this.bitmapBuf = { hva: this.kvm.memory.mmap(size), size };
-    }
-    return this.bitmapBuf.hva;
-  }
+  /** Host memory for bitmaps passed to the dirty-log ioctls. */
+  private readonly bitmapScratch: BitmapScratch;
 
   /** Pages of user slot `slot`, -1n when there is none: found by id as the dirty-log ioctls find it. */
   private slotNpages(slot: number, asId: number): bigint {
@@ -211,7 +185,7 @@ export class Vm {
 
   private readDirtyLog(slot: number, asId: number, npages: bigint): Uint8Array {
     const bytes = ((npages + 63n) / 64n) * 8n;
-    const hva = this.bitmapScratch(bytes);
+    const hva = this.bitmapScratch.hva(bytes);
     const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }), dirty_bitmap: hva };
     checkedIoctl(this.core, this.fd, KVM_GET_DIRTY_LOG, "KVM_GET_DIRTY_LOG", kvm_dirty_log.encode(fields), fields);
     return this.kvm.memory.read(hva, Number(bytes));
@@ -229,7 +203,7 @@ export class Vm {
     // KVM reads the bitmap only once num_pages <= npages - first_page (kvm_clear_dirty_log_protect): a call
     // that fails its checks first costs no bitmap, and the default all-ones one is never larger than the slot's.
     const reads = BigInt(num) <= this.slotNpages(slot, asId) - first ? bytes : 0;
-    const hva = this.bitmapScratch(BigInt(reads));
+    const hva = this.bitmapScratch.hva(BigInt(reads));
     if (reads > 0) this.kvm.memory.write(hva, bitmap ? bitmap.subarray(0, reads) : new Uint8Array(reads).fill(0xff));
     const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }),
       num_pages: num, first_page: first, dirty_bitmap: hva };
@@ -322,19 +296,7 @@ export class Vm {
 
   /** The slots of an address space in gfn order (the active set, or the inactive one). */
   memslots(opts: { asId?: number; inactive?: boolean } = {}): Memslot[] {
-    const core = this.core;
-    const asId = opts.asId ?? 0;
-    if (asId >= core.vmNrAs(this.fd)) return [];
-    const p = core.snapshotMemslots(this.fd, asId, opts.inactive ?? false);
-    if (p === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.ALLOC_SLOT, {}, "memslots");
-    try {
-      const n = viewAt(core, p, 4).getUint32(0, true);
-      const out: Memslot[] = [];
-      for (let i = 0; i < n; i++) out.push(decodeSnap(viewAt(core, p + SNAP.HEADER_BYTES + i * SNAP.BYTES, SNAP.BYTES)));
-      return out;
-    } finally {
-      core.kmfree(p);
-    }
+    return snapshotMemslots(this.core, this.fd, opts.asId ?? 0, opts.inactive ?? false);
   }
 
   /**
@@ -350,32 +312,8 @@ export class Vm {
   }
 
   /** Debug and test surface: lookups with a chosen cache path, hva routing, fault injection, counters. */
-  get debug() {
-    const core = this.core;
-    const fd = this.fd;
-    return {
-      /** search_memslots (no cache) or __gfn_to_memslot (the set's last_used_slot). */
-      lookup: (gfn: U64, opts: { asId?: number; cached?: boolean } = {}): Memslot | null =>
-        lookupSlot(core, fd, opts.asId ?? 0, toU64(gfn, "gfn"), opts.cached ? LOOKUP.VM : LOOKUP.SEARCH),
-      /** Ids of the slots whose host range meets [start, end) (MMU-notifier routing). */
-      hvaToSlots: (start: U64, end: U64, asId = 0): number[] => {
-        const n = core.hvaToSlots(fd, asId, toU64(start, "start"), toU64(end, "end"));
-        return Array.from(new Uint32Array(core.memory.buffer, core.ioBuffer(), Math.min(n, core.ioBufferSize() / 4)));
-      },
-      /** Makes the next allocation or prepare step at `point` fail with errno (after `skip` passes). */
-      injectFault: (point: InjectPoint, errno: number, skip = 0) => core.injectFault(INJECT_POINTS[point], errno, skip),
-      inactiveGeneration: (asId = 0): bigint => asU64(BigInt(core.inactiveGeneration(fd, asId))),
-      /** Stored memory-attribute ranges (equal neighbours are merged). */
-      attributeRanges: (): number => core.vmMemoryAttributeRanges(fd) >>> 0,
-      stats: () => ({
-        nrMemslotPages: asU64(core.vmStat(fd, VM_STAT.NR_MEMSLOT_PAGES)),
-        nrMemslotsDirtyLogging: Number(core.vmStat(fd, VM_STAT.NR_DIRTY_LOGGING)),
-        nMaxMmuPages: asU64(core.vmStat(fd, VM_STAT.N_MAX_MMU_PAGES)),
-        mmuInvalidateSeq: asU64(core.vmStat(fd, VM_STAT.MMU_INVALIDATE_SEQ)),
-        mnActiveInvalidateCount: Number(core.vmStat(fd, VM_STAT.MN_ACTIVE)),
-        manualDirtyLogProtect: Number(core.vmStat(fd, VM_STAT.MANUAL_PROTECT)),
-      }),
-    };
+  get debug(): VmDebug {
+    return vmDebug(this.core, this.fd);
   }
 
   close(): void {
@@ -384,23 +322,7 @@ export class Vm {
     this.closed = true;
     // The host memory this object and its vCPUs mapped for ioctl arguments goes with them.
     for (const v of this.vcpus) v.releaseScratch();
-    if (this.bitmapBuf) this.kvm.memory.munmap(this.bitmapBuf.hva, this.bitmapBuf.size);
-    this.bitmapBuf = null;
+    this.bitmapScratch.release();
     this.kvm.forget(this.fd);
   }
-}
-
-/** The core's gfn lookup (mode: a LOOKUP of the core: search_memslots, the set's last_used_slot, a vCPU's), decoded. */
-export function lookupSlot(core: CoreExports, fd: number, asId: number, gfn: bigint, mode: number): Memslot | null {
-  return core.lookupGfn(fd, asId, gfn, mode) ? decodeSnap(viewAt(core, core.ioBuffer(), SNAP.BYTES)) : null;
-}
-
-export function decodeSnap(dv: DataView): Memslot {
-  const baseGfn = dv.getBigUint64(SNAP.BASE_GFN, true), npages = dv.getBigUint64(SNAP.NPAGES, true);
-  const flags = dv.getUint32(SNAP.FLAGS, true);
-  return {
-    baseGfn, npages, guestPhysAddr: baseGfn << 12n, memorySize: npages << 12n,
-    userspaceAddr: dv.getBigUint64(SNAP.UADDR, true), flags: flags & 0xffff, invalid: (flags & KVM_MEMSLOT_INVALID) !== 0,
-    id: dv.getUint32(SNAP.ID, true), asId: dv.getUint32(SNAP.AS_ID, true), hasDirtyBitmap: dv.getUint32(SNAP.HAS_BITMAP, true) !== 0,
-  };
 }
