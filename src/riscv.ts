@@ -1,5 +1,5 @@
 // RISC-V KVM's register ABI (KVM_GET/SET_ONE_REG ids, arch/riscv/include/uapi/asm/kvm.h)
-// and the SBI constants the host implements.
+// and the integer registers' ABI names.
 
 export const KVM_REG_RISCV = 0x8000000000000000n;
 export const KVM_REG_SIZE_U64 = 0x0030000000000000n;
@@ -34,18 +34,3 @@ export const REG_TIMER_STATE = reg(KVM_REG_RISCV_TIMER, 3);
 
 export const ABI_NAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4", "a5",
   "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6"] as const;
-
-// SBI (RISC-V Supervisor Binary Interface) extension ids the host implements.
-export const SBI_EXT_0_1_SET_TIMER = 0x00n;
-export const SBI_EXT_0_1_CONSOLE_PUTCHAR = 0x01n;
-export const SBI_EXT_0_1_CONSOLE_GETCHAR = 0x02n;
-export const SBI_EXT_0_1_SHUTDOWN = 0x08n;
-export const SBI_EXT_BASE = 0x10n;
-export const SBI_EXT_TIME = 0x54494d45n;
-export const SBI_EXT_SRST = 0x53525354n;
-export const SBI_SUCCESS = 0n;
-export const SBI_ERR_NOT_SUPPORTED = -2n;
-
-/** Guest RAM base and the platform's devices (guests/README.md). */
-export const RAM_BASE = 0x80000000n;
-export const UART_BASE = 0x10000000n;

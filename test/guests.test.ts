@@ -3,7 +3,7 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { Machine } from "../src/machine.js";
+import { Machine } from "../src/vmm/machine.js";
 import { openKvm } from "./helpers.js";
 // @ts-expect-error plain JS module without types
 import { mipsChecksum } from "../guests/mips/reference.mjs";

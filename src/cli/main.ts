@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { runScript } from "../conformance/index.js";
 import { Kvm } from "../kvm.js";
-import { Machine } from "../machine.js";
+import { Machine } from "../vmm/machine.js";
 
 const USAGE = `usage: webkvm <command> [args]
 

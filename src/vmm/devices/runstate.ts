@@ -3,9 +3,9 @@
 // A pfn cache covers one page, so an area that straddles two pages is written
 // through two caches, one per page, split at the boundary.
 
-import type { Vcpu } from "../vcpu.js";
-import type { GfnToPfnCache } from "../pfncache.js";
-import { type U64, toU64 } from "../u64.js";
+import type { Vcpu } from "../../vcpu.js";
+import type { GfnToPfnCache } from "../../pfncache.js";
+import { type U64, toU64 } from "../../u64.js";
 
 export const RUNSTATE_BYTES = 48;
 export const RUNSTATE_RUNNING = 0;

@@ -2,18 +2,18 @@
 // a UART on the MMIO bus, and the SBI calls. What `webkvm run`, `npm start`
 // and the guest tests use.
 
-import { Kvm } from "./kvm.js";
-import type { Vm } from "./vm.js";
-import type { Vcpu, Exit } from "./vcpu.js";
-import { KVM_EXIT, EXIT_NAMES } from "./kvm-run.js";
-import { KvmError } from "./errors.js";
+import { Kvm } from "../kvm.js";
+import type { Vm } from "../vm.js";
+import type { Vcpu, Exit } from "../vcpu.js";
+import { KVM_EXIT, EXIT_NAMES } from "../kvm-run.js";
+import { KvmError } from "../errors.js";
 import { MmioBus } from "./devices/mmio-bus.js";
 import { Uart16550 } from "./devices/uart16550.js";
 import { handleSbi, type SbiHost } from "./sbi.js";
 import { parseImage } from "./elf.js";
-import { RAM_BASE, UART_BASE } from "./riscv.js";
-import { KVM_MEM_LOG_DIRTY_PAGES } from "./uapi.js";
-import { type U64, toU64 } from "./u64.js";
+import { RAM_BASE, UART_BASE } from "./platform.js";
+import { KVM_MEM_LOG_DIRTY_PAGES } from "../uapi.js";
+import { type U64, toU64 } from "../u64.js";
 
 export interface MachineOptions {
   kvm?: Kvm;

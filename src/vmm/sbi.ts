@@ -1,10 +1,16 @@
 // The SBI calls the host implements for its guests (KVM_EXIT_RISCV_SBI):
 // legacy console and shutdown, BASE probing, TIME (set_timer) and SRST.
 
-import {
-  SBI_EXT_0_1_SET_TIMER, SBI_EXT_0_1_CONSOLE_PUTCHAR, SBI_EXT_0_1_CONSOLE_GETCHAR, SBI_EXT_0_1_SHUTDOWN, SBI_EXT_BASE,
-  SBI_EXT_TIME, SBI_EXT_SRST, SBI_SUCCESS, SBI_ERR_NOT_SUPPORTED,
-} from "./riscv.js";
+// SBI (RISC-V Supervisor Binary Interface) extension ids and return codes.
+export const SBI_EXT_0_1_SET_TIMER = 0x00n;
+export const SBI_EXT_0_1_CONSOLE_PUTCHAR = 0x01n;
+export const SBI_EXT_0_1_CONSOLE_GETCHAR = 0x02n;
+export const SBI_EXT_0_1_SHUTDOWN = 0x08n;
+export const SBI_EXT_BASE = 0x10n;
+export const SBI_EXT_TIME = 0x54494d45n;
+export const SBI_EXT_SRST = 0x53525354n;
+export const SBI_SUCCESS = 0n;
+export const SBI_ERR_NOT_SUPPORTED = -2n;
 
 export interface SbiHost {
   putchar(byte: number): void;

@@ -4,9 +4,9 @@
 // expects. If the page is gone (slot deleted, host memory unmapped) the update
 // is skipped until a refresh succeeds again; it never writes a stale mapping.
 
-import type { Vcpu } from "../vcpu.js";
-import type { GfnToPfnCache } from "../pfncache.js";
-import type { U64 } from "../u64.js";
+import type { Vcpu } from "../../vcpu.js";
+import type { GfnToPfnCache } from "../../pfncache.js";
+import type { U64 } from "../../u64.js";
 
 export const PVCLOCK_BYTES = 32;
 

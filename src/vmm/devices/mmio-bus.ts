@@ -1,7 +1,7 @@
 // MMIO devices by guest-physical address range: the host answers KVM_EXIT_MMIO
 // by dispatching to the device that claims the address.
 
-import { fromLe, toLe } from "../u64.js";
+import { fromLe, toLe } from "../../u64.js";
 
 export interface MmioDevice {
   /** A load of `len` bytes at `offset` into the device's range. */
