@@ -1,5 +1,5 @@
-// Guest execution: MIPS on the reference workload (shared/anchors/guest-mips,
-// wrapped as guests/mips) with every access through the shadow page tables,
+// Guest execution: MIPS on the reference workload (the guest in guests/mips,
+// guests/README.md) with every access through the shadow page tables,
 // and the cost of a guest store that hits its spte against a plain store.
 import { readFileSync } from "node:fs";
 import { Kvm, Machine } from "../dist/index.js";

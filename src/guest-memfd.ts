@@ -1,4 +1,4 @@
-// GuestMemfd: a guest_memfd file descriptor (spec/guest-memfd.md §1-§3), made
+// GuestMemfd: a guest_memfd file descriptor (virt/kvm/guest_memfd.c), made
 // by vm.createGuestMemfd(). Its pages belong to the file, not to any mapping;
 // a memslot binds a range of it with setUserMemoryRegion2({ guestMemfd }).
 // The file outlives its slots and its VM; close() drops the fd, and the file

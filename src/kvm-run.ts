@@ -1,5 +1,5 @@
 // A view of a vCPU's struct kvm_run in the core's linear memory, with the
-// kernel's layout (uapi.md §2), at the offsets the core writes (KVM_RUN_* of
+// kernel's layout (include/uapi/linux/kvm.h), at the offsets the core writes (KVM_RUN_* of
 // assembly/layout.ts). Every access builds its DataView afresh: memory.grow
 // detaches old buffers.
 

@@ -12,7 +12,7 @@ import { capNumber, type CapName } from "./caps.js";
 import { KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_API_VERSION } from "./uapi.js";
 import { type U64, toU64, toU32 } from "./u64.js";
 
-/** Host-dependent values (spec: "host-dependent"). Defaults: the host the goldens were recorded on. */
+/** Host-dependent values. Defaults: the host the goldens were recorded on. */
 export interface KvmConfig {
   /** KVM_MAX_NR_ADDRESS_SPACES: 2 models a kernel with SMM support. */
   addressSpaces: 1 | 2;

@@ -1,4 +1,4 @@
-// gfn_to_pfn_cache for host devices (spec/pfncache.md): a device keeps a
+// gfn_to_pfn_cache for host devices (virt/kvm/pfncache.c): a device keeps a
 // mapping of one guest page and writes through it only after check() says the
 // memslot generation and the host page are still the ones it resolved; else it
 // refreshes. It never writes through a stale cache.

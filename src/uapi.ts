@@ -1,4 +1,4 @@
-// KVM's user ABI as webkvm implements it (spec/uapi.md): ioctl numbers,
+// KVM's user ABI as webkvm implements it (include/uapi/linux/kvm.h): ioctl numbers,
 // constants, and codecs for the structs, with the kernel's byte layouts.
 // Each codec lists its fields with offset and size; encode/decode are
 // little-endian and check every value against its field's width.

@@ -1,4 +1,4 @@
-// Dirty logging through bitmaps (spec/dirty-log.md §1–§5, §7): every errno of
+// Dirty logging through bitmaps (kvm_get_dirty_log_protect, kvm_clear_dirty_log_protect): every errno of
 // KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG and their order, get-and-clear vs
 // manual protect, CLEAR and re-protection, bitmaps across memslot changes,
 // initially-set, host-side writes, read-only slots and the manual-protect cap.
@@ -63,7 +63,7 @@ beforeEach(async () => {
   ).every((x) => x === "ok")).toBe(true);
 });
 
-describe("KVM_GET_DIRTY_LOG: errors and their order (§4)", () => {
+describe("KVM_GET_DIRTY_LOG: errors and their order (kvm_get_dirty_log_protect)", () => {
   it("#1: a struct shorter than 16 bytes is EFAULT, checked before ENXIO", async () => {
     const buf = kvm.memory.mmap(4096);
     expect(rawGet(0, buf, 15)).toBe(`EFAULT/${COPY_FROM_USER}`);
@@ -189,7 +189,7 @@ describe("KVM_GET_DIRTY_LOG: errors and their order (§4)", () => {
   });
 });
 
-describe("KVM_CLEAR_DIRTY_LOG: errors and their order (§5)", () => {
+describe("KVM_CLEAR_DIRTY_LOG: errors and their order (kvm_clear_dirty_log_protect)", () => {
   let ones: bigint;
   beforeEach(() => {
     ones = kvm.memory.mmap(4096);
@@ -290,7 +290,7 @@ describe("KVM_CLEAR_DIRTY_LOG: errors and their order (§5)", () => {
   });
 });
 
-describe("GET: get-and-clear vs manual protect (§3, §4)", () => {
+describe("GET: get-and-clear vs manual protect (kvm_get_dirty_log_protect)", () => {
   it("without manual protect GET reports and clears: the second GET is empty", () => {
     expect(ops("write 0x3000 1", "write 0x3008 2 8", "write 0x5fff 0x1234 2", "write 0x101000 1")).toEqual(["ok", "ok", "ok", "ok"]);
     expect(op("getlog 0")).toBe("dirty 3,5-6");
@@ -355,7 +355,7 @@ describe("GET: get-and-clear vs manual protect (§3, §4)", () => {
   });
 });
 
-describe("CLEAR and re-protection (§4, §5, mmu.md §3.1)", () => {
+describe("CLEAR and re-protection (kvm_arch_mmu_enable_log_dirty_pt_masked)", () => {
   it("re-protect: after a non-manual GET the next write to a reported page is logged again", () => {
     expect(op("write 0x3000 1")).toBe("ok");
     expect(op("getlog 0")).toBe("dirty 3");
@@ -447,7 +447,7 @@ describe("CLEAR and re-protection (§4, §5, mmu.md §3.1)", () => {
   });
 });
 
-describe("bitmaps across memslot changes (§1, §7)", () => {
+describe("bitmaps across memslot changes (kvm_prepare_memory_region, kvm_commit_memory_region)", () => {
   it("MOVE with logging kept keeps the bitmap: old bits are reported at the new gfns", () => {
     expect(ops("write 0x3000 1", "write 0x7000 1")).toEqual(["ok", "ok"]);
     expect(op("set 0 1 0x400000 0x100000 A+0")).toBe("ok");
@@ -514,7 +514,7 @@ describe("bitmaps across memslot changes (§1, §7)", () => {
   });
 });
 
-describe("initially-set (§1, §3)", () => {
+describe("initially-set (KVM_DIRTY_LOG_INITIALLY_SET)", () => {
   it("new bitmaps start all ones; bits >= npages are zero", () => {
     expect(op("cap manual_protect initially_set")).toBe("ok");
     expect(op("set 5 1 0x600000 0x64000 A+0x600000")).toBe("ok"); // 100 pages
@@ -562,7 +562,7 @@ describe("initially-set (§1, §3)", () => {
   });
 });
 
-describe("what is logged (§2)", () => {
+describe("what is logged (mark_page_dirty_in_slot)", () => {
   it("writes through vm.writeGuest are logged on every page they touch", () => {
     vm().writeGuest(0x7ffe, new Uint8Array([1, 2, 3, 4]));
     vm().writeGuest(0x20000, new Uint8Array(0x2001)); // pages 0x20..0x22
@@ -612,7 +612,7 @@ describe("what is logged (§2)", () => {
   });
 });
 
-describe("KVM_ENABLE_CAP(MANUAL_DIRTY_LOG_PROTECT2) (§3)", () => {
+describe("KVM_ENABLE_CAP(MANUAL_DIRTY_LOG_PROTECT2) (kvm_vm_ioctl_enable_cap_generic)", () => {
   it("args 0, 1 and 3 are accepted and stored verbatim", () => {
     for (const a of [1, 3, 0, 3, 1]) {
       expect(manualCap(a)).toBe("ok");

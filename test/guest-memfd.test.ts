@@ -1,4 +1,4 @@
-// guest_memfd, memory attributes and KVM_EXIT_MEMORY_FAULT (spec/guest-memfd.md),
+// guest_memfd, memory attributes and KVM_EXIT_MEMORY_FAULT (virt/kvm/guest_memfd.c),
 // one test per rule. Guest accesses are single load/store instructions run by
 // the conformance runner's guest, as in test/mmu.test.ts.
 import { describe, it, expect, beforeEach } from "vitest";
@@ -29,7 +29,7 @@ function why(fn: () => unknown): string {
   }
 }
 
-describe("KVM_CREATE_GUEST_MEMFD (§1)", () => {
+describe("KVM_CREATE_GUEST_MEMFD (kvm_gmem_create)", () => {
   let kvm: Kvm, vm: Vm;
   beforeEach(async () => {
     kvm = await openKvm(PRIV);
@@ -101,7 +101,7 @@ describe("KVM_CREATE_GUEST_MEMFD (§1)", () => {
   });
 });
 
-describe("the guest_memfd file (§2)", () => {
+describe("the guest_memfd file (kvm_gmem_fops)", () => {
   let kvm: Kvm, vm: Vm;
   beforeEach(async () => {
     kvm = await openKvm();
@@ -206,7 +206,7 @@ describe("the guest_memfd file (§2)", () => {
   });
 });
 
-describe("binding to a memslot (§3)", () => {
+describe("binding to a memslot (kvm_gmem_bind)", () => {
   let kvm: Kvm, vm: Vm, hva: bigint, g: GuestMemfd;
   const region = (slot: number, gpa: bigint, size: bigint, fd: number | GuestMemfd, off: bigint, flags = GMEM) =>
     () => vm.setUserMemoryRegion2({ slot, flags, guestPhysAddr: gpa, memorySize: size, userspaceAddr: hva,
@@ -236,7 +236,7 @@ describe("binding to a memslot (§3)", () => {
   });
 
   it("the generic checks and the overlap check come before the bind", () => {
-    expect(why(region(0, 0n, 16n * PAGE, -1, 0x800n))).toMatch(/^EINVAL: .*guest_memfd_offset 0x800 is not page aligned/); // memslots.md check 8
+    expect(why(region(0, 0n, 16n * PAGE, -1, 0x800n))).toMatch(/^EINVAL: .*guest_memfd_offset 0x800 is not page aligned/); // __kvm_set_memory_region's alignment check
     expect(code(region(0, 0n, 16n * PAGE, g, 0n))).toBe("ok");
     expect(code(region(1, 0x8000n, 16n * PAGE, -1, 0n))).toBe("EEXIST");
     expect(code(region(1, 0n, 16n * PAGE, g, 0n, GMEM | LOG))).toBe("EINVAL");
@@ -409,7 +409,7 @@ describe("guest_memfd-backed guest memory (default VM)", () => {
   });
 });
 
-describe("KVM_SET_MEMORY_ATTRIBUTES (§4)", () => {
+describe("KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_ioctl_set_mem_attributes)", () => {
   let kvm: Kvm, vm: Vm;
   const attrs = (address: bigint, size: bigint, attributes: bigint | number = PRIVATE, flags: bigint | number = 0) =>
     () => vm.setMemoryAttributes({ address, size, attributes, flags });
@@ -496,7 +496,7 @@ describe("KVM_SET_MEMORY_ATTRIBUTES (§4)", () => {
   });
 });
 
-describe("private memory in the fault path (§5, software-protected VM)", () => {
+describe("private memory in the fault path (kvm_mmu_faultin_pfn_private, software-protected VM)", () => {
   let kvm: Kvm, r: ScriptRunner, vm: Vm;
   const op = (line: string) => r.line(line);
   const convert = (gpa: bigint, size: bigint, attributes: number) => {
@@ -609,7 +609,7 @@ describe("private memory in the fault path (§5, software-protected VM)", () => 
   });
 });
 
-describe("the private/shared mismatch exit (§5)", () => {
+describe("the private/shared mismatch exit (kvm_mmu_prepare_memory_fault_exit)", () => {
   it("on an SNP-type VM (no C-bit in this CPU: every access is shared) a private gfn exits with flags 0", async () => {
     const kvm = await openKvm({ config: { vmTypes: 0b10001, memoryAttributes: true } });
     const r = new ScriptRunner(kvm);

@@ -1,5 +1,5 @@
 // Kvm: loading the core from every kind of source, KVM_CHECK_EXTENSION answers
-// (spec/uapi.md §4), and the debug core's invariant checks.
+// (kvm_vm_ioctl_check_extension_generic), and the debug core's invariant checks.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { Kvm, KVM_CAP } from "../src/index.js";
@@ -29,7 +29,7 @@ describe("Kvm.open", () => {
   });
 });
 
-describe("KVM_CHECK_EXTENSION (uapi.md §4)", () => {
+describe("KVM_CHECK_EXTENSION (kvm_vm_ioctl_check_extension_generic)", () => {
   const expected: [keyof typeof KVM_CAP, number, number][] = [
     // cap, /dev/kvm, default VM — the recorded host (no SMM, no TDP, no memory attributes); one
     // departure: BINARY_STATS_FD is 1 there, 0 here (no KVM_GET_STATS_FD; test/caps-backed.test.ts)

@@ -1,4 +1,4 @@
-// The update protocol (spec/update-protocol.md) and lookups (memslots.md §6, §7):
+// The update protocol (kvm_set_memslot) and lookups (search_memslots, __gfn_to_hva_many):
 // generations per change type, failures and rollback, the in-progress bit,
 // the INVALID slot, internal slots, and last-used caches.
 import { describe, it, expect, beforeEach } from "vitest";
@@ -22,7 +22,7 @@ beforeEach(async () => {
   A = kvm.memory.mmap(0x400000);
 });
 
-describe("generations (memslots.md §7, update-protocol.md §1.2)", () => {
+describe("generations (kvm_swap_active_memslots)", () => {
   it("address space i starts at generation i", async () => {
     const k = await openKvm({ config: { addressSpaces: 2 } });
     const v = k.createVm();
@@ -141,7 +141,7 @@ describe("generations (memslots.md §7, update-protocol.md §1.2)", () => {
   });
 });
 
-describe("the INVALID slot (update-protocol.md §3)", () => {
+describe("the INVALID slot (kvm_invalidate_memslot)", () => {
   it("during DELETE/MOVE it is found by lookups but translates to KVM_HVA_ERR_BAD and is not visible", () => {
     set(0, 0x10000, 0x4000);
     vm.writeGuest(0x10000, new Uint8Array([7]));
@@ -167,7 +167,7 @@ describe("the INVALID slot (update-protocol.md §3)", () => {
   });
 });
 
-describe("lookups and translation (memslots.md §6)", () => {
+describe("lookups and translation (search_memslots, __gfn_to_hva_many)", () => {
   it("gfn -> hva is userspace_addr + (gfn - base_gfn) * 4096; READONLY fails write lookups only", () => {
     set(0, 0x10000, 0x4000, 0, A + 0x8000n);
     set(1, 0x20000, 0x4000, RO, A);
@@ -269,7 +269,7 @@ describe("lookups and translation (memslots.md §6)", () => {
   });
 });
 
-describe("x86 internal slots (memslots.md §3)", () => {
+describe("x86 internal slots (__x86_set_memory_region)", () => {
   it("are created in every address space with flags 0, exempt from the page limit, and invisible", async () => {
     const k = await openKvm({ config: { addressSpaces: 2 } });
     const v = k.createVm();

@@ -1,4 +1,4 @@
-// KVM_SET_USER_MEMORY_REGION{,2}: one test per check of spec/memslots.md §4,
+// KVM_SET_USER_MEMORY_REGION{,2}: one test per check of __kvm_set_memory_region,
 // in the kernel's order. Checks 2-16 all answer EINVAL, so their relative order
 // is asserted through KvmError.check (the core's record of the failing check).
 import { describe, it, expect, beforeEach } from "vitest";
@@ -32,7 +32,7 @@ beforeEach(async () => {
   A = kvm.memory.mmap(0x100000);
 });
 
-describe("memslots.md §4 checks, in order", () => {
+describe("__kvm_set_memory_region checks, in order", () => {
   it("check 1: copy_from_user copies exactly 32 (v1) / 160 (v2) bytes; fewer is EFAULT", () => {
     const v1 = kvm_userspace_memory_region.encode({ slot: 0, guest_phys_addr: 0, memory_size: 0x1000, userspace_addr: A });
     const v2 = kvm_userspace_memory_region2.encode({ slot: 0, guest_phys_addr: 0, memory_size: 0x1000, userspace_addr: A, guest_memfd: 0xffffffff });
@@ -226,7 +226,7 @@ describe("memslots.md §4 checks, in order", () => {
   });
 });
 
-describe("memslots.md §5 change classification", () => {
+describe("__kvm_set_memory_region change classification", () => {
   it("CREATE, FLAGS_ONLY (both ways), MOVE (with and without a logging toggle), no-op, DELETE", () => {
     const s = () => vm.memslots().map((x) => [x.id, x.baseGfn, x.flags, x.hasDirtyBitmap]);
     const g = () => vm.generation();

@@ -1,4 +1,4 @@
-// The shadow MMU (spec/mmu.md): MMIO sptes and the memslot generation, zaps on
+// The shadow MMU (arch/x86/kvm/mmu/mmu.c): MMIO sptes and the memslot generation, zaps on
 // DELETE / MOVE and MMU-notifier events, faults on INVALID slots, READONLY and
 // unusable backing. Guest accesses are single load/store instructions run by
 // the conformance runner's guest (the same fault path as any guest).
@@ -22,7 +22,7 @@ beforeEach(async () => {
 });
 const vm = () => r.currentVm!;
 
-describe("MMIO sptes and the generation (mmu.md §1)", () => {
+describe("MMIO sptes and the generation (mark_mmio_spte, check_mmio_spte)", () => {
   it("an MMIO spte is reused while the generation matches", () => {
     expect(op("read 0x30000")).toBe("mmio read 0x30000 4; ok 0x0");
     const installs = stat(MMIO_INSTALLS), hits = stat(MMIO_HITS);
@@ -131,7 +131,7 @@ describe("faults against slots", () => {
   });
 });
 
-describe("zapping (mmu.md §2, §5)", () => {
+describe("zapping (kvm_arch_flush_shadow_memslot, kvm_unmap_gfn_range)", () => {
   for (const quirk of [true, false]) {
     it(`move while running: a slot moved by one page shows the new hva's data (zap-all quirk ${quirk ? "on" : "off"})`, () => {
       if (!quirk) vm().enableCap(213, [1n << 7n]);

@@ -1,4 +1,4 @@
-// Page tracking (spec/mmu.md §4) with an external user, KVMGT-style.
+// Page tracking (arch/x86/kvm/mmu/page_track.c) with an external user, KVMGT-style.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm } from "../src/index.js";
 import { ScriptRunner } from "../src/conformance/index.js";

@@ -1,4 +1,4 @@
-// gfn -> pfn caches (spec/pfncache.md) and their two device users.
+// gfn -> pfn caches (virt/kvm/pfncache.c) and their two device users.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm, GfnToPfnCache, PvClock, RunstateArea, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS as IN_PROGRESS } from "../src/index.js";
 import { ScriptRunner } from "../src/conformance/index.js";

@@ -1,5 +1,5 @@
-// Randomized dirty tracking (spec/dirty-log.md; conformance README "Upstream
-// behaviour outside the goldens"): the runner's guest stores to random pages
+// Randomized dirty tracking (virt/kvm/kvm_main.c's dirty log, virt/kvm/dirty_ring.c;
+// behaviour the goldens do not record): the runner's guest stores to random pages
 // of one or two logged slots (and an unlogged one), page-crossing stores
 // included, mixed with host writes (kvm_write_guest), while the host randomly
 // harvests: non-manual GET, manual-protect GET + CLEAR of random subsets and

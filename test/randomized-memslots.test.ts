@@ -453,7 +453,7 @@ async function run(seed: number, nrAs: 1 | 2, ops: number): Promise<{ counts: Re
 
 // ---------------------------------------------------------------------------
 
-describe("reference model: spot checks against spec statements", () => {
+describe("reference model: spot checks against the kernel's rules", () => {
   const req = (p: Partial<RegionRequest>): RegionRequest => ({
     version: 1, slot: 0, flags: 0, guestPhysAddr: 0n, memorySize: PAGE_SIZE, userspaceAddr: 0x10000n,
     guestMemfdOffset: 0n, guestMemfd: -1, ...p,
@@ -476,7 +476,7 @@ describe("reference model: spot checks against spec statements", () => {
     expect([m.generation(0), m.generation(1)]).toEqual([12n, 3n]);
   });
 
-  it("validation facts quoted in memslots.md §4", () => {
+  it("__kvm_set_memory_region validation facts: access_ok limit, overlap, page and gfn limits, gpa wrap", () => {
     const m = new MemslotModel();
     // access_ok against the limit (4-level paging).
     expect(m.setUserMemoryRegion(req({ userspaceAddr: 0x7fffffffe000n })).errno).toBe(0);

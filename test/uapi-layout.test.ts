@@ -1,13 +1,13 @@
 // The struct codecs of src/uapi.ts and the kvm_run view of src/kvm-run.ts
-// against spec/uapi.md §2: every field's offset and size, every struct's total
-// size, and the ioctl numbers of §1 (whose size field must match the struct).
+// against the kernel's include/uapi/linux/kvm.h: every field's offset and size,
+// every struct's total size, and the ioctl numbers (whose size field must match the struct).
 import { describe, it, expect } from "vitest";
 import * as uapi from "../src/uapi.js";
 import { type StructCodec, type Field } from "../src/uapi.js";
 import { KvmRun } from "../src/kvm-run.js";
 import type { CoreExports } from "../src/core.js";
 
-/** [name, offset, bytes] per uapi.md §2 (arrays and padding as one span). */
+/** [name, offset, bytes] per include/uapi/linux/kvm.h (arrays and padding as one span). */
 type Row = [string, number, number];
 const LAYOUTS: [StructCodec<any>, number, Row[]][] = [
   [uapi.kvm_userspace_memory_region, 32, [
@@ -31,7 +31,7 @@ const LAYOUTS: [StructCodec<any>, number, Row[]][] = [
 
 const span = (f: Field) => f.span ?? f.size;
 
-describe("struct layouts (uapi.md §2)", () => {
+describe("struct layouts (include/uapi/linux/kvm.h)", () => {
   for (const [codec, size, rows] of LAYOUTS) {
     it(`${codec.name}: ${size} bytes, every field at its offset with its size`, () => {
       expect(codec.size).toBe(size);
@@ -69,7 +69,7 @@ describe("struct layouts (uapi.md §2)", () => {
   });
 });
 
-describe("ioctl numbers (uapi.md §1)", () => {
+describe("ioctl numbers (include/uapi/linux/kvm.h)", () => {
   const table: [string, number, number][] = [
     ["KVM_GET_API_VERSION", 0x0000ae00, 0], ["KVM_CREATE_VM", 0x0000ae01, 0], ["KVM_CHECK_EXTENSION", 0x0000ae03, 0],
     ["KVM_GET_VCPU_MMAP_SIZE", 0x0000ae04, 0], ["KVM_CREATE_VCPU", 0x0000ae41, 0], ["KVM_GET_DIRTY_LOG", 0x4010ae42, 16],
@@ -106,7 +106,7 @@ describe("ioctl numbers (uapi.md §1)", () => {
   });
 });
 
-describe("struct kvm_run as src/kvm-run.ts reads it (uapi.md §2)", () => {
+describe("struct kvm_run as src/kvm-run.ts reads it", () => {
   /** A stand-in core whose linear memory is one page holding the run struct at `base`. */
   const base = 256;
   const fake = () => {

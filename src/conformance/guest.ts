@@ -1,6 +1,6 @@
 // The runner's guest: one store or load instruction per `write`/`read`, run on
 // vCPU 0 from the runner's code slot, and the KVM exits it causes, printed in
-// the suite's vocabulary (conformance/README.md, "Guest accesses").
+// the suite's vocabulary (conformance/README.md, "The script language, in short").
 
 import type { Vcpu } from "../vcpu.js";
 import { errnoName } from "../errors.js";

@@ -1,4 +1,4 @@
-// The reference compute loop (shared/anchors/guest-mips/kernel.c, kernel_run)
+// The reference compute loop (kernel_run of guests/mips, modelled in guests/mips/reference.mjs)
 // hand-encoded as riscv64-unknown-elf-gcc 12.2 -O2 emits it: 19 instructions
 // per iteration when bit 8 of the loaded word is clear, 20 when set. Checks
 // the checksum against the native build of the same C, and with

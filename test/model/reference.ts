@@ -1,6 +1,7 @@
 // A plain TypeScript reference model of KVM's memslot rules, written from
-// /work/shared/spec (memslots.md §2, §3, §4, §4.1, §5, §6.2, §7 and
-// update-protocol.md §2, §5) and nothing else. It is deliberately naive: a Map
+// the kernel's rules (virt/kvm/kvm_main.c: __kvm_set_memory_region and its
+// checks, kvm_set_memslot, the generation counting of
+// kvm_swap_active_memslots, __gfn_to_hva_many) and nothing else. It is deliberately naive: a Map
 // of slots per address space, a linear overlap scan, a generation counter.
 // The randomized test drives it side by side with the real core.
 //
@@ -103,7 +104,7 @@ export class MemslotModel {
 
   constructor(cfg: Partial<ModelConfig> = {}) {
     this.cfg = { ...DEFAULT_MODEL_CONFIG, ...cfg };
-    // memslots.md §7: both sets of address space i start at generation i.
+    // kvm_create_vm: both sets of address space i start at generation i.
     for (let i = 0; i < this.cfg.nrAs; i++) this.spaces.push({ slots: new Map(), generation: BigInt(i) });
   }
 
@@ -145,7 +146,7 @@ export class MemslotModel {
     return null;
   }
 
-  /** __gfn_to_hva_many (memslots.md §6.2); write = the non-_prot variants. */
+  /** __gfn_to_hva_many; write = the non-_prot variants. */
   gfnToHva(asId: number, gfn: bigint, write: boolean): bigint {
     const s = this.lookup(asId, gfn);
     if (!s) return HVA_ERR_BAD;
@@ -199,7 +200,7 @@ export class MemslotModel {
     const asId = slot >>> 16;
     // Check 3: user slot ids only (low 16 bits).
     if (id >= USER_SLOTS) return { errno: EINVAL, rule: "3: slot id is not a user slot" };
-    // Check 4: flag validity (§4.1).
+    // Check 4: flag validity (check_memory_region_flags).
     if (!this.flagsValid(flags)) return { errno: EINVAL, rule: "4: invalid flags for this VM and request" };
     // The v1 ioctl zero-fills the v2 fields.
     const gmemOffset = req.version === 1 ? 0n : req.guestMemfdOffset;
@@ -298,7 +299,7 @@ export class MemslotModel {
     return this.setMemslot(sp, old ?? null, next, change);
   }
 
-  /** kvm_set_memslot (update-protocol.md §2). */
+  /** kvm_set_memslot. */
   private setMemslot(sp: Space, old: ModelSlot | null, next: ModelSlot | null, change: Change): Outcome {
     const swap = () => { sp.generation += BigInt(this.cfg.nrAs); };
     const twoPhase = change === "DELETE" || change === "MOVE";
