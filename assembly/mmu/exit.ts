@@ -7,7 +7,7 @@ import { vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
 import { gfnToHvaMemslot, isErrorHva } from "../kvm/guest";
 import { hvaToLinear } from "../hostmm/mm";
 import { vmOf } from "../kvm/vm";
-import { markPageDirtyInSlot } from "../dirty/mark";
+import { spteMadeWritable } from "./writable";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 import { EFAULT } from "../errno";
 
@@ -97,7 +97,8 @@ export function physAccess(vcpuP: usize, gpa: u64, write: bool): usize {
   const hva = gfnToHvaMemslot(slot, gfn, write);
   if (isErrorHva(hva)) return 0;
   const lin = hvaToLinear(hva + (gpa & PAGE_MASK), write);
-  // An A/D update in a guest page table is a guest write like any other.
-  if (lin != 0 && write) markPageDirtyInSlot(vmOf(vcpuOf(vcpuP).vm), slot, gfn, vcpuP);
+  // An A/D update in a guest page table is a guest write like any other: it
+  // needs the page's spte writable, and is logged when it becomes so.
+  if (lin != 0 && write) spteMadeWritable(vmOf(vcpuOf(vcpuP).vm), vcpuP, slot, gfn);
   return lin;
 }
