@@ -6,10 +6,11 @@
 // runner's guest; "ring LIST" lines are the runner's harvest output.
 import { describe, it, expect, beforeEach } from "vitest";
 import {
-  Kvm, Vm, KVM_CAP, KVM_ENABLE_CAP, KVM_RESET_DIRTY_RINGS, KVM_EXIT, kvm_enable_cap, errnoName,
+  Kvm, Vm, KVM_CAP, KVM_ENABLE_CAP, KVM_RESET_DIRTY_RINGS, KVM_EXIT, kvm_enable_cap, errnoName, riscv,
 } from "../src/index.js";
 import { ScriptRunner } from "../src/conformance/index.js";
 import { openKvm, code } from "./helpers.js";
+import * as A from "./cpu/asm.js";
 
 let kvm: Kvm;
 let r: ScriptRunner;
@@ -385,6 +386,93 @@ describe("pushing entries (kvm_dirty_ring_push, one entry per page per protectio
     expect(op("peek A+0x3000")).toBe("ok 0x30201");
     expect(op("write 0x3000 1")).toBe("ok");
     expect(op("ring")).toBe("ring 0:3");
+  });
+});
+
+// The kernel has one spte per gfn for the whole VM; make_spte logs the page
+// (mark_page_dirty_in_slot) only when it makes that spte writable, and only
+// write protection (reset, logging turned on, write tracking) or a zap (MMU
+// notifier, DELETE / MOVE, zap-all) takes write access away again. The vCPU's
+// own tables here are caches of it, so losing an entry must not log twice.
+describe("one spte per gfn for the VM: a page is logged when its spte becomes writable, not when a vCPU refills it", () => {
+  const T0 = A.REG.t0, T1 = A.REG.t1;
+  const CODE = 0x1000000n; // slot 1, unlogged
+
+  /** Runs words at CODE on a vCPU until its ecall (a7 = an EID the kernel leaves to userspace). */
+  function runGuest(vcpu: ReturnType<Vm["createVcpu"]>, words: number[]): void {
+    const b = new Uint8Array(words.length * 4);
+    words.forEach((w, i) => new DataView(b.buffer).setUint32(i * 4, w, true));
+    vm().writeGuest(CODE, b);
+    vcpu.pc = CODE;
+    vcpu.setReg(17, 0x52554e52n);
+    expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
+  }
+  const storeTo = (page: number) => [A.lui(T0, page), A.sw(T1, T0, 0)];
+
+  it("a store whose table entry another page took in between is not logged again", () => {
+    // Page 3 and page 0x1003 (slot 1) share an entry of the vCPU's direct-mapped table.
+    expect(ops("write 0x3000 1", "write 0x1003000 1", "write 0x3008 2")).toEqual(["ok", "ok", "ok"]);
+    expect(r.currentVcpu!.dirtyRing.harvest()).toEqual([{ slot: 0, offset: 3n }]);
+    // Harvested, not reset: still writable, however often the entry is taken.
+    expect(ops("write 0x1003000 2", "write 0x3000 3", "write 0x1003000 3", "write 0x3000 4")).toEqual(Array(4).fill("ok"));
+    expect(op("ring")).toBe("ring none");
+    expect(op("ringreset")).toBe("ok 1");
+    expect(ops("write 0x1003000 4", "write 0x3000 5")).toEqual(["ok", "ok"]);
+    expect(op("ring")).toBe("ring 0:3");
+  });
+
+  it("sfence.vma flushes the guest's translations, not the spte: the next store is not logged again", () => {
+    expect(op("vcpu")).toBe("ok");
+    runGuest(r.currentVcpu!, [...storeTo(3), A.sfence_vma(), A.sw(T1, T0, 8), A.ecall()]);
+    expect(r.currentVcpu!.dirtyRing.harvest()).toEqual([{ slot: 0, offset: 3n }]);
+  });
+
+  it("a page another vCPU made writable is logged once, on that vCPU's ring", () => {
+    expect(op("vcpu")).toBe("ok");
+    const other = vm().createVcpu(1);
+    runGuest(r.currentVcpu!, [...storeTo(5), A.ecall()]);
+    runGuest(other, [...storeTo(5), ...storeTo(6), A.ecall()]);
+    runGuest(r.currentVcpu!, [...storeTo(6), A.ecall()]);
+    expect(r.currentVcpu!.dirtyRing.harvest()).toEqual([{ slot: 0, offset: 5n }]);
+    expect(other.dirtyRing.harvest()).toEqual([{ slot: 0, offset: 6n }]);
+    // The reset re-protects the VM's spte: the next store, from either vCPU, logs again.
+    expect(op("ringreset")).toBe("ok 2");
+    runGuest(other, [...storeTo(5), A.ecall()]);
+    expect(other.dirtyRing.harvest()).toEqual([{ slot: 0, offset: 5n }]);
+  });
+
+  it("an MMU-notifier invalidation of the page's backing zaps its spte: the next store is logged again", () => {
+    expect(op("write 0x4000 1")).toBe("ok");
+    expect(op("ring")).toBe("ring 0:4");
+    const hva = vm().memslots().find((m) => m.id === 0)!.userspaceAddr + 0x4000n;
+    kvm.memory.mprotect(hva, 0x1000n, "r");
+    kvm.memory.mprotect(hva, 0x1000n, "rw");
+    expect(op("write 0x4000 2")).toBe("ok");
+    expect(op("ring")).toBe("ring 0:4");
+    // A range that does not cover the page leaves it writable.
+    kvm.memory.mprotect(hva + 0x1000n, 0x1000n, "r");
+    expect(op("write 0x4000 3")).toBe("ok");
+    expect(op("ring")).toBe("ring none");
+  });
+
+  it("write tracking takes write access away: each tracked store is emulated and logged, then the first store after is", () => {
+    const untrack = vm().pageTrack.register({ trackWrite: () => {}, trackRemoveRegion: () => {} });
+    expect(ops("write 0x7000 1", "ring")).toEqual(["ok", "ring 0:7"]);
+    vm().pageTrack.addWriteTracking(7);
+    expect(ops("write 0x7000 2", "write 0x7008 3")).toEqual(["ok", "ok"]);
+    expect(r.currentVcpu!.dirtyRing.harvest()).toEqual([{ slot: 0, offset: 7n }, { slot: 0, offset: 7n }]);
+    vm().pageTrack.removeWriteTracking(7);
+    expect(ops("write 0x7000 4", "write 0x7008 5", "ring")).toEqual(["ok", "ok", "ring 0:7"]);
+    untrack();
+  });
+
+  it("deleting another slot zaps every spte with the SLOT_ZAP_ALL quirk, only that slot's without it", () => {
+    expect(ops("set 5 0 0x1800000 0x100000 A+0x1800000", "write 0x4000 1", "ring")).toEqual(["ok", "ok", "ring 0:4"]);
+    expect(op("set 5 0 0x1800000 0 A+0x1800000")).toBe("ok"); // DELETE: zap-all
+    expect(ops("write 0x4000 2", "ring")).toEqual(["ok", "ring 0:4"]);
+    expect(op("cap 213 0x80")).toBe("ok");                    // KVM_CAP_DISABLE_QUIRKS2: SLOT_ZAP_ALL
+    expect(ops("set 5 0 0x1800000 0x100000 A+0x1800000", "set 5 0 0x1800000 0 A+0x1800000")).toEqual(["ok", "ok"]);
+    expect(ops("write 0x4000 3", "ring")).toEqual(["ok", "ring none"]);
   });
 });
 

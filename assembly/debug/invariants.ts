@@ -13,6 +13,7 @@ import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDE
   SPTE_F_PRESENT, NO_TAG, SPTE_READ_TAG, SPTE_FETCH_TAG, SPT_TABLE_BYTES, SPTE_SHIFT, SPT_INDEX_MASK } from "../mmu/spte";
 import { SlotArch } from "../mmu/rmap";
 import { trackCount } from "../mmu/page_track";
+import { writableHas, forEachWritable } from "../mmu/writable";
 import { hvaFrameNoFault, hvaProt, PROT_WRITE } from "../hostmm/mm";
 import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
@@ -206,14 +207,25 @@ function checkSpte(vm: Vm, slot: usize, e: usize): void {
       check((load<u64>(sl.dirtyBitmap + <usize>((rel >> 6) << 3)) & (<u64>1 << (rel & 63))) != 0,
         "writable spte for a logged page whose dirty bit is clear");
     }
+    if (vm.dirtyRingSize != 0)
+      check(writableHas(sl.arch, gfn), "writable spte whose gfn is not recorded writable (a refill would log it again)");
   }
+}
+
+let recordSlot: usize = 0;
+let recorded: u32 = 0;
+function checkRecorded(gfn: u64, ctx: usize): void {
+  const sl = slotOf(recordSlot);
+  check(gfn >= sl.baseGfn && gfn < slotEnd(sl), "gfn recorded writable outside its slot");
+  recorded++;
 }
 
 /**
  * Shadow MMU and pfn caches: every present spte is on the rmap of a live slot
  * and vice versa, maps a gfn of that slot to the frame its hva maps now, is
  * writable only if the gfn is not write-tracked and (bitmap logging) its dirty
- * bit is set; every valid pfn cache holds the frame its hva maps now.
+ * bit is set or (ring) it is recorded writable (mmu/writable.ts); every valid
+ * pfn cache holds the frame its hva maps now.
  */
 export function checkMmuInvariants(vm: Vm): void {
   if (!WEBKVM_DEBUG) return;
@@ -252,6 +264,11 @@ export function checkMmuInvariants(vm: Vm): void {
       }
       check(n == changetype<SlotArch>(arch).rmapCount, "rmap count differs from its list");
       listed += <i32>n;
+      check(vm.dirtyRingSize != 0 || changetype<SlotArch>(arch).wrCount == 0, "gfns recorded writable in a VM without a dirty ring");
+      recordSlot = gfnSlotAt(s, i);
+      recorded = 0;
+      forEachWritable(arch, checkRecorded, 0);
+      check(recorded == changetype<SlotArch>(arch).wrCount, "writable record count differs from its keys");
     }
   }
   check(listed == present, "present sptes and rmap entries differ");

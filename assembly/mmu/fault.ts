@@ -23,6 +23,7 @@ import { spteDrop, rmapAdd } from "./rmap";
 import { mmioSpteValid } from "./mmu";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { trackCount } from "./page_track";
+import { spteMadeWritable } from "./writable";
 import { gmemFaultIn, gmemExitFlags, GMEM_FAULT_HVA, GMEM_FAULT_EXIT } from "../gmem/fault";
 
 export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
@@ -100,9 +101,9 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
       return FAULT_EMULATE;
     }
     installSpte(e, tag, gfn, lin, acc, s.arch);
-    // Making a mapping writable is when x86 logs the page (mark_page_dirty_in_slot):
-    // once per write-protection epoch, since later writes hit the spte.
-    if (acc == ACC_WRITE && !markPageDirtyInSlot(vm, slot, gfn, vcpuP)) return FAULT_RING_FULL;
+    // Making the spte writable is when the kernel logs the page: once per
+    // write-protection epoch, however often this vCPU's entry is refilled.
+    if (acc == ACC_WRITE && !spteMadeWritable(vm, vcpuP, slot, gfn)) return FAULT_RING_FULL;
     return FAULT_MAPPED;
   }
   return FAULT_RETRY;

@@ -9,6 +9,7 @@ import { kzalloc } from "../kalloc";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
 import { spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectBitmap } from "./rmap";
 import { KVM_X86_DEFAULT_VM } from "../kvm/config";
+import { writableDropRange, writableDropBitmap, writableClear, writableClearAll } from "./writable";
 
 /** KVM_X86_QUIRK_SLOT_ZAP_ALL: DELETE / MOVE of a default VM zap every spte. */
 export const KVM_X86_QUIRK_SLOT_ZAP_ALL: u32 = 1 << 7;
@@ -45,13 +46,16 @@ export function dropTables(t: usize): u32 {
 /** Drops every spte of every vCPU of the VM (kvm_mmu_zap_all_fast). */
 export function zapAll(vm: Vm): void {
   zapAllCount++;
+  writableClearAll(vm);
   for (let i: u32 = 0; i < vm.createdVcpus; i++) sptesZapped += dropTables(vcpuOf(vcpuAt(vm, i)).sptTables);
 }
 
 /** Zaps the sptes of one slot whose gfn lies in [start, end) through its rmap. */
 export function zapGfnRange(slot: usize, start: u64, end: u64): void {
   const arch = slotOf(slot).arch;
-  if (arch != 0 && rmapCount(arch) != 0) sptesZapped += rmapZapRange(arch, start, end);
+  if (arch == 0) return;
+  writableDropRange(arch, start, end);
+  if (rmapCount(arch) != 0) sptesZapped += rmapZapRange(arch, start, end);
 }
 
 /** kvm_arch_flush_shadow_memslot: the INVALID phase of DELETE / MOVE. */
@@ -96,11 +100,15 @@ export function writeProtectGfnMask(vm: Vm, slot: usize, start: u64, mask: u64):
 /** Re-arms the pages first + i of a slot whose bit i is set in bitmap words [from, to). */
 export function writeProtectBitmap(slot: usize, bitmap: usize, from: u64, to: u64, first: u64 = 0): void {
   const s = slotOf(slot);
-  if (s.arch != 0) sptesWriteProtected += rmapWriteProtectBitmap(s.arch, s.baseGfn + first, bitmap, from, to);
+  if (s.arch == 0) return;
+  writableDropBitmap(s.arch, s.baseGfn + first, bitmap, from, to);
+  sptesWriteProtected += rmapWriteProtectBitmap(s.arch, s.baseGfn + first, bitmap, from, to);
 }
 
 /** Write-protects every mapping of a slot (enabling dirty logging). */
 export function writeProtectSlot(slot: usize): void {
   const s = slotOf(slot);
-  if (s.arch != 0) sptesWriteProtected += rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
+  if (s.arch == 0) return;
+  writableClear(s.arch);
+  sptesWriteProtected += rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
 }

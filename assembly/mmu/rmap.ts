@@ -5,6 +5,7 @@
 // old slot; CREATE and MOVE get fresh metadata (update.ts, arch prepare).
 
 import { kzalloc, kfree } from "../kalloc";
+import { writableFree } from "./writable";
 import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_GFN, SPTE_RMAP_PREV, SPTE_RMAP_NEXT, SPTE_OWNER,
   SPTE_FLAGS, NO_TAG } from "./spte";
 
@@ -15,6 +16,10 @@ import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_GFN, SPTE_RMAP_PREV
   rmapCount: u32;
   /** u16 write-track counter per page (mmu/page_track.ts), 0 until write tracking is enabled. */
   writeTrack: usize;
+  /** Gfns whose spte the kernel would have writable (writable.ts): keys, log2 of their count, how many are set. */
+  wrKeys: usize;
+  wrBits: u32;
+  wrCount: u32;
 }
 
 export function allocSlotArch(): usize {
@@ -24,6 +29,7 @@ export function allocSlotArch(): usize {
 export function freeSlotArch(p: usize): void {
   if (p == 0) return;
   kfree(changetype<SlotArch>(p).writeTrack);
+  writableFree(p);
   kfree(p);
 }
 
