@@ -9,18 +9,17 @@ import { framesInUse } from "./hostmm/frames";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd, vmHold, vmRelease } from "./kvm/ioctl";
-import { Vm, vmOf, activeSet, inactiveSet } from "./kvm/vm";
+import { Vm, vmOf, activeSet, inactiveSet, vcpuOf, vcpuGfnToHva, gfnToHvaMemslot } from "./kvm/kvm_host";
 import { setOf, idLookup } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, indexRebuilds } from "./search";
-import { vcpuOf, vcpuGfnToHva } from "./kvm/vcpu";
-import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
+import { accessGuest } from "./kvm/guest";
 import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
 import { injectFault as inject } from "./debug/inject";
 import * as intro from "./debug/introspect";
 import * as sel from "./selectors";
 import { setHooksEnabled } from "./debug/hooks";
-import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd } from "./kvm/mmu_notifier";
+import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "./kvm/mmu_notifier";
 import { memslotsUpdatedCount } from "./memslots/update";
 import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/run";
 import { cpuSignal } from "./cpu/run";
@@ -33,6 +32,10 @@ import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trac
 import * as gmem from "./gmem/file";
 import { gfnAttributes, memAttributeRanges } from "./gmem/attributes";
 import { gpcInit, gpcActivate, gpcActivateHva, gpcCheck, gpcRefresh, gpcDeactivate, gpcDestroy, gpcMarkDirty, gpcOf } from "./pfncache";
+
+// ---- start-up: the host mm reaches KVM only through these callbacks ----
+mm.registerMmuNotifier(mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd);
+mm.registerFileOps(gmem.gmemFileGet, gmem.gmemFilePut, gmem.gmemUserFault);
 
 // ---- buffers and build ----
 export function ioctlBuffer(): usize { return IOCTL_BUF; }

@@ -12,8 +12,8 @@ import { mmuEnter, memFlush, mmuModeChanged, flushCount, logCount, logVa, logSiz
   memLoad } from "../mmu/access";
 import { completeMmio, dropFragments } from "../mmu/exit";
 import { kvmCreateVm, vmFromFd } from "../kvm/ioctl";
-import { vmOf } from "../kvm/vm";
-import { createVcpu, vcpuOf } from "../kvm/vcpu";
+import { vmOf, vcpuOf } from "../kvm/kvm_host";
+import { createVcpu } from "../kvm/vcpu";
 import { vcpuLoad, RAM_BASE } from "../kvm/run";
 import { setMemoryRegion } from "../memslots/region";
 import { mmap, PROT_READ, PROT_WRITE, MAP_PRIVATE } from "../hostmm/mm";

@@ -2,7 +2,7 @@
 // every check in the kernel's order. The bitmap's summary (bitmap.ts) keeps a
 // clean region from costing a scan.
 
-import { Vm, activeSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/kvm_host";
 import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { bitmapWords, scratchOf, summaryOf } from "./bitmap";

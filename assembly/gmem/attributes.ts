@@ -11,7 +11,7 @@
 // range_add / end), so no spte made under the old attributes survives.
 
 import { kzalloc, kfree } from "../kalloc";
-import { Vm, activeSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/kvm_host";
 import { typeHasPrivateMem } from "../kvm/config";
 import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, gfnCap } from "../memslots/set";
 import { firstEndingAfter } from "../search";

@@ -7,7 +7,7 @@
 // here: a bound slot carries the file and pgoff itself.
 
 import { kzalloc, kfree } from "../kalloc";
-import { Vm } from "../kvm/vm";
+import { Vm } from "../kvm/kvm_host";
 import { fdKind, fdObject, FD_NONE, FD_GMEM } from "../kvm/fd";
 import { slotOf, KVM_MEMSLOT_GMEM_ONLY } from "../memslots/slot";
 import { zapGfnRange } from "../mmu/mmu";

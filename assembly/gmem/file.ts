@@ -15,7 +15,7 @@ import { kzalloc, kfree } from "../kalloc";
 import { allocFrame, freeFrame } from "../hostmm/frames";
 import { mmapFile, zapFilePages, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED,
   MAP_PRIVATE } from "../hostmm/mm";
-import { Vm } from "../kvm/vm";
+import { Vm } from "../kvm/kvm_host";
 import { typeHasPrivateMem } from "../kvm/config";
 import { fdInstall, fdKind, fdObject, FD_NONE, FD_GMEM } from "../kvm/fd";
 import { releaseBindings, zapBindings, BIND_RECORD_BYTES } from "./bind";

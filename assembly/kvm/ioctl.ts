@@ -5,8 +5,9 @@
 
 import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
   REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
-import { Vm, vmOf, vcpuAt, createVm, destroyVm } from "./vm";
-import { createVcpu, vcpuOf } from "./vcpu";
+import { createVm, destroyVm } from "./vm";
+import { Vm, vmOf, vcpuAt, vcpuOf } from "./kvm_host";
+import { createVcpu } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2, KVM_CAP_HALT_POLL } from "./caps";
 import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU, FD_GMEM } from "./fd";

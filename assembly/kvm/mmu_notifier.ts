@@ -5,7 +5,7 @@
 // range (kvm_handle_hva_range) — the sptes and pfn caches built on them are
 // what the MMU and pfn caches drop there.
 
-import { vmCount, vmAt, vmOf, Vm, activeSet } from "./vm";
+import { vmCount, vmAt, vmOf, Vm, activeSet } from "./kvm_host";
 import { slotOf, slotHvaEnd } from "../memslots/slot";
 import { forEachSlotInHvaRange } from "../search";
 import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";

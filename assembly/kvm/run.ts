@@ -2,8 +2,7 @@
 // exit left open (an MMIO read's data, an SBI call's return values), then runs
 // the interpreter until something needs the host, and reports it in kvm_run.
 
-import { Vcpu, vcpuOf } from "./vcpu";
-import { vmOf } from "./vm";
+import { vmOf, Vcpu, vcpuOf } from "./kvm_host";
 import { kzalloc } from "../kalloc";
 import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
   PRIV_U, satpModeSupported } from "../cpu/state";

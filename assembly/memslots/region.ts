@@ -3,7 +3,7 @@
 // kvm_set_memory_region, plus the x86 internal slots (__x86_set_memory_region /
 // kvm_set_internal_memslot).
 
-import { Vm, activeSet, inactiveSet } from "../kvm/vm";
+import { Vm, activeSet, inactiveSet } from "../kvm/kvm_host";
 import { slotOf, allocSlot, freeSlot, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_GUEST_MEMFD,
   KVM_USER_MEM_SLOTS, KVM_MEM_SLOTS_NUM, KVM_MEM_MAX_NR_PAGES } from "./slot";
 import { setOf, idLookup, reserveSet } from "./set";

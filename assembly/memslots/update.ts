@@ -2,7 +2,7 @@
 // INVALID phase for DELETE/MOVE, prepare, install, commit, and the rollback of
 // a failed prepare. Generations change only in swapActiveMemslots.
 
-import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/vm";
+import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/kvm_host";
 import { slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./slot";
 import { setOf, replaceMemslot } from "./set";
 import { allocBitmap, freeBitmap } from "../dirty/bitmap";

@@ -26,8 +26,7 @@ import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG
 import { vcpuTables, dropTables } from "./mmu";
 import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
 import { notifyTrackWrite } from "./page_track";
-import { vmOf } from "../kvm/vm";
-import { vcpuOf } from "../kvm/vcpu";
+import { vmOf, vcpuOf } from "../kvm/kvm_host";
 import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, exitFail, physAccess } from "./exit";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
 import { EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT, CHECK_RUN_MMIO_INSN } from "../errno";

@@ -3,8 +3,7 @@
 // round trips, replayed on re-execution the way the kernel's emulator keeps
 // mmio_fragments), a retry, and a memory fault.
 
-import { vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
-import { gfnToHvaMemslot, isErrorHva } from "../kvm/guest";
+import { vcpuOf, vcpuGfnToMemslot, gfnToHvaMemslot, isErrorHva } from "../kvm/kvm_host";
 import { hvaToLinear } from "../hostmm/mm";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 import { EFAULT } from "../errno";

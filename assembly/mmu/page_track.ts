@@ -5,7 +5,7 @@
 // track_remove_region when a slot is deleted, at commit. While a user is
 // registered, MOVE is refused (memslots/update.ts, arch prepare).
 
-import { Vm, activeSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/kvm_host";
 import { setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
 import { gfnToMemslotInSet } from "../search";

@@ -12,8 +12,7 @@
 // struct (copied back whatever the result); a failure after some progress
 // is 0, so the caller retries from where it stopped.
 
-import { Vcpu, vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
-import { vmOf } from "../kvm/vm";
+import { vmOf, Vcpu, vcpuOf, vcpuGfnToMemslot } from "../kvm/kvm_host";
 import { vcpuLoad, prepareMemoryFaultExit } from "../kvm/run";
 import { preFaultMemory, KVM_X86_SNP_VM, KVM_X86_TDX_VM } from "../kvm/config";
 import { slotOf, KVM_MEMSLOT_INVALID } from "../memslots/slot";
