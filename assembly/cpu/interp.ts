@@ -9,7 +9,8 @@
 // registers in the state block. Rare work (multiply-high, division, atomics,
 // page-crossing accesses, memory-layer slow paths) is in out-of-line calls.
 
-import { memFetch, fetchAddend, accessStatus } from "../mmu/access";
+import { memFetch, fetchAddend } from "../mmu/access";
+import { accessStatus } from "../mmu/access_state";
 import { X_REGS, getPc, setPc, addInstret, CAUSE_FETCH_MISALIGNED } from "./state";
 import { runLimit, stopReason, stopInst, stopNow, raise, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./guestmem";
