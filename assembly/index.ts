@@ -12,17 +12,18 @@ import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreate
 import { Vm, vmOf, activeSet, inactiveSet, vcpuOf, vcpuGfnToHva, gfnToHvaMemslot } from "./kvm/kvm_host";
 import { setOf, idLookup } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
-import { searchMemslots, gfnToMemslotInSet, indexRebuilds } from "./search";
-import { accessGuest } from "./kvm/guest";
-import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
+import { searchMemslots, gfnToMemslotInSet } from "./search";
+import { indexRebuilds } from "./memslots/gfn_index";
+import { accessGuest } from "./kvm/read_write_guest";
+import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./kvm/set_memory_region";
 import { injectFault as inject } from "./debug/inject";
 import * as intro from "./debug/introspect";
 import * as sel from "./selectors";
 import { setHooksEnabled } from "./debug/hooks";
 import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "./kvm/mmu_notifier";
-import { memslotsUpdatedCount } from "./memslots/update";
-import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/run";
-import { cpuSignal } from "./cpu/run";
+import { memslotsUpdatedCount } from "./kvm/set_memslot";
+import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/vcpu_run";
+import { cpuSignal } from "./cpu/execute";
 import { setJitThreshold, jitCompiled, jitStale, jitFailed } from "./cpu/jit/tier";
 import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/fault";
 import { zapAllCount, slotZapCount, sptesZapped } from "./mmu/mmu";
@@ -239,7 +240,7 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
 
 // ---- the CPU's instruction-level test surface (test/cpu/) ----
 export * from "./debug/cpu_harness";
-export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/run";
+export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/execute";
 
 // ---- the translation tier: what translated code imports, and its controls ----
 export { jitMulh } from "./cpu/jit/tier";

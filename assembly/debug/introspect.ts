@@ -6,7 +6,8 @@ import { Vm, activeSet, inactiveSet, setLiveGeneration, vcpuOf, vcpuGfnToMemslot
 import { setOf, gfnSlotAt, gfnCap, gfnNext, gfnOrder } from "../memslots/set";
 import { recAt } from "../memslots/packed";
 import { slotOf, slotGfnToHva } from "../memslots/slot";
-import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, refreshSet, searchHva } from "../search";
+import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, searchHva } from "../search";
+import { refreshSet } from "../memslots/gfn_index";
 import { checkVmInvariants, setUpdateStride } from "./invariants";
 import { kzalloc } from "../kalloc";
 import { IO_BUF, IO_BUF_SIZE, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,

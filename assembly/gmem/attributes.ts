@@ -16,7 +16,7 @@ import { typeHasPrivateMem } from "../kvm/config";
 import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, gfnCap } from "../memslots/set";
 import { firstEndingAfter } from "../search";
 import { zapGfnRange } from "../mmu/mmu";
-import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_notifier";
+import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_invalidate";
 import { inHook } from "../debug/hooks";
 import { IOCTL_BUF, PAGE_MASK, PAGE_SHIFT } from "../layout";
 import { fail, EFAULT, EINVAL, ENOMEM, EBUSY, CHECK_COPY_FROM_USER, CHECK_UPDATE_IN_READER, CHECK_ATTR_FLAGS,

@@ -2,7 +2,7 @@
 
 import { Vm, Vcpu, vcpuOf, vcpuAt, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS } from "./kvm_host";
 import { kzalloc, kfree } from "../kalloc";
-import { vcpuArchCreate, vcpuForget } from "./run";
+import { vcpuArchCreate, vcpuForget } from "./vcpu_run";
 import { ringAllocVcpu } from "../dirty/ring";
 import { fail, EINVAL, EEXIST, ENOMEM, CHECK_VCPU_ID, CHECK_VCPU_EXISTS, CHECK_VCPU_LIMIT, CHECK_ALLOC_SLOT } from "../errno";
 

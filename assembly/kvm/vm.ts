@@ -8,7 +8,7 @@ import { allocSet, freeSet, setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslot
 import { freeVcpu } from "./vcpu";
 import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { Gpc } from "../pfncache";
-import { freeMemslot } from "../memslots/update";
+import { freeMemslot } from "./set_memslot";
 import { freeMemAttributes } from "../gmem/attributes";
 
 let vmSerials: u32 = 0;

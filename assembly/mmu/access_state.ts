@@ -13,5 +13,5 @@ export let accessStatus: i32 = ACCESS_OK;
 export let accessCause: u64 = 0;
 export let accessTval: u64 = 0;
 
-/** The vCPU running now (made current by access.ts mmuEnter, from kvm/run.ts). */
+/** The vCPU running now (made current by access.ts mmuEnter, from kvm/vcpu_run.ts). */
 export let curVcpu: usize = 0;

@@ -1,4 +1,4 @@
-// Exits the memory layer asks for, recorded in the vCPU for kvm/run.ts to
+// Exits the memory layer asks for, recorded in the vCPU for kvm/vcpu_run.ts to
 // report: MMIO (with the fragments of an instruction that needs several MMIO
 // round trips, replayed on re-execution the way the kernel's emulator keeps
 // mmio_fragments), a retry, and a memory fault.
