@@ -12,7 +12,7 @@ import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreate
 import { Vm, vmOf, activeSet, inactiveSet, vcpuOf, vcpuGfnToHva, gfnToHvaMemslot } from "./kvm/kvm_host";
 import { setOf, idLookup } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
-import { searchMemslots, gfnToMemslotInSet } from "./search";
+import { searchMemslots, gfnToMemslotInSet } from "./memslots/search";
 import { indexRebuilds } from "./memslots/gfn_index";
 import { accessGuest } from "./kvm/read_write_guest";
 import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./kvm/set_memory_region";

@@ -5,7 +5,7 @@
 
 import { Vm, vmOf, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_BAD } from "./kvm/kvm_host";
 import { setOf } from "./memslots/set";
-import { gfnToMemslotInSet } from "./search";
+import { gfnToMemslotInSet } from "./memslots/search";
 import { hvaToLinear, accessOk } from "./hostmm/mm";
 import { markPageDirtyInSlot } from "./dirty/mark";
 import { kzalloc, kfree } from "./kalloc";

@@ -6,7 +6,7 @@ import { Vm, activeSet, inactiveSet, setLiveGeneration, vcpuOf, vcpuGfnToMemslot
 import { setOf, gfnSlotAt, gfnCap, gfnNext, gfnOrder } from "../memslots/set";
 import { recAt } from "../memslots/packed";
 import { slotOf, slotGfnToHva } from "../memslots/slot";
-import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, searchHva } from "../search";
+import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, searchHva } from "../memslots/search";
 import { refreshSet } from "../memslots/gfn_index";
 import { checkVmInvariants, setUpdateStride } from "./invariants";
 import { kzalloc } from "../kalloc";

@@ -7,7 +7,7 @@ import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gf
   hvaEndAt, hvaKey, hvaMaxAt, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
 import { keyAt, isGap } from "../memslots/packed";
 import { slotOf, slotEnd, slotHvaEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
-import { searchMemslots } from "../search";
+import { searchMemslots } from "../memslots/search";
 import { recordFor } from "../memslots/gfn_index";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDEND, SPTE_WRITE_TAG, SPTE_RMAP_NEXT,
   SPTE_F_PRESENT, NO_TAG, SPTE_READ_TAG, SPTE_FETCH_TAG, SPT_TABLE_BYTES, SPTE_SHIFT, SPT_INDEX_MASK } from "../mmu/spte";
@@ -16,7 +16,7 @@ import { trackCount } from "../mmu/page_track";
 import { hvaFrameNoFault, hvaProt, PROT_WRITE } from "../hostmm/mm";
 import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
-import { gfnToMemslotInSet } from "../search";
+import { gfnToMemslotInSet } from "../memslots/search";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 
 export const WARN_GEN_IN_PROGRESS: i32 = 1;

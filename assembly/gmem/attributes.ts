@@ -14,7 +14,7 @@ import { kzalloc, kfree } from "../kalloc";
 import { Vm, activeSet } from "../kvm/kvm_host";
 import { typeHasPrivateMem } from "../kvm/config";
 import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, gfnCap } from "../memslots/set";
-import { firstEndingAfter } from "../search";
+import { firstEndingAfter } from "../memslots/search";
 import { zapGfnRange } from "../mmu/mmu";
 import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_invalidate";
 import { inHook } from "../debug/hooks";

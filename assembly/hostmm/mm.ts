@@ -14,22 +14,49 @@ import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_
 
 // The callbacks of the layers above, set once at start-up (index.ts), as Linux's
 // mm reaches KVM only through mmu_notifier_ops and a file's vm_operations_struct
-// and fget/fput. Neither runs on a guest access that hits: invalidations come
-// with munmap, mprotect and COW breaks, file faults with a file page's first
-// touch through a VMA.
+// and fget/fput. None runs on a guest access that hits: invalidations come with
+// munmap, mprotect and COW breaks, file faults with a file page's first touch
+// through a VMA. Each is kept as its table index (Function#index) and called
+// with call_indirect: holding no function object keeps the callers (hvaToLinear
+// is on every fault path) free of the shadow-stack frame a managed reference costs.
 function noRange(start: u64, end: u64): void {}
 function noFileRef(file: usize): void {}
 function noFileFault(file: usize, index: u64): usize { return 0; }
-let mmuNotifierInvalidateRangeStart: (start: u64, end: u64) => void = noRange;
-let mmuNotifierInvalidateRangeEnd: (start: u64, end: u64) => void = noRange;
-let fileGet: (file: usize) => void = noFileRef;
-let filePut: (file: usize) => void = noFileRef;
-let fileUserFault: (file: usize, index: u64) => usize = noFileFault;
+let invalidateRangeStartFn: u32 = noRange.index;
+let invalidateRangeEndFn: u32 = noRange.index;
+let fileGetFn: u32 = noFileRef.index;
+let filePutFn: u32 = noFileRef.index;
+let fileUserFaultFn: u32 = noFileFault.index;
+
+// @ts-ignore: decorator
+@inline function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
+  call_indirect<void>(invalidateRangeStartFn, start, end);
+}
+
+// @ts-ignore: decorator
+@inline function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
+  call_indirect<void>(invalidateRangeEndFn, start, end);
+}
+
+// @ts-ignore: decorator
+@inline function fileGet(file: usize): void {
+  call_indirect<void>(fileGetFn, file);
+}
+
+// @ts-ignore: decorator
+@inline function filePut(file: usize): void {
+  call_indirect<void>(filePutFn, file);
+}
+
+// @ts-ignore: decorator
+@inline function fileUserFault(file: usize, index: u64): usize {
+  return call_indirect<usize>(fileUserFaultFn, file, index);
+}
 
 /** mmu_notifier_register: the invalidate_range_start / _end callbacks. */
 export function registerMmuNotifier(start: (start: u64, end: u64) => void, end: (start: u64, end: u64) => void): void {
-  mmuNotifierInvalidateRangeStart = start;
-  mmuNotifierInvalidateRangeEnd = end;
+  invalidateRangeStartFn = start.index;
+  invalidateRangeEndFn = end.index;
 }
 
 /**
@@ -39,9 +66,9 @@ export function registerMmuNotifier(start: (start: u64, end: u64) => void, end: 
  */
 export function registerFileOps(get: (file: usize) => void, put: (file: usize) => void,
   fault: (file: usize, index: u64) => usize): void {
-  fileGet = get;
-  filePut = put;
-  fileUserFault = fault;
+  fileGetFn = get.index;
+  filePutFn = put.index;
+  fileUserFaultFn = fault.index;
 }
 
 export const PROT_NONE: u32 = 0;

@@ -6,7 +6,7 @@
 
 import { kzalloc, kfree } from "../kalloc";
 import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
-import { searchMemslots } from "../search";
+import { searchMemslots } from "../memslots/search";
 import { PAGE_SHIFT, PAGE_SIZE } from "../layout";
 
 @unmanaged export class Vm {

@@ -7,7 +7,7 @@
 
 import { vmCount, vmAt, vmOf, Vm, activeSet } from "./kvm_host";
 import { slotOf, slotHvaEnd } from "../memslots/slot";
-import { forEachSlotInHvaRange } from "../search";
+import { forEachSlotInHvaRange } from "../memslots/search";
 import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
 import { PAGE_SHIFT } from "../layout";
 import { zapGfnRange } from "../mmu/mmu";

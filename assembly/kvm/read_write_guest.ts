@@ -2,7 +2,7 @@
 // linear memory for ioctls and device emulation, marking written pages dirty.
 
 import { Vm, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_RO_BAD } from "./kvm_host";
-import { gfnToMemslotInSet } from "../search";
+import { gfnToMemslotInSet } from "../memslots/search";
 import { hvaToLinear } from "../hostmm/mm";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_SIZE, PAGE_MASK } from "../layout";

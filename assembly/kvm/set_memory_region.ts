@@ -7,7 +7,7 @@ import { Vm, activeSet, inactiveSet } from "./kvm_host";
 import { slotOf, allocSlot, freeSlot, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_GUEST_MEMFD,
   KVM_USER_MEM_SLOTS, KVM_MEM_SLOTS_NUM, KVM_MEM_MAX_NR_PAGES } from "../memslots/slot";
 import { setOf, idLookup, reserveSet } from "../memslots/set";
-import { overlappingSlot } from "../search";
+import { overlappingSlot } from "../memslots/search";
 import { setMemslot, KVM_MR_CREATE, KVM_MR_DELETE, KVM_MR_MOVE, KVM_MR_FLAGS_ONLY } from "./set_memslot";
 import { typeHasProtectedState } from "./config";
 import { accessOk, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED } from "../hostmm/mm";

@@ -22,7 +22,7 @@ import { PAGE_SHIFT } from "../layout";
 
 @unmanaged export class Memslots {
   generation: u64;
-  /** Smallest base_gfn and largest end covered by the gfn index (search.ts). */
+  /** Smallest base_gfn and largest end covered by the gfn index (gfn_index.ts). */
   indexBase: u64;
   indexLimit: u64;
   /** Packed arrays: the gfn order and the hva order. */
@@ -35,7 +35,7 @@ import { PAGE_SHIFT } from "../layout";
   /** ID_BYTES per id: slot, gfn position hint, hva position hint. */
   ids: usize;
   lastUsedSlot: usize;
-  /** gfn index: u32[buckets + 1] of positions, see search.ts */
+  /** gfn index: u32[buckets + 1] of positions, see gfn_index.ts */
   index: usize;
   indexBuckets: i32;
   indexCap: i32;

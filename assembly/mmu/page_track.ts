@@ -8,7 +8,7 @@
 import { Vm, activeSet } from "../kvm/kvm_host";
 import { setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
-import { gfnToMemslotInSet } from "../search";
+import { gfnToMemslotInSet } from "../memslots/search";
 import { SlotArch } from "./rmap";
 import { writeProtectGfnMask } from "./mmu";
 import { kzalloc } from "../kalloc";

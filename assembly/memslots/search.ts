@@ -1,6 +1,6 @@
 // gfn -> slot and hva -> slots.
 //
-// gfn search: the set's gfn order through its bucket index (memslots/gfn_index.ts:
+// gfn search: the set's gfn order through its bucket index (gfn_index.ts:
 // recordFor names the one or two candidate records).
 //
 // hva search: the hva order sorted by (userspace_addr, id) with a tree of
@@ -8,11 +8,11 @@
 // the range end whose maximum reaches into the range.
 
 import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSpanAt, gfnSlotAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder,
-  hvaOrder, hvaSlotAt, hvaEndAt, hvaKey, hvaMaxAt, HVA_BLOCK_SHIFT } from "./memslots/set";
-import { slotOf } from "./memslots/slot";
-import { packedFloor, isGap } from "./memslots/packed";
-import { recordFor, refreshSet } from "./memslots/gfn_index";
-import { PAGE_SHIFT, PAGE_MASK } from "./layout";
+  hvaOrder, hvaSlotAt, hvaEndAt, hvaKey, hvaMaxAt, HVA_BLOCK_SHIFT } from "./set";
+import { slotOf } from "./slot";
+import { packedFloor, isGap } from "./packed";
+import { recordFor, refreshSet } from "./gfn_index";
+import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 
 /** Whether record i holds gfn: one compare covers both ends, and a gap (span 0) holds nothing. */
 @inline function holds(s: Memslots, i: i32, gfn: u64): bool {
