@@ -232,16 +232,6 @@ export function debugCorruptForTest(fd: i32, what: i32): bool { return intro.deb
 export function injectFault(point: i32, err: i32, skip: i32): void { inject(point, err, skip); }
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
 
-// ---- benchmarks: batched lookups over gfns (u64[n] at ptr), returning a checksum of hvas ----
-export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
-  return mode == sel.LOOKUP_VCPU ? intro.benchLookup(changetype<Vm>(0), vcpuFromFd(fd), asId, ptr, n, mode, rounds)
-    : intro.benchLookup(vmOfFd(fd), 0, asId, ptr, n, mode, rounds);
-}
-
-// ---- the CPU's instruction-level test surface (test/cpu/) ----
-export * from "./debug/cpu_harness";
-export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/execute";
-
 // ---- the translation tier: what translated code imports, and its controls ----
 export { jitMulh } from "./cpu/jit/tier";
 export function jitSetThreshold(n: i32): void { setJitThreshold(n); }
