@@ -9,21 +9,21 @@ import { framesInUse } from "./hostmm/frames";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd, vmHold, vmRelease } from "./kvm/ioctl";
-import { Vm, vmOf, activeSet, inactiveSet } from "./kvm/vm";
+import { Vm, vmOf, activeSet, inactiveSet, vcpuOf, vcpuGfnToHva, gfnToHvaMemslot } from "./kvm/kvm_host";
 import { setOf, idLookup } from "./memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS, KVM_MEMSLOT_INVALID } from "./memslots/slot";
-import { searchMemslots, gfnToMemslotInSet, indexRebuilds } from "./search";
-import { vcpuOf, vcpuGfnToHva } from "./kvm/vcpu";
-import { gfnToHvaMemslot, accessGuest } from "./kvm/guest";
-import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./memslots/region";
+import { searchMemslots, gfnToMemslotInSet } from "./memslots/search";
+import { indexRebuilds } from "./memslots/gfn_index";
+import { accessGuest } from "./kvm/read_write_guest";
+import { x86SetMemoryRegion as setInternal, internalSlotHva as internalHva } from "./kvm/set_memory_region";
 import { injectFault as inject } from "./debug/inject";
 import * as intro from "./debug/introspect";
 import * as sel from "./selectors";
 import { setHooksEnabled } from "./debug/hooks";
-import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd } from "./kvm/mmu_notifier";
-import { memslotsUpdatedCount } from "./memslots/update";
-import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/run";
-import { cpuSignal } from "./cpu/run";
+import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "./kvm/mmu_notifier";
+import { memslotsUpdatedCount } from "./kvm/set_memslot";
+import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/vcpu_run";
+import { cpuSignal } from "./cpu/execute";
 import { setJitThreshold, jitCompiled, jitStale, jitFailed } from "./cpu/jit/tier";
 import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/fault";
 import { zapAllCount, slotZapCount, sptesZapped } from "./mmu/mmu";
@@ -33,6 +33,10 @@ import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trac
 import * as gmem from "./gmem/file";
 import { gfnAttributes, memAttributeRanges } from "./gmem/attributes";
 import { gpcInit, gpcActivate, gpcActivateHva, gpcCheck, gpcRefresh, gpcDeactivate, gpcDestroy, gpcMarkDirty, gpcOf } from "./pfncache";
+
+// ---- start-up: the host mm reaches KVM only through these callbacks ----
+mm.registerMmuNotifier(mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd);
+mm.registerFileOps(gmem.gmemFileGet, gmem.gmemFilePut, gmem.gmemUserFault);
 
 // ---- buffers and build ----
 export function ioctlBuffer(): usize { return IOCTL_BUF; }
@@ -227,16 +231,6 @@ export function debugInvariantStride(stride: u32): bool { return intro.debugInva
 export function debugCorruptForTest(fd: i32, what: i32): bool { return intro.debugCorruptForTest(vmOfFd(fd), what); }
 export function injectFault(point: i32, err: i32, skip: i32): void { inject(point, err, skip); }
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
-
-// ---- benchmarks: batched lookups over gfns (u64[n] at ptr), returning a checksum of hvas ----
-export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
-  return mode == sel.LOOKUP_VCPU ? intro.benchLookup(changetype<Vm>(0), vcpuFromFd(fd), asId, ptr, n, mode, rounds)
-    : intro.benchLookup(vmOfFd(fd), 0, asId, ptr, n, mode, rounds);
-}
-
-// ---- the CPU's instruction-level test surface (test/cpu/) ----
-export * from "./debug/cpu_harness";
-export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/run";
 
 // ---- the translation tier: what translated code imports, and its controls ----
 export { jitMulh } from "./cpu/jit/tier";

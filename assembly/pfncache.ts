@@ -3,10 +3,9 @@
 // memslot generation it was resolved under is current and no MMU-notifier
 // invalidation has hit its hva; a stale cache must be refreshed, never used.
 
-import { Vm, vmOf, activeSet } from "./kvm/vm";
+import { Vm, vmOf, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_BAD } from "./kvm/kvm_host";
 import { setOf } from "./memslots/set";
-import { gfnToMemslotInSet } from "./search";
-import { gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_BAD } from "./kvm/guest";
+import { gfnToMemslotInSet } from "./memslots/search";
 import { hvaToLinear, accessOk } from "./hostmm/mm";
 import { markPageDirtyInSlot } from "./dirty/mark";
 import { kzalloc, kfree } from "./kalloc";

@@ -6,6 +6,8 @@ import { Kvm, Machine } from "../dist/index.js";
 import { perOp } from "./best.js";
 
 const MIPS_IMAGE = new URL("../guests/mips/mips.bin", import.meta.url);
+/** The release build's code plus the CPU harness (assembly/harness.ts), which the store loops drive. */
+const BENCH_CORE = new URL("../build/bench.wasm", import.meta.url);
 const STORES = 1 << 20;
 const RAM = 0x80000000n;
 const LOOP_STORES = 64;
@@ -80,7 +82,7 @@ export async function guestSuite(b, options, quick) {
     `interpreter only ${interp.mips.toFixed(0)} MIPS; ${best.output}`);
   if (interp.output !== best.output) throw new Error(`interpreter and translated runs disagree: ${interp.output} / ${best.output}`);
 
-  const kvm = await Kvm.open({ core: "release" });
+  const kvm = await Kvm.open({ core: "release", wasm: BENCH_CORE });
   const core = kvm.core;
   if (core.memInit(1n << 20n) !== 0) throw new Error("memInit");
   core.cpuReset(0x80000000n);
@@ -95,8 +97,8 @@ export async function guestSuite(b, options, quick) {
   console.log(`spte-hit store ${spteNs.toFixed(2)} ns, plain store ${plainNs.toFixed(2)} ns: ` +
     `+${extra.toFixed(2)} ns per store through the shadow page table (the memory layer, as the interpreter calls it)`);
   const loopIters = quick ? 2000 : 200_000;
-  const jitStoreNs = translatedStoreNs((await Kvm.open({ core: "release" })).core, true, loopIters);
-  const jitAluNs = translatedStoreNs((await Kvm.open({ core: "release" })).core, false, loopIters);
+  const jitStoreNs = translatedStoreNs((await Kvm.open({ core: "release", wasm: BENCH_CORE })).core, true, loopIters);
+  const jitAluNs = translatedStoreNs((await Kvm.open({ core: "release", wasm: BENCH_CORE })).core, false, loopIters);
   console.log(`translated code: sd ${jitStoreNs.toFixed(2)} ns vs add ${jitAluNs.toFixed(2)} ns per instruction: ` +
     `+${(jitStoreNs - jitAluNs).toFixed(2)} ns per spte-hit store`);
   void sink;

@@ -1,6 +1,8 @@
 // npm run bench [-- --quick] [-- --png]: benny suites with ratios against
 // baselines measured in the same run (native C, the real kernel via /dev/kvm).
-// Runs the release core from dist/ (npm run build first; npm install does it).
+// Runs the release core from dist/ (npm run build first; npm install does it);
+// the suites that drive the test surface (the CPU harness, the batched lookup
+// loop) load build/bench.wasm, the same optimized code with those exports.
 // Writes bench/results/latest.json + latest.html (quick: quick.json + quick.html);
 // --png also screenshots the page with headless chromium (not committed).
 import b from "benny";

@@ -7,6 +7,8 @@ import { LOOKUP } from "../dist/abi.gen.js";
 import * as native from "./native/native.js";
 import { perOp } from "./best.js";
 
+/** The release build's code plus the batched lookup loop (assembly/harness.ts benchLookup). */
+const BENCH_CORE = new URL("../build/bench.wasm", import.meta.url);
 const BATCH = 4096;
 const SLOT_PAGES = 16n;
 
@@ -20,7 +22,7 @@ function lcg(seed) {
 
 /** A VM with n slots of 16 pages, every other 16-page gfn window left as a hole. */
 async function setup(n) {
-  const kvm = await Kvm.open({ core: "release" });
+  const kvm = await Kvm.open({ core: "release", wasm: BENCH_CORE });
   const vm = kvm.createVm();
   const hva = kvm.memory.mmap(BigInt(n) * SLOT_PAGES * 4096n);
   for (let i = 0; i < n; i++) {

@@ -5,7 +5,8 @@
 // AMO's read already faults as a store would. Unlike plain loads and stores,
 // atomics must be naturally aligned (no Zam): misaligned ones trap.
 
-import { memLoad, memStore, accessStatus, undecodableInsn, ACCESS_OK, ACC_READ, ACC_WRITE } from "../mmu/access";
+import { memLoad, memStore, undecodableInsn, ACC_READ, ACC_WRITE } from "../mmu/access";
+import { accessStatus, ACCESS_OK } from "../mmu/access_state";
 import { getX, setX, getField, setField, clearReservation, OFF_RESV_ADDR, OFF_RESV_SIZE,
   CAUSE_LOAD_MISALIGNED, CAUSE_STORE_MISALIGNED } from "./state";
 import { raise, illegal, memStop } from "./stop";

@@ -1,6 +1,6 @@
 // The fast loop: fetch, look up the decoded record (decode.ts) and execute
 // everything except the SYSTEM opcode, with pc and the retired count in
-// locals. It returns to the run loop (run.ts) when runLimit instructions have
+// locals. It returns to the run loop (execute.ts) when runLimit instructions have
 // retired or an instruction stops it (stop.ts); the run loop deals with traps,
 // interrupts, CSRs and exits.
 //
@@ -9,10 +9,11 @@
 // registers in the state block. Rare work (multiply-high, division, atomics,
 // page-crossing accesses, memory-layer slow paths) is in out-of-line calls.
 
-import { memFetch, fetchAddend, accessStatus } from "../mmu/access";
+import { memFetch, fetchAddend } from "../mmu/access";
+import { accessStatus } from "../mmu/access_state";
 import { X_REGS, getPc, setPc, addInstret, CAUSE_FETCH_MISALIGNED } from "./state";
 import { runLimit, stopReason, stopInst, stopNow, raise, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
-import { loadData, storeData } from "./guestmem";
+import { loadData, storeData } from "./load_store";
 import { execAmo } from "./amo";
 import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } from "./muldiv";
 import * as D from "./decode";

@@ -5,7 +5,7 @@
 // per-instruction flag test beyond the count compare it does anyway.
 
 import { setField, OFF_TRAP_CAUSE, OFF_TRAP_TVAL, CAUSE_ILLEGAL } from "./state";
-import { accessStatus, accessCause, accessTval, ACCESS_OK, ACCESS_EXIT } from "../mmu/access";
+import { accessStatus, accessCause, accessTval, ACCESS_OK, ACCESS_EXIT } from "../mmu/access_state";
 
 /** Ran to runLimit: the chunk's budget, the timer horizon, or a host signal. */
 export const STOP_LIMIT: i32 = 0;

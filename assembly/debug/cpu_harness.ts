@@ -7,17 +7,17 @@ import { CPU_STATE, CPU_STATE_SIZE, getX, setX, getPc, setPc, getPriv, setPriv, 
   PRIV_U } from "../cpu/state";
 import { csrRead, csrWrite, csrOk } from "../cpu/csr";
 import { timeNow, setTime, setInstrPerTick, timerDeadline, setTimerDeadline } from "../cpu/timer";
-import { cpuRun as run, cpuCompleteEcall as completeEcall, cpuSignal as signal, cpuSetExternalIrq as setExtIrq } from "../cpu/run";
+import { cpuRun as run, cpuCompleteEcall as completeEcall, cpuSignal as signal, cpuSetExternalIrq as setExtIrq } from "../cpu/execute";
 import { mmuEnter, memFlush, mmuModeChanged, flushCount, logCount, logVa, logSize, logKind, logReset, memStore,
   memLoad } from "../mmu/access";
 import { completeMmio, dropFragments } from "../mmu/exit";
 import { kvmCreateVm, vmFromFd } from "../kvm/ioctl";
-import { vmOf } from "../kvm/vm";
-import { createVcpu, vcpuOf } from "../kvm/vcpu";
-import { vcpuLoad, RAM_BASE } from "../kvm/run";
-import { setMemoryRegion } from "../memslots/region";
+import { vmOf, vcpuOf } from "../kvm/kvm_host";
+import { createVcpu } from "../kvm/vcpu";
+import { vcpuLoad, RAM_BASE } from "../kvm/vcpu_run";
+import { setMemoryRegion } from "../kvm/set_memory_region";
 import { mmap, PROT_READ, PROT_WRITE, MAP_PRIVATE } from "../hostmm/mm";
-import { accessGuest } from "../kvm/guest";
+import { accessGuest } from "../kvm/read_write_guest";
 import { IO_BUF } from "../layout";
 
 let testVcpu: usize = 0;

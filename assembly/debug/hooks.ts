@@ -4,7 +4,7 @@
 // run, and the host (a test, or the demo) runs readers there: lookups, guest
 // accesses, pfn-cache checks. Memslot updates from inside a hook are refused.
 
-import { vmOf } from "../kvm/vm";
+import { vmOf } from "../kvm/kvm_host";
 
 @external("env", "webkvm_reader_hook")
 declare function readerHook(vmFd: i32, point: i32, asId: u32): void;

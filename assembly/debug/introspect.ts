@@ -2,12 +2,12 @@
 // lookups through a chosen cache path, hva -> slot routing, batched lookup
 // loops, and the debug-only levers that prove the invariant checks fire.
 
-import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/vm";
+import { Vm, activeSet, inactiveSet, setLiveGeneration, vcpuOf, vcpuGfnToMemslot, vcpuGfnToHva, hvaWindowHit, hvaWindowAt } from "../kvm/kvm_host";
 import { setOf, gfnSlotAt, gfnCap, gfnNext, gfnOrder } from "../memslots/set";
 import { recAt } from "../memslots/packed";
 import { slotOf, slotGfnToHva } from "../memslots/slot";
-import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, refreshSet, searchHva } from "../search";
-import { vcpuOf, vcpuGfnToMemslot, vcpuGfnToHva, hvaWindowHit, hvaWindowAt } from "../kvm/vcpu";
+import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, searchHva } from "../memslots/search";
+import { refreshSet } from "../memslots/gfn_index";
 import { checkVmInvariants, setUpdateStride } from "./invariants";
 import { kzalloc } from "../kalloc";
 import { IO_BUF, IO_BUF_SIZE, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,

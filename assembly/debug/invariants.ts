@@ -2,13 +2,13 @@
 // in only when WEBKVM_DEBUG (asconfig debug target); the release build drops
 // them. A violation aborts: the host sees a trap naming the invariant.
 
-import { Vm, memslotSet, activeSet, vcpuAt } from "../kvm/vm";
+import { Vm, memslotSet, activeSet, vcpuAt, vcpuOf, gfnToHvaMemslot } from "../kvm/kvm_host";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder, hvaOrder, hvaSlotAt,
   hvaEndAt, hvaKey, hvaMaxAt, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
 import { keyAt, isGap } from "../memslots/packed";
 import { slotOf, slotEnd, slotHvaEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
-import { vcpuOf } from "../kvm/vcpu";
-import { searchMemslots, recordFor } from "../search";
+import { searchMemslots } from "../memslots/search";
+import { recordFor } from "../memslots/gfn_index";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_OWNER, SPTE_GFN, SPTE_ADDEND, SPTE_WRITE_TAG, SPTE_RMAP_NEXT,
   SPTE_F_PRESENT, NO_TAG, SPTE_READ_TAG, SPTE_FETCH_TAG, SPT_TABLE_BYTES, SPTE_SHIFT, SPT_INDEX_MASK } from "../mmu/spte";
 import { SlotArch } from "../mmu/rmap";
@@ -17,8 +17,7 @@ import { writableHas, forEachWritable } from "../mmu/writable";
 import { hvaFrameNoFault, hvaProt, PROT_WRITE } from "../hostmm/mm";
 import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
-import { gfnToMemslotInSet } from "../search";
-import { gfnToHvaMemslot } from "../kvm/guest";
+import { gfnToMemslotInSet } from "../memslots/search";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 
 export const WARN_GEN_IN_PROGRESS: i32 = 1;

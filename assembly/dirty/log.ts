@@ -2,13 +2,13 @@
 // every check in the kernel's order. The bitmap's summary (bitmap.ts) keeps a
 // clean region from costing a scan.
 
-import { Vm, activeSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/kvm_host";
 import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { bitmapWords, scratchOf, summaryOf } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
 import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, privateRun, PROT_WRITE } from "../hostmm/mm";
-import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
+import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../kvm/set_memslot";
 import { IOCTL_BUF, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,
   CHECK_DIRTY_COPY, CHECK_CLEAR_FIRST_ALIGN, CHECK_CLEAR_FIRST_RANGE, CHECK_CLEAR_NUM_RANGE,

@@ -1,7 +1,7 @@
 // mark_page_dirty_in_slot: record a write to gfn of a logged slot — on the
 // running vCPU's dirty ring when the VM has one, else in the slot's bitmap.
 
-import { Vm } from "../kvm/vm";
+import { Vm } from "../kvm/kvm_host";
 import { slotOf, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { bitmapSet } from "./bitmap";
 import { ringPush } from "./ring";

@@ -3,8 +3,7 @@
 // host maps, the enable rules, push with the soft-full request, and
 // KVM_RESET_DIRTY_RINGS with its batching and re-protection.
 
-import { Vm, vcpuAt, activeSet, KVM_MAX_VCPUS } from "../kvm/vm";
-import { vcpuOf } from "../kvm/vcpu";
+import { Vm, vcpuAt, activeSet, KVM_MAX_VCPUS, vcpuOf } from "../kvm/kvm_host";
 import { setOf, idLookup } from "../memslots/set";
 import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { kzalloc } from "../kalloc";

@@ -11,12 +11,12 @@
 // range_add / end), so no spte made under the old attributes survives.
 
 import { kzalloc, kfree } from "../kalloc";
-import { Vm, activeSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/kvm_host";
 import { typeHasPrivateMem } from "../kvm/config";
 import { setOf, gfnSlotAt, gfnKeyAt, gfnEndAt, gfnCap } from "../memslots/set";
-import { firstEndingAfter } from "../search";
+import { firstEndingAfter } from "../memslots/search";
 import { zapGfnRange } from "../mmu/mmu";
-import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_notifier";
+import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_invalidate";
 import { inHook } from "../debug/hooks";
 import { IOCTL_BUF, PAGE_MASK, PAGE_SHIFT } from "../layout";
 import { fail, EFAULT, EINVAL, ENOMEM, EBUSY, CHECK_COPY_FROM_USER, CHECK_UPDATE_IN_READER, CHECK_ATTR_FLAGS,

@@ -7,11 +7,11 @@
 // here: a bound slot carries the file and pgoff itself.
 
 import { kzalloc, kfree } from "../kalloc";
-import { Vm } from "../kvm/vm";
+import { Vm } from "../kvm/kvm_host";
 import { fdKind, fdObject, FD_NONE, FD_GMEM } from "../kvm/fd";
 import { slotOf, KVM_MEMSLOT_GMEM_ONLY } from "../memslots/slot";
 import { zapGfnRange } from "../mmu/mmu";
-import { fileOf, GUEST_MEMFD_FLAG_MMAP } from "./file";
+import { fileOf, GUEST_MEMFD_FLAG_MMAP } from "./inode";
 import { PAGE_SHIFT } from "../layout";
 import { fail, EBADF, EINVAL, ENOMEM, CHECK_GMEM_BIND_FD, CHECK_GMEM_BIND_KIND, CHECK_GMEM_BIND_VM,
   CHECK_GMEM_BIND_RANGE, CHECK_GMEM_BIND_OVERLAP, CHECK_GMEM_NOMEM } from "../errno";

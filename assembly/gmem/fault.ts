@@ -16,7 +16,7 @@
 // between guest instructions here); on SNP / TDX the guest's page tables say
 // (C / S bit), and this CPU has no such bit: every access is shared there.
 
-import { Vm } from "../kvm/vm";
+import { Vm } from "../kvm/kvm_host";
 import { KVM_X86_SW_PROTECTED_VM } from "../kvm/config";
 import { slotOf, KVM_MEM_GUEST_MEMFD, KVM_MEMSLOT_GMEM_ONLY } from "../memslots/slot";
 import { gfnIsPrivate } from "./attributes";

@@ -8,16 +8,18 @@
 //   upwards when an index beyond 512^h is needed (indices reach 2^52: the
 //   signed-wrap binding in gmem/bind.ts can put pages far past the end of the file).
 //
-// References: the fd holds one and every host VMA mapping the file holds one
-// (hostmm/mm.ts); the last put releases the file (kvm_gmem_release).
+// The file's state is inode.ts. References: the fd holds one and every host
+// VMA mapping the file holds one (taken and dropped through the file ops
+// registered with hostmm/mm.ts); the last put releases the file (kvm_gmem_release).
 
 import { kzalloc, kfree } from "../kalloc";
 import { allocFrame, freeFrame } from "../hostmm/frames";
 import { mmapFile, zapFilePages, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED,
   MAP_PRIVATE } from "../hostmm/mm";
-import { Vm } from "../kvm/vm";
+import { Vm } from "../kvm/kvm_host";
 import { typeHasPrivateMem } from "../kvm/config";
 import { fdInstall, fdKind, fdObject, FD_NONE, FD_GMEM } from "../kvm/fd";
+import { GmemFile, fileOf, GUEST_MEMFD_FLAG_MMAP, GUEST_MEMFD_FLAG_INIT_SHARED } from "./inode";
 import { releaseBindings, zapBindings, BIND_RECORD_BYTES } from "./bind";
 import { IOCTL_BUF, PAGE_SHIFT, PAGE_MASK } from "../layout";
 import { fail, EBADF, EFAULT, EINVAL, ENOMEM, EMFILE, ENODEV, EFBIG, EOPNOTSUPP, CHECK_COPY_FROM_USER,
@@ -26,9 +28,6 @@ import { fail, EBADF, EFAULT, EINVAL, ENOMEM, EMFILE, ENODEV, EFBIG, EOPNOTSUPP,
   CHECK_GMEM_MMAP_SHARED, CHECK_GMEM_SETATTR, CHECK_FILE_RW, CHECK_MMAP_ARGS, CHECK_GMEM_SIGBUS } from "../errno";
 import { GMEM_STAT_SIZE, GMEM_STAT_FLAGS, GMEM_STAT_PAGES, GMEM_STAT_BINDINGS, GMEM_STAT_REFS } from "../selectors";
 
-export const GUEST_MEMFD_FLAG_MMAP: u64 = 1 << 0;
-export const GUEST_MEMFD_FLAG_INIT_SHARED: u64 = 1 << 1;
-
 export const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
 export const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
 /** Every mode bit the VFS knows (FALLOC_FL_MODE_MASK | KEEP_SIZE). */
@@ -36,31 +35,6 @@ const FALLOC_FL_KNOWN: u32 = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x20 | 0x40;
 const FALLOC_FL_MODE_MASK: u32 = 0x02 | 0x04 | 0x08 | 0x10 | 0x20 | 0x40;
 
 const CREATE_BYTES: i32 = 64;
-
-@unmanaged export class GmemFile {
-  /** i_size: fixed at creation. */
-  size: u64;
-  flags: u64;
-  /** Radix root and height (0: no node yet). */
-  root: usize;
-  height: u32;
-  /** Frames the file holds. */
-  nrPages: u32;
-  /** Vm.serial of the creator: survives the VM (a file may outlive it). */
-  vmSerial: u32;
-  /** The fd and each VMA mapping the file. */
-  refs: u32;
-  /** Bindings (bind.ts): records of (slot, first index, end index). */
-  binds: usize;
-  nrBinds: u32;
-  capBinds: u32;
-  /** The fd while it is open (-1 after close). */
-  fd: i32;
-}
-
-@inline export function fileOf(p: usize): GmemFile {
-  return changetype<GmemFile>(p);
-}
 
 /** Number of live guest_memfd files (for tests: a closed, unmapped file is freed). */
 export let gmemFilesLive: u32 = 0;

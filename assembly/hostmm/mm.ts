@@ -2,15 +2,74 @@
 // of VMAs (start, end, prot) and a three-level page table from host virtual
 // page to frame. Mapping reserves address space only; a page gets a frame on
 // its first write (a read maps the shared zero page), like anonymous memory.
-// munmap / mprotect / zero-page COW fire MMU-notifier invalidations into KVM.
+// munmap / mprotect / zero-page COW fire MMU-notifier invalidations, and file
+// VMAs fault their pages in from the file, through callbacks the layers above
+// register at start-up: this layer knows nothing of KVM.
 
 import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE, MAPPING_START, MAPPING_END, MAPPING_PROT, MAPPING_FLAGS } from "../layout";
 import { allocFrame, freeFrame } from "./frames";
 import { kzalloc, kfree } from "../kalloc";
 import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
   CHECK_MPROTECT_UNMAPPED, CHECK_HVA_FAULT } from "../errno";
-import { mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "../kvm/mmu_notifier";
-import { gmemFileGet, gmemFilePut, gmemUserFault } from "../gmem/file";
+
+// The callbacks of the layers above, set once at start-up (index.ts), as Linux's
+// mm reaches KVM only through mmu_notifier_ops and a file's vm_operations_struct
+// and fget/fput. None runs on a guest access that hits: invalidations come with
+// munmap, mprotect and COW breaks, file faults with a file page's first touch
+// through a VMA. Each is kept as its table index (Function#index) and called
+// with call_indirect: holding no function object keeps the callers (hvaToLinear
+// is on every fault path) free of the shadow-stack frame a managed reference costs.
+function noRange(start: u64, end: u64): void {}
+function noFileRef(file: usize): void {}
+function noFileFault(file: usize, index: u64): usize { return 0; }
+let invalidateRangeStartFn: u32 = noRange.index;
+let invalidateRangeEndFn: u32 = noRange.index;
+let fileGetFn: u32 = noFileRef.index;
+let filePutFn: u32 = noFileRef.index;
+let fileUserFaultFn: u32 = noFileFault.index;
+
+// @ts-ignore: decorator
+@inline function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
+  call_indirect<void>(invalidateRangeStartFn, start, end);
+}
+
+// @ts-ignore: decorator
+@inline function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
+  call_indirect<void>(invalidateRangeEndFn, start, end);
+}
+
+// @ts-ignore: decorator
+@inline function fileGet(file: usize): void {
+  call_indirect<void>(fileGetFn, file);
+}
+
+// @ts-ignore: decorator
+@inline function filePut(file: usize): void {
+  call_indirect<void>(filePutFn, file);
+}
+
+// @ts-ignore: decorator
+@inline function fileUserFault(file: usize, index: u64): usize {
+  return call_indirect<usize>(fileUserFaultFn, file, index);
+}
+
+/** mmu_notifier_register: the invalidate_range_start / _end callbacks. */
+export function registerMmuNotifier(start: (start: u64, end: u64) => void, end: (start: u64, end: u64) => void): void {
+  invalidateRangeStartFn = start.index;
+  invalidateRangeEndFn = end.index;
+}
+
+/**
+ * The file a VMA may map (the only kind is guest_memfd): take and drop a
+ * reference (get_file / fput), and the page at an index for a user fault
+ * (vm_ops->fault: the frame, or 0 with the reason recorded, SIGBUS -> EFAULT).
+ */
+export function registerFileOps(get: (file: usize) => void, put: (file: usize) => void,
+  fault: (file: usize, index: u64) => usize): void {
+  fileGetFn = get.index;
+  filePutFn = put.index;
+  fileUserFaultFn = fault.index;
+}
 
 export const PROT_NONE: u32 = 0;
 export const PROT_READ: u32 = 1;
@@ -133,7 +192,7 @@ function removeVmaAt(i: i32): void {
   const file = vmaAt(i).file;
   memory.copy(vmas + <usize>i * VMA_BYTES, vmas + <usize>(i + 1) * VMA_BYTES, <usize>(vmaCount - i - 1) * VMA_BYTES);
   vmaCount--;
-  if (file != 0) gmemFilePut(file); // each VMA holds a reference on its file
+  if (file != 0) filePut(file); // each VMA holds a reference on its file
 }
 
 /** Splits the VMA containing addr so that addr starts a VMA. Capacity must be reserved. */
@@ -365,7 +424,7 @@ export function hvaFrameNoFault(hva: u64): usize {
   return (pte & PTE_PRESENT) != 0 ? <usize>(pte & ~<u32>PAGE_MASK) : 0;
 }
 
-// ---- file-backed mappings (guest_memfd: gmem/file.ts) ----
+// ---- file-backed mappings (the only file a VMA maps is a guest_memfd) ----
 // A VMA tagged with a file and the file page index at its start. Its pages
 // come from the file on first touch (the file decides: SIGBUS -> EFAULT) and
 // its PTEs carry PTE_FILE, so unmapping never frees the file's frames.
@@ -377,7 +436,7 @@ export function mmapFile(addr: u64, len: u64, prot: u32, flags: u32, file: usize
   const v = vmaAt(findVma(<u64>r));
   v.file = file;
   v.pgoff = pgoff;
-  gmemFileGet(file);
+  fileGet(file);
   return r;
 }
 
@@ -385,12 +444,12 @@ export function mmapFile(addr: u64, len: u64, prot: u32, flags: u32, file: usize
 function splitFileVma(lower: Vma, upper: Vma): void {
   upper.file = lower.file;
   upper.pgoff = lower.pgoff + ((upper.start - lower.start) >> PAGE_SHIFT);
-  gmemFileGet(lower.file);
+  fileGet(lower.file);
 }
 
 /** A user fault on a file VMA: the file's frame for the page, now in the page table. */
 function fileFault(v: Vma, hva: u64, pte: usize): usize {
-  const frame = gmemUserFault(v.file, v.pgoff + ((hva - v.start) >> PAGE_SHIFT));
+  const frame = fileUserFault(v.file, v.pgoff + ((hva - v.start) >> PAGE_SHIFT));
   if (frame == 0) return 0;
   store<u32>(pte, <u32>frame | PTE_FILE | PTE_PRESENT);
   return frame + <usize>(hva & PAGE_MASK);

@@ -1,6 +1,6 @@
 // KVM_CHECK_EXTENSION answers (kvm_vm_ioctl_check_extension_generic, then the arch answers) for /dev/kvm (vm = 0) and VM fds.
 
-import { vmOf } from "./vm";
+import { vmOf } from "./kvm_host";
 import { KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
 import { maxNrAddressSpaces, vmTypes, memoryAttributesCompiled, preFaultMemory, typeHasProtectedState,

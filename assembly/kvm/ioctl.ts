@@ -5,21 +5,22 @@
 
 import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
   REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
-import { Vm, vmOf, vcpuAt, createVm, destroyVm } from "./vm";
-import { createVcpu, vcpuOf } from "./vcpu";
+import { createVm, destroyVm } from "./vm";
+import { Vm, vmOf, vcpuAt, vcpuOf } from "./kvm_host";
+import { createVcpu } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2, KVM_CAP_HALT_POLL } from "./caps";
 import { fdInstall, fdKind, fdObject, fdRelease, FD_NONE, FD_KVM, FD_VM, FD_VCPU, FD_GMEM } from "./fd";
 import { gmemCreateIoctl, gmemClose } from "../gmem/file";
 import { setMemAttributesIoctl } from "../gmem/attributes";
-import { setMemoryRegion } from "../memslots/region";
+import { setMemoryRegion } from "./set_memory_region";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_USER_MEM_SLOTS } from "../memslots/slot";
-import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../memslots/update";
+import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "./set_memslot";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
-import { kvmRun, oneReg } from "./run";
-import { cpuSignal } from "../cpu/run";
-import { preFaultMemoryIoctl } from "../mmu/pre_fault";
+import { kvmRun, oneReg } from "./vcpu_run";
+import { cpuSignal } from "../cpu/execute";
+import { preFaultMemoryIoctl } from "./pre_fault";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
 import { enableDirtyRing, resetDirtyRings } from "../dirty/ring";
 import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";

@@ -5,13 +5,14 @@
 // range (kvm_handle_hva_range) — the sptes and pfn caches built on them are
 // what the MMU and pfn caches drop there.
 
-import { vmCount, vmAt, vmOf, Vm, activeSet } from "./vm";
+import { vmCount, vmAt, vmOf, Vm, activeSet } from "./kvm_host";
 import { slotOf, slotHvaEnd } from "../memslots/slot";
-import { forEachSlotInHvaRange } from "../search";
+import { forEachSlotInHvaRange } from "../memslots/search";
 import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
 import { PAGE_SHIFT } from "../layout";
 import { zapGfnRange } from "../mmu/mmu";
 import { gpcInvalidateStart } from "../pfncache";
+import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "./mmu_invalidate";
 
 /** Slots reached by invalidations so far (for tests of hva -> slot routing). */
 export let mnSlotHits: u32 = 0;
@@ -34,27 +35,6 @@ function unmapSlotRange(slot: usize, ctx: usize): void {
   // spaces; a fault on a gfn inside it while it is in progress retries.
   mmuInvalidateRangeAdd(vmOf(ctx), mnLastGfnStart, mnLastGfnEnd);
   zapGfnRange(slot, mnLastGfnStart, mnLastGfnEnd);
-}
-
-/** kvm_mmu_invalidate_begin: the gfn range starts empty and grows per range added. */
-export function mmuInvalidateBegin(vm: Vm): void {
-  vm.mmuInvalidateInProgress++;
-  if (vm.mmuInvalidateInProgress == 1) {
-    vm.mmuInvalidateRangeStart = <u64>-1;
-    vm.mmuInvalidateRangeEnd = 0;
-  }
-}
-
-/** kvm_mmu_invalidate_range_add */
-export function mmuInvalidateRangeAdd(vm: Vm, start: u64, end: u64): void {
-  if (start < vm.mmuInvalidateRangeStart) vm.mmuInvalidateRangeStart = start;
-  if (end > vm.mmuInvalidateRangeEnd) vm.mmuInvalidateRangeEnd = end;
-}
-
-/** kvm_mmu_invalidate_end: a fault that began before sees the new sequence and retries. */
-export function mmuInvalidateEnd(vm: Vm): void {
-  vm.mmuInvalidateSeq++;
-  vm.mmuInvalidateInProgress--;
 }
 
 export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {

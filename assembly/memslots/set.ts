@@ -11,18 +11,18 @@
 //              range query skips blocks that end below it;
 //   ids        16 bytes per id: the slot, and where its gfn and hva records
 //              were last put (checked before use).
-// Editing is kvm_replace_memslot: only ever on the inactive set (update.ts).
+// Its gfn index is gfn_index.ts; editing is kvm_replace_memslot (replace.ts),
+// only ever on the inactive set.
 
 import { kzalloc, kfree } from "../kalloc";
 import { slotOf, slotEnd, slotHvaEnd, KVM_MEM_SLOTS_NUM } from "./slot";
 import { Packed, packedOf, packedAlloc, packedFree, packedReserve, packedInsert, packedRemove, packedFloor,
   packedCapFor, recAt, keyAt, spanAt, slotAt, endAt, isGap, nextReal, REC_AUX, REC_SLOT, PACKED_MIN } from "./packed";
-import { recordFor, gfnIndexTouched } from "../search";
 import { PAGE_SHIFT } from "../layout";
 
 @unmanaged export class Memslots {
   generation: u64;
-  /** Smallest base_gfn and largest end covered by the gfn index (search.ts). */
+  /** Smallest base_gfn and largest end covered by the gfn index (gfn_index.ts). */
   indexBase: u64;
   indexLimit: u64;
   /** Packed arrays: the gfn order and the hva order. */
@@ -35,7 +35,7 @@ import { PAGE_SHIFT } from "../layout";
   /** ID_BYTES per id: slot, gfn position hint, hva position hint. */
   ids: usize;
   lastUsedSlot: usize;
-  /** gfn index: u32[buckets + 1] of positions, see search.ts */
+  /** gfn index: u32[buckets + 1] of positions, see gfn_index.ts */
   index: usize;
   indexBuckets: i32;
   indexCap: i32;
@@ -49,8 +49,8 @@ import { PAGE_SHIFT } from "../layout";
 
 export const SET_BYTES: usize = offsetof<Memslots>();
 const ID_SHIFT: usize = 4;
-const ID_GFN_HINT: usize = 4;
-const ID_HVA_HINT: usize = 8;
+export const ID_GFN_HINT: usize = 4;
+export const ID_HVA_HINT: usize = 8;
 export const HVA_BLOCK_SHIFT: i32 = 6;
 const HVA_ID_BITS: u64 = 15;
 
@@ -109,7 +109,7 @@ const HVA_ID_BITS: u64 = 15;
 @inline export function hvaKey(uaddr: u64, id: u32): u64 {
   return ((uaddr >> PAGE_SHIFT) << HVA_ID_BITS) | <u64>id;
 }
-@inline function idEntry(s: Memslots, id: u32): usize {
+@inline export function idEntry(s: Memslots, id: u32): usize {
   return s.ids + (<usize>id << ID_SHIFT);
 }
 @inline export function idLookup(s: Memslots, id: i32): usize {
@@ -163,7 +163,7 @@ export function reserveSet(p: usize, n: i32): bool {
 }
 
 /** The hva record at position i got end e (a record came in): raise its block's maximum and the tree's. */
-function hvaMaxRaise(s: Memslots, i: i32, e: u64): void {
+export function hvaMaxRaise(s: Memslots, i: i32, e: u64): void {
   let node = s.hvaBlocks + (i >> HVA_BLOCK_SHIFT);
   while (node >= 1 && hvaMaxAt(s, node) < e) {
     setHvaMax(s, node, e);
@@ -172,7 +172,7 @@ function hvaMaxRaise(s: Memslots, i: i32, e: u64): void {
 }
 
 /** Recomputes the hva block maxima over positions [lo, hi] and the tree above them. */
-function hvaMaxUpdate(s: Memslots, lo: i32, hi: i32): void {
+export function hvaMaxUpdate(s: Memslots, lo: i32, hi: i32): void {
   const h = hvaOrder(s);
   const nb = s.hvaBlocks;
   for (let b = lo >> HVA_BLOCK_SHIFT; b <= hi >> HVA_BLOCK_SHIFT; b++) {
@@ -191,86 +191,4 @@ function hvaMaxUpdate(s: Memslots, lo: i32, hi: i32): void {
       setHvaMax(s, node, max(hvaMaxAt(s, node << 1), hvaMaxAt(s, (node << 1) + 1)));
     }
   }
-}
-
-/** Where slot p's gfn record is (p must be in the set): its hint, the gfn index when current, or a search. */
-function gfnIndexOfSlot(s: Memslots, p: usize): i32 {
-  const h = load<i32>(idEntry(s, slotOf(p).id), ID_GFN_HINT);
-  if (h < gfnCap(s) && gfnSlotAt(s, h) == p) return h;
-  const base = slotOf(p).baseGfn;
-  if (s.stale == 0) {
-    const i = recordFor(s, base);
-    if (i >= 0 && gfnSlotAt(s, i) == p) return i;
-  }
-  return packedFloor(gfnOrder(s), base);
-}
-
-/** Where slot p's hva record is (p must be in the set). */
-function hvaIndexOf(s: Memslots, p: usize): i32 {
-  const h = load<i32>(idEntry(s, slotOf(p).id), ID_HVA_HINT);
-  if (<u32>h < <u32>hvaCap(s) && slotAt(hvaOrder(s), h) == <usize>slotOf(p).id + 1) return h;
-  return packedFloor(hvaOrder(s), hvaKey(slotOf(p).userspaceAddr, slotOf(p).id));
-}
-
-/** Inserts slot p's gfn record; `hint` may be where its key falls (see packedInsert). */
-function gfnInsert(s: Memslots, p: usize, hint: i32): void {
-  const x = slotOf(p);
-  const at = packedInsert(gfnOrder(s), x.baseGfn, x.npages, x.userspaceAddr, <u32>p, hint);
-  store<i32>(idEntry(s, x.id), at, ID_GFN_HINT);
-  gfnIndexTouched(s, x.baseGfn, slotEnd(x));
-}
-
-function hvaInsert(s: Memslots, p: usize): void {
-  const x = slotOf(p);
-  const h = hvaOrder(s);
-  const at = packedInsert(h, hvaKey(x.userspaceAddr, x.id), 1, slotHvaEnd(x), x.id + 1, load<i32>(idEntry(s, x.id), ID_HVA_HINT));
-  store<i32>(idEntry(s, x.id), at, ID_HVA_HINT);
-  // Records that moved take their ends along into other blocks; one written in place only raises.
-  if (h.touchHi > h.touchLo) hvaMaxUpdate(s, h.touchLo, h.touchHi);
-  else hvaMaxRaise(s, at, slotHvaEnd(x));
-}
-
-/**
- * kvm_replace_memslot: replaces old by new (either may be 0) in set p.
- * The set must have room (reserveSet) for an insertion.
- */
-export function replaceMemslot(p: usize, old: usize, nw: usize): void {
-  const s = setOf(p);
-  if (old != 0) {
-    store<u32>(idEntry(s, slotOf(old).id), 0);
-    s.idCount--;
-    if (s.lastUsedSlot == old) s.lastUsedSlot = nw;
-    if (nw == 0) {
-      const h = hvaIndexOf(s, old);
-      packedRemove(hvaOrder(s), h);
-      // Only the block's largest end leaving changes the maxima.
-      if (slotHvaEnd(slotOf(old)) >= hvaMaxAt(s, s.hvaBlocks + (h >> HVA_BLOCK_SHIFT))) hvaMaxUpdate(s, h, h);
-      // A gap keeps its key, so the gfn index stays current.
-      packedRemove(gfnOrder(s), gfnIndexOfSlot(s, old));
-      s.count--;
-      return;
-    }
-  }
-  const n = slotOf(nw);
-  store<u32>(idEntry(s, n.id), <u32>nw);
-  s.idCount++;
-  if (old == 0) {
-    hvaInsert(s, nw);
-    // The id's last gfn position: right when a slot comes back where it was deleted.
-    gfnInsert(s, nw, load<i32>(idEntry(s, n.id), ID_GFN_HINT));
-    s.count++;
-    return;
-  }
-  // userspace_addr, npages and id never change for an existing slot (region.ts
-  // rejects it; the debug build's set check would catch a slip), so the hva
-  // record, which names the id, stays as it is; a MOVE re-inserts the gfn
-  // record at its new key.
-  const i = gfnIndexOfSlot(s, old);
-  if (n.baseGfn == slotOf(old).baseGfn) {
-    store<u32>(recAt(gfnOrder(s), i), <u32>nw, REC_SLOT);
-    store<i32>(idEntry(s, n.id), i, ID_GFN_HINT);
-    return;
-  }
-  packedRemove(gfnOrder(s), i);
-  gfnInsert(s, nw, i);
 }

@@ -1,6 +1,6 @@
 // struct kvm_memory_slot. Slot objects are shared by the active and inactive
 // sets of an address space and are never edited while reachable from the
-// active set: an update builds a new object and swaps (update.ts).
+// active set: an update builds a new object and swaps (kvm/set_memslot.ts).
 
 import { kzalloc, kfree } from "../kalloc";
 import { PAGE_SHIFT } from "../layout";

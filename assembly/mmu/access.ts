@@ -8,7 +8,7 @@
 //     ACCESS_EXCEPTION  the CPU takes a trap with accessCause / accessTval;
 //     ACCESS_EXIT       the CPU stops without retiring the instruction, which
 //                       re-executes on the next run (the exit is in the vCPU).
-//   physLoad64 is the Sv39 walker's page-table read (it never writes: Svade).
+//   The guest page walk (paging.ts) translates va first when satp enables Sv39.
 //   memFlush() drops cached translations (satp writes, sfence.vma);
 //   mmuModeChanged() after a change of privilege, sstatus.SUM/MXR or satp mode.
 //
@@ -17,33 +17,23 @@
 // fault path (fault.ts) and, for MMIO, records an exit with the fragments of
 // an instruction that touches MMIO more than once (exit.ts).
 
-import { translate } from "../cpu/sv39";
+import { accessStatus, curVcpu, ACCESS_OK, ACCESS_EXIT } from "./access_state";
+import { translate, fetchWithoutRam } from "./paging";
 import { stopNow, STOP_LIMIT } from "../cpu/stop";
-import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U,
-  CAUSE_FETCH_ACCESS, CAUSE_LOAD_ACCESS, CAUSE_STORE_ACCESS } from "../cpu/state";
+import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U } from "../cpu/state";
 import { PAGE_MASK } from "../layout";
 import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND } from "./spte";
 import { vcpuTables, dropTables } from "./mmu";
 import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
 import { notifyTrackWrite } from "./page_track";
-import { vmOf } from "../kvm/vm";
-import { vcpuOf } from "../kvm/vcpu";
-import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, exitFail, physAccess } from "./exit";
+import { vmOf, vcpuOf } from "../kvm/kvm_host";
+import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, exitFail } from "./exit";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
-import { EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT, CHECK_RUN_MMIO_INSN } from "../errno";
+import { EOPNOTSUPP, CHECK_RUN_MMIO_INSN } from "../errno";
 
 export { ACC_READ, ACC_WRITE, ACC_FETCH } from "./fault";
 
-export const ACCESS_OK: i32 = 0;
-export const ACCESS_EXCEPTION: i32 = 1;
-export const ACCESS_EXIT: i32 = 2;
-
-export let accessStatus: i32 = ACCESS_OK;
-export let accessCause: u64 = 0;
-export let accessTval: u64 = 0;
-
-/** The vCPU running now (kvm/run.ts), its tables, the current mode's table and key. */
-export let curVcpu: usize = 0;
+/** The running vCPU's tables (curVcpu is access_state.ts), the current mode's table and key. */
 let tables: usize = 0;
 export let sptTable: usize = 0;
 export let accessKey: u64 = 0;
@@ -167,13 +157,6 @@ export function logReset(): void { logCount = 0; }
   return load<u64>(spteFor(sptTable, va) + SPTE_ADDEND);
 }
 
-/** An access exception of kind acc at va. */
-export function accessFault(va: u64, acc: i32): void {
-  accessStatus = ACCESS_EXCEPTION;
-  accessCause = acc == ACC_FETCH ? CAUSE_FETCH_ACCESS : acc == ACC_WRITE ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS;
-  accessTval = va;
-}
-
 const RESOLVED_MMIO: usize = 1;
 /** Set by resolve() when the write must be emulated and reported to page-track users. */
 let emulateGpa: u64 = 0;
@@ -243,26 +226,9 @@ function failUndecodable(): void {
   accessStatus = ACCESS_EXIT;
 }
 
-/**
- * gstage_page_fault emulates MMIO only for loads and stores: a fetch from a
- * gpa without usable RAM, or whose page-table walk reads from one (an
- * implicit access faults with the cause of its fetch), ends KVM_RUN with -EOPNOTSUPP.
- */
-export function fetchWithoutRam(gpa: u64): void {
-  exitFail(curVcpu, gpa, EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT);
-  accessStatus = ACCESS_EXIT;
-}
-
 function memFetchSlow(va: u64): u32 {
   const p = resolve(va, ACC_FETCH);
   if (p == 0) return 0;
   if (p == RESOLVED_MMIO) { fetchWithoutRam(mmioGpa); return 0; }
   return load<u32>(p);
-}
-
-/** Page-table read for sv39.ts (guest physical); an access exception when no RAM backs it. */
-export function physLoad64(gpa: u64): u64 {
-  const p = physAccess(curVcpu, gpa);
-  if (p == 0) { accessFault(gpa, ACC_READ); return 0; }
-  return load<u64>(p);
 }

@@ -1,12 +1,10 @@
-// Exits the memory layer asks for, recorded in the vCPU for kvm/run.ts to
+// Exits the memory layer asks for, recorded in the vCPU for kvm/vcpu_run.ts to
 // report: MMIO (with the fragments of an instruction that needs several MMIO
 // round trips, replayed on re-execution the way the kernel's emulator keeps
 // mmio_fragments), a retry, and a memory fault.
 
-import { vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
-import { gfnToHvaMemslot, isErrorHva } from "../kvm/guest";
-import { hvaToLinear } from "../hostmm/mm";
-import { PAGE_SHIFT, PAGE_MASK } from "../layout";
+import { vcpuOf } from "../kvm/kvm_host";
+import { PAGE_MASK } from "../layout";
 import { EFAULT } from "../errno";
 
 export const EXITK_NONE: i32 = 0;
@@ -94,15 +92,4 @@ export function exitFail(vcpuP: usize, gpa: u64, err: i32, check: i32): void {
   v.exitGpa = gpa;
   v.exitData = <u64>check;
   v.exitLen = err;
-}
-
-/**
- * Guest-physical read for the page-table walker (kvm_vcpu_read_guest-like):
- * the linear address of gpa, or 0 when no usable RAM slot backs it.
- */
-export function physAccess(vcpuP: usize, gpa: u64): usize {
-  const gfn = gpa >> PAGE_SHIFT;
-  const hva = gfnToHvaMemslot(vcpuGfnToMemslot(vcpuP, gfn), gfn, false);
-  if (isErrorHva(hva)) return 0;
-  return hvaToLinear(hva + (gpa & PAGE_MASK), false);
 }

@@ -10,8 +10,7 @@
 // A fault that races an MMU-notifier invalidation of its gfn retries instead of
 // installing a mapping of a page that is going away.
 
-import { vmOf, activeSet } from "../kvm/vm";
-import { vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
+import { vmOf, activeSet, vcpuOf, vcpuGfnToMemslot } from "../kvm/kvm_host";
 import { setOf } from "../memslots/set";
 import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { hvaToLinear } from "../hostmm/mm";

@@ -2,8 +2,7 @@
 // (MMU notifiers), everything (the SLOT_ZAP_ALL quirk, MMIO generation wrap),
 // and the per-vCPU tables themselves.
 
-import { Vm, vcpuAt } from "../kvm/vm";
-import { vcpuOf } from "../kvm/vcpu";
+import { Vm, vcpuAt, vcpuOf } from "../kvm/kvm_host";
 import { slotOf } from "../memslots/slot";
 import { kzalloc } from "../kalloc";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";

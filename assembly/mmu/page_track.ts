@@ -3,12 +3,12 @@
 // mapped writable: a guest write to it faults, is performed ("emulated") by the
 // fault path, and then every user hears track_write. Users hear
 // track_remove_region when a slot is deleted, at commit. While a user is
-// registered, MOVE is refused (memslots/update.ts, arch prepare).
+// registered, MOVE is refused (kvm/set_memslot.ts, arch prepare).
 
-import { Vm, activeSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/kvm_host";
 import { setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
-import { gfnToMemslotInSet } from "../search";
+import { gfnToMemslotInSet } from "../memslots/search";
 import { SlotArch } from "./rmap";
 import { writeProtectGfnMask } from "./mmu";
 import { kzalloc } from "../kalloc";

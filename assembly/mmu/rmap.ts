@@ -2,7 +2,7 @@
 // the list of the slot it maps, so DELETE / MOVE, MMU-notifier invalidations and
 // write protection touch only the entries of that slot (or gfn range) instead of
 // flushing every table. FLAGS_ONLY shares the metadata (and so the list) with the
-// old slot; CREATE and MOVE get fresh metadata (update.ts, arch prepare).
+// old slot; CREATE and MOVE get fresh metadata (kvm/set_memslot.ts, arch prepare).
 
 import { kzalloc, kfree } from "../kalloc";
 import { writableFree } from "./writable";

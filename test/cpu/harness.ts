@@ -21,8 +21,8 @@ export interface Exports {
   [name: string]: any;
 }
 
-/** A fresh instance of the debug core (the CPU's test surface is in its exports). */
-export async function instantiate(build: "debug" | "release" = "debug"): Promise<Exports> {
+/** A fresh instance of the debug core, or the bench core (the CPU's test surface is in their exports). */
+export async function instantiate(build: "debug" | "bench" = "debug"): Promise<Exports> {
   const bytes = readFileSync(new URL(`../../build/${build}.wasm`, import.meta.url));
   const jit = jitLink();
   const { instance } = await WebAssembly.instantiate(bytes, {

@@ -2,7 +2,8 @@
 // hand-encoded as riscv64-unknown-elf-gcc 12.2 -O2 emits it: 19 instructions
 // per iteration when bit 8 of the loaded word is clear, 20 when set. Checks
 // the checksum against the native build of the same C, and with
-// WEBKVM_BENCH=1 measures MIPS on the release core (build/release.wasm):
+// WEBKVM_BENCH=1 measures MIPS on the bench core (build/bench.wasm: the
+// release build's code plus the test surface):
 //
 //   WEBKVM_BENCH=1 npx vitest run test/cpu/mips.test.ts
 
@@ -146,7 +147,7 @@ describe("guest-mips kernel loop", () => {
   });
 
   it.skipIf(!process.env.WEBKVM_BENCH)("MIPS on the -O3 build (40M iterations, best of 3)", async () => {
-    const ex = await instantiate("release");
+    const ex = await instantiate("bench");
     expect(ex.isDebugBuild()).toBe(0);
     expect(ex.memInit(1n << 20n)).toBe(0);
     let best = Infinity, retired = 0n;

@@ -1,4 +1,4 @@
-// Sv39 translation (cpu/sv39.ts, reached through the memory layer): 4 KiB
+// Sv39 translation (mmu/paging.ts, reached through the memory layer): 4 KiB
 // pages and both superpage sizes, the permission rules for R/W/X, U/S, SUM
 // and MXR, A/D bits managed by the guest (Svade), malformed PTEs and addresses, and
 // sfence.vma / satp flushing the memory layer's cached translations.

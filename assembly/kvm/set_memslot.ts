@@ -2,14 +2,15 @@
 // INVALID phase for DELETE/MOVE, prepare, install, commit, and the rollback of
 // a failed prepare. Generations change only in swapActiveMemslots.
 
-import { Vm, activeSet, inactiveSet, setLiveGeneration } from "../kvm/vm";
-import { slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./slot";
-import { setOf, replaceMemslot } from "./set";
+import { Vm, activeSet, inactiveSet, setLiveGeneration } from "./kvm_host";
+import { slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "../memslots/slot";
+import { setOf } from "../memslots/set";
+import { replaceMemslot } from "../memslots/replace";
 import { allocBitmap, freeBitmap } from "../dirty/bitmap";
 import { injected, INJECT_ALLOC_INVALID_SLOT, INJECT_ARCH_PREPARE } from "../debug/inject";
 import { runReaderHook, HOOK_INVALID_PUBLISHED, HOOK_INVALIDATED, HOOK_PUBLISHED } from "../debug/hooks";
 import { checkAfterUpdate, warn, WARN_GEN_IN_PROGRESS, WARN_MN_ACTIVE_DURING_SWAP } from "../debug/invariants";
-import { maxGfn } from "../kvm/config";
+import { maxGfn } from "./config";
 import { flushShadowMemslot, invalidateMmioSptes, writeProtectSlot } from "../mmu/mmu";
 import { allocSlotArch, freeSlotArch } from "../mmu/rmap";
 import { gmemUnbind } from "../gmem/bind";
@@ -179,7 +180,7 @@ export function freeMemslot(slot: usize): void {
 }
 
 /**
- * kvm_set_memslot. Validation (region.ts) has passed and nw (except for DELETE)
+ * kvm_set_memslot. Validation (set_memory_region.ts) has passed and nw (except for DELETE)
  * is allocated and filled. On failure nothing the caller owns has been freed.
  */
 export function setMemslot(vm: Vm, old: usize, nw: usize, change: i32): i32 {

@@ -1,5 +1,6 @@
-// Sv39 address translation (privileged spec, "Sv39: Page-Based 39-bit Virtual
-// Memory System"), called by the memory layer when satp.MODE = 8. A walk reads
+// The guest page walk, MMU code as the kernel's paging_tmpl.h is: Sv39 address
+// translation (privileged spec, "Sv39: Page-Based 39-bit Virtual Memory
+// System"), called by access.ts when satp.MODE = 8. A walk reads
 // at most three PTEs through physLoad64 and never writes one: A/D bits are
 // managed by the guest (Svade), as on RISC-V KVM's default vCPU. The kernel
 // assumes Svade when a host names neither Svade nor Svadu, gives a vCPU the
@@ -16,12 +17,17 @@
 // is not in RAM gives the access fault of the original access instead, except
 // for a fetch, whose walk ends KVM_RUN as the fetch itself would.
 
-import { physLoad64, accessFault, fetchWithoutRam, accessStatus, accessCause, accessTval, ACC_FETCH, ACC_WRITE,
-  ACCESS_OK, ACCESS_EXCEPTION } from "../mmu/access";
+import { accessStatus, accessCause, accessTval, curVcpu, ACCESS_OK, ACCESS_EXCEPTION, ACCESS_EXIT } from "./access_state";
+import { ACC_READ, ACC_FETCH, ACC_WRITE } from "./fault";
+import { exitFail } from "./exit";
+import { vcpuGfnToMemslot, gfnToHvaMemslot, isErrorHva } from "../kvm/kvm_host";
+import { hvaToLinear } from "../hostmm/mm";
 import {
   getField, getPriv, OFF_SATP, OFF_SSTATUS, SATP_PPN_MASK, SSTATUS_SUM, SSTATUS_MXR, PRIV_U,
-  CAUSE_FETCH_PAGE, CAUSE_LOAD_PAGE, CAUSE_STORE_PAGE,
-} from "./state";
+  CAUSE_FETCH_PAGE, CAUSE_LOAD_PAGE, CAUSE_STORE_PAGE, CAUSE_FETCH_ACCESS, CAUSE_LOAD_ACCESS, CAUSE_STORE_ACCESS,
+} from "../cpu/state";
+import { PAGE_SHIFT, PAGE_MASK } from "../layout";
+import { EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT } from "../errno";
 
 export const PTE_V: u64 = 1 << 0;
 export const PTE_R: u64 = 1 << 1;
@@ -98,4 +104,39 @@ export function translate(va: u64, acc: i32): u64 {
 
   const offMask = (<u64>1 << <u64>(12 + VPN_BITS * level)) - 1;
   return ((ppn << 12) & ~offMask) | (va & offMask);
+}
+
+/** An access exception of kind acc at va. */
+function accessFault(va: u64, acc: i32): void {
+  accessStatus = ACCESS_EXCEPTION;
+  accessCause = acc == ACC_FETCH ? CAUSE_FETCH_ACCESS : acc == ACC_WRITE ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS;
+  accessTval = va;
+}
+
+/**
+ * gstage_page_fault emulates MMIO only for loads and stores: a fetch from a
+ * gpa without usable RAM, or whose page-table walk reads from one (an
+ * implicit access faults with the cause of its fetch), ends KVM_RUN with -EOPNOTSUPP.
+ */
+export function fetchWithoutRam(gpa: u64): void {
+  exitFail(curVcpu, gpa, EOPNOTSUPP, CHECK_RUN_FETCH_NO_SLOT);
+  accessStatus = ACCESS_EXIT;
+}
+
+/**
+ * Guest-physical read for the page-table walker (kvm_vcpu_read_guest-like):
+ * the linear address of gpa, or 0 when no usable RAM slot backs it.
+ */
+function physAccess(vcpuP: usize, gpa: u64): usize {
+  const gfn = gpa >> PAGE_SHIFT;
+  const hva = gfnToHvaMemslot(vcpuGfnToMemslot(vcpuP, gfn), gfn, false);
+  if (isErrorHva(hva)) return 0;
+  return hvaToLinear(hva + (gpa & PAGE_MASK), false);
+}
+
+/** A page-table read of the walk (guest physical); an access exception when no RAM backs it. */
+function physLoad64(gpa: u64): u64 {
+  const p = physAccess(curVcpu, gpa);
+  if (p == 0) { accessFault(gpa, ACC_READ); return 0; }
+  return load<u64>(p);
 }

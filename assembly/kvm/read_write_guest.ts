@@ -1,29 +1,12 @@
-// gfn -> hva translation (__gfn_to_hva_many) and the guest-memory helpers
-// kvm_read_guest / kvm_write_guest, used by ioctls and device emulation.
+// kvm_read_guest / kvm_write_guest: copies between guest memory and the core's
+// linear memory for ioctls and device emulation, marking written pages dirty.
 
-import { Vm, activeSet } from "./vm";
-import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
-import { gfnToMemslotInSet } from "../search";
+import { Vm, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_RO_BAD } from "./kvm_host";
+import { gfnToMemslotInSet } from "../memslots/search";
 import { hvaToLinear } from "../hostmm/mm";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { fail, EFAULT, CHECK_GUEST_NO_SLOT, CHECK_GUEST_INVALID_SLOT, CHECK_GUEST_READONLY, CHECK_HVA_FAULT } from "../errno";
-
-/** x86-64 PAGE_OFFSET with 4-level paging: every hva at or above it is an error. */
-export const KVM_HVA_ERR_BAD: u64 = 0xffff888000000000;
-export const KVM_HVA_ERR_RO_BAD: u64 = KVM_HVA_ERR_BAD + <u64>PAGE_SIZE;
-
-@inline export function isErrorHva(hva: u64): bool {
-  return hva >= KVM_HVA_ERR_BAD;
-}
-
-/** __gfn_to_hva_many for one gfn: write lookups fail on READONLY slots. */
-export function gfnToHvaMemslot(slot: usize, gfn: u64, write: bool): u64 {
-  if (slot == 0 || (slotOf(slot).flags & KVM_MEMSLOT_INVALID) != 0) return KVM_HVA_ERR_BAD;
-  const s = slotOf(slot);
-  if (write && (s.flags & KVM_MEM_READONLY) != 0) return KVM_HVA_ERR_RO_BAD;
-  return slotGfnToHva(s, gfn);
-}
 
 /** The linear address for guest page access, or 0 with EFAULT and the reason recorded. */
 function guestPageLinear(vm: Vm, asId: u32, gpa: u64, write: bool): usize {

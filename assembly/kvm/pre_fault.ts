@@ -12,15 +12,14 @@
 // struct (copied back whatever the result); a failure after some progress
 // is 0, so the caller retries from where it stopped.
 
-import { Vcpu, vcpuOf, vcpuGfnToMemslot } from "../kvm/vcpu";
-import { vmOf } from "../kvm/vm";
-import { vcpuLoad, prepareMemoryFaultExit } from "../kvm/run";
-import { preFaultMemory, KVM_X86_SNP_VM, KVM_X86_TDX_VM } from "../kvm/config";
+import { vmOf, Vcpu, vcpuOf, vcpuGfnToMemslot } from "./kvm_host";
+import { vcpuLoad, prepareMemoryFaultExit } from "./vcpu_run";
+import { preFaultMemory, KVM_X86_SNP_VM, KVM_X86_TDX_VM } from "./config";
 import { slotOf, KVM_MEMSLOT_INVALID } from "../memslots/slot";
-import { cpuTakeSignal } from "../cpu/run";
-import { vcpuTables } from "./mmu";
-import { spteFor } from "./spte";
-import { faultIn, ACC_READ, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_EFAULT } from "./fault";
+import { cpuTakeSignal } from "../cpu/execute";
+import { vcpuTables } from "../mmu/mmu";
+import { spteFor } from "../mmu/spte";
+import { faultIn, ACC_READ, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_EFAULT } from "../mmu/fault";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
 import { checkMmuInvariants } from "../debug/invariants";
 import { IOCTL_BUF, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from "../layout";

@@ -6,7 +6,8 @@
 // lower part has already been written; the ISA allows that for misaligned
 // accesses, which are not atomic.
 
-import { memLoad, memStore, accessStatus, ACCESS_OK, ACC_READ } from "../mmu/access";
+import { memLoad, memStore, ACC_READ } from "../mmu/access";
+import { accessStatus, ACCESS_OK } from "../mmu/access_state";
 import { RV_PAGE_SIZE } from "./state";
 
 const PAGE_OFF_MASK: u32 = <u32>RV_PAGE_SIZE - 1;

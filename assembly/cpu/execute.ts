@@ -22,7 +22,7 @@ import { runLimit, stopInst, STOP_LIMIT, STOP_TRAP, STOP_SYSTEM, STOP_MEM_EXIT }
 import { takeTrap, interruptToTake } from "./trap";
 import { execSystem, completeEcall, SYS_CONTINUE, SYS_SBI } from "./system";
 import { instrUntilTimer } from "./timer";
-import { accessStatus, ACCESS_OK } from "../mmu/access";
+import { accessStatus, ACCESS_OK } from "../mmu/access_state";
 
 // Why cpuRun returned.
 /** The budget is used up. */

@@ -2,12 +2,11 @@
 // exit left open (an MMIO read's data, an SBI call's return values), then runs
 // the interpreter until something needs the host, and reports it in kvm_run.
 
-import { Vcpu, vcpuOf } from "./vcpu";
-import { vmOf } from "./vm";
+import { vmOf, Vcpu, vcpuOf } from "./kvm_host";
 import { kzalloc } from "../kalloc";
 import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
   PRIV_U, satpModeSupported } from "../cpu/state";
-import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/run";
+import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/execute";
 import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "../cpu/timer";
 import { mmuEnter, mmuModeChanged } from "../mmu/access";
 import { csrRead, csrWrite, CSR_SSTATUS, CSR_SIE, CSR_STVEC, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE, CSR_STVAL, CSR_SIP,

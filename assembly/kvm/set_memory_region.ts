@@ -3,13 +3,13 @@
 // kvm_set_memory_region, plus the x86 internal slots (__x86_set_memory_region /
 // kvm_set_internal_memslot).
 
-import { Vm, activeSet, inactiveSet } from "../kvm/vm";
+import { Vm, activeSet, inactiveSet } from "./kvm_host";
 import { slotOf, allocSlot, freeSlot, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_GUEST_MEMFD,
-  KVM_USER_MEM_SLOTS, KVM_MEM_SLOTS_NUM, KVM_MEM_MAX_NR_PAGES } from "./slot";
-import { setOf, idLookup, reserveSet } from "./set";
-import { overlappingSlot } from "../search";
-import { setMemslot, KVM_MR_CREATE, KVM_MR_DELETE, KVM_MR_MOVE, KVM_MR_FLAGS_ONLY } from "./update";
-import { typeHasProtectedState } from "../kvm/config";
+  KVM_USER_MEM_SLOTS, KVM_MEM_SLOTS_NUM, KVM_MEM_MAX_NR_PAGES } from "../memslots/slot";
+import { setOf, idLookup, reserveSet } from "../memslots/set";
+import { overlappingSlot } from "../memslots/search";
+import { setMemslot, KVM_MR_CREATE, KVM_MR_DELETE, KVM_MR_MOVE, KVM_MR_FLAGS_ONLY } from "./set_memslot";
+import { typeHasProtectedState } from "./config";
 import { accessOk, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED } from "../hostmm/mm";
 import { gmemBind, gmemUnbind } from "../gmem/bind";
 import { INJECT_ALLOC_SLOT } from "../debug/inject";
