@@ -13,7 +13,7 @@ import type { CoreExports } from "./abi.gen.js";
 /** The exports the translation tier links against. */
 export type CoreJitExports = Pick<CoreExports, "memory" | "isDebugBuild" | "jitSetThreshold" | "jitMulh">;
 
-/** Room for the core's own function references at the front of the table (it declares 4 today). */
+/** Room for the core's own function references at the front of the table (11 today: callbacks and the jit link). */
 const CORE_TABLE_ENTRIES = 16;
 
 export interface JitLink {

@@ -10,7 +10,7 @@
 // A fault that races an MMU-notifier invalidation of its gfn retries instead of
 // installing a mapping of a page that is going away.
 
-import { vmOf, activeSet, vcpuOf, vcpuGfnToMemslot } from "../kvm/kvm_host";
+import { Vm, vmOf, activeSet, vcpuOf, vcpuGfnToMemslot } from "../kvm/kvm_host";
 import { setOf } from "../memslots/set";
 import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { hvaToLinear } from "../hostmm/mm";
@@ -22,7 +22,7 @@ import { spteDrop, rmapAdd } from "./rmap";
 import { mmioSpteValid } from "./mmu";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { trackCount } from "./page_track";
-import { spteMadeWritable } from "./writable";
+import { writableAdd } from "./writable";
 import { gmemFaultIn, gmemExitFlags, GMEM_FAULT_HVA, GMEM_FAULT_EXIT } from "../gmem/fault";
 
 export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
@@ -106,6 +106,17 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
     return FAULT_MAPPED;
   }
   return FAULT_RETRY;
+}
+
+/**
+ * make_spte for a write of gfn: its spte is (now) writable. Logs the page
+ * (mark_page_dirty_in_slot) unless the spte already was (mmu/writable.ts);
+ * false when that made the vCPU's dirty ring soft-full.
+ */
+function spteMadeWritable(vm: Vm, vcpu: usize, slot: usize, gfn: u64): bool {
+  const arch = slotOf(slot).arch;
+  if (vm.dirtyRingSize != 0 && arch != 0 && !writableAdd(arch, gfn)) return true;
+  return markPageDirtyInSlot(vm, slot, gfn, vcpu);
 }
 
 /** Fills entry e for this access kind (others fault once to add theirs: A/D stay exact). */

@@ -5,7 +5,6 @@
 // old slot; CREATE and MOVE get fresh metadata (kvm/set_memslot.ts, arch prepare).
 
 import { kzalloc, kfree } from "../kalloc";
-import { writableFree } from "./writable";
 import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_GFN, SPTE_RMAP_PREV, SPTE_RMAP_NEXT, SPTE_OWNER,
   SPTE_FLAGS, NO_TAG } from "./spte";
 
@@ -28,8 +27,9 @@ export function allocSlotArch(): usize {
 
 export function freeSlotArch(p: usize): void {
   if (p == 0) return;
-  kfree(changetype<SlotArch>(p).writeTrack);
-  writableFree(p);
+  const a = changetype<SlotArch>(p);
+  kfree(a.writeTrack);
+  kfree(a.wrKeys, <usize>8 << a.wrBits);   // writable.ts's record
   kfree(p);
 }
 

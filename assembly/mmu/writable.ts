@@ -18,11 +18,10 @@
 // Per slot: an open-addressed set of gfn + 1 (0 = empty), linear probing,
 // at most half full, removal by backward shift (no tombstones).
 
-import { Vm, activeSet } from "../kvm/vm";
+import { Vm, activeSet } from "../kvm/kvm_host";
 import { setOf, gfnSlotAt, gfnCap, gfnNext } from "../memslots/set";
 import { slotOf } from "../memslots/slot";
 import { kzalloc, kfree } from "../kalloc";
-import { markPageDirtyInSlot } from "../dirty/mark";
 import { SlotArch } from "./rmap";
 
 const MIN_BITS: u32 = 6;
@@ -88,7 +87,7 @@ export function writableHas(arch: usize, gfn: u64): bool {
 }
 
 /** Records gfn as writable; false if it was already. */
-function writableAdd(arch: usize, gfn: u64): bool {
+export function writableAdd(arch: usize, gfn: u64): bool {
   const a = changetype<SlotArch>(arch);
   if (a.wrKeys != 0) {
     const i = find(a, gfn + 1);
@@ -101,17 +100,6 @@ function writableAdd(arch: usize, gfn: u64): bool {
   store<u64>(a.wrKeys + (find(a, gfn + 1) << 3), gfn + 1);
   a.wrCount++;
   return true;
-}
-
-/**
- * make_spte for a write of gfn: its spte is (now) writable. Logs the page
- * (mark_page_dirty_in_slot) unless the spte already was; false when that
- * made the vCPU's dirty ring soft-full.
- */
-export function spteMadeWritable(vm: Vm, vcpu: usize, slot: usize, gfn: u64): bool {
-  const arch = slotOf(slot).arch;
-  if (vm.dirtyRingSize != 0 && arch != 0 && !writableAdd(arch, gfn)) return true;
-  return markPageDirtyInSlot(vm, slot, gfn, vcpu);
 }
 
 /** Write protection or a zap of gfns [start, end) of a slot. */
@@ -176,13 +164,6 @@ export function writableClearAll(vm: Vm): void {
       if (arch != 0) writableClear(arch);
     }
   }
-}
-
-export function writableFree(arch: usize): void {
-  const a = changetype<SlotArch>(arch);
-  if (a.wrKeys != 0) kfree(a.wrKeys, <usize>8 << a.wrBits);
-  a.wrKeys = 0;
-  a.wrCount = 0;
 }
 
 /** The recorded gfns, for the debug invariants: calls fn(gfn, ctx) for each. */
