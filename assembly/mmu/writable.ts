@@ -157,6 +157,8 @@ export function writableClear(arch: usize): void {
 
 /** kvm_mmu_zap_all_fast: no spte of the VM is left, writable or not. */
 export function writableClearAll(vm: Vm): void {
+  // Only ring VMs record (see the top): without one this must not cost a walk over every slot.
+  if (vm.dirtyRingSize == 0) return;
   for (let as: u32 = 0; as < vm.nrAs; as++) {
     const s = setOf(activeSet(vm, as));
     for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) {
