@@ -118,6 +118,7 @@ export const CHECK_PRE_FAULT_MAP: i32 = 88;      // KVM_PRE_FAULT_MEMORY: the fi
 export const CHECK_PRE_FAULT_TDP: i32 = 89;      // KVM_PRE_FAULT_MEMORY: the host has no two-dimensional paging
 
 export const CHECK_RUN_VM_CLOSED: i32 = 98;      // KVM_RUN: the VM was closed by host code during the run
+export const CHECK_NOMEM: i32 = 99;              // core metadata other than a slot's could not be allocated
 
 export let failedCheck: i32 = CHECK_NONE;
 

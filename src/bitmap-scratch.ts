@@ -3,6 +3,7 @@
 // asked for, unmapped when the VM closes.
 
 import type { HostMemory } from "./host-memory.js";
+import { PAGE_SIZE } from "./uapi.js";
 
 export class BitmapScratch {
   private buf: { hva: bigint; size: bigint } | null = null;
@@ -12,7 +13,8 @@ export class BitmapScratch {
   /** An hva with at least `bytes` bytes mapped (a whole number of pages, at least one). */
   hva(bytes: bigint): bigint {
     if (!this.buf || this.buf.size < bytes) {
-      const size = bytes < 4096n ? 4096n : (bytes + 4095n) & ~4095n;
+      const page = BigInt(PAGE_SIZE);
+      const size = bytes < page ? page : (bytes + page - 1n) & ~(page - 1n);
       if (this.buf) this.memory.munmap(this.buf.hva, this.buf.size);
       this.buf = { hva: this.memory.mmap(size), size };
     }

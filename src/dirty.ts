@@ -4,7 +4,11 @@
 // writer needs (as Cloud Hypervisor's MemoryRangeTable).
 
 import type { CoreExports } from "./core.js";
-import { KVM_DIRTY_GFN_F_DIRTY, KVM_DIRTY_GFN_F_RESET } from "./uapi.js";
+import { KVM_DIRTY_GFN_F_DIRTY, KVM_DIRTY_GFN_F_RESET, PAGE_SIZE } from "./uapi.js";
+import { DIRTY_GFN } from "./abi.gen.js";
+
+const ENTRY = DIRTY_GFN.KVM_DIRTY_GFN_BYTES;
+const PAGE = BigInt(PAGE_SIZE);
 
 export interface DirtyGfn {
   /** (as_id << 16) | slot id */
@@ -31,7 +35,7 @@ export class DirtyRing {
   }
 
   private view(): DataView {
-    return new DataView(this.core.memory.buffer, this.core.vcpuDirtyRing(this.vcpuFd) >>> 0, this.size * 16);
+    return new DataView(this.core.memory.buffer, this.core.vcpuDirtyRing(this.vcpuFd) >>> 0, this.size * ENTRY);
   }
 
   /**
@@ -44,7 +48,7 @@ export class DirtyRing {
     if (n === 0) return out;
     const dv = this.view();
     for (;;) {
-      const at = (this.next & (n - 1)) * 16;
+      const at = (this.next & (n - 1)) * ENTRY;
       const flags = dv.getUint32(at, true);
       if ((flags & KVM_DIRTY_GFN_F_DIRTY) === 0 || (flags & KVM_DIRTY_GFN_F_RESET) !== 0) break;
       out.push({ slot: dv.getUint32(at + 4, true), offset: dv.getBigUint64(at + 8, true) });
@@ -63,7 +67,7 @@ export function bitmapRanges(bitmap: Uint8Array, npages: number, baseGpa: bigint
     const set = i < npages && (bitmap[i >> 3] & (1 << (i & 7))) !== 0;
     if (set && start < 0) start = i;
     else if (!set && start >= 0) {
-      out.push({ gpa: baseGpa + BigInt(start) * 4096n, length: BigInt(i - start) * 4096n });
+      out.push({ gpa: baseGpa + BigInt(start) * PAGE, length: BigInt(i - start) * PAGE });
       start = -1;
     }
   }
@@ -74,13 +78,13 @@ export function bitmapRanges(bitmap: Uint8Array, npages: number, baseGpa: bigint
 export function entryRanges(entries: DirtyGfn[], slotBase: (slot: number) => bigint | undefined): GpaRange[] {
   const pages = [...new Set(entries.flatMap((e) => {
     const base = slotBase(e.slot);
-    return base === undefined ? [] : [base + e.offset * 4096n];
+    return base === undefined ? [] : [base + e.offset * PAGE];
   }))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const out: GpaRange[] = [];
   for (const p of pages) {
     const last = out[out.length - 1];
-    if (last && last.gpa + last.length === p) last.length += 4096n;
-    else out.push({ gpa: p, length: 4096n });
+    if (last && last.gpa + last.length === p) last.length += PAGE;
+    else out.push({ gpa: p, length: PAGE });
   }
   return out;
 }

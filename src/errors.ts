@@ -107,6 +107,7 @@ export const CHECK_MESSAGES: { readonly [K in Exclude<CheckCode, typeof CHECK.NO
   [CHECK.ATTR_ALIGN]: (c) => `address ${h(c.address)} or size ${h(c.size)} is not page aligned`,
   [CHECK.ATTR_NOMEM]: () => `no memory for the attribute ranges`,
   [CHECK.RUN_VM_CLOSED]: () => `the vCPU's VM was closed during this KVM_RUN (by host code the run called); the run stopped at an instruction boundary`,
+  [CHECK.NOMEM]: () => `no memory for the core's metadata`,
   [CHECK.RUN_FETCH_NO_SLOT]: (c) => `the guest fetched an instruction at pc ${h(c.pc)} from a gpa without usable RAM (RISC-V KVM emulates MMIO only for loads and stores)`,
   [CHECK.RUN_MMIO_INSN]: (c) => `the guest's MMIO or read-only-slot access at pc ${h(c.pc)} is by an instruction the MMIO emulation cannot decode (LR, SC or an AMO)`,
   [CHECK.PRE_FAULT_FLAGS]: (c) => `flags ${h(c.flags)} must be 0`,

@@ -41,7 +41,7 @@ export function lookupSlot(core: CoreExports, fd: number, asId: number, gfn: big
 export function snapshotMemslots(core: CoreExports, fd: number, asId: number, inactive: boolean): Memslot[] {
   if (asId >= core.vmNrAs(fd)) return [];
   const p = core.snapshotMemslots(fd, asId, inactive);
-  if (p === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.ALLOC_SLOT, {}, "memslots");
+  if (p === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.NOMEM, {}, "memslots");
   try {
     const n = viewAt(core, p, 4).getUint32(0, true);
     const out: Memslot[] = [];

@@ -14,7 +14,7 @@ export class GfnToPfnCache {
   /** kvm_gpc_init */
   constructor(readonly vm: VmFile) {
     this.ptr = vm.kvm.core.gpcCreate(vm.fd);
-    if (this.ptr === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.ALLOC_SLOT, {}, "kvm_gpc_init");
+    if (this.ptr === 0) throw new KvmError(ERRNO.ENOMEM, CHECK.NOMEM, {}, "kvm_gpc_init");
   }
 
   private get core() { return this.vm.kvm.core; }

@@ -4,6 +4,7 @@
 // little-endian and check every value against its field's width.
 
 import { type U64, toU64 } from "./u64.js";
+import { PAGE } from "./abi.gen.js";
 
 export const KVMIO = 0xae;
 const IOC_NONE = 0, IOC_WRITE = 1, IOC_READ = 2;
@@ -35,6 +36,9 @@ export const KVM_CREATE_GUEST_MEMFD = _IOWR(0xd4, 64);
 export const KVM_PRE_FAULT_MEMORY = _IOWR(0xd5, 64);
 
 export const KVM_API_VERSION = 12;
+
+/** The page size of guest and host memory (the core's PAGE_SIZE). */
+export const PAGE_SIZE: number = PAGE.PAGE_SIZE;
 
 export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
 export const KVM_MEM_READONLY = 1 << 1;

@@ -9,7 +9,7 @@ import { LOOKUP } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
-import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory } from "./uapi.js";
+import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory, PAGE_SIZE } from "./uapi.js";
 import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME } from "./riscv.js";
 import { type U64, toU64 } from "./u64.js";
 
@@ -106,13 +106,13 @@ export class Vcpu {
   }
 
   private scratchHva(): bigint {
-    if (this.scratch === null) this.scratch = this.vm.kvm.memory.mmap(4096);
+    if (this.scratch === null) this.scratch = this.vm.kvm.memory.mmap(PAGE_SIZE);
     return this.scratch;
   }
 
   /** @internal Unmaps the ONE_REG argument page (the VM is closing). */
   releaseScratch(): void {
-    if (this.scratch !== null) this.vm.kvm.memory.munmap(this.scratch, 4096);
+    if (this.scratch !== null) this.vm.kvm.memory.munmap(this.scratch, PAGE_SIZE);
     this.scratch = null;
   }
 

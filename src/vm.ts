@@ -12,7 +12,7 @@ import {
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_CHECK_EXTENSION, KVM_CREATE_VCPU, KVM_ENABLE_CAP,
   kvm_userspace_memory_region, kvm_userspace_memory_region2, kvm_enable_cap,
   KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log, KVM_CAP,
-  KVM_CREATE_GUEST_MEMFD, kvm_create_guest_memfd, KVM_SET_MEMORY_ATTRIBUTES, kvm_memory_attributes,
+  KVM_CREATE_GUEST_MEMFD, kvm_create_guest_memfd, KVM_SET_MEMORY_ATTRIBUTES, kvm_memory_attributes, PAGE_SIZE,
 } from "./uapi.js";
 import { bitmapRanges, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
 import { BitmapScratch } from "./bitmap-scratch.js";
@@ -269,7 +269,7 @@ export class Vm implements VmFile {
   }
 
   private firstBadGpa(gpa: bigint, n: number, write: boolean, asId: number): bigint {
-    for (let p = gpa & ~0xfffn; p < gpa + BigInt(n); p += 4096n) {
+    for (let p = gpa & ~BigInt(PAGE_SIZE - 1); p < gpa + BigInt(n); p += BigInt(PAGE_SIZE)) {
       if (this.core.accessGuestMemory(this.fd, asId, p < gpa ? gpa : p, 1, write) < 0) return p < gpa ? gpa : p;
     }
     return gpa;

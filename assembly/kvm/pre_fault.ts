@@ -25,7 +25,7 @@ import { checkMmuInvariants } from "../debug/invariants";
 import { IOCTL_BUF, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from "../layout";
 import { fail, clearFailedCheck, EINVAL, EFAULT, EINTR, EAGAIN, EIO, ENOENT, ENOMEM, EOPNOTSUPP, CHECK_COPY_FROM_USER,
   CHECK_PRE_FAULT_FLAGS, CHECK_PRE_FAULT_RANGE, CHECK_PRE_FAULT_VM, CHECK_PRE_FAULT_TDP, CHECK_PRE_FAULT_MAP,
-  CHECK_ALLOC_SLOT, CHECK_VCPU_RUN } from "../errno";
+  CHECK_NOMEM, CHECK_VCPU_RUN } from "../errno";
 
 /** struct kvm_pre_fault_memory: gpa, size, flags, padding[5] (not checked). */
 export const PRE_FAULT_BYTES: i32 = 64;
@@ -79,7 +79,7 @@ function archPreFault(v: Vcpu, p: usize, gpa: u64): i32 {
   // pre_fault_allowed: SNP and TDX only after their launch is finalized, which this build does not model.
   if (type == KVM_X86_SNP_VM || type == KVM_X86_TDX_VM) return fail(CHECK_PRE_FAULT_VM, EOPNOTSUPP);
   const tables = vcpuTables(p); // kvm_mmu_reload
-  if (tables == 0) return fail(CHECK_ALLOC_SLOT, ENOMEM);
+  if (tables == 0) return fail(CHECK_NOMEM, ENOMEM);
   if (!preFaultMemory) return fail(CHECK_PRE_FAULT_TDP, EOPNOTSUPP);
 
   // kvm_tdp_map_page: a read fault (PFERR_GUEST_FINAL_MASK) in the gpa-indexed table.

@@ -9,8 +9,9 @@
 
 import type { HostMemory } from "../host-memory.js";
 import type { BitRun } from "./parser.js";
+import { PAGE_SIZE } from "../uapi.js";
 
-const PAGE = 4096;
+const PAGE = PAGE_SIZE;
 /** Resident pages read back, and bitmap bytes written, in one call at most (bounds the JS copies). */
 const READ_CHUNK = 256 * PAGE;
 const WRITE_CHUNK = 256 * PAGE;
