@@ -69,8 +69,8 @@ async function constantValues(groups) {
   writeFileSync(entry, [...byModule].map(([m, names]) =>
     `export { ${[...names].join(", ")} } from "${relative(WORK, join(ROOT, "assembly", m)).split("\\").join("/")}";`).join("\n") + "\n");
   const files = {};
-  const { error, stderr } = await asc.main([relative(ROOT, entry), "--config", "none", "--runtime", "stub",
-    "--use", "WEBKVM_DEBUG=0", "--outFile", "constants.wasm", "--bindings", "raw"], {
+  const { error, stderr } = await asc.main([relative(ROOT, entry), "--config", "none", "--runtime", "incremental",
+    "--use", "WEBKVM_DEBUG=0", "--use", "WEBKVM_THREADS=0", "--outFile", "constants.wasm", "--bindings", "raw"], {
     writeFile: (name, contents) => { files[name.replace(/^.*[\\/]/, "")] = contents; },
     stdout: { write() {} },
   });
