@@ -23,4 +23,4 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
 }
 
 // ---- the threads build's allocator stress (test/threads.test.ts) ----
-export { debugHeapStress, debugHeapLockOff } from "./debug/heap_stress";
+export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/heap_stress";

@@ -9,16 +9,22 @@
 // first instance (processSetup) and adopted by every later one (processAttach),
 // which also adopts the TLSF heap root instead of re-initialising the heap.
 //
-// Not a data segment: active segments are re-copied by every instantiation (a
-// zero-filled `memory.data` region would be wiped by the second thread), and
-// start functions re-run per instance, so nothing shared is set up by top-level
-// code either: the default builds set the block up in their start function, the
-// threads build from the host's explicit call.
+// Not a data segment: active segments are re-copied by every instantiation, so
+// the threads build is compiled with zeroFilledMemory (its `memory.data`
+// regions get no segment at all; what remains is constant: strings, tables),
+// and start functions re-run per instance, so nothing shared is set up by
+// top-level code either: the default builds set the block up in their start
+// function, the threads build from the host's explicit call.
 //
-// Still per thread, with no sharing yet (issue 16's later steps): the static
-// scratch regions (IOCTL_BUF, IO_BUF, CPU_STATE, the decode and JIT caches,
-// memslots/packed.ts's staging record, the access log): two threads may not be
-// inside ioctls or KVM_RUN at once until those become per-thread blocks.
+// Per instance, and rightly so: what describes the current call or the vCPU a
+// thread runs (failedCheck, the access status, the stop reason, the loaded
+// vCPU, the decoder's and translator's working state), the registered hostmm
+// callbacks (the same table indices in every instance) and the config (each
+// instance is configured alike). Not shared yet (issue 16's later steps): the
+// statistics counters (per thread for now), and the static scratch regions
+// (IOCTL_BUF, IO_BUF, CPU_STATE, the decode and JIT caches, memslots/packed.ts's
+// staging record, the access log), one copy for all threads: two threads may
+// not be inside ioctls or KVM_RUN at once until those become per-thread blocks.
 
 import { ROOT } from "rt/tlsf";
 
@@ -29,6 +35,8 @@ import { ROOT } from "rt/tlsf";
   heapLock: i32;
   /** Debug lever: 1 turns the heap lock off (test/threads.test.ts shows the stress test then fails). */
   heapLockOff: i32;
+  /** How many times a thread found the lock contended and slept in the host. */
+  heapLockSleeps: u32;
   /** kalloc.ts's accounting (updated under the lock: lost updates show a missing lock). */
   allocatedBytes: u64;
   liveAllocations: u32;
@@ -129,6 +137,7 @@ export function heapLock(): void {
   // Contended: mark sleepers (2) and sleep until the holder's unlock wakes us.
   if (c != 2) c = atomic.xchg<i32>(w, 2);
   while (c != 0) {
+    atomic.add<u32>(changetype<usize>(P) + offsetof<Process>("heapLockSleeps"), 1);
     futexWait(w, 2);
     c = atomic.xchg<i32>(w, 2);
   }

@@ -3,7 +3,8 @@
 // the process's state (assembly/threads.ts's process block), and the heap and
 // frame allocators hold under real concurrency (node:worker_threads).
 // WEBKVM_THREADS_LOCK_OFF=1 pulls the debug lever that turns the heap lock off:
-// the concurrency test must then fail.
+// the concurrency test must then fail. WEBKVM_THREADS_REPORT=1 prints how often
+// a thread slept on the lock (its slow path ran).
 
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
@@ -64,14 +65,17 @@ describe("threads build: one process, several instances over one shared memory",
     expect(b.debugCheckInvariants(vm.fd)).toBe(1);
   });
 
-  it("joining does not re-initialise the process: the heap, fd table and mappings survive a new instance", async () => {
+  it("joining does not re-initialise the process: the heap, fd table, mappings and static regions survive a new instance", async () => {
     const kvm = await openThreads();
     const vm = kvm.createVm();
     const hva = kvm.memory.mmap(1n * MiB);
     kvm.memory.write(hva, Uint8Array.of(1, 2, 3));
     const live = kvm.core.statLiveAllocations(), maps = kvm.core.mappingCount();
+    // a static region (no data segment in the threads build: joining must not re-zero it)
+    bytesAt(kvm.core, kvm.core.ioBuffer(), 4).set([9, 8, 7, 6]);
     await join(kvm);
     await join(kvm);
+    expect(bytesAt(kvm.core, kvm.core.ioBuffer(), 4)).toEqual(Uint8Array.of(9, 8, 7, 6));
     expect(kvm.core.statLiveAllocations()).toBe(live);
     expect(kvm.core.mappingCount()).toBe(maps);
     expect(kvm.core.vmLive(vm.fd)).toBe(1);
@@ -131,6 +135,7 @@ describe("threads build: the heap lock under real concurrency (worker_threads)",
     }
     const out = await Promise.all(results);
     core.debugHeapLockOff(false);
+    if (process.env.WEBKVM_THREADS_REPORT) console.log(`heap lock: ${core.debugHeapLockSleeps()} sleeps`);
 
     expect(out.map((o) => o.error ?? "ok")).toEqual(out.map(() => "ok"));
     expect(out.map((o) => o.bad)).toEqual(out.map(() => 0));

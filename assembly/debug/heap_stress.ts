@@ -59,3 +59,6 @@ export function debugHeapStress(iters: i32, seed: u32): i32 {
 
 /** Debug lever: turns the heap lock off (1) or on (0) for every thread. */
 export function debugHeapLockOff(off: bool): void { P.heapLockOff = off ? 1 : 0; }
+
+/** How many times a thread slept on the heap lock (the slow path ran). */
+export function debugHeapLockSleeps(): u32 { return P.heapLockSleeps; }
