@@ -88,6 +88,12 @@ describe("threads build: one process, several instances over one shared memory",
     expect(kvm.core.statLiveAllocations()).toBe(live);
   });
 
+  it("bad input: a translation tier asked of the threads core is a RangeError; sharedCore() of a default core an error", async () => {
+    await expect(Kvm.open({ core: "threads", jit: 64 })).rejects.toThrow(RangeError);
+    const plain = await Kvm.open({ core: "debug" });
+    expect(() => plain.sharedCore()).toThrow(/not the threads build/);
+  });
+
   it("the core never executes memory.atomic.wait (Node 20's Liftoff miscompiles around it): contended locks sleep in the host", () => {
     const wat = readFileSync(new URL("../build/threads.wat", import.meta.url), "utf8");
     expect(wat).toContain("(memory $0 32 65536 shared)");
