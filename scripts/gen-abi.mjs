@@ -188,6 +188,14 @@ for (const g of groups) {
   }
   lines.push("} as const;", "");
 }
+{
+  // The threads build imports its memory: the host creates it with the limits the core was compiled for.
+  const asconfig = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8"));
+  const t = { ...asconfig.options, ...asconfig.targets.threads };
+  if (!t.importMemory || !t.sharedMemory) throw new Error("asconfig.json: the threads target must import a shared memory");
+  lines.push("/** asconfig.json's `threads` target: the pages of the shared memory the host creates for it. */",
+    `export const THREADS_MEMORY = { initial: ${t.initialMemory}, maximum: ${t.maximumMemory} } as const;`, "");
+}
 lines.push(
   "/**",
   " * Every export of the debug and bench cores (assembly/harness.ts: index.ts and the test surface)",

@@ -4,7 +4,7 @@
 
 import * as loader from "@assemblyscript/loader";
 import { jitLink } from "./jit.js";
-import type { CoreExports } from "./abi.gen.js";
+import { THREADS_MEMORY, type CoreExports } from "./abi.gen.js";
 
 /** The raw exports of assembly/index.ts, typed from the core's own bindings (scripts/gen-abi.mjs). */
 export type { CoreExports };
@@ -64,14 +64,9 @@ async function compile(source: WasmSource | undefined, build: CoreBuild): Promis
   return WebAssembly.compile(bytes);
 }
 
-// The threads build's memory limits: asconfig.json's `threads` target (its
-// initialMemory and maximumMemory; instantiation fails if they disagree).
-const THREADS_INITIAL_PAGES = 32;
-const THREADS_MAXIMUM_PAGES = 65536;
-
 /** A shared memory the threads build can be instantiated over (`new WebAssembly.Memory({ shared: true })`). */
 export function createSharedMemory(): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: THREADS_INITIAL_PAGES, maximum: THREADS_MAXIMUM_PAGES, shared: true });
+  return new WebAssembly.Memory({ ...THREADS_MEMORY, shared: true });
 }
 
 /**

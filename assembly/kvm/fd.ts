@@ -1,13 +1,13 @@
 // The VMM process's file descriptors that KVM hands out: /dev/kvm, VM, vCPU
 // and guest_memfd files (gmem/). Numbered like a process's: lowest free >= 3.
 
+import { P, FD_TABLE_SIZE } from "../threads";
+
 export const FD_NONE: u8 = 0;
 export const FD_KVM: u8 = 1;
 export const FD_VM: u8 = 2;
 export const FD_VCPU: u8 = 3;
 export const FD_GMEM: u8 = 4;
-
-import { P, FD_TABLE_SIZE } from "../threads";
 
 // The table lives in the process block (threads.ts): every thread's instance sees one table.
 const MAX_FDS: i32 = FD_TABLE_SIZE;
