@@ -21,3 +21,6 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
   return mode == LOOKUP_VCPU ? lookupLoop(changetype<Vm>(0), vcpuFromFd(fd), asId, ptr, n, mode, rounds)
     : lookupLoop(vmOf(vmFromFd(fd)), 0, asId, ptr, n, mode, rounds);
 }
+
+// ---- the threads build's allocator stress (test/threads.test.ts) ----
+export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/heap_stress";

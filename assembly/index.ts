@@ -6,6 +6,7 @@ import { failedCheck } from "./errno";
 import * as errno from "./errno";
 import { kzalloc, kfree, allocatedBytes, liveAllocations } from "./kalloc";
 import { framesInUse } from "./hostmm/frames";
+import * as threads from "./threads";
 import * as mm from "./hostmm/mm";
 import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd, vmHold, vmRelease } from "./kvm/ioctl";
@@ -44,12 +45,18 @@ export function ioctlBufferSize(): i32 { return IOCTL_BUF_SIZE; }
 export function ioBuffer(): usize { return IO_BUF; }
 export function ioBufferSize(): i32 { return IO_BUF_SIZE; }
 export function isDebugBuild(): bool { return WEBKVM_DEBUG != 0; }
+export function isThreadsBuild(): bool { return WEBKVM_THREADS != 0; }
+// The threads build (threads.ts): the first instance sets the process block up
+// and returns its address; every later instance over the same memory attaches to
+// it before any other call. The default builds set it up at start-up.
+export function processSetup(): usize { return threads.processSetup(); }
+export function processAttach(p: usize): void { if (WEBKVM_THREADS) threads.processAttach(p); }
 export function lastFailedCheck(): i32 { return failedCheck; }
 export function kmalloc(size: usize): usize { return kzalloc(size); }
 export function kmfree(p: usize): void { kfree(p); }
-export function statFramesInUse(): u32 { return framesInUse; }
-export function statHeapBytes(): u64 { return allocatedBytes; }
-export function statLiveAllocations(): u32 { return liveAllocations; }
+export function statFramesInUse(): u32 { return framesInUse(); }
+export function statHeapBytes(): u64 { return allocatedBytes(); }
+export function statLiveAllocations(): u32 { return liveAllocations(); }
 export function statIndexRebuilds(): u32 { return indexRebuilds; }
 export function statMemslotsUpdated(): u32 { return memslotsUpdatedCount; }
 

@@ -71,8 +71,8 @@ async function constantValues(groups) {
   writeFileSync(entry, [...byModule].map(([m, names]) =>
     `export { ${[...names].join(", ")} } from "${relative(WORK, join(ROOT, "assembly", m)).split("\\").join("/")}";`).join("\n") + "\n");
   const files = {};
-  const { error, stderr } = await asc.main([relative(ROOT, entry), "--config", "none", "--runtime", "stub",
-    "--use", "WEBKVM_DEBUG=0", "--outFile", "constants.wasm", "--bindings", "raw"], {
+  const { error, stderr } = await asc.main([relative(ROOT, entry), "--config", "none", "--runtime", "incremental",
+    "--use", "WEBKVM_DEBUG=0", "--use", "WEBKVM_THREADS=0", "--outFile", "constants.wasm", "--bindings", "raw"], {
     writeFile: (name, contents) => { files[name.replace(/^.*[\\/]/, "")] = contents; },
     stdout: { write() {} },
   });
@@ -189,6 +189,14 @@ for (const g of groups) {
     lines.push(`  ${key}: ${literal(v.value)},`);
   }
   lines.push("} as const;", "");
+}
+{
+  // The threads build imports its memory: the host creates it with the limits the core was compiled for.
+  const asconfig = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8"));
+  const t = { ...asconfig.options, ...asconfig.targets.threads };
+  if (!t.importMemory || !t.sharedMemory) throw new Error("asconfig.json: the threads target must import a shared memory");
+  lines.push("/** asconfig.json's `threads` target: the pages of the shared memory the host creates for it. */",
+    `export const THREADS_MEMORY = { initial: ${t.initialMemory}, maximum: ${t.maximumMemory} } as const;`, "");
 }
 lines.push(
   "/**",

@@ -4,12 +4,13 @@
 
 import * as loader from "@assemblyscript/loader";
 import { jitLink } from "./jit.js";
-import type { CoreExports } from "./abi.gen.js";
+import { THREADS_MEMORY, type CoreExports } from "./abi.gen.js";
 
 /** The raw exports of assembly/index.ts, typed from the core's own bindings (scripts/gen-abi.mjs). */
 export type { CoreExports };
 
-export type CoreBuild = "debug" | "release";
+/** "threads": the debug core over a shared memory, for several threads (see instantiateCore's `shared`). */
+export type CoreBuild = "debug" | "release" | "threads";
 export type WasmSource = URL | string | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
 
 export type ReaderHook = (vmFd: number, point: number, asId: number) => void;
@@ -47,7 +48,8 @@ async function compile(source: WasmSource | undefined, build: CoreBuild): Promis
   if (source === undefined || typeof source === "string" || source instanceof URL) {
     // Literal URLs (one per build) so bundlers see and emit the wasm assets.
     const url = source === undefined
-      ? (build === "debug" ? new URL("../build/debug.wasm", import.meta.url) : new URL("../build/release.wasm", import.meta.url))
+      ? (build === "debug" ? new URL("../build/debug.wasm", import.meta.url)
+        : build === "threads" ? new URL("../build/threads.wasm", import.meta.url) : new URL("../build/release.wasm", import.meta.url))
       : source instanceof URL ? source : new URL(source, import.meta.url);
     const key = url.href;
     let m = moduleCache.get(key);
@@ -62,14 +64,53 @@ async function compile(source: WasmSource | undefined, build: CoreBuild): Promis
   return WebAssembly.compile(bytes);
 }
 
-/** A fresh core instance: one VMM process (its own linear memory, fds, VMs). */
+/** A shared memory the threads build can be instantiated over (`new WebAssembly.Memory({ shared: true })`). */
+export function createSharedMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ ...THREADS_MEMORY, shared: true });
+}
+
+/**
+ * What a thread needs to join a threads-build process: the compiled module (a
+ * WebAssembly.Module and a shared Memory can both be posted to a Worker), the
+ * shared memory and the address of the process block (assembly/threads.ts).
+ */
+export interface SharedCore {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  process: number;
+}
+
+/** The SharedCore an instance of the threads build belongs to. */
+export function sharedCoreOf(core: CoreExports, module: WebAssembly.Module): SharedCore {
+  if (!core.isThreadsBuild()) throw new Error("webkvm: not the threads build");
+  return { module, memory: core.memory, process: core.processSetup() };
+}
+
+/**
+ * A fresh core instance: one VMM process (its own linear memory, fds, VMs) or,
+ * with the threads build, one thread of a process: `shared.memory` (default: a
+ * new shared memory) is imported, and the instance sets the process up or, given
+ * `shared.process`, joins the one already there.
+ */
 export async function instantiateCore(source: WasmSource | undefined, build: CoreBuild | undefined,
-                                      hook: CoreHooks): Promise<CoreExports> {
-  const module = await compile(source, build ?? defaultBuild());
+                                      hook: CoreHooks, shared?: Partial<SharedCore>): Promise<CoreExports> {
+  const module = shared?.module ?? await compile(source, build ?? defaultBuild());
   const jit = jitLink();
+  // The threads build imports its (shared) memory; the others define their own.
+  const importsMemory = WebAssembly.Module.imports(module).some((i) => i.kind === "memory");
+  const memory = importsMemory ? shared?.memory ?? createSharedMemory() : undefined;
+  const words = () => new Int32Array(memory!.buffer);
   const imports = {
     env: {
       ...jit.imports,
+      ...(memory ? { memory } : {}),
+      // The heap lock's slow path (assembly/threads.ts): sleep while the word
+      // holds `expected`. A browser's main thread may not block: it returns and
+      // the core tries the lock again.
+      webkvm_futex_wait: (addr: number, expected: number) => {
+        try { Atomics.wait(words(), addr >>> 2, expected); } catch { /* may not block here: spin */ }
+      },
+      webkvm_futex_wake: (addr: number) => { Atomics.notify(words(), addr >>> 2, 1); },
       webkvm_reader_hook: (vm: number, point: number, asId: number) => hook.fn?.(vm, point, asId),
       webkvm_track_write: (vm: number, gpa: bigint, data: number, len: number) => hook.trackWrite?.(vm, gpa, data, len),
       webkvm_track_remove_region: (vm: number, base: bigint, npages: bigint) => hook.trackRemoveRegion?.(vm, base, npages),
@@ -77,14 +118,29 @@ export async function instantiateCore(source: WasmSource | undefined, build: Cor
   };
   const inst = await loader.instantiate(module, imports as unknown as loader.Imports);
   const exports = inst.exports as unknown as CoreExports;
+  if (memory) {
+    // Attach before any other call: the instance must not touch the heap first.
+    if (shared?.process !== undefined) exports.processAttach(shared.process);
+    else exports.processSetup();
+  }
   jit.attach(exports);
+  // Translated regions import the core's memory as a plain one: no JIT over a shared memory yet.
+  if (memory) exports.jitSetThreshold(0);
   return exports;
 }
 
+/** The compiled module of a build (cached per URL), e.g. to hand to Workers. */
+export function compileCore(source: WasmSource | undefined, build: CoreBuild | undefined): Promise<WebAssembly.Module> {
+  return compile(source, build ?? defaultBuild());
+}
+
 /**
- * Views over linear memory are rebuilt on every use: memory.grow detaches old
- * buffers. ptr is a usize as the core returns it (a signed i32: `>>> 0` makes
- * addresses past 2 GiB positive).
+ * Views over linear memory are rebuilt on every use: memory.grow detaches a
+ * plain memory's old buffer. A shared memory's SharedArrayBuffer never
+ * detaches, and `memory.buffer` has the current length on every thread even
+ * when another one grew it (test/threads.test.ts reads pages a Worker added).
+ * ptr is a usize as the core returns it (a signed i32: `>>> 0` makes addresses
+ * past 2 GiB positive).
  */
 export function bytesAt(core: CoreExports, ptr: number, len: number): Uint8Array {
   return new Uint8Array(core.memory.buffer, ptr >>> 0, len);

@@ -36,7 +36,9 @@ export type { PageTrackNotifier } from "./page-track.js";
 export { GfnToPfnCache } from "./pfncache.js";
 export { PvClock } from "./vmm/devices/pvclock.js";
 export { RunstateArea } from "./vmm/devices/runstate.js";
-export type { CoreBuild, WasmSource, CoreHooks, CoreExports, ReaderHook } from "./core.js";
+export type { CoreBuild, WasmSource, CoreHooks, CoreExports, ReaderHook, SharedCore } from "./core.js";
+/** The lower-level entry a thread joins a threads-core process with (`Kvm.sharedCore()`). */
+export { instantiateCore } from "./core.js";
 export type { Image, Segment } from "./vmm/elf.js";
 export type { CheckContext, CheckCode } from "./errors.js";
 export type { MmioRange } from "./vmm/devices/mmio-bus.js";

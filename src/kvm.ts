@@ -1,7 +1,7 @@
 // Kvm: an open /dev/kvm in one webkvm instance (one core = one VMM process
 // with its own address space, file descriptors and VMs).
 
-import { instantiateCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
+import { instantiateCore, compileCore, sharedCoreOf, bytesAt, type SharedCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
 import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
 import { HOOK } from "./abi.gen.js";
@@ -46,7 +46,11 @@ export const DEFAULT_CONFIG: KvmConfig = {
 export interface OpenOptions {
   /** Where the core comes from: a URL/path, its bytes, or a compiled module. */
   wasm?: WasmSource;
-  /** Which build to load when `wasm` is not given (tests use "debug"). */
+  /**
+   * Which build to load when `wasm` is not given (tests use "debug"). "threads"
+   * is the debug core over a shared memory that other threads can join
+   * (`sharedCore()`); it has no translation tier yet.
+   */
   core?: CoreBuild;
   config?: Partial<KvmConfig>;
   /**
@@ -71,7 +75,8 @@ export class Kvm implements KvmInstance {
   /** @internal */ readonly hook: CoreHooks;
   private readonly vms = new Map<number, Vm>();
 
-  private constructor(readonly core: CoreExports, config: KvmConfig, hook: CoreHooks) {
+  private constructor(readonly core: CoreExports, config: KvmConfig, hook: CoreHooks,
+                      private readonly module: WebAssembly.Module) {
     this.config = config;
     this.hook = hook;
     this.memory = new HostMemory(core);
@@ -79,7 +84,7 @@ export class Kvm implements KvmInstance {
       config.memoryAttributes, config.preFaultMemory, config.dirtyRingReserved, toU64(config.userAddressLimit, "userAddressLimit"));
     this.fd = core.openKvm();
     hook.trackWrite = (fd, gpa, ptr, len) => this.callback(() =>
-      this.vms.get(fd)?.pageTrack.notifyWrite(gpa, new Uint8Array(core.memory.buffer, ptr, len).slice()));
+      this.vms.get(fd)?.pageTrack.notifyWrite(gpa, bytesAt(core, ptr, len).slice()));
     hook.trackRemoveRegion = (fd, base, npages) => this.callback(() =>
       this.vms.get(fd)?.pageTrack.notifyRemoveRegion(base, npages));
   }
@@ -110,15 +115,29 @@ export class Kvm implements KvmInstance {
     const config = { ...DEFAULT_CONFIG, ...opts.config };
     if (config.addressSpaces !== 1 && config.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
     const hook: CoreHooks = { fn: null as ReaderHook | null };
-    const core = await instantiateCore(opts.wasm, opts.core, hook);
+    const module = await compileCore(opts.wasm, opts.core);
+    const core = await instantiateCore(undefined, opts.core, hook, { module });
     const jit = opts.jit; // without it, the core keeps its default or WEBKVM_JIT_THRESHOLD (src/jit.ts)
+    if (core.isThreadsBuild() && jit !== undefined && jit !== false) {
+      throw new RangeError("the threads core has no translation tier yet: jit must be false or left out");
+    }
     if (jit !== undefined && jit !== true) {
       if (jit !== false && (!Number.isInteger(jit) || jit < 0 || jit > 0x7fffffff)) {
         throw new RangeError(`jit must be a boolean or a threshold in [0, 2^31), not ${jit}`);
       }
       core.jitSetThreshold(jit === false ? 0 : jit);
     }
-    return new Kvm(core, config, hook);
+    return new Kvm(core, config, hook, module);
+  }
+
+  /**
+   * The threads core only: what another thread needs to join this process
+   * (`instantiateCore(undefined, "threads", hooks, kvm.sharedCore())`, in a
+   * Worker or not). The joined instance sees every VM, fd and mapping of this
+   * one; it must be configured with this instance's config (`configure`).
+   */
+  sharedCore(): SharedCore {
+    return sharedCoreOf(this.core, this.module);
   }
 
   /** Whether this instance runs the debug core (invariant checks on). */

@@ -1,44 +1,48 @@
 // Page frames for host memory: 4 KiB, page aligned, zeroed on allocation.
 // Carved from 1 MiB memory.grow chunks that the TLSF heap never sees, so guest
 // RAM and metadata do not fragment each other. Freed frames go on a stack.
+// The stack and the chunk cursor live in the process block (threads.ts) and
+// change under its heap lock: both this and the heap grow the one memory.
 
 import { PAGE_SIZE } from "../layout";
 import { injected, INJECT_FRAME } from "../debug/inject";
+import { P, heapLock, heapUnlock } from "../threads";
 
 const CHUNK_PAGES: i32 = 16; // wasm pages (64 KiB) per grow: 1 MiB
 
-let freeTop: usize = 0;
-let chunkNext: usize = 0;
-let chunkEnd: usize = 0;
-
-export let framesInUse: u32 = 0;
-export let framesTotal: u32 = 0;
+export function framesInUse(): u32 { return P.framesInUse; }
 
 /** A zeroed frame's linear address, or 0 when memory is exhausted. */
 export function allocFrame(): usize {
   if (injected(INJECT_FRAME) != 0) return 0;
   let f: usize;
-  if (freeTop != 0) {
-    f = freeTop;
-    freeTop = load<usize>(f);
+  heapLock();
+  if (P.freeTop != 0) {
+    f = P.freeTop;
+    P.freeTop = load<usize>(f);
+    P.framesInUse++;
+    heapUnlock();
     memory.fill(f, 0, PAGE_SIZE);
-  } else {
-    if (chunkNext == chunkEnd) {
-      const before = memory.grow(CHUNK_PAGES);
-      if (before < 0) return 0;
-      chunkNext = <usize>before << 16;
-      chunkEnd = chunkNext + (<usize>CHUNK_PAGES << 16);
-      framesTotal += <u32>(CHUNK_PAGES * 16);
-    }
-    f = chunkNext; // fresh memory.grow pages are already zero
-    chunkNext += PAGE_SIZE;
+    return f;
   }
-  framesInUse++;
+  if (P.chunkNext == P.chunkEnd) {
+    const before = memory.grow(CHUNK_PAGES);
+    if (before < 0) { heapUnlock(); return 0; }
+    P.chunkNext = <usize>before << 16;
+    P.chunkEnd = P.chunkNext + (<usize>CHUNK_PAGES << 16);
+    P.framesTotal += <u32>(CHUNK_PAGES * 16);
+  }
+  f = P.chunkNext; // fresh memory.grow pages are already zero
+  P.chunkNext += PAGE_SIZE;
+  P.framesInUse++;
+  heapUnlock();
   return f;
 }
 
 export function freeFrame(f: usize): void {
-  store<usize>(f, freeTop);
-  freeTop = f;
-  framesInUse--;
+  heapLock();
+  store<usize>(f, P.freeTop);
+  P.freeTop = f;
+  P.framesInUse--;
+  heapUnlock();
 }

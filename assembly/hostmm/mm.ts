@@ -9,6 +9,7 @@
 import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE, MAPPING_START, MAPPING_END, MAPPING_PROT, MAPPING_FLAGS } from "../layout";
 import { allocFrame, freeFrame } from "./frames";
 import { kzalloc, kfree } from "../kalloc";
+import { P } from "../threads";
 import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
   CHECK_MPROTECT_UNMAPPED, CHECK_HVA_FAULT } from "../errno";
 
@@ -86,8 +87,9 @@ export function accessOk(uaddr: u64, size: u64): bool {
   return size <= taskSize && uaddr <= taskSize - size;
 }
 
-/** Where top-down placement of non-fixed mappings starts. */
-let mmapBase: u64 = 0x7f0000000000;
+// Where top-down placement of non-fixed mappings starts: P.mmapBase (threads.ts's
+// MMAP_BASE at start). The VMAs and the page table's first level live in the
+// process block too, so every thread's instance sees one address space.
 
 @unmanaged class Vma {
   start: u64;
@@ -100,25 +102,20 @@ let mmapBase: u64 = 0x7f0000000000;
 }
 const VMA_BYTES: usize = offsetof<Vma>();
 
-let vmas: usize = 0;
-let vmaCount: i32 = 0;
-let vmaCap: i32 = 0;
 
 @inline function vmaAt(i: i32): Vma {
-  return changetype<Vma>(vmas + <usize>i * VMA_BYTES);
+  return changetype<Vma>(P.vmas + <usize>i * VMA_BYTES);
 }
 
 // ---- page table: hvpn (35 bits) = 11 | 12 | 12 ----
-const L1_ENTRIES: i32 = 2048;
 const LX_ENTRIES: i32 = 4096;
-const L1: usize = memory.data(L1_ENTRIES * 4, 16);
 const PTE_PRESENT: u32 = 1;
 const PTE_ZERO: u32 = 2; // maps ZERO_PAGE: read-only until the first write
 const PTE_FILE: u32 = 4; // maps a file's page: the file owns the frame
 
 /** Pointer to the PTE of hvpn, allocating tables when `create`; 0 if absent. */
 function ptePtr(hvpn: u64, create: bool): usize {
-  const l1p = L1 + (<usize>(hvpn >> 24) << 2);
+  const l1p = P.hostL1 + (<usize>(hvpn >> 24) << 2);
   let l2 = <usize>load<u32>(l1p);
   if (l2 == 0) {
     if (!create) return 0;
@@ -139,7 +136,7 @@ function ptePtr(hvpn: u64, create: bool): usize {
 
 /** Index of the VMA containing hva, or -1. */
 export function findVma(hva: u64): i32 {
-  let lo = 0, hi = vmaCount - 1;
+  let lo = 0, hi = P.vmaCount - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const v = vmaAt(mid);
@@ -150,9 +147,9 @@ export function findVma(hva: u64): i32 {
   return -1;
 }
 
-/** First VMA index whose end is above addr (vmaCount if none). */
+/** First VMA index whose end is above addr (P.vmaCount if none). */
 function firstVmaEndingAfter(addr: u64): i32 {
-  let lo = 0, hi = vmaCount;
+  let lo = 0, hi = P.vmaCount;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (vmaAt(mid).end <= addr) lo = mid + 1;
@@ -162,22 +159,22 @@ function firstVmaEndingAfter(addr: u64): i32 {
 }
 
 function reserveVmas(n: i32): bool {
-  if (n <= vmaCap) return true;
-  let cap = vmaCap < 16 ? 16 : vmaCap * 2;
+  if (n <= P.vmaCap) return true;
+  let cap = P.vmaCap < 16 ? 16 : P.vmaCap * 2;
   while (cap < n) cap *= 2;
   const p = kzalloc(<usize>cap * VMA_BYTES);
   if (p == 0) return false;
-  if (vmas != 0) {
-    memory.copy(p, vmas, <usize>vmaCount * VMA_BYTES);
-    kfree(vmas);
+  if (P.vmas != 0) {
+    memory.copy(p, P.vmas, <usize>P.vmaCount * VMA_BYTES);
+    kfree(P.vmas);
   }
-  vmas = p;
-  vmaCap = cap;
+  P.vmas = p;
+  P.vmaCap = cap;
   return true;
 }
 
 function insertVmaAt(i: i32, start: u64, end: u64, prot: u32, flags: u32): void {
-  memory.copy(vmas + <usize>(i + 1) * VMA_BYTES, vmas + <usize>i * VMA_BYTES, <usize>(vmaCount - i) * VMA_BYTES);
+  memory.copy(P.vmas + <usize>(i + 1) * VMA_BYTES, P.vmas + <usize>i * VMA_BYTES, <usize>(P.vmaCount - i) * VMA_BYTES);
   const v = vmaAt(i);
   v.start = start;
   v.end = end;
@@ -185,13 +182,13 @@ function insertVmaAt(i: i32, start: u64, end: u64, prot: u32, flags: u32): void 
   v.flags = flags;
   v.pgoff = 0;
   v.file = 0;
-  vmaCount++;
+  P.vmaCount++;
 }
 
 function removeVmaAt(i: i32): void {
   const file = vmaAt(i).file;
-  memory.copy(vmas + <usize>i * VMA_BYTES, vmas + <usize>(i + 1) * VMA_BYTES, <usize>(vmaCount - i - 1) * VMA_BYTES);
-  vmaCount--;
+  memory.copy(P.vmas + <usize>i * VMA_BYTES, P.vmas + <usize>(i + 1) * VMA_BYTES, <usize>(P.vmaCount - i - 1) * VMA_BYTES);
+  P.vmaCount--;
   if (file != 0) filePut(file); // each VMA holds a reference on its file
 }
 
@@ -212,7 +209,7 @@ function dropPages(start: u64, end: u64): void {
   let vpn = start >> PAGE_SHIFT;
   const last = end >> PAGE_SHIFT;
   while (vpn < last) {
-    const l2 = <usize>load<u32>(L1 + (<usize>(vpn >> 24) << 2));
+    const l2 = <usize>load<u32>(P.hostL1 + (<usize>(vpn >> 24) << 2));
     if (l2 == 0) { vpn = ((vpn >> 24) + 1) << 24; continue; }
     const l3 = <usize>load<u32>(l2 + (<usize>((vpn >> 12) & 0xfff) << 2));
     if (l3 == 0) { vpn = ((vpn >> 12) + 1) << 12; continue; }
@@ -234,15 +231,15 @@ function unmapRange(start: u64, end: u64): void {
   splitAt(start);
   splitAt(end);
   let i = firstVmaEndingAfter(start);
-  while (i < vmaCount && vmaAt(i).start < end) removeVmaAt(i);
+  while (i < P.vmaCount && vmaAt(i).start < end) removeVmaAt(i);
   dropPages(start, end);
   mmuNotifierInvalidateRangeEnd(start, end);
 }
 
-/** Lowest-address gap search, top down from mmapBase, for a non-fixed mapping. */
+/** Lowest-address gap search, top down from P.mmapBase, for a non-fixed mapping. */
 function findFreeRange(len: u64): u64 {
-  let top = mmapBase;
-  let i = vmaCount - 1;
+  let top = P.mmapBase;
+  let i = P.vmaCount - 1;
   while (i >= 0 && vmaAt(i).start >= top) i--;
   while (true) {
     if (top < len + <u64>PAGE_SIZE) return 0;
@@ -260,7 +257,7 @@ export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 {
     return fail(CHECK_MMAP_ARGS, EINVAL);
   if (len > taskSize) return fail(CHECK_MMAP_RANGE, ENOMEM);
   len = (len + PAGE_MASK) & ~PAGE_MASK;
-  if (!reserveVmas(vmaCount + 3)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
+  if (!reserveVmas(P.vmaCount + 3)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
   if (flags & MAP_FIXED) {
     if (addr & PAGE_MASK) return fail(CHECK_MMAP_ARGS, EINVAL);
     if (addr > taskSize - len) return fail(CHECK_MMAP_RANGE, ENOMEM);
@@ -268,7 +265,7 @@ export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 {
   } else {
     addr = findFreeRange(len);
     if (addr == 0) return fail(CHECK_MMAP_RANGE, ENOMEM);
-    mmapBase = addr;
+    P.mmapBase = addr;
   }
   insertVmaAt(firstVmaEndingAfter(addr), addr, addr + len, prot, flags);
   return <i64>addr;
@@ -278,7 +275,7 @@ export function munmap(addr: u64, len: u64): i32 {
   if ((addr & PAGE_MASK) != 0 || len == 0) return fail(CHECK_MMAP_ARGS, EINVAL);
   len = (len + PAGE_MASK) & ~PAGE_MASK;
   if (addr >= taskSize || len > taskSize - addr) return fail(CHECK_MMAP_ARGS, EINVAL);
-  if (!reserveVmas(vmaCount + 2)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
+  if (!reserveVmas(P.vmaCount + 2)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
   unmapRange(addr, addr + len);
   return 0;
 }
@@ -293,15 +290,15 @@ export function mprotect(addr: u64, len: u64, prot: u32): i32 {
   let cursor = addr;
   let i = firstVmaEndingAfter(addr);
   while (cursor < end) {
-    if (i >= vmaCount || vmaAt(i).start > cursor) return fail(CHECK_MPROTECT_UNMAPPED, ENOMEM);
+    if (i >= P.vmaCount || vmaAt(i).start > cursor) return fail(CHECK_MPROTECT_UNMAPPED, ENOMEM);
     cursor = vmaAt(i).end;
     i++;
   }
-  if (!reserveVmas(vmaCount + 2)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
+  if (!reserveVmas(P.vmaCount + 2)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
   mmuNotifierInvalidateRangeStart(addr, end);
   splitAt(addr);
   splitAt(end);
-  for (i = firstVmaEndingAfter(addr); i < vmaCount && vmaAt(i).start < end; i++) vmaAt(i).prot = prot;
+  for (i = firstVmaEndingAfter(addr); i < P.vmaCount && vmaAt(i).start < end; i++) vmaAt(i).prot = prot;
   mmuNotifierInvalidateRangeEnd(addr, end);
   return 0;
 }
@@ -371,7 +368,7 @@ export function hvaProt(hva: u64): i32 {
 }
 
 export function mappingCount(): i32 {
-  return vmaCount;
+  return P.vmaCount;
 }
 
 /** Copies one VMA (start, end, prot, flags) to out; for the host's /proc/self/maps view. */
@@ -457,7 +454,7 @@ function fileFault(v: Vma, hva: u64, pte: usize): usize {
 
 /** Unmaps the file's pages [start, end) from every VMA mapping them (truncate: MMU notifiers fire). */
 export function zapFilePages(file: usize, start: u64, end: u64): void {
-  for (let i = 0; i < vmaCount; i++) {
+  for (let i = 0; i < P.vmaCount; i++) {
     const v = vmaAt(i);
     if (v.file != file) continue;
     const vEnd = v.pgoff + ((v.end - v.start) >> PAGE_SHIFT);

@@ -27,6 +27,7 @@ import { KVM_X86_VALID_QUIRKS } from "../mmu/mmu";
 import { fail, clearFailedCheck, CHECK_RUN_VM_CLOSED, EBADF, EFAULT, EINVAL, ENOMEM, ENOTTY, EBUSY, CHECK_COPY_FROM_USER,
   CHECK_V1_FLAGS, CHECK_USER_SLOT_ID, CHECK_UNKNOWN_IOCTL, CHECK_VM_TYPE, CHECK_BAD_FD, CHECK_ENABLE_CAP,
   CHECK_UPDATE_IN_READER, CHECK_ALLOC_SLOT } from "../errno";
+import { P } from "../threads";
 
 export const KVM_GET_API_VERSION: u32 = 0x0000ae00;
 export const KVM_CREATE_VM: u32 = 0x0000ae01;
@@ -50,12 +51,12 @@ const KVM_API_VERSION: i32 = 12;
 const KVM_VCPU_MMAP_SIZE: i32 = 3 * 4096; // [x86] run + PIO + coalesced MMIO pages
 const ENABLE_CAP_BYTES: i32 = 104;
 
-let kvmFd: i32 = -1;
+// /dev/kvm's fd: P.kvmFd in the process block (threads.ts).
 
 /** Opens /dev/kvm for this instance. */
 export function openKvm(): i32 {
-  if (kvmFd < 0) kvmFd = fdInstall(FD_KVM, 0);
-  return kvmFd;
+  if (P.kvmFd < 0) P.kvmFd = fdInstall(FD_KVM, 0);
+  return P.kvmFd;
 }
 
 /** kvm_dev_ioctl_create_vm; nrAs 0 = what the kernel gives this type. */
@@ -237,7 +238,7 @@ export function closeFd(fd: i32): i32 {
       if (runningVm == changetype<usize>(vm)) cpuSignal();
     } else destroyVm(fdObject(fd));
   }
-  if (kind == FD_KVM) kvmFd = -1;
+  if (kind == FD_KVM) P.kvmFd = -1;
   if (kind == FD_GMEM) gmemClose(fdObject(fd)); // the file lives on while a mapping holds it
   fdRelease(fd);
   return 0;

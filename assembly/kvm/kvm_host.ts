@@ -8,6 +8,7 @@ import { kzalloc, kfree } from "../kalloc";
 import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { searchMemslots } from "../memslots/search";
 import { PAGE_SHIFT, PAGE_SIZE } from "../layout";
+import { P } from "../threads";
 
 @unmanaged export class Vm {
   nrMemslotPages: u64;
@@ -97,42 +98,40 @@ export function setLiveGeneration(vm: Vm, as: u32, gen: u64): void {
 }
 
 // ---- the list of live VMs ----
-let vmList: usize = 0;
-let vmListLen: i32 = 0;
-let vmListCap: i32 = 0;
+// In the process block (threads.ts), seen by every thread: P.vmList, P.vmListLen, P.vmListCap.
 
 export function vmCount(): i32 {
-  return vmListLen;
+  return P.vmListLen;
 }
 
 export function vmAt(i: i32): usize {
-  return <usize>load<u32>(vmList + (<usize>i << 2));
+  return <usize>load<u32>(P.vmList + (<usize>i << 2));
 }
 
 /** Makes room for one more VM in the list; false on ENOMEM. */
 export function vmListReserve(): bool {
-  if (vmListLen < vmListCap) return true;
-  const cap = vmListCap == 0 ? 8 : vmListCap * 2;
+  if (P.vmListLen < P.vmListCap) return true;
+  const cap = P.vmListCap == 0 ? 8 : P.vmListCap * 2;
   const l = kzalloc(<usize>cap << 2);
   if (l == 0) return false;
-  if (vmList != 0) { memory.copy(l, vmList, <usize>vmListLen << 2); kfree(vmList); }
-  vmList = l;
-  vmListCap = cap;
+  if (P.vmList != 0) { memory.copy(l, P.vmList, <usize>P.vmListLen << 2); kfree(P.vmList); }
+  P.vmList = l;
+  P.vmListCap = cap;
   return true;
 }
 
 /** list_add(&kvm->vm_list): after vmListReserve. */
 export function vmListAdd(p: usize): void {
-  store<u32>(vmList + (<usize>vmListLen << 2), <u32>p);
-  vmListLen++;
+  store<u32>(P.vmList + (<usize>P.vmListLen << 2), <u32>p);
+  P.vmListLen++;
 }
 
 /** list_del(&kvm->vm_list) */
 export function vmListRemove(p: usize): void {
-  for (let i = 0; i < vmListLen; i++) {
+  for (let i = 0; i < P.vmListLen; i++) {
     if (vmAt(i) == p) {
-      memory.copy(vmList + (<usize>i << 2), vmList + (<usize>(i + 1) << 2), <usize>(vmListLen - i - 1) << 2);
-      vmListLen--;
+      memory.copy(P.vmList + (<usize>i << 2), P.vmList + (<usize>(i + 1) << 2), <usize>(P.vmListLen - i - 1) << 2);
+      P.vmListLen--;
       break;
     }
   }

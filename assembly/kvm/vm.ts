@@ -10,8 +10,8 @@ import { KVM_X86_QUIRK_SLOT_ZAP_ALL } from "../mmu/mmu";
 import { Gpc } from "../pfncache";
 import { freeMemslot } from "./set_memslot";
 import { freeMemAttributes } from "../gmem/attributes";
+import { P } from "../threads";
 
-let vmSerials: u32 = 0;
 
 /** kvm_create_vm: nrAs address spaces, AS i starting at generation i. Returns 0 on ENOMEM. */
 export function createVm(type: u32, nrAs: u32): usize {
@@ -20,7 +20,7 @@ export function createVm(type: u32, nrAs: u32): usize {
   if (p == 0) return 0;
   const vm = vmOf(p);
   vm.type = type;
-  vm.serial = ++vmSerials;
+  vm.serial = ++P.vmSerials;
   vm.nrAs = nrAs;
   vm.nMaxMmuPages = 64;
   vm.quirks = KVM_X86_QUIRK_SLOT_ZAP_ALL;

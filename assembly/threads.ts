@@ -1,0 +1,151 @@
+// The process-wide state block, and the heap lock of the threads build.
+//
+// The threads build (asconfig.json target `threads`, WEBKVM_THREADS=1) imports a
+// shared memory that every thread instantiates the core over. What each
+// instance keeps in wasm globals is then per thread; whatever is the VMM
+// process's state must live in linear memory where every instance sees it. This
+// block is that state: the fd table, the VM list, the host address space's
+// roots, the frame allocator and the heap's accounting. It is allocated by the
+// first instance (processSetup) and adopted by every later one (processAttach),
+// which also adopts the TLSF heap root instead of re-initialising the heap.
+//
+// Not a data segment: active segments are re-copied by every instantiation, so
+// the threads build is compiled with zeroFilledMemory (its `memory.data`
+// regions get no segment at all; what remains is constant: strings, tables),
+// and start functions re-run per instance, so nothing shared is set up by
+// top-level code either: the default builds set the block up in their start
+// function, the threads build from the host's explicit call.
+//
+// Per instance, and rightly so: what describes the current call or the vCPU a
+// thread runs (failedCheck, the access status, the stop reason, the loaded
+// vCPU, the decoder's and translator's working state), the registered hostmm
+// callbacks (the same table indices in every instance) and the config (each
+// instance is configured alike). Not shared yet (issue 16's later steps): the
+// statistics counters (per thread for now), and the static scratch regions
+// (IOCTL_BUF, IO_BUF, CPU_STATE, the decode and JIT caches, memslots/packed.ts's
+// staging record, the access log), one copy for all threads: two threads may
+// not be inside ioctls or KVM_RUN at once until those become per-thread blocks.
+
+import { ROOT } from "rt/tlsf";
+
+@unmanaged export class Process {
+  /** The TLSF heap's root (its control structure sits in linear memory). */
+  heapRoot: usize;
+  /** The heap lock word: 0 free, 1 held, 2 held with sleepers. */
+  heapLock: i32;
+  /** Debug lever: 1 turns the heap lock off (test/threads.test.ts shows the stress test then fails). */
+  heapLockOff: i32;
+  /** How many times a thread found the lock contended and slept in the host. */
+  heapLockSleeps: u32;
+  /** kalloc.ts's accounting (updated under the lock: lost updates show a missing lock). */
+  allocatedBytes: u64;
+  liveAllocations: u32;
+  // kvm/fd.ts: the fd table
+  fdKinds: usize;
+  fdObjects: usize;
+  kvmFd: i32;
+  // kvm/kvm_host.ts, kvm/vm.ts: the VM list
+  vmList: usize;
+  vmListLen: i32;
+  vmListCap: i32;
+  vmSerials: u32;
+  // hostmm/mm.ts: the VMAs and the page table's first level
+  vmas: usize;
+  vmaCount: i32;
+  vmaCap: i32;
+  mmapBase: u64;
+  hostL1: usize;
+  // hostmm/frames.ts
+  freeTop: usize;
+  chunkNext: usize;
+  chunkEnd: usize;
+  framesInUse: u32;
+  framesTotal: u32;
+}
+
+export const FD_TABLE_SIZE: i32 = 4096;
+export const HOST_L1_ENTRIES: i32 = 2048;
+/** Where hostmm/mm.ts's top-down placement of non-fixed mappings starts. */
+const MMAP_BASE: u64 = 0x7f0000000000;
+
+/** This instance's view of the process block (a per-thread global pointing into shared memory). */
+export let P: Process = changetype<Process>(0);
+
+function sameType<T>(_like: T, p: usize): T { return changetype<T>(p); }
+
+/** First instance: allocates and zeroes the block and the tables it points at; returns its address. */
+export function processSetup(): usize {
+  if (changetype<usize>(P) != 0) return changetype<usize>(P);
+  const p = heap.alloc(offsetof<Process>());
+  memory.fill(p, 0, offsetof<Process>());
+  const b = changetype<Process>(p);
+  b.fdKinds = heap.alloc(FD_TABLE_SIZE);
+  memory.fill(b.fdKinds, 0, FD_TABLE_SIZE);
+  b.fdObjects = heap.alloc(FD_TABLE_SIZE * 4);
+  memory.fill(b.fdObjects, 0, FD_TABLE_SIZE * 4);
+  b.hostL1 = heap.alloc(HOST_L1_ENTRIES * 4);
+  memory.fill(b.hostL1, 0, HOST_L1_ENTRIES * 4);
+  b.kvmFd = -1;
+  b.mmapBase = MMAP_BASE;
+  b.heapRoot = changetype<usize>(ROOT);
+  P = b;
+  return p;
+}
+
+/** Every later instance (threads build): adopts the block and the heap root; allocates nothing. */
+export function processAttach(p: usize): void {
+  const b = changetype<Process>(p);
+  ROOT = sameType(ROOT, b.heapRoot);
+  P = b;
+}
+
+// ---- the heap lock ----
+// One lock serialises the TLSF heap (kalloc.ts) and the frame allocator
+// (hostmm/frames.ts): both grow the same memory, and TLSF assumes it owns the
+// pages between its grows. A lock rather than per-thread arenas because a block
+// is often freed by another thread than the one that allocated it (memslot
+// arrays, rmaps), and allocation is off every hot path (lookups, guest
+// accesses). The lock never executes memory.atomic.wait32: Node 20's baseline
+// compiler miscompiles code around it, so a contended lock spins briefly and
+// then sleeps in the host (Atomics.wait, webkvm_futex_wait), which compiles
+// no wait instruction into the core on any engine (test/threads.test.ts checks).
+
+// @ts-ignore: decorator
+@external("env", "webkvm_futex_wait")
+declare function futexWait(addr: usize, expected: i32): void;
+// @ts-ignore: decorator
+@external("env", "webkvm_futex_wake")
+declare function futexWake(addr: usize): void;
+
+const SPINS: i32 = 64;
+
+// The default builds have one instance: set the block up at start-up.
+if (!WEBKVM_THREADS) processSetup();
+
+export function heapLock(): void {
+  if (!WEBKVM_THREADS) return;
+  if (P.heapLockOff != 0) return;
+  const w = changetype<usize>(P) + offsetof<Process>("heapLock");
+  let c = atomic.cmpxchg<i32>(w, 0, 1);
+  if (c == 0) return;
+  for (let i = 0; i < SPINS; i++) {
+    if (atomic.load<i32>(w) == 0) {
+      c = atomic.cmpxchg<i32>(w, 0, 1);
+      if (c == 0) return;
+    }
+  }
+  // Contended: mark sleepers (2) and sleep until the holder's unlock wakes us.
+  if (c != 2) c = atomic.xchg<i32>(w, 2);
+  while (c != 0) {
+    atomic.add<u32>(changetype<usize>(P) + offsetof<Process>("heapLockSleeps"), 1);
+    futexWait(w, 2);
+    c = atomic.xchg<i32>(w, 2);
+  }
+}
+
+export function heapUnlock(): void {
+  if (!WEBKVM_THREADS) return;
+  if (P.heapLockOff != 0) return;
+  const w = changetype<usize>(P) + offsetof<Process>("heapLock");
+  if (atomic.xchg<i32>(w, 0) == 2) futexWake(w);
+}
