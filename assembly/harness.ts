@@ -24,3 +24,6 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
 
 // ---- the threads build's allocator stress (test/threads.test.ts) ----
 export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/heap_stress";
+
+// ---- the threads build's slots_lock levers and lockdep probe (test/threads-slots-lock.test.ts) ----
+export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked } from "./debug/lockdep";

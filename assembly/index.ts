@@ -1,7 +1,7 @@
 // The ABI: every export of the core, and nothing else. Hot-path exports take
 // i32/f64; i64 (BigInt in JS) appears only on cold paths.
 
-import { IOCTL_BUF, IOCTL_BUF_SIZE, IO_BUF, IO_BUF_SIZE } from "./layout";
+import { ioctlBuf, IOCTL_BUF_SIZE, ioBuf, IO_BUF_SIZE } from "./layout";
 import { failedCheck } from "./errno";
 import * as errno from "./errno";
 import { kzalloc, kfree, allocatedBytes, liveAllocations } from "./kalloc";
@@ -40,9 +40,9 @@ mm.registerMmuNotifier(mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRan
 mm.registerFileOps(gmem.gmemFileGet, gmem.gmemFilePut, gmem.gmemUserFault);
 
 // ---- buffers and build ----
-export function ioctlBuffer(): usize { return IOCTL_BUF; }
+export function ioctlBuffer(): usize { return ioctlBuf(); }
 export function ioctlBufferSize(): i32 { return IOCTL_BUF_SIZE; }
-export function ioBuffer(): usize { return IO_BUF; }
+export function ioBuffer(): usize { return ioBuf(); }
 export function ioBufferSize(): i32 { return IO_BUF_SIZE; }
 export function isDebugBuild(): bool { return WEBKVM_DEBUG != 0; }
 export function isThreadsBuild(): bool { return WEBKVM_THREADS != 0; }
@@ -80,10 +80,10 @@ export function mappingCount(): i32 { return mm.mappingCount(); }
 export function mappingAt(i: i32, out: usize): void { mm.mappingAt(i, out); }
 export function hvaResident(hva: u64): bool { return mm.hvaResident(hva); }
 
-/** Host-side copy between hva and IO_BUF (write: IO_BUF -> hva). 0 or -errno. */
+/** Host-side copy between hva and ioBuf() (write: ioBuf() -> hva). 0 or -errno. */
 export function hostAccess(hva: u64, len: u32, write: bool): i32 {
   errno.clearFailedCheck();
-  return mm.copyUser(IO_BUF, hva, len, write) ? 0 : -errno.EFAULT;
+  return mm.copyUser(ioBuf(), hva, len, write) ? 0 : -errno.EFAULT;
 }
 
 // ---- VM memory ----
@@ -95,10 +95,10 @@ export function vmNrAs(fd: i32): u32 { return vmOfFd(fd).nrAs; }
 export function generation(fd: i32, asId: u32): u64 { return setOf(activeSet(vmOfFd(fd), asId)).generation; }
 export function inactiveGeneration(fd: i32, asId: u32): u64 { return setOf(inactiveSet(vmOfFd(fd), asId)).generation; }
 
-/** kvm_read_guest / kvm_write_guest through IO_BUF (len <= IO_BUF_SIZE). */
+/** kvm_read_guest / kvm_write_guest through ioBuf() (len <= IO_BUF_SIZE). */
 export function accessGuestMemory(fd: i32, asId: u32, gpa: u64, len: u32, write: bool): i32 {
   errno.clearFailedCheck();
-  return accessGuest(vmOfFd(fd), asId, gpa, IO_BUF, len, write);
+  return accessGuest(vmOfFd(fd), asId, gpa, ioBuf(), len, write);
 }
 
 /** gfn_to_hva (write) / gfn_to_hva_prot (read) in an address space: hva or an error hva. */
@@ -109,12 +109,12 @@ export function gfnToHva(fd: i32, asId: u32, gfn: u64, write: bool): u64 {
 
 /** Copies the slots of a set, in gfn order, to a new buffer: u32 count, then records. */
 export function snapshotMemslots(fd: i32, asId: u32, inactive: bool): usize { return intro.snapshotMemslots(vmOfFd(fd), asId, inactive); }
-/** Looks gfn up (mode: LOOKUP_* of selectors.ts; LOOKUP_VCPU takes a vCPU fd); a hit's record goes to IO_BUF. */
+/** Looks gfn up (mode: LOOKUP_* of selectors.ts; LOOKUP_VCPU takes a vCPU fd); a hit's record goes to ioBuf(). */
 export function lookupGfn(fd: i32, asId: u32, gfn: u64, mode: i32): i32 {
   return mode == sel.LOOKUP_VCPU ? intro.lookupGfn(changetype<Vm>(0), vcpuFromFd(fd), asId, gfn, mode)
     : intro.lookupGfn(vmOfFd(fd), 0, asId, gfn, mode);
 }
-/** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
+/** Ids of the slots whose host range intersects [start, end), into ioBuf(); returns the count. */
 export function hvaToSlots(fd: i32, asId: u32, start: u64, end: u64): i32 { return intro.hvaToSlots(vmOfFd(fd), asId, start, end); }
 /** Pages of user slot `id` of address space asId (active set), -1 when there is none: the dirty-log ioctls' own lookup. */
 export function memslotNpages(fd: i32, asId: u32, id: u32): i64 {

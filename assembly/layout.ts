@@ -9,11 +9,39 @@ export const PAGE_MASK: u64 = <u64>PAGE_SIZE - 1;
 
 /** ioctl argument buffer: the host copies the user's struct here (copy_from_user). */
 export const IOCTL_BUF_SIZE: i32 = 4096;
-export const IOCTL_BUF: usize = memory.data(IOCTL_BUF_SIZE, 16);
+const IOCTL_BUF: usize = memory.data(IOCTL_BUF_SIZE, 16);
 
 /** Bulk transfer buffer for readGuest / writeGuest / peek / poke. */
 export const IO_BUF_SIZE: i32 = 65536;
-export const IO_BUF: usize = memory.data(IO_BUF_SIZE, 16);
+const IO_BUF: usize = memory.data(IO_BUF_SIZE, 16);
+
+/** Small per-call records (memslots/packed.ts's staged record, mmu/mmu.ts's mask word). */
+export const SMALL_SCRATCH_SIZE: i32 = 64;
+const STAGED_REC: usize = memory.data(SMALL_SCRATCH_SIZE, 16);
+const MASK_WORD: usize = memory.data(8, 8);
+
+// The per-call scratch above is one copy in the default builds (one thread).
+// In the threads build every instance (thread) has its own block, allocated
+// when it sets up or attaches to the process (threads.ts), so ioctls may run
+// on several threads at once. The accessors fold to the constants in the
+// default builds: no extra load on any path there.
+const SCRATCH_IOCTL: usize = 0;
+const SCRATCH_IO: usize = SCRATCH_IOCTL + <usize>IOCTL_BUF_SIZE;
+const SCRATCH_STAGED: usize = SCRATCH_IO + <usize>IO_BUF_SIZE;
+const SCRATCH_MASK: usize = SCRATCH_STAGED + <usize>SMALL_SCRATCH_SIZE;
+export const THREAD_SCRATCH_BYTES: usize = SCRATCH_MASK + 16;
+/** Threads build: this instance's scratch block (per instance: a wasm global). */
+let threadScratch: usize = 0;
+export function setThreadScratch(p: usize): void { threadScratch = p; }
+
+// @ts-ignore: decorator
+@inline export function ioctlBuf(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_IOCTL : IOCTL_BUF; }
+// @ts-ignore: decorator
+@inline export function ioBuf(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_IO : IO_BUF; }
+// @ts-ignore: decorator
+@inline export function stagedRecord(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_STAGED : STAGED_REC; }
+// @ts-ignore: decorator
+@inline export function maskWord(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_MASK : MASK_WORD; }
 
 /** The shared zero page: what an untouched anonymous page reads as. */
 export const ZERO_PAGE: usize = memory.data(PAGE_SIZE, PAGE_SIZE);

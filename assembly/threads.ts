@@ -20,13 +20,15 @@
 // thread runs (failedCheck, the access status, the stop reason, the loaded
 // vCPU, the decoder's and translator's working state), the registered hostmm
 // callbacks (the same table indices in every instance) and the config (each
-// instance is configured alike). Not shared yet (issue 16's later steps): the
-// statistics counters (per thread for now), and the static scratch regions
-// (IOCTL_BUF, IO_BUF, CPU_STATE, the decode and JIT caches, memslots/packed.ts's
-// staging record, the access log), one copy for all threads: two threads may
-// not be inside ioctls or KVM_RUN at once until those become per-thread blocks.
+// instance is configured alike), and the per-call scratch (layout.ts: the
+// ioctl and IO buffers, the staged memslot record, the mask word), which each
+// instance allocates here, so VM ioctls may run on several threads at once.
+// Not per thread yet (issue 16's later steps): the statistics counters (per
+// instance, not summed), and the vCPU's static regions (CPU_STATE, the decode
+// and JIT caches, the access log): one thread in KVM_RUN at a time.
 
 import { ROOT } from "rt/tlsf";
+import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
 
 @unmanaged export class Process {
   /** The TLSF heap's root (its control structure sits in linear memory). */
@@ -37,6 +39,12 @@ import { ROOT } from "rt/tlsf";
   heapLockOff: i32;
   /** How many times a thread found the lock contended and slept in the host. */
   heapLockSleeps: u32;
+  /** Debug lever: 1 turns every VM's slots_lock off (test/threads-slots-lock.test.ts shows the test then fails). */
+  slotsLockOff: i32;
+  /** How many times a thread slept on a slots_lock. */
+  slotsLockSleeps: u32;
+  /** The last thread id handed out (threadId: 1 for the first instance). */
+  threadIds: i32;
   /** kalloc.ts's accounting (updated under the lock: lost updates show a missing lock). */
   allocatedBytes: u64;
   liveAllocations: u32;
@@ -70,6 +78,19 @@ const MMAP_BASE: u64 = 0x7f0000000000;
 
 /** This instance's view of the process block (a per-thread global pointing into shared memory). */
 export let P: Process = changetype<Process>(0);
+/** This instance's thread id (threads build; 0 in the default builds): a lock's owner for lockdep checks. */
+export let threadId: i32 = 0;
+
+/** Threads build: this instance's id and its per-call scratch block (layout.ts). */
+function threadSetup(): void {
+  if (!WEBKVM_THREADS) return;
+  threadId = atomic.add<i32>(changetype<usize>(P) + offsetof<Process>("threadIds"), 1) + 1;
+  heapLock();
+  const s = heap.alloc(THREAD_SCRATCH_BYTES);
+  heapUnlock();
+  memory.fill(s, 0, THREAD_SCRATCH_BYTES);
+  setThreadScratch(s);
+}
 
 function sameType<T>(_like: T, p: usize): T { return changetype<T>(p); }
 
@@ -89,14 +110,16 @@ export function processSetup(): usize {
   b.mmapBase = MMAP_BASE;
   b.heapRoot = changetype<usize>(ROOT);
   P = b;
+  threadSetup();
   return p;
 }
 
-/** Every later instance (threads build): adopts the block and the heap root; allocates nothing. */
+/** Every later instance (threads build): adopts the block and the heap root; allocates only its scratch. */
 export function processAttach(p: usize): void {
   const b = changetype<Process>(p);
   ROOT = sameType(ROOT, b.heapRoot);
   P = b;
+  threadSetup();
 }
 
 // ---- the heap lock ----
@@ -122,10 +145,11 @@ const SPINS: i32 = 64;
 // The default builds have one instance: set the block up at start-up.
 if (!WEBKVM_THREADS) processSetup();
 
-export function heapLock(): void {
-  if (!WEBKVM_THREADS) return;
-  if (P.heapLockOff != 0) return;
-  const w = changetype<usize>(P) + offsetof<Process>("heapLock");
+/**
+ * Takes the mutex whose word is at w (0 free, 1 held, 2 held with sleepers):
+ * spins briefly, then sleeps in the host; counts its sleeps at sleeps.
+ */
+export function mutexLock(w: usize, sleeps: usize): void {
   let c = atomic.cmpxchg<i32>(w, 0, 1);
   if (c == 0) return;
   for (let i = 0; i < SPINS; i++) {
@@ -137,15 +161,24 @@ export function heapLock(): void {
   // Contended: mark sleepers (2) and sleep until the holder's unlock wakes us.
   if (c != 2) c = atomic.xchg<i32>(w, 2);
   while (c != 0) {
-    atomic.add<u32>(changetype<usize>(P) + offsetof<Process>("heapLockSleeps"), 1);
+    atomic.add<u32>(sleeps, 1);
     futexWait(w, 2);
     c = atomic.xchg<i32>(w, 2);
   }
 }
 
+export function mutexUnlock(w: usize): void {
+  if (atomic.xchg<i32>(w, 0) == 2) futexWake(w);
+}
+
+export function heapLock(): void {
+  if (!WEBKVM_THREADS) return;
+  if (P.heapLockOff != 0) return;
+  mutexLock(changetype<usize>(P) + offsetof<Process>("heapLock"), changetype<usize>(P) + offsetof<Process>("heapLockSleeps"));
+}
+
 export function heapUnlock(): void {
   if (!WEBKVM_THREADS) return;
   if (P.heapLockOff != 0) return;
-  const w = changetype<usize>(P) + offsetof<Process>("heapLock");
-  if (atomic.xchg<i32>(w, 0) == 2) futexWake(w);
+  mutexUnlock(changetype<usize>(P) + offsetof<Process>("heapLock"));
 }

@@ -45,7 +45,7 @@ describe("threads build: one process, several instances over one shared memory",
 
     const b = await join(kvm);
     const a = kvm.core;
-    // memslot lookup (the snapshot record lands in the process's IO buffer)
+    // memslot lookup (the snapshot record lands in each instance's own IO buffer)
     for (const gfn of [0x100n, 0x1ffn, 0x300n]) {
       const hitA = a.lookupGfn(vm.fd, 0, gfn, 0);
       const snapA = bytesAt(a, a.ioBuffer(), 48).slice();
@@ -71,7 +71,7 @@ describe("threads build: one process, several instances over one shared memory",
     const hva = kvm.memory.mmap(1n * MiB);
     kvm.memory.write(hva, Uint8Array.of(1, 2, 3));
     const live = kvm.core.statLiveAllocations(), maps = kvm.core.mappingCount();
-    // a static region (no data segment in the threads build: joining must not re-zero it)
+    // this instance's IO buffer (no data segment in the threads build: joining must not re-zero it)
     bytesAt(kvm.core, kvm.core.ioBuffer(), 4).set([9, 8, 7, 6]);
     await join(kvm);
     await join(kvm);

@@ -12,13 +12,13 @@ import { mmuEnter, memFlush, mmuModeChanged, flushCount, logCount, logVa, logSiz
   memLoad } from "../mmu/access";
 import { completeMmio, dropFragments } from "../mmu/exit";
 import { kvmCreateVm, vmFromFd } from "../kvm/ioctl";
-import { vmOf, vcpuOf } from "../kvm/kvm_host";
+import { vmOf, vcpuOf, slotsLock, slotsUnlock } from "../kvm/kvm_host";
 import { createVcpu } from "../kvm/vcpu";
 import { vcpuLoad, RAM_BASE } from "../kvm/vcpu_run";
 import { setMemoryRegion } from "../kvm/set_memory_region";
 import { mmap, PROT_READ, PROT_WRITE, MAP_PRIVATE } from "../hostmm/mm";
 import { accessGuest } from "../kvm/read_write_guest";
-import { IO_BUF } from "../layout";
+import { ioBuf } from "../layout";
 
 let testVcpu: usize = 0;
 let testVm: usize = 0;
@@ -31,7 +31,10 @@ export function memInit(size: u64): i32 {
   testVm = vmFromFd(fd);
   const hva = mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
   if (hva < 0) return -1;
-  if (setMemoryRegion(vmOf(testVm), 0, 0, RAM_BASE, size, <u64>hva, 0, -1) != 0) return -1;
+  slotsLock(vmOf(testVm));
+  const r = setMemoryRegion(vmOf(testVm), 0, 0, RAM_BASE, size, <u64>hva, 0, -1);
+  slotsUnlock(vmOf(testVm));
+  if (r != 0) return -1;
   const v = createVcpu(vmOf(testVm), 0);
   if (v < 0) return -1;
   testVcpu = <usize>v;
@@ -39,9 +42,9 @@ export function memInit(size: u64): i32 {
   return mmuEnter(testVcpu) ? 0 : -1;
 }
 
-/** Guest-physical copy between IO_BUF and RAM (kvm_read/write_guest). */
+/** Guest-physical copy between ioBuf() and RAM (kvm_read/write_guest). */
 export function memPhys(gpa: u64, len: u32, write: bool): i32 {
-  return accessGuest(vmOf(testVm), 0, gpa, IO_BUF, len, write);
+  return accessGuest(vmOf(testVm), 0, gpa, ioBuf(), len, write);
 }
 
 /** Any address without a slot is MMIO already; kept for the tests' readability. */

@@ -10,7 +10,7 @@ import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, searchHva } f
 import { refreshSet } from "../memslots/gfn_index";
 import { checkVmInvariants, setUpdateStride } from "./invariants";
 import { kzalloc } from "../kalloc";
-import { IO_BUF, IO_BUF_SIZE, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,
+import { ioBuf, IO_BUF_SIZE, SNAP_BASE_GFN, SNAP_NPAGES, SNAP_UADDR, SNAP_GMEM_PGOFF, SNAP_FLAGS, SNAP_ID,
   SNAP_AS_ID, SNAP_HAS_BITMAP, SNAP_BYTES, SNAP_HEADER_BYTES } from "../layout";
 import { LOOKUP_SEARCH, LOOKUP_VM, LOOKUP_VCPU, CORRUPT_GFN_ORDER, CORRUPT_LAST_USED_SLOT } from "../selectors";
 
@@ -38,24 +38,24 @@ export function snapshotMemslots(vm: Vm, asId: u32, inactive: bool): usize {
   return out;
 }
 
-/** Looks gfn up (vm lookups: LOOKUP_SEARCH / LOOKUP_VM; vcpu: LOOKUP_VCPU); a hit's record goes to IO_BUF. */
+/** Looks gfn up (vm lookups: LOOKUP_SEARCH / LOOKUP_VM; vcpu: LOOKUP_VCPU); a hit's record goes to ioBuf(). */
 export function lookupGfn(vm: Vm, vcpu: usize, asId: u32, gfn: u64, mode: i32): i32 {
   let p: usize;
   if (mode == LOOKUP_VCPU) p = vcpuGfnToMemslot(vcpu, gfn);
   else if (mode == LOOKUP_VM) p = gfnToMemslotInSet(activeSet(vm, asId), gfn);
   else p = searchMemslots(activeSet(vm, asId), gfn);
   if (p == 0) return 0;
-  writeSnap(IO_BUF, p);
+  writeSnap(ioBuf(), p);
   return 1;
 }
 
 let hvaHits: i32 = 0;
 function collectHvaHit(slot: usize, ctx: usize): void {
-  if (hvaHits < IO_BUF_SIZE / 4) store<u32>(IO_BUF + (<usize>hvaHits << 2), slotOf(slot).id);
+  if (hvaHits < IO_BUF_SIZE / 4) store<u32>(ioBuf() + (<usize>hvaHits << 2), slotOf(slot).id);
   hvaHits++;
 }
 
-/** Ids of the slots whose host range intersects [start, end), into IO_BUF; returns the count. */
+/** Ids of the slots whose host range intersects [start, end), into ioBuf(); returns the count. */
 export function hvaToSlots(vm: Vm, asId: u32, start: u64, end: u64): i32 {
   hvaHits = 0;
   forEachSlotInHvaRange(activeSet(vm, asId), start, end, collectHvaHit, 0);

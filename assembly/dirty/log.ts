@@ -9,7 +9,7 @@ import { bitmapWords, scratchOf, summaryOf } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
 import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, privateRun, PROT_WRITE } from "../hostmm/mm";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../kvm/set_memslot";
-import { IOCTL_BUF, PAGE_SIZE, PAGE_MASK } from "../layout";
+import { ioctlBuf, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,
   CHECK_DIRTY_COPY, CHECK_CLEAR_FIRST_ALIGN, CHECK_CLEAR_FIRST_RANGE, CHECK_CLEAR_NUM_RANGE,
   CHECK_CLEAR_NUM_ALIGN } from "../errno";
@@ -87,13 +87,13 @@ function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool 
   return true;
 }
 
-/** KVM_GET_DIRTY_LOG (struct kvm_dirty_log in IOCTL_BUF). */
+/** KVM_GET_DIRTY_LOG (struct kvm_dirty_log in ioctlBuf()). */
 export function getDirtyLog(vm: Vm): i32 {
-  const r = loggedSlot(vm, load<u32>(IOCTL_BUF), 0);
+  const r = loggedSlot(vm, load<u32>(ioctlBuf()), 0);
   if (r < 0) return <i32>r;
   const slot = <usize>r;
   const s = slotOf(slot);
-  const user = load<u64>(IOCTL_BUF, 8);
+  const user = load<u64>(ioctlBuf(), 8);
   const bm = s.dirtyBitmap;
   const n = bitmapWords(s.npages);
   const sum = summaryOf(bm, s.npages);
@@ -121,12 +121,12 @@ export function getDirtyLog(vm: Vm): i32 {
   return ok ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
 }
 
-/** KVM_CLEAR_DIRTY_LOG (struct kvm_clear_dirty_log in IOCTL_BUF). */
+/** KVM_CLEAR_DIRTY_LOG (struct kvm_clear_dirty_log in ioctlBuf()). */
 export function clearDirtyLog(vm: Vm): i32 {
-  const numPages = <u64>load<u32>(IOCTL_BUF, 4);
-  const first = load<u64>(IOCTL_BUF, 8);
-  const user = load<u64>(IOCTL_BUF, 16);
-  const r = loggedSlot(vm, load<u32>(IOCTL_BUF), (first & 63) != 0 ? fail(CHECK_CLEAR_FIRST_ALIGN, EINVAL) : 0);
+  const numPages = <u64>load<u32>(ioctlBuf(), 4);
+  const first = load<u64>(ioctlBuf(), 8);
+  const user = load<u64>(ioctlBuf(), 16);
+  const r = loggedSlot(vm, load<u32>(ioctlBuf()), (first & 63) != 0 ? fail(CHECK_CLEAR_FIRST_ALIGN, EINVAL) : 0);
   if (r < 0) return <i32>r;
   const slot = <usize>r;
   const s = slotOf(slot);

@@ -18,7 +18,7 @@ import { firstEndingAfter } from "../memslots/search";
 import { zapGfnRange } from "../mmu/mmu";
 import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "../kvm/mmu_invalidate";
 import { inHook } from "../debug/hooks";
-import { IOCTL_BUF, PAGE_MASK, PAGE_SHIFT } from "../layout";
+import { ioctlBuf, PAGE_MASK, PAGE_SHIFT } from "../layout";
 import { fail, EFAULT, EINVAL, ENOMEM, EBUSY, CHECK_COPY_FROM_USER, CHECK_UPDATE_IN_READER, CHECK_ATTR_FLAGS,
   CHECK_ATTR_UNSUPPORTED, CHECK_ATTR_RANGE, CHECK_ATTR_ALIGN, CHECK_ATTR_NOMEM } from "../errno";
 
@@ -160,14 +160,14 @@ export function supportedMemAttributes(vm: Vm): u64 {
   return typeHasPrivateMem(vm.type) ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
 }
 
-/** KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_ioctl_set_mem_attributes): the 32-byte struct is in IOCTL_BUF. */
+/** KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_ioctl_set_mem_attributes): the 32-byte struct is in ioctlBuf(). */
 export function setMemAttributesIoctl(vm: Vm, argLen: i32): i32 {
   if (argLen < ATTRS_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
   if (inHook != 0) return fail(CHECK_UPDATE_IN_READER, EBUSY);
-  const address = load<u64>(IOCTL_BUF);
-  const size = load<u64>(IOCTL_BUF, 8);
-  const attributes = load<u64>(IOCTL_BUF, 16);
-  const flags = load<u64>(IOCTL_BUF, 24);
+  const address = load<u64>(ioctlBuf());
+  const size = load<u64>(ioctlBuf(), 8);
+  const attributes = load<u64>(ioctlBuf(), 16);
+  const flags = load<u64>(ioctlBuf(), 24);
   if (flags != 0) return fail(CHECK_ATTR_FLAGS, EINVAL);
   if ((attributes & ~supportedMemAttributes(vm)) != 0) return fail(CHECK_ATTR_UNSUPPORTED, EINVAL);
   if (size == 0 || address + size < address) return fail(CHECK_ATTR_RANGE, EINVAL);

@@ -21,7 +21,7 @@ import { typeHasPrivateMem } from "../kvm/config";
 import { fdInstall, fdKind, fdObject, FD_NONE, FD_GMEM } from "../kvm/fd";
 import { GmemFile, fileOf, GUEST_MEMFD_FLAG_MMAP, GUEST_MEMFD_FLAG_INIT_SHARED } from "./inode";
 import { releaseBindings, zapBindings, BIND_RECORD_BYTES } from "./bind";
-import { IOCTL_BUF, PAGE_SHIFT, PAGE_MASK } from "../layout";
+import { ioctlBuf, PAGE_SHIFT, PAGE_MASK } from "../layout";
 import { fail, EBADF, EFAULT, EINVAL, ENOMEM, EMFILE, ENODEV, EFBIG, EOPNOTSUPP, CHECK_COPY_FROM_USER,
   CHECK_GMEM_FLAGS, CHECK_GMEM_SIZE, CHECK_FD_TABLE_FULL, CHECK_GMEM_NOMEM, CHECK_BAD_FD, CHECK_NOT_GMEM,
   CHECK_FALLOC_MODE, CHECK_FALLOC_ARGS, CHECK_FALLOC_FBIG, CHECK_FALLOC_RANGE, CHECK_GMEM_NO_MMAP,
@@ -141,13 +141,13 @@ export function gmemSupportedFlags(vm: Vm): u64 {
 }
 
 /**
- * KVM_CREATE_GUEST_MEMFD (kvm_gmem_create): the 64-byte struct is in IOCTL_BUF.
+ * KVM_CREATE_GUEST_MEMFD (kvm_gmem_create): the 64-byte struct is in ioctlBuf().
  * Returns the new fd or -errno. reserved[6] is not looked at.
  */
 export function gmemCreateIoctl(vm: Vm, argLen: i32): i32 {
   if (argLen < CREATE_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
-  const size = load<u64>(IOCTL_BUF);
-  const flags = load<u64>(IOCTL_BUF, 8);
+  const size = load<u64>(ioctlBuf());
+  const flags = load<u64>(ioctlBuf(), 8);
   if ((flags & ~gmemSupportedFlags(vm)) != 0) return fail(CHECK_GMEM_FLAGS, EINVAL);
   if (<i64>size <= 0 || (size & PAGE_MASK) != 0) return fail(CHECK_GMEM_SIZE, EINVAL);
   const fp = kzalloc(offsetof<GmemFile>());

@@ -1,12 +1,12 @@
 // The ioctl entry points (kvm_dev_ioctl, kvm_vm_ioctl, kvm_vcpu_ioctl). The host
-// copies the caller's struct into IOCTL_BUF and passes its length (argLen), or
+// copies the caller's struct into ioctlBuf() and passes its length (argLen), or
 // argLen = -1 and the scalar argument in arg. A struct shorter than the ioctl's
 // size is what a faulting copy_from_user is here: EFAULT.
 
-import { IOCTL_BUF, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
+import { ioctlBuf, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
   REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
 import { createVm, destroyVm } from "./vm";
-import { Vm, vmOf, vcpuAt, vcpuOf } from "./kvm_host";
+import { Vm, vmOf, vcpuAt, vcpuOf, slotsLock, slotsUnlock } from "./kvm_host";
 import { createVcpu } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2, KVM_CAP_HALT_POLL } from "./caps";
@@ -81,22 +81,22 @@ function devIoctl(nr: u32, argLen: i32, arg: u64): i32 {
 
 /** kvm_vm_ioctl_set_memory_region after copy_from_user: the id check, then the region. */
 function setUserMemoryRegion(vm: Vm, v2: bool): i32 {
-  const slot = load<u32>(IOCTL_BUF + REGION_SLOT);
-  const flags = load<u32>(IOCTL_BUF + REGION_FLAGS);
+  const slot = load<u32>(ioctlBuf() + REGION_SLOT);
+  const flags = load<u32>(ioctlBuf() + REGION_FLAGS);
   if (!v2 && (flags & ~(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) != 0) return fail(CHECK_V1_FLAGS, EINVAL);
   if ((slot & 0xffff) >= <u32>KVM_USER_MEM_SLOTS) return fail(CHECK_USER_SLOT_ID, EINVAL);
   // The v1 ioctl sees a zero-filled v2 struct: no guest_memfd fields.
-  const gmemOffset = v2 ? load<u64>(IOCTL_BUF + REGION_GMEM_OFFSET) : 0;
-  const gmemFd = v2 ? load<i32>(IOCTL_BUF + REGION_GMEM_FD) : 0;
-  return setMemoryRegion(vm, slot, flags, load<u64>(IOCTL_BUF + REGION_GPA), load<u64>(IOCTL_BUF + REGION_SIZE),
-    load<u64>(IOCTL_BUF + REGION_UADDR), gmemOffset, gmemFd);
+  const gmemOffset = v2 ? load<u64>(ioctlBuf() + REGION_GMEM_OFFSET) : 0;
+  const gmemFd = v2 ? load<i32>(ioctlBuf() + REGION_GMEM_FD) : 0;
+  return setMemoryRegion(vm, slot, flags, load<u64>(ioctlBuf() + REGION_GPA), load<u64>(ioctlBuf() + REGION_SIZE),
+    load<u64>(ioctlBuf() + REGION_UADDR), gmemOffset, gmemFd);
 }
 
 /** kvm_vm_ioctl_enable_cap_generic, then the x86 handler. */
 function enableCap(vm: Vm): i32 {
-  const cap = load<u32>(IOCTL_BUF);
-  const flags = load<u32>(IOCTL_BUF, 4);
-  const arg0 = load<u64>(IOCTL_BUF, 8);
+  const cap = load<u32>(ioctlBuf());
+  const flags = load<u32>(ioctlBuf(), 4);
+  const arg0 = load<u64>(ioctlBuf(), 8);
   if (<i64>cap == KVM_CAP_DISABLE_QUIRKS2) {
     // [x86] kvm_vm_ioctl_enable_cap: only known quirks may be disabled.
     if (flags != 0 || (arg0 & ~<u64>KVM_X86_VALID_QUIRKS) != 0) return fail(CHECK_ENABLE_CAP, EINVAL);
@@ -130,9 +130,12 @@ function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
     const need = v2 ? REGION_V2_BYTES : REGION_V1_BYTES;
     if (argLen < need) return fail(CHECK_COPY_FROM_USER, EFAULT);
     if (inHook != 0) return fail(CHECK_UPDATE_IN_READER, EBUSY);
+    // kvm_vm_ioctl_set_memory_region -> kvm_set_memory_region: under slots_lock.
+    slotsLock(vm);
     vm.updating = 1;
     const r = setUserMemoryRegion(vm, v2);
     vm.updating = 0;
+    slotsUnlock(vm);
     return r;
   }
   if (nr == KVM_CHECK_EXTENSION) return checkExtension(changetype<usize>(vm), <i64>arg);
@@ -141,11 +144,19 @@ function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
     const need = clear ? 24 : 16;
     if (argLen < need) return fail(CHECK_COPY_FROM_USER, EFAULT);
     if (inHook != 0) return fail(CHECK_UPDATE_IN_READER, EBUSY);
-    return clear ? clearDirtyLog(vm) : getDirtyLog(vm);
+    // kvm_vm_ioctl_get_dirty_log / kvm_vm_ioctl_clear_dirty_log take slots_lock.
+    slotsLock(vm);
+    const r = clear ? clearDirtyLog(vm) : getDirtyLog(vm);
+    slotsUnlock(vm);
+    return r;
   }
   if (nr == KVM_RESET_DIRTY_RINGS) {
     if (inHook != 0) return fail(CHECK_UPDATE_IN_READER, EBUSY);
-    return resetDirtyRings(vm);
+    // kvm_vm_ioctl_reset_dirty_pages takes slots_lock.
+    slotsLock(vm);
+    const r = resetDirtyRings(vm);
+    slotsUnlock(vm);
+    return r;
   }
   if (nr == KVM_CREATE_VCPU) {
     const v = createVcpu(vm, arg);
@@ -160,7 +171,13 @@ function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
   }
   if (nr == KVM_CREATE_GUEST_MEMFD) return gmemCreateIoctl(vm, argLen);
   // Without generic memory attributes the number falls through to x86: ENOTTY.
-  if (nr == KVM_SET_MEMORY_ATTRIBUTES && memoryAttributesCompiled) return setMemAttributesIoctl(vm, argLen);
+  if (nr == KVM_SET_MEMORY_ATTRIBUTES && memoryAttributesCompiled) {
+    // kvm_vm_ioctl_set_mem_attributes takes slots_lock.
+    slotsLock(vm);
+    const r = setMemAttributesIoctl(vm, argLen);
+    slotsUnlock(vm);
+    return r;
+  }
   // [x86] kvm_arch_vm_ioctl: unknown numbers (and those this build lacks) are ENOTTY.
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);
 }
@@ -199,12 +216,14 @@ function vmUserIoctl(fd: i32, kind: i32, nr: u32, argLen: i32, arg: u64): i32 {
 
 /** Keeps vm alive across a call that may run host code (see closeFd). */
 export function vmHold(vm: Vm): void {
-  vm.ioctlsInFlight++;
+  if (WEBKVM_THREADS) atomic.add<u32>(changetype<usize>(vm) + offsetof<Vm>("ioctlsInFlight"), 1);
+  else vm.ioctlsInFlight++;
 }
 
 /** Ends a vmHold; true if the VM was closed meanwhile and is now destroyed. */
 export function vmRelease(vm: Vm): bool {
-  if (--vm.ioctlsInFlight != 0 || vm.closedInUse == 0) return false;
+  const left = WEBKVM_THREADS ? atomic.sub<u32>(changetype<usize>(vm) + offsetof<Vm>("ioctlsInFlight"), 1) - 1 : --vm.ioctlsInFlight;
+  if (left != 0 || vm.closedInUse == 0) return false;
   destroyVm(changetype<usize>(vm));
   return true;
 }

@@ -8,7 +8,7 @@ import { kzalloc, kfree } from "../kalloc";
 import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { searchMemslots } from "../memslots/search";
 import { PAGE_SHIFT, PAGE_SIZE } from "../layout";
-import { P } from "../threads";
+import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
 
 @unmanaged export class Vm {
   nrMemslotPages: u64;
@@ -59,6 +59,10 @@ import { P } from "../threads";
   /** KVM_CAP_HALT_POLL: the VM's own halt-polling limit, once set (override). */
   maxHaltPollNs: u32;
   overrideHaltPollNs: u32;
+  /** kvm->slots_lock's word (threads.ts's mutex: 0 free, 1 held, 2 held with sleepers). */
+  slotsLock: i32;
+  /** The thread holding slots_lock (threads.ts's threadId), 0 when free: lockdep's owner. */
+  slotsLockOwner: i32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
@@ -290,4 +294,33 @@ function setLastUsed(v: Vcpu, slot: usize): void {
 /** Out of line, so callers that inline the hit keep their registers. */
 function vcpuGfnToHvaSlow(p: usize, gfn: u64): u64 {
   return gfnToHvaMemslot(vcpuGfnToMemslot(p, gfn), gfn, false);
+}
+
+// ---- kvm->slots_lock ----
+// Serialises memslot updates and the dirty-log ioctls of one VM, as the kernel's
+// mutex does (kvm_set_memory_region, kvm_vm_ioctl_get_dirty_log, ...). Only the
+// threads build can have two callers at once: the default builds compile these
+// to nothing. Readers (lookups, guest accesses) never take it.
+
+/** mutex_lock(&kvm->slots_lock). */
+export function slotsLock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  if (P.slotsLockOff != 0) return;
+  mutexLock(changetype<usize>(vm) + offsetof<Vm>("slotsLock"), changetype<usize>(P) + offsetof<Process>("slotsLockSleeps"));
+  vm.slotsLockOwner = threadId;
+}
+
+/** mutex_unlock(&kvm->slots_lock). */
+export function slotsUnlock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  if (P.slotsLockOff != 0) return;
+  vm.slotsLockOwner = 0;
+  mutexUnlock(changetype<usize>(vm) + offsetof<Vm>("slotsLock"));
+}
+
+/** lockdep_assert_held(&kvm->slots_lock): the debug threads build traps when this thread does not hold it. */
+export function assertSlotsLockHeld(vm: Vm): void {
+  if (!WEBKVM_THREADS || !WEBKVM_DEBUG) return;
+  if (P.slotsLockOff != 0) return;
+  if (atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("slotsLockOwner")) != threadId) abort("lockdep: slots_lock not held by this thread");
 }

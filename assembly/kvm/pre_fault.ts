@@ -22,7 +22,7 @@ import { spteFor } from "../mmu/spte";
 import { faultIn, ACC_READ, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_EFAULT } from "../mmu/fault";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
 import { checkMmuInvariants } from "../debug/invariants";
-import { IOCTL_BUF, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from "../layout";
+import { ioctlBuf, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from "../layout";
 import { fail, clearFailedCheck, EINVAL, EFAULT, EINTR, EAGAIN, EIO, ENOENT, ENOMEM, EOPNOTSUPP, CHECK_COPY_FROM_USER,
   CHECK_PRE_FAULT_FLAGS, CHECK_PRE_FAULT_RANGE, CHECK_PRE_FAULT_VM, CHECK_PRE_FAULT_TDP, CHECK_PRE_FAULT_MAP,
   CHECK_NOMEM, CHECK_VCPU_RUN } from "../errno";
@@ -40,12 +40,12 @@ const PF_FLAGS: usize = 16;
  */
 const MAX_PAGES_PER_CALL: u32 = 1 << 18;
 
-/** The ioctl, after the host copied the struct into IOCTL_BUF (argLen bytes). */
+/** The ioctl, after the host copied the struct into ioctlBuf() (argLen bytes). */
 export function preFaultMemoryIoctl(p: usize, argLen: i32): i32 {
   if (argLen < PRE_FAULT_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
-  const flags = load<u64>(IOCTL_BUF + PF_FLAGS);
-  let gpa = load<u64>(IOCTL_BUF + PF_GPA);
-  let size = load<u64>(IOCTL_BUF + PF_SIZE);
+  const flags = load<u64>(ioctlBuf() + PF_FLAGS);
+  let gpa = load<u64>(ioctlBuf() + PF_GPA);
+  let size = load<u64>(ioctlBuf() + PF_SIZE);
   if (flags != 0) return fail(CHECK_PRE_FAULT_FLAGS, EINVAL);
   if ((gpa & PAGE_MASK) != 0 || (size & PAGE_MASK) != 0 || gpa + size <= gpa) return fail(CHECK_PRE_FAULT_RANGE, EINVAL);
 
@@ -64,8 +64,8 @@ export function preFaultMemoryIoctl(p: usize, argLen: i32): i32 {
     size -= <u64>r;
     gpa += <u64>r;
   } while (size != 0);
-  store<u64>(IOCTL_BUF + PF_GPA, gpa);
-  store<u64>(IOCTL_BUF + PF_SIZE, size);
+  store<u64>(ioctlBuf() + PF_GPA, gpa);
+  store<u64>(ioctlBuf() + PF_SIZE, size);
   if (WEBKVM_DEBUG) checkMmuInvariants(vmOf(v.vm));
   // Success if at least one page was mapped.
   if (full == size) return r;

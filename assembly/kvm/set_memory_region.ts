@@ -3,7 +3,7 @@
 // kvm_set_memory_region, plus the x86 internal slots (__x86_set_memory_region /
 // kvm_set_internal_memslot).
 
-import { Vm, activeSet, inactiveSet } from "./kvm_host";
+import { Vm, activeSet, inactiveSet, slotsLock, slotsUnlock, assertSlotsLockHeld } from "./kvm_host";
 import { slotOf, allocSlot, freeSlot, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_GUEST_MEMFD,
   KVM_USER_MEM_SLOTS, KVM_MEM_SLOTS_NUM, KVM_MEM_MAX_NR_PAGES } from "../memslots/slot";
 import { setOf, idLookup, reserveSet } from "../memslots/set";
@@ -34,6 +34,7 @@ function validFlags(vm: Vm, flags: u32): u32 {
  */
 export function setMemoryRegion(vm: Vm, slot: u32, flags: u32, gpa: u64, size: u64, uaddr: u64,
                                 gmemOffset: u64, gmemFd: i32): i32 {
+  assertSlotsLockHeld(vm);
   if (flags & ~validFlags(vm, flags)) return fail(CHECK_FLAGS, EINVAL);
   const asId = slot >> 16;
   const id = slot & 0xffff;
@@ -112,6 +113,14 @@ function setInternalMemslot(vm: Vm, asId: u32, id: u32, gpa: u64, size: u64, uad
  */
 export let internalSlotHva: u64 = 0;
 export function x86SetMemoryRegion(vm: Vm, id: u32, gpa: u64, size: u64): i32 {
+  // x86_set_memory_region: the internal slots change under slots_lock too.
+  slotsLock(vm);
+  const r = x86SetMemoryRegionLocked(vm, id, gpa, size);
+  slotsUnlock(vm);
+  return r;
+}
+
+function x86SetMemoryRegionLocked(vm: Vm, id: u32, gpa: u64, size: u64): i32 {
   if (id < <u32>KVM_USER_MEM_SLOTS || id >= <u32>KVM_MEM_SLOTS_NUM) return fail(CHECK_INTERNAL_SLOT_ID, EINVAL);
   const existing = idLookup(setOf(activeSet(vm, 0)), <i32>id);
   let hva: u64;

@@ -2,7 +2,7 @@
 // INVALID phase for DELETE/MOVE, prepare, install, commit, and the rollback of
 // a failed prepare. Generations change only in swapActiveMemslots.
 
-import { Vm, activeSet, inactiveSet, setLiveGeneration } from "./kvm_host";
+import { Vm, activeSet, inactiveSet, setLiveGeneration, assertSlotsLockHeld } from "./kvm_host";
 import { slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "../memslots/slot";
 import { setOf } from "../memslots/set";
 import { replaceMemslot } from "../memslots/replace";
@@ -184,6 +184,7 @@ export function freeMemslot(slot: usize): void {
  * is allocated and filled. On failure nothing the caller owns has been freed.
  */
 export function setMemslot(vm: Vm, old: usize, nw: usize, change: i32): i32 {
+  assertSlotsLockHeld(vm);
   const asId = old != 0 ? slotOf(old).asId : slotOf(nw).asId;
   let invalid: usize = 0;
   if (change == KVM_MR_DELETE || change == KVM_MR_MOVE) {

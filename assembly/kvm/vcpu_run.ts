@@ -19,7 +19,7 @@ import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMI
   KVM_RUN_MMIO_LEN, KVM_RUN_MMIO_IS_WRITE, KVM_RUN_MEMORY_FAULT_FLAGS, KVM_RUN_MEMORY_FAULT_GPA,
   KVM_RUN_MEMORY_FAULT_SIZE, KVM_RUN_SBI_EXTENSION, KVM_RUN_SBI_FUNCTION, KVM_RUN_SBI_ARGS, KVM_RUN_SBI_RET,
   KVM_EXIT_UNKNOWN, KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, KVM_EXIT_DIRTY_RING_FULL,
-  IOCTL_BUF, PAGE_SIZE } from "../layout";
+  ioctlBuf, PAGE_SIZE } from "../layout";
 import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT } from "../errno";
 
 export const RAM_BASE: u64 = 0x80000000;
@@ -278,10 +278,10 @@ function copyUser(addr: u64, toUser: bool): bool {
   return true;
 }
 
-/** KVM_GET_ONE_REG (set = false) / KVM_SET_ONE_REG: struct kvm_one_reg {id, addr} in IOCTL_BUF. */
+/** KVM_GET_ONE_REG (set = false) / KVM_SET_ONE_REG: struct kvm_one_reg {id, addr} in ioctlBuf(). */
 export function oneReg(p: usize, set: bool): i32 {
-  const id = load<u64>(IOCTL_BUF);
-  const addr = load<u64>(IOCTL_BUF, 8);
+  const id = load<u64>(ioctlBuf());
+  const addr = load<u64>(ioctlBuf(), 8);
   if ((id & KVM_REG_ARCH_MASK) != KVM_REG_RISCV) return fail(CHECK_ONE_REG, EINVAL);
   if ((id & KVM_REG_SIZE_MASK) != KVM_REG_SIZE_U64) return fail(CHECK_ONE_REG, EINVAL);
   vcpuLoad(p);

@@ -17,6 +17,7 @@
 // there goes right before it: runs of appends and of prepends stay O(1).
 
 import { kzalloc, kfree } from "../kalloc";
+import { stagedRecord } from "../layout"; // REC_BYTES <= SMALL_SCRATCH_SIZE
 
 export const REC_SHIFT: usize = 5;
 export const REC_BYTES: i32 = 1 << <i32>REC_SHIFT;
@@ -148,8 +149,7 @@ export function packedFloor(a: Packed, key: u64): i32 {
   return packedFloor(a, key);
 }
 
-// A new record is built here, then copied into place.
-const staged = memory.data(REC_BYTES, 8);
+// A new record is built in the thread's staging record (layout.ts), then copied into place.
 
 /**
  * Inserts the record (key, span, aux, slot) (slot not 0; the key must not be
@@ -158,7 +158,7 @@ const staged = memory.data(REC_BYTES, 8);
  * below it (checked). Returns its position; touch* say what moved.
  */
 export function packedInsert(a: Packed, key: u64, span: u64, aux: u64, slot: u32, hint: i32): i32 {
-  const rec = staged;
+  const rec = stagedRecord();
   store<u64>(rec, key, REC_KEY);
   store<u64>(rec, span, REC_SPAN);
   store<u64>(rec, aux, REC_AUX);

@@ -5,6 +5,7 @@
 import { Vm, vcpuAt, vcpuOf } from "../kvm/kvm_host";
 import { slotOf } from "../memslots/slot";
 import { kzalloc } from "../kalloc";
+import { maskWord } from "../layout";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
 import { spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectBitmap } from "./rmap";
 import { KVM_X86_DEFAULT_VM } from "../kvm/config";
@@ -87,13 +88,10 @@ export function invalidateMmioSptes(vm: Vm, gen: u64): void {
 /** Sptes made read-only to re-arm dirty tracking (a counter for tests). */
 export let sptesWriteProtected: u32 = 0;
 
-/** The one bitmap word writeProtectGfnMask hands to writeProtectBitmap. */
-const MASK_WORD: usize = memory.data(8, 8);
-
 /** kvm_arch_mmu_enable_log_dirty_pt_masked: re-arm tracking for gfns start + i, bit i of mask. */
 export function writeProtectGfnMask(vm: Vm, slot: usize, start: u64, mask: u64): void {
-  store<u64>(MASK_WORD, mask);
-  writeProtectBitmap(slot, MASK_WORD, 0, 1, start - slotOf(slot).baseGfn);
+  store<u64>(maskWord(), mask);
+  writeProtectBitmap(slot, maskWord(), 0, 1, start - slotOf(slot).baseGfn);
 }
 
 /** Re-arms the pages first + i of a slot whose bit i is set in bitmap words [from, to). */
