@@ -59,6 +59,18 @@ export class DirtyRing {
   }
 }
 
+/** Bytes of a dirty bitmap of `bits` bits, in whole u64 words (the kernel's ALIGN(n, 64) / 8). */
+export const bitmapBytes = (bits: number): number => Math.ceil(bits / 64) * 8;
+
+/**
+ * Pages of its bitmap KVM_CLEAR_DIRTY_LOG reads: num_pages, once num_pages <=
+ * npages - first_page (kvm_clear_dirty_log_protect checks the range first);
+ * none for a call that fails those checks (npages -1n: no such slot).
+ */
+export function clearLogReads(npages: bigint, first: bigint, num: number): number {
+  return BigInt(num) <= npages - first ? num : 0;
+}
+
 /** Coalesced runs of set bits of a little-endian bitmap, as page ranges from base. */
 export function bitmapRanges(bitmap: Uint8Array, npages: number, baseGpa: bigint): GpaRange[] {
   const out: GpaRange[] = [];

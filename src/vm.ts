@@ -14,7 +14,7 @@ import {
   KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log, KVM_CAP,
   KVM_CREATE_GUEST_MEMFD, kvm_create_guest_memfd, KVM_SET_MEMORY_ATTRIBUTES, kvm_memory_attributes, PAGE_SIZE,
 } from "./uapi.js";
-import { bitmapRanges, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
+import { bitmapRanges, bitmapBytes, clearLogReads, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
 import { BitmapScratch } from "./bitmap-scratch.js";
 import { snapshotMemslots, type Memslot } from "./memslot.js";
 import { vmDebug, type VmDebug } from "./vm-debug.js";
@@ -172,8 +172,8 @@ export class Vm implements VmFile {
   /** Host memory for bitmaps passed to the dirty-log ioctls. */
   private readonly bitmapScratch: BitmapScratch;
 
-  /** Pages of user slot `slot`, -1n when there is none: found by id as the dirty-log ioctls find it. */
-  private slotNpages(slot: number, asId: number): bigint {
+  /** @internal Pages of user slot `slot`, -1n when there is none: found by id as the dirty-log ioctls find it. */
+  slotNpages(slot: number, asId: number): bigint {
     return this.core.memslotNpages(this.fd, asId, slot & 0xffff);
   }
 
@@ -184,7 +184,7 @@ export class Vm implements VmFile {
   }
 
   private readDirtyLog(slot: number, asId: number, npages: bigint): Uint8Array {
-    const bytes = ((npages + 63n) / 64n) * 8n;
+    const bytes = BigInt(bitmapBytes(Number(npages)));
     const hva = this.bitmapScratch.hva(bytes);
     const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }), dirty_bitmap: hva };
     checkedIoctl(this.core, this.fd, KVM_GET_DIRTY_LOG, "KVM_GET_DIRTY_LOG", kvm_dirty_log.encode(fields), fields);
@@ -198,11 +198,10 @@ export class Vm implements VmFile {
   clearDirtyLog(slot: number, firstPage: U64, numPages: number, bitmap?: Uint8Array, asId = 0): void {
     const num = toU32(numPages, "numPages");
     const first = toU64(firstPage, "firstPage");
-    const bytes = Math.ceil(num / 64) * 8;
+    const bytes = bitmapBytes(num);
     if (bitmap && bitmap.length < bytes) throw new RangeError(`bitmap needs ${bytes} bytes for ${num} pages`);
-    // KVM reads the bitmap only once num_pages <= npages - first_page (kvm_clear_dirty_log_protect): a call
-    // that fails its checks first costs no bitmap, and the default all-ones one is never larger than the slot's.
-    const reads = BigInt(num) <= this.slotNpages(slot, asId) - first ? bytes : 0;
+    // A call that fails its checks first costs no bitmap, and the default all-ones one is never larger than the slot's.
+    const reads = bitmapBytes(clearLogReads(this.slotNpages(slot, asId), first, num));
     const hva = this.bitmapScratch.hva(BigInt(reads));
     if (reads > 0) this.kvm.memory.write(hva, bitmap ? bitmap.subarray(0, reads) : new Uint8Array(reads).fill(0xff));
     const fields = { slot: slotWord({ slot, asId, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 }),

@@ -3,7 +3,8 @@
 // runs on bitmaps that span several write chunks and pages.
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Kvm } from "../src/kvm.js";
-import { BitmapBuffer, bitmapBytes } from "../src/conformance/dirty-bitmap.js";
+import { BitmapBuffer } from "../src/conformance/dirty-bitmap.js";
+import { bitmapBytes } from "../src/dirty.js";
 import { parseBits } from "../src/conformance/parser.js";
 import { runsList } from "../src/conformance/output.js";
 import { openKvm } from "./helpers.js";

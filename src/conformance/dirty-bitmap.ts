@@ -10,14 +10,13 @@
 import type { HostMemory } from "../host-memory.js";
 import type { BitRun } from "./parser.js";
 import { PAGE_SIZE } from "../uapi.js";
+import { bitmapBytes } from "../dirty.js";
 
 const PAGE = PAGE_SIZE;
 /** Resident pages read back, and bitmap bytes written, in one call at most (bounds the JS copies). */
 const READ_CHUNK = 256 * PAGE;
 const WRITE_CHUNK = 256 * PAGE;
 
-/** Bytes of a bitmap of `bits` bits in whole u64 words (the kernel's ALIGN(n, 64) / 8). */
-export const bitmapBytes = (bits: number): number => Math.ceil(bits / 64) * 8;
 
 /** Sets bits lo..hi (inclusive) of a little-endian bitmap: whole bytes by fill, the ends bit by bit. */
 export function setBits(b: Uint8Array, lo: number, hi: number): void {

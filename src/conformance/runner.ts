@@ -16,7 +16,8 @@ import {
 } from "../uapi.js";
 import { OpError, fail, tokensOf, isName, parseNum, namedAddress, parseBits } from "./parser.js";
 import { runsList, ringListOf, hex } from "./output.js";
-import { BitmapBuffer, bitmapBytes } from "./dirty-bitmap.js";
+import { BitmapBuffer } from "./dirty-bitmap.js";
+import { bitmapBytes, clearLogReads } from "../dirty.js";
 import { CODE_SLOT, CODE_GPA, CODE_SIZE, GUEST_LIMIT, runnerCode, guestAccess } from "./guest.js";
 
 const GIB = 1n << 30n;
@@ -300,7 +301,7 @@ export class ScriptRunner {
    * id as the ioctl finds it, not by a snapshot of every slot.
    */
   private slotPages(slot: bigint): number {
-    const n = this.kvm.core.memslotNpages(this.vm!.fd, Number(slot >> 16n), Number(slot & 0xffffn)) as bigint;
+    const n = this.vm!.slotNpages(Number(slot & 0xffffn), Number(slot >> 16n));
     return n < 0n ? 0 : Number(n);
   }
 
@@ -324,9 +325,7 @@ export class ScriptRunner {
     const runs = parseBits(a[3] ?? "all");
     if (slot === BigInt(CODE_SLOT)) return fail("reserved");
     const vm = this.needVm();
-    // KVM reads ALIGN(num, 64) / 8 bytes, and only once num <= npages - first
-    // (kvm_clear_dirty_log_protect): a call that fails first costs no bitmap.
-    const reads = num <= BigInt(this.slotPages(slot)) - first ? Number(num) : 0;
+    const reads = clearLogReads(this.vm!.slotNpages(Number(slot & 0xffffn), Number(slot >> 16n)), first, Number(num));
     const hva = this.bitmap.write(reads, runs);
     return this.result(vm.ioctl(KVM_CLEAR_DIRTY_LOG,
       kvm_clear_dirty_log.encode({ slot, num_pages: num, first_page: first, dirty_bitmap: hva })));
