@@ -30,6 +30,11 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: "default", include: ["test/**/*.test.ts"] } },
       { extends: true, test: { name: "jit-eager", include: GUEST_CODE, env: { WEBKVM_JIT_THRESHOLD: "1" } } },
+      // The whole suite again on the threads build of the debug core, on one
+      // thread: its locks, SRCU and lockdep checks must change nothing a single
+      // thread sees (test/setup.ts). The threads tests themselves open that core anyway.
+      { extends: true, test: { name: "threads-core", include: ["test/**/*.test.ts"], exclude: ["test/threads*.test.ts"],
+        env: { WEBKVM_TEST_CORE: "threads" } } },
     ],
   },
 });

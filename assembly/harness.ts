@@ -26,4 +26,5 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
 export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/heap_stress";
 
 // ---- the threads build's slots_lock levers and lockdep probe (test/threads-slots-lock.test.ts) ----
-export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked } from "./debug/lockdep";
+export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked, debugMmuLockOff, debugSrcuOff,
+  debugGenInProgressOff, debugLockSleeps, debugRmapAddUnlocked, debugFaultWindowSpin, debugLockWord, debugValidMmioSpte } from "./debug/lockdep";

@@ -24,6 +24,8 @@ import { setHooksEnabled } from "./debug/hooks";
 import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "./kvm/mmu_notifier";
 import { memslotsUpdatedCount } from "./kvm/set_memslot";
 import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/vcpu_run";
+import { makeRequest, REQ_SIGNAL } from "./kvm/requests";
+import { threadGone as threadExitGone } from "./kvm/thread_exit";
 import { cpuSignal } from "./cpu/execute";
 import { setJitThreshold, jitCompiled, jitStale, jitFailed } from "./cpu/jit/tier";
 import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/fault";
@@ -169,7 +171,30 @@ export function vcpuInstret(fd: i32): u64 { return runInstret(vcpuFromFd(fd)); }
 /** Makes the vCPU's KVM_RUN return EINTR at the next instruction boundary (a signal). */
 /** kvm_vcpu_gfn_to_hva through the vCPU's last-used cache. */
 export function vcpuGfnToHvaOf(fd: i32, gfn: u64): u64 { return vcpuGfnToHva(vcpuFromFd(fd), gfn); }
-export function vcpuKick(fd: i32): void { if (vcpuLoaded(vcpuFromFd(fd))) cpuSignal(); }
+/**
+ * A signal to the vCPU's thread: its KVM_RUN returns EINTR (exit INTR) at the
+ * next instruction boundary. In the threads build from any thread, and a vCPU
+ * not in KVM_RUN keeps it pending, so its next KVM_RUN returns at once.
+ */
+/** The id of vCPU fd vcpuFd if it is a vCPU of the VM behind vmFd, else -1. */
+export function vcpuIdOf(vmFd: i32, vcpuFd: i32): i32 {
+  const p = vcpuFromFd(vcpuFd);
+  if (p == 0 || vcpuOf(p).vm != vmFromFd(vmFd)) return -1;
+  return <i32>vcpuOf(p).vcpuId;
+}
+
+/** A thread of the process is gone (its Worker terminated): releases what it held (kvm/thread_exit.ts). */
+export function threadGone(tid: i32): i32 { return threadExitGone(tid); }
+
+/** This instance's thread id in its process (threads build; 0 in the others). */
+export function threadIdOf(): i32 { return threads.threadId; }
+
+export function vcpuKick(fd: i32): void {
+  const p = vcpuFromFd(fd);
+  if (p == 0) return;
+  if (WEBKVM_THREADS) makeRequest(p, REQ_SIGNAL);
+  else if (vcpuLoaded(p)) cpuSignal();
+}
 
 /** An instance-wide MMU counter: which is a MMU_STAT_* of selectors.ts. */
 export function mmuStat(which: i32): u32 {

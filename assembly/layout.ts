@@ -29,7 +29,18 @@ const SCRATCH_IOCTL: usize = 0;
 const SCRATCH_IO: usize = SCRATCH_IOCTL + <usize>IOCTL_BUF_SIZE;
 const SCRATCH_STAGED: usize = SCRATCH_IO + <usize>IO_BUF_SIZE;
 const SCRATCH_MASK: usize = SCRATCH_STAGED + <usize>SMALL_SCRATCH_SIZE;
-export const THREAD_SCRATCH_BYTES: usize = SCRATCH_MASK + 16;
+// The vCPU a thread runs: its interpreter state block and decode cache
+// (cpu/state.ts, cpu/decode.ts), so several threads may be in KVM_RUN at once.
+/** cpu/state.ts's block: CPU_STATE_SIZE there must equal it. */
+export const CPU_BLOCK_BYTES: i32 = 512;
+/** cpu/decode.ts's table: DCACHE_ENTRIES * DCACHE_ENTRY_SIZE there must equal it. */
+export const DCACHE_BYTES: i32 = 16384 * 16;
+const SCRATCH_CPU: usize = (SCRATCH_MASK + 16 + 63) & ~63;
+const SCRATCH_DCACHE: usize = SCRATCH_CPU + <usize>CPU_BLOCK_BYTES;
+export const THREAD_SCRATCH_BYTES: usize = SCRATCH_DCACHE + <usize>DCACHE_BYTES;
+/** The static copies of the default builds (one thread). */
+const CPU_BLOCK: usize = memory.data(CPU_BLOCK_BYTES, 64);
+const DCACHE: usize = memory.data(DCACHE_BYTES, 64);
 /** Threads build: this instance's scratch block (per instance: a wasm global). */
 let threadScratch: usize = 0;
 export function setThreadScratch(p: usize): void { threadScratch = p; }
@@ -42,6 +53,10 @@ export function setThreadScratch(p: usize): void { threadScratch = p; }
 @inline export function stagedRecord(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_STAGED : STAGED_REC; }
 // @ts-ignore: decorator
 @inline export function maskWord(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_MASK : MASK_WORD; }
+// @ts-ignore: decorator
+@inline export function cpuBlock(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_CPU : CPU_BLOCK; }
+// @ts-ignore: decorator
+@inline export function dcacheBase(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_DCACHE : DCACHE; }
 
 /** The shared zero page: what an untouched anonymous page reads as. */
 export const ZERO_PAGE: usize = memory.data(PAGE_SIZE, PAGE_SIZE);

@@ -35,6 +35,8 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   heapRoot: usize;
   /** The heap lock word: 0 free, 1 held, 2 held with sleepers. */
   heapLock: i32;
+  /** The thread holding it (threadGone releases a dead thread's). */
+  heapLockOwner: i32;
   /** Debug lever: 1 turns the heap lock off (test/threads.test.ts shows the stress test then fails). */
   heapLockOff: i32;
   /** How many times a thread found the lock contended and slept in the host. */
@@ -43,6 +45,25 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   slotsLockOff: i32;
   /** How many times a thread slept on a slots_lock. */
   slotsLockSleeps: u32;
+  /** Debug lever: 1 turns every VM's mmu_lock off. */
+  mmuLockOff: i32;
+  /** How many times a thread slept on an mmu_lock, a vcpu->mutex, the mmap_lock. */
+  mmuLockSleeps: u32;
+  vcpuMutexSleeps: u32;
+  mmapLockSleeps: u32;
+  srcuGpSleeps: u32;
+  /** Debug lever: 1 stops memslot swaps from waiting for SRCU readers (synchronize_srcu returns at once). */
+  srcuOff: i32;
+  /** Debug lever: 1 publishes memslot sets with their settled generation, without the in-progress bit. */
+  genInProgressOff: i32;
+  /** Debug lever: iterations the fault path spins between its memslot lookup and installing the spte (widens a race window for tests). */
+  faultWindowSpin: i32;
+  /** Debug count: MMIO sptes whose fault saw the generation change between its start and the install. */
+  mmioGenRaces: u32;
+  /** hostmm/mm.ts's mmap_lock: word, owner, depth. */
+  mmapLock: i32;
+  mmapLockOwner: i32;
+  mmapLockDepth: i32;
   /** The last thread id handed out (threadId: 1 for the first instance). */
   threadIds: i32;
   /** kalloc.ts's accounting (updated under the lock: lost updates show a missing lock). */
@@ -138,7 +159,7 @@ export function processAttach(p: usize): void {
 declare function futexWait(addr: usize, expected: i32): void;
 // @ts-ignore: decorator
 @external("env", "webkvm_futex_wake")
-declare function futexWake(addr: usize): void;
+declare function futexWake(addr: usize, count: i32): void;
 
 const SPINS: i32 = 64;
 
@@ -168,17 +189,37 @@ export function mutexLock(w: usize, sleeps: usize): void {
 }
 
 export function mutexUnlock(w: usize): void {
-  if (atomic.xchg<i32>(w, 0) == 2) futexWake(w);
+  if (atomic.xchg<i32>(w, 0) == 2) futexWake(w, 1);
+}
+
+/** Sleeps in the host while the i32 at addr equals expected (returns at once if it does not). */
+export function futexSleep(addr: usize, expected: i32): void { futexWait(addr, expected); }
+
+/** Wakes every thread sleeping on addr. */
+export function futexWakeAll(addr: usize): void { futexWake(addr, 0x7fffffff); }
+
+/**
+ * Waits until the i32 at addr differs from value: spins briefly, then sleeps
+ * with the waiter count at waiters raised (the writer of addr wakes sleepers
+ * when it sees waiters, see futexWakeAll).
+ */
+export function waitWhileEquals(addr: usize, value: i32, waiters: usize): void {
+  for (let i = 0; i < SPINS * 4; i++) if (atomic.load<i32>(addr) != value) return;
+  atomic.add<u32>(waiters, 1);
+  while (atomic.load<i32>(addr) == value) futexWait(addr, value);
+  atomic.sub<u32>(waiters, 1);
 }
 
 export function heapLock(): void {
   if (!WEBKVM_THREADS) return;
   if (P.heapLockOff != 0) return;
   mutexLock(changetype<usize>(P) + offsetof<Process>("heapLock"), changetype<usize>(P) + offsetof<Process>("heapLockSleeps"));
+  P.heapLockOwner = threadId;
 }
 
 export function heapUnlock(): void {
   if (!WEBKVM_THREADS) return;
   if (P.heapLockOff != 0) return;
+  P.heapLockOwner = 0;
   mutexUnlock(changetype<usize>(P) + offsetof<Process>("heapLock"));
 }

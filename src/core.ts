@@ -110,7 +110,7 @@ export async function instantiateCore(source: WasmSource | undefined, build: Cor
       webkvm_futex_wait: (addr: number, expected: number) => {
         try { Atomics.wait(words(), addr >>> 2, expected); } catch { /* may not block here: spin */ }
       },
-      webkvm_futex_wake: (addr: number) => { Atomics.notify(words(), addr >>> 2, 1); },
+      webkvm_futex_wake: (addr: number, count: number) => { Atomics.notify(words(), addr >>> 2, count); },
       webkvm_reader_hook: (vm: number, point: number, asId: number) => hook.fn?.(vm, point, asId),
       webkvm_track_write: (vm: number, gpa: bigint, data: number, len: number) => hook.trackWrite?.(vm, gpa, data, len),
       webkvm_track_remove_region: (vm: number, base: bigint, npages: bigint) => hook.trackRemoveRegion?.(vm, base, npages),

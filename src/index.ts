@@ -1,6 +1,6 @@
 // webkvm's public API.
 export { Kvm, DEFAULT_CONFIG } from "./kvm.js";
-export type { KvmConfig, OpenOptions, CreateVmOptions, ReaderPoint } from "./kvm.js";
+export type { KvmConfig, OpenOptions, CreateVmOptions, ReaderPoint, KvmShare } from "./kvm.js";
 export type { KvmInstance, VmFile } from "./instance.js";
 export { capNumber } from "./caps.js";
 export type { CapName } from "./caps.js";
@@ -10,6 +10,7 @@ export type { MemoryRegion, MemoryRegion2, MemoryAttributes } from "./vm.js";
 export type { Memslot } from "./memslot.js";
 export type { InjectPoint } from "./vm-debug.js";
 export { Vcpu } from "./vcpu.js";
+export { VcpuThread } from "./vcpu-thread.js";
 export { GuestMemfd } from "./guest-memfd.js";
 export type { GuestMemfdOptions, GuestMemfdMmapOptions } from "./guest-memfd.js";
 export { HostMemory, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC } from "./host-memory.js";

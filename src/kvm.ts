@@ -68,6 +68,17 @@ export interface CreateVmOptions {
   addressSpaces?: 1 | 2;
 }
 
+/**
+ * What another thread needs to join a threads-core process as a `Kvm` of its
+ * own (`Kvm.join`): structured-cloneable, so it can be posted to a Worker.
+ */
+export interface KvmShare {
+  core: SharedCore;
+  config: KvmConfig;
+  /** The process's /dev/kvm fd. */
+  fd: number;
+}
+
 export class Kvm implements KvmInstance {
   readonly memory: HostMemory;
   readonly config: Readonly<KvmConfig>;
@@ -76,13 +87,14 @@ export class Kvm implements KvmInstance {
   private readonly vms = new Map<number, Vm>();
 
   private constructor(readonly core: CoreExports, config: KvmConfig, hook: CoreHooks,
-                      private readonly module: WebAssembly.Module) {
+                      private readonly module: WebAssembly.Module, joinedFd?: number) {
     this.config = config;
     this.hook = hook;
     this.memory = new HostMemory(core);
+    // Every instance of a process is configured alike (the config lives per instance).
     core.configure(config.addressSpaces, toU64(config.maxGfn, "maxGfn"), config.vmTypes >>> 0,
       config.memoryAttributes, config.preFaultMemory, config.dirtyRingReserved, toU64(config.userAddressLimit, "userAddressLimit"));
-    this.fd = core.openKvm();
+    this.fd = joinedFd ?? core.openKvm();
     hook.trackWrite = (fd, gpa, ptr, len) => this.callback(() =>
       this.vms.get(fd)?.pageTrack.notifyWrite(gpa, bytesAt(core, ptr, len).slice()));
     hook.trackRemoveRegion = (fd, base, npages) => this.callback(() =>
@@ -138,6 +150,23 @@ export class Kvm implements KvmInstance {
    */
   sharedCore(): SharedCore {
     return sharedCoreOf(this.core, this.module);
+  }
+
+  /** The threads core only: what `Kvm.join` needs on another thread (post it to a Worker). */
+  share(): KvmShare {
+    return { core: this.sharedCore(), config: { ...this.config }, fd: this.fd };
+  }
+
+  /**
+   * Joins a threads-core process from another thread (a Worker): a `Kvm` over
+   * the same shared memory that sees every VM, vCPU, fd and mapping of the
+   * one that shared it. Wrap its fds with `vmFromFd` and `vm.vcpuFromFd`.
+   * Page-track callbacks and reader hooks stay with the instance that set them.
+   */
+  static async join(share: KvmShare): Promise<Kvm> {
+    const hook: CoreHooks = { fn: null as ReaderHook | null };
+    const core = await instantiateCore(undefined, "threads", hook, share.core);
+    return new Kvm(core, { ...share.config }, hook, share.core.module, share.fd);
   }
 
   /** Whether this instance runs the debug core (invariant checks on). */

@@ -69,14 +69,36 @@ export class Vcpu {
   run(): Exit {
     for (const h of this.entryHooks) h();
     const r = this.ioctl(KVM_RUN);
-    // Checked before kvm_run is read: a run that fails may have no kvm_run left (its VM closed during it).
-    // EOPNOTSUPP (a fetch without RAM, an instruction MMIO emulation cannot decode) names the pc.
+    return this.exitOf(r, r < 0 ? this.core.lastFailedCheck() : 0);
+  }
+
+  /**
+   * @internal What a KVM_RUN that returned r (failing check `check`) ended
+   * with: the exit, or the KvmError it throws. Checked before kvm_run is read:
+   * a run that fails may have no kvm_run left (its VM closed during it).
+   * EOPNOTSUPP (a fetch without RAM, an instruction MMIO emulation cannot
+   * decode) names the pc.
+   */
+  exitOf(r: number, check: number): Exit {
     if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EFAULT) {
-      const check = this.core.lastFailedCheck();
       throw new KvmError(-r, check, r === -ERRNO.EOPNOTSUPP ? { pc: this.pc } : {}, "KVM_RUN");
     }
     const reason = this.kvmRun.exitReason;
     return { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: r < 0 ? -r : 0 };
+  }
+
+  /** @internal The entry hooks, for a KVM_RUN issued on another thread (vcpu-thread.ts). */
+  runEntryHooks(): void {
+    for (const h of this.entryHooks) h();
+  }
+
+  /**
+   * A signal to the thread running this vCPU: its KVM_RUN ends with exit INTR
+   * and EINTR at the next instruction boundary. On the threads core from any
+   * thread; a vCPU not in KVM_RUN then returns from its next KVM_RUN at once.
+   */
+  kick(): void {
+    this.core.vcpuKick(this.fd);
   }
 
   /**

@@ -168,6 +168,21 @@ export class Vm implements VmFile {
     return v;
   }
 
+  /**
+   * Wraps a vCPU fd of this VM that exists already: one another thread created
+   * (after `Kvm.join`), or a raw KVM_CREATE_VCPU's. EBADF when fd is not a
+   * vCPU of this VM.
+   */
+  vcpuFromFd(fd: number): Vcpu {
+    const known = this.vcpus.find((v) => v.fd === fd);
+    if (known) return known;
+    const id = this.core.vcpuIdOf(this.fd, toU32(fd, "fd"));
+    if (id < 0) throw new KvmError(ERRNO.EBADF, CHECK.BAD_FD, { fd }, "vcpuFromFd");
+    const v = new Vcpu(this, fd, id);
+    this.vcpus.push(v);
+    return v;
+  }
+
   private readonly vcpus: Vcpu[] = [];
   /** Host memory for bitmaps passed to the dirty-log ioctls. */
   private readonly bitmapScratch: BitmapScratch;

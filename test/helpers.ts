@@ -1,8 +1,11 @@
 import { Kvm, type OpenOptions } from "../src/index.js";
 
+/** The debug core's build these tests run on (test/setup.ts): "debug", or its "threads" build. */
+export const TEST_CORE = process.env.WEBKVM_TEST_CORE === "threads" ? "threads" : "debug";
+
 /** A fresh instance on the debug core. */
 export async function openKvm(opts: OpenOptions = {}): Promise<Kvm> {
-  const kvm = await Kvm.open({ core: "debug", ...opts });
+  const kvm = await Kvm.open({ core: TEST_CORE, ...opts });
   if (!kvm.debugCore) throw new Error("tests must run against the debug core");
   return kvm;
 }

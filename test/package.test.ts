@@ -24,7 +24,7 @@ function walk(dir: string): string[] {
 describe("npm package", () => {
   it("packs only what users need: dist/, build/*.wasm, bin/, README, package.json", () => {
     const files = packedFiles();
-    const allowed = [/^dist\/.+\.(js|d\.ts|js\.map)$/, /^build\/(debug|release)\.wasm$/, /^bin\/[^/]+\.js$/,
+    const allowed = [/^dist\/.+\.(js|d\.ts|js\.map)$/, /^build\/(debug|release|threads)\.wasm$/, /^bin\/[^/]+\.js$/,
       /^README\.md$/, /^package\.json$/, /^LICEN[CS]E(\.md)?$/];
     expect(files.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
     for (const need of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/core.js",

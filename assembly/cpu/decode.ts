@@ -22,17 +22,23 @@
 // Writes to x0 are decoded to rd = X_DISCARD, a scratch slot after x31, so
 // executing code stores results without testing rd and x0 stays 0.
 
+import { dcacheBase, DCACHE_BYTES } from "../layout";
+
 export const DCACHE_ENTRIES: i32 = 16384; // 64 KiB of code, 256 KiB of records
 export const DCACHE_ENTRY_SIZE: i32 = 16;
-export const DCACHE: usize = memory.data(DCACHE_ENTRIES * DCACHE_ENTRY_SIZE, 64);
+// @ts-ignore: static assert
+assert(DCACHE_ENTRIES * DCACHE_ENTRY_SIZE == DCACHE_BYTES);
+/** This thread's table (layout.ts: static in the default builds, per thread in the threads build). */
+// @ts-ignore: decorator
+@inline export function dcache(): usize { return dcacheBase(); }
 
-/** The register slot writes to x0 go to (X_REGS + 32 * 8, reserved in the state block). */
+/** The register slot writes to x0 go to (xRegs() + 32 * 8, reserved in the state block). */
 export const X_DISCARD: i32 = 32;
 
 /** The record for the instruction at pc. */
 // @ts-ignore: decorator
 @inline export function dcacheEntry(pc: u64): usize {
-  return DCACHE + ((<usize>pc & <usize>((DCACHE_ENTRIES - 1) << 2)) << 2);
+  return dcache() + ((<usize>pc & <usize>((DCACHE_ENTRIES - 1) << 2)) << 2);
 }
 
 // ---- operations ----

@@ -14,7 +14,7 @@
 // The instret CSR counts retired ones only.
 
 import {
-  getPc, getX, getPriv, getField, CPU_STATE, PRIV_U, PRIV_S, SSTATUS_WMASK, CAUSE_INTERRUPT, CAUSE_FETCH_MISALIGNED,
+  getPc, getX, getPriv, getField, cpuState, PRIV_U, PRIV_S, SSTATUS_WMASK, CAUSE_INTERRUPT, CAUSE_FETCH_MISALIGNED,
   OFF_SSTATUS, OFF_SIGNAL, OFF_TRAP_CAUSE, OFF_TRAP_TVAL, OFF_EXT_IRQ, OFF_SBI_PENDING,
 } from "./state";
 import { runFast, lastRetired } from "./interp";
@@ -23,6 +23,7 @@ import { takeTrap, interruptToTake } from "./trap";
 import { execSystem, completeEcall, SYS_CONTINUE, SYS_SBI } from "./system";
 import { instrUntilTimer } from "./timer";
 import { accessStatus, ACCESS_OK } from "../mmu/access_state";
+import { guestEnter, guestExit, takeRequests, runningVcpu, REQ_SIGNAL, KVM_REQ_TLB_FLUSH } from "../kvm/requests";
 
 // Why cpuRun returned.
 /** The budget is used up. */
@@ -45,16 +46,20 @@ function checkBoundary(): void {
   if ((getField(OFF_SSTATUS) & ~SSTATUS_WMASK) != 0) abort("CPU: sstatus holds bits that are not writable");
 }
 
-/** Instructions per call of the fast loop at most. */
-const FAST_CHUNK: i32 = 1 << 20;
+/**
+ * Instructions per call of the fast loop at most. In the threads build a chunk
+ * is the time the vCPU spends in guest mode at a stretch: how long a remote TLB
+ * flush or a kick may wait for it (kvm/requests.ts).
+ */
+const FAST_CHUNK: i32 = WEBKVM_THREADS ? 1 << 12 : 1 << 20;
 
 export function cpuRun(budget: i32): i32 {
   let left = budget;
   // An SBI call the host did not complete re-executes (and exits again).
-  store<u32>(CPU_STATE + OFF_SBI_PENDING, 0);
+  store<u32>(cpuState() + OFF_SBI_PENDING, 0);
   while (true) {
-    if (load<u32>(CPU_STATE + OFF_SIGNAL) != 0) {
-      store<u32>(CPU_STATE + OFF_SIGNAL, 0);
+    if (load<u32>(cpuState() + OFF_SIGNAL) != 0) {
+      store<u32>(cpuState() + OFF_SIGNAL, 0);
       return EXIT_INTR;
     }
     if (left <= 0) return EXIT_BUDGET;
@@ -77,8 +82,17 @@ export function cpuRun(budget: i32): i32 {
     let chunk = left < FAST_CHUNK ? left : FAST_CHUNK;
     const horizon = instrUntilTimer();
     if (horizon != 0 && horizon < <u64>chunk) chunk = <i32>horizon;
+    if (WEBKVM_THREADS && !guestEnter()) {
+      // A request is pending: a signal ends the run; a TLB flush needs nothing
+      // more here (the zap already emptied the entries, and nothing is cached
+      // between chunks).
+      if (takeRequests(runningVcpu(), REQ_SIGNAL) != 0) return EXIT_INTR;
+      takeRequests(runningVcpu(), KVM_REQ_TLB_FLUSH);
+      continue;
+    }
     runLimit = chunk;
     const stop = runFast();
+    if (WEBKVM_THREADS) guestExit();
     left -= lastRetired;
     if (stop == STOP_LIMIT) continue;
 
@@ -89,7 +103,7 @@ export function cpuRun(budget: i32): i32 {
       const r = execSystem(stopInst);
       if (r != SYS_CONTINUE) {
         if (r == SYS_SBI) {
-          store<u32>(CPU_STATE + OFF_SBI_PENDING, 1);
+          store<u32>(cpuState() + OFF_SBI_PENDING, 1);
           return EXIT_SBI;
         }
         return EXIT_WFI;
@@ -102,22 +116,22 @@ export function cpuRun(budget: i32): i32 {
 
 /** Finishes the SBI call cpuRun returned for; false (and nothing done) if there is none. */
 export function cpuCompleteEcall(): bool {
-  if (load<u32>(CPU_STATE + OFF_SBI_PENDING) == 0) return false;
-  store<u32>(CPU_STATE + OFF_SBI_PENDING, 0);
+  if (load<u32>(cpuState() + OFF_SBI_PENDING) == 0) return false;
+  store<u32>(cpuState() + OFF_SBI_PENDING, 0);
   completeEcall();
   return true;
 }
 
 /** Makes cpuRun return EXIT_INTR at the next instruction boundary (or at once, if not running). */
 export function cpuSignal(): void {
-  store<u32>(CPU_STATE + OFF_SIGNAL, 1);
+  store<u32>(cpuState() + OFF_SIGNAL, 1);
   runLimit = 0;
 }
 
 /** signal_pending for work outside cpuRun (KVM_PRE_FAULT_MEMORY): true once per cpuSignal, which it consumes. */
 export function cpuTakeSignal(): bool {
-  if (load<u32>(CPU_STATE + OFF_SIGNAL) == 0) return false;
-  store<u32>(CPU_STATE + OFF_SIGNAL, 0);
+  if (load<u32>(cpuState() + OFF_SIGNAL) == 0) return false;
+  store<u32>(cpuState() + OFF_SIGNAL, 0);
   return true;
 }
 
@@ -127,6 +141,6 @@ export function cpuTakeSignal(): bool {
  * the current chunk so the run loop looks at it at the next boundary.
  */
 export function cpuSetExternalIrq(level: bool): void {
-  store<u32>(CPU_STATE + OFF_EXT_IRQ, level ? 1 : 0);
+  store<u32>(cpuState() + OFF_EXT_IRQ, level ? 1 : 0);
   if (level) runLimit = 0;
 }

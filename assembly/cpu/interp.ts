@@ -11,7 +11,7 @@
 
 import { memFetch, fetchAddend } from "../mmu/access";
 import { accessStatus } from "../mmu/access_state";
-import { X_REGS, getPc, setPc, addInstret, CAUSE_FETCH_MISALIGNED } from "./state";
+import { xRegs, getPc, setPc, addInstret, CAUSE_FETCH_MISALIGNED } from "./state";
 import { runLimit, stopReason, stopInst, stopNow, raise, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./load_store";
 import { execAmo } from "./amo";
@@ -28,13 +28,13 @@ export let lastRetired: i32 = 0;
 // @ts-ignore: decorator
 @inline function op(e: usize): u8 { return load<u8>(e, 4); }
 // @ts-ignore: decorator
-@inline function rs1(e: usize): u64 { return load<u64>(X_REGS + (<usize>load<u8>(e, 6) << 3)); }
+@inline function rs1(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 6) << 3)); }
 // @ts-ignore: decorator
-@inline function rs2(e: usize): u64 { return load<u64>(X_REGS + (<usize>load<u8>(e, 7) << 3)); }
+@inline function rs2(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 7) << 3)); }
 // @ts-ignore: decorator
 @inline function imm(e: usize): u64 { return load<u64>(e, 8); }
 // @ts-ignore: decorator
-@inline function wr(e: usize, v: u64): void { store<u64>(X_REGS + (<usize>load<u8>(e, 5) << 3), v); }
+@inline function wr(e: usize, v: u64): void { store<u64>(xRegs() + (<usize>load<u8>(e, 5) << 3), v); }
 // @ts-ignore: decorator
 @inline function sext32(v: u64): u64 { return <u64><i64><i32>v; }
 

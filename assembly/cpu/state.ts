@@ -32,9 +32,14 @@
 // interpreter by swapping blocks (vcpu_load); the module globals of the CPU
 // code only carry values within one cpuRun.
 
-export const CPU_STATE_SIZE: i32 = 512;
-export const CPU_STATE: usize = memory.data(CPU_STATE_SIZE, 64);
-export const X_REGS: usize = CPU_STATE;
+import { cpuBlock, CPU_BLOCK_BYTES } from "../layout";
+
+export const CPU_STATE_SIZE: i32 = CPU_BLOCK_BYTES;
+/** This thread's state block (layout.ts: one static block in the default builds, one per thread in the threads build). */
+// @ts-ignore: decorator
+@inline export function cpuState(): usize { return cpuBlock(); }
+// @ts-ignore: decorator
+@inline export function xRegs(): usize { return cpuBlock(); }
 
 export const OFF_PC: usize = 264;
 export const OFF_PRIV: usize = 272;
@@ -125,38 +130,38 @@ export const CAUSE_INTERRUPT: u64 = <u64>1 << 63;
 // ---- accessors ----
 
 // @ts-ignore: decorator
-@inline export function getX(r: i32): u64 { return load<u64>(X_REGS + (<usize>r << 3)); }
+@inline export function getX(r: i32): u64 { return load<u64>(xRegs() + (<usize>r << 3)); }
 // @ts-ignore: decorator
-@inline export function setX(r: i32, v: u64): void { if (r != 0) store<u64>(X_REGS + (<usize>r << 3), v); }
+@inline export function setX(r: i32, v: u64): void { if (r != 0) store<u64>(xRegs() + (<usize>r << 3), v); }
 
 // @ts-ignore: decorator
-@inline export function getField(off: usize): u64 { return load<u64>(CPU_STATE + off); }
+@inline export function getField(off: usize): u64 { return load<u64>(cpuState() + off); }
 // @ts-ignore: decorator
-@inline export function setField(off: usize, v: u64): void { store<u64>(CPU_STATE + off, v); }
+@inline export function setField(off: usize, v: u64): void { store<u64>(cpuState() + off, v); }
 
 // @ts-ignore: decorator
-@inline export function getPc(): u64 { return load<u64>(CPU_STATE + OFF_PC); }
+@inline export function getPc(): u64 { return load<u64>(cpuState() + OFF_PC); }
 // @ts-ignore: decorator
-@inline export function setPc(v: u64): void { store<u64>(CPU_STATE + OFF_PC, v); }
+@inline export function setPc(v: u64): void { store<u64>(cpuState() + OFF_PC, v); }
 // @ts-ignore: decorator
-@inline export function getPriv(): u64 { return load<u64>(CPU_STATE + OFF_PRIV); }
+@inline export function getPriv(): u64 { return load<u64>(cpuState() + OFF_PRIV); }
 // @ts-ignore: decorator
-@inline export function setPriv(v: u64): void { store<u64>(CPU_STATE + OFF_PRIV, v); }
+@inline export function setPriv(v: u64): void { store<u64>(cpuState() + OFF_PRIV, v); }
 // @ts-ignore: decorator
-@inline export function getInstret(): u64 { return load<u64>(CPU_STATE + OFF_INSTRET); }
+@inline export function getInstret(): u64 { return load<u64>(cpuState() + OFF_INSTRET); }
 // @ts-ignore: decorator
-@inline export function addInstret(n: u64): void { store<u64>(CPU_STATE + OFF_INSTRET, load<u64>(CPU_STATE + OFF_INSTRET) + n); }
+@inline export function addInstret(n: u64): void { store<u64>(cpuState() + OFF_INSTRET, load<u64>(cpuState() + OFF_INSTRET) + n); }
 
 // @ts-ignore: decorator
-@inline export function satpMode(): u64 { return load<u64>(CPU_STATE + OFF_SATP) >> SATP_MODE_SHIFT; }
+@inline export function satpMode(): u64 { return load<u64>(cpuState() + OFF_SATP) >> SATP_MODE_SHIFT; }
 
 /** Drops the LR reservation (SC, trap entry, sret: any context switch point). */
 // @ts-ignore: decorator
-@inline export function clearReservation(): void { store<u64>(CPU_STATE + OFF_RESV_ADDR, NO_RESERVATION); }
+@inline export function clearReservation(): void { store<u64>(cpuState() + OFF_RESV_ADDR, NO_RESERVATION); }
 
 /** Power-on state: S-mode at the RAM base, everything else zero, no deadline. */
 export function resetState(entry: u64): void {
-  memory.fill(CPU_STATE, 0, CPU_STATE_SIZE);
+  memory.fill(cpuState(), 0, CPU_STATE_SIZE);
   setPc(entry);
   setPriv(PRIV_S);
   setField(OFF_STIMECMP, <u64>-1);

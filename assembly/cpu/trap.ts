@@ -4,7 +4,7 @@
 
 import {
   getField, setField, getPc, setPc, getPriv, setPriv, clearReservation,
-  OFF_SSTATUS, OFF_SEPC, OFF_SCAUSE, OFF_STVAL, OFF_STVEC, OFF_SIP, OFF_SIE, OFF_EXT_IRQ, CPU_STATE,
+  OFF_SSTATUS, OFF_SEPC, OFF_SCAUSE, OFF_STVAL, OFF_STVEC, OFF_SIP, OFF_SIE, OFF_EXT_IRQ, cpuState,
   SSTATUS_SIE, SSTATUS_SPIE, SSTATUS_SPP, PRIV_S, PRIV_U, CAUSE_INTERRUPT,
   SIP_SSIP, SIP_STIP, SIP_SEIP, IRQ_S_SOFT, IRQ_S_TIMER, IRQ_S_EXT,
 } from "./state";
@@ -53,7 +53,7 @@ export function sret(): void {
 export function sipValue(): u64 {
   let v = getField(OFF_SIP) & SIP_SSIP;
   if (timerPending()) v |= SIP_STIP;
-  if (load<u32>(CPU_STATE + OFF_EXT_IRQ) != 0) v |= SIP_SEIP;
+  if (load<u32>(cpuState() + OFF_EXT_IRQ) != 0) v |= SIP_SEIP;
   return v;
 }
 

@@ -3,7 +3,7 @@
 // level tests can look at registers, CSRs, exits and the memory layer's access
 // log, and benchmarks can time the spte fast path. Nothing else calls these.
 
-import { CPU_STATE, CPU_STATE_SIZE, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, resetState, PRIV_S,
+import { cpuState as cpuStateBlock, CPU_STATE_SIZE, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, resetState, PRIV_S,
   PRIV_U } from "../cpu/state";
 import { csrRead, csrWrite, csrOk } from "../cpu/csr";
 import { timeNow, setTime, setInstrPerTick, timerDeadline, setTimerDeadline } from "../cpu/timer";
@@ -76,7 +76,7 @@ export function cpuReset(entry: u64): void {
   resetState(entry);
   memFlush(); // ends with mmuModeChanged()
 }
-export function cpuState(): usize { return CPU_STATE; }
+export function cpuState(): usize { return cpuStateBlock(); }
 export function cpuStateSize(): i32 { return CPU_STATE_SIZE; }
 export function cpuGetX(r: i32): u64 { return getX(r & 31); }
 export function cpuSetX(r: i32, v: u64): void { setX(r & 31, v); }

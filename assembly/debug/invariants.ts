@@ -2,7 +2,9 @@
 // in only when WEBKVM_DEBUG (asconfig debug target); the release build drops
 // them. A violation aborts: the host sees a trap naming the invariant.
 
-import { Vm, memslotSet, activeSet, vcpuAt, vcpuOf, gfnToHvaMemslot } from "../kvm/kvm_host";
+import { Vm, Vcpu, memslotSet, activeSet, vcpuAt, vcpuOf, gfnToHvaMemslot, mmuLock, mmuUnlock } from "../kvm/kvm_host";
+import { mmapLock, mmapUnlock } from "../hostmm/mmap_lock";
+import { threadId, mutexUnlock } from "../threads";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder, hvaOrder, hvaSlotAt,
   hvaEndAt, hvaKey, hvaMaxAt, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
 import { keyAt, isGap } from "../memslots/packed";
@@ -170,21 +172,35 @@ export function checkVmInvariants(vm: Vm): void {
   checkMmuInvariants(vm);
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
     const v = vcpuOf(vcpuAt(vm, i));
-    const cached = v.lastUsedSlot;
-    if (cached == 0) {
-      check(v.lastNpages == 0 && v.lastHvaNpages == 0, "per-vCPU last-used window is not empty without a slot");
+    // Threads build: a vCPU's cache is its own thread's; look only while holding
+    // its vcpu->mutex, and skip it when another thread is in an ioctl of it.
+    const p = vcpuAt(vm, i);
+    if (WEBKVM_THREADS && v.mutexOwner != threadId) {
+      if (atomic.cmpxchg<i32>(p + offsetof<Vcpu>("mutex"), 0, 1) != 0) continue;
+      checkVcpuCache(vm, v);
+      mutexUnlock(p + offsetof<Vcpu>("mutex"));
       continue;
     }
-    const gen = setOf(activeSet(vm, v.asId)).generation;
-    check(v.lastNpages == 0 || v.lastUsedSlotGen == gen, "per-vCPU last-used window open under an old generation");
-    if (v.lastUsedSlotGen != gen) continue; // dropped on next use
-    check(v.lastBase == slotOf(cached).baseGfn && v.lastNpages == slotOf(cached).npages &&
-      v.lastUaddr == slotOf(cached).userspaceAddr &&
-      v.lastHvaNpages == ((slotOf(cached).flags & KVM_MEMSLOT_INVALID) != 0 ? 0 : v.lastNpages),
-      "per-vCPU last-used window differs from its slot's");
-    check(idLookup(setOf(activeSet(vm, v.asId)), <i32>slotOf(cached).id) == cached,
-      "per-vCPU last_used_slot of the current generation points at a dead slot");
+    checkVcpuCache(vm, v);
   }
+}
+
+function checkVcpuCache(vm: Vm, v: Vcpu): void {
+  const cached = v.lastUsedSlot;
+  if (cached == 0) {
+    check(v.lastNpages == 0 && v.lastHvaNpages == 0, "per-vCPU last-used window is not empty without a slot");
+    return;
+  }
+  const gen = setOf(activeSet(vm, v.asId)).generation;
+  // (The threads build leaves windows open and compares the generation on every lookup instead.)
+  check(WEBKVM_THREADS || v.lastNpages == 0 || v.lastUsedSlotGen == gen, "per-vCPU last-used window open under an old generation");
+  if (v.lastUsedSlotGen != gen) return; // dropped on next use
+  check(v.lastBase == slotOf(cached).baseGfn && v.lastNpages == slotOf(cached).npages &&
+    v.lastUaddr == slotOf(cached).userspaceAddr &&
+    v.lastHvaNpages == ((slotOf(cached).flags & KVM_MEMSLOT_INVALID) != 0 ? 0 : v.lastNpages),
+    "per-vCPU last-used window differs from its slot's");
+  check(idLookup(setOf(activeSet(vm, v.asId)), <i32>slotOf(cached).id) == cached,
+    "per-vCPU last_used_slot of the current generation points at a dead slot");
 }
 
 /** A present spte of slot: its gfn lies in the slot and it maps the frame the slot's hva (or guest_memfd) holds now. */
@@ -228,6 +244,16 @@ function checkRecorded(gfn: u64, ctx: usize): void {
  */
 export function checkMmuInvariants(vm: Vm): void {
   if (!WEBKVM_DEBUG) return;
+  // Threads build: running vCPUs install sptes meanwhile; look under their locks
+  // (mmap_lock first: the order the MMU notifiers take them in).
+  mmapLock();
+  mmuLock(vm);
+  checkMmuLocked(vm);
+  mmuUnlock(vm);
+  mmapUnlock();
+}
+
+function checkMmuLocked(vm: Vm): void {
   let present = 0;
   for (let i: u32 = 0; i < vm.createdVcpus; i++) {
     const t = vcpuOf(vcpuAt(vm, i)).sptTables;

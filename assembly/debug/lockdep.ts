@@ -1,11 +1,18 @@
-// The threads build's lock levers and lockdep probes (test/threads-slots-lock.test.ts):
-// turn slots_lock off to show the concurrency test catches its absence, count
-// how often a thread slept on it, and run the memslot update protocol without
-// it to show the lockdep check fails loudly.
+// The threads build's lock levers and lockdep probes (test/threads-slots-lock.test.ts,
+// test/threads-vcpus.test.ts): turn a protection off to show the concurrency
+// test catches its absence, count how often a thread slept on a lock, and run
+// a path without its lock to show the lockdep check fails loudly.
 
-import { P, threadId } from "../threads";
-import { vmOf } from "../kvm/kvm_host";
-import { vmFromFd } from "../kvm/ioctl";
+import { P, Process, threadId } from "../threads";
+import { Vm, Vcpu, vmOf, vcpuOf, vcpuAt, mmuLock, mmuUnlock } from "../kvm/kvm_host";
+import { rmapAdd } from "../mmu/rmap";
+import { slotOf } from "../memslots/slot";
+import { searchMemslots } from "../memslots/search";
+import { activeSet } from "../kvm/kvm_host";
+import { vcpuTables, mmioSpteValid } from "../mmu/mmu";
+import { spteFor, SPTE_GFN } from "../mmu/spte";
+import { setOf } from "../memslots/set";
+import { vmFromFd, vcpuFromFd } from "../kvm/ioctl";
 import { setMemoryRegion } from "../kvm/set_memory_region";
 
 /** Debug lever: turns every VM's slots_lock (and its lockdep check) off (1) or on (0) for every thread. */
@@ -20,4 +27,88 @@ export function debugThreadId(): i32 { return threadId; }
 /** kvm_set_memory_region called without slots_lock: must trap in the debug threads build. */
 export function debugSetMemoryRegionUnlocked(fd: i32, slot: u32, gpa: u64, size: u64, uaddr: u64): i32 {
   return setMemoryRegion(vmOf(vmFromFd(fd)), slot, 0, gpa, size, uaddr, 0, -1);
+}
+
+/** Debug lever: mmu_lock off (1) for every VM and thread. */
+export function debugMmuLockOff(off: bool): void { P.mmuLockOff = off ? 1 : 0; }
+
+/** Debug lever: synchronize_srcu returns without waiting for readers (1). */
+export function debugSrcuOff(off: bool): void { P.srcuOff = off ? 1 : 0; }
+
+/** Debug lever: memslot sets are published with their settled generation, no in-progress bit (1). */
+export function debugGenInProgressOff(off: bool): void { P.genInProgressOff = off ? 1 : 0; }
+
+/** Sleeps on: 0 mmu_lock (and mn_invalidate_lock), 1 vcpu->mutex, 2 mmap_lock, 3 srcu's grace-period mutex; 4: MMIO sptes made across a generation change. */
+export function debugLockSleeps(which: i32): u32 {
+  if (which == 0) return P.mmuLockSleeps;
+  if (which == 1) return P.vcpuMutexSleeps;
+  if (which == 2) return P.mmapLockSleeps;
+  if (which == 4) return P.mmioGenRaces;
+  return P.srcuGpSleeps;
+}
+
+/** An rmap change without mmu_lock (the spte of gfn in the vCPU's first table): must trap in the debug threads build. */
+export function debugRmapAddUnlocked(vcpuFd: i32, gfn: u64): void {
+  const p = vcpuFromFd(vcpuFd);
+  const vm = vmOf(vcpuOf(p).vm);
+  const slot = searchMemslots(activeSet(vm, 0), gfn);
+  rmapAdd(slotOf(slot).arch, vcpuTables(p));
+}
+
+/** Debug lever: the fault path spins n iterations between its memslot lookup and the spte install. */
+export function debugFaultWindowSpin(n: i32): void { P.faultWindowSpin = n; }
+
+/**
+ * The lock words of a VM and of the process, for tests that check nothing is
+ * left held (and to see what a hung test waits on): 0 slots_lock, 1 mmu_lock,
+ * 2 srcu index, 3 srcu readers of index 0, 4 of index 1, 5 mn_invalidate_lock,
+ * 6 invalidations in flight, 7 the heap lock, 8 the mmap_lock; 9 + 4i.. 12 + 4i: vCPU i's mode,
+ * requests, SRCU index held (+1) and vcpu->mutex.
+ */
+export function debugLockWord(vmFd: i32, which: i32): i32 {
+  if (!WEBKVM_THREADS) return -1;
+  const vm = vmOf(vmFromFd(vmFd));
+  switch (which) {
+    case 0: return atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("slotsLock"));
+    case 1: return atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLock"));
+    case 2: return atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("srcuIdx"));
+    case 3: return atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("srcuReaders0"));
+    case 4: return atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("srcuReaders1"));
+    case 5: return atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mnInvalidateLock"));
+    case 6: return atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mnActiveInvalidateCount"));
+    case 7: return atomic.load<i32>(changetype<usize>(P) + offsetof<Process>("heapLock"));
+    case 8: return atomic.load<i32>(changetype<usize>(P) + offsetof<Process>("mmapLock"));
+  }
+  if (which >= 100) { // 100 + i: the pc (low 32 bits) of vCPU i where a thread has it loaded
+    const v = vcpuOf(vcpuAt(vm, which - 100));
+    return v.loadedIn == 0 ? -1 : load<i32>(v.loadedIn + 264);
+  }
+  // 9 + 4i ..: vCPU i's mode, requests, SRCU index held (+1), vcpu->mutex
+  const i = <u32>(which - 9) >> 2;
+  if (which < 9 || i >= vm.createdVcpus) return -1;
+  const v = vcpuAt(vm, i);
+  switch ((which - 9) & 3) {
+    case 0: return atomic.load<i32>(v + offsetof<Vcpu>("mode"));
+    case 1: return atomic.load<i32>(v + offsetof<Vcpu>("requests"));
+    case 2: return atomic.load<i32>(v + offsetof<Vcpu>("srcuHeld"));
+    default: return atomic.load<i32>(v + offsetof<Vcpu>("mutex"));
+  }
+  return -1;
+}
+
+/**
+ * Whether the vCPU's bare-mode shadow entry for gfn is an MMIO spte valid for
+ * the current generation: the next guest access there would be MMIO without a
+ * memslot lookup (seed 003's stale entry when a slot exists there).
+ */
+export function debugValidMmioSpte(vcpuFd: i32, gfn: u64): bool {
+  const p = vcpuFromFd(vcpuFd);
+  const v = vcpuOf(p);
+  if (v.sptTables == 0) return false;
+  const vm = vmOf(v.vm);
+  mmuLock(vm);
+  const e = spteFor(v.sptTables, gfn << 12);
+  const r = load<u64>(e + SPTE_GFN) == gfn && mmioSpteValid(e, setOf(activeSet(vm, v.asId)).generation);
+  mmuUnlock(vm);
+  return r;
 }

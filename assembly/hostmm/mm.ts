@@ -10,6 +10,7 @@ import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE, MAPPING_START, MAPPING_END
 import { allocFrame, freeFrame } from "./frames";
 import { kzalloc, kfree } from "../kalloc";
 import { P } from "../threads";
+import { mmapLock, mmapUnlock } from "./mmap_lock";
 import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
   CHECK_MPROTECT_UNMAPPED, CHECK_HVA_FAULT } from "../errno";
 
@@ -252,7 +253,7 @@ function findFreeRange(len: u64): u64 {
 }
 
 /** mmap(addr, len, prot, flags) of anonymous memory: the hva, or -errno. */
-export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 {
+function mmapLocked(addr: u64, len: u64, prot: u32, flags: u32): i64 {
   if (len == 0 || (prot & ~7) != 0 || (flags & (MAP_SHARED | MAP_PRIVATE)) == (MAP_SHARED | MAP_PRIVATE))
     return fail(CHECK_MMAP_ARGS, EINVAL);
   if (len > taskSize) return fail(CHECK_MMAP_RANGE, ENOMEM);
@@ -271,7 +272,14 @@ export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 {
   return <i64>addr;
 }
 
-export function munmap(addr: u64, len: u64): i32 {
+export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 {
+  mmapLock();
+  const r = mmapLocked(addr, len, prot, flags);
+  mmapUnlock();
+  return r;
+}
+
+function munmapLocked(addr: u64, len: u64): i32 {
   if ((addr & PAGE_MASK) != 0 || len == 0) return fail(CHECK_MMAP_ARGS, EINVAL);
   len = (len + PAGE_MASK) & ~PAGE_MASK;
   if (addr >= taskSize || len > taskSize - addr) return fail(CHECK_MMAP_ARGS, EINVAL);
@@ -280,7 +288,14 @@ export function munmap(addr: u64, len: u64): i32 {
   return 0;
 }
 
-export function mprotect(addr: u64, len: u64, prot: u32): i32 {
+export function munmap(addr: u64, len: u64): i32 {
+  mmapLock();
+  const r = munmapLocked(addr, len);
+  mmapUnlock();
+  return r;
+}
+
+function mprotectLocked(addr: u64, len: u64, prot: u32): i32 {
   if ((addr & PAGE_MASK) != 0 || (prot & ~7) != 0) return fail(CHECK_MMAP_ARGS, EINVAL);
   len = (len + PAGE_MASK) & ~PAGE_MASK;
   if (len == 0) return 0;
@@ -301,6 +316,13 @@ export function mprotect(addr: u64, len: u64, prot: u32): i32 {
   for (i = firstVmaEndingAfter(addr); i < P.vmaCount && vmaAt(i).start < end; i++) vmaAt(i).prot = prot;
   mmuNotifierInvalidateRangeEnd(addr, end);
   return 0;
+}
+
+export function mprotect(addr: u64, len: u64, prot: u32): i32 {
+  mmapLock();
+  const r = mprotectLocked(addr, len, prot);
+  mmapUnlock();
+  return r;
 }
 
 /**
@@ -326,7 +348,7 @@ export function copyUser(lin: usize, hva: u64, len: usize, toUser: bool): bool {
  * or 0 with EFAULT recorded when no usable mapping is there (or ENOMEM when no
  * frame is left).
  */
-export function hvaToLinear(hva: u64, write: bool): usize {
+function hvaToLinearLocked(hva: u64, write: bool): usize {
   const i = findVma(hva);
   if (i < 0) { fail(CHECK_HVA_FAULT, EFAULT); return 0; }
   const prot = vmaAt(i).prot;
@@ -361,10 +383,24 @@ export function hvaToLinear(hva: u64, write: bool): usize {
   return f + off;
 }
 
+export function hvaToLinear(hva: u64, write: bool): usize {
+  mmapLock();
+  const r = hvaToLinearLocked(hva, write);
+  mmapUnlock();
+  return r;
+}
+
 /** Protection of the mapping at hva, or -1 when nothing is mapped there. */
-export function hvaProt(hva: u64): i32 {
+function hvaProtLocked(hva: u64): i32 {
   const i = findVma(hva);
   return i < 0 ? -1 : <i32>vmaAt(i).prot;
+}
+
+export function hvaProt(hva: u64): i32 {
+  mmapLock();
+  const r = hvaProtLocked(hva);
+  mmapUnlock();
+  return r;
 }
 
 export function mappingCount(): i32 {
@@ -381,9 +417,16 @@ export function mappingAt(i: i32, out: usize): void {
 }
 
 /** Whether a page frame is present at hva (for tests of demand paging). */
-export function hvaResident(hva: u64): bool {
+function hvaResidentLocked(hva: u64): bool {
   const p = ptePtr(hva >> PAGE_SHIFT, false);
   return p != 0 && (load<u32>(p) & PTE_PRESENT) != 0 && (load<u32>(p) & PTE_ZERO) == 0;
+}
+
+export function hvaResident(hva: u64): bool {
+  mmapLock();
+  const r = hvaResidentLocked(hva);
+  mmapUnlock();
+  return r;
 }
 
 /**
@@ -391,7 +434,7 @@ export function hvaResident(hva: u64): bool {
  * migration, like compaction or NUMA balancing): the contents stay, the
  * backing changes, and secondary MMUs hear about it first. Returns the count.
  */
-export function migratePages(addr: u64, len: u64): i32 {
+function migratePagesLocked(addr: u64, len: u64): i32 {
   if ((addr & PAGE_MASK) != 0) return fail(CHECK_MMAP_ARGS, EINVAL);
   const end = addr + ((len + PAGE_MASK) & ~PAGE_MASK);
   mmuNotifierInvalidateRangeStart(addr, end);
@@ -413,12 +456,26 @@ export function migratePages(addr: u64, len: u64): i32 {
   return moved;
 }
 
+export function migratePages(addr: u64, len: u64): i32 {
+  mmapLock();
+  const r = migratePagesLocked(addr, len);
+  mmapUnlock();
+  return r;
+}
+
 /** The linear frame behind hva without faulting anything in (0: none; the zero page counts). */
-export function hvaFrameNoFault(hva: u64): usize {
+function hvaFrameNoFaultLocked(hva: u64): usize {
   const p = ptePtr(hva >> PAGE_SHIFT, false);
   if (p == 0) return 0;
   const pte = load<u32>(p);
   return (pte & PTE_PRESENT) != 0 ? <usize>(pte & ~<u32>PAGE_MASK) : 0;
+}
+
+export function hvaFrameNoFault(hva: u64): usize {
+  mmapLock();
+  const r = hvaFrameNoFaultLocked(hva);
+  mmapUnlock();
+  return r;
 }
 
 // ---- file-backed mappings (the only file a VMA maps is a guest_memfd) ----
@@ -427,13 +484,20 @@ export function hvaFrameNoFault(hva: u64): usize {
 // its PTEs carry PTE_FILE, so unmapping never frees the file's frames.
 
 /** mmap of a file from page index pgoff: an ordinary placement, then the VMA takes a file reference. */
-export function mmapFile(addr: u64, len: u64, prot: u32, flags: u32, file: usize, pgoff: u64): i64 {
+function mmapFileLocked(addr: u64, len: u64, prot: u32, flags: u32, file: usize, pgoff: u64): i64 {
   const r = mmap(addr, len, prot, flags);
   if (r < 0) return r;
   const v = vmaAt(findVma(<u64>r));
   v.file = file;
   v.pgoff = pgoff;
   fileGet(file);
+  return r;
+}
+
+export function mmapFile(addr: u64, len: u64, prot: u32, flags: u32, file: usize, pgoff: u64): i64 {
+  mmapLock();
+  const r = mmapFileLocked(addr, len, prot, flags, file, pgoff);
+  mmapUnlock();
   return r;
 }
 
@@ -453,7 +517,7 @@ function fileFault(v: Vma, hva: u64, pte: usize): usize {
 }
 
 /** Unmaps the file's pages [start, end) from every VMA mapping them (truncate: MMU notifiers fire). */
-export function zapFilePages(file: usize, start: u64, end: u64): void {
+function zapFilePagesLocked(file: usize, start: u64, end: u64): void {
   for (let i = 0; i < P.vmaCount; i++) {
     const v = vmaAt(i);
     if (v.file != file) continue;
@@ -467,6 +531,12 @@ export function zapFilePages(file: usize, start: u64, end: u64): void {
   }
 }
 
+export function zapFilePages(file: usize, start: u64, end: u64): void {
+  mmapLock();
+  zapFilePagesLocked(file, start, end);
+  mmapUnlock();
+}
+
 /** Whether one VMA with PROT_WRITE covers all of [addr, addr + len) (a fast path for bulk copies). */
 export function userRangeWritable(addr: u64, len: u64): bool {
   const i = findVma(addr);
@@ -476,10 +546,17 @@ export function userRangeWritable(addr: u64, len: u64): bool {
 }
 
 /** The linear address of hva's private anonymous frame, or 0 (absent or the zero page). */
-export function privateFrame(hva: u64): usize {
+function privateFrameLocked(hva: u64): usize {
   const p = ptePtr(hva >> PAGE_SHIFT, false);
   if (p == 0) return 0;
   return privateLinear(load<u32>(p), hva);
+}
+
+export function privateFrame(hva: u64): usize {
+  mmapLock();
+  const r = privateFrameLocked(hva);
+  mmapUnlock();
+  return r;
 }
 
 // @ts-ignore: decorator
@@ -493,7 +570,7 @@ export function privateFrame(hva: u64): usize {
  * it), else 0. Walks each last-level table's ptes in a row rather than from
  * the top for every page.
  */
-export function privateRun(hva: u64, len: u64): usize {
+function privateRunLocked(hva: u64, len: u64): usize {
   if (len == 0) return 0;
   const first = privateFrame(hva);
   if (first == 0) return 0;
@@ -510,4 +587,11 @@ export function privateRun(hva: u64, len: u64): usize {
     }
   }
   return first;
+}
+
+export function privateRun(hva: u64, len: u64): usize {
+  mmapLock();
+  const r = privateRunLocked(hva, len);
+  mmapUnlock();
+  return r;
 }

@@ -6,7 +6,7 @@
 import { ioctlBuf, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
   REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
 import { createVm, destroyVm } from "./vm";
-import { Vm, vmOf, vcpuAt, vcpuOf, slotsLock, slotsUnlock } from "./kvm_host";
+import { Vm, vmOf, vcpuAt, vcpuOf, slotsLock, slotsUnlock, vcpuMutexLock, vcpuMutexUnlock } from "./kvm_host";
 import { createVcpu } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2, KVM_CAP_HALT_POLL } from "./caps";
@@ -18,7 +18,7 @@ import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_USER_MEM_SLOTS } from ".
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "./set_memslot";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
-import { kvmRun, oneReg } from "./vcpu_run";
+import { kvmRun, oneReg, vcpuPut } from "./vcpu_run";
 import { cpuSignal } from "../cpu/execute";
 import { preFaultMemoryIoctl } from "./pre_fault";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
@@ -159,7 +159,10 @@ function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
     return r;
   }
   if (nr == KVM_CREATE_VCPU) {
+    // kvm->lock serialises vCPU creation; slots_lock stands in for it here.
+    slotsLock(vm);
     const v = createVcpu(vm, arg);
+    slotsUnlock(vm);
     if (v < 0) return <i32>v;
     const fd = fdInstall(FD_VCPU, <usize>v);
     vcpuOf(<usize>v).fd = fd;
@@ -229,6 +232,16 @@ export function vmRelease(vm: Vm): bool {
 }
 
 function vcpuIoctl(vcpu: usize, nr: u32, argLen: i32): i32 {
+  if (!WEBKVM_THREADS) return vcpuIoctlLocked(vcpu, nr, argLen);
+  // kvm_vcpu_ioctl: under vcpu->mutex, between vcpu_load and vcpu_put.
+  vcpuMutexLock(vcpu);
+  const r = vcpuIoctlLocked(vcpu, nr, argLen);
+  vcpuPut(vcpu);
+  vcpuMutexUnlock(vcpu);
+  return r;
+}
+
+function vcpuIoctlLocked(vcpu: usize, nr: u32, argLen: i32): i32 {
   if (nr == KVM_RUN) return kvmRun(vcpu);
   if (nr == KVM_GET_ONE_REG || nr == KVM_SET_ONE_REG) {
     if (argLen < ONE_REG_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);

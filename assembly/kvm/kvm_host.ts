@@ -63,6 +63,20 @@ import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
   slotsLock: i32;
   /** The thread holding slots_lock (threads.ts's threadId), 0 when free: lockdep's owner. */
   slotsLockOwner: i32;
+  /** kvm->mmu_lock: word, owner, how deep the owner holds it (see mmuLock). */
+  mmuLock: i32;
+  mmuLockOwner: i32;
+  mmuLockDepth: i32;
+  /** kvm->srcu (kvm/srcu.ts): the index readers enter on, the readers per index, sleeping synchronizers. */
+  srcuIdx: u32;
+  srcuReaders0: u32;
+  srcuReaders1: u32;
+  srcuWaiters: u32;
+  /** srcu's grace-period mutex: one synchronize_srcu at a time flips the index. */
+  srcuGpLock: i32;
+  /** kvm->mn_invalidate_lock, and a memslot swap sleeping until mnActiveInvalidateCount is 0. */
+  mnInvalidateLock: i32;
+  mnSwapWaiting: u32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
@@ -93,12 +107,30 @@ export const KVM_MAX_VCPU_IDS: u32 = 16384;  // [x86] KVM_MAX_VCPUS * KVM_VCPU_I
 
 /** The active set's generation of an address space (what per-vCPU caches are tagged with). */
 @inline export function liveGeneration(vm: Vm, as: u32): u64 {
+  if (WEBKVM_THREADS) return atomic.load<u64>(changetype<usize>(vm) + (as == 0 ? offsetof<Vm>("liveGen0") : offsetof<Vm>("liveGen1")));
   return as == 0 ? vm.liveGen0 : vm.liveGen1;
 }
 
+/**
+ * Publishes a generation after the set it belongs to (a reader reads the
+ * generation first, then the set: a new generation implies the new set). With
+ * one thread the windows of the vCPUs are emptied here instead, so a hit needs
+ * no generation compare; in the threads build a vCPU's window belongs to its
+ * own thread and every lookup compares the generation, as the kernel does.
+ */
 export function setLiveGeneration(vm: Vm, as: u32, gen: u64): void {
+  if (WEBKVM_THREADS) {
+    atomic.store<u64>(changetype<usize>(vm) + (as == 0 ? offsetof<Vm>("liveGen0") : offsetof<Vm>("liveGen1")), gen);
+    return;
+  }
   if (as == 0) vm.liveGen0 = gen; else vm.liveGen1 = gen;
   dropLastUsedWindows(vm, as);
+}
+
+/** Flips which set of address space as is active (kvm_swap_active_memslots' rcu_assign_pointer). */
+export function flipActiveSet(vm: Vm, as: u32): void {
+  if (WEBKVM_THREADS) atomic.xor<u32>(changetype<usize>(vm) + offsetof<Vm>("activeMask"), 1 << as);
+  else vm.activeMask ^= 1 << as;
 }
 
 // ---- the list of live VMs ----
@@ -193,6 +225,19 @@ export function vmListRemove(p: usize): void {
   ringResetIndex: u32;
   /** KVM_REQ_DIRTY_RING_SOFT_FULL */
   ringSoftFullRequest: u32;
+  /** vcpu->mutex (threads.ts's mutex word) and its owner: one ioctl on the vCPU at a time. */
+  mutex: i32;
+  mutexOwner: i32;
+  /** vcpu->mode (kvm/requests.ts): guest-mode entries and exits so far, odd while in guest mode. */
+  mode: u32;
+  /** A flush waits on mode: its exit from guest mode wakes it. */
+  modeWaiters: u32;
+  /** vcpu->requests: KVM_REQ_* bits (kvm/requests.ts). */
+  requests: u32;
+  /** The kvm->srcu index KVM_RUN holds plus 1, or 0 (kvm/srcu.ts). */
+  srcuHeld: u32;
+  /** Threads build: the state block of the thread that has the vCPU loaded (0: none; for debug probes). */
+  loadedIn: usize;
 }
 
 @inline export function vcpuOf(p: usize): Vcpu {
@@ -224,7 +269,7 @@ export function gfnToHvaMemslot(slot: usize, gfn: u64, write: bool): u64 {
 // @ts-ignore: decorator
 @inline export function vcpuGfnToMemslot(p: usize, gfn: u64): usize {
   const v = vcpuOf(p);
-  if (windowHit(v, gfn - v.lastBase, v.lastNpages)) return v.lastUsedSlot;
+  if (!WEBKVM_THREADS && windowHit(v, gfn - v.lastBase, v.lastNpages)) return v.lastUsedSlot;
   return vcpuGfnToMemslotSlow(p, gfn);
 }
 
@@ -257,6 +302,7 @@ function vcpuGfnToMemslotSlow(p: usize, gfn: u64): usize {
     setLastUsed(v, 0);
     v.lastUsedSlotGen = gen;
   }
+  if (WEBKVM_THREADS && windowHit(v, gfn - v.lastBase, v.lastNpages)) return v.lastUsedSlot;
   const found = searchMemslots(activeSet(vm, v.asId), gfn);
   if (found != 0) setLastUsed(v, found);
   return found;
@@ -275,7 +321,7 @@ function setLastUsed(v: Vcpu, slot: usize): void {
 @inline export function vcpuGfnToHva(p: usize, gfn: u64): u64 {
   const v = vcpuOf(p);
   const off = gfn - v.lastBase;
-  if (hvaWindowHit(v, off)) return hvaWindowAt(v, off);
+  if (!WEBKVM_THREADS && hvaWindowHit(v, off)) return hvaWindowAt(v, off);
   return vcpuGfnToHvaSlow(p, gfn);
 }
 
@@ -316,6 +362,55 @@ export function slotsUnlock(vm: Vm): void {
   if (P.slotsLockOff != 0) return;
   vm.slotsLockOwner = 0;
   mutexUnlock(changetype<usize>(vm) + offsetof<Vm>("slotsLock"));
+}
+
+// ---- vcpu->mutex ----
+// One ioctl on a vCPU at a time (kvm_vcpu_ioctl): an ioctl from another thread
+// while the vCPU is in KVM_RUN waits for the run to return, as in Linux.
+
+export function vcpuMutexLock(p: usize): void {
+  if (!WEBKVM_THREADS) return;
+  mutexLock(p + offsetof<Vcpu>("mutex"), changetype<usize>(P) + offsetof<Process>("vcpuMutexSleeps"));
+  atomic.store<i32>(p + offsetof<Vcpu>("mutexOwner"), threadId);
+}
+
+export function vcpuMutexUnlock(p: usize): void {
+  if (!WEBKVM_THREADS) return;
+  atomic.store<i32>(p + offsetof<Vcpu>("mutexOwner"), 0);
+  mutexUnlock(p + offsetof<Vcpu>("mutex"));
+}
+
+// ---- kvm->mmu_lock ----
+// Serialises changes of sptes and rmaps (mmu/): the fault path installing an
+// entry, zaps, write protection, the MMU-notifier window. The kernel's is a
+// spinlock (rwlock on x86) that is never taken recursively; here host code can
+// run inside a zap (debug reader hooks, page-track callbacks) and come back
+// into the core, so the owner may take it again (depth counted).
+
+/** write_lock(&kvm->mmu_lock). */
+export function mmuLock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  if (P.mmuLockOff != 0) return;
+  if (atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner")) == threadId) { vm.mmuLockDepth++; return; }
+  mutexLock(changetype<usize>(vm) + offsetof<Vm>("mmuLock"), changetype<usize>(P) + offsetof<Process>("mmuLockSleeps"));
+  atomic.store<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner"), threadId);
+  vm.mmuLockDepth = 1;
+}
+
+/** write_unlock(&kvm->mmu_lock). */
+export function mmuUnlock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  if (P.mmuLockOff != 0) return;
+  if (--vm.mmuLockDepth != 0) return;
+  atomic.store<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner"), 0);
+  mutexUnlock(changetype<usize>(vm) + offsetof<Vm>("mmuLock"));
+}
+
+/** lockdep_assert_held(&kvm->mmu_lock). */
+export function assertMmuLockHeld(vm: Vm): void {
+  if (!WEBKVM_THREADS || !WEBKVM_DEBUG) return;
+  if (P.mmuLockOff != 0) return;
+  if (atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner")) != threadId) abort("lockdep: mmu_lock not held by this thread");
 }
 
 /** lockdep_assert_held(&kvm->slots_lock): the debug threads build traps when this thread does not hold it. */

@@ -5,7 +5,9 @@
 // range (kvm_handle_hva_range) — the sptes and pfn caches built on them are
 // what the MMU and pfn caches drop there.
 
-import { vmCount, vmAt, vmOf, Vm, activeSet } from "./kvm_host";
+import { vmCount, vmAt, vmOf, Vm, activeSet, mmuLock, mmuUnlock } from "./kvm_host";
+import { srcuReadLock, srcuReadUnlock } from "./srcu";
+import { P, Process, mutexLock, mutexUnlock, futexWakeAll } from "../threads";
 import { slotOf, slotHvaEnd } from "../memslots/slot";
 import { forEachSlotInHvaRange } from "../memslots/search";
 import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
@@ -37,6 +39,21 @@ function unmapSlotRange(slot: usize, ctx: usize): void {
   zapGfnRange(slot, mnLastGfnStart, mnLastGfnEnd);
 }
 
+// kvm->mn_invalidate_lock: the count of invalidations in flight changes, and a
+// memslot swap checks it and publishes, under it (kvm_swap_active_memslots).
+// @ts-ignore: decorator
+@inline function mnLockWord(vm: Vm): usize { return changetype<usize>(vm) + offsetof<Vm>("mnInvalidateLock"); }
+// @ts-ignore: decorator
+@inline function mnCountWord(vm: Vm): usize { return changetype<usize>(vm) + offsetof<Vm>("mnActiveInvalidateCount"); }
+
+export function mnInvalidateLock(vm: Vm): void {
+  if (WEBKVM_THREADS) mutexLock(mnLockWord(vm), changetype<usize>(P) + offsetof<Process>("mmuLockSleeps"));
+}
+
+export function mnInvalidateUnlock(vm: Vm): void {
+  if (WEBKVM_THREADS) mutexUnlock(mnLockWord(vm));
+}
+
 export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
   rangeStart = start;
   rangeEnd = end;
@@ -44,11 +61,18 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
     const vm = vmOf(vmAt(i));
     // pfn caches first, before anything else (kvm_mmu_notifier_invalidate_range_start).
     gpcInvalidateStart(vm, start, end);
+    mnInvalidateLock(vm);
     vm.mnActiveInvalidateCount++;
+    mnInvalidateUnlock(vm);
+    // kvm_handle_hva_range: the slots under kvm->srcu, the sptes under mmu_lock.
+    const idx = srcuReadLock(vm);
+    mmuLock(vm);
     mmuInvalidateBegin(vm);
     for (let as: u32 = 0; as < vm.nrAs; as++) {
       forEachSlotInHvaRange(activeSet(vm, as), start, end, unmapSlotRange, changetype<usize>(vm));
     }
+    mmuUnlock(vm);
+    srcuReadUnlock(vm, idx);
   }
   for (let i = 0; i < vmCount(); i++) runReaderHook(vmAt(i), HOOK_MN_INVALIDATING, 0);
 }
@@ -56,7 +80,14 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
 export function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
   for (let i = 0; i < vmCount(); i++) {
     const vm = vmOf(vmAt(i));
+    mmuLock(vm);
     mmuInvalidateEnd(vm);
-    vm.mnActiveInvalidateCount--;
+    mmuUnlock(vm);
+    mnInvalidateLock(vm);
+    const left = --vm.mnActiveInvalidateCount;
+    mnInvalidateUnlock(vm);
+    // The last one out wakes a memslot swap waiting for it.
+    if (WEBKVM_THREADS && left == 0 && atomic.load<u32>(changetype<usize>(vm) + offsetof<Vm>("mnSwapWaiting")) != 0)
+      futexWakeAll(mnCountWord(vm));
   }
 }

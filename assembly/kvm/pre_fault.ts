@@ -17,6 +17,7 @@ import { vcpuLoad, prepareMemoryFaultExit } from "./vcpu_run";
 import { preFaultMemory, KVM_X86_SNP_VM, KVM_X86_TDX_VM } from "./config";
 import { slotOf, KVM_MEMSLOT_INVALID } from "../memslots/slot";
 import { cpuTakeSignal } from "../cpu/execute";
+import { takeRequests, REQ_SIGNAL } from "./requests";
 import { vcpuTables } from "../mmu/mmu";
 import { spteFor } from "../mmu/spte";
 import { faultIn, ACC_READ, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_EFAULT } from "../mmu/fault";
@@ -55,7 +56,8 @@ export function preFaultMemoryIoctl(p: usize, argLen: i32): i32 {
   let r: i32 = 0;
   let budget = MAX_PAGES_PER_CALL;
   do {
-    if (cpuTakeSignal() || budget-- == 0) {
+    // signal_pending: a kick from another thread (threads build) or the host signal of this one.
+    if (cpuTakeSignal() || takeRequests(p, REQ_SIGNAL) != 0 || budget-- == 0) {
       r = fail(CHECK_VCPU_RUN, EINTR);
       break;
     }

@@ -3,6 +3,7 @@
 
 import { Vm, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_RO_BAD } from "./kvm_host";
 import { gfnToMemslotInSet } from "../memslots/search";
+import { srcuReadLock, srcuReadUnlock } from "./srcu";
 import { hvaToLinear } from "../hostmm/mm";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_SIZE, PAGE_MASK } from "../layout";
@@ -30,6 +31,14 @@ function guestPageLinear(vm: Vm, asId: u32, gpa: u64, write: bool): usize {
  * before a failing one have been copied, as in the kernel.
  */
 export function accessGuest(vm: Vm, asId: u32, gpa: u64, buf: usize, len: u32, write: bool): i32 {
+  // Memslot readers hold kvm->srcu (a memslot update on another thread waits for them).
+  const idx = srcuReadLock(vm);
+  const r = accessGuestLocked(vm, asId, gpa, buf, len, write);
+  srcuReadUnlock(vm, idx);
+  return r;
+}
+
+function accessGuestLocked(vm: Vm, asId: u32, gpa: u64, buf: usize, len: u32, write: bool): i32 {
   let done: u32 = 0;
   while (done < len) {
     const seg = min<u32>(len - done, <u32>(<u64>PAGE_SIZE - (gpa & PAGE_MASK)));

@@ -2,7 +2,10 @@
 // INVALID phase for DELETE/MOVE, prepare, install, commit, and the rollback of
 // a failed prepare. Generations change only in swapActiveMemslots.
 
-import { Vm, activeSet, inactiveSet, setLiveGeneration, assertSlotsLockHeld } from "./kvm_host";
+import { Vm, activeSet, inactiveSet, setLiveGeneration, flipActiveSet, assertSlotsLockHeld } from "./kvm_host";
+import { synchronizeSrcu } from "./srcu";
+import { mnInvalidateLock, mnInvalidateUnlock } from "./mmu_notifier";
+import { P, waitWhileEquals } from "../threads";
 import { slotOf, allocSlot, freeSlot, copySlot, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "../memslots/slot";
 import { setOf } from "../memslots/set";
 import { replaceMemslot } from "../memslots/replace";
@@ -38,16 +41,32 @@ export function swapActiveMemslots(vm: Vm, asId: u32): void {
   const next = setOf(inactiveSet(vm, asId));
   const gen = active.generation;
   warn(WARN_GEN_IN_PROGRESS, (gen & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) != 0);
-  next.generation = gen | KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS;
-  // The kernel waits here for in-flight MMU-notifier invalidations to end, so a
-  // set never changes between range_start and range_end. Invalidations here
-  // run to completion inside one host call and never wait on slots_lock, so
-  // none can be in flight now.
-  warn(WARN_MN_ACTIVE_DURING_SWAP, vm.mnActiveInvalidateCount != 0);
-  vm.activeMask ^= 1 << asId;
-  setLiveGeneration(vm, asId, next.generation);
-  runReaderHook(changetype<usize>(vm), HOOK_PUBLISHED, asId);
   const settled = (gen & ~KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) + <u64>vm.nrAs;
+  // (Debug lever: without the in-progress bit, seed 003's stale MMIO spte comes back.)
+  next.generation = WEBKVM_DEBUG && P.genInProgressOff != 0 ? settled : gen | KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS;
+  // Wait for in-flight MMU-notifier invalidations to end, so a set never
+  // changes between range_start and range_end. With one thread none can be in
+  // flight now (they run to completion inside one host call); in the threads
+  // build another thread's may be, and the check and the publication happen
+  // under mn_invalidate_lock so none starts in between.
+  mnInvalidateLock(vm);
+  if (WEBKVM_THREADS) {
+    const count = changetype<usize>(vm) + offsetof<Vm>("mnActiveInvalidateCount");
+    let c = atomic.load<i32>(count);
+    while (c != 0) {
+      mnInvalidateUnlock(vm);
+      waitWhileEquals(count, c, changetype<usize>(vm) + offsetof<Vm>("mnSwapWaiting"));
+      mnInvalidateLock(vm);
+      c = atomic.load<i32>(count);
+    }
+  }
+  warn(WARN_MN_ACTIVE_DURING_SWAP, vm.mnActiveInvalidateCount != 0);
+  flipActiveSet(vm, asId);
+  setLiveGeneration(vm, asId, next.generation);
+  mnInvalidateUnlock(vm);
+  runReaderHook(changetype<usize>(vm), HOOK_PUBLISHED, asId);
+  // synchronize_srcu_expedited: no reader still uses the old set when it is reused.
+  synchronizeSrcu(vm);
   archMemslotsUpdated(vm, settled);
   next.generation = settled;
   setLiveGeneration(vm, asId, settled);
@@ -95,7 +114,7 @@ function archPrepareMemoryRegion(vm: Vm, old: usize, nw: usize, change: i32): i3
     // Fresh per-slot metadata: a MOVE must not reuse the old rmap (a stale rmap would keep sptes of the old gfns alive).
     const e = injected(INJECT_ARCH_PREPARE);
     if (e != 0) return fail(CHECK_ARCH_PREPARE, e);
-    n.arch = allocSlotArch();
+    n.arch = allocSlotArch(changetype<usize>(vm));
     if (n.arch == 0) return fail(CHECK_ARCH_PREPARE, ENOMEM);
     // Fresh (zero) write-track counters at the new location while tracking is on.
     if (writeTrackingEnabled(vm) && !allocWriteTrack(nw)) {

@@ -24,7 +24,9 @@ export function createVcpu(vm: Vm, id: u64): i64 {
     return fail(CHECK_ALLOC_SLOT, ENOMEM);
   }
   store<u32>(vm.vcpus + (<usize>vm.createdVcpus << 2), <u32>p);
-  vm.createdVcpus++;
+  // Published after its entry: a flush on another thread walks 0..createdVcpus.
+  if (WEBKVM_THREADS) atomic.store<u32>(changetype<usize>(vm) + offsetof<Vm>("createdVcpus"), vm.createdVcpus + 1);
+  else vm.createdVcpus++;
   return <i64>p;
 }
 

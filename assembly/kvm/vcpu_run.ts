@@ -2,9 +2,9 @@
 // exit left open (an MMIO read's data, an SBI call's return values), then runs
 // the interpreter until something needs the host, and reports it in kvm_run.
 
-import { vmOf, Vcpu, vcpuOf } from "./kvm_host";
+import { vmOf, Vcpu, vcpuOf, vcpuMutexLock, vcpuMutexUnlock } from "./kvm_host";
 import { kzalloc } from "../kalloc";
-import { CPU_STATE, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
+import { cpuState, CPU_STATE_SIZE, resetState, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, PRIV_S,
   PRIV_U, satpModeSupported } from "../cpu/state";
 import { cpuRun, cpuCompleteEcall, EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "../cpu/execute";
 import { timeNow, setTime, timerDeadline, setTimerDeadline, TIMEBASE_HZ } from "../cpu/timer";
@@ -15,6 +15,9 @@ import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAUL
   EXITK_FAIL } from "../mmu/exit";
 import { ringCheckRequest } from "../dirty/ring";
 import { hvaToLinear } from "../hostmm/mm";
+import { setRunningVcpu, guestExit, takeRequests, REQ_SIGNAL, KVM_REQ_TLB_FLUSH } from "./requests";
+import { vcpuSrcuReadLock, vcpuSrcuReadUnlock } from "./srcu";
+import { threadId } from "../threads";
 import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMIO_PHYS_ADDR, KVM_RUN_MMIO_DATA,
   KVM_RUN_MMIO_LEN, KVM_RUN_MMIO_IS_WRITE, KVM_RUN_MEMORY_FAULT_FLAGS, KVM_RUN_MEMORY_FAULT_GPA,
   KVM_RUN_MEMORY_FAULT_SIZE, KVM_RUN_SBI_EXTENSION, KVM_RUN_SBI_FUNCTION, KVM_RUN_SBI_ARGS, KVM_RUN_SBI_RET,
@@ -30,15 +33,24 @@ const PENDING_NONE: i32 = 0;
 const PENDING_MMIO: i32 = 1;
 const PENDING_SBI: i32 = 2;
 
-/** The vCPU whose state is in CPU_STATE (vcpu_load). */
+/** The vCPU whose state is in cpuState() (vcpu_load). */
 let loaded: usize = 0;
 
 /** vcpu_load: puts the vCPU's saved state into the interpreter's state block. */
 export function vcpuLoad(p: usize): void {
   if (loaded == p) return;
-  if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, CPU_STATE, CPU_STATE_SIZE);
-  memory.copy(CPU_STATE, vcpuOf(p).cpuState, CPU_STATE_SIZE);
+  if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, cpuState(), CPU_STATE_SIZE);
+  memory.copy(cpuState(), vcpuOf(p).cpuState, CPU_STATE_SIZE);
   loaded = p;
+  if (WEBKVM_THREADS) vcpuOf(p).loadedIn = cpuState();
+}
+
+/** vcpu_put (threads build): the state goes back to the vCPU, so the next ioctl may come from any thread. */
+export function vcpuPut(p: usize): void {
+  if (loaded != p) return;
+  memory.copy(vcpuOf(p).cpuState, cpuState(), CPU_STATE_SIZE);
+  loaded = 0;
+  vcpuOf(p).loadedIn = 0;
 }
 
 export function vcpuLoaded(p: usize): bool {
@@ -57,9 +69,9 @@ export function vcpuArchCreate(p: usize): bool {
   v.cpuState = kzalloc(CPU_STATE_SIZE);
   if (v.kvmRun == 0 || v.cpuState == 0) return false;
   v.budget = DEFAULT_BUDGET;
-  if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, CPU_STATE, CPU_STATE_SIZE);
+  if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, cpuState(), CPU_STATE_SIZE);
   resetState(RAM_BASE);
-  memory.copy(v.cpuState, CPU_STATE, CPU_STATE_SIZE);
+  memory.copy(v.cpuState, cpuState(), CPU_STATE_SIZE);
   loaded = p;
   return true;
 }
@@ -111,16 +123,36 @@ function reportMemExit(p: usize): i32 {
     setExit(v, KVM_EXIT_DIRTY_RING_FULL);
     return 0;
   }
-  // EXITK_RETRY: the access met a memslot in flux. The kernel's vCPU would
-  // spin until the update is done; here the update is what is running, so the
-  // vCPU returns as if interrupted and the access re-executes next time.
+  // EXITK_RETRY: the access met a memslot in flux. The kernel's vCPU re-enters
+  // the guest and faults again until the update is done; where the update is
+  // what this thread is running (a debug reader hook inside it), it would wait
+  // for itself, so the vCPU returns as if interrupted and the access
+  // re-executes next time.
   v.exitKind = EXITK_NONE;
   setExit(v, KVM_EXIT_INTR);
   return -EINTR;
 }
 
-/** KVM_RUN. */
+/** Threads build: may an EXITK_RETRY re-enter the guest (true unless this thread holds the update)? */
+function retryInPlace(p: usize): bool {
+  if (!WEBKVM_THREADS) return false;
+  return vcpuOf(p).exitKind == EXITK_RETRY && vmOf(vcpuOf(p).vm).slotsLockOwner != threadId;
+}
+
+/** KVM_RUN. In the threads build it holds kvm->srcu for reading except in guest mode (kvm/requests.ts). */
 export function kvmRun(p: usize): i32 {
+  if (!WEBKVM_THREADS) return kvmRunLoaded(p);
+  vcpuLoad(p);
+  setRunningVcpu(p);
+  vcpuSrcuReadLock(p);
+  const r = kvmRunLoaded(p);
+  guestExit();
+  vcpuSrcuReadUnlock(p);
+  setRunningVcpu(0);
+  return r;
+}
+
+function kvmRunLoaded(p: usize): i32 {
   const v = vcpuOf(p);
   vcpuLoad(p);
   if (!mmuEnter(p)) return fail(CHECK_ALLOC_SLOT, ENOMEM);
@@ -133,7 +165,8 @@ export function kvmRun(p: usize): i32 {
     cpuCompleteEcall();
   }
   v.pending = PENDING_NONE;
-  if (load<u8>(run + KVM_RUN_IMMEDIATE_EXIT) != 0) {
+  // A signal that arrived while the vCPU was not running (kick) ends this run at once.
+  if (load<u8>(run + KVM_RUN_IMMEDIATE_EXIT) != 0 || takeRequests(p, REQ_SIGNAL) != 0) {
     setExit(v, KVM_EXIT_INTR);
     return -EINTR;
   }
@@ -151,7 +184,8 @@ export function kvmRun(p: usize): i32 {
     left--;
     if (r == EXIT_MEM && v.exitKind == EXITK_MMIO) return reportMemExit(p);
     dropFragments(p);
-    if (r == EXIT_MEM) return reportMemExit(p);
+    if (r == EXIT_MEM && !retryInPlace(p)) return reportMemExit(p);
+    if (r == EXIT_MEM) v.exitKind = EXITK_NONE;
   }
   while (true) {
     if (vmOf(v.vm).closedInUse != 0) return 0; // host code closed the VM: stop here (kvm/ioctl.ts reports it)
@@ -168,7 +202,14 @@ export function kvmRun(p: usize): i32 {
       if (used == 0) left = left > <u64>chunk ? left - <u64>chunk : 0; // trapping in place still spends budget
       continue;
     }
-    if (r == EXIT_MEM) return reportMemExit(p);
+    if (r == EXIT_MEM) {
+      if (!retryInPlace(p)) return reportMemExit(p);
+      // RET_PF_RETRY: back into the guest, which faults again (the pending
+      // request, or the memslot in flux, is seen on the way).
+      v.exitKind = EXITK_NONE;
+      takeRequests(p, KVM_REQ_TLB_FLUSH);
+      continue;
+    }
     if (r == EXIT_SBI) {
       setExit(v, KVM_EXIT_RISCV_SBI);
       store<u64>(run + KVM_RUN_SBI_EXTENSION, getX(17));
@@ -297,6 +338,15 @@ export function oneReg(p: usize, set: bool): i32 {
 }
 
 export function vcpuInstret(p: usize): u64 {
+  if (!WEBKVM_THREADS) {
+    vcpuLoad(p);
+    return getInstret();
+  }
+  // Another thread may be running the vCPU: read its state as an ioctl would (vcpu->mutex).
+  vcpuMutexLock(p);
   vcpuLoad(p);
-  return getInstret();
+  const n = getInstret();
+  vcpuPut(p);
+  vcpuMutexUnlock(p);
+  return n;
 }

@@ -23,13 +23,14 @@ import { stopNow, STOP_LIMIT } from "../cpu/stop";
 import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U } from "../cpu/state";
 import { PAGE_MASK } from "../layout";
 import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND } from "./spte";
-import { vcpuTables, dropTables } from "./mmu";
+import { vcpuTables, dropOwnTables } from "./mmu";
 import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
 import { notifyTrackWrite } from "./page_track";
 import { vmOf, vcpuOf } from "../kvm/kvm_host";
 import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, exitFail } from "./exit";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
 import { EOPNOTSUPP, CHECK_RUN_MMIO_INSN } from "../errno";
+import { guestEnter, guestExit } from "../kvm/requests";
 
 export { ACC_READ, ACC_WRITE, ACC_FETCH } from "./fault";
 
@@ -76,7 +77,7 @@ export function mmuModeChanged(): void {
 /** sfence.vma / satp write: every translation of this vCPU may be stale. */
 export function memFlush(): void {
   flushCount++;
-  dropTables(tables);
+  dropOwnTables(vmOf(vcpuOf(curVcpu).vm), tables);
   mmuModeChanged();
 }
 
@@ -165,6 +166,21 @@ let emulating: bool = false;
 /** Translates and faults in va; the linear address, RESOLVED_MMIO (mmioGpa set), or 0 with accessStatus set. */
 let mmioGpa: u64 = 0;
 function resolve(va: u64, acc: i32): usize {
+  // Threads build: the slow path runs outside guest mode, inside the SRCU read
+  // section (kvm/requests.ts); a request that came meanwhile (a zap's flush)
+  // may have made the answer stale, so the access retries instead of using it.
+  if (WEBKVM_THREADS) guestExit();
+  const r = resolveOutsideGuest(va, acc);
+  if (WEBKVM_THREADS && !guestEnter() && accessStatus == ACCESS_OK) {
+    emulating = false;
+    exitRetry(curVcpu);
+    accessStatus = ACCESS_EXIT;
+    return 0;
+  }
+  return r;
+}
+
+function resolveOutsideGuest(va: u64, acc: i32): usize {
   let gpa = va;
   if (accessKey != 0) {
     gpa = translate(va, acc);

@@ -10,7 +10,7 @@
 // A fault that races an MMU-notifier invalidation of its gfn retries instead of
 // installing a mapping of a page that is going away.
 
-import { Vm, vmOf, activeSet, vcpuOf, vcpuGfnToMemslot } from "../kvm/kvm_host";
+import { Vm, vmOf, activeSet, vcpuOf, vcpuGfnToMemslot, mmuLock, mmuUnlock, assertMmuLockHeld } from "../kvm/kvm_host";
 import { setOf } from "../memslots/set";
 import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { hvaToLinear } from "../hostmm/mm";
@@ -24,6 +24,7 @@ import { markPageDirtyInSlot } from "../dirty/mark";
 import { trackCount } from "./page_track";
 import { writableAdd } from "./writable";
 import { gmemFaultIn, gmemExitFlags, GMEM_FAULT_HVA, GMEM_FAULT_EXIT } from "../gmem/fault";
+import { P, Process } from "../threads";
 
 export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
 export const FAULT_MMIO: i32 = 1;     // emulate as MMIO (exit to the host)
@@ -57,7 +58,6 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
   const vm = vmOf(vcpu.vm);
   const gfn = gpa >> PAGE_SHIFT;
   const gen = setOf(activeSet(vm, vcpu.asId)).generation;
-
   // handle_mmio_page_fault: a valid MMIO spte for this gfn answers without a slot lookup.
   if (load<u64>(e + SPTE_GFN) == gfn && load<u64>(e + SPTE_ADDEND) == tag && mmioSpteValid(e, gen)) {
     mmioSpteHits++;
@@ -74,38 +74,68 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
     const gmemLin = gmemFaultIn(vm, slot, gfn);
     if (gmemLin == GMEM_FAULT_EXIT) return FAULT_EFAULT;
     if (slot == 0) {
-      if (gfn <= maxGfn) installMmioSpte(e, tag, gfn, gen);
+      if (gfn <= maxGfn) {
+        raceWindow();
+        mmuLock(vm);
+        // make_mmio_spte reads the generation now, after the lookup: an update
+        // that published a new set meanwhile is still in progress (bit 63), so
+        // the entry carries the old generation and goes stale when it settles.
+        const now = setOf(activeSet(vm, vcpu.asId)).generation;
+        if (WEBKVM_THREADS && WEBKVM_DEBUG && now != gen) atomic.add<u32>(changetype<usize>(P) + offsetof<Process>("mmioGenRaces"), 1);
+        installMmioSpte(e, tag, gfn, now);
+        mmuUnlock(vm);
+      }
       return FAULT_MMIO;
     }
     const s = slotOf(slot);
     if (acc == ACC_WRITE && (s.flags & KVM_MEM_READONLY) != 0) return FAULT_MMIO;
 
-    const seq = vm.mmuInvalidateSeq;
+    const seq = WEBKVM_THREADS ? atomic.load<u64>(changetype<usize>(vm) + offsetof<Vm>("mmuInvalidateSeq")) : vm.mmuInvalidateSeq;
     const hva = slotGfnToHva(s, gfn);
     const lin = gmemLin != GMEM_FAULT_HVA ? gmemLin : hvaToLinear(hva, acc == ACC_WRITE);
     if (lin == 0) return FAULT_EFAULT;
+    raceWindow();
+    mmuLock(vm);
     // is_page_fault_stale: an invalidation ran (or is running over this gfn)
     // since the sequence snapshot: the page may be gone; start over.
     if (vm.mmuInvalidateSeq != seq || (vm.mmuInvalidateInProgress != 0 &&
         gfn >= vm.mmuInvalidateRangeStart && gfn < vm.mmuInvalidateRangeEnd)) {
+      mmuUnlock(vm);
       faultRetries++;
       continue;
     }
-    faultHost = lin + <usize>(gpa & PAGE_MASK);
-    if (acc == ACC_WRITE && trackCount(slot, gfn) != 0) {
-      if (gmemExitFlags != 0) return FAULT_EFAULT; // private memory is never emulated (kvm_mmu_do_page_fault)
-      // A tracked gfn is never mapped writable: the write is done here, once.
-      installSpte(e, tag, gfn, lin, ACC_READ, s.arch);
-      if (!markPageDirtyInSlot(vm, slot, gfn, vcpuP)) return FAULT_RING_FULL;
-      return FAULT_EMULATE;
-    }
-    installSpte(e, tag, gfn, lin, acc, s.arch);
-    // Making the spte writable is when the kernel logs the page: once per
-    // write-protection epoch, however often this vCPU's entry is refilled.
-    if (acc == ACC_WRITE && !spteMadeWritable(vm, vcpuP, slot, gfn)) return FAULT_RING_FULL;
-    return FAULT_MAPPED;
+    const r = mapLocked(vm, vcpuP, e, tag, gpa, slot, lin, acc);
+    mmuUnlock(vm);
+    return r;
   }
   return FAULT_RETRY;
+}
+
+/** Debug threads build: the race-window lever (threads.ts faultWindowSpin): a delay between lookup and install. */
+// @ts-ignore: decorator
+@inline function raceWindow(): void {
+  if (!WEBKVM_THREADS || !WEBKVM_DEBUG) return;
+  const n = P.faultWindowSpin;
+  for (let i = 0; i < n; i++) atomic.load<i32>(changetype<usize>(P) + offsetof<Process>("faultWindowSpin"));
+}
+
+/** The spte for a fault that is not stale, under mmu_lock (the second half of kvm_tdp_mmu_map / direct_map). */
+function mapLocked(vm: Vm, vcpuP: usize, e: usize, tag: u64, gpa: u64, slot: usize, lin: usize, acc: i32): i32 {
+  const s = slotOf(slot);
+  const gfn = gpa >> PAGE_SHIFT;
+  faultHost = lin + <usize>(gpa & PAGE_MASK);
+  if (acc == ACC_WRITE && trackCount(slot, gfn) != 0) {
+    if (gmemExitFlags != 0) return FAULT_EFAULT; // private memory is never emulated (kvm_mmu_do_page_fault)
+    // A tracked gfn is never mapped writable: the write is done here, once.
+    installSpte(e, tag, gfn, lin, ACC_READ, s.arch);
+    if (!markPageDirtyInSlot(vm, slot, gfn, vcpuP)) return FAULT_RING_FULL;
+    return FAULT_EMULATE;
+  }
+  installSpte(e, tag, gfn, lin, acc, s.arch);
+  // Making the spte writable is when the kernel logs the page: once per
+  // write-protection epoch, however often this vCPU's entry is refilled.
+  if (acc == ACC_WRITE && !spteMadeWritable(vm, vcpuP, slot, gfn)) return FAULT_RING_FULL;
+  return FAULT_MAPPED;
 }
 
 /**

@@ -1,13 +1,16 @@
 // VM-wide MMU operations: zapping a slot's sptes (DELETE / MOVE), a gfn range
 // (MMU notifiers), everything (the SLOT_ZAP_ALL quirk, MMIO generation wrap),
-// and the per-vCPU tables themselves.
+// and the per-vCPU tables themselves. Each runs under the VM's mmu_lock and,
+// in the threads build, ends with kvm_flush_remote_tlbs (kvm/requests.ts), so
+// no vCPU goes on using what was taken away once it returns.
 
-import { Vm, vcpuAt, vcpuOf } from "../kvm/kvm_host";
+import { Vm, vcpuAt, vcpuOf, mmuLock, mmuUnlock } from "../kvm/kvm_host";
+import { kvmFlushRemoteTlbs } from "../kvm/requests";
 import { slotOf } from "../memslots/slot";
 import { kzalloc } from "../kalloc";
 import { maskWord } from "../layout";
 import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
-import { spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectBitmap } from "./rmap";
+import { SlotArch, spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectBitmap } from "./rmap";
 import { KVM_X86_DEFAULT_VM } from "../kvm/config";
 import { writableDropRange, writableDropBitmap, writableClear, writableClearAll } from "./writable";
 
@@ -43,19 +46,43 @@ export function dropTables(t: usize): u32 {
   return n;
 }
 
+/** The VM whose mmu_lock guards a slot's sptes. */
+// @ts-ignore: decorator
+@inline function archVm(arch: usize): Vm {
+  return changetype<Vm>(changetype<SlotArch>(arch).vm);
+}
+
+/** Ends a change of sptes: the remote flush, then write_unlock(&kvm->mmu_lock). */
+function flushAndUnlock(vm: Vm): void {
+  kvmFlushRemoteTlbs(vm);
+  mmuUnlock(vm);
+}
+
+/** A vCPU's own flush (sfence.vma, satp): drops its tables under mmu_lock (their entries are on rmaps). */
+export function dropOwnTables(vm: Vm, t: usize): void {
+  mmuLock(vm);
+  dropTables(t);
+  mmuUnlock(vm);
+}
+
 /** Drops every spte of every vCPU of the VM (kvm_mmu_zap_all_fast). */
 export function zapAll(vm: Vm): void {
+  mmuLock(vm);
   zapAllCount++;
   writableClearAll(vm);
   for (let i: u32 = 0; i < vm.createdVcpus; i++) sptesZapped += dropTables(vcpuOf(vcpuAt(vm, i)).sptTables);
+  flushAndUnlock(vm);
 }
 
 /** Zaps the sptes of one slot whose gfn lies in [start, end) through its rmap. */
 export function zapGfnRange(slot: usize, start: u64, end: u64): void {
   const arch = slotOf(slot).arch;
   if (arch == 0) return;
+  const vm = archVm(arch);
+  mmuLock(vm);
   writableDropRange(arch, start, end);
   if (rmapCount(arch) != 0) sptesZapped += rmapZapRange(arch, start, end);
+  flushAndUnlock(vm);
 }
 
 /** kvm_arch_flush_shadow_memslot: the INVALID phase of DELETE / MOVE. */
@@ -98,14 +125,20 @@ export function writeProtectGfnMask(vm: Vm, slot: usize, start: u64, mask: u64):
 export function writeProtectBitmap(slot: usize, bitmap: usize, from: u64, to: u64, first: u64 = 0): void {
   const s = slotOf(slot);
   if (s.arch == 0) return;
+  const vm = archVm(s.arch);
+  mmuLock(vm);
   writableDropBitmap(s.arch, s.baseGfn + first, bitmap, from, to);
   sptesWriteProtected += rmapWriteProtectBitmap(s.arch, s.baseGfn + first, bitmap, from, to);
+  flushAndUnlock(vm);
 }
 
 /** Write-protects every mapping of a slot (enabling dirty logging). */
 export function writeProtectSlot(slot: usize): void {
   const s = slotOf(slot);
   if (s.arch == 0) return;
+  const vm = archVm(s.arch);
+  mmuLock(vm);
   writableClear(s.arch);
   sptesWriteProtected += rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
+  flushAndUnlock(vm);
 }

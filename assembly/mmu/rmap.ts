@@ -5,6 +5,7 @@
 // old slot; CREATE and MOVE get fresh metadata (kvm/set_memslot.ts, arch prepare).
 
 import { kzalloc, kfree } from "../kalloc";
+import { Vm, assertMmuLockHeld } from "../kvm/kvm_host";
 import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_GFN, SPTE_RMAP_PREV, SPTE_RMAP_NEXT, SPTE_OWNER,
   SPTE_FLAGS, NO_TAG } from "./spte";
 
@@ -19,10 +20,20 @@ import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_GFN, SPTE_RMAP_PREV
   wrKeys: usize;
   wrBits: u32;
   wrCount: u32;
+  /** The VM whose mmu_lock guards this list (lockdep checks in the threads build). */
+  vm: usize;
 }
 
-export function allocSlotArch(): usize {
-  return kzalloc(offsetof<SlotArch>());
+export function allocSlotArch(vm: usize): usize {
+  const p = kzalloc(offsetof<SlotArch>());
+  if (p != 0) changetype<SlotArch>(p).vm = vm;
+  return p;
+}
+
+/** lockdep_assert_held(&kvm->mmu_lock) for a change of this list (debug threads build). */
+// @ts-ignore: decorator
+@inline function assertListLocked(arch: usize): void {
+  if (WEBKVM_THREADS && WEBKVM_DEBUG) assertMmuLockHeld(changetype<Vm>(changetype<SlotArch>(arch).vm));
 }
 
 export function freeSlotArch(p: usize): void {
@@ -35,6 +46,7 @@ export function freeSlotArch(p: usize): void {
 
 /** Links a present spte into its slot's rmap. */
 export function rmapAdd(arch: usize, e: usize): void {
+  assertListLocked(arch);
   const a = changetype<SlotArch>(arch);
   const head = a.rmapHead;
   store<u32>(e + SPTE_RMAP_PREV, 0);
@@ -49,6 +61,7 @@ export function rmapAdd(arch: usize, e: usize): void {
 export function spteDrop(e: usize): void {
   const arch = <usize>load<u32>(e + SPTE_OWNER);
   if (arch != 0) {
+    assertListLocked(arch);
     const a = changetype<SlotArch>(arch);
     const prev = <usize>load<u32>(e + SPTE_RMAP_PREV);
     const next = <usize>load<u32>(e + SPTE_RMAP_NEXT);

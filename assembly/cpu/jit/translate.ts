@@ -31,7 +31,7 @@
 import * as W from "./emit";
 import { decodeInto } from "../decode";
 import * as D from "../decode";
-import { X_REGS } from "../state";
+import { xRegs } from "../state";
 import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_ADDEND, SPTE_SHIFT, SPT_INDEX_MASK } from "../../mmu/spte";
 
 /** Where a translated function leaves the next pc (u64) and the helpers their status (i32). */
@@ -415,7 +415,7 @@ export function translateRegion(entry: u64, code: usize): i32 {
   }
   for (let r = 1; r < 32; r++) {
     if ((used & (1 << <u32>r)) == 0) continue;
-    W.i32Const(0); W.mem(W.I64_LOAD, 3, <u32>(X_REGS + (<usize>r << 3))); W.localSet(L_REG0 + r);
+    W.i32Const(0); W.mem(W.I64_LOAD, 3, <u32>(xRegs() + (<usize>r << 3))); W.localSet(L_REG0 + r);
   }
 
   W.op(W.BLOCK); W.op(W.T_VOID); // $exit
@@ -442,7 +442,7 @@ export function translateRegion(entry: u64, code: usize): i32 {
   W.op(W.END); // $exit
   for (let r = 1; r < 32; r++) {
     if ((written & (1 << <u32>r)) == 0) continue;
-    W.i32Const(0); W.localGet(L_REG0 + r); W.mem(W.I64_STORE, 3, <u32>(X_REGS + (<usize>r << 3)));
+    W.i32Const(0); W.localGet(L_REG0 + r); W.mem(W.I64_STORE, 3, <u32>(xRegs() + (<usize>r << 3)));
   }
   W.i32Const(0); W.localGet(L_NPC); W.mem(W.I64_STORE, 3, <u32>JIT_NPC);
   W.localGet(L_RET);

@@ -1,0 +1,118 @@
+// VcpuThread: a vCPU whose KVM_RUN executes on a Worker of its own (threads
+// core). The thread that owns the VM keeps handling the exits: `run()` resolves
+// with the exit when the Worker's KVM_RUN returns, and kvm_run is read and
+// written in place (it is in the shared memory). Several VcpuThreads run their
+// guests at once; `kick()` ends a run from here; `terminate()` stops the Worker
+// even in the middle of a run and releases whatever it held.
+
+import type { Vcpu, Exit } from "./vcpu.js";
+import type { Kvm } from "./kvm.js";
+import type { FromWorker, ToWorker } from "./vcpu-thread-worker.js";
+
+interface AnyWorker {
+  post(m: ToWorker): void;
+  onMessage(fn: (m: FromWorker) => void): void;
+  terminate(): Promise<void>;
+}
+
+async function startWorker(): Promise<AnyWorker> {
+  const url = new URL("./vcpu-thread-worker.js", import.meta.url);
+  const g = globalThis as unknown as { process?: { versions?: { node?: string } }; Worker?: typeof Worker };
+  if (g.process?.versions?.node) {
+    const wtModule = "node:worker_threads"; // hidden from bundlers: the browser path never loads it
+    const wt = await import(/* webpackIgnore: true */ /* @vite-ignore */ wtModule) as typeof import("node:worker_threads");
+    const w = new wt.Worker(url);
+    w.unref();
+    return {
+      post: (m) => w.postMessage(m),
+      onMessage: (fn) => { w.on("message", fn); w.on("error", (e) => fn({ error: String(e?.stack ?? e) })); },
+      terminate: async () => { await w.terminate(); },
+    };
+  }
+  if (!g.Worker) throw new Error("webkvm: no Worker here");
+  const w = new g.Worker(url, { type: "module" });
+  return {
+    post: (m) => w.postMessage(m),
+    onMessage: (fn) => {
+      w.onmessage = (e) => fn(e.data as FromWorker);
+      w.onerror = (e) => fn({ error: String(e.message) });
+    },
+    terminate: async () => { w.terminate(); },
+  };
+}
+
+export class VcpuThread {
+  private seq = 0;
+  private pending: { resolve: (e: Exit) => void; reject: (e: unknown) => void } | null = null;
+  private failure: string | null = null;
+  private gone = false;
+
+  private constructor(readonly vcpu: Vcpu, private readonly worker: AnyWorker, readonly threadId: number) {
+    worker.onMessage((m) => this.message(m));
+  }
+
+  /** Starts a Worker for vcpu, a vCPU of a VM of kvm (which must run the threads core). */
+  static async start(kvm: Kvm, vcpu: Vcpu): Promise<VcpuThread> {
+    if (vcpu.vm.kvm !== kvm) throw new Error("webkvm: the vCPU belongs to another Kvm");
+    if (!kvm.core.isThreadsBuild()) throw new Error("webkvm: runInWorker needs the threads core (Kvm.open({ core: \"threads\" }))");
+    const worker = await startWorker();
+    const ready = await new Promise<number>((resolve, reject) => {
+      worker.onMessage((m) => {
+        if ("ready" in m) resolve(m.ready);
+        else if ("error" in m) reject(new Error(`webkvm: vCPU worker: ${m.error}`));
+      });
+      worker.post({ init: { share: kvm.share(), vmFd: vcpu.vm.fd, vcpuFd: vcpu.fd } });
+    });
+    return new VcpuThread(vcpu, worker, ready);
+  }
+
+  private message(m: FromWorker): void {
+    const p = this.pending;
+    if ("error" in m) {
+      this.failure = m.error;
+      this.pending = null;
+      p?.reject(new Error(`webkvm: vCPU worker: ${m.error}`));
+      return;
+    }
+    if (!("done" in m) || !p || m.done !== this.seq) return;
+    this.pending = null;
+    try {
+      p.resolve(this.vcpu.exitOf(m.r, m.check));
+    } catch (e) {
+      p.reject(e);
+    }
+  }
+
+  /** KVM_RUN on the Worker: resolves with the exit (or rejects as Vcpu.run throws). One run at a time. */
+  run(): Promise<Exit> {
+    if (this.gone) return Promise.reject(new Error("webkvm: the vCPU's worker was terminated"));
+    if (this.failure) return Promise.reject(new Error(`webkvm: vCPU worker: ${this.failure}`));
+    if (this.pending) return Promise.reject(new Error("webkvm: a KVM_RUN is already in flight on this vCPU thread"));
+    this.vcpu.runEntryHooks();
+    return new Promise<Exit>((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.worker.post({ run: ++this.seq });
+    });
+  }
+
+  /** Ends the run in flight (exit INTR, EINTR) at the next instruction boundary; see Vcpu.kick. */
+  kick(): void {
+    this.vcpu.kick();
+  }
+
+  /**
+   * Stops the Worker, even inside KVM_RUN, and releases every lock, read
+   * section and vCPU state it held (kvm's SRCU, vcpu->mutex, mmu_lock, ...),
+   * so the VM's next memslot update and its close complete. The run in flight
+   * rejects. The vCPU stays usable from this thread or a new VcpuThread.
+   */
+  async terminate(): Promise<void> {
+    if (this.gone) return;
+    this.gone = true;
+    await this.worker.terminate();
+    this.vcpu.vm.kvm.core.threadGone(this.threadId);
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(new Error("webkvm: the vCPU's worker was terminated"));
+  }
+}
