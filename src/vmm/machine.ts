@@ -31,6 +31,8 @@ export interface MachineOptions {
   vcpus?: number;
   /** With more than one vCPU: the instruction budget of one hart's turn (default 10,000). */
   turn?: number;
+  /** KVM_CAP_DIRTY_LOG_RING: ring bytes per vCPU, enabled before the vCPUs exist (as the cap requires). */
+  dirtyRing?: number;
 }
 
 /** A hart as SBI HSM sees it. */
@@ -90,6 +92,7 @@ export class Machine {
     const kvm = opts.kvm ?? (await Kvm.open());
     const memSize = toU64(opts.memSize ?? 64n << 20n, "memSize");
     const vm = kvm.createVm();
+    if (opts.dirtyRing !== undefined) vm.enableDirtyRing(opts.dirtyRing);
     const ram = kvm.memory.mmap(memSize);
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM_BASE, memorySize: memSize, userspaceAddr: ram,
       flags: opts.dirtyLog ? KVM_MEM_LOG_DIRTY_PAGES : 0 });
