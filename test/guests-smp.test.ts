@@ -184,6 +184,39 @@ describe("SBI HSM (vcpu_sbi_hsm.c)", () => {
 });
 
 describe("Machine({ vcpus })", () => {
+  it("round-robin: running harts alternate, each KVM_RUN a turn of at most `turn` instructions", async () => {
+    const m = await Machine.create({ kvm: await openKvm(), memSize: 16n << 20n, vcpus: 2, turn: 1000 });
+    const spin = bytes(Uint32Array.of(A.addi(REG.t0, REG.t0, 1), A.jal(0, -4)));
+    m.vm.writeGuest(SECONDARY, spin);
+    m.vm.writeGuest(RAM, spin);
+    m.vcpu.setRegs({ pc: RAM, mode: riscv.RISCV_MODE_S });
+    expect(m.startHart(1, SECONDARY)).toBe(SBI_SUCCESS);
+    const r = m.run({ maxInstructions: 100_000n });
+    expect(r.stop).toBe("limit");
+    const [i0, i1] = m.vcpus.map((v) => v.instret);
+    expect(i0 + i1).toBe(r.instructions);
+    expect(r.exits).toBeGreaterThanOrEqual(Number(r.instructions) / 1000);
+    for (const i of [i0, i1]) expect(Number(i) / Number(r.instructions)).toBeGreaterThan(0.45);
+  });
+
+  it("a hart that halts for good (WFI, no timer) sits out while the others run; halt once every running hart has", async () => {
+    const m = await machine(2);
+    m.vm.writeGuest(SECONDARY, bytes(Uint32Array.of(A.wfi(), A.jal(0, -4))));
+    const p = emitCalls(new A.Program(RAM), [[SBI_EXT_HSM, START, 1n, SECONDARY]]);
+    p.li(REG.t1, 20_000).label("spin").emit(A.addi(REG.t1, REG.t1, -1)).to("spin", (off) => A.bne(REG.t1, 0, off));
+    callsProgram(p, [[SBI_EXT_HSM, STATUS, 1n]]);
+    m.load(bytes(p.finish()));
+    const r = m.run({ maxInstructions: 10_000_000n });
+    expect([r.stop, r.hart]).toEqual(["shutdown", 0]); // hart 0 finished its loop after hart 1 halted
+    expect(m.hartState(1)).toBe("started"); // halted is not STOPPED
+
+    const both = await machine(2);
+    both.vm.writeGuest(SECONDARY, bytes(Uint32Array.of(A.wfi(), A.jal(0, -4))));
+    const q = emitCalls(new A.Program(RAM), [[SBI_EXT_HSM, START, 1n, SECONDARY]]).emit(A.wfi(), A.jal(0, -4));
+    both.load(bytes(q.finish()));
+    expect(both.run({ maxInstructions: 10_000_000n }).stop).toBe("halt");
+  });
+
   it("vcpus and turn must be positive integers (RangeError)", async () => {
     const kvm = await openKvm();
     for (const bad of [{ vcpus: 0 }, { vcpus: 1.5 }, { vcpus: 2, turn: 0 }]) await expect(Machine.create({ kvm, ...bad })).rejects.toThrow(RangeError);

@@ -72,6 +72,8 @@ export class Machine {
   private readonly started: boolean[];
   /** The hart that ran last (round-robin continues after it). */
   private current = 0;
+  /** Harts that exited KVM_EXIT_HLT in this run(): nothing can wake them (no IPIs), so they sit out. */
+  private readonly halted: boolean[];
   /** The CSR and timer values of a new vCPU, restored when HSM starts a hart (KVM_REQ_VCPU_RESET). */
   private readonly resetState: { csrs: bigint[]; timerCompare: bigint };
 
@@ -80,6 +82,7 @@ export class Machine {
     this.vcpu = vcpus[0];
     this.resetState = { csrs: CSR_NAMES.map((c) => this.vcpu.getCsr(c)), timerCompare: this.vcpu.getOneReg(REG_TIMER_COMPARE) };
     this.started = vcpus.map((_, i) => i === 0);
+    this.halted = vcpus.map(() => false);
     this.uart = new Uart16550((b) => this.console(b));
     this.bus.register("uart", UART_BASE, 0x100n, this.uart);
   }
@@ -154,6 +157,7 @@ export class Machine {
     x[11] = opaque;
     v.setRegs({ x, pc: startAddr, mode: 1n });
     this.started[hartid] = true;
+    this.halted[hartid] = false;
   }
 
   private sbiHost(hart: number): SbiHost {
@@ -172,31 +176,34 @@ export class Machine {
     return n;
   }
 
-  /** The next STARTED hart after the current one, round-robin; -1 when none is. */
+  /** The next STARTED, not halted hart after the current one, round-robin; -1 when none is. */
   private nextHart(): number {
     const n = this.vcpus.length;
     for (let i = 1; i <= n; i++) {
       const h = (this.current + i) % n;
-      if (this.started[h]) return h;
+      if (this.started[h] && !this.halted[h]) return h;
     }
     return -1;
   }
 
   /**
-   * Runs until the guest shuts down, a hart halts for good or faults, KVM_RUN
-   * fails, every hart has stopped, a dirty ring is full, or maxInstructions
-   * (over all harts) pass. Several harts take turns: one KVM_RUN each.
+   * Runs until the guest shuts down, every running hart halts for good, a
+   * hart faults, KVM_RUN fails, every hart has stopped, a dirty ring is full,
+   * or maxInstructions (over all harts) pass. Several harts take turns: one
+   * KVM_RUN each.
    */
   run(opts: { maxInstructions?: bigint } = {}): RunResult {
     const start = this.instret();
     let exits = 0;
     this.stopped = null;
+    this.halted.fill(false); // a new run() tries them again, as re-entering KVM_RUN does
     for (;;) {
       const next = this.nextHart();
       if (next < 0) {
         const lastExit = { reason: this.vcpus[this.current].kvmRun.exitReason, name: "", errno: 0 };
         lastExit.name = EXIT_NAMES[lastExit.reason] ?? `exit${lastExit.reason}`;
-        return { stop: "harts-stopped", reason: 0, instructions: this.instret() - start, exits, lastExit, hart: this.current };
+        const stop = this.started.includes(true) ? "halt" : "harts-stopped"; // the started ones are halted
+        return { stop, reason: 0, instructions: this.instret() - start, exits, lastExit, hart: this.current };
       }
       const hart = this.current = next;
       const vcpu = this.vcpus[hart];
@@ -226,7 +233,8 @@ export class Machine {
       } else if (exit.reason === KVM_EXIT.INTR) {
         // budget used up: a chance to stop, or the next hart's turn
       } else if (exit.reason === KVM_EXIT.HLT) {
-        return done("halt");
+        this.halted[hart] = true;
+        if (this.nextHart() < 0) return done("halt");
       } else if (exit.reason === KVM_EXIT.MEMORY_FAULT) {
         return done("memory-fault");
       } else if (exit.reason === KVM_EXIT.DIRTY_RING_FULL) {
