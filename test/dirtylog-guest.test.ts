@@ -13,7 +13,7 @@ import {
   addDirtyLogRegion, readRegionPage, setIteration, startDirtylog, dirtylogSteps, collectBitmap, collectRing,
 } from "./dirty-log-verify.js";
 // @ts-expect-error plain JS module without types
-import { dirtylogPages } from "../guests/dirtylog/reference.mjs";
+import { dirtylogPages, dirtylogParams } from "../guests/dirtylog/reference.mjs";
 
 const image = new Uint8Array(readFileSync(new URL("../guests/dirtylog/dirtylog.bin", import.meta.url)));
 const REGION = { slot: 1, gpa: 0xc0000000n, pages: 1024 };
@@ -104,6 +104,32 @@ describe.each<Mode>(["bitmap", "ring"])("dirty_log_test, 2 vCPUs round-robin, co
     expect(o.violations.length).toBeGreaterThan(0);
     expect(new Set(o.violations.map((v) => v.rule))).toEqual(new Set(["changed-not-reported"]));
     o.m.close();
+  });
+});
+
+describe("dirtylog guest arguments (guests/README.md)", () => {
+  it.each([
+    ["no pages", { base: 0xc0000000n, pages: 0, seed: 1n }],
+    ["a base that is not page-aligned", { base: 0xc0000008n, pages: 16, seed: 1n }],
+  ])("%s: it shuts down with failure instead of storing", async (_, params) => {
+    const m = await Machine.create({ kvm: await openKvm(), memSize: 16n << 20n });
+    m.vm.writeGuest(PARAMS, dirtylogParams(params));
+    m.load(image, PARAMS);
+    const r = m.run({ maxInstructions: 1_000_000n });
+    expect([r.stop, r.reason]).toEqual(["shutdown", 1]);
+    expect(dirtylogSteps(m, 0)).toBe(0n);
+  });
+
+  it("a1 = 0: region 0x80400000, 512 pages, seed hartid + 1", async () => {
+    const m = await Machine.create({ kvm: await openKvm(), memSize: 16n << 20n, turn: 10_000 }); // the guest never exits
+    m.load(image);
+    setIteration(m, 7n);
+    expect(m.run({ maxInstructions: 50_000n }).stop).toBe("limit");
+    const steps = Number(dirtylogSteps(m, 0));
+    expect(steps).toBeGreaterThan(100);
+    const pages: number[] = dirtylogPages(1n, 512, steps);
+    const at = (p: number) => new DataView(m.vm.readGuest(0x80400000n + BigInt(p) * 4096n, 8).buffer).getBigUint64(0, true);
+    for (const p of pages) expect(at(p), `page ${p}`).toBe(7n);
   });
 });
 

@@ -219,7 +219,7 @@ describe("Machine({ vcpus })", () => {
 
   it("vcpus and turn must be positive integers (RangeError)", async () => {
     const kvm = await openKvm();
-    for (const bad of [{ vcpus: 0 }, { vcpus: 1.5 }, { vcpus: 2, turn: 0 }]) await expect(Machine.create({ kvm, ...bad })).rejects.toThrow(RangeError);
+    for (const bad of [{ vcpus: 0 }, { vcpus: 1.5 }, { vcpus: 2, turn: 0 }, { turn: -1 }]) await expect(Machine.create({ kvm, ...bad })).rejects.toThrow(RangeError);
   });
 
   it("hart ids are 0..vcpus-1; hartState of any other is a RangeError", async () => {

@@ -15,7 +15,7 @@ import { Uart16550 } from "./devices/uart16550.js";
 import { handleSbi, hsmHartStart, type SbiHost, type SbiHsm } from "./sbi.js";
 import { parseImage } from "./elf.js";
 import { RAM_BASE, UART_BASE } from "./platform.js";
-import { KVM_MEM_LOG_DIRTY_PAGES } from "../uapi.js";
+import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE } from "../uapi.js";
 import { CSR_NAMES, REG_TIMER_COMPARE } from "../riscv.js";
 import { type U64, toU64 } from "../u64.js";
 
@@ -29,7 +29,10 @@ export interface MachineOptions {
   onConsole?: (text: string) => void;
   /** vCPUs, hart ids 0..vcpus-1 (default 1); all but hart 0 begin STOPPED (SBI HSM starts them). */
   vcpus?: number;
-  /** With more than one vCPU: the instruction budget of one hart's turn (default 10,000). */
+  /**
+   * The instruction budget of one turn (one KVM_RUN) of a hart: default 10,000
+   * with several vCPUs; one vCPU keeps KVM's own budget unless this is given.
+   */
   turn?: number;
   /** KVM_CAP_DIRTY_LOG_RING: ring bytes per vCPU, enabled before the vCPUs exist (as the cap requires). */
   dirtyRing?: number;
@@ -90,8 +93,8 @@ export class Machine {
   static async create(opts: MachineOptions = {}): Promise<Machine> {
     const n = opts.vcpus ?? 1;
     if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`vcpus ${n}`);
-    const turn = opts.turn ?? 10_000;
-    if (!Number.isSafeInteger(turn) || turn <= 0) throw new RangeError(`turn ${turn}`);
+    const turn = opts.turn ?? (n > 1 ? 10_000 : undefined);
+    if (turn !== undefined && (!Number.isSafeInteger(turn) || turn <= 0)) throw new RangeError(`turn ${turn}`);
     const kvm = opts.kvm ?? (await Kvm.open());
     const memSize = toU64(opts.memSize ?? 64n << 20n, "memSize");
     const vm = kvm.createVm();
@@ -100,8 +103,7 @@ export class Machine {
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM_BASE, memorySize: memSize, userspaceAddr: ram,
       flags: opts.dirtyLog ? KVM_MEM_LOG_DIRTY_PAGES : 0 });
     const vcpus = Array.from({ length: n }, (_, i) => vm.createVcpu(i));
-    // One vCPU keeps KVM's own budget; several take turns of `turn` instructions.
-    if (n > 1) for (const v of vcpus) v.setBudget(turn);
+    if (turn !== undefined) for (const v of vcpus) v.setBudget(turn);
     return new Machine(kvm, vm, vcpus, ram, memSize, opts.onConsole);
   }
 
@@ -141,7 +143,7 @@ export class Machine {
     return {
       harts: this.vcpus.length,
       started: (h) => this.started[h],
-      executable: (gpa) => this.vm.isVisibleGfn(gpa >> 12n),
+      executable: (gpa) => this.vm.isVisibleGfn(gpa / BigInt(PAGE_SIZE)),
       start: (h, addr, opaque) => this.powerOn(h, addr, opaque),
       stopSelf: () => { if (caller >= 0) this.started[caller] = false; },
     };
