@@ -2,11 +2,12 @@
 // dirtylog guest on 2 vCPUs sharing this thread round-robin: after every
 // collection the host checks test/dirty-log-verify.ts's rules, then bumps the
 // iteration. Collected with GET_DIRTY_LOG + CLEAR_DIRTY_LOG (manual protect)
-// and, separately, with the dirty ring (harvested also on its soft-full exit).
+// (also with KVM_DIRTY_LOG_INITIALLY_SET) and, separately, with the dirty
+// ring (harvested also on its soft-full exit).
 // A collector that loses one reported page per collection is caught.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { Machine, KVM_CAP } from "../src/index.js";
+import { Machine, KVM_CAP, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_INITIALLY_SET } from "../src/index.js";
 import { openKvm } from "./helpers.js";
 import {
   DirtyLogVerifier, type DirtyLogViolation, type DirtyLogRegion, type CollectOptions,
@@ -25,7 +26,8 @@ const PER_ITERATION = 20_000n;
 /** Runs per iteration before the test gives up (a ring that is never reset exits at once, forever). */
 const MAX_RUNS = 1000;
 
-type Mode = "bitmap" | "ring";
+/** "bitmap-initially-set": manual protect with KVM_DIRTY_LOG_INITIALLY_SET (every page reported at first). */
+type Mode = "bitmap" | "bitmap-initially-set" | "ring";
 
 interface Outcome {
   violations: DirtyLogViolation[];
@@ -34,18 +36,23 @@ interface Outcome {
   m: Machine;
   region: DirtyLogRegion;
   ringFullExits: number;
+  /** Pages the first collection reported. */
+  firstReported: number;
 }
 
 async function dirtyLogTest(mode: Mode, collect: CollectOptions = {}): Promise<Outcome> {
   const m = await Machine.create({ kvm: await openKvm(), memSize: 16n << 20n, vcpus: 2, turn: 1500,
     dirtyRing: mode === "ring" ? 4096 : undefined }); // 256 entries: the soft-full exit comes often
-  if (mode === "bitmap") m.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [1]);
+  if (mode !== "ring") {
+    m.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2,
+      [KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (mode === "bitmap-initially-set" ? KVM_DIRTY_LOG_INITIALLY_SET : 0)]);
+  }
   const region = addDirtyLogRegion(m, REGION);
   const entry = m.load(image);
   startDirtylog(m, entry, region, SEEDS, PARAMS);
   const verifier = new DirtyLogVerifier(region.pages);
   const violations: DirtyLogViolation[] = [];
-  let ringFullExits = 0;
+  let ringFullExits = 0, firstReported = -1;
   for (let it = 1n; it <= BigInt(ITERATIONS); it++) {
     setIteration(m, it);
     const dirty = new Set<number>();
@@ -58,11 +65,12 @@ async function dirtyLogTest(mode: Mode, collect: CollectOptions = {}): Promise<O
         for (const p of collectRing(m.vm, m.vcpus, region)) dirty.add(p);
       } else if (r.stop !== "limit") throw new Error(`run stopped: ${r.stop} ${m.output}`);
     }
-    const got = mode === "bitmap" ? collectBitmap(m.vm, region, collect) : collectRing(m.vm, m.vcpus, region, collect);
+    const got = mode === "ring" ? collectRing(m.vm, m.vcpus, region, collect) : collectBitmap(m.vm, region, collect);
     for (const p of got) dirty.add(p);
+    if (firstReported < 0) firstReported = dirty.size;
     violations.push(...verifier.check({ iteration: it, dirty, read: readRegionPage(m, region), quiescent: true }));
   }
-  return { violations, verifier, steps: [0, 1].map((h) => dirtylogSteps(m, h)), m, region, ringFullExits };
+  return { violations, verifier, steps: [0, 1].map((h) => dirtylogSteps(m, h)), m, region, ringFullExits, firstReported };
 }
 
 /** The pages the seeds name in the steps each hart made (a turn may end between a store and steps' update). */
@@ -75,7 +83,7 @@ function modelPages(o: Outcome): { least: Set<number>; most: Set<number> } {
   return { least, most };
 }
 
-describe.each<Mode>(["bitmap", "ring"])("dirty_log_test, 2 vCPUs round-robin, collected by %s", (mode) => {
+describe.each<Mode>(["bitmap", "bitmap-initially-set", "ring"])("dirty_log_test, 2 vCPUs round-robin, collected by %s", (mode) => {
   it("every page that changed since the previous check was reported; no page exceeds the iteration; reported pages hold it or the one before", async () => {
     const o = await dirtyLogTest(mode);
     expect(o.violations.slice(0, 5)).toEqual([]);
@@ -85,6 +93,8 @@ describe.each<Mode>(["bitmap", "ring"])("dirty_log_test, 2 vCPUs round-robin, co
     expect(o.verifier.stats.changed).toBeGreaterThan(ITERATIONS * 100);
     expect(o.steps.every((s) => s > 1000n)).toBe(true);
     if (mode === "ring") expect(o.ringFullExits).toBeGreaterThan(0);
+    if (mode === "bitmap-initially-set") expect(o.firstReported).toBe(REGION.pages);
+    else expect(o.firstReported).toBeLessThan(REGION.pages);
     o.m.close();
   });
 
