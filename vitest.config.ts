@@ -9,6 +9,8 @@ const GUEST_CODE = [
   "test/vcpu.test.ts",
   "test/mmu.test.ts",
   "test/guests.test.ts",
+  "test/guests-smp.test.ts",
+  "test/dirtylog-guest.test.ts",
   "test/conformance.test.ts",
   "test/page-track.test.ts",
   "test/dirty-log.test.ts",

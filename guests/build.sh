@@ -110,7 +110,7 @@ build_guest() {   # build_guest NAME
         "$(sha256sum < "$dir/$name.bin" | cut -d' ' -f1)"
 }
 
-GUESTS=(hello memtest mips paging)
+GUESTS=(dirtylog hello memtest mips paging smp)
 echo "building guests with $("$CC" --version | head -n1)"
 for g in "${GUESTS[@]}"; do
     EXTRA_CFLAGS=()

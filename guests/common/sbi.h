@@ -9,6 +9,20 @@
 #define SBI_EID_LEGACY_SHUTDOWN 0x08UL
 #define SBI_EID_TIME            0x54494D45UL   /* "TIME" */
 #define SBI_EID_SRST            0x53525354UL   /* "SRST" */
+#define SBI_EID_HSM             0x48534DUL     /* "HSM" */
+
+#define SBI_HSM_HART_START      0UL
+#define SBI_HSM_HART_STOP       1UL
+#define SBI_HSM_HART_GET_STATUS 2UL
+
+/* hart_get_status values. */
+#define SBI_HSM_STATE_STARTED   0L
+#define SBI_HSM_STATE_STOPPED   1L
+
+#define SBI_SUCCESS               0L
+#define SBI_ERR_INVALID_PARAM    -3L
+#define SBI_ERR_INVALID_ADDRESS  -5L
+#define SBI_ERR_ALREADY_AVAILABLE -6L
 
 #define SBI_SRST_TYPE_SHUTDOWN  0UL
 #define SBI_SRST_REASON_NONE    0UL            /* success */
@@ -63,6 +77,25 @@ static inline struct sbiret sbi_system_reset(unsigned long type, unsigned long r
 static inline void sbi_legacy_shutdown(void)
 {
     sbi_call(SBI_EID_LEGACY_SHUTDOWN, 0, 0, 0, 0);
+}
+
+/* HSM: start hartid at start_addr in S-mode with a0 = hartid, a1 = opaque. */
+static inline struct sbiret sbi_hart_start(unsigned long hartid, unsigned long start_addr,
+                                           unsigned long opaque)
+{
+    return sbi_call(SBI_EID_HSM, SBI_HSM_HART_START, hartid, start_addr, opaque);
+}
+
+/* HSM: stops the calling hart; returns only on failure. */
+static inline struct sbiret sbi_hart_stop(void)
+{
+    return sbi_call(SBI_EID_HSM, SBI_HSM_HART_STOP, 0, 0, 0);
+}
+
+/* HSM: value = SBI_HSM_STATE_* of hartid. */
+static inline struct sbiret sbi_hart_get_status(unsigned long hartid)
+{
+    return sbi_call(SBI_EID_HSM, SBI_HSM_HART_GET_STATUS, hartid, 0, 0);
 }
 
 /* SRST shutdown; failure != 0 reports "system failure". Never returns. */

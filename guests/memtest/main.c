@@ -10,22 +10,11 @@
  */
 #include <stdint.h>
 
+#include "pattern.h"
 #include "print.h"
 
 #define MEMTEST_BASE         0x80200000UL
 #define MEMTEST_DEFAULT_SIZE (4UL << 20)
-
-#define LCG_SEED 0x9E3779B97F4A7C15ULL
-#define LCG_MUL  6364136223846793005ULL
-#define LCG_ADD  1442695040888963407ULL
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME  0x100000001b3ULL
-
-static inline uint64_t lcg_next(uint64_t x)
-{
-    return x * LCG_MUL + LCG_ADD;
-}
 
 static void fail_at(uint64_t addr)
 {
@@ -77,13 +66,8 @@ int main(unsigned long hartid, unsigned long arg)
 
     /* FNV-1a 64 over the region's bytes, in address order. */
     uint64_t h = FNV_OFFSET;
-    for (uint64_t k = 0; k < words; k++) {
-        uint64_t v = w[k];
-        for (int j = 0; j < 8; j++) {
-            h ^= (v >> (8 * j)) & 0xff;
-            h *= FNV_PRIME;
-        }
-    }
+    for (uint64_t k = 0; k < words; k++)
+        h = fnv1a64_word(h, w[k]);
     for (uint64_t j = 0; j < tail; j++) {
         h ^= b[words * 8 + j];
         h *= FNV_PRIME;

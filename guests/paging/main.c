@@ -18,16 +18,7 @@
 #include <stdint.h>
 
 #include "print.h"
-
-#define PTE_V (1UL << 0)
-#define PTE_R (1UL << 1)
-#define PTE_W (1UL << 2)
-#define PTE_X (1UL << 3)
-#define PTE_A (1UL << 6)
-#define PTE_D (1UL << 7)
-
-#define PAGE_SIZE   4096UL
-#define SATP_SV39   (8UL << 60)
+#include "sv39.h"
 
 #define RAM_BASE    0x80000000UL
 #define MEGA_BASE   0x80200000UL
@@ -43,8 +34,6 @@
 
 #define SENTINEL 0x5A5A5A5A5A5A5A5AUL
 
-typedef uint64_t pte_t;
-
 static pte_t root[512]    __attribute__((aligned(4096)));
 static pte_t l1_ram[512]  __attribute__((aligned(4096)));
 static pte_t l0_img[512]  __attribute__((aligned(4096)));
@@ -58,26 +47,6 @@ volatile uint64_t trap_count, trap_scause, trap_stval, trap_sepc;
 
 extern char _end[];
 extern void paging_trap(void);
-
-static pte_t pte_leaf(uint64_t pa, uint64_t perms)
-{
-    return ((pa >> 12) << 10) | perms | PTE_A | PTE_V;
-}
-
-static pte_t pte_table(const pte_t *next)
-{
-    return (((uint64_t)next >> 12) << 10) | PTE_V;
-}
-
-static inline void sfence_all(void)
-{
-    __asm__ volatile("sfence.vma zero, zero" ::: "memory");
-}
-
-static inline void sfence_va(uint64_t va)
-{
-    __asm__ volatile("sfence.vma %0, zero" :: "r"(va) : "memory");
-}
 
 /* A load that may fault: the trap handler skips it, leaving SENTINEL. */
 static inline uint64_t try_load(uint64_t va, uint64_t *pc)
@@ -157,7 +126,7 @@ int main(unsigned long hartid, unsigned long arg)
     ro_page[0] = 0x0123456789ABCDEFUL;
 
     __asm__ volatile("csrw stvec, %0" :: "r"((uint64_t)paging_trap));
-    uint64_t satp = SATP_SV39 | ((uint64_t)root >> 12);
+    uint64_t satp = satp_sv39(root);
     sfence_all();
     __asm__ volatile("csrw satp, %0" :: "r"(satp) : "memory");
     sfence_all();

@@ -1,5 +1,8 @@
-// A small VMM around the KVM surface: one VM with RAM at 0x80000000, one vCPU,
-// a UART on the MMIO bus, and the SBI calls. What `webkvm run`, `npm start`
+// A small VMM around the KVM surface: one VM with RAM at 0x80000000, one or
+// more vCPUs (harts 0..n-1, the others STOPPED until SBI HSM starts them, as
+// kvm_arch_vcpu_postcreate powers off all but the first), a UART on the MMIO
+// bus, and the SBI calls. Several vCPUs share this thread round-robin, one
+// KVM_RUN per turn with an instruction budget. What `webkvm run`, `npm start`
 // and the guest tests use.
 
 import { Kvm } from "../kvm.js";
@@ -9,10 +12,11 @@ import { KVM_EXIT, EXIT_NAMES } from "../kvm-run.js";
 import { KvmError } from "../errors.js";
 import { MmioBus } from "./devices/mmio-bus.js";
 import { Uart16550 } from "./devices/uart16550.js";
-import { handleSbi, type SbiHost } from "./sbi.js";
+import { handleSbi, hsmHartStart, type SbiHost, type SbiHsm } from "./sbi.js";
 import { parseImage } from "./elf.js";
 import { RAM_BASE, UART_BASE } from "./platform.js";
-import { KVM_MEM_LOG_DIRTY_PAGES } from "../uapi.js";
+import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE } from "../uapi.js";
+import { CSR_NAMES, REG_TIMER_COMPARE } from "../riscv.js";
 import { type U64, toU64 } from "../u64.js";
 
 export interface MachineOptions {
@@ -23,9 +27,27 @@ export interface MachineOptions {
   dirtyLog?: boolean;
   /** Receives the UART's output as it is written. */
   onConsole?: (text: string) => void;
+  /** vCPUs, hart ids 0..vcpus-1 (default 1); all but hart 0 begin STOPPED (SBI HSM starts them). */
+  vcpus?: number;
+  /**
+   * The instruction budget of one turn (one KVM_RUN) of a hart: default 10,000
+   * with several vCPUs; one vCPU keeps KVM's own budget unless this is given.
+   */
+  turn?: number;
+  /** KVM_CAP_DIRTY_LOG_RING: ring bytes per vCPU, enabled before the vCPUs exist (as the cap requires). */
+  dirtyRing?: number;
 }
 
-export type StopKind = "shutdown" | "reboot" | "halt" | "limit" | "memory-fault" | "unhandled-exit" | "run-failed";
+/** A hart as SBI HSM sees it. */
+export type HartState = "started" | "stopped";
+
+/**
+ * Why run() returned. "harts-stopped": every hart called HSM hart_stop.
+ * "dirty-ring-full": a vCPU's dirty ring is soft-full (KVM_EXIT_DIRTY_RING_FULL):
+ * harvest, KVM_RESET_DIRTY_RINGS, and run() again.
+ */
+export type StopKind = "shutdown" | "reboot" | "halt" | "limit" | "memory-fault" | "unhandled-exit" | "run-failed"
+  | "harts-stopped" | "dirty-ring-full";
 
 export interface RunResult {
   stop: StopKind;
@@ -34,6 +56,8 @@ export interface RunResult {
   instructions: bigint;
   exits: number;
   lastExit: Exit;
+  /** The hart whose exit ended the run (0 with one vCPU; for "limit" and "harts-stopped", the last one run). */
+  hart: number;
   /** For "run-failed": why KVM_RUN failed (such as EOPNOTSUPP for a fetch from a gpa without RAM). */
   error?: KvmError;
 }
@@ -43,24 +67,44 @@ export class Machine {
   readonly uart: Uart16550;
   /** Everything the guest wrote to its console (UART and SBI putchar). */
   output = "";
+  /** The boot hart's vCPU (vcpus[0]). */
+  readonly vcpu: Vcpu;
   private stopped: { kind: StopKind; reason: number } | null = null;
   private readonly decoder = new TextDecoder();
+  /** HSM state per hart: hart 0 starts STARTED, the others STOPPED. */
+  private readonly started: boolean[];
+  /** The hart that ran last (round-robin continues after it). */
+  private current = 0;
+  /** Harts that exited KVM_EXIT_HLT in this run(): nothing can wake them (no IPIs), so they sit out. */
+  private readonly halted: boolean[];
+  /** The CSR and timer values of a new vCPU, restored when HSM starts a hart (KVM_REQ_VCPU_RESET). */
+  private readonly resetState: { csrs: bigint[]; timerCompare: bigint };
 
-  private constructor(readonly kvm: Kvm, readonly vm: Vm, readonly vcpu: Vcpu, readonly ramHva: bigint,
+  private constructor(readonly kvm: Kvm, readonly vm: Vm, readonly vcpus: readonly Vcpu[], readonly ramHva: bigint,
                       readonly memSize: bigint, private readonly onConsole?: (t: string) => void) {
+    this.vcpu = vcpus[0];
+    this.resetState = { csrs: CSR_NAMES.map((c) => this.vcpu.getCsr(c)), timerCompare: this.vcpu.getOneReg(REG_TIMER_COMPARE) };
+    this.started = vcpus.map((_, i) => i === 0);
+    this.halted = vcpus.map(() => false);
     this.uart = new Uart16550((b) => this.console(b));
     this.bus.register("uart", UART_BASE, 0x100n, this.uart);
   }
 
   static async create(opts: MachineOptions = {}): Promise<Machine> {
+    const n = opts.vcpus ?? 1;
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`vcpus ${n}`);
+    const turn = opts.turn ?? (n > 1 ? 10_000 : undefined);
+    if (turn !== undefined && (!Number.isSafeInteger(turn) || turn <= 0)) throw new RangeError(`turn ${turn}`);
     const kvm = opts.kvm ?? (await Kvm.open());
     const memSize = toU64(opts.memSize ?? 64n << 20n, "memSize");
     const vm = kvm.createVm();
+    if (opts.dirtyRing !== undefined) vm.enableDirtyRing(opts.dirtyRing);
     const ram = kvm.memory.mmap(memSize);
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM_BASE, memorySize: memSize, userspaceAddr: ram,
       flags: opts.dirtyLog ? KVM_MEM_LOG_DIRTY_PAGES : 0 });
-    const vcpu = vm.createVcpu(0);
-    return new Machine(kvm, vm, vcpu, ram, memSize, opts.onConsole);
+    const vcpus = Array.from({ length: n }, (_, i) => vm.createVcpu(i));
+    if (turn !== undefined) for (const v of vcpus) v.setBudget(turn);
+    return new Machine(kvm, vm, vcpus, ram, memSize, opts.onConsole);
   }
 
   private console(byte: number): void {
@@ -69,7 +113,7 @@ export class Machine {
     this.onConsole?.(s);
   }
 
-  /** Loads a flat image (at the RAM base) or an ELF; the vCPU starts at its entry with a1 = arg. */
+  /** Loads a flat image (at the RAM base) or an ELF; the boot hart starts at its entry with a1 = arg. */
   load(image: Uint8Array, arg: U64 = 0): bigint {
     const img = parseImage(image, RAM_BASE);
     for (const s of img.segments) this.vm.writeGuest(s.gpa, s.bytes);
@@ -79,55 +123,128 @@ export class Machine {
     return img.entry;
   }
 
-  private sbiHost(): SbiHost {
+  /** A hart's HSM state. */
+  hartState(hartid: number): HartState {
+    if (!Number.isInteger(hartid) || hartid < 0 || hartid >= this.vcpus.length) throw new RangeError(`hart ${hartid}`);
+    return this.started[hartid] ? "started" : "stopped";
+  }
+
+  /**
+   * SBI HSM hart_start, called by the VMM itself: starts a STOPPED hart at
+   * startAddr with a0 = hartid and a1 = opaque. Returns the SBI error code
+   * (SBI_SUCCESS = 0n) a guest's call would get.
+   */
+  startHart(hartid: U64, startAddr: U64, opaque: U64 = 0): bigint {
+    return hsmHartStart(this.hsm(-1), toU64(hartid, "hartid"), toU64(startAddr, "startAddr"), toU64(opaque, "opaque"));
+  }
+
+  /** The HSM view for a call made by `caller` (-1: the VMM). */
+  private hsm(caller: number): SbiHsm {
     return {
-      putchar: (b) => this.console(b),
-      getchar: () => -1,
-      setTimer: (t) => this.vcpu.setTimer(t),
-      reset: (type, reason) => { this.stopped = { kind: type === 0 ? "shutdown" : "reboot", reason }; },
+      harts: this.vcpus.length,
+      started: (h) => this.started[h],
+      executable: (gpa) => this.vm.isVisibleGfn(gpa / BigInt(PAGE_SIZE)),
+      start: (h, addr, opaque) => this.powerOn(h, addr, opaque),
+      stopSelf: () => { if (caller >= 0) this.started[caller] = false; },
     };
   }
 
-  /** Runs until the guest shuts down, halts for good, faults, KVM_RUN fails, or maxInstructions pass. */
+  /** kvm_riscv_reset_vcpu with the HSM start context: the new-vCPU state, then pc, a0, a1, S-mode. */
+  private powerOn(hartid: number, startAddr: bigint, opaque: bigint): void {
+    const v = this.vcpus[hartid];
+    CSR_NAMES.forEach((c, i) => v.setCsr(c, this.resetState.csrs[i]));
+    v.setOneReg(REG_TIMER_COMPARE, this.resetState.timerCompare);
+    const x = new Array<bigint>(32).fill(0n);
+    x[10] = BigInt(hartid);
+    x[11] = opaque;
+    v.setRegs({ x, pc: startAddr, mode: 1n });
+    this.started[hartid] = true;
+    this.halted[hartid] = false;
+  }
+
+  private sbiHost(hart: number): SbiHost {
+    return {
+      putchar: (b) => this.console(b),
+      getchar: () => -1,
+      setTimer: (t) => this.vcpus[hart].setTimer(t),
+      reset: (type, reason) => { this.stopped = { kind: type === 0 ? "shutdown" : "reboot", reason }; },
+      hsm: this.hsm(hart),
+    };
+  }
+
+  private instret(): bigint {
+    let n = 0n;
+    for (const v of this.vcpus) n += v.instret;
+    return n;
+  }
+
+  /** The next STARTED, not halted hart after the current one, round-robin; -1 when none is. */
+  private nextHart(): number {
+    const n = this.vcpus.length;
+    for (let i = 1; i <= n; i++) {
+      const h = (this.current + i) % n;
+      if (this.started[h] && !this.halted[h]) return h;
+    }
+    return -1;
+  }
+
+  /**
+   * Runs until the guest shuts down, every running hart halts for good, a
+   * hart faults, KVM_RUN fails, every hart has stopped, a dirty ring is full,
+   * or maxInstructions (over all harts) pass. Several harts take turns: one
+   * KVM_RUN each.
+   */
   run(opts: { maxInstructions?: bigint } = {}): RunResult {
-    const start = this.vcpu.instret;
+    const start = this.instret();
     let exits = 0;
     this.stopped = null;
-    const host = this.sbiHost();
+    this.halted.fill(false); // a new run() tries them again, as re-entering KVM_RUN does
     for (;;) {
+      const next = this.nextHart();
+      if (next < 0) {
+        const lastExit = { reason: this.vcpus[this.current].kvmRun.exitReason, name: "", errno: 0 };
+        lastExit.name = EXIT_NAMES[lastExit.reason] ?? `exit${lastExit.reason}`;
+        const stop = this.started.includes(true) ? "halt" : "harts-stopped"; // the started ones are halted
+        return { stop, reason: 0, instructions: this.instret() - start, exits, lastExit, hart: this.current };
+      }
+      const hart = this.current = next;
+      const vcpu = this.vcpus[hart];
       let exit: Exit;
       try {
-        exit = this.vcpu.run();
+        exit = vcpu.run();
       } catch (e) {
         // KVM_RUN failed (as a VMM sees it, e.g. kvmtool's "KVM_RUN failed"): the guest stops.
         if (!(e instanceof KvmError)) throw e;
-        const reason = this.vcpu.kvmRun.exitReason;
+        const reason = vcpu.kvmRun.exitReason;
         const lastExit = { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: e.errno };
-        return { stop: "run-failed", reason: 0, instructions: this.vcpu.instret - start, exits: exits + 1, lastExit, error: e };
+        return { stop: "run-failed", reason: 0, instructions: this.instret() - start, exits: exits + 1, lastExit, hart, error: e };
       }
       exits++;
       const done = (kind: StopKind, reason = 0): RunResult =>
-        ({ stop: kind, reason, instructions: this.vcpu.instret - start, exits, lastExit: exit });
+        ({ stop: kind, reason, instructions: this.instret() - start, exits, lastExit: exit, hart });
       if (exit.reason === KVM_EXIT.MMIO) {
-        const m = this.vcpu.kvmRun.mmio;
+        const m = vcpu.kvmRun.mmio;
         if (!this.bus.access(m.physAddr, m.len, m.isWrite, m.data) && !m.isWrite) m.data.fill(0);
       } else if (exit.reason === KVM_EXIT.RISCV_SBI) {
-        const [err, val] = handleSbi(host, this.vcpu.kvmRun.riscvSbi);
-        this.vcpu.kvmRun.setSbiReturn(err, val);
+        const [err, val] = handleSbi(this.sbiHost(hart), vcpu.kvmRun.riscvSbi);
+        vcpu.kvmRun.setSbiReturn(err, val);
         if (this.stopped) {
           const s = this.stopped as { kind: StopKind; reason: number };
           return done(s.kind, s.reason);
         }
       } else if (exit.reason === KVM_EXIT.INTR) {
-        // budget used up: a chance to stop
+        // budget used up: a chance to stop, or the next hart's turn
       } else if (exit.reason === KVM_EXIT.HLT) {
-        return done("halt");
+        this.halted[hart] = true;
+        if (this.nextHart() < 0) return done("halt");
       } else if (exit.reason === KVM_EXIT.MEMORY_FAULT) {
         return done("memory-fault");
+      } else if (exit.reason === KVM_EXIT.DIRTY_RING_FULL) {
+        return done("dirty-ring-full");
       } else {
         return done("unhandled-exit");
       }
-      if (opts.maxInstructions !== undefined && this.vcpu.instret - start >= opts.maxInstructions) return done("limit");
+      if (opts.maxInstructions !== undefined && this.instret() - start >= opts.maxInstructions) return done("limit");
     }
   }
 
