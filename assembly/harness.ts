@@ -27,3 +27,7 @@ export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/
 
 // ---- the threads build's slots_lock levers and lockdep probe (test/threads-slots-lock.test.ts) ----
 export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked } from "./debug/lockdep";
+
+// ---- the threads build's dirty-log race surface (test/threads-dirty.test.ts) ----
+export { debugVcpuMarkPageDirty } from "./debug/dirty_race";
+export { debugDirtyAtomicOff } from "./debug/dirty_levers";

@@ -63,6 +63,9 @@ import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
   slotsLock: i32;
   /** The thread holding slots_lock (threads.ts's threadId), 0 when free: lockdep's owner. */
   slotsLockOwner: i32;
+  /** kvm->lock's word (threads.ts's mutex), and how many times a thread slept on it. */
+  lock: i32;
+  lockSleeps: u32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
@@ -316,6 +319,23 @@ export function slotsUnlock(vm: Vm): void {
   if (P.slotsLockOff != 0) return;
   vm.slotsLockOwner = 0;
   mutexUnlock(changetype<usize>(vm) + offsetof<Vm>("slotsLock"));
+}
+
+// ---- kvm->lock ----
+// Serialises vCPU creation with the VM-wide settings that must be fixed before
+// the first vCPU exists (the dirty ring's size), as the kernel's mutex does.
+// The threads build only, like slots_lock.
+
+/** mutex_lock(&kvm->lock). */
+export function kvmLock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  mutexLock(changetype<usize>(vm) + offsetof<Vm>("lock"), changetype<usize>(vm) + offsetof<Vm>("lockSleeps"));
+}
+
+/** mutex_unlock(&kvm->lock). */
+export function kvmUnlock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  mutexUnlock(changetype<usize>(vm) + offsetof<Vm>("lock"));
 }
 
 /** lockdep_assert_held(&kvm->slots_lock): the debug threads build traps when this thread does not hold it. */
