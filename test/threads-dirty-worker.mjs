@@ -8,13 +8,15 @@
 // with `spacing` n, it computes n xorshift steps before each write (the guest's
 // other work: a harvester polling the ring then keeps up with it).
 // While the vCPU's dirty ring is soft-full it would not enter the guest: it
-// retries until the main thread has reset the ring. Waits are bounded in count.
+// sleeps until the main thread has reset the ring (it counts its resets in
+// resets[0] and wakes this thread), then retries. Waits are bounded in count.
 import { parentPort, workerData } from "node:worker_threads";
 import { instantiateCore } from "../dist/core.js";
 import { pageOf } from "./threads-dirty-order.mjs";
 
 const RETRIES = 200_000_000;
-const { module, memory, process, vcpuFd, gfns, count, index, progress, lockstep, spacing, go } = workerData;
+const { module, memory, process, vcpuFd, gfns, count, index, progress, lockstep, spacing, resets, go } = workerData;
+const resetCount = resets && new Int32Array(resets);
 const writers = new Int32Array(progress).length;
 const done = new Int32Array(progress);
 try {
@@ -36,8 +38,11 @@ try {
       }
     }
     let r;
-    for (let n = 0; (r = core.debugVcpuMarkPageDirty(vcpuFd, gfn)) === 0; n++) {
+    for (let n = 0; ; n++) {
+      const seen = resetCount ? Atomics.load(resetCount, 0) : 0;
+      if ((r = core.debugVcpuMarkPageDirty(vcpuFd, gfn)) !== 0) break;
       if (n === RETRIES) throw new Error(`ring still soft-full after ${RETRIES} tries at write ${i}`);
+      if (resetCount) Atomics.wait(resetCount, 0, seen, 1000); // the timeout only keeps a lost wake-up from hanging
       waits++;
     }
     if (r !== 1) throw new Error(`gfn ${gfn}: ${r}`);

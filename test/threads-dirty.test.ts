@@ -49,26 +49,33 @@ interface Writers {
   /** progress[k]: writes thread k has completed (-1: it failed). */
   progress: Int32Array;
   results: Promise<{ waits?: number; error?: string; ms?: number }[]>;
+  /** Ends every writer now (one that has not reported then reports an error). */
+  stop: () => void;
 }
 
 /**
  * One Worker per vCPU fd, each making `count` writes once all are ready: to
- * gfns[k] in order, or (no gfns) to threads-dirty-order.mjs's pages. Lockstep, spacing: see the worker.
+ * gfns[k] in order, or (no gfns) to threads-dirty-order.mjs's pages. Lockstep, spacing, resets: see the worker.
  */
-async function startWriters(kvm: Kvm, vcpuFds: number[], count: number, gfns?: bigint[][], lockstep = 0, spacing = 0): Promise<Writers> {
+async function startWriters(kvm: Kvm, vcpuFds: number[], count: number, gfns?: bigint[][], lockstep = 0, spacing = 0,
+  resets?: Int32Array): Promise<Writers> {
   const progress = new Int32Array(new SharedArrayBuffer(4 * vcpuFds.length));
   const go = new SharedArrayBuffer(8);
   const signal = new Int32Array(go);
   const url = new URL("./threads-dirty-worker.mjs", import.meta.url);
+  const workers: Worker[] = [];
   const results = vcpuFds.map((vcpuFd, index) => new Promise<{ waits?: number; error?: string; ms?: number }>((resolve, reject) => {
-    const w = new Worker(url, { workerData: { ...kvm.sharedCore(), vcpuFd, gfns: gfns && BigUint64Array.from(gfns[index]), count, index, progress: progress.buffer, lockstep, spacing, go } });
+    const w = new Worker(url, { workerData: { ...kvm.sharedCore(), vcpuFd, gfns: gfns && BigUint64Array.from(gfns[index]), count, index,
+      progress: progress.buffer, lockstep, spacing, resets: resets?.buffer, go } });
+    workers.push(w);
     w.once("message", (m) => { resolve(m); void w.terminate(); });
+    w.once("exit", () => resolve({ error: `writer ${index} ended before it reported` }));
     w.once("error", reject);
   }));
   while (Atomics.load(signal, 1) < vcpuFds.length) await new Promise((r) => setTimeout(r, 1));
   Atomics.store(signal, 0, 1);
   Atomics.notify(signal, 0);
-  return { progress, results: Promise.all(results) };
+  return { progress, results: Promise.all(results), stop: () => { for (const w of workers) void w.terminate(); } };
 }
 
 type Mode = "get" | "manual" | "initially-set";
@@ -135,6 +142,7 @@ async function bitmapRace(mode: Mode, writers: number, pages: number): Promise<s
     // Two writers and this thread share the machine's two cores: let the writers run together.
     if (writers > 1) Atomics.wait(pause, 0, 0, 1);
   }
+  if (Array.from(w.progress).some((x) => x !== per)) w.stop(); // a writer failed: end the others
   for (let s = 0; s < slots; s++) harvest(s); // these begin after the last write
   const res = await w.results;
   for (const r of res) if (r.error) problems.push(r.error);
@@ -182,7 +190,7 @@ describe("threads build: dirty bitmap under concurrent vCPUs (mark_page_dirty_in
 
 describe("threads build: dirty ring under a concurrent vCPU (kvm_dirty_ring_push, kvm_dirty_ring_reset)", () => {
   it("a vCPU thread pushes while the main thread harvests (acquire) and resets: every push is harvested exactly once, in order, with its slot and offset", async () => {
-    const PAGES = 4096, N = 20_000;
+    const PAGES = 4096, N = 200_000;
     const kvm = await openThreads();
     const vm = kvm.createVm();
     vm.enableDirtyRing(4096, true); // 256 entries, soft-full at 192
@@ -190,27 +198,38 @@ describe("threads build: dirty ring under a concurrent vCPU (kvm_dirty_ring_push
     const vcpu = vm.createVcpu(0);
     const offsets = Array.from({ length: N }, (_, i) => BigInt((i * 37) % PAGES));
     // The writer is spaced so that the harvester mostly waits at the ring's head, reading each entry as
-    // it is published; it resets every 64 entries, so the writer also reuses entries all along.
-    const writers = await startWriters(kvm, [vcpu.fd], N, [offsets], 0, 100);
+    // it is published; it resets every 64 entries, so the writer also reuses entries all along, and
+    // sleeps while its ring is soft-full until a reset wakes it.
+    const resets = new Int32Array(new SharedArrayBuffer(4));
+    const writers = await startWriters(kvm, [vcpu.fd], N, [offsets], 0, 1000, resets);
     const got: DirtyGfn[] = [];
-    let reset = 0, rounds = 0, pending = 0, idle = 0;
+    const SOFT_LIMIT = 256 - 64;
+    let reset = 0, rounds = 0, pending = 0, idle = 0, stuck = 0;
     for (;;) {
       const e = vcpu.dirtyRing.harvest();
       for (const x of e) got.push(x);
       pending += e.length;
-      if (pending >= 64 || (e.length === 0 && pending > 0)) {
+      const done = Atomics.load(writers.progress, 0);
+      if (pending >= 64 || (done === N && e.length === 0 && pending > 0)) {
         reset += vm.resetDirtyRings();
         rounds++;
+        // The vCPU thread sleeps while its ring is soft-full: wake it (the VMM's kick).
+        Atomics.add(resets, 0, 1);
+        Atomics.notify(resets, 0);
         pending = 0;
       }
       if (e.length > 0) continue;
-      const done = Atomics.load(writers.progress, 0);
-      // Once every push returned, all are published: a few empty harvests end the loop.
+      // Once every push returned, all are published: a few empty harvests end the loop. So does a ring
+      // that stays soft-full with nothing to harvest (entries lost or never released): the writer
+      // sleeps for good then, and this thread, which never yields, must not wait for it.
       if (done < 0 || (done === N && ++idle > 1000)) break;
+      stuck = done - reset >= SOFT_LIMIT ? stuck + 1 : 0;
+      if (stuck > 1000) break;
     }
+    if (Atomics.load(writers.progress, 0) !== N) writers.stop();
     const [result] = await writers.results;
     kvm.core.debugDirtyAtomicOff(0);
-    if (REPORT) console.log(`ring: ${rounds} resets, the writer waited ${result.waits} times on a soft-full ring (${result.ms?.toFixed(1)} ms)`);
+    if (REPORT) console.log(`ring: ${rounds} resets, the writer slept ${result.waits} times on a soft-full ring (${result.ms?.toFixed(1)} ms)`);
     expect(result.error).toBeUndefined();
     expect(got.length).toBe(N);
     const wrong = got.flatMap((e, i) => (e.slot === 0 && e.offset === offsets[i] ? [] : [`entry ${i}: slot ${e.slot} offset ${e.offset}, pushed offset ${offsets[i]}`]));
