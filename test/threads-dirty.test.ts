@@ -4,10 +4,11 @@
 // under manual protect), the ring with a harvest and KVM_RESET_DIRTY_RINGS.
 // Every page is written exactly once, so a bit lost to a race is a page never
 // reported; the writers publish their progress, which bounds the harvests a
-// write may be reported by. Counts are fixed; nothing depends on timing except
-// how the threads interleave.
+// write may be reported by. Counts are fixed and no result depends on timing:
+// only how the threads interleave does (two short sleeps pace threads that
+// would otherwise starve each other on a two-core machine).
 //
-// WEBKVM_DIRTY_ATOMIC_OFF pulls debug levers (assembly/debug/dirty_race.ts):
+// WEBKVM_DIRTY_ATOMIC_OFF pulls debug levers (assembly/debug/dirty_levers.ts):
 // "mark", "get", "clear", "ring" (comma-separated) or "1" for all. Each turns
 // one atomic operation into a plain load/store sequence (the ring's publishes
 // an entry before its slot and offset): the tests that cover it must then
