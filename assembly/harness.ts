@@ -25,8 +25,8 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
 // ---- the threads build's allocator stress (test/threads.test.ts) ----
 export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/heap_stress";
 
-// ---- the threads build's slots_lock levers and lockdep probe (test/threads-slots-lock.test.ts) ----
-export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked } from "./debug/lockdep";
+// ---- the threads build's slots_lock levers and lockdep probe (test/threads-slots-lock.test.ts), kvm->lock probes ----
+export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked, debugKvmLock, debugKvmLockWord } from "./debug/lockdep";
 
 // ---- the threads build's dirty-log race surface (test/threads-dirty.test.ts) ----
 export { debugVcpuMarkPageDirty } from "./debug/dirty_race";

@@ -1,4 +1,5 @@
-// Issue 16: the dirty log under real concurrency. vCPU threads (Workers) log
+// Issue 16: the dirty log under real concurrency (and kvm->lock, which orders
+// enabling the dirty ring against creating vCPUs). vCPU threads (Workers) log
 // guest writes the way the write fault path does while the main thread, the
 // VMM, harvests: the bitmap with KVM_GET_DIRTY_LOG (and KVM_CLEAR_DIRTY_LOG
 // under manual protect), the ring with a harvest and KVM_RESET_DIRTY_RINGS.
@@ -16,7 +17,8 @@
 
 import { describe, it, expect } from "vitest";
 import { Worker } from "node:worker_threads";
-import { Kvm, Vm, KVM_CAP, KVM_MEM_LOG_DIRTY_PAGES, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG } from "../src/index.js";
+import { Kvm, Vm, KVM_CAP, KVM_MEM_LOG_DIRTY_PAGES, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_ENABLE_CAP, KVM_CREATE_VCPU,
+  kvm_enable_cap } from "../src/index.js";
 import type { DirtyGfn } from "../src/dirty.js";
 import { DIRTY_LEVER } from "../src/abi.gen.js";
 import { pageOf, SLOT_PAGES } from "./threads-dirty-order.mjs";
@@ -238,5 +240,47 @@ describe("threads build: dirty ring under a concurrent vCPU (kvm_dirty_ring_push
     expect(reset).toBe(N);
     expect(vm.resetDirtyRings()).toBe(0);
     expect(kvm.core.debugCheckInvariants(vm.fd)).toBe(1);
+  });
+});
+
+describe("threads build: kvm->lock (kvm_vm_ioctl_enable_dirty_log_ring, kvm_vm_ioctl_create_vcpu)", () => {
+  /** Issues one VM ioctl on a Worker while this thread holds kvm->lock; returns whether it waited, and its result. */
+  async function whileHeld(kvm: Kvm, vm: Vm, nr: number, bytes: Uint8Array | undefined, arg: bigint): Promise<{ waited: boolean; r: number }> {
+    const core = kvm.core;
+    expect(core.debugKvmLock(vm.fd, true)).toBe(0);
+    const state = new Int32Array(new SharedArrayBuffer(8));
+    const url = new URL("./threads-kvm-lock-worker.mjs", import.meta.url);
+    const done = new Promise<{ r?: number; error?: string }>((resolve, reject) => {
+      const w = new Worker(url, { workerData: { ...kvm.sharedCore(), vmFd: vm.fd, nr, bytes, arg, state: state.buffer } });
+      w.once("message", (m) => { resolve(m); void w.terminate(); });
+      w.once("error", reject);
+    });
+    // The ioctl either sleeps on the lock (its word becomes 2: held, with a sleeper) or returns.
+    while (core.debugKvmLockWord(vm.fd) !== 2 && Atomics.load(state, 0) !== 2) await new Promise((r) => setTimeout(r, 1));
+    const waited = Atomics.load(state, 0) !== 2;
+    expect(core.debugKvmLock(vm.fd, false)).toBe(0);
+    const m = await done;
+    expect(m.error).toBeUndefined();
+    return { waited, r: m.r! };
+  }
+
+  it("KVM_ENABLE_CAP(DIRTY_LOG_RING) from another thread waits for kvm->lock, then sets the size: the next vCPU gets the ring", async () => {
+    const kvm = await openThreads();
+    const vm = kvm.createVm();
+    const bytes = kvm_enable_cap.encode({ cap: KVM_CAP.DIRTY_LOG_RING, flags: 0, arg0: 4096n, arg1: 0n, arg2: 0n, arg3: 0n });
+    const { waited, r } = await whileHeld(kvm, vm, KVM_ENABLE_CAP, bytes, 0n);
+    expect(waited).toBe(true);
+    expect(r).toBe(0);
+    expect(vm.createVcpu(0).dirtyRing.size).toBe(256);
+  });
+
+  it("KVM_CREATE_VCPU from another thread waits for kvm->lock, then creates: enabling the ring afterwards is EINVAL", async () => {
+    const kvm = await openThreads();
+    const vm = kvm.createVm();
+    const { waited, r } = await whileHeld(kvm, vm, KVM_CREATE_VCPU, undefined, 0n);
+    expect(waited).toBe(true);
+    expect(r).toBeGreaterThanOrEqual(0);
+    expect(kvm.core.vcpuDirtyRingEntries(r)).toBe(0);
+    expect(() => vm.enableDirtyRing(4096)).toThrow(/EINVAL/);
   });
 });
