@@ -179,15 +179,15 @@ describe("threads build: dirty bitmap under concurrent vCPUs (mark_page_dirty_in
   });
 
   it("GET_DIRTY_LOG takes each word with an exchange while a vCPU thread writes in it: every page written is reported exactly once, by a harvest that overlapped or followed the write", async () => {
-    expect((await bitmapRace("get", 1, 1 << 20)).slice(0, 8)).toEqual([]);
+    expect((await bitmapRace("get", 1, 1 << 21)).slice(0, 8)).toEqual([]);
   });
 
   it("manual protect: GET, then CLEAR_DIRTY_LOG with fetch-and-AND-NOT, while a vCPU thread writes in the words: every page written is reported exactly once", async () => {
-    expect((await bitmapRace("manual", 1, 1 << 20)).slice(0, 8)).toEqual([]);
+    expect((await bitmapRace("manual", 1, 1 << 21)).slice(0, 8)).toEqual([]);
   });
 
   it("manual protect with INITIALLY_SET: the initial bits are harvested while a vCPU thread writes, and every later write is reported exactly once", async () => {
-    expect((await bitmapRace("initially-set", 1, 1 << 20)).slice(0, 8)).toEqual([]);
+    expect((await bitmapRace("initially-set", 1, 1 << 21)).slice(0, 8)).toEqual([]);
   });
 });
 
