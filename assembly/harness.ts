@@ -25,6 +25,11 @@ export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, r
 // ---- the threads build's allocator stress (test/threads.test.ts) ----
 export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/heap_stress";
 
-// ---- the threads build's slots_lock levers and lockdep probe (test/threads-slots-lock.test.ts) ----
+// ---- the threads build's lock levers and lockdep probes (test/threads-slots-lock.test.ts, test/threads-vcpus.test.ts), kvm->lock probes ----
 export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked, debugMmuLockOff, debugSrcuOff,
-  debugGenInProgressOff, debugLockSleeps, debugRmapAddUnlocked, debugFaultWindowSpin, debugLockWord, debugValidMmioSpte } from "./debug/lockdep";
+  debugGenInProgressOff, debugLockSleeps, debugRmapAddUnlocked, debugFaultWindowSpin, debugLockWord, debugValidMmioSpte,
+  debugKvmLock, debugKvmLockWord } from "./debug/lockdep";
+
+// ---- the threads build's dirty-log race surface (test/threads-dirty.test.ts) ----
+export { debugVcpuMarkPageDirty } from "./debug/dirty_race";
+export { debugDirtyAtomicOff } from "./debug/dirty_levers";

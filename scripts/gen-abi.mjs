@@ -44,6 +44,7 @@ const GROUPS = [
   ["LOOKUP", "selectors", /^LOOKUP_/, "lookupGfn(fd, asId, gfn, mode)."],
   ["CORRUPT", "selectors", /^CORRUPT_/, "debugCorruptForTest(fd, what)."],
   ["INJECT", "debug/inject", /^INJECT_/, "injectFault(point, errno, skip)."],
+  ["DIRTY_LEVER", "debug/dirty_levers", /^DIRTY_LEVER_/, "debugDirtyAtomicOff(mask): the dirty log's atomics each lever replaces."],
   ["HOOK", "debug/hooks", /^HOOK_/, "The point argument of the reader hook (env.webkvm_reader_hook)."],
   // The kernel's uapi as the core implements it; src/uapi.ts and src/kvm-run.ts
   // define it for users, and test/abi.test.ts holds the two equal.

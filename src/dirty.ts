@@ -34,25 +34,27 @@ export class DirtyRing {
     return this.core.vcpuDirtyRingEntries(this.vcpuFd) >>> 0;
   }
 
-  private view(): DataView {
-    return new DataView(this.core.memory.buffer, this.core.vcpuDirtyRing(this.vcpuFd) >>> 0, this.size * ENTRY);
-  }
-
   /**
    * Reads the entries KVM published since the last harvest, in ring order, and
    * marks each harvested (flags |= RESET) so KVM_RESET_DIRTY_RINGS can recycle it.
+   * The vCPU may push on another thread meanwhile (the threads core): flags are
+   * read with an acquire load (KVM writes slot and offset, then publishes DIRTY
+   * with release) and RESET is stored with release, after slot and offset were
+   * read, as KVM_CAP_DIRTY_LOG_RING_ACQ_REL asks of userspace.
    */
   harvest(): DirtyGfn[] {
     const out: DirtyGfn[] = [];
     const n = this.size;
     if (n === 0) return out;
-    const dv = this.view();
+    const base = this.core.vcpuDirtyRing(this.vcpuFd) >>> 0;
+    const dv = new DataView(this.core.memory.buffer, base, n * ENTRY);
+    const words = new Uint32Array(this.core.memory.buffer, base, (n * ENTRY) >> 2);
     for (;;) {
       const at = (this.next & (n - 1)) * ENTRY;
-      const flags = dv.getUint32(at, true);
+      const flags = Atomics.load(words, at >> 2);
       if ((flags & KVM_DIRTY_GFN_F_DIRTY) === 0 || (flags & KVM_DIRTY_GFN_F_RESET) !== 0) break;
       out.push({ slot: dv.getUint32(at + 4, true), offset: dv.getBigUint64(at + 8, true) });
-      dv.setUint32(at, flags | KVM_DIRTY_GFN_F_RESET, true);
+      Atomics.store(words, at >> 2, flags | KVM_DIRTY_GFN_F_RESET);
       this.next = (this.next + 1) >>> 0;
     }
     return out;

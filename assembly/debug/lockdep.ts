@@ -1,10 +1,11 @@
 // The threads build's lock levers and lockdep probes (test/threads-slots-lock.test.ts,
-// test/threads-vcpus.test.ts): turn a protection off to show the concurrency
-// test catches its absence, count how often a thread slept on a lock, and run
-// a path without its lock to show the lockdep check fails loudly.
+// test/threads-vcpus.test.ts, test/threads-dirty.test.ts): turn a protection
+// off to show the concurrency test catches its absence, count how often a
+// thread slept on a lock, run a path without its lock to show the lockdep check
+// fails loudly, and hold kvm->lock to see which ioctls wait for it.
 
 import { P, Process, threadId } from "../threads";
-import { Vm, Vcpu, vmOf, vcpuOf, vcpuAt, mmuLock, mmuUnlock } from "../kvm/kvm_host";
+import { Vm, Vcpu, vmOf, vcpuOf, vcpuAt, mmuLock, mmuUnlock, kvmLock, kvmUnlock } from "../kvm/kvm_host";
 import { rmapAdd } from "../mmu/rmap";
 import { slotOf } from "../memslots/slot";
 import { searchMemslots } from "../memslots/search";
@@ -111,4 +112,23 @@ export function debugValidMmioSpte(vcpuFd: i32, gfn: u64): bool {
   const r = load<u64>(e + SPTE_GFN) == gfn && mmioSpteValid(e, setOf(activeSet(vm, v.asId)).generation);
   mmuUnlock(vm);
   return r;
+}
+
+/**
+ * Takes (take) or releases kvm->lock of the VM behind fd on this thread, so a
+ * test can hold it while another thread's ioctl must wait for it (threads
+ * build). -1 when fd is no VM's.
+ */
+export function debugKvmLock(fd: i32, take: bool): i32 {
+  const p = vmFromFd(fd);
+  if (p == 0) return -1;
+  if (take) kvmLock(vmOf(p)); else kvmUnlock(vmOf(p));
+  return 0;
+}
+
+/** kvm->lock's word (0 free, 1 held, 2 held with a thread sleeping on it; the default builds have none: 0), -1 when fd is no VM's. */
+export function debugKvmLockWord(fd: i32): i32 {
+  const p = vmFromFd(fd);
+  if (p == 0) return -1;
+  return WEBKVM_THREADS ? atomic.load<i32>(p + offsetof<Vm>("lock")) : 0;
 }

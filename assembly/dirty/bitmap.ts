@@ -11,6 +11,7 @@
 
 import { kzalloc, kfree } from "../kalloc";
 import { INJECT_ALLOC_BITMAP } from "../debug/inject";
+import { dirtyAtomicOff, DIRTY_LEVER_MARK } from "../debug/dirty_levers";
 
 @inline export function bitmapWords(npages: u64): usize {
   return <usize>((npages + 63) >> 6);
@@ -54,13 +55,21 @@ export function freeBitmap(p: usize, npages: u64): void {
   if (p != 0) kfree(p, <usize>allocBytes(npages));
 }
 
-/** Sets bit rel (set_bit_le) and its summary bit. */
+/**
+ * Sets bit rel (set_bit_le) and its summary bit. In the threads build other
+ * vCPUs set bits of the same words, and GET/CLEAR_DIRTY_LOG take them, at the
+ * same time: both ORs are atomic, the page's bit before its summary bit, so a
+ * harvest that takes the summary bit finds the page's bit, and one that runs
+ * between the two finds it at the next harvest (log.ts).
+ */
 @inline export function bitmapSet(p: usize, npages: u64, rel: u64): void {
   const w = p + <usize>((rel >> 6) << 3);
-  store<u64>(w, load<u64>(w) | (<u64>1 << (rel & 63)));
+  if (WEBKVM_THREADS && !dirtyAtomicOff(DIRTY_LEVER_MARK)) atomic.or<u64>(w, <u64>1 << (rel & 63));
+  else store<u64>(w, load<u64>(w) | (<u64>1 << (rel & 63)));
   const word = rel >> 6;
   const s = summaryOf(p, npages) + <usize>((word >> 6) << 3);
-  store<u64>(s, load<u64>(s) | (<u64>1 << (word & 63)));
+  if (WEBKVM_THREADS && !dirtyAtomicOff(DIRTY_LEVER_MARK)) atomic.or<u64>(s, <u64>1 << (word & 63));
+  else store<u64>(s, load<u64>(s) | (<u64>1 << (word & 63)));
 }
 
 /**

@@ -10,6 +10,7 @@ import { writeProtectBitmap } from "../mmu/mmu";
 import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, privateRun, PROT_WRITE } from "../hostmm/mm";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../kvm/set_memslot";
 import { ioctlBuf, PAGE_SIZE, PAGE_MASK } from "../layout";
+import { dirtyAtomicOff, DIRTY_LEVER_GET, DIRTY_LEVER_CLEAR } from "../debug/dirty_levers";
 import { fail, ENXIO, EINVAL, ENOENT, EFAULT, CHECK_DIRTY_NO_BITMAPS, CHECK_DIRTY_SLOT_ID, CHECK_DIRTY_NO_SLOT,
   CHECK_DIRTY_COPY, CHECK_CLEAR_FIRST_ALIGN, CHECK_CLEAR_FIRST_RANGE, CHECK_CLEAR_NUM_RANGE,
   CHECK_CLEAR_NUM_ALIGN } from "../errno";
@@ -25,9 +26,18 @@ function loggedSlot(vm: Vm, slot: u32, betweenIdAndLookup: i32): i64 {
   return <i64>p;
 }
 
-/** Does any summary bit cover words [from, to)? (Whole summary words in between are OR-ed, not tested one by one.) */
-function summaryAny(sum: usize, from: usize, to: usize): bool {
+/**
+ * Does any summary bit cover words [from, to)? (Whole summary words in between
+ * are OR-ed, not tested one by one.) With no summary (sum 0), the words of
+ * bm themselves are tested.
+ */
+function summaryAny(sum: usize, from: usize, to: usize, bm: usize = 0): bool {
   if (from >= to) return false;
+  if (WEBKVM_THREADS && sum == 0) {
+    let acc: u64 = 0;
+    for (let w = from; w < to; w++) acc |= load<u64>(bm + (w << 3));
+    return acc != 0;
+  }
   const first = from >> 6, last = (to - 1) >> 6;
   const lo = ~(<u64>0) << <u64>(from & 63);
   const hi = ~(<u64>0) >> <u64>(63 - ((to - 1) & 63));
@@ -41,7 +51,8 @@ function summaryAny(sum: usize, from: usize, to: usize): bool {
  * copy_to_user of `bytes` bytes of bitmap words at src to user address dst. A
  * destination page that still maps the zero page needs no write when the
  * words it would receive are all zero (per the summary): a clean slot's log
- * costs the summary, not a page of zeros per 32,768 pages.
+ * costs the summary, not a page of zeros per 32,768 pages. sum 0: src has no
+ * summary (its words are tested instead).
  */
 function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool {
   let done: usize = 0;
@@ -57,7 +68,7 @@ function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool 
       const at = dst + <u64>done;
       const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
       let lin = privateFrame(at);
-      if (lin == 0 && summaryAny(sum, done >> 3, (done + seg + 7) >> 3)) {
+      if (lin == 0 && summaryAny(sum, done >> 3, (done + seg + 7) >> 3, src)) {
         lin = hvaToLinear(at, true);
         if (lin == 0) return false;
       }
@@ -77,7 +88,7 @@ function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool 
     const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
     const prot = hvaProt(at);
     if (prot < 0 || (<u32>prot & PROT_WRITE) == 0) return false;
-    if (!(hvaResident(at) == false && !summaryAny(sum, done >> 3, (done + seg + 7) >> 3))) {
+    if (!(hvaResident(at) == false && !summaryAny(sum, done >> 3, (done + seg + 7) >> 3, src))) {
       const lin = hvaToLinear(at, true);
       if (lin == 0) return false;
       memory.copy(lin, src + done, seg);
@@ -100,6 +111,7 @@ export function getDirtyLog(vm: Vm): i32 {
   if ((vm.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0) {
     return copyBitmapToUser(user, bm, sum, n << 3) ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
   }
+  if (WEBKVM_THREADS) return takeDirtyLog(slot, user);
   // The kernel takes and zeroes every dirty word into a buffer, re-arms those
   // pages, then copies the buffer out (an EFAULT then loses the bits). Nothing
   // can dirty a page while this ioctl runs, so the same outcome needs no
@@ -118,6 +130,45 @@ export function getDirtyLog(vm: Vm): i32 {
     }
     store<u64>(p, 0);
   }
+  return ok ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
+}
+
+/**
+ * GET_DIRTY_LOG without manual protect in the threads build, where vCPUs on
+ * other threads set bits while it runs: as kvm_get_dirty_log_protect, each
+ * dirty word is taken with an exchange into the scratch half, its pages are
+ * re-armed, and the scratch half is copied out. A bit set after its word was
+ * taken stays in the live bitmap for the next call; a write between the take
+ * and the re-arm lands on a page this call reports. Summary bits are taken
+ * with an exchange too: a word whose summary bit a marker has not set yet is
+ * left for the next call (bitmap.ts's order).
+ */
+function takeDirtyLog(slot: usize, user: u64): i32 {
+  const s = slotOf(slot);
+  const bm = s.dirtyBitmap;
+  const n = bitmapWords(s.npages);
+  const sum = summaryOf(bm, s.npages);
+  const scratch = scratchOf(bm, s.npages);
+  const plain = dirtyAtomicOff(DIRTY_LEVER_GET);
+  let any = false;
+  for (let sw: usize = 0; sw < (n + 63) >> 6; sw++) {
+    const sp = sum + (sw << 3);
+    let bits: u64;
+    if (plain) { bits = load<u64>(sp); store<u64>(sp, 0); } else bits = atomic.xchg<u64>(sp, 0);
+    while (bits != 0) {
+      const w = (sw << 6) + <usize>ctz(bits);
+      bits &= bits - 1;
+      const wp = bm + (w << 3);
+      let mask: u64;
+      if (plain) { mask = load<u64>(wp); store<u64>(wp, 0); } else mask = atomic.xchg<u64>(wp, 0);
+      if (mask == 0) continue;
+      store<u64>(scratch + (w << 3), mask);
+      any = true;
+    }
+  }
+  if (any) writeProtectBitmap(slot, scratch, 0, <u64>n);
+  const ok = copyBitmapToUser(user, scratch, 0, n << 3);
+  memory.fill(scratch, 0, n << 3);
   return ok ? 0 : fail(CHECK_DIRTY_COPY, EFAULT);
 }
 
@@ -148,8 +199,15 @@ export function clearDirtyLog(vm: Vm): i32 {
     const mask = load<u64>(scratch + (k << 3));
     if (mask == 0) continue;
     const at = live + (k << 3);
-    const cleared = load<u64>(at) & mask;
-    store<u64>(at, load<u64>(at) & ~mask);
+    let cleared: u64;
+    if (WEBKVM_THREADS && !dirtyAtomicOff(DIRTY_LEVER_CLEAR)) {
+      // atomic_long_fetch_andnot: a bit a vCPU sets meanwhile is either cleared
+      // (and re-armed) here or stays set for the next GET.
+      cleared = atomic.and<u64>(at, ~mask) & mask;
+    } else {
+      cleared = load<u64>(at) & mask;
+      store<u64>(at, load<u64>(at) & ~mask);
+    }
     store<u64>(scratch + (k << 3), cleared); // what gets re-armed: only pages that were dirty
     if (cleared != 0) any = true;
   }

@@ -6,7 +6,7 @@
 import { ioctlBuf, REGION_SLOT, REGION_FLAGS, REGION_GPA, REGION_SIZE, REGION_UADDR, REGION_GMEM_OFFSET,
   REGION_GMEM_FD, REGION_V1_BYTES, REGION_V2_BYTES } from "../layout";
 import { createVm, destroyVm } from "./vm";
-import { Vm, vmOf, vcpuAt, vcpuOf, slotsLock, slotsUnlock, vcpuMutexLock, vcpuMutexUnlock } from "./kvm_host";
+import { Vm, vmOf, vcpuAt, vcpuOf, slotsLock, slotsUnlock, vcpuMutexLock, vcpuMutexUnlock, kvmLock, kvmUnlock } from "./kvm_host";
 import { createVcpu } from "./vcpu";
 import { checkExtension, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_CAPS, KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DISABLE_QUIRKS2, KVM_CAP_HALT_POLL } from "./caps";
@@ -159,10 +159,11 @@ function vmIoctl(vm: Vm, nr: u32, argLen: i32, arg: u64): i32 {
     return r;
   }
   if (nr == KVM_CREATE_VCPU) {
-    // kvm->lock serialises vCPU creation; slots_lock stands in for it here.
-    slotsLock(vm);
+    // kvm_vm_ioctl_create_vcpu counts and installs the vCPU under kvm->lock
+    // (here the whole creation: the ring's size is read inside).
+    kvmLock(vm);
     const v = createVcpu(vm, arg);
-    slotsUnlock(vm);
+    kvmUnlock(vm);
     if (v < 0) return <i32>v;
     const fd = fdInstall(FD_VCPU, <usize>v);
     vcpuOf(<usize>v).fd = fd;

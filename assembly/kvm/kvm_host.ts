@@ -77,6 +77,9 @@ import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
   /** kvm->mn_invalidate_lock, and a memslot swap sleeping until mnActiveInvalidateCount is 0. */
   mnInvalidateLock: i32;
   mnSwapWaiting: u32;
+  /** kvm->lock's word (threads.ts's mutex), and how many times a thread slept on it. */
+  lock: i32;
+  lockSleeps: u32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();
@@ -411,6 +414,23 @@ export function assertMmuLockHeld(vm: Vm): void {
   if (!WEBKVM_THREADS || !WEBKVM_DEBUG) return;
   if (P.mmuLockOff != 0) return;
   if (atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner")) != threadId) abort("lockdep: mmu_lock not held by this thread");
+}
+
+// ---- kvm->lock ----
+// Serialises vCPU creation with the VM-wide settings that must be fixed before
+// the first vCPU exists (the dirty ring's size), as the kernel's mutex does.
+// The threads build only, like slots_lock.
+
+/** mutex_lock(&kvm->lock). */
+export function kvmLock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  mutexLock(changetype<usize>(vm) + offsetof<Vm>("lock"), changetype<usize>(vm) + offsetof<Vm>("lockSleeps"));
+}
+
+/** mutex_unlock(&kvm->lock). */
+export function kvmUnlock(vm: Vm): void {
+  if (!WEBKVM_THREADS) return;
+  mutexUnlock(changetype<usize>(vm) + offsetof<Vm>("lock"));
 }
 
 /** lockdep_assert_held(&kvm->slots_lock): the debug threads build traps when this thread does not hold it. */
