@@ -27,3 +27,6 @@ export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/
 
 // ---- the threads build's slots_lock levers and lockdep probe (test/threads-slots-lock.test.ts) ----
 export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked } from "./debug/lockdep";
+
+// ---- the threads build's pfn-cache lock lever and lockdep probes (test/threads-pfncache.test.ts) ----
+export { debugGpcLockOff, debugGpcLockSleeps, debugGpcRefreshUnlocked, debugGpcCheckUnlocked } from "./debug/lockdep";

@@ -9,7 +9,7 @@
 import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE, MAPPING_START, MAPPING_END, MAPPING_PROT, MAPPING_FLAGS } from "../layout";
 import { allocFrame, freeFrame } from "./frames";
 import { kzalloc, kfree } from "../kalloc";
-import { P } from "../threads";
+import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
 import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
   CHECK_MPROTECT_UNMAPPED, CHECK_HVA_FAULT } from "../errno";
 
@@ -251,8 +251,36 @@ function findFreeRange(len: u64): u64 {
   return 0;
 }
 
+// ---- mm->mmap_lock (threads build) ----
+// The VMAs and the page table change under it: every call below that changes
+// them takes it, and a thread resolving an hva while another may unmap it
+// (pfncache.ts's refresh, the host's copies) holds it around hvaToLinear. A
+// mutex, not the kernel's rw_semaphore: a lookup here also fills in page
+// tables and frames, which the kernel guards with page-table locks this mm
+// does not have. Invalidations run under it, so the MMU notifier's callees
+// (pfn caches, the MMU) are entered with it held, as in the kernel.
+
+export function mmapLock(): void {
+  if (!WEBKVM_THREADS) return;
+  mutexLock(changetype<usize>(P) + offsetof<Process>("mmapLock"), changetype<usize>(P) + offsetof<Process>("mmapLockSleeps"));
+  P.mmapLockOwner = threadId;
+}
+
+export function mmapUnlock(): void {
+  if (!WEBKVM_THREADS) return;
+  P.mmapLockOwner = 0;
+  mutexUnlock(changetype<usize>(P) + offsetof<Process>("mmapLock"));
+}
+
 /** mmap(addr, len, prot, flags) of anonymous memory: the hva, or -errno. */
 export function mmap(addr: u64, len: u64, prot: u32, flags: u32): i64 {
+  mmapLock();
+  const r = mmapLocked(addr, len, prot, flags);
+  mmapUnlock();
+  return r;
+}
+
+function mmapLocked(addr: u64, len: u64, prot: u32, flags: u32): i64 {
   if (len == 0 || (prot & ~7) != 0 || (flags & (MAP_SHARED | MAP_PRIVATE)) == (MAP_SHARED | MAP_PRIVATE))
     return fail(CHECK_MMAP_ARGS, EINVAL);
   if (len > taskSize) return fail(CHECK_MMAP_RANGE, ENOMEM);
@@ -275,12 +303,21 @@ export function munmap(addr: u64, len: u64): i32 {
   if ((addr & PAGE_MASK) != 0 || len == 0) return fail(CHECK_MMAP_ARGS, EINVAL);
   len = (len + PAGE_MASK) & ~PAGE_MASK;
   if (addr >= taskSize || len > taskSize - addr) return fail(CHECK_MMAP_ARGS, EINVAL);
-  if (!reserveVmas(P.vmaCount + 2)) return fail(CHECK_MMAP_NOMEM, ENOMEM);
-  unmapRange(addr, addr + len);
-  return 0;
+  mmapLock();
+  const ok = reserveVmas(P.vmaCount + 2);
+  if (ok) unmapRange(addr, addr + len);
+  mmapUnlock();
+  return ok ? 0 : fail(CHECK_MMAP_NOMEM, ENOMEM);
 }
 
 export function mprotect(addr: u64, len: u64, prot: u32): i32 {
+  mmapLock();
+  const r = mprotectLocked(addr, len, prot);
+  mmapUnlock();
+  return r;
+}
+
+function mprotectLocked(addr: u64, len: u64, prot: u32): i32 {
   if ((addr & PAGE_MASK) != 0 || (prot & ~7) != 0) return fail(CHECK_MMAP_ARGS, EINVAL);
   len = (len + PAGE_MASK) & ~PAGE_MASK;
   if (len == 0) return 0;
@@ -394,6 +431,7 @@ export function hvaResident(hva: u64): bool {
 export function migratePages(addr: u64, len: u64): i32 {
   if ((addr & PAGE_MASK) != 0) return fail(CHECK_MMAP_ARGS, EINVAL);
   const end = addr + ((len + PAGE_MASK) & ~PAGE_MASK);
+  mmapLock();
   mmuNotifierInvalidateRangeStart(addr, end);
   let moved = 0;
   for (let a = addr; a < end; a += <u64>PAGE_SIZE) {
@@ -410,6 +448,7 @@ export function migratePages(addr: u64, len: u64): i32 {
     moved++;
   }
   mmuNotifierInvalidateRangeEnd(addr, end);
+  mmapUnlock();
   return moved;
 }
 
@@ -428,12 +467,15 @@ export function hvaFrameNoFault(hva: u64): usize {
 
 /** mmap of a file from page index pgoff: an ordinary placement, then the VMA takes a file reference. */
 export function mmapFile(addr: u64, len: u64, prot: u32, flags: u32, file: usize, pgoff: u64): i64 {
-  const r = mmap(addr, len, prot, flags);
-  if (r < 0) return r;
-  const v = vmaAt(findVma(<u64>r));
-  v.file = file;
-  v.pgoff = pgoff;
-  fileGet(file);
+  mmapLock();
+  const r = mmapLocked(addr, len, prot, flags);
+  if (r >= 0) {
+    const v = vmaAt(findVma(<u64>r));
+    v.file = file;
+    v.pgoff = pgoff;
+    fileGet(file);
+  }
+  mmapUnlock();
   return r;
 }
 
@@ -454,6 +496,7 @@ function fileFault(v: Vma, hva: u64, pte: usize): usize {
 
 /** Unmaps the file's pages [start, end) from every VMA mapping them (truncate: MMU notifiers fire). */
 export function zapFilePages(file: usize, start: u64, end: u64): void {
+  mmapLock();
   for (let i = 0; i < P.vmaCount; i++) {
     const v = vmaAt(i);
     if (v.file != file) continue;
@@ -465,6 +508,7 @@ export function zapFilePages(file: usize, start: u64, end: u64): void {
     dropPages(lo, hi);
     mmuNotifierInvalidateRangeEnd(lo, hi);
   }
+  mmapUnlock();
 }
 
 /** Whether one VMA with PROT_WRITE covers all of [addr, addr + len) (a fast path for bulk copies). */

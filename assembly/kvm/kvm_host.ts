@@ -63,6 +63,8 @@ import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
   slotsLock: i32;
   /** The thread holding slots_lock (threads.ts's threadId), 0 when free: lockdep's owner. */
   slotsLockOwner: i32;
+  /** kvm->gpc_lock's word (threads.ts's mutex): guards gpcList (pfncache.ts). */
+  gpcListLock: i32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();

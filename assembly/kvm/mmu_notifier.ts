@@ -42,9 +42,14 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
   rangeEnd = end;
   for (let i = 0; i < vmCount(); i++) {
     const vm = vmOf(vmAt(i));
-    // pfn caches first, before anything else (kvm_mmu_notifier_invalidate_range_start).
+    // The count rises before the pfn caches are visited: a refresh that
+    // resolved the page before this point sees it when it re-takes gpc->lock
+    // and retries (pfncache.ts's retryCache), rather than publishing a frame
+    // about to be freed. Then the pfn caches, before the MMU proper
+    // (kvm_mmu_notifier_invalidate_range_start).
+    if (WEBKVM_THREADS) atomic.add<u32>(changetype<usize>(vm) + offsetof<Vm>("mnActiveInvalidateCount"), 1);
+    else vm.mnActiveInvalidateCount++;
     gpcInvalidateStart(vm, start, end);
-    vm.mnActiveInvalidateCount++;
     mmuInvalidateBegin(vm);
     for (let as: u32 = 0; as < vm.nrAs; as++) {
       forEachSlotInHvaRange(activeSet(vm, as), start, end, unmapSlotRange, changetype<usize>(vm));
@@ -57,6 +62,7 @@ export function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
   for (let i = 0; i < vmCount(); i++) {
     const vm = vmOf(vmAt(i));
     mmuInvalidateEnd(vm);
-    vm.mnActiveInvalidateCount--;
+    if (WEBKVM_THREADS) atomic.sub<u32>(changetype<usize>(vm) + offsetof<Vm>("mnActiveInvalidateCount"), 1);
+    else vm.mnActiveInvalidateCount--;
   }
 }
