@@ -19,13 +19,12 @@
 import { Vm, vmOf, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_BAD } from "./kvm/kvm_host";
 import { setOf } from "./memslots/set";
 import { gfnToMemslotInSet } from "./memslots/search";
-import { hvaToLinear, accessOk } from "./hostmm/mm";
+import { hvaToLinear, accessOk, mmapLock, mmapUnlock } from "./hostmm/mm";
 import { markPageDirtyInSlot } from "./dirty/mark";
 import { kzalloc, kfree } from "./kalloc";
 import { PAGE_SHIFT, PAGE_MASK, PAGE_SIZE } from "./layout";
 import { P, Process, threadId, mutexLock, mutexUnlock } from "./threads";
 import { readLock, readUnlock, writeLock, writeUnlock, heldForWrite } from "./rwlock";
-import { mmapLock, mmapUnlock } from "./hostmm/mm";
 import { fail, EINVAL, EFAULT, CHECK_GPC_INVALID_GPA, CHECK_GPC_LEN, CHECK_GPC_INACTIVE, CHECK_GPC_NO_PAGE } from "./errno";
 
 export const INVALID_GPA: u64 = <u64>-1;

@@ -74,10 +74,8 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   gpcLockOff: i32;
   /** How many times a thread slept on a pfn cache's lock or refresh_lock, or a VM's gpc_lock. */
   gpcLockSleeps: u32;
-  /** The host mm's mmap_lock word (hostmm/mm.ts; threads.ts's mutex). */
+  /** The host mm's mmap_lock word (hostmm/mm.ts; threads.ts's mutex) and how often a thread slept on it. */
   mmapLock: i32;
-  /** The thread holding mmap_lock, 0 when free: lockdep's owner. */
-  mmapLockOwner: i32;
   mmapLockSleeps: u32;
 }
 

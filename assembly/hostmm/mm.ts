@@ -9,7 +9,7 @@
 import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE, MAPPING_START, MAPPING_END, MAPPING_PROT, MAPPING_FLAGS } from "../layout";
 import { allocFrame, freeFrame } from "./frames";
 import { kzalloc, kfree } from "../kalloc";
-import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
+import { P, Process, mutexLock, mutexUnlock } from "../threads";
 import { EINVAL, ENOMEM, EFAULT, fail, CHECK_MMAP_ARGS, CHECK_MMAP_RANGE, CHECK_MMAP_NOMEM,
   CHECK_MPROTECT_UNMAPPED, CHECK_HVA_FAULT } from "../errno";
 
@@ -263,12 +263,10 @@ function findFreeRange(len: u64): u64 {
 export function mmapLock(): void {
   if (!WEBKVM_THREADS) return;
   mutexLock(changetype<usize>(P) + offsetof<Process>("mmapLock"), changetype<usize>(P) + offsetof<Process>("mmapLockSleeps"));
-  P.mmapLockOwner = threadId;
 }
 
 export function mmapUnlock(): void {
   if (!WEBKVM_THREADS) return;
-  P.mmapLockOwner = 0;
   mutexUnlock(changetype<usize>(P) + offsetof<Process>("mmapLock"));
 }
 
