@@ -215,7 +215,7 @@ export function gpcDoRefresh(p: usize, len: u64): i32 { errno.clearFailedCheck()
 export function gpcStop(p: usize): void { gpcDeactivate(p); }
 export function gpcFree(p: usize): void { gpcDestroy(p); }
 export function gpcDirty(p: usize): void { gpcMarkDirty(p); }
-/** The linear address of the cached byte (use only after a successful check). */
+/** The linear address of the cached byte: a snapshot for tests; only gpcAccessIo touches the page under the lock that keeps it mapped. */
 export function gpcHostAddress(p: usize): usize { return gpcOf(p).khva; }
 export function gpcGpa(p: usize): u64 { return gpcOf(p).gpa; }
 export function gpcUhva(p: usize): u64 { return gpcOf(p).uhva; }

@@ -15,6 +15,9 @@
 // refresh that dropped gpc->lock to resolve the page cannot revive a cache that
 // a deactivate took down meanwhile (xen_shinfo_test's race). kvm->gpc_lock
 // guards the VM's list of active caches against the invalidation walking it.
+// Lock order: mmap_lock (an invalidation runs under it) -> gpc_lock -> gpc->lock;
+// refresh_lock -> gpc_lock -> gpc->lock; refresh_lock -> mmap_lock with
+// gpc->lock dropped (hvaToPfnRetry), as the lookup may itself invalidate.
 
 import { Vm, vmOf, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_BAD } from "./kvm/kvm_host";
 import { setOf } from "./memslots/set";

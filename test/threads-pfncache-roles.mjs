@@ -8,25 +8,32 @@
 // maps D again and fills it with DECOY (so D takes H's old frame), then maps H
 // again and fills it with tag(k). A user that reads through the cache after
 // reading epoch e must see only zeros (a fresh page), its own WRITE_MARK, or
-// tag(j) with j >= e: an older tag or DECOY means it read a frame that a munmap
-// which had already returned freed. A write through a stale cache lands in D's
-// frame: the next round finds D no longer all DECOY.
+// tag(j) with j >= e: an older tag, DECOY or anything else means it read a
+// frame that a munmap which had already returned freed. A write through a
+// stale cache lands in D's frame: the next round finds D no longer all DECOY.
+// Checked byte by byte: the engine copies shared memory without promising
+// whole words, so a read that races the fill of H legitimately mixes bytes of
+// 0 and tag(k). A tag byte is 0x80 | (k mod 128); a read between epochs e and
+// e2 may see tag(j) for e <= j <= e2 only, which mod 128 is unambiguous while
+// e2 - e < 100 (a read that spans more, its thread preempted meanwhile, is
+// counted and not checked).
 
 const PROT_RW = 1 | 2;
 const MAP_PRIVATE_FIXED = 2 | 16;
 export const PAGE = 4096;
-export const DECOY = 0xdeadbeef;
-export const WRITE_MARK = 0x5a5a5a5a;
+export const DECOY = 0x3c;
+export const WRITE_MARK = 0x5a;
 export const WRITE_BYTES = 64;
-export const tag = (k) => ((k << 8) | 0xa5) >>> 0;
+export const tag = (k) => 0x80 | (k & 0x7f);
+const tagBetween = (x, e, span) => (x & 0x80) !== 0 && (((x & 0x7f) - e) & 0x7f) <= span;
 
 // Shared words (Int32Array over a SharedArrayBuffer).
 export const GO = 0, READY = 1, EPOCH = 2, REMAP_DONE = 3;
 
-function words(core, len) { return new Uint32Array(core.memory.buffer, core.ioBuffer(), len / 4); }
+function bytes(core, len) { return new Uint8Array(core.memory.buffer, core.ioBuffer(), len); }
 
 function fill(core, hva, value) {
-  words(core, PAGE).fill(value);
+  bytes(core, PAGE).fill(value);
   return core.hostAccess(hva, PAGE, true);
 }
 
@@ -37,9 +44,9 @@ export function remapper(core, sig, H, D, rounds) {
   for (let k = 1; k <= rounds; k++) {
     if (k > 1) {
       if (core.hostAccess(D, PAGE, false) !== 0) failures.push(`round ${k}: D unreadable`);
-      const w = words(core, PAGE);
-      const bad = w.findIndex((x) => x !== DECOY);
-      if (bad >= 0) { corrupted++; if (failures.length < 8) failures.push(`round ${k}: a write through a stale cache reached the freed frame (D[${bad}] = 0x${w[bad].toString(16)})`); }
+      const b = bytes(core, PAGE);
+      const bad = b.findIndex((x) => x !== DECOY);
+      if (bad >= 0) { corrupted++; if (failures.length < 8) failures.push(`round ${k}: a write through a stale cache reached the freed frame (D[${bad}] = 0x${b[bad].toString(16)})`); }
     }
     if (core.munmap(D, BigInt(PAGE)) !== 0 || core.munmap(H, BigInt(PAGE)) !== 0) failures.push(`round ${k}: munmap failed`);
     // H's content of round k - 1 is gone once munmap returned.
@@ -74,16 +81,17 @@ export function toggler(core, gpc, gpa, toggles, sig) {
 /**
  * The cache's user (a vCPU publishing through it): reads the whole page and
  * writes its first WRITE_BYTES through the cache until the remapper is done
- * and it has read once (at most maxIters accesses); refreshes a stale cache, as the kernel's users
- * do, and takes a failed refresh (inactive, unmapped) as "not now".
+ * and it has read once (at most maxIters accesses); refreshes a stale cache,
+ * as the kernel's users do, and takes a failed refresh (inactive, unmapped) as
+ * "not now".
  */
 export function user(core, sig, gpc, maxIters) {
-  const seen = { reads: 0, writes: 0, stale: 0, refreshFailed: 0 };
+  const seen = { reads: 0, writes: 0, stale: 0, refreshFailed: 0, unchecked: 0 };
   const failures = [];
   for (let i = 0; i < maxIters && (Atomics.load(sig, REMAP_DONE) === 0 || seen.reads === 0); i++) {
     const write = (i & 7) === 7;
     const e = Atomics.load(sig, EPOCH);
-    if (write) words(core, WRITE_BYTES).fill(WRITE_MARK);
+    if (write) bytes(core, WRITE_BYTES).fill(WRITE_MARK);
     const len = write ? WRITE_BYTES : PAGE;
     if (core.gpcAccessIo(gpc, BigInt(len), write) === 0) {
       seen.stale++;
@@ -92,12 +100,14 @@ export function user(core, sig, gpc, maxIters) {
     }
     if (write) { seen.writes++; continue; }
     seen.reads++;
-    const w = words(core, PAGE);
-    for (let j = 0; j < w.length; j++) {
-      const x = w[j];
-      if (x === 0 || x === WRITE_MARK || ((x & 0xff) === 0xa5 && (x >>> 8) >= e)) continue;
-      const what = x === DECOY ? "the decoy: H's freed frame, reused" : (x & 0xff) === 0xa5 ? "an older round's page, unmapped" : "a freed frame";
-      if (failures.length < 8) failures.push(`read ${seen.reads}: word ${j} = 0x${x.toString(16)} after epoch ${e} (${what})`);
+    const span = Atomics.load(sig, EPOCH) - e;
+    if (span >= 100) { seen.unchecked++; continue; }
+    const b = bytes(core, PAGE);
+    for (let j = 0; j < PAGE; j++) {
+      const x = b[j];
+      if (x === 0 || (x === WRITE_MARK && j < WRITE_BYTES) || tagBetween(x, e, span)) continue;
+      const what = x === DECOY ? "the decoy: H's freed frame, reused" : (x & 0x80) !== 0 ? "an older round's page, unmapped" : "a freed frame";
+      if (failures.length < 8) failures.push(`read ${seen.reads}: byte ${j} = 0x${x.toString(16)} after epoch ${e} (${what})`);
       break;
     }
   }
