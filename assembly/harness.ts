@@ -29,4 +29,5 @@ export { debugHeapStress, debugHeapLockOff, debugHeapLockSleeps } from "./debug/
 export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryRegionUnlocked } from "./debug/lockdep";
 
 // ---- the threads build's pfn-cache lock lever and lockdep probes (test/threads-pfncache.test.ts) ----
-export { debugGpcLockOff, debugGpcLockSleeps, debugGpcRefreshUnlocked, debugGpcCheckUnlocked } from "./debug/lockdep";
+export { debugGpcLockOff, debugGpcLockSleeps, debugGpcRefreshUnlocked, debugGpcCheckUnlocked,
+  debugRwlockBlock, debugRwlockStress, debugRwlockWritesAdd } from "./debug/lockdep";

@@ -4,7 +4,9 @@
 // the cache under gpc->lock for write; the MMU-notifier invalidation takes it for
 // write too, so munmap cannot free a frame a user is still reading.
 // WEBKVM_GPC_LOCK_OFF=1 pulls the debug lever that turns those locks off: the
-// race test must then fail. WEBKVM_THREADS_REPORT=1 prints what each thread saw.
+// race test must then fail; WEBKVM_RWLOCK_OFF=1 runs the rwlock stress without
+// its lock, which must fail too. WEBKVM_THREADS_REPORT=1 prints what each
+// thread saw.
 
 import { describe, it, expect } from "vitest";
 import { Worker } from "node:worker_threads";
@@ -14,6 +16,7 @@ import { PAGE, GO, READY, tag } from "./threads-pfncache-roles.mjs";
 import { code, MiB } from "./helpers.js";
 
 const LOCK_OFF = process.env.WEBKVM_GPC_LOCK_OFF === "1";
+const RWLOCK_OFF = process.env.WEBKVM_RWLOCK_OFF === "1";
 
 async function openThreads(): Promise<Kvm> {
   const kvm = await Kvm.open({ core: "threads" });
@@ -24,6 +27,39 @@ async function openThreads(): Promise<Kvm> {
 async function join(kvm: Kvm): Promise<CoreExports> {
   return instantiateCore(undefined, "threads", { fn: null }, kvm.sharedCore());
 }
+
+describe("threads build: rwlock.ts", () => {
+  it("three Workers and the main thread in read and write sections of one rwlock: no reader sees a half-done write, no write is lost", async () => {
+    const WORKERS = 3, ITERS = 200_000;
+    const kvm = await openThreads();
+    const core = kvm.core;
+    const block = core.debugRwlockBlock();
+    expect(block).not.toBe(0);
+    const go = new SharedArrayBuffer(8);
+    const signal = new Int32Array(go);
+    const url = new URL("./threads-rwlock-worker.mjs", import.meta.url);
+    const workers: Worker[] = [];
+    const results = Array.from({ length: WORKERS }, (_, i) => new Promise<{ torn?: number; error?: string }>((resolve, reject) => {
+      const w = new Worker(url, { workerData: { ...kvm.sharedCore(), block, iters: ITERS, seed: 3 + i, locked: !RWLOCK_OFF, go } });
+      workers.push(w);
+      w.once("message", resolve);
+      w.once("error", reject);
+    }));
+    try {
+      while (Atomics.load(signal, 1) < WORKERS) await new Promise((r) => setTimeout(r, 1));
+      const sleeps0 = core.debugGpcLockSleeps();
+      Atomics.store(signal, 0, 1);
+      Atomics.notify(signal, 0);
+      const mine = core.debugRwlockStress(block, ITERS, 99, !RWLOCK_OFF);
+      const all = [{ torn: mine }, ...await Promise.all(results)];
+      if (process.env.WEBKVM_THREADS_REPORT) console.log(`rwlock: ${JSON.stringify(all)}, ${core.debugGpcLockSleeps() - sleeps0} sleeps`);
+      expect(all.map((r) => r.error ?? r.torn)).toEqual(all.map(() => 0));
+      expect(core.debugRwlockWritesAdd(block)).toBe(1);
+    } finally {
+      for (const w of workers) void w.terminate();
+    }
+  });
+});
 
 describe("threads build: pfn cache locks", () => {
   it("lockdep: __kvm_gpc_refresh without refresh_lock and kvm_gpc_check without gpc->lock fail loudly in the debug core", async () => {

@@ -3,7 +3,9 @@
 // catches its absence, count how often a thread slept on it, and run the
 // protocol it guards without it to show the lockdep check fails loudly.
 
-import { P, threadId } from "../threads";
+import { P, Process, threadId } from "../threads";
+import { RWLOCK_BYTES, readLock, readUnlock, writeLock, writeUnlock } from "../rwlock";
+import { kzalloc } from "../kalloc";
 import { vmOf } from "../kvm/kvm_host";
 import { vmFromFd } from "../kvm/ioctl";
 import { setMemoryRegion } from "../kvm/set_memory_region";
@@ -40,3 +42,46 @@ export function debugGpcRefreshUnlocked(p: usize): i32 {
 
 /** kvm_gpc_check called without gpc->lock: must trap in the debug threads build. */
 export function debugGpcCheckUnlocked(p: usize, len: u64): bool { return gpcCheck(p, len); }
+
+// ---- rwlock.ts on its own (test/threads-pfncache.test.ts) ----
+// A block of a lock and three counters: a writer bumps the first, dawdles, then
+// sets the second to match; a reader must always find them equal; and the
+// first must end equal to the third, which every write section bumps
+// atomically (writers exclude each other: no bump of the first is lost).
+
+/** A zeroed block for debugRwlockStress (never freed: a test's process is short-lived). */
+export function debugRwlockBlock(): usize { return kzalloc(RWLOCK_BYTES + 12); }
+
+/** `iters` random read (3 in 4) or write sections on the block's lock (`locked` false: no lock); returns the torn reads seen, or -1. */
+export function debugRwlockStress(block: usize, iters: i32, seed: u32, locked: bool): i32 {
+  if (!WEBKVM_THREADS) return -1;
+  const a = block + RWLOCK_BYTES, b = a + 4;
+  const sleeps = changetype<usize>(P) + offsetof<Process>("gpcLockSleeps");
+  let x = seed * 2654435761 + 1;
+  let torn = 0;
+  for (let i = 0; i < iters; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    if ((x & 3) == 0) {
+      if (locked) writeLock(block, sleeps);
+      const v = load<u32>(a) + 1;
+      store<u32>(a, v);
+      for (let n = (x >> 4) & 63; n > 0; n--) atomic.load<u32>(a);
+      store<u32>(b, v);
+      if (locked) writeUnlock(block);
+      atomic.add<u32>(b + 4, 1);
+    } else {
+      if (locked) readLock(block, sleeps);
+      const v = load<u32>(a);
+      for (let n = (x >> 4) & 15; n > 0; n--) atomic.load<u32>(a);
+      if (load<u32>(b) != v) torn++;
+      if (locked) readUnlock(block);
+    }
+  }
+  return torn;
+}
+
+/** Whether the block's write count (the first counter) is the number of write sections run. */
+export function debugRwlockWritesAdd(block: usize): bool {
+  if (!WEBKVM_THREADS) return false;
+  return load<u32>(block + RWLOCK_BYTES) == atomic.load<u32>(block + RWLOCK_BYTES + 8);
+}
