@@ -33,3 +33,7 @@ export { debugSlotsLockOff, debugSlotsLockSleeps, debugThreadId, debugSetMemoryR
 // ---- the threads build's dirty-log race surface (test/threads-dirty.test.ts) ----
 export { debugVcpuMarkPageDirty } from "./debug/dirty_race";
 export { debugDirtyAtomicOff } from "./debug/dirty_levers";
+
+// ---- the threads build's pfn-cache lock lever and lockdep probes (test/threads-pfncache.test.ts) ----
+export { debugGpcLockOff, debugGpcLockSleeps, debugGpcRefreshUnlocked, debugGpcCheckUnlocked,
+  debugRwlockBlock, debugRwlockStress, debugRwlockWritesAdd } from "./debug/lockdep";

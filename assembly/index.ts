@@ -35,7 +35,7 @@ import { rmapCount } from "./mmu/rmap";
 import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trackCount, trackWarnings } from "./mmu/page_track";
 import * as gmem from "./gmem/file";
 import { gfnAttributes, memAttributeRanges } from "./gmem/attributes";
-import { gpcInit, gpcActivate, gpcActivateHva, gpcCheck, gpcRefresh, gpcDeactivate, gpcDestroy, gpcMarkDirty, gpcOf } from "./pfncache";
+import { gpcInit, gpcActivate, gpcActivateHva, gpcCheckLocked, gpcAccess, gpcRefresh, gpcDeactivate, gpcDestroy, gpcMarkDirty, gpcOf } from "./pfncache";
 
 // ---- start-up: the host mm reaches KVM only through these callbacks ----
 mm.registerMmuNotifier(mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd);
@@ -85,7 +85,8 @@ export function hvaResident(hva: u64): bool { return mm.hvaResident(hva); }
 /** Host-side copy between hva and ioBuf() (write: ioBuf() -> hva). 0 or -errno. */
 export function hostAccess(hva: u64, len: u32, write: bool): i32 {
   errno.clearFailedCheck();
-  return mm.copyUser(ioBuf(), hva, len, write) ? 0 : -errno.EFAULT;
+  const ok = mm.copyUser(ioBuf(), hva, len, write);
+  return ok ? 0 : -errno.EFAULT;
 }
 
 // ---- VM memory ----
@@ -230,12 +231,14 @@ export function statTrackWarnings(): u32 { return trackWarnings; }
 export function gpcCreate(fd: i32): usize { return gpcInit(vmOfFd(fd)); }
 export function gpcActivateGpa(p: usize, gpa: u64, len: u64): i32 { errno.clearFailedCheck(); return gpcActivate(p, gpa, len); }
 export function gpcActivateUhva(p: usize, uhva: u64, len: u64): i32 { errno.clearFailedCheck(); return gpcActivateHva(p, uhva, len); }
-export function gpcIsValid(p: usize, len: u64): bool { return gpcCheck(p, len); }
+export function gpcIsValid(p: usize, len: u64): bool { return gpcCheckLocked(p, len); }
+/** Under the cache's read lock: check, then copy len bytes between it and ioBuf() (write: ioBuf() -> page, marked dirty). 1 done, 0 stale. */
+export function gpcAccessIo(p: usize, len: u64, write: bool): i32 { return gpcAccess(p, ioBuf(), len, write); }
 export function gpcDoRefresh(p: usize, len: u64): i32 { errno.clearFailedCheck(); return gpcRefresh(p, len); }
 export function gpcStop(p: usize): void { gpcDeactivate(p); }
 export function gpcFree(p: usize): void { gpcDestroy(p); }
 export function gpcDirty(p: usize): void { gpcMarkDirty(p); }
-/** The linear address of the cached byte (use only after a successful check). */
+/** The linear address of the cached byte: a snapshot for tests; only gpcAccessIo touches the page under the lock that keeps it mapped. */
 export function gpcHostAddress(p: usize): usize { return gpcOf(p).khva; }
 export function gpcGpa(p: usize): u64 { return gpcOf(p).gpa; }
 export function gpcUhva(p: usize): u64 { return gpcOf(p).uhva; }

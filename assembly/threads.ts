@@ -90,6 +90,11 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   chunkEnd: usize;
   framesInUse: u32;
   framesTotal: u32;
+  // pfncache.ts's locks (the lever and the sleep count)
+  /** Debug lever: 1 turns every pfn cache's locks off (test/threads-pfncache.test.ts shows the test then fails). */
+  gpcLockOff: i32;
+  /** How many times a thread slept on a pfn cache's lock or refresh_lock, or a VM's gpc_lock. */
+  gpcLockSleeps: u32;
 }
 
 export const FD_TABLE_SIZE: i32 = 4096;
@@ -156,12 +161,14 @@ export function processAttach(p: usize): void {
 
 // @ts-ignore: decorator
 @external("env", "webkvm_futex_wait")
-declare function futexWait(addr: usize, expected: i32): void;
+export declare function futexWait(addr: usize, expected: i32): void;
+/** Wakes one thread sleeping at addr. */
 // @ts-ignore: decorator
 @external("env", "webkvm_futex_wake")
-declare function futexWake(addr: usize, count: i32): void;
+export declare function futexWake(addr: usize, count: i32): void;
 
-const SPINS: i32 = 64;
+/** How many times a contended lock re-checks its word before sleeping in the host. */
+export const SPINS: i32 = 64;
 
 // The default builds have one instance: set the block up at start-up.
 if (!WEBKVM_THREADS) processSetup();

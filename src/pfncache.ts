@@ -1,12 +1,14 @@
 // gfn_to_pfn_cache for host devices (virt/kvm/pfncache.c): a device keeps a
 // mapping of one guest page and writes through it only after check() says the
 // memslot generation and the host page are still the ones it resolved; else it
-// refreshes. It never writes through a stale cache.
+// refreshes. It never writes through a stale cache: in the threads core, the
+// check and the access run in one core call under the cache's read lock.
 
 import type { VmFile } from "./instance.js";
 import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
 import { bytesAt } from "./core.js";
 import { type U64, toU64 } from "./u64.js";
+import { PAGE_SIZE } from "./uapi.js";
 
 export class GfnToPfnCache {
   private ptr: number;
@@ -47,17 +49,28 @@ export class GfnToPfnCache {
   get active(): boolean { return (this.core.gpcFlags(this.ptr) & 1) !== 0; }
   get valid(): boolean { return (this.core.gpcFlags(this.ptr) & 2) !== 0; }
 
-  /** Writes bytes at the cached address: check, refresh if stale, then write and mark the page dirty. */
+  /**
+   * Writes bytes at the cached address and marks the page dirty. The check and
+   * the copy are one core call under the cache's read lock (a concurrent
+   * invalidation waits for it); a stale cache is refreshed and tried again.
+   */
   write(bytes: Uint8Array): void {
-    if (!this.check(bytes.length)) this.refresh(bytes.length);
-    bytesAt(this.core, this.core.gpcHostAddress(this.ptr), bytes.length).set(bytes);
-    this.core.gpcDirty(this.ptr);
+    const len = bytes.length;
+    if (len > PAGE_SIZE) this.refresh(len); // EINVAL: no cache holds more than a page
+    while (true) {
+      bytesAt(this.core, this.core.ioBuffer(), len).set(bytes);
+      if (this.core.gpcAccessIo(this.ptr, BigInt(len), true) !== 0) return;
+      this.refresh(len);
+    }
   }
 
-  /** Reads len bytes at the cached address (refreshing first if stale). */
+  /** Reads len bytes at the cached address (refreshing while stale), as write() does. */
   read(len: number): Uint8Array {
-    if (!this.check(len)) this.refresh(len);
-    return bytesAt(this.core, this.core.gpcHostAddress(this.ptr), len).slice();
+    if (len > PAGE_SIZE) this.refresh(len);
+    while (true) {
+      if (this.core.gpcAccessIo(this.ptr, BigInt(len), false) !== 0) return bytesAt(this.core, this.core.ioBuffer(), len).slice();
+      this.refresh(len);
+    }
   }
 
   destroy(): void {

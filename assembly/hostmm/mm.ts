@@ -329,7 +329,7 @@ export function mprotect(addr: u64, len: u64, prot: u32): i32 {
  * copy_from_user (toUser false: hva -> lin) or copy_to_user (lin -> hva) of
  * len bytes, a page at a time; false on EFAULT (earlier pages are copied).
  */
-export function copyUser(lin: usize, hva: u64, len: usize, toUser: bool): bool {
+function copyUserLocked(lin: usize, hva: u64, len: usize, toUser: bool): bool {
   let done: usize = 0;
   while (done < len) {
     const at = hva + <u64>done;
@@ -341,6 +341,14 @@ export function copyUser(lin: usize, hva: u64, len: usize, toUser: bool): bool {
     done += seg;
   }
   return true;
+}
+
+/** copyUser under mmap_lock throughout: no munmap frees a page between its lookup and the copy. */
+export function copyUser(lin: usize, hva: u64, len: usize, toUser: bool): bool {
+  mmapLock();
+  const r = copyUserLocked(lin, hva, len, toUser);
+  mmapUnlock();
+  return r;
 }
 
 /**

@@ -80,6 +80,8 @@ import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
   /** kvm->lock's word (threads.ts's mutex), and how many times a thread slept on it. */
   lock: i32;
   lockSleeps: u32;
+  /** kvm->gpc_lock's word (threads.ts's mutex): guards gpcList (pfncache.ts). */
+  gpcListLock: i32;
 }
 
 export const VM_BYTES: usize = offsetof<Vm>();

@@ -59,11 +59,16 @@ export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
   rangeEnd = end;
   for (let i = 0; i < vmCount(); i++) {
     const vm = vmOf(vmAt(i));
-    // pfn caches first, before anything else (kvm_mmu_notifier_invalidate_range_start).
-    gpcInvalidateStart(vm, start, end);
+    // The count rises before the pfn caches are visited: a refresh that
+    // resolved the page before this point sees it when it re-takes gpc->lock
+    // and retries (pfncache.ts's retryCache), rather than publishing a frame
+    // about to be freed. Then the pfn caches, before the MMU proper
+    // (kvm_mmu_notifier_invalidate_range_start).
+    // (Under mn_invalidate_lock: a memslot swap checks the count and publishes under it.)
     mnInvalidateLock(vm);
     vm.mnActiveInvalidateCount++;
     mnInvalidateUnlock(vm);
+    gpcInvalidateStart(vm, start, end);
     // kvm_handle_hva_range: the slots under kvm->srcu, the sptes under mmu_lock.
     const idx = srcuReadLock(vm);
     mmuLock(vm);

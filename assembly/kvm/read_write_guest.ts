@@ -4,6 +4,7 @@
 import { Vm, activeSet, gfnToHvaMemslot, isErrorHva, KVM_HVA_ERR_RO_BAD } from "./kvm_host";
 import { gfnToMemslotInSet } from "../memslots/search";
 import { srcuReadLock, srcuReadUnlock } from "./srcu";
+import { mmapLock, mmapUnlock } from "../hostmm/mmap_lock";
 import { hvaToLinear } from "../hostmm/mm";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_SIZE, PAGE_MASK } from "../layout";
@@ -32,8 +33,11 @@ function guestPageLinear(vm: Vm, asId: u32, gpa: u64, write: bool): usize {
  */
 export function accessGuest(vm: Vm, asId: u32, gpa: u64, buf: usize, len: u32, write: bool): i32 {
   // Memslot readers hold kvm->srcu (a memslot update on another thread waits for them).
+  // The mm's lock throughout, so no munmap frees a page between its lookup and the copy.
   const idx = srcuReadLock(vm);
+  mmapLock();
   const r = accessGuestLocked(vm, asId, gpa, buf, len, write);
+  mmapUnlock();
   srcuReadUnlock(vm, idx);
   return r;
 }
