@@ -15,8 +15,7 @@ interface AnyWorker {
   terminate(): Promise<void>;
 }
 
-async function startWorker(): Promise<AnyWorker> {
-  const url = new URL("./vcpu-thread-worker.js", import.meta.url);
+async function startWorker(url: URL): Promise<AnyWorker> {
   const g = globalThis as unknown as { process?: { versions?: { node?: string } }; Worker?: typeof Worker };
   if (g.process?.versions?.node) {
     const wtModule = "node:worker_threads"; // hidden from bundlers: the browser path never loads it
@@ -51,11 +50,15 @@ export class VcpuThread {
     worker.onMessage((m) => this.message(m));
   }
 
-  /** Starts a Worker for vcpu, a vCPU of a VM of kvm (which must run the threads core). */
-  static async start(kvm: Kvm, vcpu: Vcpu): Promise<VcpuThread> {
+  /**
+   * Starts a Worker for vcpu, a vCPU of a VM of kvm (which must run the threads
+   * core). `workerUrl` overrides where the Worker's script is (the built
+   * `vcpu-thread-worker.js` next to this module), for bundlers and tests.
+   */
+  static async start(kvm: Kvm, vcpu: Vcpu, opts: { workerUrl?: URL } = {}): Promise<VcpuThread> {
     if (vcpu.vm.kvm !== kvm) throw new Error("webkvm: the vCPU belongs to another Kvm");
     if (!kvm.core.isThreadsBuild()) throw new Error("webkvm: runInWorker needs the threads core (Kvm.open({ core: \"threads\" }))");
-    const worker = await startWorker();
+    const worker = await startWorker(opts.workerUrl ?? new URL("./vcpu-thread-worker.js", import.meta.url));
     const ready = await new Promise<number>((resolve, reject) => {
       worker.onMessage((m) => {
         if ("ready" in m) resolve(m.ready);

@@ -72,7 +72,8 @@ export function vcpuArchCreate(p: usize): bool {
   if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, cpuState(), CPU_STATE_SIZE);
   resetState(RAM_BASE);
   memory.copy(v.cpuState, cpuState(), CPU_STATE_SIZE);
-  loaded = p;
+  // Threads build: a vCPU is loaded only inside an ioctl of it (vcpu_put after each).
+  loaded = WEBKVM_THREADS ? 0 : p;
   return true;
 }
 
