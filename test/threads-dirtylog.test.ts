@@ -1,0 +1,95 @@
+// dirty_log_test (tools/testing/selftests/kvm/dirty_log_test.c) with the
+// dirtylog guest on 2 vCPUs, each on its own Worker (VcpuThread), while this
+// thread collects: the guest keeps writing during every collection, as in the
+// selftest. Collected with GET_DIRTY_LOG + CLEAR_DIRTY_LOG (manual protect) and,
+// in another run, with the dirty ring (harvested also on its soft-full exits).
+// The checks are test/dirty-log-verify.ts's rules; a check made while vCPUs run
+// carries a change the collection lacks to the next collection, and the last
+// check, after the vCPUs stopped, is quiescent. Bounded by run counts.
+
+import { describe, it, expect } from "vitest";
+import { readFileSync } from "node:fs";
+import { Kvm, Machine, VcpuThread, KVM_CAP, KVM_EXIT, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../src/index.js";
+import {
+  DirtyLogVerifier, type DirtyLogViolation, addDirtyLogRegion, readRegionPage, setIteration, startDirtylog,
+  dirtylogSteps, collectBitmap, collectRing, type CollectOptions,
+} from "./dirty-log-verify.js";
+
+const image = new Uint8Array(readFileSync(new URL("../guests/dirtylog/dirtylog.bin", import.meta.url)));
+const WORKER = { workerUrl: new URL("../dist/vcpu-thread-worker.js", import.meta.url) };
+const REGION = { slot: 1, gpa: 0xc0000000n, pages: 1024 };
+const PARAMS = 0x80300000n;
+const SEEDS = [0x1234n, 0xfeedfacecafen];
+const ITERATIONS = 16;
+/** KVM_RUNs of each vCPU per iteration before its collection (each at most TURN instructions). */
+const RUNS_PER_ITERATION = 4;
+const TURN = 5_000;
+
+type Mode = "bitmap" | "ring";
+
+async function dirtyLogTest(mode: Mode, collect: CollectOptions = {}) {
+  const kvm = await Kvm.open({ core: "threads" });
+  const m = await Machine.create({ kvm, memSize: 16n << 20n, vcpus: 2, turn: TURN,
+    dirtyRing: mode === "ring" ? 4096 : undefined });
+  if (mode === "bitmap") m.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE]);
+  const region = addDirtyLogRegion(m, REGION);
+  const entry = m.load(image);
+  startDirtylog(m, entry, region, SEEDS, PARAMS);
+  const threads = await Promise.all(m.vcpus.map((v) => VcpuThread.start(kvm, v, WORKER)));
+  const runs = [0, 0];
+  let stop = false, ringFull = 0;
+  const errors: unknown[] = [];
+  const harvest = (): Set<number> => mode === "ring" ? collectRing(m.vm, m.vcpus, region, collect) : collectBitmap(m.vm, region, collect);
+  const dirty = new Set<number>();
+  // The vCPUs' loops: every run ends at its budget (EINTR) or, with the ring, when it is soft-full.
+  const loops = threads.map(async (t, i) => {
+    try {
+      while (!stop) {
+        const e = await t.run();
+        if (e.reason === KVM_EXIT.DIRTY_RING_FULL) {
+          ringFull++;
+          for (const p of collectRing(m.vm, m.vcpus, region, collect)) dirty.add(p);
+        } else if (e.reason !== KVM_EXIT.INTR) throw new Error(`vCPU ${i}: exit ${e.name}`);
+        runs[i]++;
+      }
+    } catch (e) { errors.push(e); stop = true; }
+  });
+  const progress = async (more: number) => {
+    const target = runs.map((r) => r + more);
+    while (!stop && runs.some((r, i) => r < target[i])) await new Promise((r) => setImmediate(r));
+  };
+  const verifier = new DirtyLogVerifier(region.pages);
+  const violations: DirtyLogViolation[] = [];
+  let it = 1n;
+  for (; it <= BigInt(ITERATIONS) && !stop; it++) {
+    setIteration(m, it);
+    await progress(RUNS_PER_ITERATION);
+    for (const p of harvest()) dirty.add(p); // the guest keeps writing meanwhile
+    violations.push(...verifier.check({ iteration: it, dirty: new Set(dirty), read: readRegionPage(m, region), quiescent: false }));
+    dirty.clear();
+  }
+  stop = true;
+  await Promise.all(loops);
+  for (const p of harvest()) dirty.add(p);
+  violations.push(...verifier.check({ iteration: it - 1n, dirty, read: readRegionPage(m, region), quiescent: true }));
+  await Promise.all(threads.map((t) => t.terminate()));
+  return { errors, violations, verifier, ringFull, steps: [0, 1].map((h) => dirtylogSteps(m, h)) };
+}
+
+describe.each<Mode>(["bitmap", "ring"])("dirty_log_test, 2 vCPUs on Workers, collected by %s while they run", (mode) => {
+  it("every page that changed was reported (in this collection or, if it changed during it, the next); no page exceeds the iteration", async () => {
+    const o = await dirtyLogTest(mode);
+    expect(o.errors).toEqual([]);
+    expect(o.violations.slice(0, 5)).toEqual([]);
+    expect(o.verifier.stats.checks).toBe(ITERATIONS + 1);
+    expect(o.verifier.stats.reported).toBeGreaterThan(ITERATIONS * 50);
+    expect(o.steps.every((s) => s > 1000n)).toBe(true);
+    if (mode === "ring") expect(o.ringFull).toBeGreaterThan(0);
+  });
+
+  it("a collector that loses one reported page per collection is caught", async () => {
+    const o = await dirtyLogTest(mode, { dropOne: true });
+    expect(o.errors).toEqual([]);
+    expect(o.violations.length).toBeGreaterThan(0);
+  });
+});
