@@ -81,6 +81,11 @@ export function figures(report) {
   if (g) {
     add({ group: "guest", name: "guest MIPS (every access through the sptes)", value: g.mips.mips, unit: "MIPS",
       baseline: "TinyEMU-wasm", baselineValue: g.mips.targetMips, target: { on: "ratio", op: ">=", limit: 1 } });
+    if (g.threads !== undefined) {
+      add({ group: "guest", name: "threads core: 2 vCPUs on 2 Workers, MIPS together", value: g.threads.twoMips, unit: "MIPS",
+        baseline: "1 vCPU on a Worker, same run", baselineValue: g.threads.oneMips,
+        target: { on: "ratio", op: ">=", limit: g.threads.targetRatio } });
+    }
     if (g.mips.interpreterMips !== undefined) {
       add({ group: "guest", name: "guest MIPS, interpreter only (translation off)", value: g.mips.interpreterMips, unit: "MIPS",
         baseline: "TinyEMU-wasm", baselineValue: g.mips.targetMips });

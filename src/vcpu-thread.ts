@@ -11,6 +11,8 @@ import type { FromWorker, ToWorker } from "./vcpu-thread-worker.js";
 
 interface AnyWorker {
   post(m: ToWorker): void;
+  /** Node: whether the Worker keeps the process alive (only while a run is in flight). */
+  hold(on: boolean): void;
   onMessage(fn: (m: FromWorker) => void): void;
   terminate(): Promise<void>;
 }
@@ -20,10 +22,10 @@ async function startWorker(url: URL): Promise<AnyWorker> {
   if (g.process?.versions?.node) {
     const wtModule = "node:worker_threads"; // hidden from bundlers: the browser path never loads it
     const wt = await import(/* webpackIgnore: true */ /* @vite-ignore */ wtModule) as typeof import("node:worker_threads");
-    const w = new wt.Worker(url);
-    w.unref();
+    const w = new wt.Worker(url); // keeps the process alive until it is ready (see hold)
     return {
       post: (m) => w.postMessage(m),
+      hold: (on) => { if (on) w.ref(); else w.unref(); },
       onMessage: (fn) => { w.on("message", fn); w.on("error", (e) => fn({ error: String(e?.stack ?? e) })); },
       terminate: async () => { await w.terminate(); },
     };
@@ -32,6 +34,7 @@ async function startWorker(url: URL): Promise<AnyWorker> {
   const w = new g.Worker(url, { type: "module" });
   return {
     post: (m) => w.postMessage(m),
+    hold: () => {},
     onMessage: (fn) => {
       w.onmessage = (e) => fn(e.data as FromWorker);
       w.onerror = (e) => fn({ error: String(e.message) });
@@ -48,6 +51,7 @@ export class VcpuThread {
 
   private constructor(readonly vcpu: Vcpu, private readonly worker: AnyWorker, readonly threadId: number) {
     worker.onMessage((m) => this.message(m));
+    worker.hold(false); // an idle vCPU thread does not keep the process alive; a run in flight does
   }
 
   /**
@@ -71,6 +75,7 @@ export class VcpuThread {
 
   private message(m: FromWorker): void {
     const p = this.pending;
+    if (!("ready" in m)) this.worker.hold(false);
     if ("error" in m) {
       this.failure = m.error;
       this.pending = null;
@@ -94,6 +99,7 @@ export class VcpuThread {
     this.vcpu.runEntryHooks();
     return new Promise<Exit>((resolve, reject) => {
       this.pending = { resolve, reject };
+      this.worker.hold(true); // an awaited run keeps the process alive until it returns
       this.worker.post({ run: ++this.seq });
     });
   }
@@ -112,6 +118,7 @@ export class VcpuThread {
   async terminate(): Promise<void> {
     if (this.gone) return;
     this.gone = true;
+    this.worker.hold(false);
     await this.worker.terminate();
     this.vcpu.vm.kvm.core.threadGone(this.threadId);
     const p = this.pending;
