@@ -37,10 +37,14 @@ export const CPU_BLOCK_BYTES: i32 = 512;
 export const DCACHE_BYTES: i32 = 16384 * 16;
 const SCRATCH_CPU: usize = (SCRATCH_MASK + 16 + 63) & ~63;
 const SCRATCH_DCACHE: usize = SCRATCH_CPU + <usize>CPU_BLOCK_BYTES;
-export const THREAD_SCRATCH_BYTES: usize = SCRATCH_DCACHE + <usize>DCACHE_BYTES;
+/** mmu/access.ts's debug access log: per thread too (a shared one is written by every thread's every access). */
+export const ACCESS_LOG_BYTES: i32 = 64 * 16;
+const SCRATCH_LOG: usize = SCRATCH_DCACHE + <usize>DCACHE_BYTES;
+export const THREAD_SCRATCH_BYTES: usize = SCRATCH_LOG + <usize>ACCESS_LOG_BYTES;
 /** The static copies of the default builds (one thread). */
 const CPU_BLOCK: usize = memory.data(CPU_BLOCK_BYTES, 64);
 const DCACHE: usize = memory.data(DCACHE_BYTES, 64);
+const ACCESS_LOG: usize = memory.data(ACCESS_LOG_BYTES, 64);
 /** Threads build: this instance's scratch block (per instance: a wasm global). */
 let threadScratch: usize = 0;
 export function setThreadScratch(p: usize): void { threadScratch = p; }
@@ -57,6 +61,8 @@ export function setThreadScratch(p: usize): void { threadScratch = p; }
 @inline export function cpuBlock(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_CPU : CPU_BLOCK; }
 // @ts-ignore: decorator
 @inline export function dcacheBase(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_DCACHE : DCACHE; }
+// @ts-ignore: decorator
+@inline export function accessLogBase(): usize { return WEBKVM_THREADS ? threadScratch + SCRATCH_LOG : ACCESS_LOG; }
 
 /** The shared zero page: what an untouched anonymous page reads as. */
 export const ZERO_PAGE: usize = memory.data(PAGE_SIZE, PAGE_SIZE);

@@ -74,13 +74,12 @@ async function threadsMips(iters, n) {
   const machines = [];
   for (let i = 0; i < n; i++) {
     const m = await Machine.create({ kvm, memSize: 16n << 20n });
-    m.load(new Uint8Array(readFileSync(MIPS_IMAGE)), iters);
+    m.load(new Uint8Array(readFileSync(MIPS_IMAGE)), Math.min(iters, 1_000_000));
     m.vcpu.setBudget(Number.MAX_SAFE_INTEGER);
     machines.push(m);
   }
   const threads = await Promise.all(machines.map((m) => VcpuThread.start(kvm, m.vcpu)));
-  const t0 = process.hrtime.bigint();
-  await Promise.all(threads.map(async (t) => {
+  const toShutdown = (t) => (async () => {
     for (;;) {
       const e = await t.run();
       if (e.reason === KVM_EXIT.MMIO) {
@@ -94,9 +93,16 @@ async function threadsMips(iters, n) {
       if (t.vcpu.kvmRun.riscvSbi.extensionId === SRST) return;
       t.vcpu.kvmRun.setSbiReturn(0n, 0n);
     }
-  }));
+  })();
+  // A short run first on every Worker, so each engine has optimized the core
+  // before the clock starts (tier-up competes for the cores the guests use).
+  await Promise.all(threads.map(toShutdown));
+  machines.forEach((m) => m.load(new Uint8Array(readFileSync(MIPS_IMAGE)), iters));
+  const before = machines.reduce((a, m) => a + Number(m.vcpu.instret), 0);
+  const t0 = process.hrtime.bigint();
+  await Promise.all(threads.map(toShutdown));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const instructions = machines.reduce((a, m) => a + Number(m.vcpu.instret), 0);
+  const instructions = machines.reduce((a, m) => a + Number(m.vcpu.instret), 0) - before;
   await Promise.all(threads.map((t) => t.terminate()));
   return { instructions, secs, mips: instructions / secs / 1e6 };
 }

@@ -21,7 +21,7 @@ import { accessStatus, curVcpu, ACCESS_OK, ACCESS_EXIT } from "./access_state";
 import { translate, fetchWithoutRam } from "./paging";
 import { stopNow, STOP_LIMIT } from "../cpu/stop";
 import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U } from "../cpu/state";
-import { PAGE_MASK } from "../layout";
+import { PAGE_MASK, ACCESS_LOG_BYTES, accessLogBase } from "../layout";
 import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND } from "./spte";
 import { vcpuTables, dropOwnTables } from "./mmu";
 import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
@@ -109,19 +109,18 @@ export function memFlush(): void {
 // ---- debug build: a log of what the CPU asked for, in order (fetches not logged) ----
 // kind: 0 = load, 1 = load checked as a store (AMO), 2 = store. Lets tests see
 // how an access was split without looking inside the CPU.
-const LOG_ENTRIES: i32 = 64;
-const LOG: usize = memory.data(LOG_ENTRIES * 16, 8);
+const LOG_ENTRIES: i32 = ACCESS_LOG_BYTES / 16;
 export let logCount: i32 = 0;
 function logAccess(va: u64, size: i32, kind: i32): void {
-  const p = LOG + (<usize>(logCount & (LOG_ENTRIES - 1)) << 4);
+  const p = accessLogBase() + (<usize>(logCount & (LOG_ENTRIES - 1)) << 4);
   store<u64>(p, va);
   store<i32>(p, size, 8);
   store<i32>(p, kind, 12);
   logCount++;
 }
-export function logVa(i: i32): u64 { return load<u64>(LOG + (<usize>(i & (LOG_ENTRIES - 1)) << 4)); }
-export function logSize(i: i32): i32 { return load<i32>(LOG + (<usize>(i & (LOG_ENTRIES - 1)) << 4), 8); }
-export function logKind(i: i32): i32 { return load<i32>(LOG + (<usize>(i & (LOG_ENTRIES - 1)) << 4), 12); }
+export function logVa(i: i32): u64 { return load<u64>(accessLogBase() + (<usize>(i & (LOG_ENTRIES - 1)) << 4)); }
+export function logSize(i: i32): i32 { return load<i32>(accessLogBase() + (<usize>(i & (LOG_ENTRIES - 1)) << 4), 8); }
+export function logKind(i: i32): i32 { return load<i32>(accessLogBase() + (<usize>(i & (LOG_ENTRIES - 1)) << 4), 12); }
 export function logReset(): void { logCount = 0; }
 
 // @ts-ignore: decorator
