@@ -10,6 +10,7 @@ import type { Vm } from "../vm.js";
 import type { Vcpu, Exit } from "../vcpu.js";
 import { KVM_EXIT, EXIT_NAMES } from "../kvm-run.js";
 import { KvmError } from "../errors.js";
+import { VcpuThread } from "../vcpu-thread.js";
 import { MmioBus } from "./devices/mmio-bus.js";
 import { Uart16550 } from "./devices/uart16550.js";
 import { handleSbi, hsmHartStart, type SbiHost, type SbiHsm } from "./sbi.js";
@@ -222,30 +223,87 @@ export class Machine {
       exits++;
       const done = (kind: StopKind, reason = 0): RunResult =>
         ({ stop: kind, reason, instructions: this.instret() - start, exits, lastExit: exit, hart });
-      if (exit.reason === KVM_EXIT.MMIO) {
-        const m = vcpu.kvmRun.mmio;
-        if (!this.bus.access(m.physAddr, m.len, m.isWrite, m.data) && !m.isWrite) m.data.fill(0);
-      } else if (exit.reason === KVM_EXIT.RISCV_SBI) {
-        const [err, val] = handleSbi(this.sbiHost(hart), vcpu.kvmRun.riscvSbi);
-        vcpu.kvmRun.setSbiReturn(err, val);
-        if (this.stopped) {
-          const s = this.stopped as { kind: StopKind; reason: number };
-          return done(s.kind, s.reason);
-        }
-      } else if (exit.reason === KVM_EXIT.INTR) {
-        // budget used up: a chance to stop, or the next hart's turn
-      } else if (exit.reason === KVM_EXIT.HLT) {
-        this.halted[hart] = true;
-        if (this.nextHart() < 0) return done("halt");
-      } else if (exit.reason === KVM_EXIT.MEMORY_FAULT) {
-        return done("memory-fault");
-      } else if (exit.reason === KVM_EXIT.DIRTY_RING_FULL) {
-        return done("dirty-ring-full");
-      } else {
-        return done("unhandled-exit");
-      }
+      const stop = this.handleExit(hart, exit);
+      if (stop !== null) return done(stop, this.stopReason(stop));
+      if (exit.reason === KVM_EXIT.HLT && this.nextHart() < 0) return done("halt");
       if (opts.maxInstructions !== undefined && this.instret() - start >= opts.maxInstructions) return done("limit");
     }
+  }
+
+  /** The SRST reason of a shutdown or reboot stop, else 0. */
+  private stopReason(stop: StopKind): number {
+    return (stop === "shutdown" || stop === "reboot") && this.stopped ? (this.stopped as { reason: number }).reason : 0;
+  }
+
+  /** What one exit of a hart asks of the VMM: done here (null), or why the run stops. */
+  private handleExit(hart: number, exit: Exit): StopKind | null {
+    const vcpu = this.vcpus[hart];
+    if (exit.reason === KVM_EXIT.MMIO) {
+      const m = vcpu.kvmRun.mmio;
+      if (!this.bus.access(m.physAddr, m.len, m.isWrite, m.data) && !m.isWrite) m.data.fill(0);
+      return null;
+    }
+    if (exit.reason === KVM_EXIT.RISCV_SBI) {
+      const [err, val] = handleSbi(this.sbiHost(hart), vcpu.kvmRun.riscvSbi);
+      vcpu.kvmRun.setSbiReturn(err, val);
+      return this.stopped ? (this.stopped as { kind: StopKind }).kind : null;
+    }
+    if (exit.reason === KVM_EXIT.INTR) return null; // budget used up, or a kick: a chance to stop
+    if (exit.reason === KVM_EXIT.HLT) {
+      this.halted[hart] = true;
+      return null;
+    }
+    if (exit.reason === KVM_EXIT.MEMORY_FAULT) return "memory-fault";
+    if (exit.reason === KVM_EXIT.DIRTY_RING_FULL) return "dirty-ring-full";
+    return "unhandled-exit";
+  }
+
+  /**
+   * run() with every hart on a Worker of its own (VcpuThread; the Machine's
+   * Kvm must run the threads core): the harts execute at once and this thread
+   * handles their exits as run() does, starting a hart's Worker loop when SBI
+   * HSM starts it. Runs until the guest shuts down, an exit stops the run, or
+   * every hart has halted or stopped; no instruction limit (each KVM_RUN is
+   * still bounded by the vCPU's budget). `workerUrl` as for VcpuThread.start.
+   */
+  async runThreaded(opts: { workerUrl?: URL } = {}): Promise<RunResult> {
+    const threads = await Promise.all(this.vcpus.map((v) => VcpuThread.start(this.kvm, v, opts)));
+    const start = this.instret();
+    let exits = 0;
+    let result: Omit<RunResult, "instructions" | "exits"> | null = null;
+    this.stopped = null;
+    this.halted.fill(false);
+    const loops = new Map<number, Promise<void>>();
+    const live = (h: number) => this.started[h] && !this.halted[h];
+    const loop = async (hart: number): Promise<void> => {
+      const t = threads[hart];
+      while (result === null && live(hart)) {
+        let exit: Exit;
+        try {
+          exit = await t.run();
+        } catch (e) {
+          if (!(e instanceof KvmError)) throw e;
+          const reason = t.vcpu.kvmRun.exitReason;
+          result ??= { stop: "run-failed", reason: 0, lastExit: { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: e.errno },
+            hart, error: e };
+          break;
+        }
+        exits++;
+        const stop = this.handleExit(hart, exit);
+        if (stop !== null) result ??= { stop, reason: this.stopReason(stop), lastExit: exit, hart };
+        for (let h = 0; h < threads.length; h++) if (live(h) && !loops.has(h)) loops.set(h, loop(h));
+      }
+      loops.delete(hart);
+      if (result !== null) for (const other of threads) other.kick(); // the others' runs end at once
+    };
+    for (let h = 0; h < threads.length; h++) if (live(h)) loops.set(h, loop(h));
+    while (loops.size > 0) await Promise.race(loops.values());
+    await Promise.all(threads.map((t) => t.terminate()));
+    const hart = (result as { hart: number } | null)?.hart ?? 0;
+    const lastExit = { reason: this.vcpus[hart].kvmRun.exitReason, name: "", errno: 0 };
+    lastExit.name = EXIT_NAMES[lastExit.reason] ?? `exit${lastExit.reason}`;
+    const end = result ?? { stop: this.started.includes(true) ? "halt" : "harts-stopped", reason: 0, lastExit, hart };
+    return { ...end, instructions: this.instret() - start, exits } as RunResult;
   }
 
   close(): void {
