@@ -42,6 +42,13 @@ export interface DirtyLogCheck {
    * come after the collection and must be in the next one.
    */
   quiescent: boolean;
+  /**
+   * Collected from the dirty ring: a reported page may also hold iteration - 2,
+   * the selftest's own exception (vm_dirty_log_verify): the store to the last
+   * page before a ring-full exit in iteration N - 2 is logged, then done after
+   * the harvest, and reported again once that page is re-protected.
+   */
+  ring?: boolean;
 }
 
 /** The dirty_log_test rules over a region of `pages` pages whose first words start at 0. */
@@ -71,7 +78,7 @@ export class DirtyLogVerifier {
       if (pending.has(page) && !reported) fail("late-change-not-reported", page, value);
       if (reported) {
         this.stats.reported++;
-        if (value + 1n < c.iteration) fail("reported-value-stale", page, value);
+        if (value + 1n < c.iteration && !(c.ring && value + 2n === c.iteration)) fail("reported-value-stale", page, value);
       }
       if (value !== this.last[page]) {
         this.stats.changed++;

@@ -1,8 +1,11 @@
 // dirty_log_test (tools/testing/selftests/kvm/dirty_log_test.c) with the
 // dirtylog guest on 2 vCPUs, each on its own Worker (VcpuThread), while this
 // thread collects: the guest keeps writing during every collection, as in the
-// selftest. Collected with GET_DIRTY_LOG + CLEAR_DIRTY_LOG (manual protect) and,
-// in another run, with the dirty ring (harvested also on its soft-full exits).
+// selftest. Collected with GET_DIRTY_LOG + CLEAR_DIRTY_LOG (manual protect) while
+// both vCPUs run and, in another run, with the dirty ring: its soft-full exits
+// are harvested while the other vCPU runs, and the per-iteration collection
+// stops both vCPUs first, as the selftest's ring mode does (its vCPU thread
+// waits while the main thread collects).
 // The checks are test/dirty-log-verify.ts's rules; a check made while vCPUs run
 // carries a change the collection lacks to the next collection, and the last
 // check, after the vCPUs stopped, is quiescent. Bounded by run counts.
@@ -38,6 +41,9 @@ async function dirtyLogTest(mode: Mode, collect: CollectOptions = {}) {
   const threads = await Promise.all(m.vcpus.map((v) => VcpuThread.start(kvm, v, WORKER)));
   const runs = [0, 0];
   let stop = false, ringFull = 0;
+  // Ring mode: the collection pauses the vCPUs between runs.
+  let paused: Promise<void> | null = null, resume = () => {};
+  const idle = [false, false];
   const errors: unknown[] = [];
   const harvest = (): Set<number> => mode === "ring" ? collectRing(m.vm, m.vcpus, region, collect) : collectBitmap(m.vm, region, collect);
   const dirty = new Set<number>();
@@ -45,6 +51,7 @@ async function dirtyLogTest(mode: Mode, collect: CollectOptions = {}) {
   const loops = threads.map(async (t, i) => {
     try {
       while (!stop) {
+        if (paused) { idle[i] = true; await paused; idle[i] = false; }
         const e = await t.run();
         if (e.reason === KVM_EXIT.DIRTY_RING_FULL) {
           ringFull++;
@@ -62,16 +69,28 @@ async function dirtyLogTest(mode: Mode, collect: CollectOptions = {}) {
   const violations: DirtyLogViolation[] = [];
   let it = 1n;
   for (; it <= BigInt(ITERATIONS) && !stop; it++) {
-    setIteration(m, it);
+    if (mode === "bitmap" || it === 1n) setIteration(m, it);
     await progress(RUNS_PER_ITERATION);
-    for (const p of harvest()) dirty.add(p); // the guest keeps writing meanwhile
-    violations.push(...verifier.check({ iteration: it, dirty: new Set(dirty), read: readRegionPage(m, region), quiescent: false }));
+    if (mode === "ring") {
+      paused = new Promise((r) => { resume = r; });
+      while (!stop && !idle.every((x) => x)) await new Promise((r) => setImmediate(r));
+    }
+    for (const p of harvest()) dirty.add(p); // with the bitmap, the guest keeps writing meanwhile
+    violations.push(...verifier.check({ iteration: it, dirty: new Set(dirty), read: readRegionPage(m, region),
+      quiescent: mode === "ring", ring: mode === "ring" }));
     dirty.clear();
+    if (mode === "ring") {
+      if (it < BigInt(ITERATIONS)) setIteration(m, it + 1n);
+      paused = null;
+      resume();
+    }
   }
   stop = true;
+  paused = null;
+  resume();
   await Promise.all(loops);
   for (const p of harvest()) dirty.add(p);
-  violations.push(...verifier.check({ iteration: it - 1n, dirty, read: readRegionPage(m, region), quiescent: true }));
+  violations.push(...verifier.check({ iteration: it - 1n, dirty, read: readRegionPage(m, region), quiescent: true, ring: mode === "ring" }));
   await Promise.all(threads.map((t) => t.terminate()));
   return { errors, violations, verifier, ringFull, steps: [0, 1].map((h) => dirtylogSteps(m, h)) };
 }
