@@ -20,12 +20,11 @@
 // thread runs (failedCheck, the access status, the stop reason, the loaded
 // vCPU, the decoder's and translator's working state), the registered hostmm
 // callbacks (the same table indices in every instance) and the config (each
-// instance is configured alike), and the per-call scratch (layout.ts: the
-// ioctl and IO buffers, the staged memslot record, the mask word), which each
-// instance allocates here, so VM ioctls may run on several threads at once.
-// Not per thread yet (issue 16's later steps): the statistics counters (per
-// instance, not summed), and the vCPU's static regions (CPU_STATE, the decode
-// and JIT caches, the access log): one thread in KVM_RUN at a time.
+// instance is configured alike), and the per-thread block (layout.ts: the
+// ioctl and IO buffers, the staged memslot record, the mask word, the loaded
+// vCPU's register block, decode cache and debug access log), which each
+// instance allocates here, so ioctls, KVM_RUN included, may run on several
+// threads at once. Still per instance, not summed: the statistics counters.
 
 import { ROOT } from "rt/tlsf";
 import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";

@@ -13,7 +13,7 @@
 
 import { describe, it, expect } from "vitest";
 import { Worker } from "node:worker_threads";
-import { Kvm, VcpuThread, KVM_EXIT, type Vm, type Vcpu } from "../src/index.js";
+import { Kvm, type Vm, type Vcpu } from "../src/index.js";
 import { coreReg } from "../src/riscv.js";
 import { addi, ld, sd, lui, jal, bne, add } from "./cpu/asm.js";
 

@@ -17,6 +17,7 @@ import { setOf } from "../memslots/set";
 import { vmFromFd, vcpuFromFd } from "../kvm/ioctl";
 import { RWLOCK_BYTES, readLock, readUnlock, writeLock, writeUnlock } from "../rwlock";
 import { kzalloc } from "../kalloc";
+import { OFF_PC } from "../cpu/state";
 import { setMemoryRegion } from "../kvm/set_memory_region";
 import { gpcOf, gpcCheck, gpcRefreshHeld, INVALID_GPA } from "../pfncache";
 import { KVM_HVA_ERR_BAD } from "../kvm/kvm_host";
@@ -87,7 +88,7 @@ export function debugLockWord(vmFd: i32, which: i32): i32 {
   }
   if (which >= 100) { // 100 + i: the pc (low 32 bits) of vCPU i where a thread has it loaded
     const v = vcpuOf(vcpuAt(vm, which - 100));
-    return v.loadedIn == 0 ? -1 : load<i32>(v.loadedIn + 264);
+    return v.loadedIn == 0 ? -1 : load<i32>(v.loadedIn + OFF_PC);
   }
   // 9 + 4i ..: vCPU i's mode, requests, SRCU index held (+1), vcpu->mutex
   const i = <u32>(which - 9) >> 2;
