@@ -59,7 +59,7 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   faultWindowSpin: i32;
   /** Debug count: MMIO sptes whose fault saw the generation change between its start and the install. */
   mmioGenRaces: u32;
-  /** hostmm/mm.ts's mmap_lock: word, owner, depth. */
+  /** hostmm/mmap_lock.ts's mmap_lock: word, owner, depth (ownedLock below; keep the three together). */
   mmapLock: i32;
   mmapLockOwner: i32;
   mmapLockDepth: i32;
@@ -196,6 +196,42 @@ export function mutexLock(w: usize, sleeps: usize): void {
 
 export function mutexUnlock(w: usize): void {
   if (atomic.xchg<i32>(w, 0) == 2) futexWake(w, 1);
+}
+
+// ---- a mutex its owner may take again ----
+// Three consecutive i32s: the mutex word, the owner's thread id (0: free) and
+// how deep the owner holds it. For locks host code can re-enter while they are
+// held (mmu_lock, mmap_lock): a reader hook or a callback that comes back into
+// the core takes them again on the same thread.
+const OWNER: usize = 4;
+const DEPTH: usize = 8;
+
+export function ownedLock(w: usize, sleeps: usize): void {
+  if (atomic.load<i32>(w + OWNER) == threadId) { store<i32>(w + DEPTH, load<i32>(w + DEPTH) + 1); return; }
+  mutexLock(w, sleeps);
+  atomic.store<i32>(w + OWNER, threadId);
+  store<i32>(w + DEPTH, 1);
+}
+
+export function ownedUnlock(w: usize): void {
+  const depth = load<i32>(w + DEPTH) - 1;
+  store<i32>(w + DEPTH, depth);
+  if (depth != 0) return;
+  atomic.store<i32>(w + OWNER, 0);
+  mutexUnlock(w);
+}
+
+/** Whether this thread holds the lock (lockdep's owner check). */
+export function ownedByMe(w: usize): bool {
+  return atomic.load<i32>(w + OWNER) == threadId;
+}
+
+/** Releases the lock, however deep, if thread tid holds it (a dead thread's, kvm/thread_exit.ts). */
+export function ownedRelease(w: usize, tid: i32): void {
+  if (atomic.load<i32>(w + OWNER) != tid) return;
+  store<i32>(w + DEPTH, 0);
+  atomic.store<i32>(w + OWNER, 0);
+  mutexUnlock(w);
 }
 
 /** Sleeps in the host while the i32 at addr equals expected (returns at once if it does not). */

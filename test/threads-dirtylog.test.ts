@@ -17,9 +17,9 @@ import {
   DirtyLogVerifier, type DirtyLogViolation, addDirtyLogRegion, readRegionPage, setIteration, startDirtylog,
   dirtylogSteps, collectBitmap, collectRing, type CollectOptions,
 } from "./dirty-log-verify.js";
+import { WORKER } from "./threads-helpers.js";
 
 const image = new Uint8Array(readFileSync(new URL("../guests/dirtylog/dirtylog.bin", import.meta.url)));
-const WORKER = { workerUrl: new URL("../dist/vcpu-thread-worker.js", import.meta.url) };
 const REGION = { slot: 1, gpa: 0xc0000000n, pages: 1024 };
 const PARAMS = 0x80300000n;
 const SEEDS = [0x1234n, 0xfeedfacecafen];

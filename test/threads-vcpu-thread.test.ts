@@ -4,29 +4,13 @@
 // guests' own exits, never by time.
 
 import { describe, it, expect } from "vitest";
-import { Kvm, VcpuThread, KVM_EXIT, type Vm, type Vcpu } from "../src/index.js";
+import { Kvm, VcpuThread, KVM_EXIT, type Vm } from "../src/index.js";
 import { coreReg } from "../src/riscv.js";
-import { addi, ld, sd, lui, jal, bne, add } from "./cpu/asm.js";
+import { addi, ld, sd, lui, jal, bne, add, ecall, REG } from "./cpu/asm.js";
+import { vmWithCode, WORKER } from "./threads-helpers.js";
 
-const RAM = 0x80000000n;
-// The tests import the TypeScript sources; the Worker runs the built script.
-const WORKER = { workerUrl: new URL("../dist/vcpu-thread-worker.js", import.meta.url) };
-const ECALL = 0x00000073;
-const R = { t0: 5, t1: 6, t2: 7, s1: 9, a0: 10, s2: 18, t3: 28, t4: 29 };
 const LOCK = { SLOTS: 0, MMU: 1, SRCU_IDX: 2, READERS0: 3, READERS1: 4, MN_LOCK: 5, MN_COUNT: 6, HEAP: 7, MMAP: 8 };
 const vcpuWord = (i: number, k: 0 | 1 | 2 | 3) => 9 + 4 * i + k; // mode, requests, SRCU held, vcpu->mutex
-
-function vmWithCode(kvm: Kvm, code: number[], n: number): { vm: Vm; vcpus: Vcpu[] } {
-  const vm = kvm.createVm();
-  const hva = kvm.memory.mmap(1n << 20n);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: 1n << 20n, userspaceAddr: hva });
-  const bytes = new Uint8Array(code.length * 4);
-  const dv = new DataView(bytes.buffer);
-  code.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
-  vm.writeGuest(RAM, bytes);
-  return { vm, vcpus: Array.from({ length: n }, (_, i) => vm.createVcpu(i)) };
-}
-
 /** Every lock word of the VM and the process is free, no SRCU reader is left, no vCPU is in guest mode or an ioctl. */
 function expectNothingHeld(kvm: Kvm, vm: Vm, nVcpus: number): void {
   const w = (i: number) => kvm.core.debugLockWord(vm.fd, i);
@@ -48,19 +32,19 @@ describe("VcpuThread: KVM_RUN on a Worker, exits handled by the VMM thread", () 
   it("two vCPUs run at once, each on its own Worker, over one VM's memory", async () => {
     // s2 = 1..N written to 64 pages from s1, read back, then ecall with a0 = 0 (1 on a mismatch).
     const code = [
-      lui(R.t4, 1), addi(R.s2, R.s2, 1),
-      addi(R.t1, R.s1, 0), addi(R.t3, 0, 64),
-      sd(R.s2, R.t1, 0), add(R.t1, R.t1, R.t4), addi(R.t3, R.t3, -1), bne(R.t3, 0, -12),
-      addi(R.t1, R.s1, 0), addi(R.t3, 0, 64),
-      ld(R.t0, R.t1, 0), bne(R.t0, R.s2, 28), add(R.t1, R.t1, R.t4), addi(R.t3, R.t3, -1), bne(R.t3, 0, -16),
-      addi(R.a0, 0, 0), ECALL, jal(0, -64),
-      addi(R.a0, 0, 1), ECALL, jal(0, -76),
+      lui(REG.t4, 1), addi(REG.s2, REG.s2, 1),
+      addi(REG.t1, REG.s1, 0), addi(REG.t3, 0, 64),
+      sd(REG.s2, REG.t1, 0), add(REG.t1, REG.t1, REG.t4), addi(REG.t3, REG.t3, -1), bne(REG.t3, 0, -12),
+      addi(REG.t1, REG.s1, 0), addi(REG.t3, 0, 64),
+      ld(REG.t0, REG.t1, 0), bne(REG.t0, REG.s2, 28), add(REG.t1, REG.t1, REG.t4), addi(REG.t3, REG.t3, -1), bne(REG.t3, 0, -16),
+      addi(REG.a0, 0, 0), ecall(), jal(0, -64),
+      addi(REG.a0, 0, 1), ecall(), jal(0, -76),
     ];
     const kvm = await Kvm.open({ core: "threads" });
     const { vm, vcpus } = vmWithCode(kvm, code, 2);
     const BASE = 0x90000000n, PART = 64n * 4096n;
     vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: BASE, memorySize: 2n * PART, userspaceAddr: kvm.memory.mmap(2n * PART) });
-    vcpus.forEach((v, i) => v.setOneReg(coreReg(R.s1), BASE + BigInt(i) * PART));
+    vcpus.forEach((v, i) => v.setOneReg(coreReg(REG.s1), BASE + BigInt(i) * PART));
     const threads = await Promise.all(vcpus.map((v) => VcpuThread.start(kvm, v, WORKER)));
     expect(new Set(threads.map((t) => t.threadId)).size).toBe(2);
     const PASSES = 50;
@@ -81,7 +65,7 @@ describe("VcpuThread: KVM_RUN on a Worker, exits handled by the VMM thread", () 
 
   it("kick: a run in flight on the Worker ends with exit INTR and EINTR (a pending signal)", async () => {
     const kvm = await Kvm.open({ core: "threads" });
-    const { vm, vcpus } = vmWithCode(kvm, [addi(R.t0, R.t0, 1), jal(0, -4)], 1);
+    const { vm, vcpus } = vmWithCode(kvm, [addi(REG.t0, REG.t0, 1), jal(0, -4)], 1);
     vcpus[0].setBudget(Number.MAX_SAFE_INTEGER);
     const t = await VcpuThread.start(kvm, vcpus[0], WORKER);
     const run = t.run();
@@ -89,26 +73,26 @@ describe("VcpuThread: KVM_RUN on a Worker, exits handled by the VMM thread", () 
     t.kick();
     const e = await run;
     expect([e.reason, e.errno]).toEqual([KVM_EXIT.INTR, 4]);
-    expect(vcpus[0].getOneReg(coreReg(R.t0))).toBeGreaterThan(0n);
+    expect(vcpus[0].getOneReg(coreReg(REG.t0))).toBeGreaterThan(0n);
     // A kick while no run is in flight stays pending: the next run returns at once, having run nothing.
     t.kick();
-    const before = vcpus[0].getOneReg(coreReg(R.t0));
+    const before = vcpus[0].getOneReg(coreReg(REG.t0));
     expect(await t.run()).toMatchObject({ reason: KVM_EXIT.INTR, errno: 4 });
-    expect(vcpus[0].getOneReg(coreReg(R.t0))).toBe(before);
+    expect(vcpus[0].getOneReg(coreReg(REG.t0))).toBe(before);
     await t.terminate();
     expectNothingHeld(kvm, vm, 1);
   });
 
   it("vcpu->mutex: a vCPU ioctl from another thread while KVM_RUN runs waits for the run, then sees its result", async () => {
     const kvm = await Kvm.open({ core: "threads" });
-    const { vm, vcpus } = vmWithCode(kvm, [addi(R.t0, R.t0, 1), jal(0, -4)], 1);
+    const { vm, vcpus } = vmWithCode(kvm, [addi(REG.t0, REG.t0, 1), jal(0, -4)], 1);
     const BUDGET = 4_000_000;
     vcpus[0].setBudget(BUDGET);
     const t = await VcpuThread.start(kvm, vcpus[0], WORKER);
     const sleeps = kvm.core.debugLockSleeps(1);
     const run = t.run();
     await inGuestMode(kvm, vm, 0); // the Worker is in KVM_RUN, holding vcpu->mutex
-    const t0 = vcpus[0].getOneReg(coreReg(R.t0)); // blocks on vcpu->mutex until KVM_RUN returns
+    const t0 = vcpus[0].getOneReg(coreReg(REG.t0)); // blocks on vcpu->mutex until KVM_RUN returns
     const e = await run;
     expect([e.reason, e.errno]).toEqual([KVM_EXIT.INTR, 4]); // the budget ran out
     // The read came after the run: it sees the whole run's work (two instructions per increment).
@@ -123,7 +107,7 @@ describe("VcpuThread: KVM_RUN on a Worker, exits handled by the VMM thread", () 
     // fault's window is widened), no access exits, so the run never ends on its
     // own and the vCPU is almost always inside its SRCU read section, often
     // holding mmu_lock or the mmap_lock, when the Worker stops.
-    const code = [lui(R.t1, 0x40000), lui(R.t2, 0x41000), ld(R.t0, R.t1, 0), ld(R.t0, R.t2, 0), jal(0, -8)];
+    const code = [lui(REG.t1, 0x40000), lui(REG.t2, 0x41000), ld(REG.t0, REG.t1, 0), ld(REG.t0, REG.t2, 0), jal(0, -8)];
     const kvm = await Kvm.open({ core: "threads" });
     kvm.core.debugFaultWindowSpin(200_000);
     const { vm, vcpus } = vmWithCode(kvm, code, 1);

@@ -15,12 +15,10 @@ import { describe, it, expect } from "vitest";
 import { Worker } from "node:worker_threads";
 import { Kvm, type Vm, type Vcpu } from "../src/index.js";
 import { coreReg } from "../src/riscv.js";
-import { addi, ld, sd, lui, jal, bne, add } from "./cpu/asm.js";
+import { addi, ld, sd, lui, jal, bne, add, ecall, REG } from "./cpu/asm.js";
+import { vmWithCode } from "./threads-helpers.js";
 
-const RAM = 0x80000000n;
-const ECALL = 0x00000073;
 const STATE = 0, STOP = 1, RUNS = 8, BAD = 16, WINDOW = 24, OTHER = 32, SEEN = 40, CTL_WORDS = 48;
-const REG = { t0: 5, t1: 6, t2: 7, s1: 9, a0: 10, s2: 18, t3: 28, t4: 29 };
 const lever = (name: string) => process.env[name] === "1";
 
 interface Fixture { kvm: Kvm; vm: Vm; vcpus: Vcpu[]; ctl: Int32Array; workers: Worker[] }
@@ -33,19 +31,6 @@ async function openThreads(raceSpin = 2000): Promise<Kvm> {
   core.debugMmuLockOff(lever("WEBKVM_MMU_LOCK_OFF"));
   core.debugFaultWindowSpin(Number(process.env.WEBKVM_RACE_SPIN ?? raceSpin));
   return kvm;
-}
-
-/** A VM with 1 MiB of RAM at RAM holding code, and n vCPUs starting there. */
-function vmWithCode(kvm: Kvm, code: number[], n: number): { vm: Vm; vcpus: Vcpu[] } {
-  const vm = kvm.createVm();
-  const hva = kvm.memory.mmap(1n << 20n);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: 1n << 20n, userspaceAddr: hva });
-  const bytes = new Uint8Array(code.length * 4);
-  const dv = new DataView(bytes.buffer);
-  code.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
-  vm.writeGuest(RAM, bytes);
-  const vcpus = Array.from({ length: n }, (_, i) => vm.createVcpu(i));
-  return { vm, vcpus };
 }
 
 async function startWorkers(kvm: Kvm, vm: Vm, vcpus: Vcpu[], mode: string, expect?: bigint[]): Promise<Fixture> {
@@ -140,7 +125,7 @@ describe("threads: vCPUs on Workers while the VMM changes memslots", () => {
   for (const zapAll of [true, false]) {
     it(`move while running: after the ioctl returns a vCPU never sees the old backing, MMIO only inside the window (SLOT_ZAP_ALL ${zapAll ? "on" : "off"})`, async () => {
       const G0 = 0x40001000n;
-      const code = [lui(REG.t1, 0x40001), ld(REG.a0, REG.t1, 0), ECALL, jal(0, -8)];
+      const code = [lui(REG.t1, 0x40001), ld(REG.a0, REG.t1, 0), ecall(), jal(0, -8)];
       const kvm = await openThreads();
       const { vm, vcpus } = vmWithCode(kvm, code, 1);
       if (!zapAll) vm.enableCap(213, [1n << 7n]); // KVM_CAP_DISABLE_QUIRKS2: KVM_X86_QUIRK_SLOT_ZAP_ALL
@@ -176,8 +161,8 @@ describe("threads: vCPUs on Workers while the VMM changes memslots", () => {
       addi(REG.t1, REG.s1, 0), addi(REG.t3, 0, 64),
       ld(REG.t0, REG.t1, 0), bne(REG.t0, REG.s2, 28), add(REG.t1, REG.t1, REG.t4), addi(REG.t3, REG.t3, -1),
       bne(REG.t3, 0, -16),
-      addi(REG.a0, 0, 0), ECALL, jal(0, -64),
-      addi(REG.a0, 0, 1), ECALL, jal(0, -76),
+      addi(REG.a0, 0, 0), ecall(), jal(0, -64),
+      addi(REG.a0, 0, 1), ecall(), jal(0, -76),
     ];
     const kvm = await openThreads();
     const { vm, vcpus } = vmWithCode(kvm, code, 2);

@@ -7,21 +7,17 @@
 // before kvm's mmu_lock (the MMU notifiers run under it), never after it; its
 // owner may take it again (notifier callbacks may come back into the mm).
 
-import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
+import { P, Process, ownedLock, ownedUnlock } from "../threads";
+
+// @ts-ignore: decorator
+@inline function word(): usize { return changetype<usize>(P) + offsetof<Process>("mmapLock"); }
 
 export function mmapLock(): void {
   if (!WEBKVM_THREADS) return;
-  const owner = changetype<usize>(P) + offsetof<Process>("mmapLockOwner");
-  if (atomic.load<i32>(owner) == threadId) { P.mmapLockDepth++; return; }
-  mutexLock(changetype<usize>(P) + offsetof<Process>("mmapLock"), changetype<usize>(P) + offsetof<Process>("mmapLockSleeps"));
-  atomic.store<i32>(owner, threadId);
-  P.mmapLockDepth = 1;
+  ownedLock(word(), changetype<usize>(P) + offsetof<Process>("mmapLockSleeps"));
 }
 
 export function mmapUnlock(): void {
   if (!WEBKVM_THREADS) return;
-  if (--P.mmapLockDepth != 0) return;
-  atomic.store<i32>(changetype<usize>(P) + offsetof<Process>("mmapLockOwner"), 0);
-  mutexUnlock(changetype<usize>(P) + offsetof<Process>("mmapLock"));
+  ownedUnlock(word());
 }
-

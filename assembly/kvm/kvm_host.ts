@@ -8,7 +8,7 @@ import { kzalloc, kfree } from "../kalloc";
 import { slotOf, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from "../memslots/slot";
 import { searchMemslots } from "../memslots/search";
 import { PAGE_SHIFT, PAGE_SIZE } from "../layout";
-import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
+import { P, Process, threadId, mutexLock, mutexUnlock, ownedLock, ownedUnlock, ownedByMe } from "../threads";
 
 @unmanaged export class Vm {
   nrMemslotPages: u64;
@@ -63,7 +63,7 @@ import { P, Process, threadId, mutexLock, mutexUnlock } from "../threads";
   slotsLock: i32;
   /** The thread holding slots_lock (threads.ts's threadId), 0 when free: lockdep's owner. */
   slotsLockOwner: i32;
-  /** kvm->mmu_lock: word, owner, how deep the owner holds it (see mmuLock). */
+  /** kvm->mmu_lock: word, owner, how deep the owner holds it (threads.ts's ownedLock; keep the three together). */
   mmuLock: i32;
   mmuLockOwner: i32;
   mmuLockDepth: i32;
@@ -392,30 +392,28 @@ export function vcpuMutexUnlock(p: usize): void {
 // run inside a zap (debug reader hooks, page-track callbacks) and come back
 // into the core, so the owner may take it again (depth counted).
 
+// @ts-ignore: decorator
+@inline function mmuLockWord(vm: Vm): usize { return changetype<usize>(vm) + offsetof<Vm>("mmuLock"); }
+
 /** write_lock(&kvm->mmu_lock). */
 export function mmuLock(vm: Vm): void {
   if (!WEBKVM_THREADS) return;
   if (P.mmuLockOff != 0) return;
-  if (atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner")) == threadId) { vm.mmuLockDepth++; return; }
-  mutexLock(changetype<usize>(vm) + offsetof<Vm>("mmuLock"), changetype<usize>(P) + offsetof<Process>("mmuLockSleeps"));
-  atomic.store<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner"), threadId);
-  vm.mmuLockDepth = 1;
+  ownedLock(mmuLockWord(vm), changetype<usize>(P) + offsetof<Process>("mmuLockSleeps"));
 }
 
 /** write_unlock(&kvm->mmu_lock). */
 export function mmuUnlock(vm: Vm): void {
   if (!WEBKVM_THREADS) return;
   if (P.mmuLockOff != 0) return;
-  if (--vm.mmuLockDepth != 0) return;
-  atomic.store<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner"), 0);
-  mutexUnlock(changetype<usize>(vm) + offsetof<Vm>("mmuLock"));
+  ownedUnlock(mmuLockWord(vm));
 }
 
 /** lockdep_assert_held(&kvm->mmu_lock). */
 export function assertMmuLockHeld(vm: Vm): void {
   if (!WEBKVM_THREADS || !WEBKVM_DEBUG) return;
   if (P.mmuLockOff != 0) return;
-  if (atomic.load<i32>(changetype<usize>(vm) + offsetof<Vm>("mmuLockOwner")) != threadId) abort("lockdep: mmu_lock not held by this thread");
+  if (!ownedByMe(mmuLockWord(vm))) abort("lockdep: mmu_lock not held by this thread");
 }
 
 // ---- kvm->lock ----

@@ -13,7 +13,7 @@
 
 import { Vm, Vcpu, vmCount, vmAt, vmOf, vcpuAt, vcpuOf } from "./kvm_host";
 import { srcuReadUnlock } from "./srcu";
-import { P, Process, mutexUnlock, futexWakeAll } from "../threads";
+import { P, Process, mutexUnlock, futexWakeAll, ownedRelease } from "../threads";
 
 function releaseIfOwned(word: usize, owner: usize, tid: i32): void {
   if (atomic.load<i32>(owner) != tid) return;
@@ -50,13 +50,11 @@ export function threadGone(tid: i32): i32 {
       if (atomic.load<i32>(p + offsetof<Vcpu>("mutexOwner")) == tid) vcpus++;
       releaseVcpu(p, tid);
     }
-    if (atomic.load<i32>(base + offsetof<Vm>("mmuLockOwner")) == tid) vm.mmuLockDepth = 0;
-    releaseIfOwned(base + offsetof<Vm>("mmuLock"), base + offsetof<Vm>("mmuLockOwner"), tid);
+    ownedRelease(base + offsetof<Vm>("mmuLock"), tid);
     releaseIfOwned(base + offsetof<Vm>("slotsLock"), base + offsetof<Vm>("slotsLockOwner"), tid);
   }
   const pb = changetype<usize>(P);
-  if (atomic.load<i32>(pb + offsetof<Process>("mmapLockOwner")) == tid) P.mmapLockDepth = 0;
-  releaseIfOwned(pb + offsetof<Process>("mmapLock"), pb + offsetof<Process>("mmapLockOwner"), tid);
+  ownedRelease(pb + offsetof<Process>("mmapLock"), tid);
   releaseIfOwned(pb + offsetof<Process>("heapLock"), pb + offsetof<Process>("heapLockOwner"), tid);
   return vcpus;
 }
