@@ -70,7 +70,7 @@ const SRST = 0x53525354n;
  * shuts down. The guests are separate VMs (the mips guest is single-hart).
  */
 async function threadsMips(iters, n) {
-  const kvm = await Kvm.open({ core: "threads" });
+  const kvm = await Kvm.open({ core: "threads-release" });
   const machines = [];
   for (let i = 0; i < n; i++) {
     const m = await Machine.create({ kvm, memSize: 16n << 20n });

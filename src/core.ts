@@ -9,8 +9,12 @@ import { THREADS_MEMORY, type CoreExports } from "./abi.gen.js";
 /** The raw exports of assembly/index.ts, typed from the core's own bindings (scripts/gen-abi.mjs). */
 export type { CoreExports };
 
-/** "threads": the debug core over a shared memory, for several threads (see instantiateCore's `shared`). */
-export type CoreBuild = "debug" | "release" | "threads";
+/**
+ * "threads": the debug core over a shared memory, for several threads (see
+ * instantiateCore's `shared`); "threads-release": the same without the debug
+ * checks, as "release" is to "debug".
+ */
+export type CoreBuild = "debug" | "release" | "threads" | "threads-release";
 export type WasmSource = URL | string | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
 
 export type ReaderHook = (vmFd: number, point: number, asId: number) => void;
@@ -49,7 +53,9 @@ async function compile(source: WasmSource | undefined, build: CoreBuild): Promis
     // Literal URLs (one per build) so bundlers see and emit the wasm assets.
     const url = source === undefined
       ? (build === "debug" ? new URL("../build/debug.wasm", import.meta.url)
-        : build === "threads" ? new URL("../build/threads.wasm", import.meta.url) : new URL("../build/release.wasm", import.meta.url))
+        : build === "threads" ? new URL("../build/threads.wasm", import.meta.url)
+        : build === "threads-release" ? new URL("../build/threads-release.wasm", import.meta.url)
+        : new URL("../build/release.wasm", import.meta.url))
       : source instanceof URL ? source : new URL(source, import.meta.url);
     const key = url.href;
     let m = moduleCache.get(key);

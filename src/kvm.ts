@@ -49,7 +49,8 @@ export interface OpenOptions {
   /**
    * Which build to load when `wasm` is not given (tests use "debug"). "threads"
    * is the debug core over a shared memory that other threads can join
-   * (`sharedCore()`); it has no translation tier yet.
+   * (`sharedCore()`), "threads-release" the same without debug checks; they
+   * have no translation tier yet.
    */
   core?: CoreBuild;
   config?: Partial<KvmConfig>;

@@ -24,11 +24,11 @@ function walk(dir: string): string[] {
 describe("npm package", () => {
   it("packs only what users need: dist/, build/*.wasm, bin/, README, package.json", () => {
     const files = packedFiles();
-    const allowed = [/^dist\/.+\.(js|d\.ts|js\.map)$/, /^build\/(debug|release|threads)\.wasm$/, /^bin\/[^/]+\.js$/,
+    const allowed = [/^dist\/.+\.(js|d\.ts|js\.map)$/, /^build\/(debug|release|threads|threads-release)\.wasm$/, /^bin\/[^/]+\.js$/,
       /^README\.md$/, /^package\.json$/, /^LICEN[CS]E(\.md)?$/];
     expect(files.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
     for (const need of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/core.js",
-      "dist/cli/main.js", "build/release.wasm", "build/debug.wasm", "bin/webkvm.js"]) expect(files).toContain(need);
+      "dist/cli/main.js", "build/release.wasm", "build/debug.wasm", "build/threads.wasm", "build/threads-release.wasm", "bin/webkvm.js"]) expect(files).toContain(need);
     expect(files.filter((f) => /(^|\/)(test|tests|bench|src|assembly|demo|scripts|guests)\//.test(f) || /\.test\./.test(f))).toEqual([]);
   });
 
