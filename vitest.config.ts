@@ -37,6 +37,12 @@ export default defineConfig({
       // thread sees (test/setup.ts). The threads tests themselves open that core anyway.
       { extends: true, test: { name: "threads-core", include: ["test/**/*.test.ts"], exclude: ["test/threads*.test.ts"],
         env: { WEBKVM_TEST_CORE: "threads" } } },
+      // And every KVM_RUN of it on a Worker vCPU thread (test/setup.ts): the
+      // threads core's vcpu_load / vcpu_put, SRCU and lock hand-over between
+      // threads must change nothing a test sees. test/cpu drives the
+      // interpreter directly, not through KVM_RUN.
+      { extends: true, test: { name: "worker-vcpus", include: ["test/**/*.test.ts"],
+        exclude: ["test/threads*.test.ts", "test/cpu/**"], env: { WEBKVM_TEST_CORE: "threads", WEBKVM_TEST_VCPU: "worker" } } },
     ],
   },
 });

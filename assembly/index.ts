@@ -28,9 +28,7 @@ import { makeRequest, REQ_SIGNAL } from "./kvm/requests";
 import { threadGone as threadExitGone } from "./kvm/thread_exit";
 import { cpuSignal } from "./cpu/execute";
 import { setJitThreshold, jitCompiled, jitStale, jitFailed } from "./cpu/jit/tier";
-import { faultCount, mmioSpteHits, mmioSpteInstalls, faultRetries } from "./mmu/fault";
-import { zapAllCount, slotZapCount, sptesZapped } from "./mmu/mmu";
-import { flushCount } from "./mmu/access";
+import { mmuStatOf } from "./mmu/stats";
 import { rmapCount } from "./mmu/rmap";
 import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trackCount, trackWarnings } from "./mmu/page_track";
 import * as gmem from "./gmem/file";
@@ -169,14 +167,10 @@ export function vcpuDirtyRing(fd: i32): usize { return vcpuOf(vcpuFromFd(fd)).ri
 export function vcpuDirtyRingEntries(fd: i32): u32 { return vcpuOf(vcpuFromFd(fd)).ringEntries; }
 export function vcpuSetBudget(fd: i32, n: u64): void { vcpuOf(vcpuFromFd(fd)).budget = n; }
 export function vcpuInstret(fd: i32): u64 { return runInstret(vcpuFromFd(fd)); }
-/** Makes the vCPU's KVM_RUN return EINTR at the next instruction boundary (a signal). */
+/** vcpu->pid: the thread id (threadIdOf) that issued the vCPU's last KVM_RUN; 0 before any. */
+export function vcpuPid(fd: i32): i32 { const p = vcpuFromFd(fd); return p == 0 ? 0 : vcpuOf(p).pid; }
 /** kvm_vcpu_gfn_to_hva through the vCPU's last-used cache. */
 export function vcpuGfnToHvaOf(fd: i32, gfn: u64): u64 { return vcpuGfnToHva(vcpuFromFd(fd), gfn); }
-/**
- * A signal to the vCPU's thread: its KVM_RUN returns EINTR (exit INTR) at the
- * next instruction boundary. In the threads build from any thread, and a vCPU
- * not in KVM_RUN keeps it pending, so its next KVM_RUN returns at once.
- */
 /** The id of vCPU fd vcpuFd if it is a vCPU of the VM behind vmFd, else -1. */
 export function vcpuIdOf(vmFd: i32, vcpuFd: i32): i32 {
   const p = vcpuFromFd(vcpuFd);
@@ -190,6 +184,11 @@ export function threadGone(tid: i32): i32 { return threadExitGone(tid); }
 /** This instance's thread id in its process (threads build; 0 in the others). */
 export function threadIdOf(): i32 { return threads.threadId; }
 
+/**
+ * A signal to the vCPU's thread: its KVM_RUN returns EINTR (exit INTR) at the
+ * next instruction boundary. In the threads build from any thread, and a vCPU
+ * not in KVM_RUN keeps it pending, so its next KVM_RUN returns at once.
+ */
 export function vcpuKick(fd: i32): void {
   const p = vcpuFromFd(fd);
   if (p == 0) return;
@@ -197,20 +196,8 @@ export function vcpuKick(fd: i32): void {
   else if (vcpuLoaded(p)) cpuSignal();
 }
 
-/** An instance-wide MMU counter: which is a MMU_STAT_* of selectors.ts. */
-export function mmuStat(which: i32): u32 {
-  switch (which) {
-    case sel.MMU_STAT_FAULTS: return faultCount;
-    case sel.MMU_STAT_MMIO_SPTE_HITS: return mmioSpteHits;
-    case sel.MMU_STAT_MMIO_SPTE_INSTALLS: return mmioSpteInstalls;
-    case sel.MMU_STAT_FAULT_RETRIES: return faultRetries;
-    case sel.MMU_STAT_ZAP_ALL: return zapAllCount;
-    case sel.MMU_STAT_SLOT_ZAPS: return slotZapCount;
-    case sel.MMU_STAT_SPTES_ZAPPED: return sptesZapped;
-    case sel.MMU_STAT_FLUSHES: return flushCount;
-  }
-  return 0;
-}
+/** A shadow-MMU counter of the process: which is a MMU_STAT_* of selectors.ts. */
+export function mmuStat(which: i32): u32 { return which >= 0 && which < sel.MMU_STATS ? mmuStatOf(which) : 0; }
 /** Present sptes on the rmap of the slot holding gfn (AS 0), or -1 without a slot. */
 export function slotRmapCount(fd: i32, gfn: u64): i32 {
   const p = searchMemslots(activeSet(vmOfFd(fd), 0), gfn);

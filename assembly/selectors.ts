@@ -10,7 +10,7 @@ export const VM_STAT_MMU_INVALIDATE_SEQ: i32 = 3;
 export const VM_STAT_MN_ACTIVE: i32 = 4;
 export const VM_STAT_MANUAL_PROTECT: i32 = 5;
 
-// mmuStat(which): instance-wide shadow-MMU counters
+// mmuStat(which): the process's shadow-MMU counters (mmu/stats.ts)
 export const MMU_STAT_FAULTS: i32 = 0;
 export const MMU_STAT_MMIO_SPTE_HITS: i32 = 1;
 export const MMU_STAT_MMIO_SPTE_INSTALLS: i32 = 2;
@@ -19,6 +19,8 @@ export const MMU_STAT_ZAP_ALL: i32 = 4;
 export const MMU_STAT_SLOT_ZAPS: i32 = 5;
 export const MMU_STAT_SPTES_ZAPPED: i32 = 6;
 export const MMU_STAT_FLUSHES: i32 = 7;
+/** How many MMU_STAT_* there are. */
+export const MMU_STATS: i32 = 8;
 
 // jitStat(which): the translation tier
 export const JIT_STAT_COMPILED: i32 = 0;

@@ -28,6 +28,7 @@
 
 import { ROOT } from "rt/tlsf";
 import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
+import { MMU_STATS } from "./selectors";
 
 @unmanaged export class Process {
   /** The TLSF heap's root (its control structure sits in linear memory). */
@@ -94,6 +95,12 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   gpcLockOff: i32;
   /** How many times a thread slept on a pfn cache's lock or refresh_lock, or a VM's gpc_lock. */
   gpcLockSleeps: u32;
+  /** mmu/stats.ts: the shadow MMU's counters, MMU_STATS words (per process: vCPUs on any thread count). */
+  mmuStats: usize;
+  /** debug/inject.ts: the armed fault point, its errno, how many passes it lets through first. */
+  injectPoint: i32;
+  injectErrno: i32;
+  injectSkip: i32;
 }
 
 export const FD_TABLE_SIZE: i32 = 4096;
@@ -131,6 +138,8 @@ export function processSetup(): usize {
   memory.fill(b.fdObjects, 0, FD_TABLE_SIZE * 4);
   b.hostL1 = heap.alloc(HOST_L1_ENTRIES * 4);
   memory.fill(b.hostL1, 0, HOST_L1_ENTRIES * 4);
+  b.mmuStats = heap.alloc(MMU_STATS * 4);
+  memory.fill(b.mmuStats, 0, MMU_STATS * 4);
   b.kvmFd = -1;
   b.mmapBase = MMAP_BASE;
   b.heapRoot = changetype<usize>(ROOT);

@@ -13,6 +13,11 @@ export interface KvmInstance {
   readonly memory: HostMemory;
   /** @internal After a core call that may run callbacks: throws the first exception one of them raised. */
   rethrowCallbackError(): void;
+  /**
+   * @internal KVM_RUN of a vCPU fd on the vCPU runner's Worker (OpenOptions.vcpuWorkers):
+   * its result and failed check, or null where runs stay on this thread (no runner, or a reader hook set).
+   */
+  runOnWorker(vcpuFd: number): { r: number; check: number } | null;
   /** @internal The VM of this fd is closed: drop it from the instance's table. */
   forget(fd: number): void;
 }

@@ -3,6 +3,7 @@
 
 import { instantiateCore, compileCore, sharedCoreOf, bytesAt, type SharedCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
+import { VcpuRunner } from "./vcpu-runner.js";
 import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
 import { HOOK } from "./abi.gen.js";
 import { Vm } from "./vm.js";
@@ -61,6 +62,16 @@ export interface OpenOptions {
    * the WEBKVM_JIT_THRESHOLD environment variable overrides the default).
    */
   jit?: boolean | number;
+  /**
+   * Threads cores: every KVM_RUN of this process's vCPUs executes on a Worker
+   * while the calling thread waits for it (vcpu-runner.ts), so single-threaded
+   * code runs its guests on another thread unchanged. `workerUrl` says where
+   * the built `vcpu-runner-worker.js` is (default: next to this module);
+   * `waitLimitMs` bounds a wait for one KVM_RUN (default: none). Needs
+   * a thread that may block: Node, or a Worker. Default: off (tests switch it
+   * on for a whole run through `globalThis.__WEBKVM_VCPU_WORKERS__`).
+   */
+  vcpuWorkers?: boolean | { workerUrl?: URL | string; waitLimitMs?: number };
 }
 
 export interface CreateVmOptions {
@@ -85,6 +96,7 @@ export class Kvm implements KvmInstance {
   readonly config: Readonly<KvmConfig>;
   /** @internal */ readonly fd: number;
   /** @internal */ readonly hook: CoreHooks;
+  private vcpuRunner: VcpuRunner | null = null;
   private readonly vms = new Map<number, Vm>();
 
   private constructor(readonly core: CoreExports, config: KvmConfig, hook: CoreHooks,
@@ -140,7 +152,14 @@ export class Kvm implements KvmInstance {
       }
       core.jitSetThreshold(jit === false ? 0 : jit);
     }
-    return new Kvm(core, config, hook, module);
+    const kvm = new Kvm(core, config, hook, module);
+    const workers = opts.vcpuWorkers ?? (globalThis as { __WEBKVM_VCPU_WORKERS__?: OpenOptions["vcpuWorkers"] }).__WEBKVM_VCPU_WORKERS__;
+    if (opts.vcpuWorkers && !core.isThreadsBuild()) throw new RangeError("vcpuWorkers needs a threads core (core: \"threads\" or \"threads-release\")");
+    if (workers && core.isThreadsBuild()) {
+      const o = typeof workers === "object" ? workers : {};
+      kvm.vcpuRunner = await VcpuRunner.get(new URL(o.workerUrl ?? "./vcpu-runner-worker.js", import.meta.url), o.waitLimitMs);
+    }
+    return kvm;
   }
 
   /**
@@ -213,6 +232,11 @@ export class Kvm implements KvmInstance {
       this.vms.set(fd, vm);
     }
     return vm;
+  }
+
+  /** @internal */
+  runOnWorker(vcpuFd: number): { r: number; check: number } | null {
+    return this.vcpuRunner && this.hook.fn === null ? this.vcpuRunner.run(this.core.memory, () => this.share(), vcpuFd) : null;
   }
 
   /** @internal */

@@ -30,6 +30,11 @@ export class PageTrack {
     return () => this.unregister(n);
   }
 
+  /** @internal Whether a user is registered (its callbacks run on this thread: vcpu.ts). */
+  get hasUsers(): boolean {
+    return this.users.size > 0;
+  }
+
   unregister(n: PageTrackNotifier): void {
     if (this.users.delete(n)) this.vm.kvm.core.pageTrackUnregister(this.vm.fd);
   }

@@ -6,27 +6,14 @@
 import { Kvm, type KvmShare } from "./kvm.js";
 import { KVM_RUN } from "./uapi.js";
 import { rawIoctl } from "./ioctl.js";
+import { workerPort } from "./worker-port.js";
 
 /** Messages in: init first, then one run per KVM_RUN wanted. */
 export type ToWorker = { init: { share: KvmShare; vmFd: number; vcpuFd: number } } | { run: number };
 /** Messages out: ready (with this thread's id in the process), then done per run, or a fatal error. */
 export type FromWorker = { ready: number } | { done: number; r: number; check: number } | { error: string };
 
-type Port = { post(m: FromWorker): void; listen(fn: (m: ToWorker) => void): void };
-
-async function port(): Promise<Port> {
-  const g = globalThis as unknown as { process?: { versions?: { node?: string } } };
-  if (g.process?.versions?.node) {
-    const wtModule = "node:worker_threads"; // hidden from bundlers: the browser path never loads it
-    const wt = await import(/* webpackIgnore: true */ /* @vite-ignore */ wtModule) as typeof import("node:worker_threads");
-    const p = wt.parentPort!;
-    return { post: (m) => p.postMessage(m), listen: (fn) => p.on("message", fn) };
-  }
-  const self = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: MessageEvent) => void) | null };
-  return { post: (m) => self.postMessage(m), listen: (fn) => { self.onmessage = (e) => fn(e.data as ToWorker); } };
-}
-
-const p = await port();
+const p = await workerPort<ToWorker, FromWorker>();
 let kvm: Kvm | null = null;
 let vcpuFd = -1;
 p.listen((m) => {

@@ -8,40 +8,7 @@
 import type { Vcpu, Exit } from "./vcpu.js";
 import type { Kvm } from "./kvm.js";
 import type { FromWorker, ToWorker } from "./vcpu-thread-worker.js";
-
-interface AnyWorker {
-  post(m: ToWorker): void;
-  /** Node: whether the Worker keeps the process alive (only while a run is in flight). */
-  hold(on: boolean): void;
-  onMessage(fn: (m: FromWorker) => void): void;
-  terminate(): Promise<void>;
-}
-
-async function startWorker(url: URL): Promise<AnyWorker> {
-  const g = globalThis as unknown as { process?: { versions?: { node?: string } }; Worker?: typeof Worker };
-  if (g.process?.versions?.node) {
-    const wtModule = "node:worker_threads"; // hidden from bundlers: the browser path never loads it
-    const wt = await import(/* webpackIgnore: true */ /* @vite-ignore */ wtModule) as typeof import("node:worker_threads");
-    const w = new wt.Worker(url); // keeps the process alive until it is ready (see hold)
-    return {
-      post: (m) => w.postMessage(m),
-      hold: (on) => { if (on) w.ref(); else w.unref(); },
-      onMessage: (fn) => { w.on("message", fn); w.on("error", (e) => fn({ error: String(e?.stack ?? e) })); },
-      terminate: async () => { await w.terminate(); },
-    };
-  }
-  if (!g.Worker) throw new Error("webkvm: no Worker here");
-  const w = new g.Worker(url, { type: "module" });
-  return {
-    post: (m) => w.postMessage(m),
-    hold: () => {},
-    onMessage: (fn) => {
-      w.onmessage = (e) => fn(e.data as FromWorker);
-      w.onerror = (e) => fn({ error: String(e.message) });
-    },
-    terminate: async () => { w.terminate(); },
-  };
-}
+import { spawnWorker, type WorkerHandle } from "./worker-port.js";
 
 export class VcpuThread {
   private seq = 0;
@@ -49,7 +16,7 @@ export class VcpuThread {
   private failure: string | null = null;
   private gone = false;
 
-  private constructor(readonly vcpu: Vcpu, private readonly worker: AnyWorker, readonly threadId: number) {
+  private constructor(readonly vcpu: Vcpu, private readonly worker: WorkerHandle<ToWorker, FromWorker>, readonly threadId: number) {
     worker.onMessage((m) => this.message(m));
     worker.hold(false); // an idle vCPU thread does not keep the process alive; a run in flight does
   }
@@ -62,7 +29,7 @@ export class VcpuThread {
   static async start(kvm: Kvm, vcpu: Vcpu, opts: { workerUrl?: URL } = {}): Promise<VcpuThread> {
     if (vcpu.vm.kvm !== kvm) throw new Error("webkvm: the vCPU belongs to another Kvm");
     if (!kvm.core.isThreadsBuild()) throw new Error("webkvm: runInWorker needs the threads core (Kvm.open({ core: \"threads\" }))");
-    const worker = await startWorker(opts.workerUrl ?? new URL("./vcpu-thread-worker.js", import.meta.url));
+    const worker = await spawnWorker<ToWorker, FromWorker>(opts.workerUrl ?? new URL("./vcpu-thread-worker.js", import.meta.url));
     const ready = await new Promise<number>((resolve, reject) => {
       worker.onMessage((m) => {
         if ("ready" in m) resolve(m.ready);

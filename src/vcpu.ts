@@ -46,9 +46,24 @@ export class Vcpu {
 
   /** Raw ioctl on the vCPU fd. */
   ioctl(nr: number, arg?: Uint8Array | number | bigint): number {
+    if (nr === KVM_RUN && arg === undefined) return this.runIoctl().r;
     const r = rawIoctl(this.core, this.fd, nr, arg);
     this.vm.kvm.rethrowCallbackError(); // a page-track callback that threw during KVM_RUN
     return r;
+  }
+
+  /**
+   * KVM_RUN here or, with OpenOptions.vcpuWorkers, on the runner's Worker —
+   * unless the VM calls back into this thread's code during a run (reader
+   * hooks, page-track users), which runs where it was set up.
+   */
+  private runIoctl(): { r: number; check: number } {
+    const kvm = this.vm.kvm;
+    const there = this.vm.pageTrack.hasUsers ? null : kvm.runOnWorker(this.fd);
+    if (there) return there;
+    const r = rawIoctl(this.core, this.fd, KVM_RUN);
+    kvm.rethrowCallbackError(); // a page-track callback that threw during KVM_RUN
+    return { r, check: r < 0 ? this.core.lastFailedCheck() : 0 };
   }
 
   /**
@@ -68,8 +83,8 @@ export class Vcpu {
 
   run(): Exit {
     for (const h of this.entryHooks) h();
-    const r = this.ioctl(KVM_RUN);
-    return this.exitOf(r, r < 0 ? this.core.lastFailedCheck() : 0);
+    const { r, check } = this.runIoctl();
+    return this.exitOf(r, check);
   }
 
   /**
@@ -120,6 +135,11 @@ export class Vcpu {
   setBudget(instructions: number): void {
     if (!Number.isSafeInteger(instructions) || instructions <= 0) throw new RangeError(`budget ${instructions}`);
     this.core.vcpuSetBudget(this.fd, BigInt(instructions));
+  }
+
+  /** vcpu->pid: the thread (Kvm's core.threadIdOf()) that issued this vCPU's last KVM_RUN; 0 before the first. */
+  get pid(): number {
+    return this.core.vcpuPid(this.fd);
   }
 
   /** Retired instructions since the vCPU was created. */

@@ -9,7 +9,7 @@ import { type U64, toU64, asU64 } from "./u64.js";
 
 export const INJECT_POINTS = {
   alloc_slot: INJECT.ALLOC_SLOT, alloc_invalid_slot: INJECT.ALLOC_INVALID_SLOT, alloc_bitmap: INJECT.ALLOC_BITMAP,
-  arch_prepare: INJECT.ARCH_PREPARE, frame: INJECT.FRAME,
+  arch_prepare: INJECT.ARCH_PREPARE, frame: INJECT.FRAME, run_abort: INJECT.RUN_ABORT,
 } as const;
 export type InjectPoint = keyof typeof INJECT_POINTS;
 

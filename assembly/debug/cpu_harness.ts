@@ -8,7 +8,7 @@ import { cpuState as cpuStateBlock, CPU_STATE_SIZE, getX, setX, getPc, setPc, ge
 import { csrRead, csrWrite, csrOk } from "../cpu/csr";
 import { timeNow, setTime, setInstrPerTick, timerDeadline, setTimerDeadline } from "../cpu/timer";
 import { cpuRun as run, cpuCompleteEcall as completeEcall, cpuSignal as signal, cpuSetExternalIrq as setExtIrq } from "../cpu/execute";
-import { mmuEnter, memFlush, mmuModeChanged, flushCount, logCount, logVa, logSize, logKind, logReset, memStore,
+import { mmuEnter, memFlush, mmuModeChanged, logCount, logVa, logSize, logKind, logReset, memStore,
   memLoad } from "../mmu/access";
 import { completeMmio, dropFragments } from "../mmu/exit";
 import { kvmCreateVm, vmFromFd } from "../kvm/ioctl";
@@ -19,6 +19,8 @@ import { setMemoryRegion } from "../kvm/set_memory_region";
 import { mmap, PROT_READ, PROT_WRITE, MAP_PRIVATE } from "../hostmm/mm";
 import { accessGuest } from "../kvm/read_write_guest";
 import { ioBuf } from "../layout";
+import { mmuStatOf } from "../mmu/stats";
+import { MMU_STAT_FLUSHES } from "../selectors";
 
 let testVcpu: usize = 0;
 let testVm: usize = 0;
@@ -65,7 +67,7 @@ export function memExitErrno(): i32 { return vcpuOf(testVcpu).exitLen; }
 export function memMmioSize(): i32 { return vcpuOf(testVcpu).exitLen; }
 export function memMmioIsWrite(): bool { return vcpuOf(testVcpu).exitIsWrite != 0; }
 export function memMmioValue(): u64 { return vcpuOf(testVcpu).exitData; }
-export function memFlushCount(): u32 { return flushCount; }
+export function memFlushCount(): u32 { return mmuStatOf(MMU_STAT_FLUSHES); }
 export function memLogCount(): i32 { return logCount; }
 export function memLogVa(i: i32): u64 { return logVa(i); }
 export function memLogSize(i: i32): i32 { return logSize(i); }

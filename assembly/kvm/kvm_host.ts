@@ -243,6 +243,8 @@ export function vmListRemove(p: usize): void {
   srcuHeld: u32;
   /** Threads build: the state block of the thread that has the vCPU loaded (0: none; for debug probes). */
   loadedIn: usize;
+  /** vcpu->pid: the thread (threads.ts threadId) that issued the last KVM_RUN; 0 before the first. */
+  pid: i32;
 }
 
 @inline export function vcpuOf(p: usize): Vcpu {

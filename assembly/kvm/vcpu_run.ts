@@ -24,6 +24,7 @@ import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMI
   KVM_EXIT_UNKNOWN, KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_INTR, KVM_EXIT_RISCV_SBI, KVM_EXIT_MEMORY_FAULT, KVM_EXIT_DIRTY_RING_FULL,
   ioctlBuf, PAGE_SIZE } from "../layout";
 import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT } from "../errno";
+import { injected, INJECT_RUN_ABORT } from "../debug/inject";
 
 export const RAM_BASE: u64 = 0x80000000;
 const DEFAULT_BUDGET: u64 = 200_000_000;
@@ -142,6 +143,8 @@ function retryInPlace(p: usize): bool {
 
 /** KVM_RUN. In the threads build it holds kvm->srcu for reading except in guest mode (kvm/requests.ts). */
 export function kvmRun(p: usize): i32 {
+  // kvm_vcpu_ioctl's KVM_RUN: the thread running the vCPU may change from run to run.
+  vcpuOf(p).pid = threadId;
   if (!WEBKVM_THREADS) return kvmRunLoaded(p);
   vcpuLoad(p);
   setRunningVcpu(p);
@@ -156,6 +159,8 @@ export function kvmRun(p: usize): i32 {
 function kvmRunLoaded(p: usize): i32 {
   const v = vcpuOf(p);
   vcpuLoad(p);
+  // A thread that dies here holds what a run holds (tests of threadGone's release).
+  if (WEBKVM_DEBUG && injected(INJECT_RUN_ABORT) != 0) abort("injected: KVM_RUN trapped");
   if (!mmuEnter(p)) return fail(CHECK_ALLOC_SLOT, ENOMEM);
   const run = v.kvmRun;
   if (v.pending == PENDING_MMIO) {

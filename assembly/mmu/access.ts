@@ -31,6 +31,8 @@ import { mmioAccess, mmioExited, exitRetry, exitMemoryFault, exitRingFull, exitF
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
 import { EOPNOTSUPP, CHECK_RUN_MMIO_INSN } from "../errno";
 import { guestEnter, guestExit } from "../kvm/requests";
+import { mmuStatAdd } from "./stats";
+import { MMU_STAT_FLUSHES } from "../selectors";
 
 export { ACC_READ, ACC_WRITE, ACC_FETCH } from "./fault";
 
@@ -39,7 +41,6 @@ let tables: usize = 0;
 export let sptTable: usize = 0;
 export let accessKey: u64 = 0;
 
-export let flushCount: u32 = 0;
 
 /**
  * Set while an instruction the MMIO emulation does not decode (LR, SC, AMOs)
@@ -76,7 +77,7 @@ export function mmuModeChanged(): void {
 
 /** sfence.vma / satp write: every translation of this vCPU may be stale. */
 export function memFlush(): void {
-  flushCount++;
+  mmuStatAdd(MMU_STAT_FLUSHES, 1);
   dropOwnTables(vmOf(vcpuOf(curVcpu).vm), tables);
   mmuModeChanged();
 }

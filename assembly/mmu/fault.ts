@@ -25,6 +25,8 @@ import { trackCount } from "./page_track";
 import { writableAdd } from "./writable";
 import { gmemFaultIn, gmemExitFlags, GMEM_FAULT_HVA, GMEM_FAULT_EXIT } from "../gmem/fault";
 import { P, Process } from "../threads";
+import { mmuStatAdd } from "./stats";
+import { MMU_STAT_FAULTS, MMU_STAT_FAULT_RETRIES, MMU_STAT_MMIO_SPTE_HITS, MMU_STAT_MMIO_SPTE_INSTALLS } from "../selectors";
 
 export const FAULT_MAPPED: i32 = 0;   // the spte is installed; *faultHost is the linear address
 export const FAULT_MMIO: i32 = 1;     // emulate as MMIO (exit to the host)
@@ -41,10 +43,6 @@ export const ACC_FETCH: i32 = 2;
 export let faultHost: usize = 0;
 
 /** Counters for tests: faults taken, MMIO sptes reused, retries. */
-export let faultCount: u32 = 0;
-export let mmioSpteHits: u32 = 0;
-export let mmioSpteInstalls: u32 = 0;
-export let faultRetries: u32 = 0;
 
 const MAX_RETRIES: i32 = 4;
 
@@ -53,21 +51,21 @@ const MAX_RETRIES: i32 = 4;
  * of the current table, installing the spte on success. tag = page | mode key.
  */
 export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i32 {
-  faultCount++;
+  mmuStatAdd(MMU_STAT_FAULTS, 1);
   const vcpu = vcpuOf(vcpuP);
   const vm = vmOf(vcpu.vm);
   const gfn = gpa >> PAGE_SHIFT;
   const gen = setOf(activeSet(vm, vcpu.asId)).generation;
   // handle_mmio_page_fault: a valid MMIO spte for this gfn answers without a slot lookup.
   if (load<u64>(e + SPTE_GFN) == gfn && load<u64>(e + SPTE_ADDEND) == tag && mmioSpteValid(e, gen)) {
-    mmioSpteHits++;
+    mmuStatAdd(MMU_STAT_MMIO_SPTE_HITS, 1);
     return FAULT_MMIO;
   }
 
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     const slot = vcpuGfnToMemslot(vcpuP, gfn);
     if (slot != 0 && (slotOf(slot).flags & KVM_MEMSLOT_INVALID) != 0) {
-      faultRetries++;
+      mmuStatAdd(MMU_STAT_FAULT_RETRIES, 1);
       return FAULT_RETRY;
     }
     // Private gfns and guest_memfd-only slots are served from guest_memfd (or exit).
@@ -101,7 +99,7 @@ export function faultIn(vcpuP: usize, e: usize, tag: u64, gpa: u64, acc: i32): i
     if (vm.mmuInvalidateSeq != seq || (vm.mmuInvalidateInProgress != 0 &&
         gfn >= vm.mmuInvalidateRangeStart && gfn < vm.mmuInvalidateRangeEnd)) {
       mmuUnlock(vm);
-      faultRetries++;
+      mmuStatAdd(MMU_STAT_FAULT_RETRIES, 1);
       continue;
     }
     const r = mapLocked(vm, vcpuP, e, tag, gpa, slot, lin, acc);
@@ -179,5 +177,5 @@ function installMmioSpte(e: usize, tag: u64, gfn: u64, gen: u64): void {
   store<u64>(e + SPTE_ADDEND, tag);
   store<u32>(e + SPTE_FLAGS, SPTE_F_MMIO);
   store<u32>(e + SPTE_MMIO_GEN, <u32>(gen & MMIO_SPTE_GEN_MASK));
-  mmioSpteInstalls++;
+  mmuStatAdd(MMU_STAT_MMIO_SPTE_INSTALLS, 1);
 }

@@ -13,6 +13,8 @@ import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMI
 import { SlotArch, spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectBitmap } from "./rmap";
 import { KVM_X86_DEFAULT_VM } from "../kvm/config";
 import { writableDropRange, writableDropBitmap, writableClear, writableClearAll } from "./writable";
+import { mmuStatAdd } from "./stats";
+import { MMU_STAT_SLOT_ZAPS, MMU_STAT_SPTES_ZAPPED, MMU_STAT_ZAP_ALL } from "../selectors";
 
 /** KVM_X86_QUIRK_SLOT_ZAP_ALL: DELETE / MOVE of a default VM zap every spte. */
 export const KVM_X86_QUIRK_SLOT_ZAP_ALL: u32 = 1 << 7;
@@ -20,9 +22,6 @@ export const KVM_X86_QUIRK_SLOT_ZAP_ALL: u32 = 1 << 7;
 export const KVM_X86_VALID_QUIRKS: u32 = KVM_X86_QUIRK_SLOT_ZAP_ALL;
 
 /** Counters for tests and benchmarks. */
-export let zapAllCount: u32 = 0;
-export let slotZapCount: u32 = 0;
-export let sptesZapped: u32 = 0;
 
 /** The tables of a vCPU, allocated (and emptied) on first use; 0 on ENOMEM. */
 export function vcpuTables(vcpu: usize): usize {
@@ -68,9 +67,9 @@ export function dropOwnTables(vm: Vm, t: usize): void {
 /** Drops every spte of every vCPU of the VM (kvm_mmu_zap_all_fast). */
 export function zapAll(vm: Vm): void {
   mmuLock(vm);
-  zapAllCount++;
+  mmuStatAdd(MMU_STAT_ZAP_ALL, 1);
   writableClearAll(vm);
-  for (let i: u32 = 0; i < vm.createdVcpus; i++) sptesZapped += dropTables(vcpuOf(vcpuAt(vm, i)).sptTables);
+  for (let i: u32 = 0; i < vm.createdVcpus; i++) mmuStatAdd(MMU_STAT_SPTES_ZAPPED, dropTables(vcpuOf(vcpuAt(vm, i)).sptTables));
   flushAndUnlock(vm);
 }
 
@@ -81,7 +80,7 @@ export function zapGfnRange(slot: usize, start: u64, end: u64): void {
   const vm = archVm(arch);
   mmuLock(vm);
   writableDropRange(arch, start, end);
-  if (rmapCount(arch) != 0) sptesZapped += rmapZapRange(arch, start, end);
+  if (rmapCount(arch) != 0) mmuStatAdd(MMU_STAT_SPTES_ZAPPED, rmapZapRange(arch, start, end));
   flushAndUnlock(vm);
 }
 
@@ -91,7 +90,7 @@ export function flushShadowMemslot(vm: Vm, slot: usize): void {
     zapAll(vm);
     return;
   }
-  slotZapCount++;
+  mmuStatAdd(MMU_STAT_SLOT_ZAPS, 1);
   const s = slotOf(slot);
   zapGfnRange(slot, s.baseGfn, s.baseGfn + s.npages);
 }
