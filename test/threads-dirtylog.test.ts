@@ -14,12 +14,13 @@
 // re-executes), and with two vCPUs the collection can come before it resumes:
 // that page is reported holding its old number. The test knows exactly which
 // page that is from the guest's model (the step after steps[hart]) and checks
-// that it is the last entry the vCPU pushed; the checker excuses only it, only
+// that the vCPU's pc is at a store to it (from its registers) and that it is
+// the last entry the vCPU pushed; the checker excuses only that page, only
 // while unchanged since the previous check.
 
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { Kvm, Machine, VcpuThread, KVM_CAP, KVM_EXIT, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../src/index.js";
+import { Kvm, Machine, VcpuThread, KVM_CAP, KVM_EXIT, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, type Vcpu } from "../src/index.js";
 import {
   DirtyLogVerifier, type DirtyLogViolation, addDirtyLogRegion, readRegionPage, setIteration, startDirtylog,
   dirtylogSteps, collectBitmap, collectRing, type CollectOptions,
@@ -38,6 +39,19 @@ const RUNS_PER_ITERATION = 4;
 const TURN = 5_000;
 
 type Mode = "bitmap" | "ring";
+
+/**
+ * The region page the instruction at a stopped vCPU's pc stores to (the guest
+ * runs with satp = 0: pc and addresses are guest-physical), or -1 if that
+ * instruction is not a store into the region.
+ */
+function pageStoredAtPc(m: Machine, v: Vcpu): number {
+  const insn = new DataView(m.vm.readGuest(v.pc, 4).buffer).getUint32(0, true);
+  if ((insn & 0x7f) !== 0x23) return -1; // STORE (S-type)
+  const imm = ((insn >> 25) << 5) | ((insn >>> 7) & 0x1f); // imm[11:5] sign-extended, imm[4:0]
+  const offset = v.getReg((insn >>> 15) & 0x1f) + BigInt(imm) - REGION.gpa;
+  return offset >= 0n && offset < BigInt(REGION.pages) * 4096n ? Number(offset >> 12n) : -1;
+}
 
 async function dirtyLogTest(mode: Mode, faults: CollectOptions = {}) {
   const kvm = await Kvm.open({ core: "threads" });
@@ -72,9 +86,11 @@ async function dirtyLogTest(mode: Mode, faults: CollectOptions = {}) {
         inflight[i] = null;
         if (e.reason === KVM_EXIT.DIRTY_RING_FULL) {
           ringFull++;
-          // vCPU i is hart i: its next step's store is the one stopped.
+          // vCPU i is hart i: its next step's store is the one stopped, and its pc is still at it.
           const page = pageOfStep[i](Number(dirtylogSteps(m, i)) + 1);
           inflight[i] = page;
+          const atPc = pageStoredAtPc(m, m.vcpus[i]);
+          if (atPc !== page) throw new Error(`vCPU ${i}: ring-full exit before the store to page ${page}, but pc stores to ${atPc}`);
           for (const p of collectRing(m.vm, m.vcpus, region, collect)) dirty.add(p);
           if (lastEntry[i] !== page) throw new Error(`vCPU ${i}: ring-full exit at the store to page ${page}, but its last entry is ${lastEntry[i]}`);
         } else if (e.reason !== KVM_EXIT.INTR) throw new Error(`vCPU ${i}: exit ${e.name}`);
