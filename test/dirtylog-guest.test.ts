@@ -174,4 +174,14 @@ describe("DirtyLogVerifier rules (vm_dirty_log_verify)", () => {
     expect(c.check({ iteration: 3n, dirty: new Set([0]), read: values([1n]), quiescent: true }).map((v) => v.rule))
       .toEqual(["reported-value-stale"]);
   });
+
+  it("reported-value-stale: only the page of a store not done yet (a ring-full exit) may hold an older number, and only the one it held at the previous check", () => {
+    const c = new DirtyLogVerifier(3);
+    c.check({ iteration: 1n, dirty: new Set([0, 1, 2]), read: values([1n, 1n, 1n]), quiescent: true });
+    // Page 0's store is in flight and the page is unchanged; page 1 is not in flight; page 2 changed to an older number.
+    expect(c.check({ iteration: 4n, dirty: new Set([0, 1, 2]), read: values([1n, 1n, 0n]), quiescent: true, inflight: new Set([0, 2]) }))
+      .toEqual([{ rule: "reported-value-stale", page: 1, value: 1n, iteration: 4n },
+        { rule: "reported-value-stale", page: 2, value: 0n, iteration: 4n }]);
+    expect([c.stats.inflight, c.stats.inflightStale]).toEqual([1, 1]);
+  });
 });

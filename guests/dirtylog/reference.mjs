@@ -15,11 +15,21 @@ export const dirtylogParams = ({ base, pages, seed }) => wordBytes([BigInt(base)
 
 /** The pages (indices into the region) of steps 1..count for a seed. */
 export function dirtylogPages(seed, pages, count) {
+  const at = dirtylogPageOfStep(seed, pages);
   const out = new Array(count);
-  let x = BigInt(seed) & MASK64;
-  for (let n = 0; n < count; n++) {
-    x = lcgNext(x);
-    out[n] = Number((x >> 32n) % BigInt(pages));
-  }
+  for (let n = 0; n < count; n++) out[n] = at(n + 1);
   return out;
+}
+
+/**
+ * The page step n (from 1) of a hart with this seed stores to, for n that
+ * never decrease from call to call (the stream is walked once, forward).
+ */
+export function dirtylogPageOfStep(seed, pages) {
+  let x = BigInt(seed) & MASK64, step = 0;
+  return (n) => {
+    if (!Number.isSafeInteger(n) || n < Math.max(step, 1)) throw new RangeError(`step ${n} after step ${step}`);
+    for (; step < n; step++) x = lcgNext(x);
+    return Number((x >> 32n) % BigInt(pages));
+  };
 }
