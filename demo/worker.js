@@ -2,7 +2,8 @@
 // guest, then the memory-writer guest, runs the vCPU in time slices, and posts
 // the memory map, the dirty bitmap of the logged data slot and the UART output
 // to the page; the page sends slot operations back (postMessage both ways).
-import { Kvm, Machine, KvmError, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, riscv } from "../dist/index.js";
+import { Kvm, Machine, KvmError, KVM_MEM_LOG_DIRTY_PAGES, riscv } from "../dist/index.js";
+import { memoryMap, hex } from "./memory-map.js";
 import { writerImage, writerRegs } from "./writer-guest.js";
 
 const DATA_SLOT = 1;
@@ -25,27 +26,9 @@ let atLineStart = true;
 const say = (text) => { if (text) { consoleBuf += text; atLineStart = text.endsWith("\n"); } };
 /** A host line: on a line of its own even when the guest is mid-line. */
 const note = (text) => say(`${atLineStart ? "" : "\n"}[host: ${text}]\n`);
-const hex = (v) => "0x" + BigInt(v).toString(16);
 
 function flush() {
   if (consoleBuf) { post({ type: "console", text: consoleBuf }); consoleBuf = ""; }
-}
-
-function memoryMap() {
-  const vm = machine.vm;
-  const spaces = [];
-  for (let as = 0; as < vm.addressSpaces; as++) {
-    spaces.push({
-      asId: as,
-      generation: vm.generation(as).toString(),
-      slots: vm.memslots({ asId: as }).map((s) => ({
-        id: s.id, gpa: hex(s.guestPhysAddr), end: hex(s.guestPhysAddr + s.memorySize), npages: Number(s.npages),
-        hva: hex(s.userspaceAddr), flags: s.flags, logDirty: (s.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0,
-        readonly: (s.flags & KVM_MEM_READONLY) !== 0, invalid: s.invalid,
-      })),
-    });
-  }
-  return spaces;
 }
 
 function setData(flags, gpa = dataGpa, size = DATA_SIZE) {
@@ -70,7 +53,7 @@ function state(extra = {}) {
     instrAtPost = instr; timeAtPost = now;
   }
   flush();
-  post({ type: "state", map: memoryMap(), heat, dataSlot: { id: DATA_SLOT, present: dataPresent, logging, gpa: hex(dataGpa) },
+  post({ type: "state", map: memoryMap(machine.vm), heat, dataSlot: { id: DATA_SLOT, present: dataPresent, logging, gpa: hex(dataGpa) },
     instructions: instr.toString(), mips, running, ...extra }, heat ? [heat.bitmap.buffer] : []);
 }
 

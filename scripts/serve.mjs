@@ -7,6 +7,12 @@
 // not apply there), so JavaScript is served with bare imports such as
 // "@assemblyscript/loader" rewritten to their file under /node_modules/ — the
 // job a bundler does for an application that depends on webkvm.
+//
+// Every response carries COOP/COEP (same-origin / require-corp) so the page is
+// cross-origin isolated: only then does a browser give it SharedArrayBuffer,
+// which the threads core's shared memory needs (the demo runs two vCPUs on
+// Workers). `--no-isolation` (startServer({ isolate: false })) leaves them out:
+// the page then falls back to one thread.
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
@@ -55,10 +61,17 @@ function rewriteBare(root, source, cache) {
   });
 }
 
-/** Starts the server; port 0 picks a free one. Resolves to { server, url, close() }. */
-export async function startServer({ root = REPO, port = 8080, host = "127.0.0.1" } = {}) {
+/** The headers that make a page cross-origin isolated (`crossOriginIsolated`). */
+export const ISOLATION_HEADERS = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
+
+/**
+ * Starts the server; port 0 picks a free one; isolate: false serves without
+ * COOP/COEP. Resolves to { server, url, close() }.
+ */
+export async function startServer({ root = REPO, port = 8080, host = "127.0.0.1", isolate = true } = {}) {
   const base = resolve(root);
   const cache = new Map();
+  const extra = isolate ? ISOLATION_HEADERS : {};
   const server = createServer(async (req, res) => {
     try {
       const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
@@ -71,7 +84,7 @@ export async function startServer({ root = REPO, port = 8080, host = "127.0.0.1"
       const type = TYPES[extname(file)] ?? "application/octet-stream";
       let body = await readFile(file);
       if (type.startsWith("text/javascript")) body = Buffer.from(rewriteBare(base, body.toString("utf8"), cache));
-      res.writeHead(200, { "content-type": type, "cache-control": "no-store", "content-length": body.length });
+      res.writeHead(200, { ...extra, "content-type": type, "cache-control": "no-store", "content-length": body.length });
       res.end(req.method === "HEAD" ? undefined : body);
     } catch (e) {
       res.writeHead(500, { "content-type": "text/plain" }).end(String(e));
@@ -86,7 +99,8 @@ export async function startServer({ root = REPO, port = 8080, host = "127.0.0.1"
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const i = process.argv.indexOf("--port");
   const port = Number(i > 0 ? process.argv[i + 1] : process.env.PORT ?? 8080);
-  const { url } = await startServer({ port });
+  const isolate = !process.argv.includes("--no-isolation");
+  const { url } = await startServer({ port, isolate });
   if (!existsSync(join(REPO, "dist", "index.js"))) console.warn("webkvm: dist/ is missing — run `npm run build` first");
-  console.log(`webkvm demo: ${url}demo/   (127.0.0.1 only; Ctrl-C stops)`);
+  console.log(`webkvm demo: ${url}demo/   (127.0.0.1 only; ${isolate ? "COOP/COEP: two vCPUs on Workers" : "no COOP/COEP: one thread"}; Ctrl-C stops)`);
 }

@@ -23,6 +23,6 @@ export const smpChecksum = (harts) =>
 export const smpLine = (harts) => `smp ok harts=${harts} checksum=0x${hex16(smpChecksum(harts))}\n`;
 
 // node guests/smp/reference.mjs [harts]
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === `file://${globalThis.process?.argv?.[1]}`) { // a browser has no process
   process.stdout.write(smpLine(Number(process.argv[2] ?? 1)));
 }

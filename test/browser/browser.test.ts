@@ -1,12 +1,16 @@
 // Real-browser tests: Debian's Chromium (headless) driven by playwright-core.
-// The package runs the validation golden in the page, and the demo page boots
-// the guests in a Worker; a slot move must change the heatmap and the console.
+// The package runs the validation golden in the page. The demo page, served
+// with COOP/COEP, runs two vCPUs on Web Workers over one shared memory; served
+// without them it falls back to one thread, says so, and boots the guests in a
+// Worker, where a slot move must change the heatmap and the console.
 // Skipped when /usr/bin/chromium is missing (apt-get install -y chromium).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
+// @ts-expect-error plain JS module without types
+import { smpLine } from "../../guests/smp/reference.mjs";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const GOLDEN = join(REPO, "conformance/golden");
@@ -16,8 +20,22 @@ warnIfMissing("browser tests");
 
 type Server = { url: string; close: () => Promise<void> };
 
+/** The worst delay of 20 zero-timeouts on the page: its main thread stays free while vCPUs run elsewhere. */
+function mainThreadWorstDelay(page: any): Promise<number> {
+  return page.evaluate(async () => {
+    let worst = 0;
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now();
+      await new Promise((r) => setTimeout(r, 0));
+      worst = Math.max(worst, performance.now() - t);
+    }
+    return worst;
+  });
+}
+
 describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is missing)`, () => {
-  let server: Server;
+  let server: Server;     // with COOP/COEP: the page is cross-origin isolated
+  let plain: Server;      // without them
   let context: any;
   let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   const pageErrors: string[] = [];
@@ -25,6 +43,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
   beforeAll(async () => {
     const { startServer } = await import("../../scripts/serve.mjs");
     server = await startServer({ port: 0 });
+    plain = await startServer({ port: 0, isolate: false });
     browser = await launchChromium();
     context = browser.context;
     mkdirSync(SHOTS, { recursive: true });
@@ -33,6 +52,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await plain?.close();
   });
 
   it("runs the validation golden through the package, line for line", async () => {
@@ -54,14 +74,20 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
     await page.close();
   }, 30_000);
 
-  it("demo page: hello boots in a Worker; the dirty band moves at any host speed; a slot move changes the heatmap and the console", async () => {
+  it("demo page without COOP/COEP: falls back to one thread and says so; hello boots in a Worker; the dirty band moves at any host speed; a slot move changes the heatmap and the console", async () => {
     const page = await context.newPage();
     page.on("pageerror", (e: Error) => pageErrors.push(e.message));
     const nodeRequests: string[] = [];
-    page.on("request", (r: { url(): string }) => { if (!r.url().startsWith(server.url)) nodeRequests.push(r.url()); });
-    await page.goto(server.url + "demo/");
+    page.on("request", (r: { url(): string }) => { if (!r.url().startsWith(plain.url)) nodeRequests.push(r.url()); });
+    await page.goto(plain.url + "demo/");
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(false);
     await page.waitForFunction(() => document.body.dataset.ready === "1" || document.body.dataset.error, null, { timeout: 20_000 });
     expect(await page.evaluate(() => document.body.dataset.error ?? "")).toBe("");
+    expect(await page.evaluate(() => document.body.dataset.mode)).toBe("single");
+    const mode = await page.evaluate(() => document.getElementById("mode")!.textContent ?? "");
+    expect(mode).toMatch(/^Single-thread mode: this page is not cross-origin isolated/);
+    expect(mode).toContain("no SharedArrayBuffer");
+    expect(await page.evaluate(() => (document.getElementById("vcpu-panel") as HTMLElement).hidden)).toBe(true);
     await page.waitForFunction(() => Number((document.getElementById("heatmap") as HTMLElement).dataset.harvests) >= 3,
       null, { timeout: 10_000 });
     const consoleText = () => page.evaluate(() => document.getElementById("console")!.textContent ?? "");
@@ -74,16 +100,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
     await page.screenshot({ path: join(SHOTS, "demo-before-move.png") });
 
     // the vCPU runs in the Worker: the page's own event loop stays free (timer latency while the guest runs)
-    const worstDelay = await page.evaluate(async () => {
-      let worst = 0;
-      for (let i = 0; i < 20; i++) {
-        const t = performance.now();
-        await new Promise((r) => setTimeout(r, 0));
-        worst = Math.max(worst, performance.now() - t);
-      }
-      return worst;
-    });
-    expect(worstDelay).toBeLessThan(250);
+    expect(await mainThreadWorstDelay(page)).toBeLessThan(250);
 
     // The writer is paced by guest time, which the worker keeps with the wall clock: harvests
     // see a band that moves, never a saturated slot, whatever the host's speed.
@@ -148,4 +165,65 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 45_000);
+  it("demo page with COOP/COEP: two vCPUs, each on its own Web Worker over one shared memory, both make progress; the smp guest's line and partitions check out; the status bar shows measured MIPS", async () => {
+    const page = await context.newPage();
+    page.on("pageerror", (e: Error) => pageErrors.push(e.message));
+    await page.goto(server.url + "demo/");
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+    expect(await page.evaluate(() => document.body.dataset.mode)).toBe("threads");
+    // Phase 1: the smp guest on 2 harts (Machine.runThreaded), checked in the VMM's Worker
+    await page.waitForFunction(() => document.body.dataset.smp || document.body.dataset.error, null, { timeout: 60_000 });
+    expect(await page.evaluate(() => document.body.dataset.error ?? "")).toBe("");
+    expect(await page.evaluate(() => document.body.dataset.smp)).toBe("ok");
+    // ... and here, against the reference computed in Node
+    const consoleText = await page.evaluate(() => document.getElementById("console")!.textContent ?? "");
+    expect(consoleText).toContain(smpLine(2));
+    expect(consoleText).toContain("partitions 0:ok 1:ok");
+    // the core's memory, posted to the page, is a SharedArrayBuffer here too
+    expect(await page.evaluate(() => document.body.dataset.sharedMemory)).toBe("1");
+
+    // Phase 2: the dirtylog guest on both vCPUs; each counts its stores in guest memory (steps[h])
+    const rows = () => page.evaluate(() => [...document.querySelectorAll("#vcpus tr[data-vcpu]")].map((r) => {
+      const d = (r as HTMLElement).dataset;
+      return { steps: d.steps!, instructions: d.instructions!, thread: d.thread! };
+    }));
+    await page.waitForFunction(() => [...document.querySelectorAll("#vcpus tr[data-vcpu]")]
+      .filter((r) => BigInt((r as HTMLElement).dataset.steps!) > 0n).length === 2, null, { timeout: 30_000 });
+    const first = await rows();
+    expect(first.length).toBe(2);
+    expect(new Set(first.map((r) => r.thread)).size).toBe(2);   // two Worker threads of the process
+    // both keep going: each one's counters grow past what they were
+    await page.waitForFunction((before: string[]) => {
+      const now = [...document.querySelectorAll("#vcpus tr[data-vcpu]")].map((r) => BigInt((r as HTMLElement).dataset.steps!));
+      return now.length === 2 && now.every((s, i) => s > BigInt(before[i]));
+    }, first.map((r) => r.steps), { timeout: 30_000 });
+    const second = await rows();
+    second.forEach((r, i) => expect(BigInt(r.instructions)).toBeGreaterThan(BigInt(first[i].instructions)));
+    // a vCPU's KVM_RUN began while the other's was in flight
+    await page.waitForFunction(() => Number((document.getElementById("vcpus") as HTMLElement).dataset.concurrentRuns) > 0,
+      null, { timeout: 30_000 });
+    // the dirty log is harvested while they run
+    await page.waitForFunction(() => Number((document.getElementById("heatmap") as HTMLElement).dataset.harvests) >= 3,
+      null, { timeout: 30_000 });
+
+    // MIPS measured from guest instruction counts over wall time: a positive figure per vCPU and in total
+    await page.waitForFunction(() => {
+      const d = (document.getElementById("mips") as HTMLElement).dataset;
+      return Number(d.total) > 0 && (d.vcpus ?? "").split(",").every((v) => Number(v) > 0);
+    }, null, { timeout: 30_000 });
+    const mips = await page.evaluate(() => {
+      const el = document.getElementById("mips") as HTMLElement;
+      return { text: el.textContent ?? "", total: Number(el.dataset.total), vcpus: el.dataset.vcpus!.split(",").map(Number) };
+    });
+    expect(mips.text).toMatch(/^vCPU 0 \d+ MIPS · vCPU 1 \d+ MIPS · total \d+ MIPS$/);
+    expect(mips.vcpus.length).toBe(2);
+    for (const v of mips.vcpus) expect(v).toBeGreaterThan(0);
+    expect(mips.total).toBeCloseTo(mips.vcpus[0] + mips.vcpus[1], 6);
+
+    // everything that may wait runs in Workers: the page's event loop stays free
+    expect(await mainThreadWorstDelay(page)).toBeLessThan(250);
+    await page.screenshot({ path: join(SHOTS, "demo-threads.png") });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
 });
