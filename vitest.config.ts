@@ -40,9 +40,9 @@ export default defineConfig({
       // And every KVM_RUN of it on a Worker vCPU thread (test/setup.ts): the
       // threads core's vcpu_load / vcpu_put, SRCU and lock hand-over between
       // threads must change nothing a test sees. test/cpu drives the
-      // interpreter directly, not through KVM_RUN.
+      // interpreter directly, not through KVM_RUN; the browser tests run their guests in Chromium.
       { extends: true, test: { name: "worker-vcpus", include: ["test/**/*.test.ts"],
-        exclude: ["test/threads*.test.ts", "test/cpu/**"], env: { WEBKVM_TEST_CORE: "threads", WEBKVM_TEST_VCPU: "worker" } } },
+        exclude: ["test/threads*.test.ts", "test/cpu/**", "test/browser/**"], env: { WEBKVM_TEST_CORE: "threads", WEBKVM_TEST_VCPU: "worker" } } },
     ],
   },
 });
