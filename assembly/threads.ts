@@ -94,10 +94,14 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   gpcLockOff: i32;
   /** How many times a thread slept on a pfn cache's lock or refresh_lock, or a VM's gpc_lock. */
   gpcLockSleeps: u32;
+  /** kalloc.ts: the memory's maximum in 64 KiB pages (the module's, or a smaller shared memory's: memoryMaximum). */
+  maxPages: i32;
 }
 
 export const FD_TABLE_SIZE: i32 = 4096;
 export const HOST_L1_ENTRIES: i32 = 2048;
+/** The module's own memory maximum (asconfig.json maximumMemory): 4 GiB. */
+export const WASM_MAX_PAGES: i32 = 65536;
 /** Where hostmm/mm.ts's top-down placement of non-fixed mappings starts. */
 const MMAP_BASE: u64 = 0x7f0000000000;
 
@@ -133,6 +137,7 @@ export function processSetup(): usize {
   memory.fill(b.hostL1, 0, HOST_L1_ENTRIES * 4);
   b.kvmFd = -1;
   b.mmapBase = MMAP_BASE;
+  b.maxPages = WASM_MAX_PAGES;
   b.heapRoot = changetype<usize>(ROOT);
   P = b;
   threadSetup();
