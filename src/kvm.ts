@@ -247,8 +247,8 @@ export class Kvm implements KvmInstance {
   }
 }
 
-export type ReaderPoint = "invalid-published" | "invalidated" | "published" | "mn-invalidating";
+export type ReaderPoint = "invalid-published" | "invalidated" | "published" | "mn-invalidating" | "gpc-resolved";
 const READER_POINTS: Record<number, ReaderPoint> = {
   [HOOK.INVALID_PUBLISHED]: "invalid-published", [HOOK.INVALIDATED]: "invalidated", [HOOK.PUBLISHED]: "published",
-  [HOOK.MN_INVALIDATING]: "mn-invalidating",
+  [HOOK.MN_INVALIDATING]: "mn-invalidating", [HOOK.GPC_RESOLVED]: "gpc-resolved",
 };
