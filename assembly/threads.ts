@@ -77,7 +77,7 @@ import { setThreadScratch, THREAD_SCRATCH_BYTES } from "./layout";
   vmListLen: i32;
   vmListCap: i32;
   vmSerials: u32;
-  // hostmm/mm.ts: the VMAs and the page table's first level
+  // hostmm/vma.ts: the VMAs; hostmm/pgtable.ts: the page table's first level
   vmas: usize;
   vmaCount: i32;
   vmaCap: i32;
@@ -102,7 +102,7 @@ export const FD_TABLE_SIZE: i32 = 4096;
 export const HOST_L1_ENTRIES: i32 = 2048;
 /** The module's own memory maximum (asconfig.json maximumMemory): 4 GiB. */
 export const WASM_MAX_PAGES: i32 = 65536;
-/** Where hostmm/mm.ts's top-down placement of non-fixed mappings starts. */
+/** Where hostmm/vma.ts's top-down placement of non-fixed mappings starts. */
 const MMAP_BASE: u64 = 0x7f0000000000;
 
 /** This instance's view of the process block (a per-thread global pointing into shared memory). */
