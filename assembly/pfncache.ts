@@ -31,7 +31,7 @@ import { P, Process, threadId, mutexLock, mutexUnlock } from "./threads";
 import { readLock, readUnlock, writeLock, writeUnlock, heldForWrite } from "./rwlock";
 import { fail, EINVAL, EFAULT, EAGAIN, CHECK_GPC_INVALID_GPA, CHECK_GPC_LEN, CHECK_GPC_INACTIVE, CHECK_GPC_NO_PAGE, CHECK_GPC_OWN_INVALIDATION } from "./errno";
 import { runReaderHook, HOOK_GPC_RESOLVED } from "./debug/hooks";
-import { invalidationsHere } from "./kvm/mmu_notifier";
+import { invalidationsHere } from "./kvm/mmu_invalidate";
 
 export const INVALID_GPA: u64 = <u64>-1;
 

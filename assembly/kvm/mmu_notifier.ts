@@ -14,20 +14,13 @@ import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
 import { PAGE_SHIFT } from "../layout";
 import { zapGfnRange } from "../mmu/mmu";
 import { gpcInvalidateStart } from "../pfncache";
-import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "./mmu_invalidate";
+import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd, invalidationEnter, invalidationLeave } from "./mmu_invalidate";
 
 /** Slots reached by invalidations so far (for tests of hva -> slot routing). */
 export let mnSlotHits: u32 = 0;
 /** The gfn range of the last slot reached. */
 export let mnLastGfnStart: u64 = 0;
 export let mnLastGfnEnd: u64 = 0;
-
-/**
- * Invalidations this thread is inside (per instance, so per thread): a reader
- * hook run from one may call back into the core, which must not wait for the
- * invalidation to end (pfncache.ts's hvaToPfnRetry).
- */
-export let invalidationsHere: i32 = 0;
 
 let rangeStart: u64 = 0;
 let rangeEnd: u64 = 0;
@@ -62,7 +55,7 @@ export function mnInvalidateUnlock(vm: Vm): void {
 }
 
 export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
-  invalidationsHere++;
+  invalidationEnter();
   rangeStart = start;
   rangeEnd = end;
   for (let i = 0; i < vmCount(); i++) {
@@ -103,5 +96,5 @@ export function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
     if (WEBKVM_THREADS && left == 0 && atomic.load<u32>(changetype<usize>(vm) + offsetof<Vm>("mnSwapWaiting")) != 0)
       futexWakeAll(mnCountWord(vm));
   }
-  invalidationsHere--;
+  invalidationLeave();
 }
