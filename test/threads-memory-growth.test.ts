@@ -11,6 +11,7 @@ import { Worker } from "node:worker_threads";
 import { Kvm, KvmError, VcpuThread, KVM_EXIT, KVM_MEM_LOG_DIRTY_PAGES, CHECK, ERRNO } from "../src/index.js";
 import { ecall, jal } from "./cpu/asm.js";
 import { vmWithCode, inGuestMode, WORKER } from "./threads-helpers.js";
+import { code } from "./helpers.js";
 
 /** 32 MiB: the metadata and frames of one small VM fit, a 1 TiB slot's dirty bitmap (32 MiB) does not. */
 const MAX_PAGES = 512;
@@ -35,6 +36,28 @@ describe("threads core: a memory-growth failure is an error on that call", () =>
     expect(() => kvm.core.memory.grow(MAX_PAGES)).toThrow(RangeError);
     await expect(Kvm.open({ core: "debug", maximumMemory: MAX_PAGES })).rejects.toThrow(/threads core/);
     await expect(Kvm.open({ core: "threads", maximumMemory: 1 })).rejects.toThrow(RangeError);
+  });
+
+  it("at the maximum, a request the heap's free blocks can hold still succeeds: only one that needs growth fails", async () => {
+    const kvm = await open();
+    const { vm, vcpus } = vmWithCode(kvm, CODE, 1);
+    // 4 MiB of the heap freed again, then every page left taken by host memory frames.
+    kvm.core.kmfree(kvm.core.kmalloc(4 << 20));
+    const hva = kvm.memory.mmap(BigInt(MAX_PAGES) << 16n);
+    let pages = 0;
+    for (; pages < MAX_PAGES * 16; pages++) if (code(() => kvm.memory.poke(hva + BigInt(pages) * 4096n, 1n)) !== "ok") break;
+    expect(pages).toBeLessThan(MAX_PAGES * 16); // the frames ran out (a failed copy to user memory: EFAULT)
+    const room = MAX_PAGES - kvm.core.memory.buffer.byteLength / 65536;
+    expect(room).toBeLessThan(16); // less than the 2 MiB below would need to grow
+    const p = kvm.core.kmalloc(2 << 20);
+    expect(p).not.toBe(0);
+    kvm.core.kmfree(p);
+    expect(code(() => vm.setUserMemoryRegion({ ...HUGE, flags: KVM_MEM_LOG_DIRTY_PAGES }))).toBe("ENOMEM");
+    vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x40000000n, memorySize: 0x4000n, userspaceAddr: hva });
+    vcpus[0].setBudget(1000);
+    expect(vcpus[0].run().reason).toBe(KVM_EXIT.RISCV_SBI);
+    expect(kvm.core.debugLockWord(vm.fd, HEAP_LOCK)).toBe(0);
+    vm.close();
   });
 
   it("on a Worker: the memslot update whose bitmap cannot grow the memory fails with ENOMEM, and both threads keep working", async () => {
