@@ -116,6 +116,7 @@ export const CHECK_PRE_FAULT_RANGE: i32 = 86;    // KVM_PRE_FAULT_MEMORY: gpa/si
 export const CHECK_PRE_FAULT_VM: i32 = 87;       // KVM_PRE_FAULT_MEMORY: not allowed for this VM type (yet)
 export const CHECK_PRE_FAULT_MAP: i32 = 88;      // KVM_PRE_FAULT_MEMORY: the first page could not be mapped
 export const CHECK_PRE_FAULT_TDP: i32 = 89;      // KVM_PRE_FAULT_MEMORY: the host has no two-dimensional paging
+export const CHECK_GPC_OWN_INVALIDATION: i32 = 92; // pfn cache refresh inside an invalidation this thread has in progress (a reader hook)
 
 export const CHECK_RUN_VM_CLOSED: i32 = 98;      // KVM_RUN: the VM was closed by host code during the run
 export const CHECK_NOMEM: i32 = 99;              // core metadata other than a slot's could not be allocated

@@ -4,7 +4,7 @@
 import { ioctlBuf, IOCTL_BUF_SIZE, ioBuf, IO_BUF_SIZE } from "./layout";
 import { failedCheck } from "./errno";
 import * as errno from "./errno";
-import { kzalloc, kfree, allocatedBytes, liveAllocations } from "./kalloc";
+import { kzalloc, kfree, allocatedBytes, liveAllocations, setMemoryMaximum } from "./kalloc";
 import { framesInUse } from "./hostmm/frames";
 import * as threads from "./threads";
 import * as mm from "./hostmm/mm";
@@ -51,6 +51,8 @@ export function isThreadsBuild(): bool { return WEBKVM_THREADS != 0; }
 // it before any other call. The default builds set it up at start-up.
 export function processSetup(): usize { return threads.processSetup(); }
 export function processAttach(p: usize): void { if (WEBKVM_THREADS) threads.processAttach(p); }
+/** The threads build over a shared memory with a smaller maximum than the module's: that maximum, in 64 KiB pages. */
+export function memoryMaximum(pages: i32): void { setMemoryMaximum(pages); }
 export function lastFailedCheck(): i32 { return failedCheck; }
 export function kmalloc(size: usize): usize { return kzalloc(size); }
 export function kmfree(p: usize): void { kfree(p); }

@@ -29,10 +29,11 @@ import { kzalloc, kfree } from "./kalloc";
 import { PAGE_SHIFT, PAGE_MASK, PAGE_SIZE } from "./layout";
 import { P, Process, threadId, mutexLock, mutexUnlock } from "./threads";
 import { readLock, readUnlock, writeLock, writeUnlock, heldForWrite } from "./rwlock";
-import { fail, EINVAL, EFAULT, CHECK_GPC_INVALID_GPA, CHECK_GPC_LEN, CHECK_GPC_INACTIVE, CHECK_GPC_NO_PAGE } from "./errno";
+import { fail, EINVAL, EFAULT, EAGAIN, CHECK_GPC_INVALID_GPA, CHECK_GPC_LEN, CHECK_GPC_INACTIVE, CHECK_GPC_NO_PAGE, CHECK_GPC_OWN_INVALIDATION } from "./errno";
+import { runReaderHook, HOOK_GPC_RESOLVED } from "./debug/hooks";
+import { invalidationsHere } from "./kvm/mmu_invalidate";
 
 export const INVALID_GPA: u64 = <u64>-1;
-const MAX_RETRIES: i32 = 8;
 
 @unmanaged export class Gpc {
   gpa: u64;
@@ -172,10 +173,15 @@ function retryCache(vm: Vm, seq: u64): bool {
 /**
  * hva_to_pfn_retry: resolves the page writable with gpc->lock dropped (the
  * lookup takes mmap_lock and may itself fire an invalidation that needs
- * gpc->lock), retrying if an invalidation ran meanwhile — the page might be
- * the one going away. Returns the linear address of the page's byte, or 0.
+ * gpc->lock), and resolves it again for as long as an invalidation ran or runs
+ * meanwhile, as the kernel does: the page might be the one going away. Returns
+ * the linear address of the page's byte, 0 when no page backs it, or -errno.
+ * One way the loop could not end: this thread is itself inside an
+ * invalidation (a reader hook at HOOK_MN_INVALIDATING called the refresh),
+ * which cannot finish while the refresh waits; in the kernel that invalidation
+ * runs on another CPU and ends. That refresh fails instead of spinning.
  */
-function hvaToPfnRetry(p: usize): usize {
+function hvaToPfnRetry(p: usize): i64 {
   assertRefreshLockHeld(p);
   assertWriteLockHeld(p);
   const g = gpcOf(p);
@@ -183,17 +189,22 @@ function hvaToPfnRetry(p: usize): usize {
   // Invalid while the lock is dropped: uhva and generation are already the
   // new ones, so a concurrent check would not fail otherwise.
   g.valid = 0;
-  for (let i = 0; i < MAX_RETRIES; i++) {
+  let lin: usize;
+  let retry: bool;
+  do {
     const seq = WEBKVM_THREADS ? atomic.load<u64>(changetype<usize>(vm) + offsetof<Vm>("mmuInvalidateSeq")) : vm.mmuInvalidateSeq;
     gpcWriteUnlock(p);
     mmapLock();
-    const lin = hvaToLinear(g.uhva, true); // uhva changes only under refresh_lock, which this thread holds
+    lin = hvaToLinear(g.uhva, true); // uhva changes only under refresh_lock, which this thread holds
     mmapUnlock();
+    // Debug: the window where another CPU's invalidation races with the refresh.
+    runReaderHook(g.vm, HOOK_GPC_RESOLVED, 0);
     gpcWriteLock(p);
     if (lin == 0) return 0;
-    if (!retryCache(vm, seq)) return lin;
-  }
-  return 0;
+    retry = retryCache(vm, seq);
+    if (retry && invalidationsHere != 0) return <i64>fail(CHECK_GPC_OWN_INVALIDATION, EAGAIN);
+  } while (retry);
+  return <i64>lin;
 }
 
 /** __kvm_gpc_refresh: resolves the stored address under refresh_lock (held by the caller); 0 or -errno. */
@@ -231,15 +242,15 @@ export function gpcRefreshHeld(p: usize, gpa: u64, uhva: u64): i32 {
     }
   }
   if (isErrorHva(g.uhva)) {
-    r = refreshFailed(g);
+    r = refreshFailed(g, fail(CHECK_GPC_NO_PAGE, EFAULT));
   } else {
     g.uhva |= off;
     if (g.valid == 0 || hvaChanged) {
       const lin = hvaToPfnRetry(p);
-      if (lin == 0) r = refreshFailed(g);
+      if (lin <= 0) r = refreshFailed(g, lin == 0 ? fail(CHECK_GPC_NO_PAGE, EFAULT) : <i32>lin);
       else {
-        g.pfn = lin & ~<usize>PAGE_MASK;
-        g.khva = lin;
+        g.pfn = <usize>lin & ~<usize>PAGE_MASK;
+        g.khva = <usize>lin;
         g.valid = 1;
       }
     } else {
@@ -250,11 +261,12 @@ export function gpcRefreshHeld(p: usize, gpa: u64, uhva: u64): i32 {
   return r;
 }
 
-function refreshFailed(g: Gpc): i32 {
+/** The cache maps nothing after a failed refresh; returns r (-errno). */
+function refreshFailed(g: Gpc, r: i32): i32 {
   g.valid = 0;
   g.pfn = 0;
   g.khva = 0;
-  return fail(CHECK_GPC_NO_PAGE, EFAULT);
+  return r;
 }
 
 function activate(p: usize, gpa: u64, uhva: u64, len: u64): i32 {

@@ -78,7 +78,7 @@ import { MMU_STATS } from "./selectors";
   vmListLen: i32;
   vmListCap: i32;
   vmSerials: u32;
-  // hostmm/mm.ts: the VMAs and the page table's first level
+  // hostmm/vma.ts: the VMAs; hostmm/pgtable.ts: the page table's first level
   vmas: usize;
   vmaCount: i32;
   vmaCap: i32;
@@ -101,11 +101,15 @@ import { MMU_STATS } from "./selectors";
   injectPoint: i32;
   injectErrno: i32;
   injectSkip: i32;
+  /** kalloc.ts: the memory's maximum in 64 KiB pages (the module's, or a smaller shared memory's: memoryMaximum). */
+  maxPages: i32;
 }
 
 export const FD_TABLE_SIZE: i32 = 4096;
 export const HOST_L1_ENTRIES: i32 = 2048;
-/** Where hostmm/mm.ts's top-down placement of non-fixed mappings starts. */
+/** The module's own memory maximum (asconfig.json maximumMemory): 4 GiB. */
+export const WASM_MAX_PAGES: i32 = 65536;
+/** Where hostmm/vma.ts's top-down placement of non-fixed mappings starts. */
 const MMAP_BASE: u64 = 0x7f0000000000;
 
 /** This instance's view of the process block (a per-thread global pointing into shared memory). */
@@ -142,6 +146,7 @@ export function processSetup(): usize {
   memory.fill(b.mmuStats, 0, MMU_STATS * 4);
   b.kvmFd = -1;
   b.mmapBase = MMAP_BASE;
+  b.maxPages = WASM_MAX_PAGES;
   b.heapRoot = changetype<usize>(ROOT);
   P = b;
   threadSetup();

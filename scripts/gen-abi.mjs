@@ -36,7 +36,7 @@ const GROUPS = [
   ["MAPPING", "layout", /^MAPPING_/, "A host mapping record (mappingAt)."],
   ["PAGE", "layout", /^PAGE_(SIZE|SHIFT)$/, "The page size of guest and host memory."],
   ["DIRTY_GFN", "dirty/ring", /^KVM_DIRTY_GFN_BYTES$/, "struct kvm_dirty_gfn: bytes per ring entry."],
-  ["MMAN", "hostmm/mm", /^(PROT|MAP)_\w+$/, "mmap(2) prot and flags bits (asm-generic/mman-common.h)."],
+  ["MMAN", "hostmm/vma", /^(PROT|MAP)_\w+$/, "mmap(2) prot and flags bits (asm-generic/mman-common.h)."],
   ["VM_STAT", "selectors", /^VM_STAT_/, "vmStat(fd, which)."],
   ["MMU_STAT", "selectors", /^MMU_STAT_/, "mmuStat(which)."],
   ["JIT_STAT", "selectors", /^JIT_STAT_/, "jitStat(which)."],

@@ -70,9 +70,12 @@ async function compile(source: WasmSource | undefined, build: CoreBuild): Promis
   return WebAssembly.compile(bytes);
 }
 
-/** A shared memory the threads build can be instantiated over (`new WebAssembly.Memory({ shared: true })`). */
-export function createSharedMemory(): WebAssembly.Memory {
-  return new WebAssembly.Memory({ ...THREADS_MEMORY, shared: true });
+/**
+ * A shared memory the threads build can be instantiated over (`new WebAssembly.Memory({ shared: true })`);
+ * `maximum` (64 KiB pages) below the module's must also be told to the core (`memoryMaximum`).
+ */
+export function createSharedMemory(maximum: number = THREADS_MEMORY.maximum): WebAssembly.Memory {
+  return new WebAssembly.Memory({ ...THREADS_MEMORY, maximum, shared: true });
 }
 
 /**

@@ -1,11 +1,11 @@
 // Kvm: an open /dev/kvm in one webkvm instance (one core = one VMM process
 // with its own address space, file descriptors and VMs).
 
-import { instantiateCore, compileCore, sharedCoreOf, bytesAt, type SharedCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
+import { instantiateCore, compileCore, sharedCoreOf, createSharedMemory, bytesAt, type SharedCore, type CoreExports, type CoreBuild, type WasmSource, type ReaderHook, type CoreHooks } from "./core.js";
 import { HostMemory } from "./host-memory.js";
 import { VcpuRunner } from "./vcpu-runner.js";
 import { KvmError, throwIfFailed, ERRNO, CHECK } from "./errors.js";
-import { HOOK } from "./abi.gen.js";
+import { HOOK, THREADS_MEMORY } from "./abi.gen.js";
 import { Vm } from "./vm.js";
 import { rawIoctl } from "./ioctl.js";
 import type { KvmInstance } from "./instance.js";
@@ -72,6 +72,12 @@ export interface OpenOptions {
    * on for a whole run through `globalThis.__WEBKVM_VCPU_WORKERS__`).
    */
   vcpuWorkers?: boolean | { workerUrl?: URL | string; waitLimitMs?: number };
+  /**
+   * The threads core only: the shared memory's maximum, in 64 KiB pages
+   * (default and upper bound: the module's, 4 GiB). Core metadata and host
+   * memory frames then fail with ENOMEM at this size, as at 4 GiB.
+   */
+  maximumMemory?: number;
 }
 
 export interface CreateVmOptions {
@@ -141,7 +147,18 @@ export class Kvm implements KvmInstance {
     if (config.addressSpaces !== 1 && config.addressSpaces !== 2) throw new RangeError("addressSpaces must be 1 or 2");
     const hook: CoreHooks = { fn: null as ReaderHook | null };
     const module = await compileCore(opts.wasm, opts.core);
-    const core = await instantiateCore(undefined, opts.core, hook, { module });
+    const max = opts.maximumMemory;
+    let memory: WebAssembly.Memory | undefined;
+    if (max !== undefined) {
+      const importsMemory = WebAssembly.Module.imports(module).some((i) => i.kind === "memory");
+      if (!importsMemory) throw new RangeError("maximumMemory needs the threads core");
+      if (!Number.isInteger(max) || max < THREADS_MEMORY.initial || max > THREADS_MEMORY.maximum) {
+        throw new RangeError(`maximumMemory must be a page count in [${THREADS_MEMORY.initial}, ${THREADS_MEMORY.maximum}], not ${max}`);
+      }
+      memory = createSharedMemory(max);
+    }
+    const core = await instantiateCore(undefined, opts.core, hook, { module, memory });
+    if (max !== undefined) core.memoryMaximum(max);
     const jit = opts.jit; // without it, the core keeps its default or WEBKVM_JIT_THRESHOLD (src/jit.ts)
     if (core.isThreadsBuild() && jit !== undefined && jit !== false) {
       throw new RangeError("the threads core has no translation tier yet: jit must be false or left out");
@@ -255,8 +272,8 @@ export class Kvm implements KvmInstance {
   }
 }
 
-export type ReaderPoint = "invalid-published" | "invalidated" | "published" | "mn-invalidating";
+export type ReaderPoint = "invalid-published" | "invalidated" | "published" | "mn-invalidating" | "gpc-resolved";
 const READER_POINTS: Record<number, ReaderPoint> = {
   [HOOK.INVALID_PUBLISHED]: "invalid-published", [HOOK.INVALIDATED]: "invalidated", [HOOK.PUBLISHED]: "published",
-  [HOOK.MN_INVALIDATING]: "mn-invalidating",
+  [HOOK.MN_INVALIDATING]: "mn-invalidating", [HOOK.GPC_RESOLVED]: "gpc-resolved",
 };

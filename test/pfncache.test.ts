@@ -1,6 +1,6 @@
 // gfn -> pfn caches (virt/kvm/pfncache.c) and their two device users.
 import { describe, it, expect, beforeEach } from "vitest";
-import { Kvm, Vm, GfnToPfnCache, PvClock, RunstateArea, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS as IN_PROGRESS } from "../src/index.js";
+import { Kvm, Vm, KvmError, CHECK, GfnToPfnCache, PvClock, RunstateArea, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS as IN_PROGRESS } from "../src/index.js";
 import { ScriptRunner } from "../src/conformance/index.js";
 import { openKvm, code } from "./helpers.js";
 
@@ -103,6 +103,39 @@ describe("activate / check / refresh / deactivate", () => {
     kvm.setReaderHook(null);
     expect(during & IN_PROGRESS).toBe(IN_PROGRESS);
     expect(gpc.check(8)).toBe(false);
+  });
+
+  it("hva_to_pfn_retry: an invalidation that runs while the refresh resolves the page makes it resolve again, so it maps the page the guest sees", () => {
+    kvm.memory.poke(A + 0x6000n, 0x55n);
+    // At the window where another CPU's invalidation would race (the page resolved,
+    // gpc->lock not yet re-taken) the page migrates once: the first frame is stale.
+    let resolved = 0;
+    kvm.setReaderHook((_v, point) => {
+      if (point === "gpc-resolved" && ++resolved === 1) expect(kvm.core.migratePages(A + 0x6000n, 0x1000n)).toBe(1);
+    });
+    gpc.activate(0x6000, 8);
+    kvm.setReaderHook(null);
+    expect(resolved).toBe(2);
+    expect([gpc.valid, gpc.read(1)[0]]).toEqual([true, 0x55]);
+    gpc.write(new Uint8Array([0x66]));
+    expect(vm.readGuest(0x6000, 1)[0]).toBe(0x66);
+  });
+
+  it("a refresh from inside an invalidation this thread is running fails with EAGAIN instead of waiting for it to end", () => {
+    gpc.activate(0x6000, 8);
+    let inside: unknown = null;
+    kvm.setReaderHook((_v, point) => {
+      if (point !== "mn-invalidating" || inside !== null) return;
+      try { gpc.refresh(8); inside = "refreshed"; } catch (e) { inside = e; }
+    });
+    expect(kvm.core.migratePages(A + 0x6000n, 0x1000n)).toBe(1);
+    kvm.setReaderHook(null);
+    expect(inside).toBeInstanceOf(KvmError);
+    expect([(inside as KvmError).code, (inside as KvmError).check]).toEqual(["EAGAIN", CHECK.GPC_OWN_INVALIDATION]);
+    // Once the invalidation ended, the refresh maps the new frame.
+    gpc.refresh(8);
+    gpc.write(new Uint8Array([0x77]));
+    expect(vm.readGuest(0x6000, 1)[0]).toBe(0x77);
   });
 
   it("writes through the cache mark the page dirty in a logged slot", () => {

@@ -19,3 +19,9 @@ export function vmWithCode(kvm: Kvm, code: number[], n: number): { vm: Vm; vcpus
   vm.writeGuest(RAM, bytes);
   return { vm, vcpus: Array.from({ length: n }, (_, i) => vm.createVcpu(i)) };
 }
+
+/** Waits (yielding to the event loop) until vCPU i of vm is in guest mode: a run is in flight on its Worker. */
+export async function inGuestMode(kvm: Kvm, vm: Vm, i: number): Promise<void> {
+  // debugLockWord(vm, 9 + 4 * i): vCPU i's mode word, bit 0 set in guest mode.
+  while ((kvm.core.debugLockWord(vm.fd, 9 + 4 * i) & 1) === 0) await new Promise((r) => setImmediate(r));
+}

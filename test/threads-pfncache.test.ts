@@ -62,6 +62,41 @@ describe("threads build: rwlock.ts", () => {
 });
 
 describe("threads build: pfn cache locks", () => {
+  it("hva_to_pfn_retry: an invalidation from another thread between the refresh's lookup and its re-check makes it resolve the page again", async () => {
+    const kvm = await openThreads();
+    const vm = kvm.createVm();
+    const hva = kvm.memory.mmap(1n * MiB);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0n, memorySize: 1n * MiB, userspaceAddr: hva });
+    kvm.memory.poke(hva + 0x3000n, 0x55n);
+    const gpc = vm.createPfnCache();
+    gpc.activate(0x3000n, 8);
+    expect(kvm.core.migratePages(hva + 0x3000n, 0x1000n)).toBe(1); // invalidates the cache: the refresh resolves the page
+    const p = (gpc as unknown as { ptr: number }).ptr;
+    const shared = new SharedArrayBuffer(8);
+    const sig = new Int32Array(shared);
+    const w = new Worker(new URL("./threads-pfncache-retry-worker.mjs", import.meta.url), { workerData: { ...kvm.sharedCore(), gpc: p, shared } });
+    try {
+      const done = new Promise<{ r: number; resolved: number; valid: number; error?: string }>((resolve, reject) => {
+        w.once("message", resolve);
+        w.once("error", reject);
+      });
+      // The Worker resolved the page and waits with gpc->lock dropped: the page migrates under it.
+      while (Atomics.load(sig, 0) === 0) await new Promise((r) => setImmediate(r));
+      expect(kvm.core.migratePages(hva + 0x3000n, 0x1000n)).toBe(1);
+      Atomics.store(sig, 1, 1);
+      Atomics.notify(sig, 1);
+      const res = await done;
+      expect(res.error).toBeUndefined();
+      expect([res.r, res.resolved, res.valid]).toEqual([0, 2, 1]);
+      // The cache maps the frame the guest sees now, not the one migrated away.
+      expect(gpc.read(1)[0]).toBe(0x55);
+      gpc.write(new Uint8Array([0x66]));
+      expect(vm.readGuest(0x3000n, 1)[0]).toBe(0x66);
+    } finally {
+      void w.terminate();
+    }
+  });
+
   it("lockdep: __kvm_gpc_refresh without refresh_lock and kvm_gpc_check without gpc->lock fail loudly in the debug core", async () => {
     const kvm = await openThreads();
     const vm = kvm.createVm();

@@ -7,7 +7,7 @@ import { describe, it, expect } from "vitest";
 import { Kvm, VcpuThread, KVM_EXIT, type Vm } from "../src/index.js";
 import { coreReg } from "../src/riscv.js";
 import { addi, ld, sd, lui, jal, bne, add, ecall, REG } from "./cpu/asm.js";
-import { vmWithCode, WORKER } from "./threads-helpers.js";
+import { vmWithCode, inGuestMode, WORKER } from "./threads-helpers.js";
 
 const LOCK = { SLOTS: 0, MMU: 1, SRCU_IDX: 2, READERS0: 3, READERS1: 4, MN_LOCK: 5, MN_COUNT: 6, HEAP: 7, MMAP: 8 };
 const vcpuWord = (i: number, k: 0 | 1 | 2 | 3) => 9 + 4 * i + k; // mode, requests, SRCU held, vcpu->mutex
@@ -21,11 +21,6 @@ function expectNothingHeld(kvm: Kvm, vm: Vm, nVcpus: number): void {
     expect(w(vcpuWord(i, 2))).toBe(0);
     expect(w(vcpuWord(i, 3))).toBe(0);
   }
-}
-
-/** Waits (yielding to the event loop) until vCPU i is in guest mode: a run is in flight on its Worker. */
-async function inGuestMode(kvm: Kvm, vm: Vm, i: number): Promise<void> {
-  while ((kvm.core.debugLockWord(vm.fd, vcpuWord(i, 0)) & 1) === 0) await new Promise((r) => setImmediate(r));
 }
 
 describe("VcpuThread: KVM_RUN on a Worker, exits handled by the VMM thread", () => {

@@ -17,6 +17,8 @@ export const HOOK_INVALIDATED: i32 = 2;
 export const HOOK_PUBLISHED: i32 = 3;
 /** Between MMU-notifier invalidate_range_start and _end. */
 export const HOOK_MN_INVALIDATING: i32 = 4;
+/** A pfn-cache refresh resolved its page with gpc->lock dropped (hva_to_pfn_retry), before it re-checks for invalidations. */
+export const HOOK_GPC_RESOLVED: i32 = 5;
 
 export let hooksEnabled: bool = false;
 export let inHook: i32 = 0;

@@ -10,7 +10,7 @@
 //
 // The file's state is inode.ts. References: the fd holds one and every host
 // VMA mapping the file holds one (taken and dropped through the file ops
-// registered with hostmm/mm.ts); the last put releases the file (kvm_gmem_release).
+// registered with hostmm/ops.ts); the last put releases the file (kvm_gmem_release).
 
 import { kzalloc, kfree } from "../kalloc";
 import { allocFrame, freeFrame } from "../hostmm/frames";

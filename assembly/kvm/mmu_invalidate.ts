@@ -25,3 +25,14 @@ export function mmuInvalidateEnd(vm: Vm): void {
   vm.mmuInvalidateSeq++;
   vm.mmuInvalidateInProgress--;
 }
+
+/**
+ * MMU-notifier invalidations this thread is inside (per instance, so per
+ * thread; mmu_notifier.ts counts them): a reader hook run from one may call
+ * back into the core, which then must not wait for that invalidation to end
+ * (pfncache.ts's hvaToPfnRetry).
+ */
+export let invalidationsHere: i32 = 0;
+
+export function invalidationEnter(): void { invalidationsHere++; }
+export function invalidationLeave(): void { invalidationsHere--; }

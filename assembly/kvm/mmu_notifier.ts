@@ -14,7 +14,7 @@ import { runReaderHook, HOOK_MN_INVALIDATING } from "../debug/hooks";
 import { PAGE_SHIFT } from "../layout";
 import { zapGfnRange } from "../mmu/mmu";
 import { gpcInvalidateStart } from "../pfncache";
-import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd } from "./mmu_invalidate";
+import { mmuInvalidateBegin, mmuInvalidateRangeAdd, mmuInvalidateEnd, invalidationEnter, invalidationLeave } from "./mmu_invalidate";
 
 /** Slots reached by invalidations so far (for tests of hva -> slot routing). */
 export let mnSlotHits: u32 = 0;
@@ -55,6 +55,7 @@ export function mnInvalidateUnlock(vm: Vm): void {
 }
 
 export function mmuNotifierInvalidateRangeStart(start: u64, end: u64): void {
+  invalidationEnter();
   rangeStart = start;
   rangeEnd = end;
   for (let i = 0; i < vmCount(); i++) {
@@ -95,4 +96,5 @@ export function mmuNotifierInvalidateRangeEnd(start: u64, end: u64): void {
     if (WEBKVM_THREADS && left == 0 && atomic.load<u32>(changetype<usize>(vm) + offsetof<Vm>("mnSwapWaiting")) != 0)
       futexWakeAll(mnCountWord(vm));
   }
+  invalidationLeave();
 }
