@@ -56,6 +56,16 @@ export function figures(report) {
       baseline: "kernel", baselineValue: r.kernelPopulateNs });
   }
 
+  const churnVcpus = suite("memslot-churn-vcpus");
+  for (const r of churnVcpus?.rows ?? []) {
+    for (const kind of ["create", "flags", "move", "delete"]) {
+      const k = r[kind];
+      add({ group: "churn", name: `churn ${r.slots} slots, ${r.vcpus} running vCPUs: ${kind === "flags" ? "flags-only" : kind}`,
+        value: k.webkvmNs, unit: "ns", baseline: `kernel, ${r.vcpus} running vCPU threads`, baselineValue: k.kernelNs,
+        target: k.target === undefined ? undefined : { on: "ratio", op: "<=", limit: k.target } });
+    }
+  }
+
   const d = suite("dirty-log");
   if (d) {
     add({ group: "dirty", name: "GET_DIRTY_LOG clean 16 GiB", value: d.getCleanNs, unit: "ns", baseline: "kernel",
@@ -302,7 +312,7 @@ function barChart(groups, { unit = "ns", title = "", legendItems = [], W = 860, 
   return svg(W, H, s);
 }
 
-function churnChart(suite) {
+function churnChart(suite, webkvm = "webkvm (release core)", kernel = "Linux KVM (/dev/kvm)") {
   const groups = [];
   for (const r of suite.rows) {
     for (const kind of ["create", "flags", "move", "delete"]) {
@@ -318,7 +328,7 @@ function churnChart(suite) {
   }
   return barChart(groups, {
     W: 960, H: 400, B: 76, R: 230, yLabel: "ns per KVM_SET_USER_MEMORY_REGION (log)",
-    legendItems: [{ label: "webkvm (release core)", color: COLORS.webkvm }, { label: "Linux KVM (/dev/kvm)", color: COLORS.kernel },
+    legendItems: [{ label: webkvm, color: COLORS.webkvm }, { label: kernel, color: COLORS.kernel },
       { label: `target: ≤ ${suite.target}× kernel`, color: COLORS.target, dash: true }],
   });
 }
@@ -402,6 +412,7 @@ export function renderHtml(report, figs) {
   const t = figs.filter((f) => f.target);
   const met = t.filter((f) => f.met).length, missed = t.filter((f) => f.met === false).length;
   const sections = [];
+  const churnVcpus = suite("memslot-churn-vcpus");
   const lookup = suite("gfn-to-hva"), churn = suite("memslot-churn"), dirty = suite("dirty-log"), guest = suite("guest");
   if (lookup) {
     sections.push(["gfn → hva lookup", "ns per lookup against the number of memslots: the core's search (batched, 4,096 lookups per call) " +
@@ -411,6 +422,11 @@ export function renderHtml(report, figs) {
   if (churn) {
     sections.push(["memslot churn", "KVM_SET_USER_MEMORY_REGION with 1,000 and 32,000 slots present, webkvm against the real kernel " +
       "measured in the same run; below each pair, webkvm's time as a multiple of the kernel's.", churnChart(churn)]);
+  }
+  if (churnVcpus) {
+    sections.push([`memslot churn with ${churnVcpus.vcpus} running vCPUs`, "The same churn while two vCPUs run a guest that " +
+      "touches memory in a slot of its own: webkvm's threads-release core with each vCPU on a Worker, against the kernel with two " +
+      "vCPU threads, same run.", churnChart(churnVcpus, "webkvm (threads-release, vCPUs on Workers)", "Linux KVM, 2 vCPU threads")]);
   }
   if (dirty) {
     sections.push(["dirty log", "KVM_GET_DIRTY_LOG of a clean and a fully dirty (manual protect, INITIALLY_SET) 16 GiB slot, and " +
