@@ -23,9 +23,10 @@ function now() {
 
 /**
  * The churn sequence on vm (the layout above, slots 0..n-1 over host memory
- * at base): populate, then rounds. `mark(kind, counted)`, when given, is
- * called off the clock before each round (kind null) and after each timed
- * block (bench/churn-vcpus.js reads its vCPUs' progress there).
+ * at base): populate, then rounds. `mark(kind, round)`, when given, is called
+ * off the clock before each round (kind null) and after each timed block; a
+ * block it returns false for is left out of the best (bench/churn-vcpus.js:
+ * a block during which a vCPU did not run). `counted`: the blocks kept per kind.
  */
 export function churnVm(vm, base, n, reps, rounds, mark = null) {
   const gpa = [], moved = [], hva = [];
@@ -44,7 +45,9 @@ export function churnVm(vm, base, n, reps, rounds, mark = null) {
   const populateNs = Number(now() - t0) / n;
 
   const best = { create: Infinity, flags: Infinity, move: Infinity, delete: Infinity };
-  const at = (kind, round) => { if (mark !== null) mark(kind, round > 0); };
+  const counted = { create: 0, flags: 0, move: 0, delete: 0 };
+  const ok = {};
+  const at = (kind, round) => { ok[kind] = mark === null || mark(kind, round) !== false; };
   for (let round = 0; round <= rounds; round++) {
     const dt = {};
     at(null, round);
@@ -66,9 +69,13 @@ export function churnVm(vm, base, n, reps, rounds, mark = null) {
     for (const s of k) set(s, 0, gpa[s], SLOT_BYTES);
     dt.create = Number(now() - t0) / reps;
     at("create", round);
-    if (round > 0) for (const kind of KINDS) best[kind] = Math.min(best[kind], dt[kind]);
+    for (const kind of KINDS) {
+      if (round === 0 || !ok[kind]) continue;
+      counted[kind]++;
+      best[kind] = Math.min(best[kind], dt[kind]);
+    }
   }
-  return { populateNs, ...Object.fromEntries(KINDS.map((kind) => [`${kind}Ns`, best[kind]])), reps, rounds };
+  return { populateNs, ...Object.fromEntries(KINDS.map((kind) => [`${kind}Ns`, best[kind]])), counted, reps, rounds };
 }
 
 async function webkvmChurn(n, reps, rounds) {
