@@ -19,6 +19,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 export function figures(report) {
   const out = [];
   const add = (f) => {
+    if (f.error !== undefined) {
+      // Not a figure (bench/churn-vcpus.js: the vCPUs did not run during any timed block): shown, and not met.
+      if (f.target) f.met = false;
+      out.push(f);
+      return;
+    }
     if (f.value === undefined || Number.isNaN(f.value)) return;
     if (f.ratio === undefined && f.baselineValue !== undefined) f.ratio = f.value / f.baselineValue;
     if (f.target) {
@@ -62,7 +68,8 @@ export function figures(report) {
       const k = r[kind];
       add({ group: "churn", name: `churn ${r.slots} slots, ${r.vcpus} running vCPUs: ${kind === "flags" ? "flags-only" : kind}`,
         value: k.webkvmNs, unit: "ns", baseline: `kernel, ${r.vcpus} running vCPU threads`, baselineValue: k.kernelNs,
-        target: k.target === undefined ? undefined : { on: "ratio", op: "<=", limit: k.target } });
+        target: k.target === undefined ? undefined : { on: "ratio", op: "<=", limit: k.target },
+        error: k.errors?.length ? k.errors.join("; ") : undefined });
     }
   }
 
@@ -142,6 +149,7 @@ function fmtTarget(t, unit) {
 }
 
 export function status(f) {
+  if (f.error !== undefined) return `ERROR: ${f.error}`;
   if (!f.target) return "";
   if (f.met === undefined) return "n/a (no baseline)";
   if (f.met) return "met";
@@ -321,7 +329,7 @@ function churnChart(suite, webkvm = "webkvm (release core)", kernel = "Linux KVM
         label: [kind === "flags" ? "flags-only" : kind, `${r.slots.toLocaleString("en-US")} slots`],
         bars: [{ label: "webkvm", value: k.webkvmNs, color: COLORS.webkvm }, { label: "kernel", value: k.kernelNs, color: COLORS.kernel }],
         marks: k.kernelNs ? [{ value: k.kernelNs * k.target }] : [],
-        note: k.ratio === undefined ? "no kernel" : `${fmtRatio(k.ratio)}`,
+        note: k.errors?.length ? "no figure" : k.ratio === undefined ? "no kernel" : `${fmtRatio(k.ratio)}`,
         ok: k.ratio === undefined ? undefined : k.ratio <= k.target,
       });
     }
