@@ -24,7 +24,7 @@ import { setHooksEnabled } from "./debug/hooks";
 import { mnSlotHits, mnLastGfnStart, mnLastGfnEnd, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd } from "./kvm/mmu_notifier";
 import { memslotsUpdatedCount } from "./kvm/set_memslot";
 import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/vcpu_run";
-import { makeRequest, REQ_SIGNAL } from "./kvm/requests";
+import { makeRequest, REQ_SIGNAL, remoteFlushes } from "./kvm/requests";
 import { threadGone as threadExitGone } from "./kvm/thread_exit";
 import { cpuSignal } from "./cpu/execute";
 import { setJitThreshold, jitCompiled, jitStale, jitFailed } from "./cpu/jit/tier";
@@ -208,6 +208,7 @@ export function mmuStat(which: i32): u32 {
     case sel.MMU_STAT_SLOT_ZAPS: return slotZapCount;
     case sel.MMU_STAT_SPTES_ZAPPED: return sptesZapped;
     case sel.MMU_STAT_FLUSHES: return flushCount;
+    case sel.MMU_STAT_REMOTE_FLUSHES: return remoteFlushes;
   }
   return 0;
 }

@@ -91,7 +91,11 @@ export function makeAllCpusRequestWait(vm: Vm, req: u32): void {
   }
 }
 
+/** Remote TLB flushes made (a counter for tests; per instance). */
+export let remoteFlushes: u32 = 0;
+
 /** kvm_flush_remote_tlbs */
 export function kvmFlushRemoteTlbs(vm: Vm): void {
+  remoteFlushes++;
   makeAllCpusRequestWait(vm, KVM_REQ_TLB_FLUSH);
 }

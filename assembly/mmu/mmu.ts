@@ -160,6 +160,11 @@ export function writeProtectSlot(slot: usize): void {
   const vm = archVm(s.arch);
   mmuLock(vm);
   writableClear(s.arch);
-  sptesWriteProtected += rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
-  flushAndUnlock(vm);
+  const n = rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
+  sptesWriteProtected += n;
+  // Linux flushes here unconditionally. A vCPU writes only through an spte
+  // that allows it, so when none did there is nothing to flush, and no wait
+  // for vCPUs in guest mode (the flush's cost with vCPUs running).
+  if (n == 0) mmuUnlock(vm);
+  else flushAndUnlock(vm);
 }
