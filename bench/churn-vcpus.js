@@ -132,7 +132,7 @@ export async function churnVcpusSuite(quick) {
   // Quick (CI's smoke run): 1k slots only, few reps.
   const plans = quick
     ? [{ n: 1000, reps: 500, rounds: 2 }]
-    : [{ n: 1000, reps: 1000, rounds: 8 }, { n: 32000, reps: 2000, rounds: 4 }];
+    : [{ n: 1000, reps: 1000, rounds: 8 }, { n: 32000, reps: 8000, rounds: 3 }];
   const rows = [];
   console.log(`\nmemslot churn with ${VCPUS} running vCPUs (ns per ioctl; webkvm threads-release, vCPUs on Workers; ` +
     `kernel with ${VCPUS} vCPU threads; target ≤ ${TARGET}x)`);
