@@ -82,9 +82,11 @@ export async function runningVcpus(kvm, vm, slot) {
   const runs = threads.map((t) => t.run());
   let failed = null;
   runs.forEach((r) => r.catch((e) => { failed = e; }));
+  const t0 = Date.now();
   for (let i = 0; i < VCPUS; i++) {
     while (counter(i) === 0n) {
       if (failed) throw failed;
+      if (Date.now() - t0 > 10_000) throw new Error(`churn with vCPUs: vCPU ${i} did not start its guest in 10 s`);
       await sleep(1);
     }
   }
