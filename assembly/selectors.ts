@@ -19,8 +19,9 @@ export const MMU_STAT_ZAP_ALL: i32 = 4;
 export const MMU_STAT_SLOT_ZAPS: i32 = 5;
 export const MMU_STAT_SPTES_ZAPPED: i32 = 6;
 export const MMU_STAT_FLUSHES: i32 = 7;
+export const MMU_STAT_REMOTE_FLUSHES: i32 = 8;
 /** How many MMU_STAT_* there are. */
-export const MMU_STATS: i32 = 8;
+export const MMU_STATS: i32 = 9;
 
 // jitStat(which): the translation tier
 export const JIT_STAT_COMPILED: i32 = 0;

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { Kvm, Machine, VcpuThread, KVM_EXIT } from "../dist/index.js";
 import { perOp } from "./best.js";
+import { sd, add, addi, bne } from "./rv64.js";
 
 const MIPS_IMAGE = new URL("../guests/mips/mips.bin", import.meta.url);
 /** The release build's code plus the CPU harness (assembly/harness.ts), which the store loops drive. */
@@ -11,13 +12,6 @@ const BENCH_CORE = new URL("../build/bench.wasm", import.meta.url);
 const STORES = 1 << 20;
 const RAM = 0x80000000n;
 const LOOP_STORES = 64;
-
-// RV64 encodings for the translated-store loop (rd/rs fields as the ISA lays them out).
-const sd = (rs2, rs1, off) => ((((off >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (3 << 12) | ((off & 31) << 7) | 0x23) >>> 0;
-const add = (rd, rs1, rs2) => ((rs2 << 20) | (rs1 << 15) | (rd << 7) | 0x33) >>> 0;
-const addi = (rd, rs1, imm) => (((imm & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13) >>> 0;
-const bne = (rs1, rs2, off) => ((((off >> 12) & 1) << 31) | (((off >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) |
-  (1 << 12) | (((off >> 1) & 0xf) << 8) | (((off >> 11) & 1) << 7) | 0x63) >>> 0;
 
 /**
  * A guest store in translated code: a loop of 64 sd (every one an spte hit)

@@ -11,6 +11,7 @@ import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
 import { lookupSuite } from "./lookup.js";
 import { churnSuite } from "./churn.js";
+import { churnVcpusSuite } from "./churn-vcpus.js";
 import { guestSuite } from "./guest.js";
 import { dirtySuite } from "./dirty.js";
 import { conformanceSuite } from "./conformance.js";
@@ -46,7 +47,10 @@ async function timed(run) {
 }
 const want = (name) => only === null || only === name;
 if (want("lookup")) await timed(() => lookupSuite(b, sizes, options, quick));
-if (want("churn")) await timed(() => churnSuite(quick));
+if (want("churn")) {
+  await timed(() => churnSuite(quick));
+  await timed(() => churnVcpusSuite(quick));
+}
 if (want("guest")) await timed(() => guestSuite(b, options, quick));
 if (want("dirty")) await timed(() => dirtySuite(b, options, quick));
 if (want("conformance")) await timed(() => conformanceSuite(b, options, quick));

@@ -13,7 +13,7 @@ let r: ScriptRunner;
 const op = (line: string) => r.line(line);
 const stat = (i: number): number => kvm.core.mmuStat(i);
 const { FAULTS, MMIO_SPTE_HITS: MMIO_HITS, MMIO_SPTE_INSTALLS: MMIO_INSTALLS, FAULT_RETRIES: RETRIES, ZAP_ALL,
-  SLOT_ZAPS } = MMU_STAT;
+  SLOT_ZAPS, REMOTE_FLUSHES } = MMU_STAT;
 
 beforeEach(async () => {
   kvm = await openKvm();
@@ -194,5 +194,21 @@ describe("zapping (kvm_arch_flush_shadow_memslot, kvm_unmap_gfn_range)", () => {
     expect(op("write 0x8000 0x42")).toBe("ok");
     expect(op("read 0x8000")).toBe("ok 0x42");
     expect(op("peek A+0x8000")).toBe("ok 0x42");
+  });
+});
+
+describe("write protection when dirty logging starts (kvm_mmu_slot_apply_flags)", () => {
+  it("the remote TLB flush comes only when an spte was made read-only (Linux flushes always; none allowed a write otherwise)", () => {
+    op("read 0x1000"); // a read-only spte in slot 0
+    let flushes = stat(REMOTE_FLUSHES);
+    expect(op("set 0 1 0x0 0x10000 A+0")).toBe("ok");
+    expect(stat(REMOTE_FLUSHES)).toBe(flushes);
+    expect(op("set 0 0 0x0 0x10000 A+0")).toBe("ok");
+    expect(op("write 0x2000 7")).toBe("ok"); // a writable one
+    flushes = stat(REMOTE_FLUSHES);
+    expect(op("set 0 1 0x0 0x10000 A+0")).toBe("ok");
+    expect(stat(REMOTE_FLUSHES)).toBe(flushes + 1);
+    expect(op("write 0x2000 8")).toBe("ok"); // faults again: logged
+    expect(op("read 0x2000")).toBe("ok 0x8");
   });
 });

@@ -171,6 +171,17 @@ describe("KVM_PRE_FAULT_MEMORY: mapping and partial progress (pre_fault_memory_t
     expect(kvm.core.debugCheckInvariants(vm.fd)).toBe(1);
     expect(raw(BASE, PAGE)[0]).toBe(-EFAULT);
   });
+
+  it("the sptes it installs go with the zap of all a DELETE makes (KVM_X86_QUIRK_SLOT_ZAP_ALL), on every vCPU", () => {
+    const other = vm.createVcpu(1);
+    expect(raw(BASE, PAGE)[0]).toBe(0);
+    expect(raw(BASE + 5n * PAGE, PAGE, 0n, other)[0]).toBe(0);
+    expect(kvm.core.slotRmapCount(vm.fd, BASE >> 12n)).toBe(2); // slot 0's rmap: one spte per vCPU
+    vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0n, memorySize: PAGE, userspaceAddr: kvm.memory.mmap(PAGE) });
+    vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0n, memorySize: 0n, userspaceAddr: 0n });
+    expect(kvm.core.slotRmapCount(vm.fd, BASE >> 12n)).toBe(0);
+    expect(kvm.core.debugCheckInvariants(vm.fd)).toBe(1);
+  });
 });
 
 describe("KVM_PRE_FAULT_MEMORY: pre_fault_memory_test's loop, shared and private", () => {

@@ -265,6 +265,10 @@ function checkMmuLocked(vm: Vm): void {
         const tag = load<u64>(e + tagOff);
         check(tag == NO_TAG || ((tag >> 12) & SPT_INDEX_MASK) == index, "spte tag for a page of another index");
       }
+      // A zap of all visits only the entries marked used (mmu.ts dropTables).
+      const i = (e - t) >> SPTE_SHIFT;
+      const used = (load<u64>(t + SPT_VCPU_BYTES + ((i >> 6) << 3)) >> <u64>(i & 63)) & 1;
+      check(load<u32>(e + SPTE_FLAGS) == 0 || used != 0, "non-empty spte not marked used (a zap of all would miss it)");
       if ((load<u32>(e + SPTE_FLAGS) & SPTE_F_PRESENT) == 0) continue;
       present++;
       check(load<u32>(e + SPTE_OWNER) != 0, "present spte not owned by a live slot (spte into a deleted slot)");

@@ -18,7 +18,7 @@ import { preFaultMemory, KVM_X86_SNP_VM, KVM_X86_TDX_VM } from "./config";
 import { slotOf, KVM_MEMSLOT_INVALID } from "../memslots/slot";
 import { cpuTakeSignal } from "../cpu/execute";
 import { takeRequests, REQ_SIGNAL } from "./requests";
-import { vcpuTables } from "../mmu/mmu";
+import { vcpuTables, markSpteUsed } from "../mmu/mmu";
 import { spteFor } from "../mmu/spte";
 import { faultIn, ACC_READ, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_EFAULT } from "../mmu/fault";
 import { gmemExitFlags, gmemExitErrno } from "../gmem/fault";
@@ -86,7 +86,9 @@ function archPreFault(v: Vcpu, p: usize, gpa: u64): i32 {
 
   // kvm_tdp_map_page: a read fault (PFERR_GUEST_FINAL_MASK) in the gpa-indexed table.
   const page = gpa & ~PAGE_MASK;
-  const r = faultIn(p, spteFor(tables, page), page, gpa, ACC_READ);
+  const e = spteFor(tables, page);
+  markSpteUsed(tables, e);
+  const r = faultIn(p, e, page, gpa, ACC_READ);
   if (r == FAULT_MAPPED) return PAGE_SIZE;
   if (r == FAULT_MMIO) return fail(CHECK_PRE_FAULT_MAP, ENOENT); // RET_PF_EMULATE: no slot
   if (r == FAULT_EFAULT) {

@@ -22,6 +22,8 @@
 import { Vm, Vcpu, vcpuOf, vcpuAt } from "./kvm_host";
 import { vcpuSrcuReadLock, vcpuSrcuReadUnlock } from "./srcu";
 import { waitWhileEquals, futexWakeAll } from "../threads";
+import { mmuStatAdd } from "../mmu/stats";
+import { MMU_STAT_REMOTE_FLUSHES } from "../selectors";
 
 /** KVM_REQ_TLB_FLUSH: translations the vCPU read before a zap are gone. */
 export const KVM_REQ_TLB_FLUSH: u32 = 1;
@@ -93,5 +95,6 @@ export function makeAllCpusRequestWait(vm: Vm, req: u32): void {
 
 /** kvm_flush_remote_tlbs */
 export function kvmFlushRemoteTlbs(vm: Vm): void {
+  mmuStatAdd(MMU_STAT_REMOTE_FLUSHES, 1);
   makeAllCpusRequestWait(vm, KVM_REQ_TLB_FLUSH);
 }

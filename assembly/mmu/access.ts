@@ -23,7 +23,7 @@ import { stopNow, STOP_LIMIT } from "../cpu/stop";
 import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U } from "../cpu/state";
 import { PAGE_MASK, ACCESS_LOG_BYTES, accessLogBase } from "../layout";
 import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND } from "./spte";
-import { vcpuTables, dropOwnTables } from "./mmu";
+import { vcpuTables, dropOwnTables, markSpteUsed } from "./mmu";
 import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
 import { notifyTrackWrite } from "./page_track";
 import { vmOf, vcpuOf } from "../kvm/kvm_host";
@@ -186,7 +186,9 @@ function resolveOutsideGuest(va: u64, acc: i32): usize {
     gpa = translate(va, acc);
     if (accessStatus != ACCESS_OK) return 0;
   }
-  const r = faultIn(curVcpu, spteFor(sptTable, va), tagOf(va), gpa, acc);
+  const e = spteFor(sptTable, va);
+  markSpteUsed(tables, e);
+  const r = faultIn(curVcpu, e, tagOf(va), gpa, acc);
   emulating = false;
   if (r == FAULT_MAPPED) return faultHost;
   if (r == FAULT_EMULATE) {

@@ -9,7 +9,7 @@ import { kvmFlushRemoteTlbs } from "../kvm/requests";
 import { slotOf } from "../memslots/slot";
 import { kzalloc } from "../kalloc";
 import { maskWord } from "../layout";
-import { SPT_VCPU_BYTES, SPTE_BYTES, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
+import { SPT_VCPU_BYTES, SPT_USED_BYTES, SPTE_SHIFT, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
 import { SlotArch, spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectBitmap } from "./rmap";
 import { KVM_X86_DEFAULT_VM } from "../kvm/config";
 import { writableDropRange, writableDropBitmap, writableClear, writableClearAll } from "./writable";
@@ -23,11 +23,11 @@ export const KVM_X86_VALID_QUIRKS: u32 = KVM_X86_QUIRK_SLOT_ZAP_ALL;
 
 /** Counters for tests and benchmarks. */
 
-/** The tables of a vCPU, allocated (and emptied) on first use; 0 on ENOMEM. */
+/** The tables of a vCPU (and their used bits, zeroed), allocated (and emptied) on first use; 0 on ENOMEM. */
 export function vcpuTables(vcpu: usize): usize {
   const v = vcpuOf(vcpu);
   if (v.sptTables == 0) {
-    const t = kzalloc(SPT_VCPU_BYTES);
+    const t = kzalloc(SPT_VCPU_BYTES + SPT_USED_BYTES);
     if (t == 0) return 0;
     clearTables(t, SPT_VCPU_BYTES);
     v.sptTables = t;
@@ -35,12 +35,32 @@ export function vcpuTables(vcpu: usize): usize {
   return v.sptTables;
 }
 
-/** Drops every present spte of one vCPU's tables (0: none yet); how many it dropped. */
+/**
+ * Marks entry e of the vCPU tables t used before a fault may fill it. Only
+ * the vCPU's own KVM_RUN or KVM_PRE_FAULT_MEMORY (under vcpu->mutex) marks or
+ * clears its bits; a zap from another thread reads them under mmu_lock, which
+ * the fill then takes after the mark.
+ */
+export function markSpteUsed(t: usize, e: usize): void {
+  const i = (e - t) >> SPTE_SHIFT;
+  const w = t + SPT_VCPU_BYTES + ((i >> 6) << 3);
+  const bit = <u64>1 << <u64>(i & 63);
+  const old = load<u64>(w);
+  if ((old & bit) == 0) store<u64>(w, old | bit);
+}
+
+/** Drops every non-empty spte of one vCPU's tables (0: none yet), visiting the used ones; how many it dropped. */
 export function dropTables(t: usize): u32 {
   let n: u32 = 0;
   if (t == 0) return n;
-  for (let e = t; e < t + SPT_VCPU_BYTES; e += SPTE_BYTES) {
-    if (load<u32>(e + SPTE_FLAGS) != 0) { spteDrop(e); n++; }
+  const used = t + SPT_VCPU_BYTES;
+  for (let w: usize = 0; w < SPT_USED_BYTES; w += 8) {
+    let bits = load<u64>(used + w);
+    while (bits != 0) {
+      const e = t + ((((w << 3) + <usize>ctz(bits))) << SPTE_SHIFT);
+      bits &= bits - 1;
+      if (load<u32>(e + SPTE_FLAGS) != 0) { spteDrop(e); n++; }
+    }
   }
   return n;
 }
@@ -57,10 +77,11 @@ function flushAndUnlock(vm: Vm): void {
   mmuUnlock(vm);
 }
 
-/** A vCPU's own flush (sfence.vma, satp): drops its tables under mmu_lock (their entries are on rmaps). */
+/** A vCPU's own flush (sfence.vma, satp): drops its tables under mmu_lock (their entries are on rmaps); all unused again. */
 export function dropOwnTables(vm: Vm, t: usize): void {
   mmuLock(vm);
   dropTables(t);
+  memory.fill(t + SPT_VCPU_BYTES, 0, SPT_USED_BYTES);
   mmuUnlock(vm);
 }
 
@@ -138,6 +159,11 @@ export function writeProtectSlot(slot: usize): void {
   const vm = archVm(s.arch);
   mmuLock(vm);
   writableClear(s.arch);
-  sptesWriteProtected += rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
-  flushAndUnlock(vm);
+  const n = rmapWriteProtectRange(s.arch, s.baseGfn, s.baseGfn + s.npages);
+  sptesWriteProtected += n;
+  // Linux flushes here unconditionally. A vCPU writes only through an spte
+  // that allows it, so when none did there is nothing to flush, and no wait
+  // for vCPUs in guest mode (the flush's cost with vCPUs running).
+  if (n == 0) mmuUnlock(vm);
+  else flushAndUnlock(vm);
 }

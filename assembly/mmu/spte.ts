@@ -24,6 +24,12 @@ export const SPTE_BYTES: i32 = 1 << SPTE_SHIFT;
 export const SPT_TABLE_BYTES: usize = <usize>SPT_ENTRIES << SPTE_SHIFT;
 export const SPT_MODES: i32 = 4; // by the low two bits of the mode key: bare, U, S, S+SUM
 export const SPT_VCPU_BYTES: usize = SPT_TABLE_BYTES * <usize>SPT_MODES;
+/**
+ * After a vCPU's tables: one bit per entry that may be non-empty (mmu.ts
+ * markSpteUsed), so dropping them all walks the entries the vCPU used, not
+ * its 16,384 (a zap of all, with vCPUs running, scanned 1 MiB each).
+ */
+export const SPT_USED_BYTES: usize = SPT_VCPU_BYTES >> SPTE_SHIFT >> 3;
 
 /** A tag no page-aligned address ORed with a key (< 8) can equal. */
 export const NO_TAG: u64 = 0xfff;
