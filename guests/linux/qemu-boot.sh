@@ -15,6 +15,8 @@
 # Usage: bash guests/linux/qemu-boot.sh [runs]      (default 5)
 # Env:   CONSOLE=hvc0|ttyS0   the kernel's console (hvc0: SBI putchar; ttyS0: the 16550 + PLIC)
 #        QEMU=qemu-system-riscv64  LINUX_CROSS=riscv64-linux-gnu-
+#        DT=qemu|minimal      QEMU's own device tree, or guests/linux/minimal.dts
+#                             (needs dtc): the least the kernel boots with
 #        VERBOSE=1            print the whole boot log of the first run
 set -euo pipefail
 export LC_ALL=C
@@ -23,6 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 QEMU=${QEMU:-qemu-system-riscv64}
 CROSS=${LINUX_CROSS:-riscv64-linux-gnu-}
 CONSOLE=${CONSOLE:-hvc0}
+DT=${DT:-qemu}
 RUNS=${1:-5}
 
 for tool in "$QEMU" "${CROSS}gcc" "${CROSS}objcopy" node; do
@@ -42,11 +45,25 @@ trap 'rm -rf "$TMP"' EXIT
     -o "$TMP/sbi.elf" "$HERE/qemu-sbi/entry.S" "$HERE/qemu-sbi/sbi.c"
 "${CROSS}objcopy" -O binary "$TMP/sbi.elf" "$TMP/sbi.bin"
 
+DTB_ARGS=()
+if [ "$DT" = minimal ]; then
+    if [ "$CONSOLE" != hvc0 ]; then
+        echo "guests/linux/qemu-boot.sh: DT=minimal has no UART: use CONSOLE=hvc0" >&2
+        exit 1
+    fi
+    if ! command -v dtc >/dev/null 2>&1; then
+        echo "guests/linux/qemu-boot.sh: skipped, dtc not found (apt-get install -y device-tree-compiler)."
+        exit 0
+    fi
+    dtc -q -I dts -O dtb -o "$TMP/minimal.dtb" "$HERE/minimal.dts"
+    DTB_ARGS=(-dtb "$TMP/minimal.dtb")
+fi
+
 expected=$(node "$HERE/reference.mjs")
 CPU=rv64,c=off,f=off,d=off,zba=off,zbb=off,zbc=off,zbs=off,sstc=off,svpbmt=off,svinval=off,svnapot=off,h=off,v=off
 ARGS=(-M virt -cpu "$CPU" -smp 1 -m 128M -nographic -monitor none
       -bios "$TMP/sbi.bin" -kernel "$HERE/Image" -initrd "$HERE/initramfs.cpio"
-      -append "console=$CONSOLE earlycon=sbi")
+      ${DTB_ARGS[@]+"${DTB_ARGS[@]}"} -append "console=$CONSOLE earlycon=sbi")
 echo "$QEMU $(${QEMU} --version | head -n1 | sed 's/^QEMU emulator //')"
 echo "  ${ARGS[*]}"
 
@@ -91,6 +108,6 @@ median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1
 fastest() { sort -n | head -n1; }
 for stat in median fastest; do
     echo "  $stat of $RUNS: first line $(awk '{ print $5 }' "$TMP/runs" | $stat) s," \
-         "power-off $(awk '{ print $8 }' "$TMP/runs" | $stat) s (console=$CONSOLE)"
+         "power-off $(awk '{ print $8 }' "$TMP/runs" | $stat) s (console=$CONSOLE, DT=$DT)"
 done
 [ $ok = 1 ] || { echo "guests/linux/qemu-boot.sh: FAILED" >&2; exit 1; }
