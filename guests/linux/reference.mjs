@@ -1,5 +1,5 @@
 // Host model of guests/linux/init.c: the result line its /init prints.
-import { LCG_SEED, lcgBytes, fnv1a64, hex16 } from '../common/pattern.mjs';
+import { LCG_SEED, lcgBytes, fnv1a64, hex16, wordBytes } from '../common/pattern.mjs';
 
 export const INIT_PAGES = 256;
 export const INIT_FIRST_LINE_PREFIX = 'webkvm-init: hello from Linux ';
@@ -15,10 +15,7 @@ export function initSums(pages = INIT_PAGES) {
 /** The init's result line: FNV-1a 64 over the two sums, each 8 little-endian bytes. */
 export function initResultLine(pages = INIT_PAGES) {
   const { parent, child } = initSums(pages);
-  const both = new DataView(new ArrayBuffer(16));
-  both.setBigUint64(0, parent, true);
-  both.setBigUint64(8, child, true);
-  return `webkvm-init: ok pages=${pages} checksum=0x${hex16(fnv1a64(new Uint8Array(both.buffer)))}\n`;
+  return `webkvm-init: ok pages=${pages} checksum=0x${hex16(fnv1a64(wordBytes([parent, child])))}\n`;
 }
 
 // node guests/linux/reference.mjs
