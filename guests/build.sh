@@ -5,6 +5,8 @@
 # (flat image loaded at GPA 0x80000000). Flags are fixed, paths are rewritten
 # so the output does not depend on where the repository is checked out,
 # inputs are compiled and linked in sorted order, no build id, no timestamps.
+# Then guests/linux/build.sh rebuilds the Linux guest (minutes; it skips itself
+# when its Debian packages are missing; WEBKVM_SKIP_LINUX=1 skips it).
 #
 # Usage: bash guests/build.sh            (from anywhere)
 # Env:   CROSS=riscv64-unknown-elf-      toolchain prefix
@@ -117,3 +119,12 @@ for g in "${GUESTS[@]}"; do
     [ "$g" = mips ] && EXTRA_CFLAGS=("-I$MIPS_KERNEL_DIR")
     build_guest "$g"
 done
+
+# The Linux guest: minutes, not seconds, and its own packages; it skips itself
+# (and says so) when they are missing, and WEBKVM_SKIP_LINUX=1 skips it on purpose.
+if [ -n "${WEBKVM_SKIP_LINUX:-}" ]; then
+    echo "guests/linux: skipped (WEBKVM_SKIP_LINUX is set)"
+else
+    echo "building guests/linux"
+    bash guests/linux/build.sh
+fi

@@ -1,0 +1,24 @@
+// Host model of guests/linux/init.c: the result line its /init prints.
+import { LCG_SEED, lcgBytes, fnv1a64, hex16, wordBytes } from '../common/pattern.mjs';
+
+export const INIT_PAGES = 256;
+export const INIT_FIRST_LINE_PREFIX = 'webkvm-init: hello from Linux ';
+
+/** What the parent leaves in its mapping and what the child hashes after complementing every byte. */
+export function initSums(pages = INIT_PAGES) {
+  const region = lcgBytes(LCG_SEED, (pages * 4096) / 8);
+  const parent = fnv1a64(region);
+  const child = fnv1a64(region.map((b) => b ^ 0xff));
+  return { parent, child };
+}
+
+/** The init's result line: FNV-1a 64 over the two sums, each 8 little-endian bytes. */
+export function initResultLine(pages = INIT_PAGES) {
+  const { parent, child } = initSums(pages);
+  return `webkvm-init: ok pages=${pages} checksum=0x${hex16(fnv1a64(wordBytes([parent, child])))}\n`;
+}
+
+// node guests/linux/reference.mjs
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(initResultLine());
+}
