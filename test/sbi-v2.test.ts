@@ -6,35 +6,12 @@ import { describe, it, expect } from "vitest";
 import { Machine, handleSbi, hartMask, riscv } from "../src/index.js";
 import { openKvm } from "./helpers.js";
 import * as A from "./cpu/asm.js";
-import { REG } from "./cpu/asm.js";
+import { RAM, OUT, SECONDARY, bytes, emitCalls, shutdown, loadRemap, remapResult, loadIpiWake, ipiWakeResult, VA, type Call } from "./sbi-programs.js";
 
 const { SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_IPI, SBI_EXT_RFENCE, SBI_EXT_HSM, SBI_EXT_SRST, SBI_EXT_DBCN, SBI_SUCCESS,
   SBI_ERR_NOT_SUPPORTED, SBI_ERR_INVALID_PARAM } = riscv;
-const RAM = 0x80000000n;
-const OUT = 0x80100000n;
-const SECONDARY = 0x80200000n, RECORD = 0x80210000n;
 const ALL = (1n << 64n) - 1n; // hart_mask_base -1: every hart
 const SSIP = 2n;
-
-type Call = [eid: bigint, fid: bigint, ...args: bigint[]];
-
-function bytes(words: Uint32Array): Uint8Array {
-  return new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
-}
-
-/** Each call with its args in a0..a5, [a0, a1] stored at OUT + 16 i. */
-function emitCalls(p: A.Program, calls: Call[]): A.Program {
-  calls.forEach(([eid, fid, ...args], i) => {
-    p.li(REG.a7, eid).li(REG.a6, fid);
-    args.forEach((a, j) => p.li(REG.a0 + j, a));
-    p.emit(A.ecall());
-    p.li(REG.t0, OUT + BigInt(16 * i)).emit(A.sd(REG.a0, REG.t0, 0), A.sd(REG.a1, REG.t0, 8));
-  });
-  return p;
-}
-
-const shutdown = (p: A.Program) => p.li(REG.a7, SBI_EXT_SRST).li(REG.a6, 0).li(REG.a0, 0).li(REG.a1, 0).emit(A.ecall());
-const hartStop = (p: A.Program) => p.li(REG.a7, SBI_EXT_HSM).li(REG.a6, riscv.SBI_HSM_HART_STOP).emit(A.ecall(), A.jal(0, 0));
 
 async function machine(vcpus = 1) {
   return Machine.create({ kvm: await openKvm(), memSize: 16n << 20n, vcpus, turn: 5000 });
@@ -134,17 +111,10 @@ describe("SBI IPI", () => {
 
   it("an IPI wakes a hart halted in wfi, which takes it and goes on", async () => {
     const m = await machine(2);
-    const sec = new A.Program(SECONDARY);
-    sec.emit(A.csrrsi(0, A.CSR.sie, 2), A.wfi()).li(REG.t0, RECORD).emit(A.csrrs(REG.t1, A.CSR.sip, 0), A.sd(REG.t1, REG.t0, 0));
-    m.vm.writeGuest(SECONDARY, bytes(hartStop(sec).finish()));
-    const main = new A.Program(RAM);
-    emitCalls(main, [[SBI_EXT_HSM, riscv.SBI_HSM_HART_START, 1n, SECONDARY, 0n]]);
-    main.li(REG.t1, 20_000).label("spin").emit(A.addi(REG.t1, REG.t1, -1)).to("spin", (off) => A.bne(REG.t1, 0, off));
-    emitCalls(main, [[SBI_EXT_IPI, 0n, 0b10n, 0n]]);
-    m.load(bytes(hartStop(main).finish()));
+    loadIpiWake(m);
     const r = m.run({ maxInstructions: 1_000_000n });
     expect(r.stop).toBe("harts-stopped");
-    expect(m.vm.readGuest(RECORD, 8)[0] & 2).toBe(2); // past its wfi, with SSIP pending
+    expect(ipiWakeResult(m)).toBe(SSIP); // past its wfi, with SSIP pending
   });
 
   it("an IPI function id other than send_ipi: SBI_ERR_NOT_SUPPORTED", async () => {
@@ -160,36 +130,11 @@ describe("SBI IPI", () => {
 });
 
 describe("SBI RFENCE", () => {
-  // Hart 1 runs under Sv39 and reads VA 0x40000000 through a 2 MiB mapping; hart 0 points that
-  // mapping at other memory, then asks for the remote fence; hart 1 reads again.
-  const ROOT = 0x80400000n, L1 = 0x80401000n, OLD = 0x80600000n, NEW = 0x80800000n, VA = 0x40000000n;
-  const leaf = (pa: bigint) => ((pa >> 12n) << 10n) | 0xcfn; // V R W X A D
   async function remap(fence: Call | null) {
     const m = await machine(2);
-    const pt = new DataView(new ArrayBuffer(8));
-    const put = (gpa: bigint, v: bigint) => { pt.setBigUint64(0, v, true); m.vm.writeGuest(gpa, new Uint8Array(pt.buffer.slice(0))); };
-    put(ROOT + 8n, ((L1 >> 12n) << 10n) | 1n);
-    put(ROOT + 16n, leaf(RAM)); // identity gigapage for the code
-    put(L1, leaf(OLD));
-    put(OLD, 111n);
-    put(NEW, 222n);
-    const sec = new A.Program(SECONDARY);
-    sec.li(REG.t0, (8n << 60n) | (ROOT >> 12n)).emit(A.csrrw(0, A.CSR.satp, REG.t0), A.sfence_vma());
-    sec.li(REG.t2, VA).li(REG.t0, RECORD).emit(A.ld(REG.t1, REG.t2, 0), A.sd(REG.t1, REG.t0, 0), A.addi(REG.t1, 0, 1), A.sd(REG.t1, REG.t0, 8));
-    sec.label("wait").emit(A.ld(REG.t1, REG.t0, 16)).to("wait", (off) => A.beq(REG.t1, 0, off));
-    sec.emit(A.ld(REG.t1, REG.t2, 0), A.sd(REG.t1, REG.t0, 24));
-    m.vm.writeGuest(SECONDARY, bytes(hartStop(sec).finish()));
-    const main = new A.Program(RAM);
-    emitCalls(main, [[SBI_EXT_HSM, riscv.SBI_HSM_HART_START, 1n, SECONDARY, 0n]]);
-    main.li(REG.t0, RECORD).label("ready").emit(A.ld(REG.t1, REG.t0, 8)).to("ready", (off) => A.beq(REG.t1, 0, off));
-    main.li(REG.t0, L1).li(REG.t1, leaf(NEW)).emit(A.sd(REG.t1, REG.t0, 0));
-    if (fence) emitCalls(main, [fence]);
-    main.li(REG.t0, RECORD).emit(A.addi(REG.t1, 0, 1), A.sd(REG.t1, REG.t0, 16));
-    m.load(bytes(hartStop(main).finish()));
+    loadRemap(m, fence);
     const r = m.run({ maxInstructions: 2_000_000n });
-    const dv = new DataView(m.vm.readGuest(RECORD, 32).buffer);
-    const out = new DataView(m.vm.readGuest(OUT, 16).buffer);
-    return { stop: r.stop, before: dv.getBigUint64(0, true), after: dv.getBigUint64(24, true), err: BigInt.asIntN(64, out.getBigUint64(0, true)) };
+    return { stop: r.stop, ...remapResult(m) };
   }
 
   it("without a fence the other hart keeps its cached translation (what the fence is for)", async () => {

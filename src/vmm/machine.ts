@@ -104,6 +104,8 @@ export class Machine {
   private readonly flushPending: boolean[];
   /** While runThreaded runs: a hart with a request is kicked out of the KVM_RUN it may be in. */
   private threaded = false;
+  /** runThreaded: harts sent a remote sfence by the exit being handled; the caller resumes once they left KVM_RUN. */
+  private fenced: number[] = [];
   /** Bytes for the SBI console (legacy getchar, DBCN read). */
   private readonly sbiInput: number[] = [];
   /** The CSR and timer values of a new vCPU, restored when HSM starts a hart (KVM_REQ_VCPU_RESET). */
@@ -231,7 +233,10 @@ export class Machine {
   private request(hart: number, pending: boolean[]): void {
     pending[hart] = true;
     this.halted[hart] = false;
-    if (this.threaded) this.vcpus[hart].kick();
+    if (this.threaded) {
+      this.vcpus[hart].kick();
+      if (pending === this.flushPending) this.fenced.push(hart);
+    }
   }
 
   /** Takes a hart's requests before its KVM_RUN (it is not running: its registers may be set). */
@@ -355,7 +360,8 @@ export class Machine {
     }
     if (exit.reason === KVM_EXIT.INTR) return null; // budget used up, or a kick: a chance to stop
     if (exit.reason === KVM_EXIT.HLT) {
-      this.halted[hart] = true;
+      // An IPI that arrived while the hart was on its way to this halt wakes it at once (kvm_arch_vcpu_runnable).
+      if (!this.ipiPending[hart]) this.halted[hart] = true;
       return null;
     }
     if (exit.reason === KVM_EXIT.MEMORY_FAULT) return "memory-fault";
@@ -380,6 +386,8 @@ export class Machine {
     this.halted.fill(false);
     this.threaded = true;
     const loops = new Map<number, Promise<void>>();
+    /** The KVM_RUN each hart is in. */
+    const running = new Map<number, Promise<Exit>>();
     const live = (h: number) => this.started[h] && !this.halted[h];
     const loop = async (hart: number): Promise<void> => {
       const t = threads[hart];
@@ -387,17 +395,26 @@ export class Machine {
         let exit: Exit;
         try {
           this.takeRequests(hart);
-          exit = await t.run();
+          const run = t.run();
+          running.set(hart, run);
+          exit = await run;
         } catch (e) {
           if (!(e instanceof KvmError)) throw e;
           const reason = t.vcpu.kvmRun.exitReason;
           result ??= { stop: "run-failed", reason: 0, lastExit: { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: e.errno },
             hart, error: e };
           break;
+        } finally {
+          running.delete(hart);
         }
         exits++;
+        this.fenced = [];
         const stop = this.handleExit(hart, exit);
         if (stop !== null) result ??= { stop, reason: this.stopReason(stop), lastExit: exit, hart };
+        // A remote sfence returns once its targets are out of KVM_RUN: their loops take the flush before they
+        // run again (their continuations run before this one), as KVM waits for KVM_REQ_HFENCE.
+        const targets = this.fenced.flatMap((h) => running.get(h) ?? []);
+        if (targets.length > 0) await Promise.allSettled(targets);
         for (let h = 0; h < threads.length; h++) if (live(h) && !loops.has(h)) loops.set(h, loop(h));
       }
       loops.delete(hart);
