@@ -2,6 +2,11 @@
 import { describe, it, expect } from "vitest";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as A from "./cpu/asm.js";
+import { REG } from "./cpu/asm.js";
 
 const bin = fileURLToPath(new URL("../bin/webkvm.js", import.meta.url));
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -19,6 +24,26 @@ describe("webkvm CLI", () => {
     const r = run("run", "guests/mips/mips.bin", "--max-instructions", "1000");
     expect(r.stderr).toMatch(/limit/);
     expect(r.status).toBe(3);
+  });
+
+  it("run --kernel boots a RISC-V Image with --append as /chosen/bootargs; a file that is not one is status 1", () => {
+    // A stand-in kernel: legacy putchar "L", then SRST shutdown.
+    const p = new A.Program(0x80200040n);
+    p.li(REG.a7, 1).li(REG.a0, 0x4c).emit(A.ecall()).li(REG.a7, 0x53525354).li(REG.a6, 0).li(REG.a0, 0).li(REG.a1, 0).emit(A.ecall());
+    const code = p.finish();
+    const img = new Uint8Array(64 + code.byteLength), dv = new DataView(img.buffer);
+    dv.setUint32(0, A.jal(0, 64), true);
+    dv.setBigUint64(8, 0x200000n, true);
+    dv.setUint32(56, 0x05435352, true);
+    img.set(new Uint8Array(code.buffer), 64);
+    const file = join(mkdtempSync(join(tmpdir(), "webkvm-cli-")), "Image");
+    writeFileSync(file, img);
+    const r = run("run", "--kernel", file, "--append", "console=hvc0", "--mem", "16M");
+    expect([r.stdout, r.status]).toEqual(["L", 0]);
+    const bad = run("run", "--kernel", "guests/hello/hello.bin");
+    expect([bad.status, bad.stderr]).toEqual([1, expect.stringMatching(/not a RISC-V kernel Image/)]);
+    expect(run("run", "guests/hello/hello.bin", "--initrd", file).status).toBe(2); // --initrd only with --kernel
+    expect(run("run", "guests/hello/hello.bin", "--kernel", file).status).toBe(2); // one of IMAGE and --kernel
   });
 
   it("script prints one line per op", () => {

@@ -10,6 +10,8 @@ const USAGE = `usage: webkvm <command> [args]
 commands:
   run IMAGE [--mem SIZE] [--dirty-log] [--arg N] [--max-instructions N]
                   boot a RISC-V guest (flat image at 0x80000000, or ELF); UART to stdout.
+  run --kernel Image [--initrd FILE] [--append ARGS] [--mem SIZE] [--vcpus N]
+                  boot Linux (an Image or vmlinux) with a generated device tree; console to stdout.
                   Exit status: the guest's SRST reason (0 success, 1 failure), 3 if it
                   stopped any other way (halt, memory fault, limit).
   script FILE     run a conformance script (conformance/README.md), one result line per op
@@ -18,7 +20,14 @@ commands:
 
 exit status: 0 on success, 1 when the command failed, 2 on a usage error`;
 
+const DEFAULT_APPEND = "earlycon=sbi console=hvc0";
+
 const RUN_USAGE = `usage: webkvm run IMAGE [--mem SIZE] [--dirty-log] [--arg N] [--max-instructions N]
+       webkvm run --kernel Image [--initrd FILE] [--append ARGS] [--vcpus N] [--mem SIZE] [--dirty-log] [--max-instructions N]
+  --kernel FILE           a Linux kernel (RISC-V Image or ELF vmlinux) at RAM + 2 MiB, a device tree in a1
+  --initrd FILE           an initramfs, placed high in RAM (/chosen linux,initrd-start/end)
+  --append ARGS           the kernel command line (default "${DEFAULT_APPEND}")
+  --vcpus N               harts (default 1; the kernel starts the others through SBI HSM)
   --mem SIZE              guest RAM, bytes or with K/M/G suffix (default 64M)
   --dirty-log             log dirty pages of the RAM slot
   --arg N                 value of a1 at entry (guest-specific: memtest size, mips iterations)
@@ -34,26 +43,42 @@ function parseSize(s: string): bigint {
 async function runCommand(args: string[]): Promise<number> {
   if (args.includes("--help")) { process.stdout.write(RUN_USAGE + "\n"); return 0; }
   let image: string | undefined, mem = 64n << 20n, dirtyLog = false, arg = 0n, max: bigint | undefined;
+  let kernel: string | undefined, initrd: string | undefined, append = DEFAULT_APPEND, vcpus = 1;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--mem") mem = parseSize(args[++i] ?? "");
+    else if (a === "--kernel" && args[i + 1] !== undefined) kernel = args[++i];
+    else if (a === "--initrd" && args[i + 1] !== undefined) initrd = args[++i];
+    else if (a === "--append" && args[i + 1] !== undefined) append = args[++i];
+    else if (a === "--vcpus") vcpus = Number(args[++i] ?? "x");
     else if (a === "--dirty-log") dirtyLog = true;
     else if (a === "--arg") arg = BigInt(args[++i] ?? "x");
     else if (a === "--max-instructions") max = BigInt(args[++i] ?? "x");
     else if (a.startsWith("-") || image !== undefined) { process.stderr.write(RUN_USAGE + "\n"); return 2; }
     else image = a;
   }
-  if (image === undefined) { process.stderr.write(RUN_USAGE + "\n"); return 2; }
-  let bytes: Uint8Array;
+  const linux = kernel !== undefined;
+  if ((image === undefined) === !linux || (!linux && initrd !== undefined) || !Number.isSafeInteger(vcpus) || vcpus < 1) {
+    process.stderr.write(RUN_USAGE + "\n");
+    return 2;
+  }
+  let bytes: Uint8Array, initrdBytes: Uint8Array | undefined;
   try {
-    bytes = new Uint8Array(await readFile(image));
+    bytes = new Uint8Array(await readFile((kernel ?? image) as string));
+    if (initrd !== undefined) initrdBytes = new Uint8Array(await readFile(initrd));
   } catch (e) {
     process.stderr.write(`webkvm: ${(e as Error).message}\n`);
     return 1;
   }
-  const m = await Machine.create({ memSize: mem, dirtyLog, onConsole: (t) => process.stdout.write(t) });
-  m.load(bytes, arg);
-  if (process.stderr.isTTY) process.stderr.write(`webkvm: booting ${image} with ${mem >> 20n} MiB\n`);
+  const m = await Machine.create({ memSize: mem, dirtyLog, vcpus, onConsole: (t) => process.stdout.write(t) });
+  try {
+    if (linux) m.loadLinux({ kernel: bytes, initrd: initrdBytes, cmdline: append });
+    else m.load(bytes, arg);
+  } catch (e) {
+    process.stderr.write(`webkvm: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (process.stderr.isTTY) process.stderr.write(`webkvm: booting ${kernel ?? image} with ${mem >> 20n} MiB\n`);
   const t0 = performance.now();
   const r = m.run({ maxInstructions: max });
   const secs = (performance.now() - t0) / 1000;

@@ -1,7 +1,9 @@
 // A small VMM around the KVM surface: one VM with RAM at 0x80000000, one or
 // more vCPUs (harts 0..n-1, the others STOPPED until SBI HSM starts them, as
 // kvm_arch_vcpu_postcreate powers off all but the first), a UART on the MMIO
-// bus, and the SBI calls. Several vCPUs share this thread round-robin, one
+// bus, and the SBI calls (sbi.ts; IPIs and remote fences reach a hart as
+// requests taken before its next KVM_RUN). loadLinux boots a kernel with a
+// generated device tree (linux.ts, device-tree.ts). Several vCPUs share this thread round-robin, one
 // KVM_RUN per turn with an instruction budget. What `webkvm run`, `npm start`
 // and the guest tests use.
 
@@ -15,10 +17,15 @@ import { MmioBus } from "./devices/mmio-bus.js";
 import { Uart16550 } from "./devices/uart16550.js";
 import { handleSbi, hsmHartStart, type SbiHost, type SbiHsm } from "./sbi.js";
 import { parseImage } from "./elf.js";
-import { RAM_BASE, UART_BASE } from "./platform.js";
+import { RAM_BASE, UART_BASE, UART_SIZE, UART_CLOCK_HZ } from "./platform.js";
+import { buildDeviceTree } from "./device-tree.js";
+import { placeKernel, planBoot, type BootLayout } from "./linux.js";
 import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE } from "../uapi.js";
-import { CSR_NAMES, REG_TIMER_COMPARE } from "../riscv.js";
+import { CSR_NAMES, REG_TIMER_COMPARE, REG_TIMER_FREQUENCY } from "../riscv.js";
 import { type U64, toU64 } from "../u64.js";
+
+/** sip's supervisor software interrupt bit (what an SBI IPI makes pending). */
+const SIP_SSIP = 2n;
 
 export interface MachineOptions {
   kvm?: Kvm;
@@ -37,6 +44,20 @@ export interface MachineOptions {
   turn?: number;
   /** KVM_CAP_DIRTY_LOG_RING: ring bytes per vCPU, enabled before the vCPUs exist (as the cap requires). */
   dirtyRing?: number;
+}
+
+export interface LinuxBoot {
+  /** A RISC-V kernel `Image` (with its boot header) or an ELF vmlinux. */
+  kernel: Uint8Array;
+  /** An initramfs (cpio, possibly compressed), placed high in RAM. */
+  initrd?: Uint8Array;
+  /** The kernel command line (/chosen/bootargs). */
+  cmdline?: string;
+}
+
+/** Where loadLinux put things, and the device tree it generated. */
+export interface LinuxLoaded extends BootLayout {
+  deviceTree: Uint8Array;
 }
 
 /** A hart as SBI HSM sees it. */
@@ -76,8 +97,17 @@ export class Machine {
   private readonly started: boolean[];
   /** The hart that ran last (round-robin continues after it). */
   private current = 0;
-  /** Harts that exited KVM_EXIT_HLT in this run(): nothing can wake them (no IPIs), so they sit out. */
+  /** Harts that exited KVM_EXIT_HLT in this run(): they sit out until an IPI wakes them. */
   private readonly halted: boolean[];
+  /** Requests for a hart, taken before its next KVM_RUN: an SBI IPI (sip.SSIP) and a remote sfence (a full flush). */
+  private readonly ipiPending: boolean[];
+  private readonly flushPending: boolean[];
+  /** While runThreaded runs: a hart with a request is kicked out of the KVM_RUN it may be in. */
+  private threaded = false;
+  /** runThreaded: harts sent a remote sfence by the exit being handled; the caller resumes once they left KVM_RUN. */
+  private fenced: number[] = [];
+  /** Bytes for the SBI console (legacy getchar, DBCN read). */
+  private readonly sbiInput: number[] = [];
   /** The CSR and timer values of a new vCPU, restored when HSM starts a hart (KVM_REQ_VCPU_RESET). */
   private readonly resetState: { csrs: bigint[]; timerCompare: bigint };
 
@@ -87,6 +117,8 @@ export class Machine {
     this.resetState = { csrs: CSR_NAMES.map((c) => this.vcpu.getCsr(c)), timerCompare: this.vcpu.getOneReg(REG_TIMER_COMPARE) };
     this.started = vcpus.map((_, i) => i === 0);
     this.halted = vcpus.map(() => false);
+    this.ipiPending = vcpus.map(() => false);
+    this.flushPending = vcpus.map(() => false);
     this.uart = new Uart16550((b) => this.console(b));
     this.bus.register("uart", UART_BASE, 0x100n, this.uart);
   }
@@ -122,6 +154,39 @@ export class Machine {
     this.vcpu.setReg(10, 0);
     this.vcpu.setReg(11, toU64(arg, "arg"));
     return img.entry;
+  }
+
+  /**
+   * Boots Linux as kvmtool does (linux.ts): the kernel at RAM base + its text
+   * offset, the initrd high in RAM, a device tree generated from this
+   * machine (device-tree.ts) above it; hart 0 enters the kernel in S-mode with
+   * a0 = 0, a1 = the device tree, satp = 0; the other harts stay STOPPED
+   * until the kernel starts them through SBI HSM.
+   */
+  loadLinux(boot: LinuxBoot): LinuxLoaded {
+    const kernel = placeKernel(boot.kernel, RAM_BASE);
+    const tree = (initrd?: { start: bigint; end: bigint }) => buildDeviceTree({
+      harts: this.vcpus.length, memory: [{ base: RAM_BASE, size: this.memSize }],
+      timebaseHz: Number(this.vcpu.getOneReg(REG_TIMER_FREQUENCY)),
+      uart: { base: UART_BASE, size: UART_SIZE, clockHz: UART_CLOCK_HZ }, bootargs: boot.cmdline ?? "", initrd,
+    });
+    // The tree's size does not depend on the initrd's addresses, only on whether there is one.
+    const sizing = tree(boot.initrd ? { start: 0n, end: 0n } : undefined);
+    const layout = planBoot(kernel, RAM_BASE, this.memSize, sizing.length, boot.initrd?.length);
+    const deviceTree = tree(layout.initrd);
+    for (const p of kernel.pieces) this.vm.writeGuest(p.gpa, p.bytes);
+    if (boot.initrd && layout.initrd) this.vm.writeGuest(layout.initrd.start, boot.initrd);
+    this.vm.writeGuest(layout.dtb, deviceTree);
+    this.vcpu.setCsr("satp", 0n);
+    this.vcpu.setRegs({ pc: kernel.entry, mode: 1n });
+    this.vcpu.setReg(10, 0);
+    this.vcpu.setReg(11, layout.dtb);
+    return { ...layout, deviceTree };
+  }
+
+  /** Queues bytes for the SBI console: legacy getchar and DBCN read take them (the UART has its own, uart.feed). */
+  feedConsole(bytes: Uint8Array | string): void {
+    for (const b of typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes) this.sbiInput.push(b);
   }
 
   /** A hart's HSM state. */
@@ -161,15 +226,59 @@ export class Machine {
     v.setRegs({ x, pc: startAddr, mode: 1n });
     this.started[hartid] = true;
     this.halted[hartid] = false;
+    this.ipiPending[hartid] = false; // the reset clears pending interrupts
+  }
+
+  /** A request for a hart: a halted hart wakes; one in KVM_RUN on a Worker is kicked out to take it. */
+  private request(hart: number, pending: boolean[]): void {
+    pending[hart] = true;
+    this.halted[hart] = false;
+    if (this.threaded) {
+      this.vcpus[hart].kick();
+      if (pending === this.flushPending) this.fenced.push(hart);
+    }
+  }
+
+  /** Takes a hart's requests before its KVM_RUN (it is not running: its registers may be set). */
+  private takeRequests(hart: number): void {
+    const v = this.vcpus[hart];
+    if (this.ipiPending[hart]) {
+      this.ipiPending[hart] = false;
+      v.setCsr("sip", v.getCsr("sip") | SIP_SSIP);
+    }
+    if (this.flushPending[hart]) {
+      this.flushPending[hart] = false;
+      v.setCsr("satp", v.getCsr("satp")); // a satp write drops every cached translation of the vCPU
+    }
+  }
+
+  /** Guest-physical RAM for DBCN: null / false where no memslot backs a page of the range. */
+  private guestRange(gpa: bigint, len: number): boolean {
+    if (len === 0) return true;
+    const page = BigInt(PAGE_SIZE);
+    if (gpa + BigInt(len) > 1n << 64n) return false;
+    for (let g = gpa / page; g <= (gpa + BigInt(len) - 1n) / page; g++) if (!this.vm.isVisibleGfn(g)) return false;
+    return true;
   }
 
   private sbiHost(hart: number): SbiHost {
     return {
       putchar: (b) => this.console(b),
-      getchar: () => -1,
+      getchar: () => this.sbiInput.shift() ?? -1,
       setTimer: (t) => this.vcpus[hart].setTimer(t),
       reset: (type, reason) => { this.stopped = { kind: type === 0 ? "shutdown" : "reboot", reason }; },
       hsm: this.hsm(hart),
+      harts: this.vcpus.length,
+      sendIpi: (h) => this.request(h, this.ipiPending),
+      remoteSfence: (h) => this.request(h, this.flushPending),
+      guestMemory: {
+        read: (gpa, len) => (this.guestRange(gpa, len) ? this.vm.readGuest(gpa, len) : null),
+        write: (gpa, bytes) => {
+          if (!this.guestRange(gpa, bytes.length)) return false;
+          this.vm.writeGuest(gpa, bytes);
+          return true;
+        },
+      },
     };
   }
 
@@ -212,6 +321,7 @@ export class Machine {
       const vcpu = this.vcpus[hart];
       let exit: Exit;
       try {
+        this.takeRequests(hart);
         exit = vcpu.run();
       } catch (e) {
         // KVM_RUN failed (as a VMM sees it, e.g. kvmtool's "KVM_RUN failed"): the guest stops.
@@ -250,7 +360,8 @@ export class Machine {
     }
     if (exit.reason === KVM_EXIT.INTR) return null; // budget used up, or a kick: a chance to stop
     if (exit.reason === KVM_EXIT.HLT) {
-      this.halted[hart] = true;
+      // An IPI that arrived while the hart was on its way to this halt wakes it at once (kvm_arch_vcpu_runnable).
+      if (!this.ipiPending[hart]) this.halted[hart] = true;
       return null;
     }
     if (exit.reason === KVM_EXIT.MEMORY_FAULT) return "memory-fault";
@@ -273,24 +384,37 @@ export class Machine {
     let result: Omit<RunResult, "instructions" | "exits"> | null = null;
     this.stopped = null;
     this.halted.fill(false);
+    this.threaded = true;
     const loops = new Map<number, Promise<void>>();
+    /** The KVM_RUN each hart is in. */
+    const running = new Map<number, Promise<Exit>>();
     const live = (h: number) => this.started[h] && !this.halted[h];
     const loop = async (hart: number): Promise<void> => {
       const t = threads[hart];
       while (result === null && live(hart)) {
         let exit: Exit;
         try {
-          exit = await t.run();
+          this.takeRequests(hart);
+          const run = t.run();
+          running.set(hart, run);
+          exit = await run;
         } catch (e) {
           if (!(e instanceof KvmError)) throw e;
           const reason = t.vcpu.kvmRun.exitReason;
           result ??= { stop: "run-failed", reason: 0, lastExit: { reason, name: EXIT_NAMES[reason] ?? `exit${reason}`, errno: e.errno },
             hart, error: e };
           break;
+        } finally {
+          running.delete(hart);
         }
         exits++;
+        this.fenced = [];
         const stop = this.handleExit(hart, exit);
         if (stop !== null) result ??= { stop, reason: this.stopReason(stop), lastExit: exit, hart };
+        // A remote sfence returns once its targets are out of KVM_RUN: their loops take the flush before they
+        // run again (their continuations run before this one), as KVM waits for KVM_REQ_HFENCE.
+        const targets = this.fenced.flatMap((h) => running.get(h) ?? []);
+        if (targets.length > 0) await Promise.allSettled(targets);
         for (let h = 0; h < threads.length; h++) if (live(h) && !loops.has(h)) loops.set(h, loop(h));
       }
       loops.delete(hart);
@@ -298,6 +422,7 @@ export class Machine {
     };
     for (let h = 0; h < threads.length; h++) if (live(h)) loops.set(h, loop(h));
     while (loops.size > 0) await Promise.race(loops.values());
+    this.threaded = false;
     await Promise.all(threads.map((t) => t.terminate()));
     const hart = (result as { hart: number } | null)?.hart ?? 0;
     const lastExit = { reason: this.vcpus[hart].kvmRun.exitReason, name: "", errno: 0 };
