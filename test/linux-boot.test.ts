@@ -1,0 +1,31 @@
+// The committed Linux guest (guests/linux: Linux 6.1 built for rv64ima, its
+// initramfs /init) booted as kvmtool boots a kernel on RISC-V KVM
+// (Machine.loadLinux: Image at RAM + 2 MiB, a generated device tree, SBI v2 in
+// the host): the init's lines appear, computed on the host by the guest's
+// reference model, and the guest powers off through SRST. Every guest access
+// goes through the memslots and the shadow MMU.
+import { describe, it, expect } from "vitest";
+import { readFileSync } from "node:fs";
+import { Machine } from "../src/index.js";
+import { MMU_STAT } from "../src/abi.gen.js";
+import { openKvm } from "./helpers.js";
+// @ts-expect-error: a plain ES module without types
+import { initResultLine, INIT_FIRST_LINE_PREFIX } from "../guests/linux/reference.mjs";
+
+const file = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/linux/${name}`, import.meta.url)));
+
+describe("Linux on webkvm (guests/linux)", () => {
+  it("boots to its init, which checks fork / copy-on-write / munmap and powers off", async () => {
+    const kvm = await openKvm();
+    const m = await Machine.create({ kvm, memSize: 64n << 20n });
+    m.loadLinux({ kernel: file("Image"), initrd: file("initramfs.cpio"), cmdline: "earlycon=sbi console=hvc0" });
+    const faults0 = kvm.core.mmuStat(MMU_STAT.FAULTS);
+    // A bound, not a speed: the boot takes about 36 M instructions.
+    const r = m.run({ maxInstructions: 400_000_000n });
+    const out = m.output.replace(/\r\n/g, "\n"); // the tty's ONLCR
+    expect(out).toContain(`${INIT_FIRST_LINE_PREFIX}6.1.192\n`);
+    expect(out).toContain(initResultLine());
+    expect([r.stop, r.reason]).toEqual(["shutdown", 0]);
+    expect(kvm.core.mmuStat(MMU_STAT.FAULTS) - faults0).toBeGreaterThan(10_000); // a kernel that maps and unmaps
+  });
+});
