@@ -1,0 +1,68 @@
+// Issue 16 in Chromium: the threads scenarios of test/threads-scenarios/ (the
+// same drivers test/threads-vcpus.test.ts runs on node:worker_threads) run in
+// test/browser/threads.html, served with COOP/COEP: the VMM on a Web Worker,
+// each vCPU on a Web Worker of its own, over one shared memory. The checks are
+// the Node tests' own (threads-scenarios/*-expect.ts), with the same counts.
+// The levers work here too: WEBKVM_GEN_IN_PROGRESS_OFF=1 (and the others
+// test/threads-vcpus.test.ts lists) are passed to the page's drivers.
+// Skipped when /usr/bin/chromium is missing (apt-get install -y chromium).
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
+import * as asm from "../cpu/asm.js";
+// @ts-expect-error plain JS module without types
+import { programs, leversFromEnv } from "../threads-scenarios/vcpus.mjs";
+import { expectMmioRace, expectMove, expectStress } from "../threads-scenarios/vcpus-expect.js";
+
+warnIfMissing("browser threads tests");
+
+const code = programs(asm);
+const levers = leversFromEnv(process.env);
+const report = process.env.WEBKVM_THREADS_REPORT === "1";
+
+describe.skipIf(!HAVE_CHROMIUM)(`issue 16's threads scenarios in Chromium (${CHROMIUM}; skipped when it is missing)`, () => {
+  let server: { url: string; close: () => Promise<void> };
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
+  let page: any;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    const { startServer } = await import("../../scripts/serve.mjs");
+    server = await startServer({ port: 0 });
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on("pageerror", (e: Error) => pageErrors.push(e.message));
+    await page.goto(server.url + "test/browser/threads.html");
+    await page.waitForFunction(() => (globalThis as any).scenariosReady === true, null, { timeout: 10_000 });
+  }, 30_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  /** Runs a scenario's driver in the page's VMM Worker; a string, not a function: vitest would rewrite a function for Node. */
+  async function run(name: string, params: object): Promise<any> {
+    const r = await page.evaluate(`window.runScenario(${JSON.stringify(name)}, ${JSON.stringify(params)})`);
+    if (report) console.log(`Chromium ${name}: ${JSON.stringify(r)}`);
+    return r;
+  }
+
+  it("the page is cross-origin isolated (SharedArrayBuffer, shared wasm memory)", async () => {
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+  });
+
+  it("seed 003's race: once a slot's creation returned, no vCPU reads MMIO there again (update in-progress bit)", async () => {
+    expectMmioRace(await run("mmioRace", { code: code.mmioRace, levers, rounds: 1500 }));
+  }, 120_000);
+
+  it("memslot_modification_stress: 2 vCPUs write their partitions while a 1-page slot below comes and goes 10,000 times", async () => {
+    expectStress(await run("modificationStress", { code: code.stress, levers, updates: 10_000 }));
+  }, 120_000);
+
+  for (const zapAll of [true, false]) {
+    it(`move while running: after the ioctl returns a vCPU never sees the old backing, MMIO only inside the window (SLOT_ZAP_ALL ${zapAll ? "on" : "off"})`, async () => {
+      expectMove(await run("moveWhileRunning", { code: code.move, levers, zapAll, moves: 1000 }));
+    }, 120_000);
+  }
+});

@@ -1,0 +1,15 @@
+// The VMM Web Worker of test/browser/threads.html: runs the scenario the page
+// names (a driver of test/threads-scenarios/) and posts back { result } or { error }.
+// The driver spawns each vCPU on a Web Worker of its own (threads-scenarios/spawn.mjs).
+import { mmioRace, moveWhileRunning, modificationStress } from "../threads-scenarios/vcpus.mjs";
+
+const SCENARIOS = { mmioRace, moveWhileRunning, modificationStress };
+
+self.addEventListener("message", async ({ data: { name, params } }) => {
+  try {
+    if (!(name in SCENARIOS)) throw new Error(`no scenario ${name}`);
+    self.postMessage({ result: await SCENARIOS[name](params) });
+  } catch (e) {
+    self.postMessage({ error: String(e?.stack ?? e) });
+  }
+}, { once: true });
