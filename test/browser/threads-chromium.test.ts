@@ -12,6 +12,7 @@ import * as asm from "../cpu/asm.js";
 // @ts-expect-error plain JS module without types
 import { programs, leversFromEnv } from "../threads-scenarios/vcpus.mjs";
 import { expectMmioRace, expectMove, expectStress } from "../threads-scenarios/vcpus-expect.js";
+import { expectDirtyLogKept, expectLossCaught } from "../threads-scenarios/dirtylog-expect.js";
 
 warnIfMissing("browser threads tests");
 
@@ -63,6 +64,16 @@ describe.skipIf(!HAVE_CHROMIUM)(`issue 16's threads scenarios in Chromium (${CHR
   for (const zapAll of [true, false]) {
     it(`move while running: after the ioctl returns a vCPU never sees the old backing, MMIO only inside the window (SLOT_ZAP_ALL ${zapAll ? "on" : "off"})`, async () => {
       expectMove(await run("moveWhileRunning", { code: code.move, levers, zapAll, moves: 1000 }));
+    }, 120_000);
+  }
+
+  for (const mode of ["bitmap", "ring"]) {
+    it(`dirty_log_test, 2 vCPUs on Workers, collected by ${mode} while they run: every page that changed was reported (in this collection or, if it changed during it, the next); no page exceeds the iteration`, async () => {
+      expectDirtyLogKept(await run("dirtyLogTest", { mode, iterations: 16 }));
+    }, 120_000);
+
+    it(`dirty_log_test by ${mode}: a collector that loses one reported page per collection is caught`, async () => {
+      expectLossCaught(await run("dirtyLogTest", { mode, iterations: 16, faults: { dropOne: true } }));
     }, 120_000);
   }
 });

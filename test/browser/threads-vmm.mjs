@@ -2,8 +2,14 @@
 // names (a driver of test/threads-scenarios/) and posts back { result } or { error }.
 // The driver spawns each vCPU on a Web Worker of its own (threads-scenarios/spawn.mjs).
 import { mmioRace, moveWhileRunning, modificationStress } from "../threads-scenarios/vcpus.mjs";
+import { dirtyLogTest } from "../threads-scenarios/dirtylog.mjs";
 
-const SCENARIOS = { mmioRace, moveWhileRunning, modificationStress };
+const bytes = async (path) => new Uint8Array(await (await fetch(new URL(path, import.meta.url))).arrayBuffer());
+
+const SCENARIOS = {
+  mmioRace, moveWhileRunning, modificationStress,
+  dirtyLogTest: async (p) => dirtyLogTest({ ...p, image: await bytes("../../guests/dirtylog/dirtylog.bin") }),
+};
 
 self.addEventListener("message", async ({ data: { name, params } }) => {
   try {
