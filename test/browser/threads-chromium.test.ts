@@ -4,7 +4,8 @@
 // each vCPU on a Web Worker of its own, over one shared memory. The checks are
 // the Node tests' own (threads-scenarios/*-expect.ts), with the same counts.
 // The levers work here too: WEBKVM_GEN_IN_PROGRESS_OFF=1 (and the others
-// test/threads-vcpus.test.ts lists) are passed to the page's drivers.
+// test/threads-vcpus.test.ts lists) and WEBKVM_GPC_LOCK_OFF=1 are passed to
+// the page's drivers. WEBKVM_THREADS_REPORT=1 prints each driver's result.
 // Skipped when /usr/bin/chromium is missing (apt-get install -y chromium).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
@@ -13,6 +14,7 @@ import * as asm from "../cpu/asm.js";
 import { programs, leversFromEnv } from "../threads-scenarios/vcpus.mjs";
 import { expectMmioRace, expectMove, expectStress } from "../threads-scenarios/vcpus-expect.js";
 import { expectDirtyLogKept, expectLossCaught } from "../threads-scenarios/dirtylog-expect.js";
+import { expectRaceKept } from "../threads-scenarios/pfncache-expect.js";
 
 warnIfMissing("browser threads tests");
 
@@ -76,4 +78,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`issue 16's threads scenarios in Chromium (${CHR
       expectLossCaught(await run("dirtyLogTest", { mode, iterations: 16, faults: { dropOne: true } }));
     }, 120_000);
   }
+
+  it("xen_shinfo's race on the pfn cache: a Worker deactivates, activates and refreshes the cache while two Workers read and write through it and another munmaps and remaps its backing: no access reaches a freed frame, invariants hold, nothing hangs", async () => {
+    expectRaceKept(await run("xenShinfoRace", { lockOff: process.env.WEBKVM_GPC_LOCK_OFF === "1",
+      rounds: 4_000, toggles: 100_000, maxAccesses: 2_000_000, deadlineMs: 40_000 }));
+  }, 60_000);
 });

@@ -3,11 +3,12 @@
 // The driver spawns each vCPU on a Web Worker of its own (threads-scenarios/spawn.mjs).
 import { mmioRace, moveWhileRunning, modificationStress } from "../threads-scenarios/vcpus.mjs";
 import { dirtyLogTest } from "../threads-scenarios/dirtylog.mjs";
+import { xenShinfoRace } from "../threads-scenarios/pfncache.mjs";
 
 const bytes = async (path) => new Uint8Array(await (await fetch(new URL(path, import.meta.url))).arrayBuffer());
 
 const SCENARIOS = {
-  mmioRace, moveWhileRunning, modificationStress,
+  mmioRace, moveWhileRunning, modificationStress, xenShinfoRace,
   dirtyLogTest: async (p) => dirtyLogTest({ ...p, image: await bytes("../../guests/dirtylog/dirtylog.bin") }),
 };
 
