@@ -4,11 +4,12 @@
 import { mmioRace, moveWhileRunning, modificationStress } from "../threads-scenarios/vcpus.mjs";
 import { dirtyLogTest } from "../threads-scenarios/dirtylog.mjs";
 import { xenShinfoRace } from "../threads-scenarios/pfncache.mjs";
+import { twoAtOnce, terminatedMidRun } from "../threads-scenarios/vcpu-thread.mjs";
 
 const bytes = async (path) => new Uint8Array(await (await fetch(new URL(path, import.meta.url))).arrayBuffer());
 
 const SCENARIOS = {
-  mmioRace, moveWhileRunning, modificationStress, xenShinfoRace,
+  mmioRace, moveWhileRunning, modificationStress, xenShinfoRace, twoAtOnce, terminatedMidRun,
   dirtyLogTest: async (p) => dirtyLogTest({ ...p, image: await bytes("../../guests/dirtylog/dirtylog.bin") }),
 };
 

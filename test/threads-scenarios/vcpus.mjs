@@ -61,6 +61,9 @@ export function programs({ addi, ld, sd, lui, jal, bne, add, ecall, REG }) {
       addi(REG.a0, 0, 0), ecall(), jal(0, -64),
       addi(REG.a0, 0, 1), ecall(), jal(0, -76),
     ],
+    // Reads 0x40000000 and 0x41000000 (RAM pages sharing a shadow entry) forever:
+    // every access faults, none exits (vcpu-thread.mjs's terminatedMidRun).
+    faultLoop: [lui(REG.t1, 0x40000), lui(REG.t2, 0x41000), ld(REG.t0, REG.t1, 0), ld(REG.t0, REG.t2, 0), jal(0, -8)],
   };
 }
 
