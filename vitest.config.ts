@@ -35,8 +35,10 @@ export default defineConfig({
       { extends: true, test: { name: "jit-eager", include: GUEST_CODE, env: { WEBKVM_JIT_THRESHOLD: "1" } } },
       // The whole suite again on the threads build of the debug core, on one
       // thread: its locks, SRCU and lockdep checks must change nothing a single
-      // thread sees (test/setup.ts). The threads tests themselves open that core anyway.
-      { extends: true, test: { name: "threads-core", include: ["test/**/*.test.ts"], exclude: ["test/threads*.test.ts"],
+      // thread sees (test/setup.ts). The threads tests themselves open that core
+      // anyway, in Node and in Chromium (test/browser/threads-chromium.test.ts).
+      { extends: true, test: { name: "threads-core", include: ["test/**/*.test.ts"],
+        exclude: ["test/threads*.test.ts", "test/browser/threads*.test.ts"],
         env: { WEBKVM_TEST_CORE: "threads" } } },
       // And every KVM_RUN of it on a Worker vCPU thread (test/setup.ts): the
       // threads core's vcpu_load / vcpu_put, SRCU and lock hand-over between

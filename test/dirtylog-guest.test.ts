@@ -1,6 +1,6 @@
 // dirty_log_test (tools/testing/selftests/kvm/dirty_log_test.c) with the
 // dirtylog guest on 2 vCPUs sharing this thread round-robin: after every
-// collection the host checks test/dirty-log-verify.ts's rules, then bumps the
+// collection the host checks test/threads-scenarios/dirty-log-verify.mjs's rules, then bumps the
 // iteration. Collected with GET_DIRTY_LOG + CLEAR_DIRTY_LOG (manual protect)
 // (also with KVM_DIRTY_LOG_INITIALLY_SET) and, separately, with the dirty
 // ring (harvested also on its soft-full exit).
@@ -12,7 +12,7 @@ import { openKvm } from "./helpers.js";
 import {
   DirtyLogVerifier, type DirtyLogViolation, type DirtyLogRegion, type CollectOptions,
   addDirtyLogRegion, readRegionPage, setIteration, startDirtylog, dirtylogSteps, collectBitmap, collectRing,
-} from "./dirty-log-verify.js";
+} from "./threads-scenarios/dirty-log-verify.mjs";
 // @ts-expect-error plain JS module without types
 import { dirtylogPages, dirtylogParams } from "../guests/dirtylog/reference.mjs";
 

@@ -12,7 +12,10 @@ import { describe, it, expect } from "vitest";
 import { Worker } from "node:worker_threads";
 import { Kvm } from "../src/index.js";
 import { instantiateCore, type CoreExports } from "../src/core.js";
-import { PAGE, GO, READY, tag } from "./threads-pfncache-roles.mjs";
+import { PAGE } from "./threads-pfncache-roles.mjs";
+// @ts-expect-error plain JS module without types
+import { xenShinfoRace } from "./threads-scenarios/pfncache.mjs";
+import { expectRaceKept } from "./threads-scenarios/pfncache-expect.js";
 import { code, MiB } from "./helpers.js";
 
 const LOCK_OFF = process.env.WEBKVM_GPC_LOCK_OFF === "1";
@@ -132,64 +135,9 @@ describe("threads build: pfn cache locks", () => {
   });
 
   it("xen_shinfo's race: a Worker deactivates, activates and refreshes the cache while two Workers read and write through it and another munmaps and remaps its backing: no access reaches a freed frame, invariants hold, nothing hangs", async () => {
-    const ROUNDS = 4_000, TOGGLES = 100_000, MAX_ACCESSES = 2_000_000, DEADLINE_MS = 40_000;
-    const kvm = await openThreads();
-    const core = kvm.core;
-    core.debugGpcLockOff(LOCK_OFF);
-    const workers: Worker[] = [];
-    try {
-      const vm = kvm.createVm();
-      const A = kvm.memory.mmap(1n * MiB);
-      const D = kvm.memory.mmap(0x1000);
-      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0n, memorySize: 1n * MiB, userspaceAddr: A });
-      const gpa = 0x3000n, H = A + gpa;
-      kvm.memory.write(H, new Uint8Array(PAGE).fill(tag(0)));
-      const gpc = vm.createPfnCache();
-      gpc.activate(gpa, PAGE);
-      const p = (gpc as unknown as { ptr: number }).ptr;
-      const shared = new SharedArrayBuffer(32);
-      const sig = new Int32Array(shared);
-      const url = new URL("./threads-pfncache-worker.mjs", import.meta.url);
-      // Every role runs in a Worker: a thread that sleeps on a lock forever (one
-      // that trapped holding it) then fails the test at the deadline instead of
-      // blocking the test's own thread.
-      const start = (role: string, count: number) => new Promise<Result>((resolve, reject) => {
-        const w = new Worker(url, { workerData: { ...kvm.sharedCore(), role, shared, gpc: p, gpa, H, D, count } });
-        workers.push(w);
-        w.once("message", resolve);
-        w.once("error", reject);
-      });
-      const all = Promise.all([start("remapper", ROUNDS), start("toggler", TOGGLES), start("user", MAX_ACCESSES), start("user", MAX_ACCESSES)]);
-      while (Atomics.load(sig, READY) < 4) await new Promise((r) => setTimeout(r, 1));
-      Atomics.store(sig, GO, 1);
-      Atomics.notify(sig, GO);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<null>((r) => { timer = setTimeout(() => r(null), DEADLINE_MS); });
-      const done = await Promise.race([all, deadline]);
-      clearTimeout(timer);
-      expect(done, "every thread finished before the deadline").not.toBeNull();
-      const [r, t, u1, u2] = done!;
-      if (process.env.WEBKVM_THREADS_REPORT) console.log(JSON.stringify({ users: [u1.seen, u2.seen], remapper: { corrupted: r.corrupted }, toggler: t, sleeps: core.debugGpcLockSleeps() }));
-
-      expect([r, t, u1, u2].map((x) => x.error ?? "ok")).toEqual(["ok", "ok", "ok", "ok"]);
-      expect([...u1.failures!, ...u2.failures!, ...r.failures!]).toEqual([]);
-      // The race was run: the users read through the cache, and found it stale many times.
-      expect(u1.seen!.reads > 0 && u2.seen!.reads > 0).toBe(true);
-      expect(u1.seen!.stale + u2.seen!.stale).toBeGreaterThan(0);
-      expect(core.debugCheckInvariants(vm.fd)).toBe(1);
-      // Nothing is left held: the cache still works from this thread.
-      gpc.refresh(PAGE);
-      expect(gpc.read(4).length).toBe(4);
-    } finally {
-      for (const w of workers) void w.terminate();
-      core.debugGpcLockOff(false);
-    }
+    // The driver (test/threads-scenarios/pfncache.mjs) also runs in Chromium (test/browser/threads-chromium.test.ts).
+    const o = await xenShinfoRace({ lockOff: LOCK_OFF, rounds: 4_000, toggles: 100_000, maxAccesses: 2_000_000, deadlineMs: 40_000 });
+    if (process.env.WEBKVM_THREADS_REPORT) console.log(JSON.stringify({ users: o.users?.map((u: { seen: unknown }) => u.seen), remapper: { corrupted: o.remapper?.corrupted }, toggler: o.toggler, sleeps: o.sleeps }));
+    expectRaceKept(o);
   }, 60_000);
 });
-
-interface Result {
-  error?: string;
-  failures?: string[];
-  corrupted?: number;
-  seen?: { reads: number; writes: number; stale: number; refreshFailed: number; unchecked: number };
-}

@@ -1,19 +1,21 @@
-// A vCPU thread of test/threads-vcpus.test.ts: joins the process (Kvm.join),
-// adopts its vCPU and runs it in a loop, handling its exits here as a
-// selftest's vCPU thread does, while the main thread (the VMM) changes memslots.
-// What it sees is counted in the shared Int32Array `ctl` (layout: CTL in the test).
-import { parentPort, workerData } from "node:worker_threads";
-import { Kvm, KVM_EXIT } from "../dist/index.js";
+// A vCPU thread of the scenarios in vcpus.mjs (a node:worker_threads Worker or
+// a browser's module Worker): joins the process (Kvm.join), adopts its vCPU and
+// runs it in a loop, handling its exits here as a selftest's vCPU thread does,
+// while the VMM thread changes memslots. What it sees is counted in the shared
+// Int32Array `ctl` (layout: CTL in vcpus.mjs).
+import { Kvm, KVM_EXIT } from "../../dist/index.js";
+import { workerInput } from "./spawn.mjs";
+import { CTL } from "./vcpus.mjs";
 
-const { share, vmFd, vcpuFd, ctlBuf, index, mode, expect: markers } = workerData;
+const { data, post } = await workerInput();
+const { share, vmFd, vcpuFd, ctlBuf, index, mode, expect: markers } = data;
 const ctl = new Int32Array(ctlBuf);
-// The layout, as in the test.
-const STATE = 0, STOP = 1, RUNS = 8, BAD = 16, WINDOW = 24, OTHER = 32, SEEN = 40;
+const { STATE, STOP, RUNS, BAD, WINDOW, OTHER, SEEN } = CTL;
 
 try {
   const kvm = await Kvm.join(share);
   const vcpu = kvm.vmFromFd(vmFd).vcpuFromFd(vcpuFd);
-  parentPort.postMessage({ ready: true });
+  post({ ready: true });
   while (Atomics.load(ctl, STOP) === 0) {
     const s0 = Atomics.load(ctl, STATE);
     const exit = vcpu.run();
@@ -49,8 +51,8 @@ try {
     Atomics.add(ctl, RUNS + index, 1);
     Atomics.notify(ctl, RUNS + index);
   }
-  parentPort.postMessage({ done: true });
+  post({ done: true });
 } catch (e) {
   Atomics.store(ctl, STOP, 1);
-  parentPort.postMessage({ error: String((e && e.stack) || e) });
+  post({ error: String((e && e.stack) || e) });
 }
