@@ -10,11 +10,16 @@ import type { Kvm } from "./kvm.js";
 import type { FromWorker, ToWorker } from "./vcpu-thread-worker.js";
 import { spawnWorker, type WorkerHandle } from "./worker-port.js";
 
+/** How long terminate() waits, in a browser, for a kicked run to return. */
+const STOP_WAIT_MS = 5000;
+
 export class VcpuThread {
   private seq = 0;
   private pending: { resolve: (e: Exit) => void; reject: (e: unknown) => void } | null = null;
   private failure: string | null = null;
   private gone = false;
+  /** Set while terminate() waits for the run in flight to end (browsers). */
+  private stopping: (() => void) | null = null;
 
   private constructor(readonly vcpu: Vcpu, private readonly worker: WorkerHandle<ToWorker, FromWorker>, readonly threadId: number) {
     worker.onMessage((m) => this.message(m));
@@ -40,9 +45,13 @@ export class VcpuThread {
     return new VcpuThread(vcpu, worker, ready);
   }
 
-  private message(m: FromWorker): void {
+  private message(m: FromWorker | { error: string }): void {
     const p = this.pending;
     if (!("ready" in m)) this.worker.hold(false);
+    if (this.stopping && ("error" in m || "done" in m)) {
+      this.stopping(); // terminate() waits for this: the thread is idle now
+      return;
+    }
     if ("error" in m) {
       this.failure = m.error;
       this.pending = null;
@@ -85,6 +94,15 @@ export class VcpuThread {
   async terminate(): Promise<void> {
     if (this.gone) return;
     this.gone = true;
+    if (this.pending && !this.worker.terminateWaitsForStop) {
+      // A browser's Worker.terminate() returns before the thread has stopped,
+      // so what it held could not be released safely after it: the run is
+      // ended first (a kick), and the thread, idle again, holds nothing. A
+      // thread that does not return (stuck in a lock) is stopped as it is.
+      const idle = new Promise<void>((resolve) => { this.stopping = resolve; });
+      this.vcpu.kick();
+      await Promise.race([idle, new Promise<void>((resolve) => setTimeout(resolve, STOP_WAIT_MS))]);
+    }
     this.worker.hold(false);
     await this.worker.terminate();
     this.vcpu.vm.kvm.core.threadGone(this.threadId);

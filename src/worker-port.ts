@@ -26,6 +26,8 @@ export interface WorkerHandle<In, Out> {
   /** Messages from the Worker; its uncaught errors arrive as { error }. */
   onMessage(fn: (m: Out | { error: string }) => void): void;
   terminate(): Promise<void>;
+  /** Whether terminate() resolves only once the thread has stopped (Node); a browser's returns at once. */
+  readonly terminateWaitsForStop: boolean;
 }
 
 /** Starts a Worker (module script) in Node or a browser. */
@@ -40,6 +42,7 @@ export async function spawnWorker<In, Out>(url: URL): Promise<WorkerHandle<In, O
       hold: (on) => { if (on) w.ref(); else w.unref(); },
       onMessage: (fn) => { w.on("message", fn); w.on("error", (e) => fn({ error: String(e?.stack ?? e) })); },
       terminate: async () => { await w.terminate(); },
+      terminateWaitsForStop: true,
     };
   }
   if (!g.Worker) throw new Error("webkvm: no Worker here");
@@ -52,5 +55,6 @@ export async function spawnWorker<In, Out>(url: URL): Promise<WorkerHandle<In, O
       w.onerror = (e) => fn({ error: String(e.message) });
     },
     terminate: async () => { w.terminate(); },
+    terminateWaitsForStop: false,
   };
 }
