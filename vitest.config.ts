@@ -23,6 +23,12 @@ const GUEST_CODE = [
   "test/linux-boot.test.ts",
 ];
 
+// Files that never open the in-process core the test projects choose: the
+// docs, the import layers, the package, the CLI (child processes) and the
+// browser pages (Chromium picks its own core). They run once, in "default".
+const CORE_INDEPENDENT = ["test/docs.test.ts", "test/layers.test.ts", "test/package.test.ts", "test/cli.test.ts",
+  "test/browser/**"];
+
 export default defineConfig({
   test: {
     setupFiles: ["test/setup.ts"],
@@ -38,14 +44,15 @@ export default defineConfig({
       // thread sees (test/setup.ts). The threads tests themselves open that core
       // anyway, in Node and in Chromium (test/browser/threads-chromium.test.ts).
       { extends: true, test: { name: "threads-core", include: ["test/**/*.test.ts"],
-        exclude: ["test/threads*.test.ts", "test/browser/threads*.test.ts"],
+        exclude: ["test/threads*.test.ts", ...CORE_INDEPENDENT],
         env: { WEBKVM_TEST_CORE: "threads" } } },
       // And every KVM_RUN of it on a Worker vCPU thread (test/setup.ts): the
       // threads core's vcpu_load / vcpu_put, SRCU and lock hand-over between
       // threads must change nothing a test sees. test/cpu drives the
-      // interpreter directly, not through KVM_RUN; the browser tests run their guests in Chromium.
+      // interpreter directly, not through KVM_RUN.
       { extends: true, test: { name: "worker-vcpus", include: ["test/**/*.test.ts"],
-        exclude: ["test/threads*.test.ts", "test/cpu/**", "test/browser/**"], env: { WEBKVM_TEST_CORE: "threads", WEBKVM_TEST_VCPU: "worker" } } },
+        exclude: ["test/threads*.test.ts", "test/cpu/**", ...CORE_INDEPENDENT],
+        env: { WEBKVM_TEST_CORE: "threads", WEBKVM_TEST_VCPU: "worker" } } },
     ],
   },
 });
