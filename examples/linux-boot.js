@@ -39,6 +39,7 @@ export async function bootLinux({ onConsole, jit } = {}) {
   m.loadLinux({ ...images, cmdline: LINUX_CMDLINE });
   const stat = (k) => kvm.core.mmuStat(MMU_STAT[k]);
   const before = Object.fromEntries(Object.keys(MMU_STAT).map((k) => [k, stat(k)]));
+  const setupMs = performance.now() - t0;
   const r = m.run({ maxInstructions: 400_000_000n });
   const powerOffMs = performance.now() - t0;
   const out = m.output.replace(/\r\n/g, "\n");
@@ -66,5 +67,5 @@ export async function bootLinux({ onConsole, jit } = {}) {
   };
   const output = m.output;
   m.close();
-  return { firstLineMs, powerOffMs, counts, output };
+  return { setupMs, firstLineMs, powerOffMs, counts, output };
 }
