@@ -121,6 +121,21 @@ export function figures(report) {
         unit: "ns", target: { on: "value", op: "<=", limit: g.store.targetExtraNs } });
     }
   }
+  const l = suite("linux-boot");
+  if (l) {
+    for (const [k, what] of [["firstLineMs", "to the init's first line"], ["powerOffMs", "to power-off"]]) {
+      add({ group: "linux", name: `Linux boot ${what} (best of ${l.runs})`, value: l.webkvm[k], unit: "ms",
+        baseline: l.qemu ? "QEMU TCG, same kernel + initramfs" : `QEMU TCG: skipped (${l.qemuSkipped})`,
+        baselineValue: l.qemu?.[k], target: l.qemu ? { on: "ratio", op: "<=", limit: l.targetVsQemu } : undefined });
+    }
+    // What the memory subsystem did in one boot: counts, no targets.
+    const c = l.counts;
+    for (const [k, name] of [["instructions", "guest instructions"], ["exits", "exits to the VMM"],
+      ["pageFaults", "page faults (shadow MMU)"], ["sptesLive", "sptes present at power-off"], ["sptesZapped", "sptes zapped"],
+      ["flushes", "TLB flushes"], ["remoteFlushes", "remote TLB flushes"], ["dirtyPages", "dirty pages (one GET_DIRTY_LOG)"]]) {
+      add({ group: "linux", name: `Linux boot: ${name}`, value: c[k], unit: "" });
+    }
+  }
   return out;
 }
 
@@ -133,6 +148,7 @@ export function fmtNum(v, unit = "") {
     if (v >= 1e3) return `${(v / 1e3).toPrecision(3)} µs`;
     return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ns`;
   }
+  if (unit === "" && Number.isInteger(v)) return String(v); // a count
   const s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
   return unit ? `${s} ${unit}` : s;
 }

@@ -1,17 +1,40 @@
-// npm start: boots the hello guest (RISC-V, every access through the shadow
-// page tables) and prints its UART output; then a tour of the memslot
-// subsystem: a VM, host memory, slots created / moved / deleted, guest memory,
-// and the memory map with its generation after every step.
-import { readFileSync } from "node:fs";
-import { Kvm, Machine, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmError } from "../dist/index.js";
+// npm start: boots the bundled Linux (guests/linux, release core, every guest
+// access through the memslots and the shadow page tables), shows its console,
+// and prints what the memory subsystem did during the boot; then a short tour
+// of the memslot subsystem: slots created / moved / deleted, guest memory, and
+// the memory map with its generation after every step.
+import { Kvm, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmError } from "../dist/index.js";
+import { bootLinux, LINUX_CMDLINE } from "./linux-boot.js";
 
 {
-  const machine = await Machine.create({ memSize: 16n << 20n });
-  machine.load(new Uint8Array(readFileSync(new URL("../guests/hello/hello.bin", import.meta.url))));
-  const r = machine.run();
-  process.stdout.write(`guest UART> ${machine.output}`);
-  console.log(`guest stopped: ${r.stop} (reason ${r.reason}), ${r.instructions} instructions, ${r.exits} exits`);
-  machine.close();
+  console.log(`booting guests/linux (Linux 6.1, rv64ima, 64 MiB, "${LINUX_CMDLINE}") on the release core:`);
+  // The console a line at a time (SBI putchar brings one character per call), each line marked as the guest's.
+  let line = "";
+  const boot = await bootLinux({ onConsole: (text) => {
+    line += text.replace(/\r/g, "");
+    const end = line.lastIndexOf("\n") + 1;
+    if (end > 0) {
+      process.stdout.write(line.slice(0, end).replace(/^(?=.)/gm, "guest> "));
+      line = line.slice(end);
+    }
+  } });
+  if (line) process.stdout.write(`guest> ${line}\n`);
+  const c = boot.counts;
+  const n = (v) => v.toLocaleString("en-US");
+  console.log(`\nthe boot: init's first line after ${(boot.firstLineMs / 1000).toFixed(2)} s, power-off after ` +
+    `${(boot.powerOffMs / 1000).toFixed(2)} s (wall, from opening the core)`);
+  console.log(`   guest instructions        ${n(c.instructions)}`);
+  console.log(`   exits to the VMM          ${n(c.exits)}  (SBI calls, MMIO)`);
+  const ram = c.pageFaults - c.mmioSpteInstalls - c.mmioSpteHits - c.faultRetries;
+  console.log(`   page faults (shadow MMU)  ${n(c.pageFaults)}  (${n(c.mmioSpteInstalls)} installed an MMIO spte, ` +
+    `${n(c.mmioSpteHits)} hit one, ${n(c.faultRetries)} retried; ${n(ram)} for RAM)`);
+  console.log(`   TLB flushes               ${n(c.flushes)}  (sfence.vma, satp writes: each drops the vCPU's sptes; ` +
+    `${n(c.remoteFlushes)} remote)`);
+  console.log(`   sptes zapped              ${n(c.sptesZapped)}  (memslot and MMU-notifier zaps: ${n(c.zapAll)} zap-alls, ` +
+    `${n(c.slotZaps)} slot zaps)`);
+  console.log(`   sptes present at the end  ${n(c.sptesLive)}  (on the RAM slot's rmap)`);
+  console.log(`   dirty pages               ${n(c.dirtyPages)} of ${n(c.ramPages)}  (one KVM_GET_DIRTY_LOG of the RAM slot)`);
+  console.log(`   host frames in use        ${n(c.hostFramesInUse)}  (demand paging: RAM the guest touched)`);
 }
 
 const hex = (v) => "0x" + BigInt(v).toString(16);

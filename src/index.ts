@@ -29,6 +29,8 @@ export { parseImageHeader, placeKernel, planBoot } from "./vmm/linux.js";
 export type { RiscvImageHeader, KernelLayout, BootLayout } from "./vmm/linux.js";
 export type { Exit, Regs } from "./vcpu.js";
 export { KvmRun, KVM_EXIT, EXIT_NAMES } from "./kvm-run.js";
+/** Selectors of `kvm.core.mmuStat(which)`: the process's shadow-MMU counters (faults, zaps, flushes). */
+export { MMU_STAT } from "./abi.gen.js";
 export { MmioBus } from "./vmm/devices/mmio-bus.js";
 export type { MmioDevice } from "./vmm/devices/mmio-bus.js";
 export { Uart16550 } from "./vmm/devices/uart16550.js";

@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as A from "./cpu/asm.js";
 import { REG } from "./cpu/asm.js";
+// @ts-expect-error: a plain ES module without types
+import { initResultLine, INIT_FIRST_LINE_PREFIX } from "../guests/linux/reference.mjs";
 
 const bin = fileURLToPath(new URL("../bin/webkvm.js", import.meta.url));
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -46,6 +48,15 @@ describe("webkvm CLI", () => {
     expect(run("run", "guests/hello/hello.bin", "--kernel", file).status).toBe(2); // one of IMAGE and --kernel
   });
 
+  it("linux boots the bundled guests/linux to its init and exits with its SRST reason; it takes no --kernel / --initrd", () => {
+    const r = run("linux", "--mem", "64M");
+    expect(r.stdout.replace(/\r\n/g, "\n")).toContain(`${INIT_FIRST_LINE_PREFIX}6.1.192\n`);
+    expect(r.stdout.replace(/\r\n/g, "\n")).toContain(initResultLine());
+    expect([r.status, r.stderr]).toEqual([0, expect.stringMatching(/shutdown \(reason 0\)/)]);
+    expect(run("linux", "--kernel", "guests/linux/Image").status).toBe(2);
+    expect(run("linux", "--initrd", "guests/linux/initramfs.cpio").status).toBe(2);
+  });
+
   it("script prints one line per op", () => {
     const r = run("script", "conformance/golden/lifecycle.txt");
     expect(r.status).toBe(0);
@@ -56,7 +67,7 @@ describe("webkvm CLI", () => {
     expect(run("frobnicate").status).toBe(2);
     expect(run("run").status).toBe(2);
     expect(run("run", "/nonexistent.bin").status).toBe(1);
-    for (const c of ["run", "script", "bench"]) {
+    for (const c of ["run", "linux", "script", "bench"]) {
       const r = run(c, "--help");
       expect([c, r.status, r.stdout.startsWith(`usage: webkvm ${c}`)]).toEqual([c, 0, true]);
     }

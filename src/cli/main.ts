@@ -14,6 +14,9 @@ commands:
                   boot Linux (an Image or vmlinux) with a generated device tree; console to stdout.
                   Exit status: the guest's SRST reason (0 success, 1 failure), 3 if it
                   stopped any other way (halt, memory fault, limit).
+  linux [--append ARGS] [--mem SIZE] [--vcpus N] [--dirty-log] [--max-instructions N]
+                  boot the bundled Linux (guests/linux: Image + initramfs.cpio) as run --kernel
+                  does; a source checkout (the GPL-2.0 guest images are not in the package)
   script FILE     run a conformance script (conformance/README.md), one result line per op
   bench [--quick] run the benchmarks (a source checkout: bench/ is not in the published package)
   help            this text       (every command takes --help)
@@ -107,6 +110,26 @@ async function benchCommand(args: string[]): Promise<number> {
   return r.status === 0 ? 0 : 1;
 }
 
+const LINUX_USAGE = `usage: webkvm linux [--append ARGS] [--mem SIZE] [--vcpus N] [--dirty-log] [--max-instructions N]
+  Boots guests/linux/Image with guests/linux/initramfs.cpio (webkvm run --kernel ... --initrd ...; same options
+  and exit status). Needs a source checkout: the guest images (GPL-2.0, with their source notes) are not in the
+  published package.`;
+
+async function linuxCommand(args: string[]): Promise<number> {
+  if (args.includes("--help")) { process.stdout.write(LINUX_USAGE + "\n"); return 0; }
+  if (args.some((a) => a === "--kernel" || a === "--initrd" || a === "--arg")) { process.stderr.write(LINUX_USAGE + "\n"); return 2; }
+  const { existsSync } = await import("node:fs");
+  const { fileURLToPath } = await import("node:url");
+  const kernel = fileURLToPath(new URL("../../guests/linux/Image", import.meta.url));
+  const initrd = fileURLToPath(new URL("../../guests/linux/initramfs.cpio", import.meta.url));
+  if (!existsSync(kernel) || !existsSync(initrd)) {
+    process.stderr.write("webkvm: the bundled Linux is not part of this installation (use a source checkout, " +
+      "or webkvm run --kernel Image --initrd FILE)\n");
+    return 1;
+  }
+  return runCommand(["--kernel", kernel, "--initrd", initrd, ...args]);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
@@ -115,6 +138,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "run") return runCommand(rest);
   if (cmd === "bench") return benchCommand(rest);
+  if (cmd === "linux") return linuxCommand(rest);
   if (cmd === "script") {
     if (rest.includes("--help")) {
       process.stdout.write("usage: webkvm script [--debug-core] FILE\n  runs a conformance script (language: conformance/README.md;" +
