@@ -21,6 +21,7 @@ const GUEST_CODE = [
   "test/kvm-run-failures.test.ts",
   "test/pre-fault-memory.test.ts",
   "test/linux-boot.test.ts",
+  "test/kvm-interrupt.test.ts",
 ];
 
 export default defineConfig({

@@ -29,6 +29,8 @@ import { MMU_STAT_REMOTE_FLUSHES } from "../selectors";
 export const KVM_REQ_TLB_FLUSH: u32 = 1;
 /** A signal to the vCPU's thread (vcpu.kick): KVM_RUN returns EINTR at the next boundary, or at once. */
 export const REQ_SIGNAL: u32 = 2;
+/** KVM_INTERRUPT changed the line (irqs_pending_mask): the running vCPU copies it in at the next boundary. */
+export const KVM_REQ_IRQ: u32 = 4;
 
 /** The vCPU this thread runs in KVM_RUN (threads build), 0 outside KVM_RUN. Per instance. */
 let running: usize = 0;
