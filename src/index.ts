@@ -32,6 +32,7 @@ export { KvmRun, KVM_EXIT, EXIT_NAMES } from "./kvm-run.js";
 export { MmioBus } from "./vmm/devices/mmio-bus.js";
 export type { MmioDevice } from "./vmm/devices/mmio-bus.js";
 export { Uart16550 } from "./vmm/devices/uart16550.js";
+export { Plic } from "./vmm/devices/plic.js";
 export { handleSbi, hartMask } from "./vmm/sbi.js";
 export type { SbiHost, SbiCall, SbiHsm } from "./vmm/sbi.js";
 export { parseImage } from "./vmm/elf.js";
