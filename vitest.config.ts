@@ -22,6 +22,7 @@ const GUEST_CODE = [
   "test/pre-fault-memory.test.ts",
   "test/linux-boot.test.ts",
   "test/kvm-interrupt.test.ts",
+  "test/linux-ttys0.test.ts",
 ];
 
 export default defineConfig({

@@ -26,4 +26,18 @@ describe("Linux on webkvm with console=ttyS0 (16550 + PLIC)", () => {
     expect(out).toContain(initResultLine());
     expect([r.stop, r.reason]).toEqual(["shutdown", 0]);
   });
+
+  it("bytes typed at the UART once /init runs reach the guest: the 8250 driver reads them all and the tty echoes them", async () => {
+    const kvm = await openKvm();
+    const m = await Machine.create({ kvm, memSize: 64n << 20n });
+    m.loadLinux({ kernel: file("Image"), initrd: file("initramfs.cpio"), cmdline: "console=ttyS0" });
+    let runs = 0;
+    while (!m.output.includes("Run /init") && runs++ < 400) m.run({ maxInstructions: 1_000_000n });
+    m.uart.feed("typed\n");
+    expect(m.uart.rxPending).toBe(6);
+    const r = m.run({ maxInstructions: 400_000_000n });
+    expect(m.uart.rxPending).toBe(0);
+    expect(m.output.replace(/\r\n/g, "\n")).toMatch(/Run \/init[^]*typed\n/);
+    expect(r.stop).toBe("shutdown");
+  });
 });
