@@ -23,8 +23,7 @@ import { takeTrap, interruptToTake } from "./trap";
 import { execSystem, completeEcall, SYS_CONTINUE, SYS_SBI } from "./system";
 import { instrUntilTimer } from "./timer";
 import { accessStatus, ACCESS_OK } from "../mmu/access_state";
-import { guestEnter, guestExit, takeRequests, runningVcpu, REQ_SIGNAL, KVM_REQ_TLB_FLUSH, KVM_REQ_IRQ } from "../kvm/requests";
-import { irqLineToCpu } from "../kvm/interrupt";
+import { guestEnter, guestExit, takeRequests, runningVcpu, REQ_SIGNAL, KVM_REQ_TLB_FLUSH, KVM_REQ_IRQ, irqLineToCpu } from "../kvm/requests";
 
 // Why cpuRun returned.
 /** The budget is used up. */

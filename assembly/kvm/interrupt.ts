@@ -14,7 +14,7 @@ import { Vcpu, vcpuOf } from "./kvm_host";
 import { vcpuLoaded } from "./vcpu_run";
 import { makeRequest, KVM_REQ_IRQ } from "./requests";
 import { cpuSetExternalIrq } from "../cpu/execute";
-import { OFF_EXT_IRQ, cpuState } from "../cpu/state";
+import { OFF_EXT_IRQ } from "../cpu/state";
 import { fail, EFAULT, CHECK_COPY_FROM_USER } from "../errno";
 
 /** _IOW(KVMIO, 0x86, struct kvm_interrupt) */
@@ -33,7 +33,7 @@ export function interruptIoctl(p: usize, argLen: i32): i32 {
 /**
  * Sets the line and makes the vCPU see it. One thread: in whichever copy of the
  * CPU state is the vCPU's now. Threads build: through the Vcpu and a request
- * (vcpuLoad and cpuRun copy it in; see irqLineToCpu).
+ * (vcpuLoad and cpuRun copy it in: requests.ts irqLineToCpu).
  */
 export function setIrqLine(p: usize, level: bool): void {
   if (WEBKVM_THREADS) {
@@ -44,9 +44,4 @@ export function setIrqLine(p: usize, level: bool): void {
   vcpuOf(p).irqLine = level ? 1 : 0;
   if (vcpuLoaded(p)) cpuSetExternalIrq(level);
   else store<u32>(vcpuOf(p).cpuState + OFF_EXT_IRQ, level ? 1 : 0);
-}
-
-/** Threads build: the loaded vCPU's CPU state takes the line (vcpu_load, KVM_REQ_IRQ). */
-export function irqLineToCpu(p: usize): void {
-  store<u32>(cpuState() + OFF_EXT_IRQ, atomic.load<u32>(p + offsetof<Vcpu>("irqLine")));
 }

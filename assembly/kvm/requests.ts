@@ -23,6 +23,7 @@ import { Vm, Vcpu, vcpuOf, vcpuAt } from "./kvm_host";
 import { vcpuSrcuReadLock, vcpuSrcuReadUnlock } from "./srcu";
 import { waitWhileEquals, futexWakeAll } from "../threads";
 import { mmuStatAdd } from "../mmu/stats";
+import { cpuState, OFF_EXT_IRQ } from "../cpu/state";
 import { MMU_STAT_REMOTE_FLUSHES } from "../selectors";
 
 /** KVM_REQ_TLB_FLUSH: translations the vCPU read before a zap are gone. */
@@ -99,4 +100,9 @@ export function makeAllCpusRequestWait(vm: Vm, req: u32): void {
 export function kvmFlushRemoteTlbs(vm: Vm): void {
   mmuStatAdd(MMU_STAT_REMOTE_FLUSHES, 1);
   makeAllCpusRequestWait(vm, KVM_REQ_TLB_FLUSH);
+}
+
+/** Threads build: the loaded vCPU's CPU state takes KVM_INTERRUPT's line (kvm/interrupt.ts) at vcpu_load and on KVM_REQ_IRQ. */
+export function irqLineToCpu(p: usize): void {
+  store<u32>(cpuState() + OFF_EXT_IRQ, atomic.load<u32>(p + offsetof<Vcpu>("irqLine")));
 }

@@ -15,8 +15,7 @@ import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAUL
   EXITK_FAIL } from "../mmu/exit";
 import { ringCheckRequest } from "../dirty/ring";
 import { hvaToLinear } from "../hostmm/mm";
-import { setRunningVcpu, guestExit, takeRequests, REQ_SIGNAL, KVM_REQ_TLB_FLUSH, KVM_REQ_IRQ } from "./requests";
-import { irqLineToCpu } from "./interrupt";
+import { setRunningVcpu, guestExit, takeRequests, REQ_SIGNAL, KVM_REQ_TLB_FLUSH, KVM_REQ_IRQ, irqLineToCpu } from "./requests";
 import { vcpuSrcuReadLock, vcpuSrcuReadUnlock } from "./srcu";
 import { threadId } from "../threads";
 import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMIO_PHYS_ADDR, KVM_RUN_MMIO_DATA,

@@ -1,7 +1,8 @@
 // A small VMM around the KVM surface: one VM with RAM at 0x80000000, one or
 // more vCPUs (harts 0..n-1, the others STOPPED until SBI HSM starts them, as
-// kvm_arch_vcpu_postcreate powers off all but the first), a UART on the MMIO
-// bus, and the SBI calls (sbi.ts; IPIs and remote fences reach a hart as
+// kvm_arch_vcpu_postcreate powers off all but the first), a UART and a PLIC on
+// the MMIO bus (the PLIC drives each hart's external interrupt through
+// KVM_INTERRUPT), and the SBI calls (sbi.ts; IPIs and remote fences reach a hart as
 // requests taken before its next KVM_RUN). loadLinux boots a kernel with a
 // generated device tree (linux.ts, device-tree.ts). Several vCPUs share this thread round-robin, one
 // KVM_RUN per turn with an instruction budget. What `webkvm run`, `npm start`
