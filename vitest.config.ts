@@ -21,6 +21,8 @@ const GUEST_CODE = [
   "test/kvm-run-failures.test.ts",
   "test/pre-fault-memory.test.ts",
   "test/linux-boot.test.ts",
+  "test/kvm-interrupt.test.ts",
+  "test/linux-ttys0.test.ts",
 ];
 
 // Files that never open the in-process core the test projects choose: the

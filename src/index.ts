@@ -34,6 +34,7 @@ export { MMU_STAT } from "./abi.gen.js";
 export { MmioBus } from "./vmm/devices/mmio-bus.js";
 export type { MmioDevice } from "./vmm/devices/mmio-bus.js";
 export { Uart16550 } from "./vmm/devices/uart16550.js";
+export { Plic } from "./vmm/devices/plic.js";
 export { handleSbi, hartMask } from "./vmm/sbi.js";
 export type { SbiHost, SbiCall, SbiHsm } from "./vmm/sbi.js";
 export { parseImage } from "./vmm/elf.js";

@@ -25,6 +25,10 @@ export const KVM_SET_TSS_ADDR = _IO(0x47);
 export const KVM_SET_IDENTITY_MAP_ADDR = _IOW(0x48, 8);
 export const KVM_SET_USER_MEMORY_REGION2 = _IOW(0x49, 160);
 export const KVM_RUN = _IO(0x80);
+/** struct kvm_interrupt { __u32 irq; }: on RISC-V, KVM_INTERRUPT_SET raises the supervisor external interrupt; any other value lowers it. */
+export const KVM_INTERRUPT = _IOW(0x86, 4);
+export const KVM_INTERRUPT_SET = 0xffffffff;
+export const KVM_INTERRUPT_UNSET = 0xfffffffe;
 export const KVM_ENABLE_CAP = _IOW(0xa3, 104);
 export const KVM_GET_ONE_REG = _IOW(0xab, 16);
 export const KVM_SET_ONE_REG = _IOW(0xac, 16);

@@ -9,7 +9,7 @@ import { LOOKUP } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
-import { KVM_RUN, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory, PAGE_SIZE } from "./uapi.js";
+import { KVM_RUN, KVM_INTERRUPT, KVM_INTERRUPT_SET, KVM_INTERRUPT_UNSET, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory, PAGE_SIZE } from "./uapi.js";
 import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME } from "./riscv.js";
 import { type U64, toU64 } from "./u64.js";
 
@@ -114,6 +114,18 @@ export class Vcpu {
    */
   kick(): void {
     this.core.vcpuKick(this.fd);
+  }
+
+  /**
+   * KVM_INTERRUPT: raises (true) or lowers the guest's supervisor external
+   * interrupt, sip.SEIP: what an interrupt controller in the VMM (a PLIC)
+   * drives. From any thread, also while the vCPU runs on a Worker; a running
+   * vCPU takes it within its current chunk of instructions.
+   */
+  setExternalInterrupt(level: boolean): void {
+    const buf = new Uint8Array(4);
+    new DataView(buf.buffer).setUint32(0, level ? KVM_INTERRUPT_SET : KVM_INTERRUPT_UNSET, true);
+    checkedIoctl(this.core, this.fd, KVM_INTERRUPT, "KVM_INTERRUPT", buf, {});
   }
 
   /**

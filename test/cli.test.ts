@@ -57,6 +57,24 @@ describe("webkvm CLI", () => {
     expect(run("linux", "--initrd", "guests/linux/initramfs.cpio").status).toBe(2);
   });
 
+  it("run --kernel forwards stdin to the guest's consoles: a stand-in kernel reads a byte with SBI getchar and prints it", () => {
+    // Legacy getchar until a byte comes (-1 while none has), putchar it, then SRST shutdown.
+    const p = new A.Program(0x80200040n);
+    p.label("poll").li(REG.a7, 2).emit(A.ecall()).to("poll", (off) => A.blt(REG.a0, 0, off));
+    p.li(REG.a7, 1).emit(A.ecall()).li(REG.a7, 0x53525354).li(REG.a6, 0).li(REG.a0, 0).li(REG.a1, 0).emit(A.ecall());
+    const code = p.finish();
+    const img = new Uint8Array(64 + code.byteLength), dv = new DataView(img.buffer);
+    dv.setUint32(0, A.jal(0, 64), true);
+    dv.setBigUint64(8, 0x200000n, true);
+    dv.setUint32(56, 0x05435352, true);
+    img.set(new Uint8Array(code.buffer), 64);
+    const file = join(mkdtempSync(join(tmpdir(), "webkvm-cli-")), "Image");
+    writeFileSync(file, img);
+    const r = spawnSync(process.execPath, [bin, "run", "--kernel", file, "--mem", "16M", "--max-instructions", "50000000"],
+      { cwd: root, encoding: "utf8", input: "Q", timeout: 50_000 });
+    expect([r.stdout, r.status]).toEqual(["Q", 0]);
+  });
+
   it("script prints one line per op", () => {
     const r = run("script", "conformance/golden/lifecycle.txt");
     expect(r.status).toBe(0);

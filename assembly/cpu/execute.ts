@@ -23,7 +23,7 @@ import { takeTrap, interruptToTake } from "./trap";
 import { execSystem, completeEcall, SYS_CONTINUE, SYS_SBI } from "./system";
 import { instrUntilTimer } from "./timer";
 import { accessStatus, ACCESS_OK } from "../mmu/access_state";
-import { guestEnter, guestExit, takeRequests, runningVcpu, REQ_SIGNAL, KVM_REQ_TLB_FLUSH } from "../kvm/requests";
+import { guestEnter, guestExit, takeRequests, runningVcpu, REQ_SIGNAL, KVM_REQ_TLB_FLUSH, KVM_REQ_IRQ, irqLineToCpu } from "../kvm/requests";
 
 // Why cpuRun returned.
 /** The budget is used up. */
@@ -88,6 +88,8 @@ export function cpuRun(budget: i32): i32 {
       // between chunks).
       if (takeRequests(runningVcpu(), REQ_SIGNAL) != 0) return EXIT_INTR;
       takeRequests(runningVcpu(), KVM_REQ_TLB_FLUSH);
+      // KVM_INTERRUPT moved the line (kvm_riscv_vcpu_flush_interrupts): taken at this boundary.
+      if (takeRequests(runningVcpu(), KVM_REQ_IRQ) != 0) irqLineToCpu(runningVcpu());
       continue;
     }
     runLimit = chunk;

@@ -19,6 +19,7 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "./set_memslot";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg, vcpuPut } from "./vcpu_run";
+import { interruptIoctl, KVM_INTERRUPT } from "./interrupt";
 import { cpuSignal } from "../cpu/execute";
 import { preFaultMemoryIoctl } from "./pre_fault";
 import { getDirtyLog, clearDirtyLog } from "../dirty/log";
@@ -206,6 +207,8 @@ function vmUserIoctl(fd: i32, kind: i32, nr: u32, argLen: i32, arg: u64): i32 {
   vmHold(vm);
   let r: i32;
   if (kind == FD_VM) r = vmIoctl(vm, nr, argLen, arg);
+  // kvm_arch_vcpu_async_ioctl: before vcpu->mutex, so it reaches a vCPU running on another thread.
+  else if (nr == KVM_INTERRUPT) r = interruptIoctl(obj, argLen);
   else if (nr != KVM_RUN) r = vcpuIoctl(obj, nr, argLen);
   else {
     const outer = runningVm;

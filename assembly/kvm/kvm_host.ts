@@ -245,6 +245,12 @@ export function vmListRemove(p: usize): void {
   loadedIn: usize;
   /** vcpu->pid: the thread (threads.ts threadId) that issued the last KVM_RUN; 0 before the first. */
   pid: i32;
+  /**
+   * The external interrupt line KVM_INTERRUPT sets (irqs_pending's IRQ_VS_EXT):
+   * written by any thread, copied into the CPU state (sip.SEIP) when the vCPU
+   * is loaded and when a running vCPU takes KVM_REQ_IRQ (kvm/interrupt.ts).
+   */
+  irqLine: u32;
 }
 
 @inline export function vcpuOf(p: usize): Vcpu {

@@ -23,12 +23,15 @@ import { Vm, Vcpu, vcpuOf, vcpuAt } from "./kvm_host";
 import { vcpuSrcuReadLock, vcpuSrcuReadUnlock } from "./srcu";
 import { waitWhileEquals, futexWakeAll } from "../threads";
 import { mmuStatAdd } from "../mmu/stats";
+import { cpuState, OFF_EXT_IRQ } from "../cpu/state";
 import { MMU_STAT_REMOTE_FLUSHES } from "../selectors";
 
 /** KVM_REQ_TLB_FLUSH: translations the vCPU read before a zap are gone. */
 export const KVM_REQ_TLB_FLUSH: u32 = 1;
 /** A signal to the vCPU's thread (vcpu.kick): KVM_RUN returns EINTR at the next boundary, or at once. */
 export const REQ_SIGNAL: u32 = 2;
+/** KVM_INTERRUPT changed the line (irqs_pending_mask): the running vCPU copies it in at the next boundary. */
+export const KVM_REQ_IRQ: u32 = 4;
 
 /** The vCPU this thread runs in KVM_RUN (threads build), 0 outside KVM_RUN. Per instance. */
 let running: usize = 0;
@@ -97,4 +100,9 @@ export function makeAllCpusRequestWait(vm: Vm, req: u32): void {
 export function kvmFlushRemoteTlbs(vm: Vm): void {
   mmuStatAdd(MMU_STAT_REMOTE_FLUSHES, 1);
   makeAllCpusRequestWait(vm, KVM_REQ_TLB_FLUSH);
+}
+
+/** Threads build: the loaded vCPU's CPU state takes KVM_INTERRUPT's line (kvm/interrupt.ts) at vcpu_load and on KVM_REQ_IRQ. */
+export function irqLineToCpu(p: usize): void {
+  store<u32>(cpuState() + OFF_EXT_IRQ, atomic.load<u32>(p + offsetof<Vcpu>("irqLine")));
 }

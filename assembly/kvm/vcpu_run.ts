@@ -15,7 +15,7 @@ import { completeMmio, dropFragments, EXITK_MMIO, EXITK_RETRY, EXITK_MEMORY_FAUL
   EXITK_FAIL } from "../mmu/exit";
 import { ringCheckRequest } from "../dirty/ring";
 import { hvaToLinear } from "../hostmm/mm";
-import { setRunningVcpu, guestExit, takeRequests, REQ_SIGNAL, KVM_REQ_TLB_FLUSH } from "./requests";
+import { setRunningVcpu, guestExit, takeRequests, REQ_SIGNAL, KVM_REQ_TLB_FLUSH, KVM_REQ_IRQ, irqLineToCpu } from "./requests";
 import { vcpuSrcuReadLock, vcpuSrcuReadUnlock } from "./srcu";
 import { threadId } from "../threads";
 import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMIO_PHYS_ADDR, KVM_RUN_MMIO_DATA,
@@ -43,7 +43,12 @@ export function vcpuLoad(p: usize): void {
   if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, cpuState(), CPU_STATE_SIZE);
   memory.copy(cpuState(), vcpuOf(p).cpuState, CPU_STATE_SIZE);
   loaded = p;
-  if (WEBKVM_THREADS) vcpuOf(p).loadedIn = cpuState();
+  if (WEBKVM_THREADS) {
+    vcpuOf(p).loadedIn = cpuState();
+    // KVM_INTERRUPT's line as it is now; a later change comes as KVM_REQ_IRQ.
+    takeRequests(p, KVM_REQ_IRQ);
+    irqLineToCpu(p);
+  }
 }
 
 /** vcpu_put (threads build): the state goes back to the vCPU, so the next ioctl may come from any thread. */

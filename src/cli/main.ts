@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { runScript } from "../conformance/index.js";
 import { Kvm } from "../kvm.js";
-import { Machine } from "../vmm/machine.js";
+import { Machine, type RunResult } from "../vmm/machine.js";
 
 const USAGE = `usage: webkvm <command> [args]
 
@@ -11,7 +11,8 @@ commands:
   run IMAGE [--mem SIZE] [--dirty-log] [--arg N] [--max-instructions N]
                   boot a RISC-V guest (flat image at 0x80000000, or ELF); UART to stdout.
   run --kernel Image [--initrd FILE] [--append ARGS] [--mem SIZE] [--vcpus N]
-                  boot Linux (an Image or vmlinux) with a generated device tree; console to stdout.
+                  boot Linux (an Image or vmlinux) with a generated device tree; console to stdout,
+                  stdin to the guest (the UART, console=ttyS0, and the SBI console, console=hvc0).
                   Exit status: the guest's SRST reason (0 success, 1 failure), 3 if it
                   stopped any other way (halt, memory fault, limit).
   linux [--append ARGS] [--mem SIZE] [--vcpus N] [--dirty-log] [--max-instructions N]
@@ -83,12 +84,40 @@ async function runCommand(args: string[]): Promise<number> {
   }
   if (process.stderr.isTTY) process.stderr.write(`webkvm: booting ${kernel ?? image} with ${mem >> 20n} MiB\n`);
   const t0 = performance.now();
-  const r = m.run({ maxInstructions: max });
+  const r = linux ? await runWithInput(m, max) : m.run({ maxInstructions: max });
   const secs = (performance.now() - t0) / 1000;
   process.stderr.write(`webkvm: ${r.stop}${r.stop === "shutdown" || r.stop === "reboot" ? ` (reason ${r.reason})` : ""}` +
     `, ${r.instructions} instructions in ${secs.toFixed(3)} s (${(Number(r.instructions) / secs / 1e6).toFixed(0)} MIPS), ${r.exits} exits\n`);
   if (r.stop === "shutdown" || r.stop === "reboot") return r.reason === 0 ? 0 : 1;
   return 3;
+}
+
+/** Instructions per run() slice while stdin is forwarded: between slices the event loop delivers typed bytes. */
+const INPUT_SLICE = 5_000_000n;
+
+/**
+ * Machine.run in slices, stdin forwarded to the guest's consoles between them:
+ * to the UART (its receive interrupt, console=ttyS0) and to the SBI console
+ * (getchar / DBCN read, console=hvc0). Totals as one run() reports them.
+ */
+async function runWithInput(m: Machine, max: bigint | undefined): Promise<RunResult> {
+  const onData = (b: Buffer) => { m.uart.feed(b); m.feedConsole(b); };
+  process.stdin.on("data", onData);
+  let instructions = 0n, exits = 0;
+  try {
+    for (;;) {
+      const left = max === undefined ? INPUT_SLICE : max - instructions;
+      const r = m.run({ maxInstructions: left < INPUT_SLICE ? left : INPUT_SLICE });
+      instructions += r.instructions;
+      exits += r.exits;
+      if (r.stop !== "limit" || (max !== undefined && instructions >= max)) return { ...r, instructions, exits };
+      await new Promise((done) => setImmediate(done));
+    }
+  } finally {
+    process.stdin.off("data", onData);
+    process.stdin.pause();
+    process.stdin.unref?.();
+  }
 }
 
 const BENCH_USAGE = `usage: webkvm bench [--quick]

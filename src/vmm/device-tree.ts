@@ -2,7 +2,7 @@
 // kvmtool does for RISC-V KVM guests: the root (2 address and 2 size cells),
 // /chosen (boot arguments, the console, the initrd), one memory node per RAM
 // slot, /cpus with the timebase and one cpu@N per hart (each with its local
-// interrupt controller), and the UART under a simple-bus.
+// interrupt controller), and the PLIC and the UART (its source 1) under a simple-bus.
 
 import { FdtWriter } from "./fdt.js";
 
@@ -24,7 +24,9 @@ export interface DeviceTreeConfig {
   /** The `time` CSR's frequency (KVM_REG_RISCV_TIMER frequency). */
   timebaseHz: number;
   /** The 16550 (byte registers at stride 1, byte accesses only). */
-  uart: { base: bigint; size: bigint; clockHz: number };
+  uart: { base: bigint; size: bigint; clockHz: number; irq?: number };
+  /** The PLIC (one S-mode context per hart, in hart order); without it the UART has no interrupt and is polled. */
+  plic?: { base: bigint; size: bigint; ndev: number };
   bootargs?: string;
   /** The initramfs in guest-physical memory: [start, end). */
   initrd?: { start: bigint; end: bigint };
@@ -62,6 +64,7 @@ export function buildDeviceTree(c: DeviceTreeConfig): Uint8Array {
     w.beginNode(`memory@${hex(m.base)}`).prop("device_type", "memory").prop("reg", cells64(m.base, m.size)).endNode();
   }
 
+  const intc: number[] = [];
   w.beginNode("cpus").prop("#address-cells", [1]).prop("#size-cells", [0]).prop("timebase-frequency", [c.timebaseHz]);
   for (let h = 0; h < c.harts; h++) {
     w.beginNode(`cpu@${h}`)
@@ -69,18 +72,29 @@ export function buildDeviceTree(c: DeviceTreeConfig): Uint8Array {
       .prop("compatible", "riscv").prop("riscv,isa", c.isa ?? GUEST_ISA).prop("mmu-type", "riscv,sv39");
     w.beginNode("interrupt-controller")
       .prop("#interrupt-cells", [1]).prop("interrupt-controller", null)
-      .prop("compatible", "riscv,cpu-intc").prop("phandle", [w.phandle()])
+      .prop("compatible", "riscv,cpu-intc").prop("phandle", [intc[h] = w.phandle()])
       .endNode();
     w.endNode();
   }
   w.endNode();
 
-  // No PLIC yet: the UART has no interrupts property, so Linux's 8250 driver polls it.
   w.beginNode("soc").prop("#address-cells", [2]).prop("#size-cells", [2]).prop("compatible", "simple-bus").prop("ranges", null);
+  let plic = 0;
+  if (c.plic) {
+    // Context N is hart N's S-mode external interrupt (9 in its cpu-intc), as irq-sifive-plic maps them.
+    w.beginNode(`plic@${hex(c.plic.base)}`)
+      .prop("compatible", "sifive,plic-1.0.0\0riscv,plic0").prop("reg", cells64(c.plic.base, c.plic.size))
+      .prop("interrupts-extended", intc.flatMap((p) => [p, 9]))
+      .prop("riscv,ndev", [c.plic.ndev]).prop("#interrupt-cells", [1]).prop("#address-cells", [0])
+      .prop("interrupt-controller", null).prop("phandle", [plic = w.phandle()])
+      .endNode();
+  }
   w.beginNode(uartNode)
     .prop("compatible", "ns16550a").prop("reg", cells64(c.uart.base, c.uart.size))
-    .prop("clock-frequency", [c.uart.clockHz]).prop("reg-shift", [0]).prop("reg-io-width", [1])
-    .endNode();
+    .prop("clock-frequency", [c.uart.clockHz]).prop("reg-shift", [0]).prop("reg-io-width", [1]);
+  // Without an interrupt Linux's 8250 driver polls the UART.
+  if (plic !== 0 && c.uart.irq !== undefined) w.prop("interrupt-parent", [plic]).prop("interrupts", [c.uart.irq]);
+  w.endNode();
   w.endNode();
 
   w.endNode();

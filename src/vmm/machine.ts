@@ -1,7 +1,8 @@
 // A small VMM around the KVM surface: one VM with RAM at 0x80000000, one or
 // more vCPUs (harts 0..n-1, the others STOPPED until SBI HSM starts them, as
-// kvm_arch_vcpu_postcreate powers off all but the first), a UART on the MMIO
-// bus, and the SBI calls (sbi.ts; IPIs and remote fences reach a hart as
+// kvm_arch_vcpu_postcreate powers off all but the first), a UART and a PLIC on
+// the MMIO bus (the PLIC drives each hart's external interrupt through
+// KVM_INTERRUPT), and the SBI calls (sbi.ts; IPIs and remote fences reach a hart as
 // requests taken before its next KVM_RUN). loadLinux boots a kernel with a
 // generated device tree (linux.ts, device-tree.ts). Several vCPUs share this thread round-robin, one
 // KVM_RUN per turn with an instruction budget. What `webkvm run`, `npm start`
@@ -15,9 +16,10 @@ import { KvmError } from "../errors.js";
 import { VcpuThread } from "../vcpu-thread.js";
 import { MmioBus } from "./devices/mmio-bus.js";
 import { Uart16550 } from "./devices/uart16550.js";
+import { Plic, PLIC_SIZE } from "./devices/plic.js";
 import { handleSbi, hsmHartStart, type SbiHost, type SbiHsm } from "./sbi.js";
 import { parseImage } from "./elf.js";
-import { RAM_BASE, UART_BASE, UART_SIZE, UART_CLOCK_HZ } from "./platform.js";
+import { RAM_BASE, UART_BASE, UART_SIZE, UART_CLOCK_HZ, PLIC_BASE, PLIC_NDEV, UART_IRQ } from "./platform.js";
 import { buildDeviceTree } from "./device-tree.js";
 import { placeKernel, planBoot, type BootLayout } from "./linux.js";
 import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE } from "../uapi.js";
@@ -26,6 +28,8 @@ import { type U64, toU64 } from "../u64.js";
 
 /** sip's supervisor software interrupt bit (what an SBI IPI makes pending). */
 const SIP_SSIP = 2n;
+/** sip / sie's supervisor external interrupt bit (what the PLIC drives through KVM_INTERRUPT). */
+const SIP_SEIP = 1n << 9n;
 
 export interface MachineOptions {
   kvm?: Kvm;
@@ -87,6 +91,8 @@ export interface RunResult {
 export class Machine {
   readonly bus = new MmioBus();
   readonly uart: Uart16550;
+  /** The interrupt controller: the UART is its source UART_IRQ; context N drives hart N's sip.SEIP (KVM_INTERRUPT). */
+  readonly plic: Plic;
   /** Everything the guest wrote to its console (UART and SBI putchar). */
   output = "";
   /** The boot hart's vCPU (vcpus[0]). */
@@ -119,8 +125,10 @@ export class Machine {
     this.halted = vcpus.map(() => false);
     this.ipiPending = vcpus.map(() => false);
     this.flushPending = vcpus.map(() => false);
-    this.uart = new Uart16550((b) => this.console(b));
+    this.plic = new Plic(PLIC_NDEV, vcpus.length, (hart, high) => this.externalInterrupt(hart, high));
+    this.uart = new Uart16550((b) => this.console(b), (high) => this.plic.setIrq(UART_IRQ, high));
     this.bus.register("uart", UART_BASE, 0x100n, this.uart);
+    this.bus.register("plic", PLIC_BASE, PLIC_SIZE, this.plic);
   }
 
   static async create(opts: MachineOptions = {}): Promise<Machine> {
@@ -168,7 +176,8 @@ export class Machine {
     const tree = (initrd?: { start: bigint; end: bigint }) => buildDeviceTree({
       harts: this.vcpus.length, memory: [{ base: RAM_BASE, size: this.memSize }],
       timebaseHz: Number(this.vcpu.getOneReg(REG_TIMER_FREQUENCY)),
-      uart: { base: UART_BASE, size: UART_SIZE, clockHz: UART_CLOCK_HZ }, bootargs: boot.cmdline ?? "", initrd,
+      uart: { base: UART_BASE, size: UART_SIZE, clockHz: UART_CLOCK_HZ, irq: UART_IRQ },
+      plic: { base: PLIC_BASE, size: PLIC_SIZE, ndev: PLIC_NDEV }, bootargs: boot.cmdline ?? "", initrd,
     });
     // The tree's size does not depend on the initrd's addresses, only on whether there is one.
     const sizing = tree(boot.initrd ? { start: 0n, end: 0n } : undefined);
@@ -227,6 +236,15 @@ export class Machine {
     this.started[hartid] = true;
     this.halted[hartid] = false;
     this.ipiPending[hartid] = false; // the reset clears pending interrupts
+  }
+
+  /**
+   * The PLIC moved hart's external interrupt line: KVM_INTERRUPT (which reaches
+   * a hart running on a Worker too); a hart halted in wfi wakes to take it.
+   */
+  private externalInterrupt(hart: number, high: boolean): void {
+    this.vcpus[hart].setExternalInterrupt(high);
+    if (high) this.halted[hart] = false;
   }
 
   /** A request for a hart: a halted hart wakes; one in KVM_RUN on a Worker is kicked out to take it. */
@@ -361,7 +379,9 @@ export class Machine {
     if (exit.reason === KVM_EXIT.INTR) return null; // budget used up, or a kick: a chance to stop
     if (exit.reason === KVM_EXIT.HLT) {
       // An IPI that arrived while the hart was on its way to this halt wakes it at once (kvm_arch_vcpu_runnable).
-      if (!this.ipiPending[hart]) this.halted[hart] = true;
+      // So does an external interrupt raised meanwhile that sie enables (wfi itself found none).
+      const external = this.plic.lineOf(hart) && (vcpu.getCsr("sie") & SIP_SEIP) !== 0n;
+      if (!this.ipiPending[hart] && !external) this.halted[hart] = true;
       return null;
     }
     if (exit.reason === KVM_EXIT.MEMORY_FAULT) return "memory-fault";
