@@ -34,7 +34,7 @@ const SCRATCH_MASK: usize = SCRATCH_STAGED + <usize>SMALL_SCRATCH_SIZE;
 /** cpu/state.ts's block: CPU_STATE_SIZE there must equal it. */
 export const CPU_BLOCK_BYTES: i32 = 512;
 /** cpu/decode.ts's table: DCACHE_ENTRIES * DCACHE_ENTRY_SIZE there must equal it. */
-export const DCACHE_BYTES: i32 = 16384 * 16;
+export const DCACHE_BYTES: i32 = 32768 * 16;
 const SCRATCH_CPU: usize = (SCRATCH_MASK + 16 + 63) & ~63;
 const SCRATCH_DCACHE: usize = SCRATCH_CPU + <usize>CPU_BLOCK_BYTES;
 /** mmu/access.ts's debug access log: per thread too (a shared one is written by every thread's every access). */

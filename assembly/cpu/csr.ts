@@ -91,8 +91,8 @@ export function csrWrite(csr: i32, v: u64): void {
     case CSR_SCOUNTEREN: setField(OFF_SCOUNTEREN, v & 0xffffffff); return;
     case CSR_SENVCFG: setField(OFF_SENVCFG, v & SENVCFG_WMASK); return;
     case CSR_SSCRATCH: setField(OFF_SSCRATCH, v); return;
-    // No C extension: IALIGN is 32, so sepc[1:0] are always zero.
-    case CSR_SEPC: setField(OFF_SEPC, v & ~<u64>3); return;
+    // The C extension: IALIGN is 16, so only sepc[0] is always zero.
+    case CSR_SEPC: setField(OFF_SEPC, v & ~<u64>1); return;
     case CSR_SCAUSE: setField(OFF_SCAUSE, v); return;
     case CSR_STVAL: setField(OFF_STVAL, v); return;
     case CSR_SIP: setField(OFF_SIP, (getField(OFF_SIP) & ~SIP_WMASK) | (v & SIP_WMASK)); return;

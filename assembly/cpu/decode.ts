@@ -1,8 +1,10 @@
 // Instruction decoding into a decode cache. Every instruction the fast loop
 // executes is first turned into a small record: one dense operation number (so
 // execution is a single jump-table dispatch), register indices and a
-// sign-extended immediate. Records live in a direct-mapped table indexed by pc
-// and tagged with the raw instruction word:
+// sign-extended immediate. Records live in a direct-mapped table indexed by
+// pc / 2 (compressed instructions, rvc.ts, start at any even pc) and tagged
+// with the raw instruction word (a compressed record's layout is in rvc.ts;
+// its tag is the 16-bit word, whose low bits tell it from any 32-bit word):
 //
 //   +0  u32  raw instruction (the tag)
 //   +4  u8   op (OP_* below; OP_ILLEGAL = 0)
@@ -24,7 +26,7 @@
 
 import { dcacheBase, DCACHE_BYTES } from "../layout";
 
-export const DCACHE_ENTRIES: i32 = 16384; // 64 KiB of code, 256 KiB of records
+export const DCACHE_ENTRIES: i32 = 32768; // 64 KiB of code, 512 KiB of records
 export const DCACHE_ENTRY_SIZE: i32 = 16;
 // @ts-ignore: static assert
 assert(DCACHE_ENTRIES * DCACHE_ENTRY_SIZE == DCACHE_BYTES);
@@ -38,7 +40,7 @@ export const X_DISCARD: i32 = 32;
 /** The record for the instruction at pc. */
 // @ts-ignore: decorator
 @inline export function dcacheEntry(pc: u64): usize {
-  return dcache() + ((<usize>pc & <usize>((DCACHE_ENTRIES - 1) << 2)) << 2);
+  return dcache() + ((<usize>pc & <usize>((DCACHE_ENTRIES - 1) << 1)) << 3);
 }
 
 // ---- operations ----
@@ -118,8 +120,8 @@ export const OP_FENCE: u8 = 63;
 export const OP_AMO: u8 = 64;
 /** The SYSTEM opcode: executed outside the fast loop by system.ts. */
 export const OP_SYSTEM: u8 = 65;
-/** A jump or branch whose offset is not 4-aligned: traps when taken. */
-export const OP_JUMP_MISALIGNED: u8 = 66;
+/** A compressed instruction: executed by rvc.ts (the record holds its expansion). */
+export const OP_RVC: u8 = 66;
 export const OP_COUNT: u8 = 67;
 
 // ---- immediates (inst >> n is an arithmetic shift of the sign bit) ----
@@ -195,7 +197,7 @@ function opReg32(inst: i32): u8 {
 /** Sets dOp and dImm for inst. */
 function decodeFields(inst: i32): void {
   dImm = 0;
-  // inst[1:0] != 0b11 would be a compressed instruction: no C extension.
+  // inst[1:0] != 0b11 is a compressed instruction: rvc.ts decodes those.
   if ((inst & 3) != 3) { dOp = OP_ILLEGAL; return; }
   const f3 = (inst >>> 12) & 7;
   switch ((inst >>> 2) & 31) {
@@ -220,17 +222,16 @@ function decodeFields(inst: i32): void {
     case 0x18: { // BRANCH
       dImm = immB(inst);
       if (f3 == 2 || f3 == 3) dOp = OP_ILLEGAL;
-      else if ((dImm & 2) != 0) dOp = OP_JUMP_MISALIGNED;
       else dOp = f3 < 2 ? OP_BEQ + <u8>f3 : OP_BLT + <u8>(f3 - 4);
       return;
     }
-    case 0x19: // JALR (target alignment depends on rs1: checked when executed)
+    case 0x19: // JALR (IALIGN is 16: every even target, and so every offset, is fine)
       dImm = immI(inst);
       dOp = f3 == 0 ? OP_JALR : OP_ILLEGAL;
       return;
     case 0x1b: // JAL
       dImm = immJ(inst);
-      dOp = (dImm & 2) != 0 ? OP_JUMP_MISALIGNED : OP_JAL;
+      dOp = OP_JAL;
       return;
     case 0x1c: dOp = OP_SYSTEM; return;
   }

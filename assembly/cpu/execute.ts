@@ -68,7 +68,7 @@ export function cpuRun(budget: i32): i32 {
     const irq = interruptToTake();
     if (irq >= 0) takeTrap(CAUSE_INTERRUPT | <u64>irq, 0);
     // Only the host can put pc off alignment (every guest path checks targets).
-    if ((getPc() & 3) != 0) {
+    if ((getPc() & 1) != 0) { // IALIGN is 16 (the C extension)
       takeTrap(CAUSE_FETCH_MISALIGNED, getPc());
       left--;
       continue;

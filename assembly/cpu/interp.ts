@@ -10,14 +10,15 @@
 // page-crossing accesses, memory-layer slow paths) is in out-of-line calls.
 
 import { memFetch, fetchAddend } from "../mmu/access";
-import { accessStatus } from "../mmu/access_state";
-import { xRegs, getPc, setPc, addInstret, CAUSE_FETCH_MISALIGNED } from "./state";
-import { runLimit, stopReason, stopInst, stopNow, raise, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
+import { accessStatus, accessTval, ACCESS_EXCEPTION } from "../mmu/access_state";
+import { xRegs, getPc, setPc, addInstret } from "./state";
+import { runLimit, stopReason, stopInst, stopNow, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./load_store";
 import { execAmo } from "./amo";
 import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } from "./muldiv";
 import * as D from "./decode";
 import { dcacheEntry, decodeInto } from "./decode";
+import { stepRvc, rvcRetired, rvcJumped } from "./rvc";
 import { jitThreshold, jitTry } from "./jit/tier";
 import { JIT_NPC, JIT_STATUS, JIT_GO } from "./jit/translate";
 
@@ -38,19 +39,23 @@ export let lastRetired: i32 = 0;
 // @ts-ignore: decorator
 @inline function sext32(v: u64): u64 { return <u64><i64><i32>v; }
 
-/** OP_JUMP_MISALIGNED: is the jump or branch taken (and so must trap)? */
-function misalignedJumpTaken(e: usize): bool {
-  const inst = load<u32>(e);
-  if ((inst & 0x7f) == 0x6f) return true; // jal
-  const a = rs1(e), b = rs2(e);
-  switch ((inst >> 12) & 7) {
-    case 0: return a == b;
-    case 1: return a != b;
-    case 4: return <i64>a < <i64>b;
-    case 5: return <i64>a >= <i64>b;
-    case 6: return a < b;
-    default: return a >= b;
+/**
+ * The instruction word at pc through the memory layer (the page's
+ * translation is not cached yet). A 32-bit instruction in the page's last
+ * halfword is fetched in two halves, each through its own page's
+ * translation; a fault on either reports that half's address.
+ */
+function fetchSlow(pc: u64): u32 {
+  if ((pc & 0xfff) != 0xffe) return memFetch(pc);
+  // The first half from the page's last aligned word (a 4-byte read at pc would leave the page).
+  const lo = memFetch(pc - 2) >>> 16;
+  if (accessStatus != 0) {
+    if (accessStatus == ACCESS_EXCEPTION) accessTval = pc;
+    return 0;
   }
+  if ((lo & 3) != 3) return lo; // compressed: no second half
+  const hi = memFetch(pc + 2);
+  return accessStatus != 0 ? 0 : lo | (hi << 16);
 }
 
 /** Executes until runLimit instructions retired or one stopped the loop; returns stopReason. */
@@ -70,7 +75,7 @@ export function runFast(): i32 {
     // the pc to the translation tier.
     if (jitThreshold != 0) {
       if ((pc & ~<u64>0xfff) != codePage) {
-        memFetch(pc);
+        fetchSlow(pc);
         if (accessStatus != 0) { memStop(); continue; }
         codePage = pc & ~<u64>0xfff;
         codeAddend = fetchAddend(pc);
@@ -88,10 +93,11 @@ export function runFast(): i32 {
     }
     while (n < runLimit) {
       let inst: u32;
-      if ((pc & ~<u64>0xfff) == codePage) {
+      // pc + 2: a word starting in the page's last halfword leaves the page (fetchSlow splits it).
+      if (((pc + 2) & ~<u64>0xfff) == codePage) {
         inst = load<u32>(<usize>(pc + codeAddend));
       } else {
-        inst = memFetch(pc);
+        inst = fetchSlow(pc);
         if (accessStatus != 0) { memStop(); continue; }
         codePage = pc & ~<u64>0xfff;
         codeAddend = fetchAddend(pc);
@@ -99,7 +105,15 @@ export function runFast(): i32 {
       const e = dcacheEntry(pc);
       // On a miss, decode and go round again: keeping the decoder off the
       // path into the dispatch lets the hit path fall straight through.
-      if (load<u32>(e) != inst) { decodeInto(e, inst); continue; }
+      if (load<u32>(e) != inst) {
+        if ((inst & 3) == 3) { decodeInto(e, inst); continue; }
+        // A compressed instruction (its upper halfword is the next one's).
+        pc = stepRvc(e, pc, inst & 0xffff);
+        if (!rvcRetired) continue;
+        n++;
+        if (rvcJumped) break;
+        continue;
+      }
       // Every case ends in its own `pc += 4; n++; continue` (or a jump's
       // version of it) rather than sharing one tail after the switch: that
       // saves a jump per instruction, about a sixth of the loop's time.
@@ -158,25 +172,20 @@ export function runFast(): i32 {
           break;
         }
         case D.OP_JALR: {
+          // IALIGN is 16 (the C extension): any target with bit 0 cleared is fine.
           const target = (rs1(e) + imm(e)) & ~<u64>1; // before rd is written: rd may be rs1
-          // Without the C extension a target must be 4-aligned.
-          if ((target & 2) != 0) { raise(CAUSE_FETCH_MISALIGNED, target); continue; }
           wr(e, pc + 4);
           pc = target;
           n++;
           break;
         }
-        // ---- branches: pc is 4-aligned and decode routed odd offsets away ----
+        // ---- branches (offsets are even: every target is 2-aligned) ----
         case D.OP_BEQ: if (rs1(e) == rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
         case D.OP_BNE: if (rs1(e) != rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
         case D.OP_BLT: if (<i64>rs1(e) < <i64>rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
         case D.OP_BGE: if (<i64>rs1(e) >= <i64>rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
         case D.OP_BLTU: if (rs1(e) < rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
         case D.OP_BGEU: if (rs1(e) >= rs2(e)) { pc += imm(e); n++; break; } pc += 4; n++; continue;
-        case D.OP_JUMP_MISALIGNED: {
-          if (misalignedJumpTaken(e)) { raise(CAUSE_FETCH_MISALIGNED, pc + imm(e)); continue; }
-          pc += 4; n++; continue;
-        }
         // ---- loads and stores ----
         case D.OP_LB: {
           const v = loadData(rs1(e) + imm(e), 1);
@@ -245,6 +254,13 @@ export function runFast(): i32 {
         case D.OP_AMO: {
           if (!execAmo(<i32>inst)) continue;
           pc += 4; n++; continue;
+        }
+        case D.OP_RVC: { // compressed, and the next halfword happened to be 0 (so the tags matched)
+          pc = stepRvc(e, pc, inst & 0xffff);
+          if (!rvcRetired) continue;
+          n++;
+          if (rvcJumped) break;
+          continue;
         }
         case D.OP_SYSTEM: {
           stopInst = inst;

@@ -14,7 +14,7 @@ import { FdtWriter } from "./fdt.js";
  * FENCE, executed as one); Sstc (stimecmp, assembly/cpu/timer.ts); Svade (a
  * clear A or D bit faults, assembly/mmu/paging.ts). No C, F or D.
  */
-export const GUEST_ISA = "rv64ima_zicsr_zifencei_zicntr_zihpm_zihintpause_sstc_svade";
+export const GUEST_ISA = "rv64imac_zicsr_zifencei_zicntr_zihpm_zihintpause_sstc_svade";
 
 export interface DeviceTreeConfig {
   /** Hart ids 0..harts-1. */

@@ -236,3 +236,101 @@ export class Program {
     return Uint32Array.from(this.words);
   }
 }
+
+// ---- C extension (16-bit encodings; each encoder returns the halfword) ----
+// Bit placement helper: b(v, from, to) moves bit `from` of v to bit `to`.
+const b = (v: number, from: number, to: number) => ((v >> from) & 1) << to;
+/** The 3-bit register field of the CIW/CL/CS/CA/CB formats: x8..x15 only. */
+function creg(r: number): number {
+  if (!Number.isInteger(r) || r < 8 || r > 15) throw new Error(`Register x${r} is not one of x8..x15`);
+  return r - 8;
+}
+function cmul(v: number, of: number, bits: number, what: string, sign = false): number {
+  if (v % of !== 0) throw new Error(`${what} ${v} is not a multiple of ${of}`);
+  return sign ? signed(v, bits, what) : unsigned(v, bits, what);
+}
+const ci = (f3: number, rd: number, imm6: number, q: number) =>
+  (f3 << 13) | b(imm6, 5, 12) | (reg(rd) << 7) | ((imm6 & 31) << 2) | q;
+
+export const c_addi4spn = (rd: number, imm: number) => {
+  cmul(imm, 4, 10, "c.addi4spn immediate");
+  return (((imm >> 4) & 3) << 11) | (((imm >> 6) & 15) << 7) | b(imm, 2, 6) | b(imm, 3, 5) | (creg(rd) << 2);
+};
+const clw = (f3: number, r: number, base: number, off: number) => {
+  cmul(off, 4, 7, "c.lw/sw offset");
+  return (f3 << 13) | (((off >> 3) & 7) << 10) | (creg(base) << 7) | b(off, 2, 6) | b(off, 6, 5) | (creg(r) << 2);
+};
+const cld = (f3: number, r: number, base: number, off: number) => {
+  cmul(off, 8, 8, "c.ld/sd offset");
+  return (f3 << 13) | (((off >> 3) & 7) << 10) | (creg(base) << 7) | (((off >> 6) & 3) << 5) | (creg(r) << 2);
+};
+export const c_lw = (rd: number, base: number, off: number) => clw(2, rd, base, off);
+export const c_ld = (rd: number, base: number, off: number) => cld(3, rd, base, off);
+export const c_sw = (src: number, base: number, off: number) => clw(6, src, base, off);
+export const c_sd = (src: number, base: number, off: number) => cld(7, src, base, off);
+
+export const c_nop = () => 0x0001;
+export const c_addi = (rd: number, imm: number) => ci(0, rd, signed(imm, 6, "c.addi immediate") & 63, 1);
+export const c_addiw = (rd: number, imm: number) => ci(1, rd, signed(imm, 6, "c.addiw immediate") & 63, 1);
+export const c_li = (rd: number, imm: number) => ci(2, rd, signed(imm, 6, "c.li immediate") & 63, 1);
+/** imm6 is the value of bits 17..12 (a signed 6-bit number). */
+export const c_lui = (rd: number, imm6: number) => ci(3, rd, signed(imm6, 6, "c.lui immediate") & 63, 1);
+export const c_addi16sp = (imm: number) => {
+  cmul(imm, 16, 10, "c.addi16sp immediate", true);
+  return (3 << 13) | b(imm, 9, 12) | (2 << 7) | b(imm, 4, 6) | b(imm, 6, 5) | (((imm >> 7) & 3) << 3) | b(imm, 5, 2) | 1;
+};
+const cb = (f2: number, rd: number, imm6: number) => (4 << 13) | b(imm6, 5, 12) | (f2 << 10) | (creg(rd) << 7) | ((imm6 & 31) << 2) | 1;
+export const c_srli = (rd: number, sh: number) => cb(0, rd, unsigned(sh, 6, "shamt"));
+export const c_srai = (rd: number, sh: number) => cb(1, rd, unsigned(sh, 6, "shamt"));
+export const c_andi = (rd: number, imm: number) => cb(2, rd, signed(imm, 6, "c.andi immediate") & 63);
+const ca = (w: number, f2: number, rd: number, rs2: number) => (4 << 13) | (w << 12) | (3 << 10) | (creg(rd) << 7) | (f2 << 5) | (creg(rs2) << 2) | 1;
+export const c_sub = (rd: number, rs2: number) => ca(0, 0, rd, rs2);
+export const c_xor = (rd: number, rs2: number) => ca(0, 1, rd, rs2);
+export const c_or = (rd: number, rs2: number) => ca(0, 2, rd, rs2);
+export const c_and = (rd: number, rs2: number) => ca(0, 3, rd, rs2);
+export const c_subw = (rd: number, rs2: number) => ca(1, 0, rd, rs2);
+export const c_addw = (rd: number, rs2: number) => ca(1, 1, rd, rs2);
+export const c_j = (off: number) => {
+  cmul(off, 2, 12, "c.j offset", true);
+  return (5 << 13) | b(off, 11, 12) | b(off, 4, 11) | (((off >> 8) & 3) << 9) | b(off, 10, 8) | b(off, 6, 7) |
+    b(off, 7, 6) | (((off >> 1) & 7) << 3) | b(off, 5, 2) | 1;
+};
+const cbr = (f3: number, rs1: number, off: number) => {
+  cmul(off, 2, 9, "c.beqz/bnez offset", true);
+  return (f3 << 13) | b(off, 8, 12) | (((off >> 3) & 3) << 10) | (creg(rs1) << 7) | (((off >> 6) & 3) << 5) |
+    (((off >> 1) & 3) << 3) | b(off, 5, 2) | 1;
+};
+export const c_beqz = (rs1: number, off: number) => cbr(6, rs1, off);
+export const c_bnez = (rs1: number, off: number) => cbr(7, rs1, off);
+
+export const c_slli = (rd: number, sh: number) => ci(0, rd, unsigned(sh, 6, "shamt"), 2);
+export const c_lwsp = (rd: number, off: number) => {
+  cmul(off, 4, 8, "c.lwsp offset");
+  return (2 << 13) | b(off, 5, 12) | (reg(rd) << 7) | (((off >> 2) & 7) << 4) | (((off >> 6) & 3) << 2) | 2;
+};
+export const c_ldsp = (rd: number, off: number) => {
+  cmul(off, 8, 9, "c.ldsp offset");
+  return (3 << 13) | b(off, 5, 12) | (reg(rd) << 7) | (((off >> 3) & 3) << 5) | (((off >> 6) & 7) << 2) | 2;
+};
+export const c_swsp = (src: number, off: number) => {
+  cmul(off, 4, 8, "c.swsp offset");
+  return (6 << 13) | (((off >> 2) & 15) << 9) | (((off >> 6) & 3) << 7) | (reg(src) << 2) | 2;
+};
+export const c_sdsp = (src: number, off: number) => {
+  cmul(off, 8, 9, "c.sdsp offset");
+  return (7 << 13) | (((off >> 3) & 7) << 10) | (((off >> 6) & 7) << 7) | (reg(src) << 2) | 2;
+};
+export const c_jr = (rs1: number) => (4 << 13) | (reg(rs1) << 7) | 2;
+export const c_mv = (rd: number, rs2: number) => (4 << 13) | (reg(rd) << 7) | (reg(rs2) << 2) | 2;
+export const c_ebreak = () => 0x9002;
+export const c_jalr = (rs1: number) => (4 << 13) | (1 << 12) | (reg(rs1) << 7) | 2;
+export const c_add = (rd: number, rs2: number) => (4 << 13) | (1 << 12) | (reg(rd) << 7) | (reg(rs2) << 2) | 2;
+
+/** A 32-bit instruction as its two halfwords, for mixing with compressed ones in halves(). */
+export const w32 = (inst: number): [number, number] => [inst & 0xffff, (inst >>> 16) & 0xffff];
+/** Packs halfwords (16-bit instructions, and w32's pairs spread in) into little-endian bytes. */
+export function halves(...hs: number[]): Uint8Array {
+  const out = new Uint8Array(hs.length * 2);
+  hs.forEach((h, i) => { unsigned(h, 16, "halfword"); out[2 * i] = h & 0xff; out[2 * i + 1] = h >> 8; });
+  return out;
+}

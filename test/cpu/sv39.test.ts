@@ -385,3 +385,45 @@ describe("flushing", () => {
   });
 });
 
+
+describe("instruction fetch across a page boundary (the C extension)", () => {
+  const LAST = 0x1100_0ffen; // a 32-bit instruction in a page's last halfword
+  const CODE2_PA = RAM_BASE + 0x25_0000n, NEXT_PA = RAM_BASE + 0x27_0000n; // not adjacent frames
+
+  function place(): void {
+    map(LAST & ~0xfffn, CODE2_PA, R | X | AC | D);
+    const inst = A.addi(T0, T0, 0x123);
+    cpu.writeBytes(CODE2_PA + 0xffcn, A.halves(A.c_nop(), inst & 0xffff));
+    // The next frame (physically, and in host memory: written, so backed, right after) holds
+    // another upper half: a fetch reading on past the page would find it.
+    cpu.writeBytes(CODE2_PA + 0x1000n, A.halves(A.addi(T0, T0, 0x456) >>> 16));
+    cpu.writeBytes(NEXT_PA, A.halves(inst >>> 16, A.c_nop()));
+    cpu.pc = LAST - 2n;
+    cpu.setX(T0, 0n);
+    cpu.setCsr(CSR.scause, 0n);
+  }
+
+  it("a 32-bit instruction straddling two pages is fetched in two halves, each through its own translation", () => {
+    place();
+    map(LAST + 2n, NEXT_PA, R | X | AC | D);
+    cpu.run(3);
+    expect(cpu.x(T0)).toBe(0x123n);
+    expect(cpu.pc).toBe(LAST + 6n);
+  });
+
+  it("a fetch page fault on the second half reports that half's address in stval, the instruction's in sepc", () => {
+    place();
+    expect(cpu.run(10)).toBe(cpu.EXIT_SBI);
+    expectFault(CAUSE.fetchPage, LAST + 2n, LAST);
+    expect(cpu.x(T0)).toBe(0n);
+  });
+
+  it("a compressed instruction in a page's last halfword needs no second page", () => {
+    map(LAST & ~0xfffn, CODE2_PA, R | X | AC | D);
+    cpu.writeBytes(CODE2_PA + 0xffcn, A.halves(A.c_nop(), A.c_li(T0, 9)));
+    cpu.pc = LAST - 2n;
+    cpu.run(2);
+    expect(cpu.x(T0)).toBe(9n);
+    expect(cpu.pc).toBe(LAST + 2n);
+  });
+});

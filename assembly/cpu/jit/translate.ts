@@ -1,9 +1,10 @@
 // The translation tier's code generator: a region of guest code becomes one
 // WebAssembly function that tier.ts calls in place of the interpreter.
 //
-// A region is a run of consecutive instructions on one guest page, starting
-// at its entry pc: it ends before the first instruction the tier leaves to
-// the interpreter (SYSTEM, AMO, FENCE, illegal or misaligned jumps), and after
+// A region is a run of consecutive 32-bit instructions on one guest page,
+// starting at its 4-aligned entry pc: it ends before the first instruction
+// the tier leaves to the interpreter (SYSTEM, AMO, FENCE, illegal, and every
+// compressed instruction, which decodes as illegal here), and after
 // an unconditional jump that no earlier branch jumps past. Its basic blocks
 // become the cases of a loop over a br_table, so loops inside the region run
 // without leaving the function; edges leaving it return to tier.ts.
@@ -104,7 +105,7 @@ let curIndex: i32 = 0;
 /** Instructions the interpreter keeps: a region ends before them. */
 // @ts-ignore: decorator
 @inline function translatable(o: u8): bool {
-  return o != D.OP_ILLEGAL && o != D.OP_FENCE && o != D.OP_AMO && o != D.OP_SYSTEM && o != D.OP_JUMP_MISALIGNED;
+  return o != D.OP_ILLEGAL && o != D.OP_FENCE && o != D.OP_AMO && o != D.OP_SYSTEM;
 }
 /** Does the instruction write rd (when rd is not x0)? */
 // @ts-ignore: decorator
@@ -116,6 +117,8 @@ let curIndex: i32 = 0;
  */
 function scan(entry: u64, code: usize): i32 {
   entryPc = entry;
+  // Only 4-aligned runs of 32-bit words: the interpreter takes 2-aligned pcs.
+  if ((entry & 3) != 0) return 0;
   const pageLeft = <i32>((4096 - (entry & 0xfff)) >> 2);
   const limit = pageLeft < REGION_MAX ? pageLeft : REGION_MAX;
   let furthest = entry; // the furthest forward branch target seen
@@ -146,7 +149,7 @@ function splitBlocks(): i32 {
     if (i + 1 < count) store<i16>(BLOCK_OF + (<usize>(i + 1) << 1), 1);
     if (o == D.OP_JALR) continue;
     const t = pcOf(i) + <u64>recImm(i);
-    if (t >= entryPc && t < pcOf(count)) store<i16>(BLOCK_OF + (<usize>((t - entryPc) >> 2) << 1), 1);
+    if (t >= entryPc && t < pcOf(count) && (t & 3) == 0) store<i16>(BLOCK_OF + (<usize>((t - entryPc) >> 2) << 1), 1);
   }
   // Leader marks become block numbers.
   let b = -1;
@@ -191,7 +194,8 @@ function blockStartIndex(): i32 { return <i32>((curStart - entryPc) >> 2); }
 
 /** Control goes to `to` (the current block's instructions have been added to DONE). */
 function transfer(to: u64): void {
-  if (to < entryPc || to >= pcOf(count)) { exitAt(to, 0); return; }
+  // A target off 4-byte alignment (the C extension's offsets) is outside every region.
+  if (to < entryPc || to >= pcOf(count) || (to & 3) != 0) { exitAt(to, 0); return; }
   const j = blockOf(<i32>((to - entryPc) >> 2));
   if (to <= curStart) {
     // A backward edge: only loop while a whole region's worth of budget is left.
@@ -376,11 +380,8 @@ function emitBlockEnd(i: i32, len: i32): void {
     retireBlock(len);
     transfer(pc + <u64>recImm(i));
   } else if (o == D.OP_JALR) {
-    // target before rd is written (rd may be rs1); a target off 4-byte alignment
-    // traps, which the interpreter raises: leave before the jalr
-    reg(rs1Of(i)); W.i64Const(recImm(i)); W.op(W.I64_ADD); W.i64Const(-2); W.op(W.I64_AND); W.localTee(L_NPC);
-    W.i64Const(2); W.op(W.I64_AND); W.op(W.I32_WRAP_I64);
-    openIf(); exitBefore(); closeIf();
+    // target before rd is written (rd may be rs1); IALIGN is 16, so any even target is fine
+    reg(rs1Of(i)); W.i64Const(recImm(i)); W.op(W.I64_ADD); W.i64Const(-2); W.op(W.I64_AND); W.localSet(L_NPC);
     if (rd != 0) { W.i64Const(<i64>(pc + 4)); setRd(rd); }
     retireBlock(len);
     W.localGet(L_DONE); W.localSet(L_RET);

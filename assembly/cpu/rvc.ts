@@ -1,0 +1,247 @@
+// The C extension (compressed instructions). A 16-bit instruction is decoded
+// into a decode-cache record (decode.ts) like a 32-bit one, as the operation
+// of the 32-bit instruction it expands to, but tagged with the 16-bit word
+// (whose low two bits are never 0b11, so no 32-bit word can match it) and
+// marked OP_RVC:
+//
+//   +0  u32  the 16-bit instruction, zero-extended (the tag)
+//   +4  u8   OP_RVC
+//   +5  u8   rd  (X_DISCARD when rd is x0)
+//   +6  u8   rs1
+//   +7  u8   rs2
+//   +8  i32  immediate, sign-extended
+//   +12 u8   the expanded operation (OP_* of decode.ts; OP_ILLEGAL for a
+//            reserved encoding, one of F/D or an unimplemented extension)
+//
+// The fast loop (interp.ts) hands every compressed instruction to stepRvc,
+// out of line, so the loop's path for 32-bit code is the same as without C:
+// a compressed word always misses the 32-bit tag compare (or, when the next
+// halfword happens to be zero, hits a record whose op is OP_RVC).
+
+import { xRegs, CAUSE_ILLEGAL } from "./state";
+import { raise, memStop, stopNow, stopInst, STOP_SYSTEM } from "./stop";
+import { loadData, storeData } from "./load_store";
+import { accessStatus } from "../mmu/access_state";
+import * as D from "./decode";
+
+const INST_EBREAK: u32 = 0x00100073;
+
+// Scratch results of decodeRvc.
+let cOp: u8 = 0;
+let cRd: i32 = 0;
+let cRs1: i32 = 0;
+let cRs2: i32 = 0;
+let cImm: i32 = 0;
+
+// @ts-ignore: decorator
+@inline function bit(c: i32, from: i32, to: i32): i32 { return ((c >>> from) & 1) << to; }
+// @ts-ignore: decorator
+@inline function sext(v: i32, bits: i32): i32 { return (v << (32 - bits)) >> (32 - bits); }
+/** The 3-bit register fields of the CA/CB/CL/CS/CIW formats name x8..x15. */
+// @ts-ignore: decorator
+@inline function rp(c: i32, at: i32): i32 { return ((c >>> at) & 7) + 8; }
+/** CI-format 6-bit immediate: imm[5] = c[12], imm[4:0] = c[6:2]. */
+// @ts-ignore: decorator
+@inline function ci6(c: i32): i32 { return bit(c, 12, 5) | ((c >>> 2) & 31); }
+
+function set(op: u8, rd: i32, rs1: i32, rs2: i32, imm: i32): void {
+  cOp = op; cRd = rd; cRs1 = rs1; cRs2 = rs2; cImm = imm;
+}
+
+// Offsets of C.LW/C.SW (uimm[5:3|2|6] = c[12:10|6|5]) and C.LD/C.SD (uimm[5:3|7:6] = c[12:10|6:5]).
+// @ts-ignore: decorator
+@inline function offW(c: i32): i32 { return (((c >>> 10) & 7) << 3) | bit(c, 6, 2) | bit(c, 5, 6); }
+// @ts-ignore: decorator
+@inline function offD(c: i32): i32 { return (((c >>> 10) & 7) << 3) | (((c >>> 5) & 3) << 6); }
+
+function quadrant0(c: i32): void {
+  switch ((c >>> 13) & 7) {
+    case 0: { // C.ADDI4SPN: nzuimm[5:4|9:6|2|3] = c[12:11|10:7|6|5]; 0 is reserved (so is the all-zero word)
+      const imm = (((c >>> 11) & 3) << 4) | (((c >>> 7) & 15) << 6) | bit(c, 6, 2) | bit(c, 5, 3);
+      if (imm != 0) set(D.OP_ADDI, rp(c, 2), 2, 0, imm);
+      return;
+    }
+    case 2: set(D.OP_LW, rp(c, 2), rp(c, 7), 0, offW(c)); return;
+    case 3: set(D.OP_LD, rp(c, 2), rp(c, 7), 0, offD(c)); return;
+    case 6: set(D.OP_SW, 0, rp(c, 7), rp(c, 2), offW(c)); return;
+    case 7: set(D.OP_SD, 0, rp(c, 7), rp(c, 2), offD(c)); return;
+    // 1, 5: C.FLD, C.FSD (no D); 4: reserved.
+  }
+}
+
+function quadrant1(c: i32): void {
+  const rd = (c >>> 7) & 31;
+  switch ((c >>> 13) & 7) {
+    // C.ADDI (rd = 0 is C.NOP or a HINT; imm = 0 a HINT: both execute as addi)
+    case 0: set(D.OP_ADDI, rd, rd, 0, sext(ci6(c), 6)); return;
+    case 1: if (rd != 0) set(D.OP_ADDIW, rd, rd, 0, sext(ci6(c), 6)); return; // C.ADDIW; rd = 0 reserved
+    case 2: set(D.OP_ADDI, rd, 0, 0, sext(ci6(c), 6)); return; // C.LI (rd = 0: a HINT)
+    case 3: {
+      if (rd == 2) { // C.ADDI16SP: nzimm[9|4|6|8:7|5] = c[12|6|5|4:3|2]
+        const imm = bit(c, 12, 9) | bit(c, 6, 4) | bit(c, 5, 6) | (((c >>> 3) & 3) << 7) | bit(c, 2, 5);
+        if (imm != 0) set(D.OP_ADDI, 2, 2, 0, sext(imm, 10));
+      } else { // C.LUI: nzimm[17:12] = c[12|6:2] (rd = 0: a HINT)
+        const imm = ci6(c);
+        if (imm != 0) set(D.OP_LUI, rd, 0, 0, sext(imm, 6) << 12);
+      }
+      return;
+    }
+    case 4: {
+      const r = rp(c, 7);
+      switch ((c >>> 10) & 3) {
+        // RV64: shamt[5] = c[12]; shamt = 0 is a HINT
+        case 0: set(D.OP_SRLI, r, r, 0, ci6(c)); return;
+        case 1: set(D.OP_SRAI, r, r, 0, ci6(c)); return;
+        case 2: set(D.OP_ANDI, r, r, 0, sext(ci6(c), 6)); return;
+      }
+      const f = (c >>> 5) & 3, r2 = rp(c, 2);
+      if ((c & 0x1000) == 0) {
+        set(f == 0 ? D.OP_SUB : f == 1 ? D.OP_XOR : f == 2 ? D.OP_OR : D.OP_AND, r, r, r2, 0);
+      } else if (f < 2) {
+        set(f == 0 ? D.OP_SUBW : D.OP_ADDW, r, r, r2, 0);
+      } // else reserved
+      return;
+    }
+    case 5: { // C.J: offset[11|4|9:8|10|6|7|3:1|5] = c[12|11|10:9|8|7|6|5:3|2]
+      const off = bit(c, 12, 11) | bit(c, 11, 4) | (((c >>> 9) & 3) << 8) | bit(c, 8, 10) | bit(c, 7, 6) |
+        bit(c, 6, 7) | (((c >>> 3) & 7) << 1) | bit(c, 2, 5);
+      set(D.OP_JAL, 0, 0, 0, sext(off, 12));
+      return;
+    }
+    default: { // C.BEQZ, C.BNEZ: offset[8|4:3|7:6|2:1|5] = c[12|11:10|6:5|4:3|2]
+      const off = bit(c, 12, 8) | (((c >>> 10) & 3) << 3) | (((c >>> 5) & 3) << 6) | (((c >>> 3) & 3) << 1) |
+        bit(c, 2, 5);
+      set(((c >>> 13) & 7) == 6 ? D.OP_BEQ : D.OP_BNE, 0, rp(c, 7), 0, sext(off, 9));
+    }
+  }
+}
+
+function quadrant2(c: i32): void {
+  const rd = (c >>> 7) & 31, rs2 = (c >>> 2) & 31;
+  switch ((c >>> 13) & 7) {
+    case 0: set(D.OP_SLLI, rd, rd, 0, ci6(c)); return; // C.SLLI (rd = 0 or shamt = 0: a HINT)
+    case 2: { // C.LWSP: uimm[5|4:2|7:6] = c[12|6:4|3:2]; rd = 0 reserved
+      if (rd != 0) set(D.OP_LW, rd, 2, 0, bit(c, 12, 5) | (((c >>> 4) & 7) << 2) | (((c >>> 2) & 3) << 6));
+      return;
+    }
+    case 3: { // C.LDSP: uimm[5|4:3|8:6] = c[12|6:5|4:2]; rd = 0 reserved
+      if (rd != 0) set(D.OP_LD, rd, 2, 0, bit(c, 12, 5) | (((c >>> 5) & 3) << 3) | (((c >>> 2) & 7) << 6));
+      return;
+    }
+    case 4: {
+      if ((c & 0x1000) == 0) {
+        if (rs2 == 0) { if (rd != 0) set(D.OP_JALR, 0, rd, 0, 0); } // C.JR; rs1 = 0 reserved
+        else set(D.OP_ADD, rd, 0, rs2, 0); // C.MV (rd = 0: a HINT)
+      } else if (rs2 == 0) {
+        if (rd == 0) set(D.OP_SYSTEM, 0, 0, 0, 0); // C.EBREAK
+        else set(D.OP_JALR, 1, rd, 0, 0); // C.JALR
+      } else {
+        set(D.OP_ADD, rd, rd, rs2, 0); // C.ADD (rd = 0: a HINT)
+      }
+      return;
+    }
+    case 6: set(D.OP_SW, 0, 2, rs2, (((c >>> 9) & 15) << 2) | (((c >>> 7) & 3) << 6)); return; // C.SWSP
+    case 7: set(D.OP_SD, 0, 2, rs2, (((c >>> 10) & 7) << 3) | (((c >>> 7) & 7) << 6)); return; // C.SDSP
+    // 1, 5: C.FLDSP, C.FSDSP (no D).
+  }
+}
+
+/** Fills the record at e for the 16-bit instruction c. */
+export function decodeRvcInto(e: usize, c: u32): void {
+  set(D.OP_ILLEGAL, 0, 0, 0, 0);
+  const q = c & 3;
+  if (q == 0) quadrant0(<i32>c);
+  else if (q == 1) quadrant1(<i32>c);
+  else quadrant2(<i32>c);
+  store<u32>(e, c);
+  store<u8>(e, D.OP_RVC, 4);
+  store<u8>(e, cRd == 0 ? <u8>D.X_DISCARD : <u8>cRd, 5);
+  store<u8>(e, <u8>cRs1, 6);
+  store<u8>(e, <u8>cRs2, 7);
+  store<i32>(e, cImm, 8);
+  store<u8>(e, cOp, 12);
+}
+
+// ---- execution ----
+
+/** Did the last stepRvc complete its instruction (false: it stopped the loop)? */
+export let rvcRetired: bool = false;
+/** Did it jump (a jump, or a taken branch)? Then the loop offers the target to the translation tier. */
+export let rvcJumped: bool = false;
+
+// @ts-ignore: decorator
+@inline function rs1(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 6) << 3)); }
+// @ts-ignore: decorator
+@inline function rs2(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 7) << 3)); }
+// @ts-ignore: decorator
+@inline function imm(e: usize): u64 { return <u64><i64>load<i32>(e, 8); }
+// @ts-ignore: decorator
+@inline function wr(e: usize, v: u64): void { store<u64>(xRegs() + (<usize>load<u8>(e, 5) << 3), v); }
+// @ts-ignore: decorator
+@inline function sext32(v: u64): u64 { return <u64><i64><i32>v; }
+
+/**
+ * Executes the compressed instruction c at pc (decoding it into e first when
+ * the record is another's); returns the next pc. rvcRetired is false when the
+ * instruction stopped the loop instead (a trap, an exit, C.EBREAK): pc stays.
+ */
+export function stepRvc(e: usize, pc: u64, c: u32): u64 {
+  if (load<u32>(e) != c || load<u8>(e, 4) != D.OP_RVC) decodeRvcInto(e, c);
+  rvcRetired = true;
+  rvcJumped = false;
+  const next = pc + 2;
+  switch (load<u8>(e, 12)) {
+    case D.OP_ADDI: wr(e, rs1(e) + imm(e)); return next;
+    case D.OP_ADDIW: wr(e, sext32(rs1(e) + imm(e))); return next;
+    case D.OP_ANDI: wr(e, rs1(e) & imm(e)); return next;
+    case D.OP_SLLI: wr(e, rs1(e) << imm(e)); return next;
+    case D.OP_SRLI: wr(e, rs1(e) >> imm(e)); return next;
+    case D.OP_SRAI: wr(e, <u64>(<i64>rs1(e) >> <i64>imm(e))); return next;
+    case D.OP_LUI: wr(e, imm(e)); return next;
+    case D.OP_ADD: wr(e, rs1(e) + rs2(e)); return next;
+    case D.OP_SUB: wr(e, rs1(e) - rs2(e)); return next;
+    case D.OP_XOR: wr(e, rs1(e) ^ rs2(e)); return next;
+    case D.OP_OR: wr(e, rs1(e) | rs2(e)); return next;
+    case D.OP_AND: wr(e, rs1(e) & rs2(e)); return next;
+    case D.OP_ADDW: wr(e, sext32(rs1(e) + rs2(e))); return next;
+    case D.OP_SUBW: wr(e, sext32(rs1(e) - rs2(e))); return next;
+    case D.OP_JAL: rvcJumped = true; wr(e, next); return pc + imm(e); // C.J (rd is x0)
+    case D.OP_JALR: { // IALIGN is 16: any target with bit 0 cleared is fetchable
+      const target = rs1(e) & ~<u64>1; // before rd is written: C.JALR's rs1 may be ra
+      wr(e, next);
+      rvcJumped = true;
+      return target;
+    }
+    case D.OP_BEQ: rvcJumped = rs1(e) == 0; return rvcJumped ? pc + imm(e) : next;
+    case D.OP_BNE: rvcJumped = rs1(e) != 0; return rvcJumped ? pc + imm(e) : next;
+    case D.OP_LW: case D.OP_LD: {
+      const wide = load<u8>(e, 12) == D.OP_LD;
+      const v = loadData(rs1(e) + imm(e), wide ? 8 : 4);
+      if (accessStatus != 0) return memStopped(pc);
+      wr(e, wide ? v : sext32(v));
+      return next;
+    }
+    case D.OP_SW: case D.OP_SD: {
+      storeData(rs1(e) + imm(e), rs2(e), load<u8>(e, 12) == D.OP_SD ? 8 : 4);
+      if (accessStatus != 0) return memStopped(pc);
+      return next;
+    }
+    case D.OP_SYSTEM: { // C.EBREAK: the run loop executes it as EBREAK (it always traps)
+      stopInst = INST_EBREAK;
+      stopNow(STOP_SYSTEM);
+      rvcRetired = false;
+      return pc;
+    }
+    default: { // OP_ILLEGAL: stval is the 16-bit instruction
+      raise(CAUSE_ILLEGAL, <u64>c);
+      rvcRetired = false;
+      return pc;
+    }
+  }
+}
+
+function memStopped(pc: u64): u64 {
+  memStop();
+  rvcRetired = false;
+  return pc;
+}
