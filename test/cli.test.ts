@@ -14,6 +14,22 @@ const bin = fileURLToPath(new URL("../bin/webkvm.js", import.meta.url));
 const root = fileURLToPath(new URL("..", import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8" });
 
+/**
+ * A stand-in kernel: p's code behind a RISC-V Image header (text_offset 2 MiB,
+ * magic2 "RSC\x05", code0 a jump over the header), in a temporary file.
+ */
+function standInImage(p: A.Program): string {
+  const code = p.finish();
+  const img = new Uint8Array(64 + code.byteLength), dv = new DataView(img.buffer);
+  dv.setUint32(0, A.jal(0, 64), true);
+  dv.setBigUint64(8, 0x200000n, true);
+  dv.setUint32(56, 0x05435352, true);
+  img.set(new Uint8Array(code.buffer), 64);
+  const file = join(mkdtempSync(join(tmpdir(), "webkvm-cli-")), "Image");
+  writeFileSync(file, img);
+  return file;
+}
+
 describe("webkvm CLI", () => {
   it("run boots a guest, prints its UART and exits with the guest's SRST reason", () => {
     const r = run("run", "guests/hello/hello.bin", "--mem", "16M");
@@ -32,14 +48,7 @@ describe("webkvm CLI", () => {
     // A stand-in kernel: legacy putchar "L", then SRST shutdown.
     const p = new A.Program(0x80200040n);
     p.li(REG.a7, 1).li(REG.a0, 0x4c).emit(A.ecall()).li(REG.a7, 0x53525354).li(REG.a6, 0).li(REG.a0, 0).li(REG.a1, 0).emit(A.ecall());
-    const code = p.finish();
-    const img = new Uint8Array(64 + code.byteLength), dv = new DataView(img.buffer);
-    dv.setUint32(0, A.jal(0, 64), true);
-    dv.setBigUint64(8, 0x200000n, true);
-    dv.setUint32(56, 0x05435352, true);
-    img.set(new Uint8Array(code.buffer), 64);
-    const file = join(mkdtempSync(join(tmpdir(), "webkvm-cli-")), "Image");
-    writeFileSync(file, img);
+    const file = standInImage(p);
     const r = run("run", "--kernel", file, "--append", "console=hvc0", "--mem", "16M");
     expect([r.stdout, r.status]).toEqual(["L", 0]);
     const bad = run("run", "--kernel", "guests/hello/hello.bin");
@@ -62,14 +71,7 @@ describe("webkvm CLI", () => {
     const p = new A.Program(0x80200040n);
     p.label("poll").li(REG.a7, 2).emit(A.ecall()).to("poll", (off) => A.blt(REG.a0, 0, off));
     p.li(REG.a7, 1).emit(A.ecall()).li(REG.a7, 0x53525354).li(REG.a6, 0).li(REG.a0, 0).li(REG.a1, 0).emit(A.ecall());
-    const code = p.finish();
-    const img = new Uint8Array(64 + code.byteLength), dv = new DataView(img.buffer);
-    dv.setUint32(0, A.jal(0, 64), true);
-    dv.setBigUint64(8, 0x200000n, true);
-    dv.setUint32(56, 0x05435352, true);
-    img.set(new Uint8Array(code.buffer), 64);
-    const file = join(mkdtempSync(join(tmpdir(), "webkvm-cli-")), "Image");
-    writeFileSync(file, img);
+    const file = standInImage(p);
     const r = spawnSync(process.execPath, [bin, "run", "--kernel", file, "--mem", "16M", "--max-instructions", "50000000"],
       { cwd: root, encoding: "utf8", input: "Q", timeout: 50_000 });
     expect([r.stdout, r.status]).toEqual(["Q", 0]);
