@@ -6,8 +6,8 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { linuxFile } from "./helpers.js";
 
-const file = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/linux/${name}`, import.meta.url)));
 const ascii = (b: Uint8Array) => String.fromCharCode(...b);
 
 /** The kernel loads at RAM base + text_offset; RV64 kernels with an MMU say 2 MiB. */
@@ -71,7 +71,7 @@ function recordedSha256(name: string): string | undefined {
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 describe("guests/linux: the committed kernel Image", () => {
-  const img = file("Image");
+  const img = linuxFile("Image");
 
   it("has a RISC-V Image header: both magics, 2 MiB text_offset, image_size covering the file, little-endian flags, a 32-bit first instruction", () => {
     expect(imageHeaderProblems(img)).toEqual([]);
@@ -102,7 +102,7 @@ describe("guests/linux: the committed kernel Image", () => {
 });
 
 describe("guests/linux: the committed initramfs", () => {
-  const cpio = file("initramfs.cpio");
+  const cpio = linuxFile("initramfs.cpio");
 
   it("is a newc cpio with /dev, /dev/console (char 5:1) and an executable /init, every mtime 0", () => {
     const entries = readNewc(cpio);

@@ -5,20 +5,14 @@
 // reference model, and the guest powers off through SRST. Every guest access
 // goes through the memslots and the shadow MMU.
 import { describe, it, expect } from "vitest";
-import { readFileSync } from "node:fs";
-import { Machine } from "../src/index.js";
 import { MMU_STAT } from "../src/abi.gen.js";
-import { openKvm } from "./helpers.js";
+import { linuxMachine } from "./helpers.js";
 // @ts-expect-error: a plain ES module without types
 import { initResultLine, INIT_FIRST_LINE_PREFIX } from "../guests/linux/reference.mjs";
 
-const file = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/linux/${name}`, import.meta.url)));
-
 describe("Linux on webkvm (guests/linux)", () => {
   it("boots to its init, which checks fork / copy-on-write / munmap and powers off", async () => {
-    const kvm = await openKvm();
-    const m = await Machine.create({ kvm, memSize: 64n << 20n });
-    m.loadLinux({ kernel: file("Image"), initrd: file("initramfs.cpio"), cmdline: "earlycon=sbi console=hvc0" });
+    const { kvm, m } = await linuxMachine("earlycon=sbi console=hvc0");
     const faults0 = kvm.core.mmuStat(MMU_STAT.FAULTS);
     // A bound, not a speed: the boot takes about 36 M instructions.
     const r = m.run({ maxInstructions: 400_000_000n });

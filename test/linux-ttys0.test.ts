@@ -5,19 +5,13 @@
 // appear whole before the guest powers off; bytes typed at the UART reach its
 // receive register and raise its interrupt.
 import { describe, it, expect } from "vitest";
-import { readFileSync } from "node:fs";
-import { Machine } from "../src/index.js";
-import { openKvm } from "./helpers.js";
+import { linuxMachine } from "./helpers.js";
 // @ts-expect-error: a plain ES module without types
 import { initResultLine, INIT_FIRST_LINE_PREFIX } from "../guests/linux/reference.mjs";
 
-const file = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/linux/${name}`, import.meta.url)));
-
 describe("Linux on webkvm with console=ttyS0 (16550 + PLIC)", () => {
   it("boots to its init, whose two lines come out of the UART complete, and powers off", async () => {
-    const kvm = await openKvm();
-    const m = await Machine.create({ kvm, memSize: 64n << 20n });
-    m.loadLinux({ kernel: file("Image"), initrd: file("initramfs.cpio"), cmdline: "console=ttyS0" });
+    const { m } = await linuxMachine("console=ttyS0");
     // A bound, not a speed.
     const r = m.run({ maxInstructions: 400_000_000n });
     const out = m.output.replace(/\r\n/g, "\n");
@@ -28,9 +22,7 @@ describe("Linux on webkvm with console=ttyS0 (16550 + PLIC)", () => {
   });
 
   it("bytes typed at the UART once /init runs reach the guest: the 8250 driver reads them all and the tty echoes them", async () => {
-    const kvm = await openKvm();
-    const m = await Machine.create({ kvm, memSize: 64n << 20n });
-    m.loadLinux({ kernel: file("Image"), initrd: file("initramfs.cpio"), cmdline: "console=ttyS0" });
+    const { m } = await linuxMachine("console=ttyS0");
     let runs = 0;
     while (!m.output.includes("Run /init") && runs++ < 400) m.run({ maxInstructions: 1_000_000n });
     m.uart.feed("typed\n");
