@@ -171,6 +171,17 @@ export function vcpuSetBudget(fd: i32, n: u64): void { vcpuOf(vcpuFromFd(fd)).bu
 export function vcpuInstret(fd: i32): u64 { return runInstret(vcpuFromFd(fd)); }
 /** vcpu->pid: the thread id (threadIdOf) that issued the vCPU's last KVM_RUN; 0 before any. */
 export function vcpuPid(fd: i32): i32 { const p = vcpuFromFd(fd); return p == 0 ? 0 : vcpuOf(p).pid; }
+/** A vCPU counter: which is a VCPU_STAT_* of selectors.ts. */
+export function vcpuStat(fd: i32, which: i32): u64 {
+  const p = vcpuFromFd(fd);
+  if (p == 0) return 0;
+  const v = vcpuOf(p);
+  switch (which) {
+    case sel.VCPU_STAT_MEMSLOT_LOOKUPS: return v.memslotLookups;
+    case sel.VCPU_STAT_MEMSLOT_CACHE_HITS: return v.memslotCacheHits;
+  }
+  return 0;
+}
 /** kvm_vcpu_gfn_to_hva through the vCPU's last-used cache. */
 export function vcpuGfnToHvaOf(fd: i32, gfn: u64): u64 { return vcpuGfnToHva(vcpuFromFd(fd), gfn); }
 /** The id of vCPU fd vcpuFd if it is a vCPU of the VM behind vmFd, else -1. */

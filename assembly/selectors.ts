@@ -23,6 +23,10 @@ export const MMU_STAT_REMOTE_FLUSHES: i32 = 8;
 /** How many MMU_STAT_* there are. */
 export const MMU_STATS: i32 = 9;
 
+// vcpuStat(fd, which): a vCPU's counters
+export const VCPU_STAT_MEMSLOT_LOOKUPS: i32 = 0;    // kvm_vcpu_gfn_to_memslot calls
+export const VCPU_STAT_MEMSLOT_CACHE_HITS: i32 = 1; // of them, answered by the vCPU's last-used slot
+
 // jitStat(which): the translation tier
 export const JIT_STAT_COMPILED: i32 = 0;
 export const JIT_STAT_STALE: i32 = 1;

@@ -132,7 +132,8 @@ export function figures(report) {
     const c = l.counts;
     for (const [k, name] of [["instructions", "guest instructions"], ["exits", "exits to the VMM"],
       ["pageFaults", "page faults (shadow MMU)"], ["sptesLive", "sptes present at power-off"], ["sptesZapped", "sptes zapped"],
-      ["flushes", "TLB flushes"], ["remoteFlushes", "remote TLB flushes"], ["dirtyPages", "dirty pages (one GET_DIRTY_LOG)"]]) {
+      ["flushes", "TLB flushes"], ["remoteFlushes", "remote TLB flushes"],
+      ["memslotLookups", "memslot lookups"], ["memslotCacheHits", "memslot lookups the last-used slot answered"], ["dirtyPages", "dirty pages (one GET_DIRTY_LOG)"]]) {
       add({ group: "linux", name: `Linux boot: ${name}`, value: c[k], unit: "" });
     }
   }

@@ -33,6 +33,9 @@ import { bootLinux, LINUX_CMDLINE } from "./linux-boot.js";
   console.log(`   sptes zapped              ${n(c.sptesZapped)}  (memslot and MMU-notifier zaps: ${n(c.zapAll)} zap-alls, ` +
     `${n(c.slotZaps)} slot zaps)`);
   console.log(`   sptes present at the end  ${n(c.sptesLive)}  (on the RAM slot's rmap)`);
+  const hitRate = c.memslotLookups === 0 ? "-" : `${(100 * c.memslotCacheHits / c.memslotLookups).toFixed(3)} %`;
+  console.log(`   memslot lookups           ${n(c.memslotLookups)}  (gfn -> slot for faults and page walks; ` +
+    `${n(c.memslotCacheHits)} answered by the last-used slot: ${hitRate})`);
   console.log(`   dirty pages               ${n(c.dirtyPages)} of ${n(c.ramPages)}  (one KVM_GET_DIRTY_LOG of the RAM slot)`);
   console.log(`   host frames in use        ${n(c.hostFramesInUse)}  (demand paging: RAM the guest touched)`);
 }

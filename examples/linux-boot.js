@@ -61,6 +61,8 @@ export async function bootLinux({ onConsole, jit } = {}) {
     remoteFlushes: mmu.REMOTE_FLUSHES,
     mmioSpteInstalls: mmu.MMIO_SPTE_INSTALLS,
     mmioSpteHits: mmu.MMIO_SPTE_HITS,
+    memslotLookups: Number(m.vcpus.reduce((n, v) => n + v.memslotLookups.lookups, 0n)),
+    memslotCacheHits: Number(m.vcpus.reduce((n, v) => n + v.memslotLookups.cacheHits, 0n)),
     dirtyPages: popcount(m.vm.getDirtyLog(0)),
     ramPages: Number(MEM >> 12n),
     hostFramesInUse: kvm.memory.framesInUse,

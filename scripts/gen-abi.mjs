@@ -39,6 +39,7 @@ const GROUPS = [
   ["MMAN", "hostmm/vma", /^(PROT|MAP)_\w+$/, "mmap(2) prot and flags bits (asm-generic/mman-common.h)."],
   ["VM_STAT", "selectors", /^VM_STAT_/, "vmStat(fd, which)."],
   ["MMU_STAT", "selectors", /^MMU_STAT_/, "mmuStat(which)."],
+  ["VCPU_STAT", "selectors", /^VCPU_STAT_/, "vcpuStat(fd, which)."],
   ["JIT_STAT", "selectors", /^JIT_STAT_/, "jitStat(which)."],
   ["GMEM_STAT", "selectors", /^GMEM_STAT_/, "gmemFileStat(fd, which)."],
   ["LOOKUP", "selectors", /^LOOKUP_/, "lookupGfn(fd, asId, gfn, mode)."],

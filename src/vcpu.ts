@@ -5,7 +5,7 @@
 import type { Vm } from "./vm.js";
 import { lookupSlot, type Memslot } from "./memslot.js";
 import { KvmError, ERRNO } from "./errors.js";
-import { LOOKUP } from "./abi.gen.js";
+import { LOOKUP, VCPU_STAT } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
@@ -152,6 +152,18 @@ export class Vcpu {
   /** vcpu->pid: the thread (Kvm's core.threadIdOf()) that issued this vCPU's last KVM_RUN; 0 before the first. */
   get pid(): number {
     return this.core.vcpuPid(this.fd);
+  }
+
+  /**
+   * kvm_vcpu_gfn_to_memslot calls since the vCPU was created (the shadow MMU's
+   * faults and guest page-table walks make them), and how many the vCPU's
+   * last-used slot answered without a search.
+   */
+  get memslotLookups(): { lookups: bigint; cacheHits: bigint } {
+    return {
+      lookups: BigInt.asUintN(64, BigInt(this.core.vcpuStat(this.fd, VCPU_STAT.MEMSLOT_LOOKUPS))),
+      cacheHits: BigInt.asUintN(64, BigInt(this.core.vcpuStat(this.fd, VCPU_STAT.MEMSLOT_CACHE_HITS))),
+    };
   }
 
   /** Retired instructions since the vCPU was created. */

@@ -236,6 +236,30 @@ describe("lookups and translation (search_memslots, __gfn_to_hva_many)", () => {
     expect(vcpu.gfnToMemslot(0x32)?.id).toBe(5);
   });
 
+  it("vcpu memslot lookup counters: every kvm_vcpu_gfn_to_memslot counts; an answer from the last-used slot is a cache hit", () => {
+    set(0, 0x10000, 0x4000);
+    set(1, 0x40000, 0x4000, 0, A + 0x10000n);
+    const vcpu = vm.createVcpu(0);
+    expect(vcpu.memslotLookups).toEqual({ lookups: 0n, cacheHits: 0n });
+    // The cache holds the last slot a search found: a hole finds none and leaves it as it was.
+    let last: [bigint, bigint] | null = null, lookups = 0n, hits = 0n;
+    const look = (gfn: bigint) => {
+      const slot = vcpu.gfnToMemslot(gfn);
+      lookups++;
+      if (last !== null && gfn >= last[0] && gfn < last[1]) hits++;
+      else if (slot !== null) last = [slot.baseGfn, slot.baseGfn + slot.npages];
+      expect(vcpu.memslotLookups).toEqual({ lookups, cacheHits: hits });
+    };
+    for (const g of [0x11n, 0x12n, 0x41n, 0x42n, 0x5n, 0x43n, 0x13n, 0x13n]) look(g);
+    expect(hits).toBe(4n);
+    // A new generation empties the cache: the next lookup searches even inside the old window.
+    set(2, 0x80000, 0x1000, 0, A + 0x20000n);
+    last = null;
+    look(0x13n);
+    look(0x13n);
+    expect(vcpu.memslotLookups).toEqual({ lookups: 10n, cacheHits: 5n });
+  });
+
   it("the batched per-vCPU lookup (bench) answers what kvm_vcpu_gfn_to_hva answers, gfn by gfn", () => {
     set(0, 0x10000, 0x4000);
     set(1, 0x40000, 0x4000, 0, A + 0x10000n);

@@ -251,6 +251,9 @@ export function vmListRemove(p: usize): void {
    * is loaded and when a running vCPU takes KVM_REQ_IRQ (kvm/interrupt.ts).
    */
   irqLine: u32;
+  /** kvm_vcpu_gfn_to_memslot calls, and those the last-used slot answered (index.ts vcpuStat). */
+  memslotLookups: u64;
+  memslotCacheHits: u64;
 }
 
 @inline export function vcpuOf(p: usize): Vcpu {
@@ -282,7 +285,11 @@ export function gfnToHvaMemslot(slot: usize, gfn: u64, write: bool): u64 {
 // @ts-ignore: decorator
 @inline export function vcpuGfnToMemslot(p: usize, gfn: u64): usize {
   const v = vcpuOf(p);
-  if (!WEBKVM_THREADS && windowHit(v, gfn - v.lastBase, v.lastNpages)) return v.lastUsedSlot;
+  v.memslotLookups++;
+  if (!WEBKVM_THREADS && windowHit(v, gfn - v.lastBase, v.lastNpages)) {
+    v.memslotCacheHits++;
+    return v.lastUsedSlot;
+  }
   return vcpuGfnToMemslotSlow(p, gfn);
 }
 
@@ -315,7 +322,10 @@ function vcpuGfnToMemslotSlow(p: usize, gfn: u64): usize {
     setLastUsed(v, 0);
     v.lastUsedSlotGen = gen;
   }
-  if (WEBKVM_THREADS && windowHit(v, gfn - v.lastBase, v.lastNpages)) return v.lastUsedSlot;
+  if (WEBKVM_THREADS && windowHit(v, gfn - v.lastBase, v.lastNpages)) {
+    v.memslotCacheHits++;
+    return v.lastUsedSlot;
+  }
   const found = searchMemslots(activeSet(vm, v.asId), gfn);
   if (found != 0) setLastUsed(v, found);
   return found;
