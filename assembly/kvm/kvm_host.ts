@@ -251,7 +251,11 @@ export function vmListRemove(p: usize): void {
    * is loaded and when a running vCPU takes KVM_REQ_IRQ (kvm/interrupt.ts).
    */
   irqLine: u32;
-  /** kvm_vcpu_gfn_to_memslot calls, and those the last-used slot answered (index.ts vcpuStat). */
+  /**
+   * kvm_vcpu_gfn_to_memslot calls, and those the last-used slot answered
+   * (index.ts vcpuStat). vcpuGfnToHva's inlined window hit is not counted: it
+   * is the lookup benchmark's hot path, and no guest access takes it.
+   */
   memslotLookups: u64;
   memslotCacheHits: u64;
 }
