@@ -16,8 +16,8 @@ const image = (name: string) => new Uint8Array(readFileSync(new URL(`bin/${name}
 const listed = [...readFileSync(new URL("SOURCE.md", DIR), "utf8").matchAll(/^([0-9a-f]{64}) {2}(\S+)\.bin$/gm)]
   .map(([, sha256, name]) => ({ name, sha256 }));
 
-/** The single-letter extensions of GUEST_ISA (the ISA the vCPU implements and the device tree names). */
-const letters = /^rv64([a-z]*)/.exec(GUEST_ISA)![1];
+/** The single-letter extensions of GUEST_ISA (the ISA the vCPU implements and the device tree names); G is IMAFD. */
+const letters = /^rv64([a-z]*)/.exec(GUEST_ISA)![1].replace("g", "imafd");
 /** What a suite needs beyond RV64IMAC, checked against the vCPU's ISA. */
 const needs: Record<string, string> = { rv64uf: "f", rv64ud: "fd" };
 const missing = (name: string) => [...(needs[name.split("-p-")[0]] ?? "")].filter((x) => !letters.includes(x));
