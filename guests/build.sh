@@ -5,8 +5,10 @@
 # (flat image loaded at GPA 0x80000000). Flags are fixed, paths are rewritten
 # so the output does not depend on where the repository is checked out,
 # inputs are compiled and linked in sorted order, no build id, no timestamps.
-# Then guests/linux/build.sh rebuilds the Linux guest (minutes; it skips itself
-# when its Debian packages are missing; WEBKVM_SKIP_LINUX=1 skips it).
+# Then guests/riscv-tests/build.sh rebuilds riscv-tests' ISA tests
+# (WEBKVM_SKIP_RISCV_TESTS=1 skips them) and guests/linux/build.sh the Linux
+# guest (minutes; it skips itself when its Debian packages are missing;
+# WEBKVM_SKIP_LINUX=1 skips it).
 #
 # Usage: bash guests/build.sh            (from anywhere)
 # Env:   CROSS=riscv64-unknown-elf-      toolchain prefix
@@ -119,6 +121,15 @@ for g in "${GUESTS[@]}"; do
     [ "$g" = mips ] && EXTRA_CFLAGS=("-I$MIPS_KERNEL_DIR")
     build_guest "$g"
 done
+
+# riscv-tests' ISA tests, with their own environment and script (seconds): the
+# pinned upstream commit from RISCV_TESTS_SRC (a repository or a source tree)
+# or else from GitHub; WEBKVM_SKIP_RISCV_TESTS=1 skips them.
+if [ -n "${WEBKVM_SKIP_RISCV_TESTS:-}" ]; then
+    echo "guests/riscv-tests: skipped (WEBKVM_SKIP_RISCV_TESTS is set)"
+else
+    bash guests/riscv-tests/build.sh
+fi
 
 # The Linux guest: minutes, not seconds, and its own packages; it skips itself
 # (and says so) when they are missing, and WEBKVM_SKIP_LINUX=1 skips it on purpose.
