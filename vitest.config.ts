@@ -24,6 +24,7 @@ const GUEST_CODE = [
   "test/kvm-interrupt.test.ts",
   "test/linux-ttys0.test.ts",
   "test/riscv-tests.test.ts",
+  "test/linux-userland.test.ts",
 ];
 
 // Files that never open the in-process core the test projects choose: the

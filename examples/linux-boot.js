@@ -8,7 +8,8 @@ import { Kvm, Machine, MMU_STAT } from "../dist/index.js";
 import { INIT_FIRST_LINE_PREFIX, initResultLine } from "../guests/linux/reference.mjs";
 
 export const LINUX_DIR = new URL("../guests/linux/", import.meta.url);
-export const LINUX_CMDLINE = "earlycon=sbi console=hvc0";
+// webkvm.run= (guests/linux/README.md): the commands /init has the shell run before it powers off.
+export const LINUX_CMDLINE = "earlycon=sbi console=hvc0 webkvm.run=poweroff";
 const MEM = 64n << 20n;
 
 const file = (name) => new Uint8Array(readFileSync(new URL(name, LINUX_DIR)));
@@ -26,7 +27,7 @@ function popcount(bytes) {
  * first line and to power-off (the images are read once per process). Throws unless the init's lines appear and the guest
  * powers off with SRST reason 0. onConsole receives the console as it comes.
  */
-export async function bootLinux({ onConsole, jit } = {}) {
+export async function bootLinux({ onConsole, jit, cmdline = LINUX_CMDLINE } = {}) {
   images ??= { kernel: file("Image"), initrd: file("initramfs.cpio") };
   // The clock starts before the core is opened: QEMU's starts with its process.
   const t0 = performance.now();
@@ -36,11 +37,11 @@ export async function bootLinux({ onConsole, jit } = {}) {
     onConsole?.(text);
     if (firstLineMs === null && text.includes("\n") && m.output.includes(INIT_FIRST_LINE_PREFIX)) firstLineMs = performance.now() - t0;
   } });
-  m.loadLinux({ ...images, cmdline: LINUX_CMDLINE });
+  m.loadLinux({ ...images, cmdline });
   const stat = (k) => kvm.core.mmuStat(MMU_STAT[k]);
   const before = Object.fromEntries(Object.keys(MMU_STAT).map((k) => [k, stat(k)]));
   const setupMs = performance.now() - t0;
-  const r = m.run({ maxInstructions: 400_000_000n });
+  const r = m.run({ maxInstructions: 2_000_000_000n });
   const powerOffMs = performance.now() - t0;
   const out = m.output.replace(/\r\n/g, "\n");
   if (r.stop !== "shutdown" || r.reason !== 0 || firstLineMs === null || !out.includes(initResultLine())) {

@@ -58,7 +58,7 @@ describe("webkvm CLI", () => {
   });
 
   it("linux boots the bundled guests/linux to its init and exits with its SRST reason; it takes no --kernel / --initrd", () => {
-    const r = run("linux", "--mem", "64M");
+    const r = run("linux", "--mem", "64M", "--append", "console=hvc0 webkvm.run=poweroff");
     expect(r.stdout.replace(/\r\n/g, "\n")).toContain(`${INIT_FIRST_LINE_PREFIX}6.1.192\n`);
     expect(r.stdout.replace(/\r\n/g, "\n")).toContain(initResultLine());
     expect([r.status, r.stderr]).toEqual([0, expect.stringMatching(/shutdown \(reason 0\)/)]);

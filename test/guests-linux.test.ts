@@ -4,9 +4,12 @@
 // (init/initramfs.c), /init as an ELF this CPU runs (no C, no float ABI), and
 // the sha256 of each output as guests/linux/SOURCE.md records it.
 import { describe, it, expect } from "vitest";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { linuxFile } from "./helpers.js";
+import { linuxFile, readNewc } from "./helpers.js";
 
 const ascii = (b: Uint8Array) => String.fromCharCode(...b);
 
@@ -20,9 +23,12 @@ function imageHeaderProblems(img: Uint8Array): string[] {
   const problems: string[] = [];
   if (ascii(img.subarray(48, 56)) !== "RISCV\0\0\0") problems.push("magic is not \"RISCV\\0\\0\\0\"");
   if (ascii(img.subarray(56, 60)) !== "RSC\x05") problems.push("magic2 is not \"RSC\\x05\"");
-  const code0 = v.getUint32(0, true);
-  // The CPU has no C: the entry instruction must be a 32-bit one (low bits 11).
-  if ((code0 & 3) !== 3) problems.push(`code0 0x${code0.toString(16)} is a compressed instruction`);
+  // A kernel with the EFI stub (EFI=y, which PORTABLE selects) starts with "MZ" (c.li s4,-13: harmless
+  // when entered directly) and keeps its PE header's offset in the last header word.
+  if (ascii(img.subarray(0, 2)) === "MZ") {
+    const pe = v.getUint32(60, true);
+    if (pe + 4 > img.length || ascii(img.subarray(pe, pe + 4)) !== "PE\0\0") problems.push(`no PE header at 0x${pe.toString(16)}`);
+  }
   const textOffset = v.getBigUint64(8, true);
   if (textOffset !== RV64_TEXT_OFFSET) problems.push(`text_offset 0x${textOffset.toString(16)}, not 2 MiB`);
   const imageSize = v.getBigUint64(16, true);
@@ -32,34 +38,6 @@ function imageHeaderProblems(img: Uint8Array): string[] {
   const version = v.getUint32(32, true);
   if (version < 2) problems.push(`header version 0x${version.toString(16)} is older than 0.2 (no image_size)`);
   return problems;
-}
-
-interface CpioEntry { name: string; mode: number; mtime: number; rdev: [number, number]; data: Uint8Array }
-
-/** A newc ("070701") archive's entries up to TRAILER!!!; throws on anything malformed. */
-function readNewc(buf: Uint8Array): CpioEntry[] {
-  const entries: CpioEntry[] = [];
-  const align4 = (n: number) => (n + 3) & ~3;
-  let off = 0;
-  for (;;) {
-    if (off + 110 > buf.length) throw new Error(`header at ${off} runs past the end`);
-    const magic = ascii(buf.subarray(off, off + 6));
-    if (magic !== "070701") throw new Error(`bad magic ${JSON.stringify(magic)} at ${off}`);
-    const field = (i: number) => {
-      const s = ascii(buf.subarray(off + 6 + 8 * i, off + 14 + 8 * i));
-      if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new Error(`field ${i} at ${off} is not hex: ${JSON.stringify(s)}`);
-      return parseInt(s, 16);
-    };
-    const [mode, mtime, size, rmaj, rmin, namesize] = [field(1), field(5), field(6), field(9), field(10), field(11)];
-    const nameEnd = off + 110 + namesize;
-    if (namesize < 1 || nameEnd > buf.length || buf[nameEnd - 1] !== 0) throw new Error(`bad name at ${off}`);
-    const name = ascii(buf.subarray(off + 110, nameEnd - 1));
-    const dataStart = align4(nameEnd);
-    if (dataStart + size > buf.length) throw new Error(`${name}: data runs past the end`);
-    if (name === "TRAILER!!!") return entries;
-    entries.push({ name, mode, mtime, rdev: [rmaj, rmin], data: buf.subarray(dataStart, dataStart + size) });
-    off = align4(dataStart + size);
-  }
 }
 
 /** The sha256 SOURCE.md records for an output. */
@@ -73,7 +51,7 @@ const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 describe("guests/linux: the committed kernel Image", () => {
   const img = linuxFile("Image");
 
-  it("has a RISC-V Image header: both magics, 2 MiB text_offset, image_size covering the file, little-endian flags, a 32-bit first instruction", () => {
+  it("has a RISC-V Image header: both magics, 2 MiB text_offset, image_size covering the file, little-endian flags, the EFI stub's PE header", () => {
     expect(imageHeaderProblems(img)).toEqual([]);
   });
 
@@ -85,7 +63,7 @@ describe("guests/linux: the committed kernel Image", () => {
     };
     expect(corrupt(48, 0x20)).toEqual(["magic is not \"RISCV\\0\\0\\0\""]);
     expect(corrupt(59, 0x01)).toEqual(["magic2 is not \"RSC\\x05\""]);
-    expect(corrupt(0, 0x01)).toEqual([expect.stringMatching(/compressed instruction/)]);
+    expect(corrupt(60, 0x08)).toEqual([expect.stringMatching(/^no PE header at 0x/)]);
     expect(corrupt(10, 0x01)).toEqual([expect.stringMatching(/^text_offset 0x210000/)]);
     expect(corrupt(24, 0x01)).toEqual(["flags bit 0 says big-endian"]);
     expect(corrupt(32, 0x02)).toEqual([expect.stringMatching(/^header version 0x0 /)]);
@@ -101,40 +79,85 @@ describe("guests/linux: the committed kernel Image", () => {
   });
 });
 
+/** The names box.c answers to, in the order build.sh links them. */
+const BOX_NAMES = ["sh", "ls", "cat", "free", "uname", "memtouch", "dirty", "mips"];
+
+/** An ELF header's e_flags (RISC-V: bit 0 RVC, bits 1-2 the float ABI) and whether it is a static RV64 executable. */
+function elfKind(elf: Uint8Array): { staticRv64Exec: boolean; flags: number } {
+  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  const phoff = Number(v.getBigUint64(32, true)), phentsize = v.getUint16(54, true), phnum = v.getUint16(56, true);
+  const types = Array.from({ length: phnum }, (_, i) => v.getUint32(phoff + i * phentsize, true));
+  const staticRv64Exec = ascii(elf.subarray(0, 4)) === "\x7fELF" && elf[4] === 2 && elf[5] === 1 && // ELFCLASS64, LE
+    v.getUint16(16, true) === 2 && v.getUint16(18, true) === 243 && !types.includes(3); // ET_EXEC, EM_RISCV, no PT_INTERP
+  return { staticRv64Exec, flags: v.getUint32(48, true) };
+}
+
 describe("guests/linux: the committed initramfs", () => {
   const cpio = linuxFile("initramfs.cpio");
 
-  it("is a newc cpio with /dev, /dev/console (char 5:1) and an executable /init, every mtime 0", () => {
+  it("is a newc cpio: /dev/console (char 5:1), the directories /init mounts on and /tmp, /init and /bin's programs, every mtime 0", () => {
     const entries = readNewc(cpio);
-    expect(entries.map((e) => e.name)).toEqual(["dev", "dev/console", "init"]);
-    const [dev, consoleNode, init] = entries;
-    expect(dev.mode & 0o170000).toBe(0o040000);
+    expect(entries.map((e) => e.name)).toEqual(["bin", "dev", "dev/console", "proc", "sys", "tmp", "init",
+      ...BOX_NAMES.map((n) => `bin/${n}`), "bin/fptest", "bin/hello"]);
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    for (const d of ["bin", "dev", "proc", "sys", "tmp"]) expect(byName.get(d)!.mode & 0o170000).toBe(0o040000);
+    expect(byName.get("tmp")!.mode & 0o1777).toBe(0o1777);
+    const consoleNode = byName.get("dev/console")!;
     expect([consoleNode.mode & 0o170000, consoleNode.rdev]).toEqual([0o020000, [5, 1]]);
-    expect([init.mode & 0o170000, init.mode & 0o111]).toEqual([0o100000, 0o111]);
-    expect(entries.map((e) => e.mtime)).toEqual([0, 0, 0]);
+    for (const e of entries.filter((x) => x.name === "init" || x.name.startsWith("bin/")))
+      expect([e.name, e.mode & 0o170000, e.mode & 0o111]).toEqual([e.name, 0o100000, 0o111]);
+    expect(new Set(entries.map((e) => e.mtime))).toEqual(new Set([0]));
   });
 
-  it("its /init is a static RV64 ELF executable without C or a float ABI (e_flags 0)", () => {
+  it("/bin/sh and the tools are one program, hard-linked: one inode, its data stored once", () => {
+    const box = readNewc(cpio).filter((e) => BOX_NAMES.includes(e.name.slice(4)) && e.name.startsWith("bin/"));
+    expect(box.map((e) => e.name.slice(4))).toEqual(BOX_NAMES);
+    expect(new Set(box.map((e) => e.ino)).size).toBe(1);
+    expect(box.map((e) => e.nlink)).toEqual(BOX_NAMES.map(() => BOX_NAMES.length));
+    expect(box.filter((e) => e.data.length > 0)).toHaveLength(1);
+  });
+
+  it("its /init is a static RV64 ELF executable without C or a float ABI (e_flags 0): it runs without F and D", () => {
     const init = readNewc(cpio).find((e) => e.name === "init")!.data;
-    const v = new DataView(init.buffer, init.byteOffset, init.byteLength);
-    expect(ascii(init.subarray(0, 4))).toBe("\x7fELF");
-    expect([init[4], init[5]]).toEqual([2, 1]); // ELFCLASS64, little-endian
-    expect(v.getUint16(16, true)).toBe(2); // ET_EXEC
-    expect(v.getUint16(18, true)).toBe(243); // EM_RISCV
-    expect(v.getUint32(48, true)).toBe(0); // no EF_RISCV_RVC, float ABI soft
-    const phoff = Number(v.getBigUint64(32, true)), phentsize = v.getUint16(54, true), phnum = v.getUint16(56, true);
-    const types = Array.from({ length: phnum }, (_, i) => v.getUint32(phoff + i * phentsize, true));
-    expect(types).not.toContain(3); // no PT_INTERP: static
+    expect(elfKind(init)).toEqual({ staticRv64Exec: true, flags: 0 });
+  });
+
+  it("/bin's programs are static RV64 ELF executables for rv64gc: RVC and the double-float ABI (e_flags 5)", () => {
+    const programs = readNewc(cpio).filter((e) => e.name.startsWith("bin/") && e.data.length > 0);
+    // The hard-linked program's data comes with its last name.
+    expect(programs.map((e) => e.name)).toEqual(["bin/mips", "bin/fptest", "bin/hello"]);
+    for (const p of programs) expect([p.name, elfKind(p.data)]).toEqual([p.name, { staticRv64Exec: true, flags: 5 }]);
   });
 
   it("the cpio reader rejects a copy with a corrupted magic and one cut short", () => {
     const bad = cpio.slice();
     bad[5] = 0x32; // "070702": the checksummed variant, not newc
     expect(() => readNewc(bad)).toThrow(/bad magic "070702" at 0/);
-    expect(() => readNewc(cpio.subarray(0, cpio.length >> 1))).toThrow(/init: data runs past the end/);
+    expect(() => readNewc(cpio.subarray(0, cpio.length >> 1))).toThrow(/bin\/fptest: data runs past the end/);
   });
 
   it("is the build SOURCE.md records (sha256)", () => {
     expect(sha256(cpio)).toBe(recordedSha256("initramfs.cpio"));
+  });
+});
+
+// fptest.expected is what QEMU's user-mode emulator printed when build.sh ran
+// the binary; rerunning the committed binary must still give it, byte for byte.
+const QEMU_USER = "qemu-riscv64-static";
+const qemuUser = spawnSync(QEMU_USER, ["--version"], { encoding: "utf8" });
+const NO_QEMU = qemuUser.error ? `${QEMU_USER} not found (apt-get install qemu-user-static)` : "";
+
+describe.skipIf(NO_QEMU !== "")(`guests/linux: userland/fptest.expected${NO_QEMU ? ` (skipped: ${NO_QEMU})` : ""}`, () => {
+  it("is what qemu-riscv64-static prints running the committed /bin/fptest", () => {
+    const fptest = readNewc(linuxFile("initramfs.cpio")).find((e) => e.name === "bin/fptest")!.data;
+    const dir = mkdtempSync(join(tmpdir(), "webkvm-fptest-"));
+    try {
+      writeFileSync(join(dir, "fptest"), fptest, { mode: 0o755 });
+      const r = spawnSync(QEMU_USER, [join(dir, "fptest")], { encoding: "utf8", timeout: 120_000, maxBuffer: 16 << 20 });
+      expect([r.status, r.stderr]).toEqual([0, ""]);
+      expect(r.stdout).toBe(readFileSync(new URL("../guests/linux/userland/fptest.expected", import.meta.url), "utf8"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -11,7 +11,7 @@ import { initResultLine, INIT_FIRST_LINE_PREFIX } from "../guests/linux/referenc
 
 describe("Linux on webkvm with console=ttyS0 (16550 + PLIC)", () => {
   it("boots to its init, whose two lines come out of the UART complete, and powers off", async () => {
-    const { m } = await linuxMachine("console=ttyS0");
+    const { m } = await linuxMachine("console=ttyS0 webkvm.run=poweroff");
     // A bound, not a speed.
     const r = m.run({ maxInstructions: 400_000_000n });
     const out = m.output.replace(/\r\n/g, "\n");
@@ -22,7 +22,7 @@ describe("Linux on webkvm with console=ttyS0 (16550 + PLIC)", () => {
   });
 
   it("bytes typed at the UART once /init runs reach the guest: the 8250 driver reads them all and the tty echoes them", async () => {
-    const { m } = await linuxMachine("console=ttyS0");
+    const { m } = await linuxMachine("console=ttyS0 webkvm.run=poweroff");
     let runs = 0;
     while (!m.output.includes("Run /init") && runs++ < 400) m.run({ maxInstructions: 1_000_000n });
     m.uart.feed("typed\n");

@@ -4,9 +4,12 @@
 # Writes, in guests/linux/:
 #   Image           the kernel (arch/riscv/boot/Image) from linux-source-6.1
 #                   with `make tinyconfig` + guests/linux/config
-#   initramfs.cpio  an uncompressed newc archive: /dev, /dev/console, /init
-#                   (guests/linux/init.c, static, the kernel tree's nolibc)
+#   initramfs.cpio  an uncompressed newc archive: /init (guests/linux/init.c,
+#                   static, the kernel tree's nolibc) and /bin (guests/linux/
+#                   userland: static glibc programs, rv64gc)
 #   kernel.config   the kernel's full .config, for reference
+#   userland/fptest.expected  fptest's output under qemu-riscv64-static
+#                   (kept as committed when qemu-riscv64-static is missing)
 #   COPYING, LICENSES/  the kernel's license, beside its binary
 # and prints each output's size and sha256 (guests/linux/SOURCE.md records them).
 #
@@ -18,6 +21,11 @@
 #        LINUX_CROSS=riscv64-linux-gnu-  toolchain prefix (not CROSS: guests/build.sh uses that for its bare-metal one)
 #        JOBS=<n>                     make -j (default: nproc)
 #        KEEP_BUILD_DIR=<dir>         build there and keep it (default: a temp dir, removed)
+#        USERLAND_ONLY=1              with KEEP_BUILD_DIR of an earlier run: rebuild only
+#                                     /init, the userland and the initramfs
+#        MIPS_KERNEL_DIR=<dir>        the reference loop's kernel.c/kernel.h for /bin/mips
+#                                     (default: <repo>/../shared/anchors/guest-mips, as guests/build.sh)
+#        QEMU_USER=qemu-riscv64-static  runs fptest for fptest.expected
 set -euo pipefail
 
 export LC_ALL=C TZ=UTC
@@ -29,6 +37,8 @@ EXPECTED_SOURCE=6.1.192-3
 EXPECTED_GCC=12.2.0
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+MIPS_KERNEL_DIR=${MIPS_KERNEL_DIR:-$HERE/../../../shared/anchors/guest-mips}
+QEMU_USER=${QEMU_USER:-qemu-riscv64-static}
 
 missing=()
 [ -f "$LINUX_SOURCE_TAR" ] || missing+=("$LINUX_SOURCE_TAR (package linux-source-6.1)")
@@ -36,11 +46,16 @@ command -v "${CROSS}gcc" >/dev/null 2>&1 || missing+=("${CROSS}gcc (package gcc-
 for tool in make cc flex bison bc xz perl rsync; do   # rsync: headers_install
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+[ -f /usr/riscv64-linux-gnu/lib/libc.a ] || missing+=("glibc for riscv64 (package libc6-dev-riscv64-cross)")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "guests/linux/build.sh: skipped, missing: ${missing[*]}."
     echo "  The committed guests/linux/Image and initramfs.cpio are unchanged. To rebuild them:"
-    echo "  apt-get install -y linux-source-6.1 gcc-riscv64-linux-gnu make flex bison bc xz-utils rsync"
+    echo "  apt-get install -y linux-source-6.1 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross make flex bison bc xz-utils rsync"
     exit 0
+fi
+if [ ! -f "$MIPS_KERNEL_DIR/kernel.c" ]; then
+    echo "guests/linux/build.sh: error: $MIPS_KERNEL_DIR/kernel.c not found (set MIPS_KERNEL_DIR)." >&2
+    exit 1
 fi
 if command -v dpkg-query >/dev/null 2>&1; then
     got=$(dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null || true)
@@ -65,6 +80,11 @@ else
 fi
 
 start=$(date +%s)
+if [ -n "${USERLAND_ONLY:-}" ]; then
+    [ -n "${KEEP_BUILD_DIR:-}" ] && [ -x "$WORK/linux-source-6.1/usr/gen_init_cpio" ] || {
+        echo "guests/linux/build.sh: USERLAND_ONLY needs KEEP_BUILD_DIR of an earlier full run" >&2; exit 1; }
+    cd "$WORK/linux-source-6.1"
+else
 echo "unpacking $LINUX_SOURCE_TAR"
 rm -rf "$WORK/linux-source-6.1"
 tar -xf "$LINUX_SOURCE_TAR" -C "$WORK"
@@ -97,6 +117,7 @@ done < "$HERE/config"
 echo "building Image (make -j$JOBS)"
 "${KMAKE[@]}" Image
 "${KMAKE[@]}" headers_install INSTALL_HDR_PATH="$WORK/hdr" >/dev/null
+fi
 
 echo "building /init"
 "${CROSS}gcc" -march=rv64ima_zicsr_zifencei -mabi=lp64 -Os -static -nostdlib \
@@ -105,16 +126,41 @@ echo "building /init"
     -I tools/include/nolibc -I "$WORK/hdr/include" \
     -Wl,--build-id=none -Wl,-z,separate-code -s -o "$WORK/init" "$HERE/init.c"
 
+echo "building the userland (glibc, static, rv64gc)"
+U=$HERE/userland
+# -ffile-prefix-map: no build path in the binaries; -s: no symbols.
+UCFLAGS=(-static -O2 -Wall -Wextra -Werror -fno-ident "-ffile-prefix-map=$HERE=." "-ffile-prefix-map=$MIPS_KERNEL_DIR=guest-mips"
+         -Wl,--build-id=none -s)
+"${CROSS}gcc" "${UCFLAGS[@]}" -I "$MIPS_KERNEL_DIR" -o "$WORK/box" \
+    "$U/box.c" "$U/sh.c" "$U/tools.c" "$U/memtouch.c" "$U/dirty.c" "$U/mips.c" "$MIPS_KERNEL_DIR/kernel.c"
+"${CROSS}gcc" "${UCFLAGS[@]}" -o "$WORK/fptest" "$U/fptest.c" -lm
+"${CROSS}gcc" "${UCFLAGS[@]}" -o "$WORK/hello" "$U/hello.c"
+if command -v "$QEMU_USER" >/dev/null 2>&1; then
+    "$QEMU_USER" "$WORK/fptest" > "$U/fptest.expected"
+    echo "  fptest.expected: $(wc -l < "$U/fptest.expected") lines from $("$QEMU_USER" --version | head -n1)"
+else
+    echo "guests/linux/build.sh: warning: $QEMU_USER not found: userland/fptest.expected kept as committed" >&2
+fi
+
 echo "building initramfs.cpio"
+# /bin/sh and the tools are one program (box.c picks the applet by name), hard-linked.
 cat > "$WORK/initramfs.list" <<EOF
+dir /bin 0755 0 0
 dir /dev 0755 0 0
 nod /dev/console 0600 0 0 c 5 1
+dir /proc 0755 0 0
+dir /sys 0755 0 0
+dir /tmp 01777 0 0
 file /init $WORK/init 0755 0 0
+file /bin/sh $WORK/box 0755 0 0 /bin/ls /bin/cat /bin/free /bin/uname /bin/memtouch /bin/dirty /bin/mips
+file /bin/fptest $WORK/fptest 0755 0 0
+file /bin/hello $WORK/hello 0755 0 0
 EOF
-touch -d "@$SOURCE_DATE_EPOCH" "$WORK/init"   # gen_init_cpio takes a file's own mtime
+# gen_init_cpio takes a file's own mtime
+touch -d "@$SOURCE_DATE_EPOCH" "$WORK/init" "$WORK/box" "$WORK/fptest" "$WORK/hello"
 usr/gen_init_cpio -t "$SOURCE_DATE_EPOCH" "$WORK/initramfs.list" > "$WORK/initramfs.cpio"
 
-cp arch/riscv/boot/Image "$HERE/Image"
+[ -n "${USERLAND_ONLY:-}" ] || cp arch/riscv/boot/Image "$HERE/Image"
 cp "$WORK/initramfs.cpio" "$HERE/initramfs.cpio"
 cp .config "$HERE/kernel.config"
 cp COPYING "$HERE/COPYING"
@@ -127,4 +173,7 @@ echo "  $(sha256sum "$LINUX_SOURCE_TAR" | cut -d' ' -f1)  $(basename "$LINUX_SOU
 for f in Image initramfs.cpio kernel.config; do
     printf '  %s  %s (%d bytes)\n' "$(sha256sum < "$HERE/$f" | cut -d' ' -f1)" "$f" "$(wc -c < "$HERE/$f")"
 done
-printf '  %s  init (inside initramfs.cpio, %d bytes)\n' "$(sha256sum < "$WORK/init" | cut -d' ' -f1)" "$(wc -c < "$WORK/init")"
+for f in init box fptest hello; do
+    printf '  %s  %s (inside initramfs.cpio, %d bytes)\n' "$(sha256sum < "$WORK/$f" | cut -d' ' -f1)" "$f" "$(wc -c < "$WORK/$f")"
+done
+printf '  %s  userland/fptest.expected (%d bytes)\n' "$(sha256sum < "$U/fptest.expected" | cut -d' ' -f1)" "$(wc -c < "$U/fptest.expected")"

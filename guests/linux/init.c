@@ -1,12 +1,26 @@
-// webkvm's first Linux /init: static, no libc (the kernel tree's nolibc),
-// rv64ima / lp64, so it runs on a CPU without C, F or D.
+// webkvm's Linux /init: static, no libc (the kernel tree's nolibc),
+// rv64ima / lp64, so it runs on any RV64 CPU Linux runs on, with or without
+// F and D. (A glibc program cannot: glibc's static startup saves the FP
+// registers in a setjmp buffer before main, and dies of SIGILL without F/D.)
 //
-// It prints a known first line, works the memory subsystem a little
-// (anonymous mmap, a page touched at a time, fork with copy-on-write, a pipe,
-// munmap, fresh zero pages), prints a known result line and powers off.
-// guests/linux/reference.mjs computes the result line on the host.
+// It prints a known first line, mounts /proc, /sys and /dev, works the memory
+// subsystem a little (anonymous mmap, a page touched at a time, fork with
+// copy-on-write, a pipe, munmap, fresh zero pages), prints a known result line
+// (guests/linux/reference.mjs computes it on the host), then hands the console
+// to /bin/sh (guests/linux/userland, glibc):
+//   webkvm.run=<commands> on the kernel command line: `/bin/sh -c <commands>`;
+//   otherwise: an interactive `/bin/sh` on the console.
+// When the shell ends, however it ends, init says how and powers off.
 #include "nolibc.h"	/* also LINUX_REBOOT_* */
 #include <linux/utsname.h>
+
+#ifndef WIFSIGNALED	/* nolibc 6.1 has WEXITSTATUS only */
+#define WTERMSIG(status) ((status) & 0x7f)
+#define WIFSIGNALED(status) (WTERMSIG(status) != 0 && WTERMSIG(status) != 0x7f)
+#endif
+
+#define SHELL "/bin/sh"
+#define RUN_KEY "webkvm.run="
 
 #define REGION_PAGES 256
 #define PAGE 4096
@@ -78,6 +92,86 @@ static unsigned long *map_region(void)
 	return p;
 }
 
+// Mounts the kernel's own filesystems where a shell expects them.
+static void mount_or_fail(const char *type, const char *dir)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		fail("mkdir", errno);
+	if (mount(type, dir, type, 0, 0) != 0)
+		fail(type, errno);
+}
+
+// The commands of webkvm.run= in the kernel command line, or 0 when it is
+// absent. The value ends at the first space, and a ',' in it stands for a
+// space (webkvm.run=memtouch,4;mips,1000); a value in double quotes is taken
+// as it is (webkvm.run="memtouch 4; mips 1000"), as the kernel's own
+// parameter parser (next_arg) quotes. Commands are split by the shell (';').
+static char *run_commands(char *cmdline)
+{
+	static char cmds[4096];
+	for (char *p = cmdline; *p; p++) {
+		if ((p != cmdline && p[-1] != ' ') || strncmp(p, RUN_KEY, strlen(RUN_KEY)) != 0)
+			continue;
+		p += strlen(RUN_KEY);
+		int quoted = *p == '"';
+		p += quoted;
+		unsigned long n = 0;
+		for (; *p && n < sizeof(cmds) - 1; p++) {
+			if (quoted ? *p == '"' : (*p == ' ' || *p == '\n'))
+				break;
+			cmds[n++] = (!quoted && *p == ',') ? ' ' : *p;
+		}
+		cmds[n] = 0;
+		return cmds;
+	}
+	return 0;
+}
+
+static char *read_cmdline(void)
+{
+	static char buf[4096];
+	int fd = open("/proc/cmdline", O_RDONLY);
+	if (fd < 0)
+		fail("cmdline", errno);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		fail("cmdline", errno);
+	buf[n] = 0;
+	close(fd);
+	return buf;
+}
+
+// Runs the shell as init's child and waits for it (reaping any orphan that
+// PID 1 inherits meanwhile); says how it ended unless it exited 0.
+static void run_shell(char *cmds)
+{
+	char *argv_run[] = { "sh", "-c", cmds, 0 };
+	char *argv_tty[] = { "sh", 0 };
+	char *envp[] = { "PATH=/bin", "HOME=/", "TERM=vt100", 0 };
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork", errno);
+	if (pid == 0) {
+		execve(SHELL, cmds ? argv_run : argv_tty, envp);
+		put("webkvm-init: FAIL exec " SHELL " detail=");
+		put_hex64(errno);
+		put("\n");
+		exit(127);
+	}
+	int status = 0;
+	while (waitpid(-1, &status, 0) != pid)
+		;
+	if (WIFSIGNALED(status)) {
+		put("webkvm-init: " SHELL " killed by signal ");
+		put_dec(WTERMSIG(status));
+		put(WTERMSIG(status) == 4 ? " (SIGILL: it is rv64gc; has the CPU F and D?)\n" : "\n");
+	} else if (WEXITSTATUS(status) != 0) {
+		put("webkvm-init: " SHELL " exit ");
+		put_dec(WEXITSTATUS(status));
+		put("\n");
+	}
+}
+
 int main(void)
 {
 	struct new_utsname u;
@@ -86,6 +180,9 @@ int main(void)
 	put("webkvm-init: hello from Linux ");
 	put(u.release);
 	put("\n");
+	mount_or_fail("proc", "/proc");
+	mount_or_fail("sysfs", "/sys");
+	mount_or_fail("devtmpfs", "/dev");
 
 	// Every page of a fresh anonymous mapping, written a word at a time.
 	unsigned long *w = map_region();
@@ -137,6 +234,8 @@ int main(void)
 	put(" checksum=");
 	put_hex64(fnv1a64((unsigned char *)sums, sizeof(sums), FNV_BASIS));
 	put("\n");
+
+	run_shell(run_commands(read_cmdline()));
 	power_off();
 	return 0;
 }

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Boot guests/linux/Image + initramfs.cpio on QEMU TCG: webkvm's baseline.
 #
-# The CPU is QEMU's rv64 with everything webkvm lacks turned off (C, F, D,
-# the B subsets, Sstc, Svpbmt, Svinval, Svnapot, H, V), one hart, 128 MiB.
-# Debian's OpenSBI is built with C, so the firmware is guests/linux/qemu-sbi
-# (rv64ima, built here in a temporary directory): BASE, TIME, SRST and the
-# legacy console, the SBI webkvm's host will offer; at power-off it prints how
-# often the kernel made each call.
+# CPU=webkvm (the default): QEMU's rv64 with what webkvm's vCPU lacks turned
+# off (F, D, the B subsets, Sstc, Svpbmt, Svinval, Svnapot, H, V; C stays on:
+# the kernel is built with it), one hart, 128 MiB, and the firmware
+# guests/linux/qemu-sbi (rv64ima, built here in a temporary directory): BASE,
+# TIME, SRST and the legacy console, the SBI webkvm's host offers; at
+# power-off it prints how often the kernel made each call. Without F and D the
+# kernel leaves the FPU off and the glibc userland dies of SIGILL, which /init
+# reports before it powers off.
+# CPU=rv64gc: QEMU's default rv64 CPU (F and D on) and its default firmware
+# (OpenSBI): the whole userland runs, e.g.
+#   CPU=rv64gc RUN='uname,-a;free;memtouch,4;mips,100000;fptest' VERBOSE=1 bash guests/linux/qemu-boot.sh 1
 #
 # Each run checks the init's first line, its result line against
 # guests/linux/reference.mjs, and that QEMU exits 0 at power-off, and prints
@@ -17,6 +22,8 @@
 #        QEMU=qemu-system-riscv64  LINUX_CROSS=riscv64-linux-gnu-
 #        DT=qemu|minimal      QEMU's own device tree, or guests/linux/minimal.dts
 #                             (needs dtc): the least the kernel boots with
+#        CPU=webkvm|rv64gc    see above
+#        RUN=<commands>       the kernel's webkvm.run= (guests/linux/README.md), default poweroff
 #        VERBOSE=1            print the whole boot log of the first run
 set -euo pipefail
 export LC_ALL=C
@@ -26,6 +33,8 @@ QEMU=${QEMU:-qemu-system-riscv64}
 CROSS=${LINUX_CROSS:-riscv64-linux-gnu-}
 CONSOLE=${CONSOLE:-hvc0}
 DT=${DT:-qemu}
+CPU=${CPU:-webkvm}
+RUN=${RUN:-poweroff}
 RUNS=${1:-5}
 
 for tool in "$QEMU" "${CROSS}gcc" "${CROSS}objcopy" node; do
@@ -38,6 +47,12 @@ done
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+
+case $CPU in
+    webkvm) ;;
+    rv64gc) [ "$DT" = qemu ] || { echo "guests/linux/qemu-boot.sh: CPU=rv64gc uses QEMU's own device tree" >&2; exit 1; } ;;
+    *) echo "guests/linux/qemu-boot.sh: CPU must be webkvm or rv64gc" >&2; exit 1 ;;
+esac
 
 "${CROSS}gcc" -march=rv64ima_zicsr_zifencei -mabi=lp64 -mcmodel=medany -O2 -nostdlib \
     -ffreestanding -fno-builtin -fno-pic -fno-pie -no-pie -static -Wall -Wextra -Werror \
@@ -60,10 +75,15 @@ if [ "$DT" = minimal ]; then
 fi
 
 expected=$(node "$HERE/reference.mjs")
-CPU=rv64,c=off,f=off,d=off,zba=off,zbb=off,zbc=off,zbs=off,sstc=off,svpbmt=off,svinval=off,svnapot=off,h=off,v=off
-ARGS=(-M virt -cpu "$CPU" -smp 1 -m 128M -nographic -monitor none
-      -bios "$TMP/sbi.bin" -kernel "$HERE/Image" -initrd "$HERE/initramfs.cpio"
-      ${DTB_ARGS[@]+"${DTB_ARGS[@]}"} -append "console=$CONSOLE earlycon=sbi")
+if [ "$CPU" = webkvm ]; then
+    CPU_ARGS=(-cpu rv64,f=off,d=off,zba=off,zbb=off,zbc=off,zbs=off,sstc=off,svpbmt=off,svinval=off,svnapot=off,h=off,v=off
+              -bios "$TMP/sbi.bin")
+else
+    CPU_ARGS=(-cpu rv64)
+fi
+ARGS=(-M virt "${CPU_ARGS[@]}" -smp 1 -m 128M -nographic -monitor none
+      -kernel "$HERE/Image" -initrd "$HERE/initramfs.cpio"
+      ${DTB_ARGS[@]+"${DTB_ARGS[@]}"} -append "console=$CONSOLE earlycon=sbi webkvm.run=$RUN")
 echo "$QEMU $(${QEMU} --version | head -n1 | sed 's/^QEMU emulator //')"
 echo "  ${ARGS[*]}"
 
@@ -71,7 +91,7 @@ echo "  ${ARGS[*]}"
 watch_console() {   # watch_console LOG TIMES
     local line
     while IFS= read -r line; do
-        line=${line%$'\r'}
+        while [[ $line == *$'\r' ]]; do line=${line%$'\r'}; done   # OpenSBI adds a \r of its own
         case $line in
             "webkvm-init: hello from Linux "*) echo "first $EPOCHREALTIME" >> "$2" ;;
         esac
@@ -94,7 +114,11 @@ for run in $(seq 1 "$RUNS"); do
     [ "$rc" = 0 ] || problems+=("QEMU exit status $rc")
     [ -n "$first" ] || problems+=("no first line")
     grep -qxF -- "${expected}" "$log" || problems+=("no '$expected'")
-    grep -q '^sbi: calls .*0x53525354/0=1' "$log" || problems+=("no SRST shutdown")
+    if [ "$CPU" = webkvm ]; then
+        grep -q '^sbi: calls .*0x53525354/0=1' "$log" || problems+=("no SRST shutdown")
+    else
+        grep -q 'reboot: Power down' "$log" || problems+=("no power-off")
+    fi
     awk -v s="$start" -v f="${first:-$start}" -v e="$end" -v r="$run" -v p="${problems[*]:-ok}" \
         'BEGIN { printf "  run %d: first line %.3f s, power-off %.3f s: %s\n", r, f - s, e - s, p }' |
         tee -a "$TMP/runs"

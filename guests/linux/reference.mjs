@@ -1,4 +1,5 @@
-// Host model of guests/linux/init.c: the result line its /init prints.
+// Host models of guests/linux: the result line its /init prints (init.c) and
+// the lines of the userland's memtouch and dirty (userland/memtouch.c, dirty.c).
 import { LCG_SEED, lcgBytes, fnv1a64, hex16, wordBytes } from '../common/pattern.mjs';
 
 export const INIT_PAGES = 256;
@@ -16,6 +17,20 @@ export function initSums(pages = INIT_PAGES) {
 export function initResultLine(pages = INIT_PAGES) {
   const { parent, child } = initSums(pages);
   return `webkvm-init: ok pages=${pages} checksum=0x${hex16(fnv1a64(wordBytes([parent, child])))}\n`;
+}
+
+/** memtouch MIB's line: the same stream and hash as the init's parent mapping, over MIB MiB. */
+export function memtouchLine(mib) {
+  const pages = mib * 256;
+  return `memtouch mib=${mib} pages=${pages} checksum=0x${hex16(initSums(pages).parent)}\n`;
+}
+
+/** dirty PAGES ROUNDS STRIDE's line: FNV-1a 64 of each written page's first word (ROUNDS << 32 | page). */
+export function dirtyLine(pages, rounds, stride = 1) {
+  const words = [];
+  for (let i = 0; i < pages; i += stride) words.push((BigInt(rounds) << 32n) | BigInt(i));
+  return `dirty pages=${pages} stride=${stride} rounds=${rounds} written=${words.length} ` +
+    `checksum=0x${hex16(fnv1a64(wordBytes(words)))}\n`;
 }
 
 // node guests/linux/reference.mjs
