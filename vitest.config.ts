@@ -23,6 +23,7 @@ const GUEST_CODE = [
   "test/linux-boot.test.ts",
   "test/kvm-interrupt.test.ts",
   "test/linux-ttys0.test.ts",
+  "test/kvm-fp-regs.test.ts",
 ];
 
 // Files that never open the in-process core the test projects choose: the
