@@ -320,6 +320,11 @@ describe("instruction rules", () => {
     expect(cpu.run(100)).toBe(cpu.EXIT_SBI);
     expect([cpu.csr(CSR.scause), cpu.csr(CSR.sepc), cpu.csr(CSR.stval)]).toEqual([CAUSE.illegal, RAM_BASE + 8n,
       BigInt(F.fadd(D, 1, 1, 2))]);
+    // and so does a translated FP load (its inline probe path)
+    cpu.pc = RAM_BASE + 20n;
+    expect(cpu.run(100)).toBe(cpu.EXIT_SBI);
+    expect([cpu.csr(CSR.scause), cpu.csr(CSR.sepc), cpu.csr(CSR.stval)]).toEqual([CAUSE.illegal, RAM_BASE + 20n,
+      BigInt(F.fld(4, T0, 0))]);
   });
 });
 
