@@ -6,7 +6,7 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { linuxFile } from "./helpers.js";
+import { linuxFile, readNewc } from "./helpers.js";
 
 const ascii = (b: Uint8Array) => String.fromCharCode(...b);
 
@@ -32,34 +32,6 @@ function imageHeaderProblems(img: Uint8Array): string[] {
   const version = v.getUint32(32, true);
   if (version < 2) problems.push(`header version 0x${version.toString(16)} is older than 0.2 (no image_size)`);
   return problems;
-}
-
-interface CpioEntry { name: string; mode: number; mtime: number; rdev: [number, number]; data: Uint8Array }
-
-/** A newc ("070701") archive's entries up to TRAILER!!!; throws on anything malformed. */
-function readNewc(buf: Uint8Array): CpioEntry[] {
-  const entries: CpioEntry[] = [];
-  const align4 = (n: number) => (n + 3) & ~3;
-  let off = 0;
-  for (;;) {
-    if (off + 110 > buf.length) throw new Error(`header at ${off} runs past the end`);
-    const magic = ascii(buf.subarray(off, off + 6));
-    if (magic !== "070701") throw new Error(`bad magic ${JSON.stringify(magic)} at ${off}`);
-    const field = (i: number) => {
-      const s = ascii(buf.subarray(off + 6 + 8 * i, off + 14 + 8 * i));
-      if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new Error(`field ${i} at ${off} is not hex: ${JSON.stringify(s)}`);
-      return parseInt(s, 16);
-    };
-    const [mode, mtime, size, rmaj, rmin, namesize] = [field(1), field(5), field(6), field(9), field(10), field(11)];
-    const nameEnd = off + 110 + namesize;
-    if (namesize < 1 || nameEnd > buf.length || buf[nameEnd - 1] !== 0) throw new Error(`bad name at ${off}`);
-    const name = ascii(buf.subarray(off + 110, nameEnd - 1));
-    const dataStart = align4(nameEnd);
-    if (dataStart + size > buf.length) throw new Error(`${name}: data runs past the end`);
-    if (name === "TRAILER!!!") return entries;
-    entries.push({ name, mode, mtime, rdev: [rmaj, rmin], data: buf.subarray(dataStart, dataStart + size) });
-    off = align4(dataStart + size);
-  }
 }
 
 /** The sha256 SOURCE.md records for an output. */
