@@ -61,7 +61,7 @@ function drawState(m) {
     `${fmt(m.heat.touched)} of ${fmt(m.heat.npages)} written since boot`;
   const status = $("status");
   status.textContent = !m.running ? "Linux stopped" : m.paused ? "Linux paused"
-    : m.halted ? "Linux idle (waiting for input)" : m.bootMs === null ? "booting Linux…" : "Linux running";
+    : m.idle ? "Linux idle" : m.bootMs === null ? "booting Linux…" : "Linux running";
   if (m.bootMs !== null) document.body.dataset.bootMs = String(m.bootMs);
   const parts = [];
   if (m.bootMs !== null) parts.push(`booted to /init in ${(m.bootMs / 1000).toFixed(2)} s`);
@@ -80,6 +80,7 @@ function drawState(m) {
   input.dataset.fed = String(m.input.fed);
   input.dataset.pending = String(m.input.pending);
   document.body.dataset.paused = m.paused ? "1" : "0";
+  document.body.dataset.idle = m.idle ? "1" : "0";
   document.body.dataset.ready = "1";
 }
 

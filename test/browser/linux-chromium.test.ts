@@ -159,12 +159,14 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
     await held.close();
   }, HANG);
 
-  it.skipIf(!HAS_SHELL)(`the shell on the console: \`echo browser-ok\` typed into the terminal prints browser-ok on a line of its own${HAS_SHELL ? "" : ` (${NO_SHELL_REASON})`}`, async () => {
+  it.skipIf(!HAS_SHELL)(`the shell on the console: at its prompt the guest idles (the worker sleeps), and \`echo browser-ok\` typed into the terminal prints browser-ok on a line of its own${HAS_SHELL ? "" : ` (${NO_SHELL_REASON})`}`, async () => {
     const shell = await browser!.context.newPage();
     shell.on("pageerror", (e: Error) => pageErrors.push(e.message));
     await shell.goto(server.url + "demo/");
     await waitForLine(shell, `line === ${JSON.stringify(RESULT_LINE)}`);
     await waitForLine(shell, `line === "#" || line.startsWith("# ")`);   // the prompt, "# "
+    // the shell waits in read(): the guest idles in wfi and the worker sleeps the idle time off; a key wakes it
+    await shell.waitForFunction(() => document.body.dataset.idle === "1", null, { timeout: HANG });
     await shell.click("#terminal");
     await shell.keyboard.type("echo browser-ok");
     await shell.keyboard.press("Enter");
