@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
+import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium, mainThreadWorstDelay } from "./chromium.js";
 // @ts-expect-error plain JS module without types
 import { smpLine } from "../../guests/smp/reference.mjs";
 
@@ -19,19 +19,6 @@ const SHOTS = join(REPO, "test-results/browser");
 warnIfMissing("browser tests");
 
 type Server = { url: string; close: () => Promise<void> };
-
-/** The worst delay of 20 zero-timeouts on the page: its main thread stays free while vCPUs run elsewhere. */
-function mainThreadWorstDelay(page: any): Promise<number> {
-  return page.evaluate(async () => {
-    let worst = 0;
-    for (let i = 0; i < 20; i++) {
-      const t = performance.now();
-      await new Promise((r) => setTimeout(r, 0));
-      worst = Math.max(worst, performance.now() - t);
-    }
-    return worst;
-  });
-}
 
 describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is missing)`, () => {
   let server: Server;     // with COOP/COEP: the page is cross-origin isolated

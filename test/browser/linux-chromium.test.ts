@@ -5,7 +5,7 @@
 // the page shows (a line in the terminal's buffer, a counter); the timeouts are
 // only a hang's safety net. Skipped when /usr/bin/chromium is missing.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
+import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, launchChromium, mainThreadWorstDelay } from "./chromium.js";
 import { linuxFile, readNewc } from "../helpers.js";
 // @ts-expect-error: a plain ES module without types
 import { initResultLine, INIT_FIRST_LINE_PREFIX, INIT_PAGES } from "../../guests/linux/reference.mjs";
@@ -76,6 +76,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
 
   it("boots the bundled Linux in a Worker: the terminal shows the kernel's banner, then /init's first line and its ok line; the status bar gives the boot time and MIPS", async () => {
     expect(await page.evaluate(() => document.body.dataset.guest)).toBe("linux");
+    // Linux boots in the Worker: the page's own event loop stays free meanwhile (once the kernel prints)
+    await waitForLine(page, `/^Linux version \\d/.test(line)`);
+    expect(await mainThreadWorstDelay(page)).toBeLessThan(250);
     await waitForLine(page, `line === ${JSON.stringify(RESULT_LINE)}`);
     expect(await page.evaluate(() => document.body.dataset.error ?? "")).toBe("");
     const lines = await terminalLines(page);
