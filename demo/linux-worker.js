@@ -71,7 +71,14 @@ async function fetchImages() {
   return { kernel, initrd };
 }
 
-async function boot() {
+let booting = null;
+/** Boots once at a time: a Reboot clicked while a boot is being set up waits for it and is then ignored. */
+function boot() {
+  booting ??= bootOnce().finally(() => { booting = null; });
+  return booting;
+}
+
+async function bootOnce() {
   images ??= await fetchImages();
   bootStart = performance.now();
   // A fresh core per boot: the last boot's RAM goes with its instance, and the MMU counters start at zero.
@@ -183,6 +190,7 @@ self.onmessage = (ev) => {
     state();
     schedule(0);
   } else if (msg.type === "reboot") {
+    if (booting) return;
     clearTimeout(timer);
     running = false;
     paused = false;
