@@ -157,11 +157,12 @@ function state() {
   harvests++;
   for (let i = 0; i < bitmap.length; i++) touched[i] |= bitmap[i];
   const npages = Number(MEM >> 12n);
+  // Until a whole sample is in (a fast boot may take less), the average so far.
+  const shownMips = mips || (runMs > 0 ? Number(instructions) / (runMs * 1000) : 0);
   post({
     type: "state", map: memoryMap(m.vm),
     heat: { bitmap, npages, base: hex(riscv.RAM_BASE), harvests, touched: popcount(touched) },
-    // Until a whole sample is in (a fast boot may take less), the average so far.
-    running, paused, idle: halted || idleMs >= 1, bootMs, mips: mips || (runMs > 0 ? Number(instructions) / (runMs * 1000) : 0), runMs, instructions: instructions.toString(), exits,
+    running, paused, idle: halted || idleMs >= 1, bootMs, mips: shownMips, runMs, instructions: instructions.toString(), exits,
     faults: kvm.core.mmuStat(MMU_STAT.FAULTS) - faultsAtBoot,
     input: { fed: inputFed, pending: m.uart.rxPending },
   }, [bitmap.buffer]);
