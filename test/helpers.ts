@@ -39,9 +39,9 @@ export async function linuxMachine(cmdline: string): Promise<{ kvm: Kvm; m: Mach
 
 const ascii = (b: Uint8Array) => String.fromCharCode(...b);
 
-export interface CpioEntry { name: string; mode: number; mtime: number; rdev: [number, number]; data: Uint8Array }
+export interface CpioEntry { name: string; ino: number; mode: number; nlink: number; mtime: number; rdev: [number, number]; data: Uint8Array }
 
-/** A newc ("070701") archive's entries up to TRAILER!!!; throws on anything malformed. */
+/** A newc ("070701") archive (the cpio format the kernel unpacks, init/initramfs.c)'s entries up to TRAILER!!!; throws on anything malformed. */
 export function readNewc(buf: Uint8Array): CpioEntry[] {
   const entries: CpioEntry[] = [];
   const align4 = (n: number) => (n + 3) & ~3;
@@ -55,14 +55,14 @@ export function readNewc(buf: Uint8Array): CpioEntry[] {
       if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new Error(`field ${i} at ${off} is not hex: ${JSON.stringify(s)}`);
       return parseInt(s, 16);
     };
-    const [mode, mtime, size, rmaj, rmin, namesize] = [field(1), field(5), field(6), field(9), field(10), field(11)];
+    const [ino, mode, nlink, mtime, size, rmaj, rmin, namesize] = [field(0), field(1), field(4), field(5), field(6), field(9), field(10), field(11)];
     const nameEnd = off + 110 + namesize;
     if (namesize < 1 || nameEnd > buf.length || buf[nameEnd - 1] !== 0) throw new Error(`bad name at ${off}`);
     const name = ascii(buf.subarray(off + 110, nameEnd - 1));
     const dataStart = align4(nameEnd);
     if (dataStart + size > buf.length) throw new Error(`${name}: data runs past the end`);
     if (name === "TRAILER!!!") return entries;
-    entries.push({ name, mode, mtime, rdev: [rmaj, rmin], data: buf.subarray(dataStart, dataStart + size) });
+    entries.push({ name, ino, mode, nlink, mtime, rdev: [rmaj, rmin], data: buf.subarray(dataStart, dataStart + size) });
     off = align4(dataStart + size);
   }
 }
