@@ -1,5 +1,5 @@
 // Real-browser tests: Debian's Chromium (headless) driven by playwright-core.
-// The package runs the validation golden in the page. The demo page, served
+// The package runs the validation golden in the page. The demo page's memory-slots mode (?guest=slots), served
 // with COOP/COEP, runs two vCPUs on Web Workers over one shared memory; served
 // without them it falls back to one thread, says so, and boots the guests in a
 // Worker, where a slot move must change the heatmap and the console.
@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
+import { CHROMIUM, HAVE_CHROMIUM, warnIfMissing, launchChromium, mainThreadWorstDelay } from "./chromium.js";
 // @ts-expect-error plain JS module without types
 import { smpLine } from "../../guests/smp/reference.mjs";
 
@@ -19,19 +19,6 @@ const SHOTS = join(REPO, "test-results/browser");
 warnIfMissing("browser tests");
 
 type Server = { url: string; close: () => Promise<void> };
-
-/** The worst delay of 20 zero-timeouts on the page: its main thread stays free while vCPUs run elsewhere. */
-function mainThreadWorstDelay(page: any): Promise<number> {
-  return page.evaluate(async () => {
-    let worst = 0;
-    for (let i = 0; i < 20; i++) {
-      const t = performance.now();
-      await new Promise((r) => setTimeout(r, 0));
-      worst = Math.max(worst, performance.now() - t);
-    }
-    return worst;
-  });
-}
 
 describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is missing)`, () => {
   let server: Server;     // with COOP/COEP: the page is cross-origin isolated
@@ -79,7 +66,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
     page.on("pageerror", (e: Error) => pageErrors.push(e.message));
     const nodeRequests: string[] = [];
     page.on("request", (r: { url(): string }) => { if (!r.url().startsWith(plain.url)) nodeRequests.push(r.url()); });
-    await page.goto(plain.url + "demo/");
+    await page.goto(plain.url + "demo/?guest=slots");
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(false);
     await page.waitForFunction(() => document.body.dataset.ready === "1" || document.body.dataset.error, null, { timeout: 20_000 });
     expect(await page.evaluate(() => document.body.dataset.error ?? "")).toBe("");
@@ -168,8 +155,10 @@ describe.skipIf(!HAVE_CHROMIUM)(`in Chromium (${CHROMIUM}; skipped when it is mi
   it("demo page with COOP/COEP: two vCPUs, each on its own Web Worker over one shared memory, both make progress; the smp guest's line and partitions check out; the status bar shows measured MIPS", async () => {
     const page = await context.newPage();
     page.on("pageerror", (e: Error) => pageErrors.push(e.message));
-    await page.goto(server.url + "demo/");
+    await page.goto(server.url + "demo/?guest=slots");
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+    // demo/app.js imports the mode's module after the page's load event
+    await page.waitForFunction(() => document.body.dataset.mode, null, { timeout: 20_000 });
     expect(await page.evaluate(() => document.body.dataset.mode)).toBe("threads");
     // Phase 1: the smp guest on 2 harts (Machine.runThreaded), checked in the VMM's Worker
     await page.waitForFunction(() => document.body.dataset.smp || document.body.dataset.error, null, { timeout: 60_000 });

@@ -33,3 +33,16 @@ export async function launchChromium(): Promise<{ context: any; close: () => Pro
     },
   };
 }
+
+/** The worst delay of 20 zero-timeouts on the page: its main thread stays free while vCPUs run elsewhere. */
+export function mainThreadWorstDelay(page: any): Promise<number> {
+  return page.evaluate(async () => {
+    let worst = 0;
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now();
+      await new Promise((r) => setTimeout(r, 0));
+      worst = Math.max(worst, performance.now() - t);
+    }
+    return worst;
+  });
+}
