@@ -6,16 +6,10 @@
 // only a hang's safety net. Skipped when /usr/bin/chromium is missing.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, launchChromium, mainThreadWorstDelay } from "./chromium.js";
-import { linuxFile, readNewc } from "../helpers.js";
 // @ts-expect-error: a plain ES module without types
 import { initResultLine, INIT_FIRST_LINE_PREFIX, INIT_PAGES } from "../../guests/linux/reference.mjs";
 
 warnIfMissing("Linux demo browser tests");
-
-/** Whether the bundled initramfs has a shell: until it does, /init powers off after its self-check. */
-const HAS_SHELL = readNewc(linuxFile("initramfs.cpio")).some((e) => e.name.replace(/^\.?\//, "") === "bin/sh");
-const NO_SHELL_REASON = "SKIPPED: guests/linux/initramfs.cpio has no bin/sh entry (its /init powers off instead of starting a shell)";
-if (!HAS_SHELL) console.warn(`the interactive shell test is ${NO_SHELL_REASON}`);
 
 const RESULT_LINE = initResultLine().trim();
 const HANG = 180_000;
@@ -54,8 +48,6 @@ function waitForLine(page: Page, test: string, timeout = HANG): Promise<unknown>
 
 /** A shell's prompt, "# ", as a line of the terminal (trailing blanks trimmed). */
 const PROMPT = `line === "#" || line.startsWith("# ")`;
-/** /init's report when the vCPU lacks F and D: its rv64gc /bin/sh died at its first FP instruction. */
-const SIGILL_REPORT = "killed by signal 4 (SIGILL";
 
 /** Waits until the guest powered off or its shell printed a prompt; true for a power-off. */
 async function poweredOffOrPrompt(page: Page): Promise<boolean> {
@@ -133,8 +125,11 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
     expect(Number(heat.touched)).toBeLessThanOrEqual(16384);
   }, HANG);
 
-  it("after /init powers off, the terminal says so and Enter reboots: the kernel's banner and /init's ok line come again (skipped when /init starts a shell instead)", async (ctx) => {
-    if (!(await poweredOffOrPrompt(page))) ctx.skip("/init started a shell: it does not power off");
+  it("`poweroff` typed at the shell powers the guest off, the terminal says so and Enter reboots: the kernel's banner and /init's ok line come again", async () => {
+    expect(await poweredOffOrPrompt(page), "the guest powered off before its shell's prompt").toBe(false);
+    await page.click("#terminal");
+    await page.keyboard.type("poweroff");
+    await page.keyboard.press("Enter");
     await page.waitForFunction(() => document.body.dataset.poweredOff === "shutdown", null, { timeout: HANG });
     await waitForLine(page, `line.startsWith("[webkvm: Linux powered off (SBI system reset, reason 0)")`);
     expect(await page.evaluate(() => (document.getElementById("btn-reboot") as HTMLButtonElement).disabled)).toBe(false);
@@ -179,7 +174,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
     await held.close();
   }, HANG);
 
-  it.skipIf(!HAS_SHELL)(`the shell on the console: at its prompt the guest idles (the worker sleeps), and \`echo browser-ok\` typed into the terminal prints browser-ok on a line of its own${HAS_SHELL ? " (skipped while /init reports that the vCPU cannot run its rv64gc shell: SIGILL)" : ` (${NO_SHELL_REASON})`}`, async (ctx) => {
+  it("the shell on the console: at its prompt the guest idles (the worker sleeps), and `echo browser-ok` typed into the terminal prints browser-ok on a line of its own", async () => {
     const shell = await browser!.context.newPage();
     shell.on("pageerror", (e: Error) => pageErrors.push(e.message));
     await shell.goto(server.url + "demo/");
@@ -187,8 +182,6 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
     if (await poweredOffOrPrompt(shell)) {
       const lines = await terminalLines(shell);
       await shell.close();
-      // Without F and D the glibc shell dies at once and /init says so: the one reason to skip here.
-      if (lines.some((l) => l.includes(SIGILL_REPORT))) ctx.skip(`the vCPU has no F and D: /init reports ${SIGILL_REPORT}...) for /bin/sh`);
       expect.fail(`the guest powered off instead of starting a shell:\n${lines.slice(-8).join("\n")}`);
     }
     // the shell waits in read(): the guest idles in wfi and the worker sleeps the idle time off; a key wakes it
