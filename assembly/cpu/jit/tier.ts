@@ -50,7 +50,8 @@ export function setJitThreshold(n: i32): void {
 
 // @ts-ignore: decorator
 @inline function entryFor(pc: u64): usize {
-  return CACHE + (<usize>((pc >> 2) & ((1 << CACHE_BITS) - 1)) << CACHE_ENTRY_SHIFT);
+  // pc / 2: regions start at any 2-aligned pc (the C extension).
+  return CACHE + (<usize>((pc >> 1) & ((1 << CACHE_BITS) - 1)) << CACHE_ENTRY_SHIFT);
 }
 
 function drop(e: usize, pc: u64): void {
