@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 // Every test file that runs guest code runs twice: once as the default tier
-// set-up has it (regions translated after 64 jumps to them) and once with
+// set-up has it (regions translated after 4,096 jumps to them) and once with
 // every region translated on first sight (WEBKVM_JIT_THRESHOLD=1), so the
 // translated code meets every instruction-level and MMU rule the interpreter does.
 const GUEST_CODE = [

@@ -31,6 +31,8 @@ export const VCPU_STAT_MEMSLOT_CACHE_HITS: i32 = 1; // of them, answered by the 
 export const JIT_STAT_COMPILED: i32 = 0;
 export const JIT_STAT_STALE: i32 = 1;
 export const JIT_STAT_FAILED: i32 = 2;
+/** Instructions retired by translated code (the rest were interpreted), modulo 2^32. */
+export const JIT_STAT_RETIRED: i32 = 3;
 
 // gmemFileStat(fd, which): a guest_memfd file
 export const GMEM_STAT_SIZE: i32 = 0;

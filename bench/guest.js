@@ -7,6 +7,8 @@ import { perOp } from "./best.js";
 import { sd, add, addi, bne } from "./rv64.js";
 
 const MIPS_IMAGE = new URL("../guests/mips/mips.bin", import.meta.url);
+/** The same workload built with the C extension (guests/build.sh): mostly 16-bit instructions. */
+const MIPS_RVC_IMAGE = new URL("../guests/mips/mips-rvc.bin", import.meta.url);
 /** The release build's code plus the CPU harness (assembly/harness.ts), which the store loops drive. */
 const BENCH_CORE = new URL("../build/bench.wasm", import.meta.url);
 const STORES = 1 << 20;
@@ -45,9 +47,9 @@ function translatedStoreNs(core, stores, iters) {
   return best / (iters * (LOOP_STORES + 2));
 }
 
-async function mipsRun(iters, jit) {
+async function mipsRun(iters, jit, image = MIPS_IMAGE) {
   const m = await Machine.create({ kvm: await Kvm.open({ core: "release", jit }), memSize: 16n << 20n });
-  m.load(new Uint8Array(readFileSync(MIPS_IMAGE)), iters);
+  m.load(new Uint8Array(readFileSync(image)), iters);
   const t0 = process.hrtime.bigint();
   const r = m.run();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -116,17 +118,24 @@ export async function guestSuite(b, options, quick) {
   const runs = quick ? 1 : 3;
   // The product as shipped (hot regions translated to WebAssembly), and the
   // interpreter alone for comparison; both with every access through the sptes.
-  const bestOf = async (jit) => {
-    const best = await fastest(runs, () => mipsRun(iters, jit));
+  const bestOf = async (jit, image) => {
+    const best = await fastest(runs, () => mipsRun(iters, jit, image));
     return { ...best, mips: best.instructions / best.secs / 1e6 };
   };
   const best = await bestOf(true);
   const interp = await bestOf(false);
+  const rvc = await bestOf(true, MIPS_RVC_IMAGE);
+  const rvcInterp = await bestOf(false, MIPS_RVC_IMAGE);
   const mips = best.mips;
   console.log(`\nguest MIPS (${iters} iterations, best of ${runs}): ${best.instructions} instructions in ` +
     `${best.secs.toFixed(3)} s = ${mips.toFixed(0)} MIPS (${(mips / 281).toFixed(2)}x TinyEMU-wasm's 281); ` +
     `interpreter only ${interp.mips.toFixed(0)} MIPS; ${best.output}`);
   if (interp.output !== best.output) throw new Error(`interpreter and translated runs disagree: ${interp.output} / ${best.output}`);
+  console.log(`the same built with the C extension (guests/mips/mips-rvc.bin): ${rvc.instructions} instructions, ` +
+    `translated ${rvc.mips.toFixed(0)} MIPS, interpreter only ${rvcInterp.mips.toFixed(0)} MIPS`);
+  for (const r of [rvc, rvcInterp]) {
+    if (r.output !== best.output) throw new Error(`the compressed build disagrees: ${r.output} / ${best.output}`);
+  }
 
   // Threads: one guest on a Worker against two at once on two Workers (this machine's 2 cores).
   const tIters = quick ? 100_000 : 10_000_000;
@@ -158,7 +167,8 @@ export async function guestSuite(b, options, quick) {
   return {
     name: "guest",
     mips: { iterations: iters, instructions: best.instructions, seconds: best.secs, mips, targetMips: 281,
-      interpreterMips: interp.mips, interpreterSeconds: interp.secs },
+      interpreterMips: interp.mips, interpreterSeconds: interp.secs,
+      rvc: { instructions: rvc.instructions, mips: rvc.mips, interpreterMips: rvcInterp.mips } },
     threads: { iterations: tIters, oneMips: one.mips, twoMips: two.mips, ratio: two.mips / one.mips, targetRatio: 1.8 },
     store: { spteHitNs: spteNs, plainNs, extraNs: extra, targetExtraNs: 2,
       translatedStoreNs: jitStoreNs, translatedAluNs: jitAluNs, translatedExtraNs: jitStoreNs - jitAluNs },

@@ -10,7 +10,11 @@ import { mipsChecksum } from "../guests/mips/reference.mjs";
 // @ts-expect-error plain JS module without types
 import { fnv1a64, memtestPattern, MEMTEST_BASE } from "../guests/memtest/reference.mjs";
 
-const image = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/${name}/${name}.bin`, import.meta.url)));
+/** guests/NAME/NAME.bin, or a variant's image in the same directory ("mips/mips-rvc"). */
+const image = (name: string) => {
+  const [dir, file = dir] = name.split("/");
+  return new Uint8Array(readFileSync(new URL(`../guests/${dir}/${file}.bin`, import.meta.url)));
+};
 const elf = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/${name}/${name}.elf`, import.meta.url)));
 
 async function boot(name: string, arg: bigint | number = 0, memSize = 16n << 20n, useElf = false) {
@@ -65,5 +69,12 @@ describe("guests", () => {
     if (native) expect(native).toContain(got![2]);
     // ~19.5 instructions per iteration plus set-up: every one went through the spte fast path or a fault.
     expect(result.instructions > BigInt(iters) * 19n).toBe(true);
+  });
+
+  it("the mips workload built with the C extension (mostly compressed code) prints the same checksum", async () => {
+    const iters = 20000;
+    const { m, result } = await boot("mips/mips-rvc", iters);
+    expect([result.stop, result.reason]).toEqual(["shutdown", 0]);
+    expect(m.output.trim()).toBe(`mips iters=${iters} checksum=0x${mipsChecksum(iters).toString(16).padStart(16, "0")}`);
   });
 });

@@ -21,6 +21,7 @@ describe("Linux on webkvm (guests/linux)", () => {
     expect(out).toContain(`${INIT_FIRST_LINE_PREFIX}6.1.192\n`);
     expect(out).toContain(initResultLine());
     expect([r.stop, r.reason]).toEqual(["shutdown", 0]);
-    expect(kvm.core.mmuStat(MMU_STAT.FAULTS) - faults0).toBeGreaterThan(10_000); // a kernel that maps and unmaps
+    // A kernel that maps and unmaps (about 5,000 faults: its sfence.vma with an address drops one page's entries).
+    expect(kvm.core.mmuStat(MMU_STAT.FAULTS) - faults0).toBeGreaterThan(1_000);
   });
 });

@@ -10,7 +10,7 @@ import {
 } from "./state";
 import { takeTrap, sret, interruptsWaiting } from "./trap";
 import { csrRead, csrWrite, csrOk } from "./csr";
-import { memFlush } from "../mmu/access";
+import { memFlush, memFlushPage } from "../mmu/access";
 
 const INST_ECALL: u32 = 0x00000073;
 const INST_EBREAK: u32 = 0x00100073;
@@ -61,8 +61,11 @@ export function execSystem(inst: u32): i32 {
       if (interruptsWaiting() == 0) return SYS_WFI;
     } else if ((inst >> 25) == FUNCT7_SFENCE_VMA && ((inst >> 7) & 31) == 0) {
       if (priv == PRIV_U) return illegalInst(inst);
-      // Translations are not tagged by address or ASID: drop them all.
-      memFlush();
+      // With an address, only what translates through its leaf PTE; the ASID
+      // operand only narrows a flush (translations are not tagged by ASID).
+      const rs1 = <i32>((inst >> 15) & 31);
+      if (rs1 != 0) memFlushPage(getX(rs1));
+      else memFlush();
       retire();
     } else {
       return illegalInst(inst);

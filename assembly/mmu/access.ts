@@ -18,12 +18,12 @@
 // an instruction that touches MMIO more than once (exit.ts).
 
 import { accessStatus, curVcpu, ACCESS_OK, ACCESS_EXIT } from "./access_state";
-import { translate, fetchWithoutRam } from "./paging";
+import { translate, fetchWithoutRam, walkLevel } from "./paging";
 import { stopNow, STOP_LIMIT } from "../cpu/stop";
 import { getPriv, getField, satpMode, OFF_SSTATUS, SATP_MODE_SV39, SSTATUS_SUM, SSTATUS_MXR, PRIV_U } from "../cpu/state";
 import { PAGE_MASK, ACCESS_LOG_BYTES, accessLogBase } from "../layout";
-import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND } from "./spte";
-import { vcpuTables, dropOwnTables, markSpteUsed } from "./mmu";
+import { spteFor, SPT_TABLE_BYTES, SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND, SPTE_LEVEL } from "./spte";
+import { vcpuTables, dropOwnTables, dropOwnPage, markSpteUsed } from "./mmu";
 import { faultIn, faultHost, ACC_READ, ACC_WRITE, ACC_FETCH, FAULT_MAPPED, FAULT_MMIO, FAULT_RETRY, FAULT_RING_FULL, FAULT_EMULATE } from "./fault";
 import { notifyTrackWrite } from "./page_track";
 import { vmOf, vcpuOf } from "../kvm/kvm_host";
@@ -80,6 +80,17 @@ export function memFlush(): void {
   mmuStatAdd(MMU_STAT_FLUSHES, 1);
   dropOwnTables(vmOf(vcpuOf(curVcpu).vm), tables);
   mmuModeChanged();
+}
+
+/**
+ * sfence.vma with an address: only translations through the leaf PTE of va
+ * may be stale (a changed pointer PTE needs a flush of all), so only the
+ * entries that may hold one go (mmu.ts dropOwnPage); the rest stay, as
+ * kvm_mmu_invlpg keeps every other shadow entry.
+ */
+export function memFlushPage(va: u64): void {
+  mmuStatAdd(MMU_STAT_FLUSHES, 1);
+  dropOwnPage(vmOf(vcpuOf(curVcpu).vm), tables, va);
 }
 
 // @ts-ignore: decorator
@@ -182,12 +193,15 @@ function resolve(va: u64, acc: i32): usize {
 
 function resolveOutsideGuest(va: u64, acc: i32): usize {
   let gpa = va;
+  let level = 0;
   if (accessKey != 0) {
     gpa = translate(va, acc);
     if (accessStatus != ACCESS_OK) return 0;
+    level = walkLevel;
   }
   const e = spteFor(sptTable, va);
   markSpteUsed(tables, e);
+  store<u8>(e + SPTE_LEVEL, <u8>level);
   const r = faultIn(curVcpu, e, tagOf(va), gpa, acc);
   emulating = false;
   if (r == FAULT_MAPPED) return faultHost;

@@ -9,7 +9,8 @@ import { kvmFlushRemoteTlbs } from "../kvm/requests";
 import { slotOf } from "../memslots/slot";
 import { kzalloc } from "../kalloc";
 import { maskWord } from "../layout";
-import { SPT_VCPU_BYTES, SPT_USED_BYTES, SPTE_SHIFT, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables } from "./spte";
+import { SPT_VCPU_BYTES, SPT_USED_BYTES, SPTE_SHIFT, SPTE_FLAGS, SPTE_MMIO_GEN, SPTE_F_MMIO, MMIO_SPTE_GEN_MASK, clearTables,
+  SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_LEVEL, NO_TAG } from "./spte";
 import { SlotArch, spteDrop, rmapZapRange, rmapCount, rmapWriteProtectRange, rmapWriteProtectBitmap } from "./rmap";
 import { KVM_X86_DEFAULT_VM } from "../kvm/config";
 import { writableDropRange, writableDropBitmap, writableClear, writableClearAll } from "./writable";
@@ -82,6 +83,40 @@ export function dropOwnTables(vm: Vm, t: usize): void {
   mmuLock(vm);
   dropTables(t);
   memory.fill(t + SPT_VCPU_BYTES, 0, SPT_USED_BYTES);
+  mmuUnlock(vm);
+}
+
+/**
+ * Whether entry e (present) may hold a translation through the guest leaf PTE
+ * that maps va: its page lies in the same page, or superpage of its own
+ * level, as va. An entry whose page its tags do not tell (MMIO) may.
+ */
+function mayTranslate(e: usize, va: u64): bool {
+  if ((load<u32>(e + SPTE_FLAGS) & SPTE_F_MMIO) != 0) return true;
+  let tag = load<u64>(e + SPTE_READ_TAG);
+  if (tag == NO_TAG) tag = load<u64>(e + SPTE_WRITE_TAG);
+  if (tag == NO_TAG) tag = load<u64>(e + SPTE_FETCH_TAG);
+  if (tag == NO_TAG) return true;
+  const shift = <u64>(12 + 9 * <i32>load<u8>(e + SPTE_LEVEL));
+  return ((tag ^ va) >> shift) == 0;
+}
+
+/**
+ * A vCPU's own sfence.vma with an address (kvm_mmu_invlpg): drops, under
+ * mmu_lock, the entries of its tables t that may translate through va's
+ * leaf PTE (mayTranslate), visiting the used ones; the others stay.
+ */
+export function dropOwnPage(vm: Vm, t: usize, va: u64): void {
+  mmuLock(vm);
+  const used = t + SPT_VCPU_BYTES;
+  for (let w: usize = 0; w < SPT_USED_BYTES; w += 8) {
+    let bits = load<u64>(used + w);
+    while (bits != 0) {
+      const e = t + ((((w << 3) + <usize>ctz(bits))) << SPTE_SHIFT);
+      bits &= bits - 1;
+      if (load<u32>(e + SPTE_FLAGS) != 0 && mayTranslate(e, va)) spteDrop(e);
+    }
+  }
   mmuUnlock(vm);
 }
 

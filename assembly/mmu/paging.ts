@@ -46,6 +46,9 @@ const PTE_HIGH_SHIFT: u64 = 54;
 const LEVELS: i32 = 3;
 const VPN_BITS: i32 = 9;
 
+/** The level of the leaf PTE the last successful translate() found (0: a 4 KiB page, 1: 2 MiB, 2: 1 GiB). */
+export let walkLevel: i32 = 0;
+
 function fault(va: u64, acc: i32): u64 {
   accessStatus = ACCESS_EXCEPTION;
   accessCause = acc == ACC_FETCH ? CAUSE_FETCH_PAGE : acc == ACC_WRITE ? CAUSE_STORE_PAGE : CAUSE_LOAD_PAGE;
@@ -103,6 +106,7 @@ export function translate(va: u64, acc: i32): u64 {
   if ((pte & PTE_A) == 0 || (acc == ACC_WRITE && (pte & PTE_D) == 0)) return fault(va, acc);
 
   const offMask = (<u64>1 << <u64>(12 + VPN_BITS * level)) - 1;
+  walkLevel = level;
   return ((ppn << 12) & ~offMask) | (va & offMask);
 }
 

@@ -10,6 +10,7 @@
 //
 //    0 readTag   8 writeTag   16 fetchTag   24 addend   32 gfn
 //   40 rmapPrev  44 rmapNext  48 owner (SlotArch, 0 = none)  52 flags  56 mmioGen
+//   60 level (u8: the level of the guest's leaf PTE, 0 = 4 KiB; see mmu.ts dropOwnPage)
 //
 // Present entries are linked into their slot's rmap (rmap.ts) so that a slot or
 // a gfn range can be zapped without flushing everything. MMIO entries belong to
@@ -44,6 +45,7 @@ export const SPTE_RMAP_NEXT: usize = 44;
 export const SPTE_OWNER: usize = 48;
 export const SPTE_FLAGS: usize = 52;
 export const SPTE_MMIO_GEN: usize = 56;
+export const SPTE_LEVEL: usize = 60;
 
 export const SPTE_F_PRESENT: u32 = 1;
 export const SPTE_F_MMIO: u32 = 2;

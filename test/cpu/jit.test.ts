@@ -140,6 +140,143 @@ describe("translation tier: randomized against the interpreter", () => {
   });
 });
 
+// ---- mixed 16/32-bit streams (the C extension) ----
+
+const C_ALU = [A.c_sub, A.c_xor, A.c_or, A.c_and, A.c_subw, A.c_addw];
+/** x2 (sp) and x9 point into DATA for the compressed loads and stores; the other registers are random. */
+const CSP = 2, CBASE = 9;
+const MIXED_REGS = [1, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15];
+const MIXED_CREGS = [8, 10, 11, 12, 13, 14, 15];
+
+/** One instruction of a mixed program: its halfwords once the byte offsets of every item are known. */
+type Item = { size: 2 | 4; encode: (at: (item: number) => number, self: number) => number[] };
+const i32 = (w: number): Item => ({ size: 4, encode: () => A.w32(w) });
+const i16 = (h: number): Item => ({ size: 2, encode: () => [h] });
+
+/**
+ * A random program of 32-bit and compressed instructions mixed (so 32-bit
+ * ones sit at 2-aligned pcs, and some straddle the page boundary the
+ * program is placed across): the 32-bit mix of randomProgram, every
+ * compressed group, compressed loads and stores crossing pages, forward
+ * C.BEQZ / C.BNEZ / C.J and 32-bit branches over both kinds, computed jumps
+ * through JALR / C.JR / C.JALR (sometimes landing mid-instruction), a rare
+ * C.EBREAK; looped by x16 and ended with ecall.
+ */
+function randomMixedProgram(r: ReturnType<typeof rng>): Item[] {
+  const reg = () => r.pick(MIXED_REGS);
+  const creg = () => r.pick(MIXED_CREGS);
+  const nz6 = () => (r.int(2) ? 1 : -32) + r.int(31);
+  const items: Item[] = [];
+  const body = 20 + r.int(60);
+  /** A forward control transfer over `skip` items to the item after them. */
+  const forward = (size: 2 | 4, make: (off: number) => number, skip: number): Item => ({
+    size, encode: (at, self) => { const w = make(at(self + skip + 1) - at(self)); return size === 4 ? A.w32(w) : [w]; },
+  });
+  for (let i = 0; i < body; i++) {
+    const k = r.int(100);
+    const left = body - i - 1;
+    if (k < 14) items.push(i32(r.pick(R_TYPE)(reg(), reg(), reg())));
+    else if (k < 20) items.push(i32(r.pick(I_TYPE)(reg(), reg(), r.int(4096) - 2048)));
+    else if (k < 23) items.push(i32(r.int(2) ? r.pick(SHIFT64)(reg(), reg(), r.int(64)) : A.auipc(reg(), r.int(256))));
+    else if (k < 29) {
+      const [op, size] = r.pick(LOADS);
+      items.push(i32(op(reg(), BASE, r.int(2) ? 2048 - size + r.int(size) : r.int(4000) - 2048)));
+    } else if (k < 34) {
+      const [op, size] = r.pick(STORES);
+      items.push(i32(op(reg(), BASE, r.int(2) ? 2048 - size + r.int(size) : r.int(4000) - 2048)));
+    } else if (k < 50) {
+      const c = r.int(11);
+      if (c === 0) items.push(i16(A.c_addi(reg(), nz6())));
+      else if (c === 1) items.push(i16(A.c_addiw(reg(), r.int(64) - 32)));
+      else if (c === 2) items.push(i16(A.c_li(reg(), r.int(64) - 32)));
+      else if (c === 3) items.push(i16(A.c_lui(reg(), nz6())));
+      else if (c === 4) items.push(i16(r.pick([A.c_srli, A.c_srai])(creg(), r.int(64))));
+      else if (c === 5) items.push(i16(A.c_andi(creg(), r.int(64) - 32)));
+      else if (c === 6) items.push(i16(r.pick(C_ALU)(creg(), creg())));
+      else if (c === 7) items.push(i16(A.c_slli(reg(), r.int(64))));
+      else if (c === 8) items.push(i16(r.int(2) ? A.c_mv(reg(), reg()) : A.c_add(reg(), reg())));
+      else if (c === 9) items.push(i16(A.c_addi4spn(creg(), 4 * (1 + r.int(255)))));
+      else items.push(i16(A.c_nop()));
+    } else if (k < 62) {
+      const c = r.int(8);
+      if (c === 0) items.push(i16(A.c_lw(creg(), CBASE, 4 * r.int(32))));
+      else if (c === 1) items.push(i16(A.c_ld(creg(), CBASE, 8 * r.int(32))));
+      else if (c === 2) items.push(i16(A.c_sw(creg(), CBASE, 4 * r.int(32))));
+      else if (c === 3) items.push(i16(A.c_sd(creg(), CBASE, 8 * r.int(32))));
+      else if (c === 4) items.push(i16(A.c_lwsp(reg(), 4 * r.int(64))));
+      else if (c === 5) items.push(i16(A.c_ldsp(reg(), 8 * r.int(64))));
+      else if (c === 6) items.push(i16(A.c_swsp(reg(), 4 * r.int(64))));
+      else items.push(i16(A.c_sdsp(reg(), 8 * r.int(64))));
+    } else if (k < 80 && left > 2) {
+      const skip = 1 + r.int(Math.min(6, left - 1));
+      const c = r.int(4);
+      if (c === 0) items.push(forward(4, (off) => r.pick(BRANCHES)(reg(), reg(), off), skip));
+      else if (c === 1) { const rs = creg(); items.push(forward(2, (off) => A.c_beqz(rs, off), skip)); }
+      else if (c === 2) { const rs = creg(); items.push(forward(2, (off) => A.c_bnez(rs, off), skip)); }
+      else items.push(forward(2, (off) => A.c_j(off), skip));
+    } else if (k < 86 && left > 4) {
+      // auipc x17; addi x17, x17, (target - auipc) [+2 now and then: mid-instruction]; a jalr of some kind
+      const miss = r.int(16) === 0 ? 2 : 0;
+      const target = items.length + 3 + r.int(2);
+      const self = items.length;
+      items.push(i32(A.auipc(LINK, 0)));
+      items.push({ size: 4, encode: (at) => A.w32(A.addi(LINK, LINK, at(target) - at(self) + miss)) });
+      const c = r.int(3);
+      items.push(c === 0 ? i32(A.jalr(reg(), LINK, 0)) : i16(c === 1 ? A.c_jr(LINK) : A.c_jalr(LINK)));
+      i += 2;
+    } else if (k < 87 && r.int(8) === 0) items.push(i16(A.c_ebreak()));
+    else items.push(i32(A.nop()));
+  }
+  items.push(i16(A.c_addi(LOOP, -1)));
+  const top = 0, self = items.length;
+  items.push({ size: 4, encode: (at) => A.w32(A.bne(LOOP, 0, at(top) - at(self))) });
+  items.push(i32(A.ecall()));
+  return items;
+}
+
+function assemble(items: Item[]): Uint8Array {
+  const offsets: number[] = [];
+  let off = 0;
+  for (const it of items) { offsets.push(off); off += it.size; }
+  offsets.push(off);
+  return A.halves(...items.flatMap((it, i) => it.encode((j) => offsets[Math.min(j, items.length)], i)));
+}
+
+async function runMixedProgram(threshold: number, seed: number, budget: number) {
+  const r = rng(seed);
+  const cpu = await cpuWith(threshold);
+  // Placed across the page boundary at RAM_BASE + 0x1000, starting at any 2-aligned offset before it.
+  const base = RAM_BASE + 0x1000n - BigInt(2 * (16 + r.int(100)));
+  cpu.writeBytes(base, assemble(randomMixedProgram(r)));
+  const init = Array.from({ length: 16 }, () => r.big());
+  for (let i = 1; i < 16; i++) cpu.setX(i, init[i]);
+  cpu.setX(LOOP, 2 + r.int(6));
+  cpu.setX(BASE, DATA + 2048n);
+  cpu.setX(CBASE, DATA + 0xf80n + BigInt(r.int(8))); // c.lw/c.ld offsets reach across DATA's page boundary
+  cpu.setX(CSP, DATA + 0xf00n + BigInt(r.int(8)));
+  for (let off = 0n; off < 0x2000n; off += 8n) cpu.setU64(DATA + off, r.big());
+  cpu.pc = base;
+  const exit = cpu.run(budget);
+  return { end: state(cpu, exit), cpu };
+}
+
+describe("translation tier: randomized mixed 16/32-bit code against the interpreter", () => {
+  const SEEDS = 80;
+  it(`${SEEDS} random programs of compressed and 32-bit instructions end in the same state translated and interpreted`, async () => {
+    let compiled = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const budget = seed % 3 === 0 ? 29 + seed * 7 : 100_000;
+      const interp = await runMixedProgram(0, seed, budget);
+      const jit = await runMixedProgram(1, seed, budget);
+      expect(jit.end, `seed ${seed}`).toEqual(interp.end);
+      expect(interp.cpu.ex.jitStat(STAT_COMPILED), `seed ${seed}: the interpreter-only run translated`).toBe(0);
+      expect(jit.cpu.ex.jitStat(STAT_FAILED), `seed ${seed}`).toBe(0);
+      compiled += jit.cpu.ex.jitStat(STAT_COMPILED);
+    }
+    expect(compiled).toBeGreaterThan(SEEDS);
+  });
+});
+
 /** A counting loop: x5 += x6 * 3 while x6 counts down; ends with ecall. */
 function countLoop(): Program {
   return new Program()
@@ -202,6 +339,22 @@ describe("translation tier: rules", () => {
     expect(cpu.run(1000)).toBe(cpu.EXIT_SBI);
     expect(cpu.x(5)).toBe(55n);
     expect(cpu.ex.jitStat(STAT_STALE)).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a translation checks at entry exactly the bytes of its 16- and 32-bit instructions: a changed last halfword drops it", async () => {
+    const cpu = await cpuWith(1);
+    // c.li t0,1 | c.addi t0,2 | addi t1,t0,0 | c.addi t0,4 | ecall: a region of 10 bytes (8, then a 2-byte tail)
+    const code = (last: number) => A.halves(A.c_li(5, 1), A.c_addi(5, 2), ...A.w32(A.addi(6, 5, 0)), last, ...A.w32(A.ecall()));
+    cpu.writeBytes(RAM_BASE, code(A.c_addi(5, 4)));
+    cpu.pc = RAM_BASE;
+    expect(cpu.run(100)).toBe(cpu.EXIT_SBI);
+    expect([cpu.x(5), cpu.x(6), cpu.instret, cpu.pc]).toEqual([7n, 3n, 4n, RAM_BASE + 10n]);
+    expect(cpu.ex.jitStat(STAT_COMPILED)).toBe(1);
+    cpu.writeBytes(RAM_BASE, code(A.c_addi(5, 8)));
+    cpu.pc = RAM_BASE;
+    expect(cpu.run(100)).toBe(cpu.EXIT_SBI);
+    expect([cpu.x(5), cpu.x(6)]).toEqual([11n, 3n]);
+    expect(cpu.ex.jitStat(STAT_STALE)).toBe(1);
   });
 
   it("code the guest writes is executed after its FENCE.I", async () => {

@@ -7,6 +7,7 @@ import { describe, it, expect, beforeEach } from "vitest";
 import { Cpu, RAM_BASE, CAUSE } from "./harness";
 import * as A from "./asm";
 import { CSR } from "./asm";
+import { MMU_STAT } from "../../src/abi.gen";
 
 const V = 1n, R = 2n, W = 4n, X = 8n, U = 16n, G = 32n, AC = 64n, D = 128n;
 const RWX = R | W | X | AC | D;
@@ -337,6 +338,49 @@ describe("flushing", () => {
     runAt([A.sfence_vma(), A.jalr(0, T0, 0)]);
     expect(cpu.ex.memFlushCount()).toBe(flushes + 1);
     expect(cpu.x(T2)).toBe(2n);
+  });
+
+  // The guest rewrites a PTE itself, through PTW_VA (a window on the page table's
+  // page), and flushes. Every page used has its own index in the memory layer's
+  // direct-mapped table (the low bits of the page number; CODE_VA's is 0), so
+  // only a flush can make one fault again.
+  const PTW_VA = 0x7000_7000n, DATA2_VA = 0x2000_3000n;
+  const window = (at: bigint) => {
+    map(PTW_VA, at & ~0xfffn, R | W | AC | D);
+    return Number(at & 0xfffn);
+  };
+
+  it("sfence.vma with an address drops that page's translation and keeps every other page's (kvm_mmu_invlpg)", () => {
+    const PAGE_VA = 0x6000_5000n, OLD = RAM_BASE + 0x71_0000n, NEW = RAM_BASE + 0x72_0000n;
+    const off = window(map(PAGE_VA, OLD, R | W | AC | D));
+    map(DATA2_VA, DATA_PA, R | W | AC | D);
+    cpu.setU64(OLD, 1n);
+    cpu.setU64(NEW, 2n);
+    cpu.setU64(DATA_PA, 7n);
+    cpu.setX(T0, PAGE_VA);
+    cpu.setX(8, DATA2_VA);
+    cpu.setX(9, PTW_VA);
+    cpu.setX(10, pte(NEW, V | R | W | AC | D));
+    const faults = cpu.ex.mmuStat(MMU_STAT.FAULTS);
+    runAt([A.ld(T1, T0, 0), A.ld(T2, 8, 0), A.sd(10, 9, off), A.sfence_vma(T0, 0),
+      A.ld(11, T0, 0), A.ld(12, 8, 0), A.ecall()]);
+    expect([cpu.x(T1), cpu.x(T2), cpu.x(11), cpu.x(12)]).toEqual([1n, 7n, 2n, 7n]);
+    // The code page, PAGE_VA, DATA2_VA and the window, then PAGE_VA again: the others kept their entries.
+    expect(cpu.ex.mmuStat(MMU_STAT.FAULTS) - faults).toBe(4 + 1);
+  });
+
+  it("sfence.vma with an address in a 2 MiB superpage drops the translations of all its pages", () => {
+    const SUPER_VA = 0x4000_0000n, OLD = RAM_BASE + 0x40_0000n, NEW = RAM_BASE + 0x60_0000n;
+    const off = window(map(SUPER_VA, OLD, R | W | AC | D, 1));
+    cpu.setU64(OLD + 0x5008n, 1n);
+    cpu.setU64(NEW + 0x5008n, 2n);
+    cpu.setX(T0, SUPER_VA + 0x1000n);
+    cpu.setX(8, SUPER_VA + 0x5000n);
+    cpu.setX(9, PTW_VA);
+    cpu.setX(10, pte(NEW, V | R | W | AC | D));
+    // The flush names the superpage's second page; its sixth page's translation goes too.
+    runAt([A.ld(T1, T0, 0), A.ld(T2, 8, 8), A.sd(10, 9, off), A.sfence_vma(T0, 0), A.ld(11, 8, 8), A.ecall()]);
+    expect([cpu.x(T2), cpu.x(11)]).toEqual([1n, 2n]);
   });
 
   it("sfence.vma with address and ASID operands is accepted", () => {

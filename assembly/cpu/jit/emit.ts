@@ -58,6 +58,7 @@ export const LOCAL_GET: i32 = 0x20;
 export const LOCAL_SET: i32 = 0x21;
 export const LOCAL_TEE: i32 = 0x22;
 export const I32_LOAD: i32 = 0x28;
+export const I32_LOAD16_U: i32 = 0x2f;
 export const I64_LOAD: i32 = 0x29;
 export const I64_LOAD8_S: i32 = 0x30;
 export const I64_LOAD8_U: i32 = 0x31;

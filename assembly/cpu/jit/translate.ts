@@ -1,18 +1,21 @@
 // The translation tier's code generator: a region of guest code becomes one
 // WebAssembly function that tier.ts calls in place of the interpreter.
 //
-// A region is a run of consecutive 32-bit instructions on one guest page,
-// starting at its 4-aligned entry pc: it ends before the first instruction
-// the tier leaves to the interpreter (SYSTEM, AMO, FENCE, illegal, and every
-// compressed instruction, which decodes as illegal here), and after
-// an unconditional jump that no earlier branch jumps past. Its basic blocks
+// A region is a run of consecutive instructions on one guest page, 32-bit
+// and compressed (rvc.ts) mixed, starting at its 2-aligned entry pc: it ends
+// before the first instruction the tier leaves to the interpreter (SYSTEM and
+// C.EBREAK, AMO, FENCE, illegal), before a 32-bit instruction that straddles
+// the page's end, and after an unconditional jump that no earlier branch
+// jumps past. A compressed instruction is translated as the operation it
+// expands to. Its basic blocks
 // become the cases of a loop over a br_table, so loops inside the region run
 // without leaving the function; edges leaving it return to tier.ts.
 //
 // The function's contract (type (i32 code, i32 budget, i32 spt, i64 key) -> i32):
-//   - code is the linear address of the entry's instruction word. It first
-//     compares every word of the region with the words it was translated
-//     from and returns -1 on any difference (the interpreter's decode cache
+//   - code is the linear address of the entry's instruction. It first
+//     compares the region's bytes (exactly those, up to its last
+//     instruction's end) with the bytes it was translated from and returns
+//     -1 on any difference (the interpreter's decode cache
 //     keeps the same rule: a translation is a pure function of the words).
 //     RISC-V only promises that a hart sees its own code writes after a
 //     FENCE.I, and a region never contains one, so checking at entry is exact.
@@ -32,6 +35,7 @@
 import * as W from "./emit";
 import { decodeInto } from "../decode";
 import * as D from "../decode";
+import { decodeRvcInto } from "../rvc";
 import { xRegs, cpuState, OFF_SSTATUS, SSTATUS_FS, SSTATUS_FS_DIRTY } from "../state";
 import { fregAddr } from "../fpu/fcsr";
 import { isFpMemory, fpWritesX, fpReadsX } from "../fpu/insn";
@@ -50,6 +54,8 @@ export const REGION_MAX: i32 = 256;
 const RECS: usize = memory.data(REGION_MAX * D.DCACHE_ENTRY_SIZE, 16);
 const BLOCK_OF: usize = memory.data(REGION_MAX * 2, 4); // i16 per instruction: its block
 const LEADER_PC: usize = memory.data(REGION_MAX * 8, 8); // u64 per block: its first pc
+const PC_OFF: usize = memory.data((REGION_MAX + 1) * 2, 4); // u16 per instruction (and one past the last): its offset from the entry
+const INDEX_AT: usize = memory.data(2048 * 2, 4); // i16 per halfword offset from the entry: the instruction starting there, or -1
 
 // ---- locals ----
 const P_CODE: i32 = 0;
@@ -94,7 +100,17 @@ let curIndex: i32 = 0;
 // @ts-ignore: decorator
 @inline function rs2Of(i: i32): i32 { return <i32>((recInst(i) >> 20) & 31); }
 // @ts-ignore: decorator
-@inline function pcOf(i: i32): u64 { return entryPc + (<u64>i << 2); }
+@inline function offOf(i: i32): u32 { return <u32>load<u16>(PC_OFF + (<usize>i << 1)); }
+// @ts-ignore: decorator
+@inline function pcOf(i: i32): u64 { return entryPc + <u64>offOf(i); }
+/** The instruction's length in bytes (2 or 4). */
+// @ts-ignore: decorator
+@inline function lenOf(i: i32): u64 { return <u64>(offOf(i + 1) - offOf(i)); }
+/** The index of the region's instruction at pc t, or -1 (outside the region, or not an instruction's start). */
+function indexAt(t: u64): i32 {
+  if (t < entryPc || t >= pcOf(count) || (t & 1) != 0) return -1;
+  return <i32>load<i16>(INDEX_AT + (<usize>((t - entryPc) >> 1) << 1));
+}
 // @ts-ignore: decorator
 @inline function blockOf(i: i32): i32 { return <i32>load<i16>(BLOCK_OF + (<usize>i << 1)); }
 
@@ -117,30 +133,62 @@ function writesRd(i: i32): bool {
 }
 
 /**
- * Decodes the region at entry (its words at linear address code, which stay
+ * The record at e for the compressed instruction c, in the 32-bit records'
+ * layout (decode.ts) so the emitters need not tell them apart: the expanded
+ * operation, its immediate as i64, and a word holding only the register
+ * fields (rd, rs1, rs2 at their 32-bit positions; rd 0 for x0). C.FLD and
+ * its kin (OP_FP) keep the whole 32-bit word they expand to, which rvc.ts
+ * leaves in the immediate: the FP emitters decode that word.
+ */
+function decodeCompressedInto(e: usize, c: u32): void {
+  decodeRvcInto(e, c);
+  const rd = <u32>load<u8>(e, 5);
+  const o = load<u8>(e, 12);
+  const imm = <i64>load<i32>(e, 8);
+  const word = o == D.OP_FP ? <u32>imm
+    : ((rd == <u32>D.X_DISCARD ? 0 : rd) << 7) | (<u32>load<u8>(e, 6) << 15) | (<u32>load<u8>(e, 7) << 20) | 3;
+  store<u32>(e, word);
+  store<u8>(e, o, 4);
+  store<i64>(e, imm, 8);
+}
+
+/**
+ * Decodes the region at entry (its bytes at linear address code, which stay
  * on entry's page); returns its length in instructions (0: nothing to translate).
  */
 function scan(entry: u64, code: usize): i32 {
   entryPc = entry;
-  // Only 4-aligned runs of 32-bit words: the interpreter takes 2-aligned pcs.
-  if ((entry & 3) != 0) return 0;
-  const pageLeft = <i32>((4096 - (entry & 0xfff)) >> 2);
-  const limit = pageLeft < REGION_MAX ? pageLeft : REGION_MAX;
+  const pageLeft = <u32>(4096 - (entry & 0xfff)); // bytes
   let furthest = entry; // the furthest forward branch target seen
   let n = 0;
-  while (n < limit) {
+  let off: u32 = 0;
+  store<u16>(PC_OFF, 0);
+  while (n < REGION_MAX && off < pageLeft) {
     const e = rec(n);
-    decodeInto(e, load<u32>(code + (<usize>n << 2)));
+    const half = <u32>load<u16>(code + <usize>off);
+    let len: u32 = 2;
+    if ((half & 3) == 3) {
+      if (off + 4 > pageLeft) break; // straddles the page's end: the interpreter fetches it in halves
+      decodeInto(e, load<u32>(code + <usize>off));
+      len = 4;
+    } else {
+      decodeCompressedInto(e, half);
+    }
     const o = recOp(n);
     if (!translatable(o)) break;
-    const pc = pcOf(n);
+    const pc = entry + <u64>off;
+    off += len;
     n++;
+    store<u16>(PC_OFF + (<usize>n << 1), <u16>off);
     if (isBranch(o) || o == D.OP_JAL) {
       const t = pc + <u64>recImm(n - 1);
       if (t > furthest) furthest = t;
     }
     if ((o == D.OP_JAL || o == D.OP_JALR) && furthest <= pc) break;
   }
+  // Which halfword starts which instruction (for branch targets).
+  for (let h: u32 = 0; h < (off >> 1); h++) store<i16>(INDEX_AT + (<usize>h << 1), -1);
+  for (let i = 0; i < n; i++) store<i16>(INDEX_AT + (<usize>(offOf(i) >> 1) << 1), <i16>i);
   return n;
 }
 
@@ -153,8 +201,8 @@ function splitBlocks(): i32 {
     if (!(isBranch(o) || o == D.OP_JAL || o == D.OP_JALR)) continue;
     if (i + 1 < count) store<i16>(BLOCK_OF + (<usize>(i + 1) << 1), 1);
     if (o == D.OP_JALR) continue;
-    const t = pcOf(i) + <u64>recImm(i);
-    if (t >= entryPc && t < pcOf(count) && (t & 3) == 0) store<i16>(BLOCK_OF + (<usize>((t - entryPc) >> 2) << 1), 1);
+    const j = indexAt(pcOf(i) + <u64>recImm(i));
+    if (j >= 0) store<i16>(BLOCK_OF + (<usize>j << 1), 1);
   }
   // Leader marks become block numbers.
   let b = -1;
@@ -195,13 +243,14 @@ function exitAt(npc: u64, extra: i32): void {
 
 /** Exit before the current instruction (it does not retire). */
 function exitBefore(): void { exitAt(pcOf(curIndex), curIndex - blockStartIndex()); }
-function blockStartIndex(): i32 { return <i32>((curStart - entryPc) >> 2); }
+function blockStartIndex(): i32 { return indexAt(curStart); }
 
 /** Control goes to `to` (the current block's instructions have been added to DONE). */
 function transfer(to: u64): void {
-  // A target off 4-byte alignment (the C extension's offsets) is outside every region.
-  if (to < entryPc || to >= pcOf(count) || (to & 3) != 0) { exitAt(to, 0); return; }
-  const j = blockOf(<i32>((to - entryPc) >> 2));
+  // A target inside the region but not at an instruction's start (a 32-bit one's second half) leaves it.
+  const at = indexAt(to);
+  if (at < 0) { exitAt(to, 0); return; }
+  const j = blockOf(at);
   if (to <= curStart) {
     // A backward edge: only loop while a whole region's worth of budget is left.
     W.localGet(L_DONE); W.i32Const(count); W.op(W.I32_ADD); W.localGet(P_BUDGET); W.op(W.I32_GT_U);
@@ -431,26 +480,47 @@ function emitBlockEnd(i: i32, len: i32): void {
     else if (o == D.OP_BLT) W.op(W.I64_LT_S); else if (o == D.OP_BGE) W.op(W.I64_GE_S);
     else if (o == D.OP_BLTU) W.op(W.I64_LT_U); else W.op(W.I64_GE_U);
     openIf(); transfer(pc + <u64>recImm(i)); closeIf();
-    transfer(pc + 4);
+    transfer(pc + lenOf(i));
   } else if (o == D.OP_JAL) {
-    if (rd != 0) { W.i64Const(<i64>(pc + 4)); setRd(rd); }
+    if (rd != 0) { W.i64Const(<i64>(pc + lenOf(i))); setRd(rd); }
     retireBlock(len);
     transfer(pc + <u64>recImm(i));
   } else if (o == D.OP_JALR) {
     // target before rd is written (rd may be rs1); IALIGN is 16, so any even target is fine
     reg(rs1Of(i)); W.i64Const(recImm(i)); W.op(W.I64_ADD); W.i64Const(-2); W.op(W.I64_AND); W.localSet(L_NPC);
-    if (rd != 0) { W.i64Const(<i64>(pc + 4)); setRd(rd); }
+    if (rd != 0) { W.i64Const(<i64>(pc + lenOf(i))); setRd(rd); }
     retireBlock(len);
     W.localGet(L_DONE); W.localSet(L_RET);
     W.br(exitDepth);
   } else {
     emitPlain(i);
     retireBlock(len);
-    transfer(pc + 4);
+    transfer(pc + lenOf(i));
   }
 }
 
-/** Translates the region at entry (words at linear address code) into MODULE; its length, or 0. */
+/**
+ * The entry check: the region's bytes [0, size) at P_CODE must still be the
+ * ones at code now (in 8-byte pieces, then a 4- and a 2-byte tail), or the
+ * function returns -1.
+ */
+function checkBytes(code: usize, size: u32): void {
+  let off: u32 = 0;
+  for (; off + 8 <= size; off += 8) {
+    W.localGet(P_CODE); W.mem(W.I64_LOAD, 0, off);
+    W.i64Const(load<i64>(code + <usize>off)); W.op(W.I64_NE);
+    W.op(W.IF); W.op(W.T_VOID); W.i32Const(-1); W.op(W.RETURN); W.op(W.END);
+  }
+  for (let piece: u32 = 4; piece >= 2; piece >>= 1) {
+    if (off + piece > size) continue;
+    W.localGet(P_CODE); W.mem(piece == 4 ? W.I32_LOAD : W.I32_LOAD16_U, 0, off);
+    W.i32Const(piece == 4 ? load<i32>(code + <usize>off) : <i32>load<u16>(code + <usize>off)); W.op(W.I32_NE);
+    W.op(W.IF); W.op(W.T_VOID); W.i32Const(-1); W.op(W.RETURN); W.op(W.END);
+    off += piece;
+  }
+}
+
+/** Translates the region at entry (its bytes at linear address code) into MODULE; its length, or 0. */
 export function translateRegion(entry: u64, code: usize): i32 {
   count = scan(entry, code);
   if (count == 0) return 0;
@@ -465,12 +535,7 @@ export function translateRegion(entry: u64, code: usize): i32 {
 
   W.bodyReset();
   W.uleb(2); W.uleb(<u64>I64_LOCALS); W.op(W.T_I64); W.uleb(<u64>I32_LOCALS); W.op(W.T_I32);
-  // The words must still be the ones translated.
-  for (let i = 0; i < count; i++) {
-    W.localGet(P_CODE); W.mem(W.I32_LOAD, 2, <u32>(i << 2));
-    W.i32Const(<i32>recInst(i)); W.op(W.I32_NE);
-    W.op(W.IF); W.op(W.T_VOID); W.i32Const(-1); W.op(W.RETURN); W.op(W.END);
-  }
+  checkBytes(code, offOf(count));
   for (let r = 1; r < 32; r++) {
     if ((used & (1 << <u32>r)) == 0) continue;
     W.i32Const(0); W.mem(W.I64_LOAD, 3, <u32>(xRegs() + (<usize>r << 3))); W.localSet(L_REG0 + r);
