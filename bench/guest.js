@@ -47,7 +47,7 @@ function translatedStoreNs(core, stores, iters) {
   return best / (iters * (LOOP_STORES + 2));
 }
 
-async function mipsRun(iters, jit, image = MIPS_IMAGE) {
+export async function mipsRun(iters, jit, image = MIPS_IMAGE) {
   const m = await Machine.create({ kvm: await Kvm.open({ core: "release", jit }), memSize: 16n << 20n });
   m.load(new Uint8Array(readFileSync(image)), iters);
   const t0 = process.hrtime.bigint();

@@ -15,7 +15,7 @@ import { churnVcpusSuite } from "./churn-vcpus.js";
 import { guestSuite } from "./guest.js";
 import { dirtySuite } from "./dirty.js";
 import { conformanceSuite } from "./conformance.js";
-import { linuxSuite } from "./linux.js";
+import { linuxSuite, mipsLinuxSuite } from "./linux.js";
 import { figures, printTable, renderHtml, renderPng } from "./report.js";
 
 const quick = process.argv.includes("--quick");
@@ -55,7 +55,10 @@ if (want("churn")) {
 if (want("guest")) await timed(() => guestSuite(b, options, quick));
 if (want("dirty")) await timed(() => dirtySuite(b, options, quick));
 if (want("conformance")) await timed(() => conformanceSuite(b, options, quick));
-if (want("linux")) await timed(() => linuxSuite(quick));
+if (want("linux")) {
+  await timed(() => linuxSuite(quick));
+  await timed(() => mipsLinuxSuite(quick));
+}
 report.seconds = (Date.now() - started) / 1000;
 const figs = figures(report);
 report.figures = figs;

@@ -4,9 +4,13 @@
 // from guests/linux/qemu-sbi with the cross compiler at each call), both in
 // this run, alternating, best of N each: wall time to the init's first line and to
 // power-off. The boot's memory-subsystem counts are figures without targets.
+// Then the reference workload (guests/mips's loop) as a user process of that
+// Linux (guests/linux/userland/mips.c: timer ticks, a page table, TLB refills
+// underneath) against the same loop bare-metal, both in this run.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { bootLinux } from "../examples/linux-boot.js";
+import { mipsRun } from "./guest.js";
 
 const QEMU_BOOT = fileURLToPath(new URL("../guests/linux/qemu-boot.sh", import.meta.url));
 
@@ -24,6 +28,49 @@ function qemuBoots(runs) {
 }
 
 const best = (boots, k) => Math.min(...boots.map((b) => b[k]));
+
+const MIPS_START = "mips-start";
+
+/**
+ * One boot whose shell prints MIPS_START and then runs `mips ITERS`: the
+ * instructions the vCPU retired and the wall time from that line to mips's
+ * result line (the process's exec, its run, the kernel's ticks meanwhile).
+ */
+async function mipsInLinux(iters) {
+  let start = null, end = null;
+  const boot = await bootLinux({
+    cmdline: `earlycon=sbi console=hvc0 webkvm.run=echo,${MIPS_START};mips,${iters};poweroff`,
+    onConsole: (_text, m) => {
+      const out = m.output.replace(/\r/g, "");
+      const mark = () => ({ at: performance.now(), instret: Number(m.vcpu.instret) });
+      if (start === null && new RegExp(`(^|\n)${MIPS_START}\n`).test(out)) start = mark();
+      if (start !== null && end === null && /\nmips iters=\d+ checksum=0x[0-9a-f]{16}\n/.test(out)) end = mark();
+    },
+  });
+  if (start === null || end === null) throw new Error(`mips in Linux: no start or result line:\n${boot.output.slice(-1500)}`);
+  const line = /mips iters=\d+ checksum=0x[0-9a-f]{16}/.exec(boot.output)[0];
+  const secs = (end.at - start.at) / 1000;
+  return { instructions: end.instret - start.instret, secs, mips: (end.instret - start.instret) / secs / 1e6, line };
+}
+
+/** The reference workload in Linux and bare-metal (translation tier on), fastest of `runs` each, alternating. */
+export async function mipsLinuxSuite(quick) {
+  const iters = quick ? 200_000 : 20_000_000;
+  const runs = quick ? 1 : 3;
+  let inLinux = null, bare = null;
+  for (let i = 0; i < runs; i++) {
+    const l = await mipsInLinux(iters);
+    if (!inLinux || l.secs < inLinux.secs) inLinux = l;
+    const b = await mipsRun(iters, true);
+    const mips = b.instructions / b.secs / 1e6;
+    if (!bare || mips > bare.mips) bare = { ...b, mips };
+  }
+  if (inLinux.line !== bare.output) throw new Error(`mips in Linux and bare-metal disagree: ${inLinux.line} / ${bare.output}`);
+  console.log(`\nreference workload (${iters} iterations, best of ${runs}): as a Linux user process ` +
+    `${inLinux.mips.toFixed(0)} MIPS (${inLinux.instructions} instructions in ${inLinux.secs.toFixed(3)} s, kernel included), ` +
+    `bare-metal ${bare.mips.toFixed(0)} MIPS: ${(inLinux.mips / bare.mips).toFixed(2)}x; ${inLinux.line}`);
+  return { name: "mips-linux", iters, runs, linuxMips: inLinux.mips, bareMips: bare.mips, instructions: inLinux.instructions };
+}
 
 export async function linuxSuite(quick) {
   const runs = quick ? 1 : 5;

@@ -121,6 +121,11 @@ export function figures(report) {
         unit: "ns", target: { on: "value", op: "<=", limit: g.store.targetExtraNs } });
     }
   }
+  const ml = suite("mips-linux");
+  if (ml) {
+    add({ group: "linux", name: `reference workload as a Linux user process (${ml.iters} iterations)`, value: ml.linuxMips, unit: "MIPS",
+      baseline: "the same loop bare-metal, translation tier on", baselineValue: ml.bareMips });
+  }
   const l = suite("linux-boot");
   if (l) {
     for (const [k, what] of [["firstLineMs", "to the init's first line"], ["powerOffMs", "to power-off"]]) {

@@ -25,7 +25,7 @@ function popcount(bytes) {
  * One boot in a fresh Kvm (its own core, so the process-wide MMU counters are
  * this boot's alone), timed from before the core is opened to the init's
  * first line and to power-off (the images are read once per process). Throws unless the init's lines appear and the guest
- * powers off with SRST reason 0. onConsole receives the console as it comes.
+ * powers off with SRST reason 0. onConsole(text, machine) receives the console as it comes.
  */
 export async function bootLinux({ onConsole, jit, cmdline = LINUX_CMDLINE } = {}) {
   images ??= { kernel: file("Image"), initrd: file("initramfs.cpio") };
@@ -34,7 +34,7 @@ export async function bootLinux({ onConsole, jit, cmdline = LINUX_CMDLINE } = {}
   const kvm = await Kvm.open({ core: "release", ...(jit === undefined ? {} : { jit }) });
   let firstLineMs = null;
   const m = await Machine.create({ kvm, memSize: MEM, dirtyLog: true, onConsole: (text) => {
-    onConsole?.(text);
+    onConsole?.(text, m);
     if (firstLineMs === null && text.includes("\n") && m.output.includes(INIT_FIRST_LINE_PREFIX)) firstLineMs = performance.now() - t0;
   } });
   m.loadLinux({ ...images, cmdline });
