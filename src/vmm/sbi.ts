@@ -2,8 +2,10 @@
 // spec 2.0: legacy console and shutdown, BASE probing, TIME (set_timer), SRST,
 // HSM (hart start / stop / status, as arch/riscv/kvm/vcpu_sbi_hsm.c answers
 // them), IPI and RFENCE on hart masks (vcpu_sbi_replace.c) and DBCN, the debug
-// console. An extension whose host hook is absent is absent: probe 0, calls
-// SBI_ERR_NOT_SUPPORTED.
+// console, and PMU (sbi-pmu.ts). An extension whose host hook is absent is
+// absent: probe 0, calls SBI_ERR_NOT_SUPPORTED.
+
+import { SBI_EXT_PMU, handlePmu } from "./sbi-pmu.js";
 
 // SBI (RISC-V Supervisor Binary Interface) extension ids and return codes.
 export const SBI_EXT_0_1_SET_TIMER = 0x00n;
@@ -190,7 +192,7 @@ function handleDbcn(host: SbiHost, mem: NonNullable<SbiHost["guestMemory"]>, c: 
 
 /** probe_extension: 1 for what this host implements, 0 for everything else. */
 function probe(host: SbiHost, ext: bigint): bigint {
-  const always = [SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_SRST, SBI_EXT_0_1_CONSOLE_PUTCHAR, SBI_EXT_0_1_CONSOLE_GETCHAR,
+  const always = [SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_SRST, SBI_EXT_PMU, SBI_EXT_0_1_CONSOLE_PUTCHAR, SBI_EXT_0_1_CONSOLE_GETCHAR,
     SBI_EXT_0_1_SHUTDOWN, SBI_EXT_0_1_SET_TIMER];
   const ok = always.includes(ext) || (ext === SBI_EXT_HSM && host.hsm !== undefined) ||
     (ext === SBI_EXT_IPI && host.sendIpi !== undefined) || (ext === SBI_EXT_RFENCE && host.remoteSfence !== undefined) ||
@@ -226,6 +228,8 @@ export function handleSbi(host: SbiHost, c: SbiCall): [bigint, bigint] {
       return host.sendIpi ? handleIpi(host, host.sendIpi.bind(host), c) : [SBI_ERR_NOT_SUPPORTED, 0n];
     case SBI_EXT_RFENCE:
       return host.remoteSfence ? handleRfence(host, host.remoteSfence.bind(host), c) : [SBI_ERR_NOT_SUPPORTED, 0n];
+    case SBI_EXT_PMU:
+      return handlePmu(c);
     case SBI_EXT_DBCN:
       return host.guestMemory ? handleDbcn(host, host.guestMemory, c) : [SBI_ERR_NOT_SUPPORTED, 0n];
     case SBI_EXT_BASE:
