@@ -6,7 +6,8 @@
 // It prints a known first line, mounts /proc, /sys and /dev, works the memory
 // subsystem a little (anonymous mmap, a page touched at a time, fork with
 // copy-on-write, a pipe, munmap, fresh zero pages), prints a known result line
-// (guests/linux/reference.mjs computes it on the host), then hands the console
+// (guests/linux/reference.mjs computes it on the host), says whether user mode
+// reads the time, cycle and instret counters, then hands the console
 // to /bin/sh (guests/linux/userland, glibc):
 //   webkvm.run=<commands> on the kernel command line: `/bin/sh -c <commands>`;
 //   otherwise: an interactive `/bin/sh` on the console.
@@ -141,6 +142,38 @@ static char *read_cmdline(void)
 	return buf;
 }
 
+static void rd_time(void) { unsigned long v; __asm__ volatile("rdtime %0" : "=r"(v)); }
+static void rd_cycle(void) { unsigned long v; __asm__ volatile("rdcycle %0" : "=r"(v)); }
+static void rd_instret(void) { unsigned long v; __asm__ volatile("rdinstret %0" : "=r"(v)); }
+
+// User mode reads the counters (the vDSO's clock_gettime reads time) only
+// where the kernel set scounteren, which Linux 6.1 does in its SBI PMU driver
+// alone. A child reads them, so a trap (SIGILL) ends the child, not init.
+// Whether cycle and instret advance is the platform's business (OpenSBI's
+// PMU stops them when Linux stops every counter at boot; webkvm's count on).
+static void check_counters(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork", errno);
+	if (pid == 0) {
+		rd_time();
+		rd_cycle();
+		rd_instret();
+		exit(0);
+	}
+	int status = 0;
+	if (waitpid(pid, &status, 0) != pid)
+		fail("wait", errno);
+	if (WIFSIGNALED(status)) {
+		put("webkvm-init: user-mode counters trap: signal ");
+		put_dec(WTERMSIG(status));
+		put("\n");
+	} else {
+		put("webkvm-init: user-mode counters readable (time, cycle, instret)\n");
+	}
+}
+
 // Runs the shell as init's child and waits for it (reaping any orphan that
 // PID 1 inherits meanwhile); says how it ended unless it exited 0.
 static void run_shell(char *cmds)
@@ -235,6 +268,7 @@ int main(void)
 	put_hex64(fnv1a64((unsigned char *)sums, sizeof(sums), FNV_BASIS));
 	put("\n");
 
+	check_counters();
 	run_shell(run_commands(read_cmdline()));
 	power_off();
 	return 0;

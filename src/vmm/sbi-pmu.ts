@@ -4,13 +4,16 @@
 // cycle per retired instruction) and cannot be stopped or given a start
 // value; time is the timer; the hpmcounters count nothing.
 //
-// So the extension describes those counters honestly (a guest's Linux finds
-// them, opens cycle / time / instret to user mode with scounteren, and stops
-// every counter at boot), and refuses every event: perf programs a counter
-// by starting it at a value it chooses (SBI_PMU_START_FLAG_SET_INIT_VALUE)
-// and later reads the CSR against that value, which a counter that cannot be
-// set would answer wrongly. No counter is ever configured, no firmware
-// counter exists, and no snapshot memory can be set.
+// So the extension describes those counters honestly and refuses every
+// event: perf programs a counter by starting it at a value it chooses
+// (SBI_PMU_START_FLAG_SET_INIT_VALUE) and later reads the CSR against that
+// value, which a counter that cannot be set would answer wrongly. No counter
+// is ever configured, no firmware counter exists, and no snapshot memory can
+// be set. A guest's Linux finds the counters, opens cycle / time / instret to
+// user mode (scounteren) and stops every counter at boot: as in KVM a no-op
+// on counters no event configured, so cycle and instret count on. (KVM's
+// cycle and instret are virtual: it traps a guest's read of one perf has not
+// configured.)
 
 import { SBI_SUCCESS, SBI_ERR_FAILED, SBI_ERR_NOT_SUPPORTED, SBI_ERR_INVALID_PARAM, type SbiCall } from "./sbi.js";
 
