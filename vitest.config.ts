@@ -25,6 +25,7 @@ const GUEST_CODE = [
   "test/linux-ttys0.test.ts",
   "test/riscv-tests.test.ts",
   "test/linux-userland.test.ts",
+  "test/kvm-fp-regs.test.ts",
 ];
 
 // Files that never open the in-process core the test projects choose: the

@@ -32,7 +32,7 @@ const SCRATCH_MASK: usize = SCRATCH_STAGED + <usize>SMALL_SCRATCH_SIZE;
 // The vCPU a thread runs: its interpreter state block and decode cache
 // (cpu/state.ts, cpu/decode.ts), so several threads may be in KVM_RUN at once.
 /** cpu/state.ts's block: CPU_STATE_SIZE there must equal it. */
-export const CPU_BLOCK_BYTES: i32 = 512;
+export const CPU_BLOCK_BYTES: i32 = 832;
 /** cpu/decode.ts's table: DCACHE_ENTRIES * DCACHE_ENTRY_SIZE there must equal it. */
 export const DCACHE_BYTES: i32 = 32768 * 16;
 const SCRATCH_CPU: usize = (SCRATCH_MASK + 16 + 63) & ~63;

@@ -11,7 +11,7 @@
 import type { CoreExports } from "./abi.gen.js";
 
 /** The exports the translation tier links against. */
-export type CoreJitExports = Pick<CoreExports, "memory" | "isDebugBuild" | "jitSetThreshold" | "jitMulh">;
+export type CoreJitExports = Pick<CoreExports, "memory" | "isDebugBuild" | "jitSetThreshold" | "jitMulh" | "jitFpOp">;
 
 /** Room for the core's own function references at the front of the table (11 today: callbacks and the jit link). */
 const CORE_TABLE_ENTRIES = 16;
@@ -57,7 +57,7 @@ export function jitLink(): JitLink {
     },
     attach(exports: CoreJitExports): void {
       core = exports;
-      env = { memory: exports.memory, mulh: exports.jitMulh };
+      env = { memory: exports.memory, mulh: exports.jitMulh, fp: exports.jitFpOp };
       const threshold = jitThresholdFromEnv();
       if (threshold !== undefined) exports.jitSetThreshold(threshold);
     },

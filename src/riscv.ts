@@ -8,6 +8,9 @@ export const KVM_REG_RISCV_CONFIG = 1n;
 export const KVM_REG_RISCV_CORE = 2n;
 export const KVM_REG_RISCV_CSR = 3n;
 export const KVM_REG_RISCV_TIMER = 4n;
+export const KVM_REG_RISCV_FP_F = 5n;
+export const KVM_REG_RISCV_FP_D = 6n;
+export const KVM_REG_SIZE_U32 = 0x0020000000000000n;
 
 const reg = (type: bigint, index: number) => KVM_REG_RISCV | KVM_REG_SIZE_U64 | (type << KVM_REG_RISCV_TYPE_SHIFT) | BigInt(index);
 
@@ -31,6 +34,21 @@ export const REG_TIMER_FREQUENCY = reg(KVM_REG_RISCV_TIMER, 0);
 export const REG_TIMER_TIME = reg(KVM_REG_RISCV_TIMER, 1);
 export const REG_TIMER_COMPARE = reg(KVM_REG_RISCV_TIMER, 2);
 export const REG_TIMER_STATE = reg(KVM_REG_RISCV_TIMER, 3);
+
+/**
+ * struct __riscv_d_ext_state: f0..f31 (u64) and fcsr (u32, index 32). The
+ * FP_F view (u32 registers) is struct __riscv_f_ext_state over the same
+ * union in the kernel: see assembly/kvm/vcpu_fp.ts.
+ */
+const fpIndex = (n: number) => {
+  if (!Number.isInteger(n) || n < 0 || n > 31) throw new RangeError(`f${n} is not a register`);
+  return BigInt(n);
+};
+const fpId = (type: bigint, size: bigint, index: bigint) => KVM_REG_RISCV | size | (type << KVM_REG_RISCV_TYPE_SHIFT) | index;
+export const fpDReg = (n: number) => fpId(KVM_REG_RISCV_FP_D, KVM_REG_SIZE_U64, fpIndex(n));
+export const REG_FP_D_FCSR = fpId(KVM_REG_RISCV_FP_D, KVM_REG_SIZE_U32, 32n);
+export const fpFReg = (n: number) => fpId(KVM_REG_RISCV_FP_F, KVM_REG_SIZE_U32, fpIndex(n));
+export const REG_FP_F_FCSR = fpId(KVM_REG_RISCV_FP_F, KVM_REG_SIZE_U32, 32n);
 
 export const ABI_NAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4", "a5",
   "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6"] as const;

@@ -182,18 +182,19 @@ export class Vcpu {
     this.scratch = null;
   }
 
-  /** KVM_GET_ONE_REG of a 64-bit register. */
+  /** KVM_GET_ONE_REG of a register of up to 64 bits (its size, KVM_REG_SIZE, is in the id: u32 or u64). */
   getOneReg(id: U64): bigint {
     const addr = this.scratchHva();
     checkedIoctl(this.core, this.fd, KVM_GET_ONE_REG, "KVM_GET_ONE_REG",
       kvm_one_reg.encode({ id: toU64(id, "id"), addr }), { id });
-    return this.vm.kvm.memory.peek(addr, 8);
+    return this.vm.kvm.memory.peek(addr, oneRegBytes(id));
   }
 
-  /** KVM_SET_ONE_REG of a 64-bit register. */
+  /** KVM_SET_ONE_REG of a register of up to 64 bits (value truncated to the id's size). */
   setOneReg(id: U64, value: U64): void {
     const addr = this.scratchHva();
-    this.vm.kvm.memory.poke(addr, BigInt.asUintN(64, BigInt(value)), 8);
+    const size = oneRegBytes(id);
+    this.vm.kvm.memory.poke(addr, BigInt.asUintN(size * 8, BigInt(value)), size);
     checkedIoctl(this.core, this.fd, KVM_SET_ONE_REG, "KVM_SET_ONE_REG",
       kvm_one_reg.encode({ id: toU64(id, "id"), addr }), { id });
   }
@@ -231,3 +232,8 @@ export class Vcpu {
   }
 }
 
+
+/** The bytes KVM_GET/SET_ONE_REG copies for id: KVM_REG_SIZE, 4 for a u32 register, else 8 (wider ones are not offered). */
+function oneRegBytes(id: U64): 4 | 8 {
+  return ((BigInt(id) >> 52n) & 0xfn) === 2n ? 4 : 8;
+}

@@ -6,12 +6,13 @@ import {
   getField, setField, getInstret,
   OFF_SSTATUS, OFF_SIE, OFF_SIP, OFF_STVEC, OFF_SSCRATCH, OFF_SEPC, OFF_SCAUSE, OFF_STVAL, OFF_SATP,
   OFF_SCOUNTEREN, OFF_SENVCFG,
-  SSTATUS_WMASK, SSTATUS_UXL_64, SSTATUS_SUM, SSTATUS_MXR, SIE_WMASK, SIP_WMASK, SENVCFG_WMASK, PRIV_S,
+  SSTATUS_WMASK, SSTATUS_UXL_64, SSTATUS_SUM, SSTATUS_MXR, SSTATUS_FS, SSTATUS_FS_DIRTY, SSTATUS_SD, SIE_WMASK, SIP_WMASK, SENVCFG_WMASK, PRIV_S,
   satpModeSupported,
 } from "./state";
 import { sipValue } from "./trap";
 import { timeNow, timerDeadline, setTimerDeadline } from "./timer";
 import { memFlush, mmuModeChanged } from "../mmu/access";
+import { isFpCsr, fpOff, fpCsrRead, fpCsrWrite } from "./fpu/fcsr";
 
 export const CSR_SSTATUS: i32 = 0x100;
 export const CSR_SIE: i32 = 0x104;
@@ -50,8 +51,13 @@ function missing(): u64 {
 /** The value of csr as privilege level `priv` reads it; csrOk = false if it is unreachable. */
 export function csrRead(csr: i32, priv: u64): u64 {
   csrOk = true;
+  // fflags / frm / fcsr: unreachable while sstatus.FS is Off.
+  if (isFpCsr(csr)) return fpOff() ? missing() : fpCsrRead(csr);
   switch (csr) {
-    case CSR_SSTATUS: return getField(OFF_SSTATUS) | SSTATUS_UXL_64;
+    case CSR_SSTATUS: {
+      const s = getField(OFF_SSTATUS);
+      return s | SSTATUS_UXL_64 | ((s & SSTATUS_FS) == SSTATUS_FS_DIRTY ? SSTATUS_SD : 0);
+    }
     case CSR_SIE: return getField(OFF_SIE);
     case CSR_STVEC: return getField(OFF_STVEC);
     case CSR_SCOUNTEREN: return getField(OFF_SCOUNTEREN);
@@ -78,6 +84,11 @@ export function csrRead(csr: i32, priv: u64): u64 {
 /** Writes csr with its WARL rules applied; csrOk = false if it cannot be written. */
 export function csrWrite(csr: i32, v: u64): void {
   csrOk = true;
+  if (isFpCsr(csr)) {
+    if (fpOff()) csrOk = false;
+    else fpCsrWrite(csr, v);
+    return;
+  }
   switch (csr) {
     case CSR_SSTATUS: {
       const old = getField(OFF_SSTATUS);

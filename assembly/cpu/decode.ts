@@ -122,7 +122,9 @@ export const OP_AMO: u8 = 64;
 export const OP_SYSTEM: u8 = 65;
 /** A compressed instruction: executed by rvc.ts (the record holds its expansion). */
 export const OP_RVC: u8 = 66;
-export const OP_COUNT: u8 = 67;
+/** An F/D instruction: executed from its raw word by fpu/insn.ts. */
+export const OP_FP: u8 = 67;
+export const OP_COUNT: u8 = 68;
 
 // ---- immediates (inst >> n is an arithmetic shift of the sign bit) ----
 // @ts-ignore: decorator
@@ -204,6 +206,9 @@ function decodeFields(inst: i32): void {
     case 0x00: // LOAD
       dImm = immI(inst);
       dOp = f3 == 7 ? OP_ILLEGAL : OP_LB + <u8>f3;
+      return;
+    case 0x01: case 0x09: case 0x10: case 0x11: case 0x12: case 0x13: case 0x14:
+      dOp = OP_FP; // LOAD-FP, STORE-FP, FMADD..FNMADD, OP-FP
       return;
     case 0x03: // MISC-MEM
       dOp = f3 <= 1 ? OP_FENCE : OP_ILLEGAL;

@@ -7,7 +7,8 @@
 // Per instruction that is: the memory layer's fetch, one tag compare, one
 // jump-table dispatch on the decoded op, and the operation itself on
 // registers in the state block. Rare work (multiply-high, division, atomics,
-// page-crossing accesses, memory-layer slow paths) is in out-of-line calls.
+// floating point, page-crossing accesses, memory-layer slow paths) is in
+// out-of-line calls.
 
 import { memFetch, fetchAddend } from "../mmu/access";
 import { accessStatus, accessTval, ACCESS_EXCEPTION } from "../mmu/access_state";
@@ -15,6 +16,7 @@ import { xRegs, getPc, setPc, addInstret } from "./state";
 import { runLimit, stopReason, stopInst, stopNow, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./load_store";
 import { execAmo } from "./amo";
+import { execFp } from "./fpu/insn";
 import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } from "./muldiv";
 import * as D from "./decode";
 import { dcacheEntry, decodeInto } from "./decode";
@@ -253,6 +255,10 @@ export function runFast(): i32 {
         case D.OP_FENCE: pc += 4; n++; continue;
         case D.OP_AMO: {
           if (!execAmo(<i32>inst)) continue;
+          pc += 4; n++; continue;
+        }
+        case D.OP_FP: {
+          if (!execFp(<i32>inst, inst)) continue;
           pc += 4; n++; continue;
         }
         case D.OP_RVC: { // compressed, and the next halfword happened to be 0 (so the tags matched)

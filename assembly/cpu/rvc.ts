@@ -11,7 +11,9 @@
 //   +7  u8   rs2
 //   +8  i32  immediate, sign-extended
 //   +12 u8   the expanded operation (OP_* of decode.ts; OP_ILLEGAL for a
-//            reserved encoding, one of F/D or an unimplemented extension)
+//            reserved encoding or an unimplemented extension). For OP_FP
+//            (C.FLD, C.FSD, C.FLDSP, C.FSDSP) the immediate field holds the
+//            expanded 32-bit instruction instead, which fpu/insn.ts executes.
 //
 // The fast loop (interp.ts) hands every compressed instruction to stepRvc,
 // out of line, so the loop's path for 32-bit code is the same as without C:
@@ -23,6 +25,7 @@ import { raise, memStop, stopNow, stopInst, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./load_store";
 import { accessStatus } from "../mmu/access_state";
 import * as D from "./decode";
+import { execFp } from "./fpu/insn";
 
 const INST_EBREAK: u32 = 0x00100073;
 
@@ -48,6 +51,15 @@ function set(op: u8, rd: i32, rs1: i32, rs2: i32, imm: i32): void {
   cOp = op; cRd = rd; cRs1 = rs1; cRs2 = rs2; cImm = imm;
 }
 
+/** C.FLD / C.FLDSP as the FLD it expands to (f[rd] = mem[x[rs1] + off]). */
+function setFld(rd: i32, rs1: i32, off: i32): void {
+  set(D.OP_FP, 0, 0, 0, (off << 20) | (rs1 << 15) | (3 << 12) | (rd << 7) | 0x07);
+}
+/** C.FSD / C.FSDSP as the FSD it expands to (mem[x[rs1] + off] = f[rs2]). */
+function setFsd(rs1: i32, rs2: i32, off: i32): void {
+  set(D.OP_FP, 0, 0, 0, ((off >> 5) << 25) | (rs2 << 20) | (rs1 << 15) | (3 << 12) | ((off & 31) << 7) | 0x27);
+}
+
 // Offsets of C.LW/C.SW (uimm[5:3|2|6] = c[12:10|6|5]) and C.LD/C.SD (uimm[5:3|7:6] = c[12:10|6:5]).
 // @ts-ignore: decorator
 @inline function offW(c: i32): i32 { return (((c >>> 10) & 7) << 3) | bit(c, 6, 2) | bit(c, 5, 6); }
@@ -61,11 +73,13 @@ function quadrant0(c: i32): void {
       if (imm != 0) set(D.OP_ADDI, rp(c, 2), 2, 0, imm);
       return;
     }
+    case 1: setFld(rp(c, 2), rp(c, 7), offD(c)); return; // C.FLD
     case 2: set(D.OP_LW, rp(c, 2), rp(c, 7), 0, offW(c)); return;
     case 3: set(D.OP_LD, rp(c, 2), rp(c, 7), 0, offD(c)); return;
+    case 5: setFsd(rp(c, 7), rp(c, 2), offD(c)); return; // C.FSD
     case 6: set(D.OP_SW, 0, rp(c, 7), rp(c, 2), offW(c)); return;
     case 7: set(D.OP_SD, 0, rp(c, 7), rp(c, 2), offD(c)); return;
-    // 1, 5: C.FLD, C.FSD (no D); 4: reserved.
+    // 4: reserved.
   }
 }
 
@@ -120,6 +134,8 @@ function quadrant2(c: i32): void {
   const rd = (c >>> 7) & 31, rs2 = (c >>> 2) & 31;
   switch ((c >>> 13) & 7) {
     case 0: set(D.OP_SLLI, rd, rd, 0, ci6(c)); return; // C.SLLI (rd = 0 or shamt = 0: a HINT)
+    // C.FLDSP: uimm[5|4:3|8:6] = c[12|6:5|4:2] (any rd: f0 is a register)
+    case 1: setFld(rd, 2, bit(c, 12, 5) | (((c >>> 5) & 3) << 3) | (((c >>> 2) & 7) << 6)); return;
     case 2: { // C.LWSP: uimm[5|4:2|7:6] = c[12|6:4|3:2]; rd = 0 reserved
       if (rd != 0) set(D.OP_LW, rd, 2, 0, bit(c, 12, 5) | (((c >>> 4) & 7) << 2) | (((c >>> 2) & 3) << 6));
       return;
@@ -141,8 +157,8 @@ function quadrant2(c: i32): void {
       return;
     }
     case 6: set(D.OP_SW, 0, 2, rs2, (((c >>> 9) & 15) << 2) | (((c >>> 7) & 3) << 6)); return; // C.SWSP
+    case 5: setFsd(2, rs2, (((c >>> 10) & 7) << 3) | (((c >>> 7) & 7) << 6)); return; // C.FSDSP
     case 7: set(D.OP_SD, 0, 2, rs2, (((c >>> 10) & 7) << 3) | (((c >>> 7) & 7) << 6)); return; // C.SDSP
-    // 1, 5: C.FLDSP, C.FSDSP (no D).
   }
 }
 
@@ -225,6 +241,11 @@ export function stepRvc(e: usize, pc: u64, c: u32): u64 {
       storeData(rs1(e) + imm(e), rs2(e), load<u8>(e, 12) == D.OP_SD ? 8 : 4);
       if (accessStatus != 0) return memStopped(pc);
       return next;
+    }
+    case D.OP_FP: { // C.FLD & co.: the expanded word; stval is c when illegal (FS Off)
+      if (execFp(load<i32>(e, 8), c)) return next;
+      rvcRetired = false;
+      return pc;
     }
     case D.OP_SYSTEM: { // C.EBREAK: the run loop executes it as EBREAK (it always traps)
       stopInst = INST_EBREAK;

@@ -26,7 +26,10 @@
 //      432     8  pending trap cause (set by the instruction that raised it)
 //      440     8  pending trap tval
 //      448     4  SBI call pending (cpuRun returned EXIT_SBI; cpuCompleteEcall not yet called)
-//   CPU_STATE_SIZE = 512
+//      512   256  f0..f31 (64 bits each; a binary32 value NaN-boxed)
+//      768     4  fcsr (frm[7:5], fflags[4:0]); right after f31, as in RISC-V
+//                 KVM's struct __riscv_d_ext_state (the ONE_REG FP views, kvm/vcpu_fp.ts)
+//   CPU_STATE_SIZE = 832
 //
 // Everything a vCPU needs to resume is in here, so several vCPUs can share the
 // interpreter by swapping blocks (vcpu_load); the module globals of the CPU
@@ -66,6 +69,8 @@ export const OFF_SIGNAL: usize = 428;
 export const OFF_TRAP_CAUSE: usize = 432;
 export const OFF_TRAP_TVAL: usize = 440;
 export const OFF_SBI_PENDING: usize = 448;
+export const OFF_FREGS: usize = 512;
+export const OFF_FCSR: usize = 768;
 
 /** The architectural page (Sv39 base page); a split access never crosses one. */
 export const RV_PAGE_SHIFT: i32 = 12;
@@ -74,15 +79,20 @@ export const RV_PAGE_SIZE: i32 = 1 << RV_PAGE_SHIFT;
 export const PRIV_U: u64 = 0;
 export const PRIV_S: u64 = 1;
 
-// sstatus (RV64). UXL is read-only 2 (XLEN 64 in U-mode); FS/VS/XS stay 0
-// because there is no F, V or custom state, so SD is 0 as well.
+// sstatus (RV64). UXL is read-only 2 (XLEN 64 in U-mode); FS tracks the F/D
+// state (fpu/fcsr.ts); VS/XS stay 0 (no V or custom state), so SD (read
+// only, not stored) is FS == Dirty.
 export const SSTATUS_SIE: u64 = 1 << 1;
 export const SSTATUS_SPIE: u64 = 1 << 5;
 export const SSTATUS_SPP: u64 = 1 << 8;
 export const SSTATUS_SUM: u64 = 1 << 18;
 export const SSTATUS_MXR: u64 = 1 << 19;
+export const SSTATUS_FS: u64 = 3 << 13;
+export const SSTATUS_FS_INITIAL: u64 = 1 << 13;
+export const SSTATUS_FS_DIRTY: u64 = 3 << 13;
+export const SSTATUS_SD: u64 = <u64>1 << 63;
 export const SSTATUS_UXL_64: u64 = <u64>2 << 32;
-export const SSTATUS_WMASK: u64 = SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM | SSTATUS_MXR;
+export const SSTATUS_WMASK: u64 = SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_FS | SSTATUS_SUM | SSTATUS_MXR;
 
 // Interrupt numbers and their bits in sip / sie.
 export const IRQ_S_SOFT: u64 = 1;

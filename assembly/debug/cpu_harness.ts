@@ -6,6 +6,8 @@
 import { cpuState as cpuStateBlock, CPU_STATE_SIZE, getX, setX, getPc, setPc, getPriv, setPriv, getInstret, resetState, PRIV_S,
   PRIV_U } from "../cpu/state";
 import { csrRead, csrWrite, csrOk } from "../cpu/csr";
+import { getF64, fregAddr } from "../cpu/fpu/fcsr";
+import * as S from "../cpu/fpu/softfloat";
 import { timeNow, setTime, setInstrPerTick, timerDeadline, setTimerDeadline } from "../cpu/timer";
 import { cpuRun as run, cpuCompleteEcall as completeEcall, cpuSignal as signal, cpuSetExternalIrq as setExtIrq } from "../cpu/execute";
 import { mmuEnter, memFlush, mmuModeChanged, logCount, logVa, logSize, logKind, logReset, memStore,
@@ -118,3 +120,38 @@ export function benchRawStores(n: i32): u64 {
   for (let i = 0; i < n; i++) store<u64>(BENCH_RAW + (<usize>(i & 511) << 3), <u64>i);
   return load<u64>(BENCH_RAW);
 }
+
+// ---- F/D: the f registers, and the soft-float core called directly (test/cpu/softfloat.test.ts) ----
+export function cpuGetF(r: i32): u64 { return getF64(r & 31); }
+/** Sets f[r] as the host would (ONE_REG): sstatus.FS is not touched. */
+export function cpuSetF(r: i32, v: u64): void { store<u64>(fregAddr(r & 31), v); }
+
+/**
+ * One soft-float operation on raw bits (dbl: binary64, else binary32 in the
+ * low 32 bits): op 0 add, 1 sub, 2 mul, 3 div, 4 sqrt(a), 5 fmadd, 6 fmsub,
+ * 7 fnmsub, 8 fnmadd, 9 convert a to the other format (dbl: the result's),
+ * 10 to integer (kind b), 11 from integer a (kind b), 12 compare (b2: 0 eq,
+ * 1 lt, 2 le), 13 min, 14 max, 15 class. The flags it raised: sfFlags().
+ */
+export function sfOp(op: i32, a: u64, b: u64, c: u64, dbl: bool, rm: i32, kind: i32): u64 {
+  S.clearFpFlags();
+  switch (op) {
+    case 0: return S.fadd(a, b, dbl, rm, false);
+    case 1: return S.fadd(a, b, dbl, rm, true);
+    case 2: return S.fmul(a, b, dbl, rm);
+    case 3: return S.fdiv(a, b, dbl, rm);
+    case 4: return S.fsqrt(a, dbl, rm);
+    case 5: return S.ffma(a, b, c, dbl, rm, false, false);
+    case 6: return S.ffma(a, b, c, dbl, rm, false, true);
+    case 7: return S.ffma(a, b, c, dbl, rm, true, false);
+    case 8: return S.ffma(a, b, c, dbl, rm, true, true);
+    case 9: return S.fcvtFF(a, dbl, rm);
+    case 10: return S.fcvtToInt(a, dbl, rm, kind);
+    case 11: return S.fcvtFromInt(a, dbl, rm, kind);
+    case 12: return S.fcompare(a, b, dbl, kind);
+    case 13: return S.fminmax(a, b, dbl, false);
+    case 14: return S.fminmax(a, b, dbl, true);
+    default: return S.fclass(a, dbl);
+  }
+}
+export function sfFlags(): u32 { return S.fpFlags; }

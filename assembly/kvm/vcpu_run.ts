@@ -25,6 +25,7 @@ import { KVM_RUN_BYTES, KVM_RUN_IMMEDIATE_EXIT, KVM_RUN_EXIT_REASON, KVM_RUN_MMI
   ioctlBuf, PAGE_SIZE } from "../layout";
 import { fail, EINTR, EFAULT, EINVAL, ENOENT, ENOMEM, CHECK_ALLOC_SLOT, CHECK_ONE_REG, CHECK_HVA_FAULT } from "../errno";
 import { injected, INJECT_RUN_ABORT } from "../debug/inject";
+import { fpRegAddr, fpRegSize, fpReset, FP_REG_ERRNO, KVM_REG_RISCV_FP_F, KVM_REG_RISCV_FP_D } from "./vcpu_fp";
 
 export const RAM_BASE: u64 = 0x80000000;
 const DEFAULT_BUDGET: u64 = 200_000_000;
@@ -77,6 +78,7 @@ export function vcpuArchCreate(p: usize): bool {
   v.budget = DEFAULT_BUDGET;
   if (loaded != 0) memory.copy(vcpuOf(loaded).cpuState, cpuState(), CPU_STATE_SIZE);
   resetState(RAM_BASE);
+  fpReset();
   memory.copy(v.cpuState, cpuState(), CPU_STATE_SIZE);
   // Threads build: a vCPU is loaded only inside an ioctl of it (vcpu_put after each).
   loaded = WEBKVM_THREADS ? 0 : p;
@@ -316,11 +318,11 @@ function setReg(p: usize, id: u64, val: u64): void {
   regErr = ENOENT;
 }
 
-/** copy_to_user / copy_from_user of one u64 at a user address (any alignment). */
+/** copy_to_user / copy_from_user of one u64 (or its low `size` bytes) at a user address (any alignment). */
 let userWord: u64 = 0;
-function copyUser(addr: u64, toUser: bool): bool {
+function copyUser(addr: u64, toUser: bool, size: i32 = 8): bool {
   let w = userWord;
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < size; i++) {
     const lin = hvaToLinear(addr + <u64>i, toUser);
     if (lin == 0) return false;
     if (toUser) store<u8>(lin, <u8>(w >> (<u64>i << 3)));
@@ -335,6 +337,9 @@ export function oneReg(p: usize, set: bool): i32 {
   const id = load<u64>(ioctlBuf());
   const addr = load<u64>(ioctlBuf(), 8);
   if ((id & KVM_REG_ARCH_MASK) != KVM_REG_RISCV) return fail(CHECK_ONE_REG, EINVAL);
+  const type = (id >> 24) & 0xff;
+  // The FP types check their own sizes (u32 and u64 registers).
+  if (type == KVM_REG_RISCV_FP_F || type == KVM_REG_RISCV_FP_D) return oneRegFp(p, id, type, addr, set);
   if ((id & KVM_REG_SIZE_MASK) != KVM_REG_SIZE_U64) return fail(CHECK_ONE_REG, EINVAL);
   vcpuLoad(p);
   regErr = 0;
@@ -346,6 +351,21 @@ export function oneReg(p: usize, set: bool): i32 {
     if (regErr == 0 && !copyUser(addr, true)) return fail(CHECK_HVA_FAULT, EFAULT);
   }
   return regErr != 0 ? fail(CHECK_ONE_REG, regErr) : 0;
+}
+
+function oneRegFp(p: usize, id: u64, type: u64, addr: u64, set: bool): i32 {
+  vcpuLoad(p);
+  const at = fpRegAddr(id, type);
+  if (at == 0) return fail(CHECK_ONE_REG, FP_REG_ERRNO);
+  const size = fpRegSize;
+  if (set) {
+    if (!copyUser(addr, false, size)) return fail(CHECK_HVA_FAULT, EFAULT);
+    if (size == 4) store<u32>(at, <u32>userWord); else store<u64>(at, userWord);
+  } else {
+    userWord = size == 4 ? <u64>load<u32>(at) : load<u64>(at);
+    if (!copyUser(addr, true, size)) return fail(CHECK_HVA_FAULT, EFAULT);
+  }
+  return 0;
 }
 
 export function vcpuInstret(p: usize): u64 {

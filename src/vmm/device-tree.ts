@@ -7,14 +7,15 @@
 import { FdtWriter } from "./fdt.js";
 
 /**
- * What the guest CPU implements, in the ISA string's order: RV64IMA; Zicsr;
+ * What the guest CPU implements, in the ISA string's order: RV64IMAFDC (F and
+ * D: assembly/cpu/fpu/, C: assembly/cpu/rvc.ts); Zicsr;
  * Zifencei (fence.i is exact: the decode cache and the translation tier
  * compare instruction words, assembly/cpu/decode.ts); Zicntr (cycle, time,
  * instret); Zihpm (hpmcounter3..31, counting nothing); Zihintpause (pause is a
  * FENCE, executed as one); Sstc (stimecmp, assembly/cpu/timer.ts); Svade (a
- * clear A or D bit faults, assembly/mmu/paging.ts). No C, F or D.
+ * clear A or D bit faults, assembly/mmu/paging.ts).
  */
-export const GUEST_ISA = "rv64imac_zicsr_zifencei_zicntr_zihpm_zihintpause_sstc_svade";
+export const GUEST_ISA = "rv64imafdc_zicsr_zifencei_zicntr_zihpm_zihintpause_sstc_svade";
 
 export interface DeviceTreeConfig {
   /** Hart ids 0..harts-1. */

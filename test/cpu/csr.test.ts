@@ -74,10 +74,11 @@ describe("the CSR instructions", () => {
 });
 
 describe("supervisor CSR write rules", () => {
-  it("sstatus keeps SIE, SPIE, SPP, SUM, MXR; UXL reads 2; nothing else sticks", () => {
+  it("sstatus keeps SIE, SPIE, SPP, FS, SUM, MXR; UXL reads 2; SD reads FS == Dirty; nothing else sticks", () => {
     cpu.setX(T0, M64);
     run([A.csrrw(0, CSR.sstatus, T0), A.csrrs(T1, CSR.sstatus, 0)]);
-    expect(cpu.x(T1)).toBe(SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM | SSTATUS_MXR | SSTATUS_UXL64);
+    expect(cpu.x(T1)).toBe(SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | (3n << 13n) | SSTATUS_SUM | SSTATUS_MXR | SSTATUS_UXL64 |
+      (1n << 63n));
     cpu.setX(T0, 0n);
     run([A.csrrw(0, CSR.sstatus, T0), A.csrrs(T1, CSR.sstatus, 0)]);
     expect(cpu.x(T1)).toBe(SSTATUS_UXL64);

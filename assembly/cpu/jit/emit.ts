@@ -134,7 +134,9 @@ export function mem(opcode: i32, alignLog2: i32, offset: u32): void { op(opcode)
 
 /** env.mulh(a: i64, b: i64, op: i32) -> i64 */
 export const FN_MULH: i32 = 0;
-const IMPORTS: i32 = 1;
+/** env.fp(inst: i32, x1: i64) -> i64: a register-only F/D instruction (tier.ts jitFpOp). */
+export const FN_FP: i32 = 1;
+const IMPORTS: i32 = 2;
 
 let mlen: i32 = 0;
 function m(b: i32): void { if (mlen < MODULE_CAP) store<u8>(MODULE + <usize>mlen, <u8>b); mlen++; }
@@ -148,17 +150,19 @@ function mname(s: string): void {
 /** Section bytes of the constant part (types, imports, function, export), written in one pass. */
 function header(): void {
   m(0x00); m(0x61); m(0x73); m(0x6d); m(0x01); m(0x00); m(0x00); m(0x00);
-  // types: 0 block, 1 mulh
+  // types: 0 block, 1 mulh, 2 fp
   const typeStart = mlen + 2; // the section size is one byte; patched below
-  m(1); m(0); mleb(2);
+  m(1); m(0); mleb(3);
   m(0x60); m(4); m(T_I32); m(T_I32); m(T_I32); m(T_I64); m(1); m(T_I32);
   m(0x60); m(3); m(T_I64); m(T_I64); m(T_I32); m(1); m(T_I64);
+  m(0x60); m(2); m(T_I32); m(T_I64); m(1); m(T_I64);
   store<u8>(MODULE + <usize>typeStart - 1, <u8>(mlen - typeStart));
-  // imports: memory, mulh
+  // imports: memory, mulh, fp
   const impStart = mlen + 2;
-  m(2); m(0); mleb(2);
+  m(2); m(0); mleb(3);
   mname("env"); mname("memory"); m(0x02); m(0x00); m(0x00);
   mname("env"); mname("mulh"); m(0x00); m(1);
+  mname("env"); mname("fp"); m(0x00); m(2);
   store<u8>(MODULE + <usize>impStart - 1, <u8>(mlen - impStart));
   // function 1 (after the imports) has type 0; exported as "b"
   m(3); m(2); m(1); m(0);

@@ -18,6 +18,8 @@ import { translateRegion, lastRegionLength } from "./translate";
 import { MODULE } from "./emit";
 import { mulh, mulhsu, mulhu } from "../muldiv";
 import { sptTable, accessKey } from "../../mmu/access";
+import { JIT_STATUS, JIT_INTERPRET } from "./translate";
+import { jitFp, jitFpRefused } from "../fpu/insn";
 
 /** Compiles MODULE[0, len) and installs its function "b" in the table; the index, or 0 on failure. */
 @external("env", "webkvm_jit_compile")
@@ -108,4 +110,15 @@ export function jitTry(pc: u64, code: usize, budget: i32): i32 {
 /** MULH (0), MULHSU (1), MULHU (2): WebAssembly has no high multiply. */
 export function jitMulh(a: u64, b: u64, which: i32): u64 {
   return which == 0 ? mulh(a, b) : which == 1 ? mulhsu(a, b) : mulhu(a, b);
+}
+
+/**
+ * A register-only F/D instruction (env.fp): x1 is x[rs1]; the x[rd] result
+ * for those that write one. One that would trap is left undone with
+ * JIT_STATUS = JIT_INTERPRET: the region leaves before it.
+ */
+export function jitFpOp(inst: i32, x1: u64): u64 {
+  const v = jitFp(inst, x1);
+  if (jitFpRefused) store<i32>(JIT_STATUS, JIT_INTERPRET);
+  return v;
 }

@@ -32,7 +32,9 @@
 import * as W from "./emit";
 import { decodeInto } from "../decode";
 import * as D from "../decode";
-import { xRegs } from "../state";
+import { xRegs, cpuState, OFF_SSTATUS, SSTATUS_FS, SSTATUS_FS_DIRTY } from "../state";
+import { fregAddr } from "../fpu/fcsr";
+import { isFpMemory, fpWritesX, fpReadsX } from "../fpu/insn";
 import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_ADDEND, SPTE_SHIFT, SPT_INDEX_MASK } from "../../mmu/spte";
 
 /** Where a translated function leaves the next pc (u64) and the helpers their status (i32). */
@@ -107,9 +109,12 @@ let curIndex: i32 = 0;
 @inline function translatable(o: u8): bool {
   return o != D.OP_ILLEGAL && o != D.OP_FENCE && o != D.OP_AMO && o != D.OP_SYSTEM;
 }
-/** Does the instruction write rd (when rd is not x0)? */
-// @ts-ignore: decorator
-@inline function writesRd(o: u8): bool { return !isBranch(o) && !isStore(o); }
+/** Does the instruction write x[rd] (when rd is not x0)? */
+function writesRd(i: i32): bool {
+  const o = recOp(i);
+  if (o == D.OP_FP) return fpWritesX(<i32>recInst(i));
+  return !isBranch(o) && !isStore(o);
+}
 
 /**
  * Decodes the region at entry (its words at linear address code, which stay
@@ -310,9 +315,61 @@ function emitDivRem(o: u8, rs1: i32, rs2: i32): void {
   if (!wide) W.op(W.I64_EXTEND_I32_S);
 }
 
+// ---- F and D (fpu/insn.ts executes them; f registers stay in the state block) ----
+
+/** Leaves before instruction i for the interpreter unless sstatus.FS is on (Off: it traps there). */
+function fpEnabledOrExit(): void {
+  W.i32Const(0); W.mem(W.I64_LOAD, 3, <u32>(cpuState() + OFF_SSTATUS));
+  W.i64Const(<i64>SSTATUS_FS); W.op(W.I64_AND); W.op(W.I64_EQZ);
+  openIf(); missExit(); closeIf();
+}
+
+/** FLW / FLD / FSW / FSD through the probe, as integer loads and stores; a miss goes to the interpreter. */
+function emitFpMemory(i: i32, inst: i32): void {
+  const f3 = (inst >>> 12) & 7;
+  const load = (inst & 0x7f) == 0x07;
+  if (f3 != 2 && f3 != 3) { missExit(); return; } // illegal: the interpreter traps
+  fpEnabledOrExit();
+  const size = f3 == 2 ? 4 : 8;
+  const imm = load ? inst >> 20 : ((inst >> 25) << 5) | ((inst >>> 7) & 31);
+  reg(rs1Of(i)); W.i64Const(<i64>imm); W.op(W.I64_ADD); W.localSet(L_VA);
+  probe(load ? SPTE_READ_TAG : SPTE_WRITE_TAG, size);
+  W.op(W.I32_EQZ);
+  openIf(); missExit(); closeIf();
+  if (load) {
+    W.i32Const(<i32>fregAddr((inst >>> 7) & 31));
+    hostAddress();
+    if (size == 4) { W.mem(W.I64_LOAD32_U, 2, 0); W.i64Const(<i64>0xffffffff00000000); W.op(W.I64_OR); } // NaN-boxed
+    else W.mem(W.I64_LOAD, 3, 0);
+    W.mem(W.I64_STORE, 3, 0);
+    // FS becomes Dirty.
+    W.i32Const(0); W.i32Const(0); W.mem(W.I64_LOAD, 3, <u32>(cpuState() + OFF_SSTATUS));
+    W.i64Const(<i64>SSTATUS_FS_DIRTY); W.op(W.I64_OR); W.mem(W.I64_STORE, 3, <u32>(cpuState() + OFF_SSTATUS));
+  } else {
+    hostAddress();
+    W.i32Const(<i32>fregAddr((inst >>> 20) & 31));
+    W.mem(W.I64_LOAD, 3, 0);
+    W.mem(size == 4 ? W.I64_STORE32 : W.I64_STORE, size == 4 ? 2 : 3, 0);
+  }
+}
+
+/** Any other F/D instruction: a call of env.fp with x[rs1]; it may refuse (then the interpreter traps). */
+function emitFp(i: i32): void {
+  const inst = <i32>recInst(i);
+  if (isFpMemory(inst)) { emitFpMemory(i, inst); return; }
+  W.i32Const(inst);
+  if (fpReadsX(inst)) reg(rs1Of(i)); else W.i64Const(0);
+  W.call(W.FN_FP);
+  W.localSet(L_TA);
+  W.i32Const(0); W.mem(W.I32_LOAD, 2, <u32>JIT_STATUS);
+  openIf(); exitBefore(); closeIf();
+  if (fpWritesX(inst)) { W.localGet(L_TA); setRd(rdOf(i)); }
+}
+
 /** An instruction that is not the last of its block (no control transfer). */
 function emitPlain(i: i32): void {
   const o = recOp(i);
+  if (o == D.OP_FP) { emitFp(i); return; }
   if (isLoad(o)) { emitLoad(i, o); return; }
   if (isStore(o)) { emitStore(i, o); return; }
   const rd = rdOf(i), rs1 = rs1Of(i), rs2 = rs2Of(i);
@@ -402,7 +459,7 @@ export function translateRegion(entry: u64, code: usize): i32 {
   let used: u32 = 0, written: u32 = 0;
   for (let i = 0; i < count; i++) {
     used |= (1 << <u32>rdOf(i)) | (1 << <u32>rs1Of(i)) | (1 << <u32>rs2Of(i));
-    if (writesRd(recOp(i))) written |= 1 << <u32>rdOf(i);
+    if (writesRd(i)) written |= 1 << <u32>rdOf(i);
   }
   used &= ~1; written &= ~1;
 
