@@ -15,14 +15,13 @@
 // cycle and instret are virtual: it traps a guest's read of one perf has not
 // configured.)
 
-import { SBI_SUCCESS, SBI_ERR_FAILED, SBI_ERR_NOT_SUPPORTED, SBI_ERR_INVALID_PARAM, type SbiCall } from "./sbi.js";
+import { SBI_SUCCESS, SBI_ERR_FAILED, SBI_ERR_NOT_SUPPORTED, SBI_ERR_INVALID_PARAM, SBI_ERR_NO_SHMEM } from "./sbiret.js";
 
 export const SBI_EXT_PMU = 0x504d55n;
 /** PMU function ids (SBI 2.0; 8, event_get_info, is SBI 3.0). */
 export const SBI_PMU_NUM_COUNTERS = 0n, SBI_PMU_COUNTER_GET_INFO = 1n, SBI_PMU_COUNTER_CFG_MATCH = 2n,
   SBI_PMU_COUNTER_START = 3n, SBI_PMU_COUNTER_STOP = 4n, SBI_PMU_COUNTER_FW_READ = 5n, SBI_PMU_COUNTER_FW_READ_HI = 6n,
   SBI_PMU_SNAPSHOT_SET_SHMEM = 7n;
-export const SBI_ERR_NO_SHMEM = -9n;
 /** counter_config_matching flags: the caller names the counter itself (bit 0 of config_flags). */
 export const SBI_PMU_CFG_FLAG_SKIP_MATCH = 1n;
 /** counter_start: start at initial_value; start from the snapshot memory. */
@@ -60,10 +59,10 @@ export function pmuMaskValid(base: bigint, mask: bigint): boolean {
   return base + BigInt(mask.toString(2).length - 1) < SBI_PMU_NUM_HW_COUNTERS;
 }
 
-/** Performs one PMU call; returns [error, value]. */
-export function handlePmu(c: SbiCall): [bigint, bigint] {
-  const [a0, a1, a2] = c.args;
-  switch (c.functionId) {
+/** Performs one PMU call (function id, a0..a5); returns [error, value]. */
+export function handlePmu(functionId: bigint, args: bigint[]): [bigint, bigint] {
+  const [a0, a1, a2] = args;
+  switch (functionId) {
     case SBI_PMU_NUM_COUNTERS:
       return [SBI_SUCCESS, SBI_PMU_NUM_HW_COUNTERS];
     case SBI_PMU_COUNTER_GET_INFO:
@@ -79,7 +78,7 @@ export function handlePmu(c: SbiCall): [bigint, bigint] {
       // without snapshot memory; counters with no event are passed over
       // (Linux stops every counter at boot), so a valid mask succeeds.
       if (!pmuMaskValid(a0, a1)) return [SBI_ERR_INVALID_PARAM, 0n];
-      const snapshot = c.functionId === SBI_PMU_COUNTER_START ? SBI_PMU_START_FLAG_INIT_SNAPSHOT : SBI_PMU_STOP_FLAG_TAKE_SNAPSHOT;
+      const snapshot = functionId === SBI_PMU_COUNTER_START ? SBI_PMU_START_FLAG_INIT_SNAPSHOT : SBI_PMU_STOP_FLAG_TAKE_SNAPSHOT;
       if ((a2 & snapshot) !== 0n) return [SBI_ERR_NO_SHMEM, 0n];
       return [SBI_SUCCESS, 0n];
     }
