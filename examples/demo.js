@@ -7,8 +7,8 @@ import { Kvm, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmError } from "../dis
 import { bootLinux } from "./linux-boot.js";
 
 {
-  // A short workload in the guest (guests/linux/README.md: webkvm.run=, its tools); the userland is
-  // glibc for rv64gc, so on a vCPU without F and D /init reports the shell's SIGILL and powers off instead.
+  // A short workload in the guest (guests/linux/README.md: webkvm.run=, its tools); /init and the
+  // userland are glibc programs for rv64gc (on a vCPU without F and D /init dies of SIGILL: a kernel panic).
   const cmdline = "earlycon=sbi console=hvc0 webkvm.run=uname,-a;free;memtouch,8;dirty,512,4;mips,1000000;poweroff";
   console.log(`booting guests/linux (Linux 6.1, rv64gc, 64 MiB, "${cmdline}") on the release core:`);
   // The console a line at a time (SBI putchar brings one character per call), each line marked as the guest's.

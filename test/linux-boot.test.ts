@@ -8,7 +8,7 @@ import { describe, it, expect } from "vitest";
 import { MMU_STAT } from "../src/abi.gen.js";
 import { linuxMachine } from "./helpers.js";
 // @ts-expect-error: a plain ES module without types
-import { initResultLine, INIT_FIRST_LINE_PREFIX } from "../guests/linux/reference.mjs";
+import { initResultLine, INIT_FIRST_LINE_PREFIX, INIT_COUNTERS_LINE } from "../guests/linux/reference.mjs";
 
 describe("Linux on webkvm (guests/linux)", () => {
   it("boots to its init, which checks fork / copy-on-write / munmap and powers off", async () => {
@@ -23,5 +23,16 @@ describe("Linux on webkvm (guests/linux)", () => {
     expect([r.stop, r.reason]).toEqual(["shutdown", 0]);
     // A kernel that maps and unmaps (about 5,000 faults: its sfence.vma with an address drops one page's entries).
     expect(kvm.core.mmuStat(MMU_STAT.FAULTS) - faults0).toBeGreaterThan(1_000);
+  });
+
+  it("finds the SBI PMU extension, whose driver opens cycle, time and instret to user mode (scounteren 7): /init reads them", async () => {
+    const { m } = await linuxMachine("earlycon=sbi console=hvc0 webkvm.run=poweroff");
+    const r = m.run({ maxInstructions: 400_000_000n });
+    const out = m.output.replace(/\r\n/g, "\n");
+    expect(out).toContain("riscv-pmu-sbi: SBI PMU extension is available\n");
+    expect(out).toContain("riscv-pmu-sbi: 0 firmware and 2 hardware counters\n");
+    expect(out).toContain(INIT_COUNTERS_LINE);
+    expect(m.vcpus[0].getCsr("scounteren")).toBe(7n);
+    expect([r.stop, r.reason]).toEqual(["shutdown", 0]);
   });
 });

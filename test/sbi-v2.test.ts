@@ -1,6 +1,6 @@
 // SBI v2.0 in the host (src/vmm/sbi.ts with Machine's hooks), call by call as
-// the SBI spec and arch/riscv/kvm/vcpu_sbi_{base,replace,v01}.c answer them:
-// BASE, TIME, IPI, RFENCE, DBCN and the legacy console. Guest programs make
+// the SBI spec and arch/riscv/kvm/vcpu_sbi_{base,replace,v01,pmu}.c answer them:
+// BASE, TIME, IPI, RFENCE, DBCN, PMU and the legacy console. Guest programs make
 // the calls on hart 0; harts share this thread round-robin.
 import { describe, it, expect } from "vitest";
 import { Machine, handleSbi, hartMask, riscv } from "../src/index.js";
@@ -44,13 +44,13 @@ describe("SBI BASE", () => {
 
   it("probe_extension answers 1 for every extension a Machine implements", async () => {
     const exts = [SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_IPI, SBI_EXT_RFENCE, SBI_EXT_HSM, SBI_EXT_SRST, SBI_EXT_DBCN,
-      riscv.SBI_EXT_0_1_SET_TIMER, riscv.SBI_EXT_0_1_CONSOLE_PUTCHAR, riscv.SBI_EXT_0_1_CONSOLE_GETCHAR, riscv.SBI_EXT_0_1_SHUTDOWN];
+      riscv.SBI_EXT_PMU, riscv.SBI_EXT_0_1_SET_TIMER, riscv.SBI_EXT_0_1_CONSOLE_PUTCHAR, riscv.SBI_EXT_0_1_CONSOLE_GETCHAR, riscv.SBI_EXT_0_1_SHUTDOWN];
     const { results } = await sbiCalls(exts.map((e) => [SBI_EXT_BASE, 3n, e] as Call));
     expect(results).toEqual(exts.map(() => [SBI_SUCCESS, 1n]));
   });
 
-  it("probe_extension answers 0 for what is not implemented: PMU, SUSP, CPPC, the legacy IPI / fence calls, unknown ids", async () => {
-    const exts = [0x504d55n, 0x53555350n, 0x43505043n, 3n, 4n, 5n, 6n, 7n, 0x12345678n];
+  it("probe_extension answers 0 for what is not implemented: SUSP, CPPC, the legacy IPI / fence calls, unknown ids", async () => {
+    const exts = [0x53555350n, 0x43505043n, 3n, 4n, 5n, 6n, 7n, 0x12345678n];
     const { results } = await sbiCalls(exts.map((e) => [SBI_EXT_BASE, 3n, e] as Call));
     expect(results).toEqual(exts.map(() => [SBI_SUCCESS, 0n]));
   });
@@ -219,6 +219,71 @@ describe("SBI DBCN", () => {
   it("a DBCN function id the spec does not define: SBI_ERR_NOT_SUPPORTED", async () => {
     const { results } = await sbiCalls([[SBI_EXT_DBCN, 3n, 0n]]);
     expect(results[0][0]).toBe(SBI_ERR_NOT_SUPPORTED);
+  });
+});
+
+describe("SBI PMU", () => {
+  const PMU = riscv.SBI_EXT_PMU;
+  const { SBI_PMU_NUM_COUNTERS: NUM, SBI_PMU_COUNTER_GET_INFO: INFO, SBI_PMU_COUNTER_CFG_MATCH: MATCH,
+    SBI_PMU_COUNTER_START: START, SBI_PMU_COUNTER_STOP: STOP } = riscv;
+  const EVENT_CYCLES = 1n, EVENT_INSTRUCTIONS = 2n; // SBI_PMU_HW_CPU_CYCLES / SBI_PMU_HW_INSTRUCTIONS (type 0)
+
+  it("num_counters is 3: cycle, time and instret", async () => {
+    const { results } = await sbiCalls([[PMU, NUM]]);
+    expect(results).toEqual([[SBI_SUCCESS, 3n]]);
+  });
+
+  it("counter_get_info: cycle and instret are 64-bit hardware counters at CSRs 0xc00 and 0xc02", async () => {
+    const { results } = await sbiCalls([[PMU, INFO, 0n], [PMU, INFO, 2n]]);
+    expect(results).toEqual([[SBI_SUCCESS, 0xc00n | (63n << 12n)], [SBI_SUCCESS, 0xc02n | (63n << 12n)]]);
+    expect(results[0][1]).toBe(riscv.pmuCounterInfo(0xc00n, 64n));
+  });
+
+  it("counter_get_info of the time counter (index 1) or past the last counter: SBI_ERR_INVALID_PARAM", async () => {
+    const { results } = await sbiCalls([[PMU, INFO, 1n], [PMU, INFO, 3n], [PMU, INFO, 64n], [PMU, INFO, ALL]]);
+    expect(results).toEqual(results.map(() => [SBI_ERR_INVALID_PARAM, 0n]));
+  });
+
+  it("a counter mask naming no counter, or one past the last: SBI_ERR_INVALID_PARAM for config_matching, start and stop", async () => {
+    const masks: [bigint, bigint][] = [[0n, 0n], [3n, 1n], [1n, 0b100n], [0n, 0b1000n], [ALL, 1n]];
+    const calls = masks.flatMap(([b, m]) => [[PMU, MATCH, b, m, 0n, EVENT_CYCLES, 0n], [PMU, START, b, m, 0n, 0n], [PMU, STOP, b, m, 0n]] as Call[]);
+    const { results } = await sbiCalls(calls);
+    expect(results).toEqual(calls.map(() => [SBI_ERR_INVALID_PARAM, 0n]));
+  });
+
+  it("counter_config_matching: no event can be counted (the counters cannot be preset or stopped): SBI_ERR_NOT_SUPPORTED", async () => {
+    // hardware cycles and instructions, a cache event, a raw event, a firmware event
+    const events = [EVENT_CYCLES, EVENT_INSTRUCTIONS, 0x10000n, 0x20000n, 0xf0000n];
+    const { results } = await sbiCalls(events.map((e) => [PMU, MATCH, 0n, 0b111n, 0n, e, 0n] as Call));
+    expect(results).toEqual(events.map(() => [SBI_ERR_NOT_SUPPORTED, 0n]));
+  });
+
+  it("counter_config_matching with SKIP_MATCH on a counter no event configured: SBI_ERR_FAILED", async () => {
+    const { results } = await sbiCalls([[PMU, MATCH, 0n, 1n, riscv.SBI_PMU_CFG_FLAG_SKIP_MATCH, EVENT_CYCLES, 0n]]);
+    expect(results).toEqual([[riscv.SBI_ERR_FAILED, 0n]]);
+  });
+
+  it("counter_start / counter_stop pass over counters no event configured: success (Linux stops them all at boot)", async () => {
+    const { results } = await sbiCalls([[PMU, STOP, 0n, 0b111n, riscv.SBI_PMU_STOP_FLAG_RESET], [PMU, STOP, 2n, 1n, 0n],
+      [PMU, START, 0n, 0b101n, riscv.SBI_PMU_START_FLAG_SET_INIT_VALUE, 42n], [PMU, START, 0n, 1n, 0n, 0n]]);
+    expect(results).toEqual(results.map(() => [SBI_SUCCESS, 0n]));
+  });
+
+  it("counter_start / counter_stop with a snapshot flag and no snapshot memory: SBI_ERR_NO_SHMEM", async () => {
+    const { results } = await sbiCalls([[PMU, START, 0n, 1n, riscv.SBI_PMU_START_FLAG_INIT_SNAPSHOT, 0n],
+      [PMU, STOP, 0n, 1n, riscv.SBI_PMU_STOP_FLAG_TAKE_SNAPSHOT]]);
+    expect(results).toEqual([[riscv.SBI_ERR_NO_SHMEM, 0n], [riscv.SBI_ERR_NO_SHMEM, 0n]]);
+  });
+
+  it("counter_fw_read: there is no firmware counter, so SBI_ERR_INVALID_PARAM; counter_fw_read_hi is 0 on RV64", async () => {
+    const fwRead = [0n, 1n, 2n, 3n].map((i) => [PMU, riscv.SBI_PMU_COUNTER_FW_READ, i] as Call);
+    const { results } = await sbiCalls([...fwRead, [PMU, riscv.SBI_PMU_COUNTER_FW_READ_HI, 0n]]);
+    expect(results).toEqual([...fwRead.map(() => [SBI_ERR_INVALID_PARAM, 0n]), [SBI_SUCCESS, 0n]]);
+  });
+
+  it("snapshot_set_shmem (no snapshot memory here) and undefined function ids: SBI_ERR_NOT_SUPPORTED", async () => {
+    const { results } = await sbiCalls([[PMU, riscv.SBI_PMU_SNAPSHOT_SET_SHMEM, RAM, 0n, 0n], [PMU, 8n], [PMU, 0x100n]]);
+    expect(results).toEqual(results.map(() => [SBI_ERR_NOT_SUPPORTED, 0n]));
   });
 });
 

@@ -4,9 +4,9 @@
 # Writes, in guests/linux/:
 #   Image           the kernel (arch/riscv/boot/Image) from linux-source-6.1
 #                   with `make tinyconfig` + guests/linux/config
-#   initramfs.cpio  an uncompressed newc archive: /init (guests/linux/init.c,
-#                   static, the kernel tree's nolibc) and /bin (guests/linux/
-#                   userland: static glibc programs, rv64gc)
+#   initramfs.cpio  an uncompressed newc archive: /init (guests/linux/init.c)
+#                   and /bin (guests/linux/userland), static glibc programs,
+#                   rv64gc
 #   kernel.config   the kernel's full .config, for reference
 #   userland/fptest.expected  fptest's output under qemu-riscv64-static
 #                   (kept as committed when qemu-riscv64-static is missing)
@@ -43,14 +43,14 @@ QEMU_USER=${QEMU_USER:-qemu-riscv64-static}
 missing=()
 [ -f "$LINUX_SOURCE_TAR" ] || missing+=("$LINUX_SOURCE_TAR (package linux-source-6.1)")
 command -v "${CROSS}gcc" >/dev/null 2>&1 || missing+=("${CROSS}gcc (package gcc-riscv64-linux-gnu)")
-for tool in make cc flex bison bc xz perl rsync; do   # rsync: headers_install
+for tool in make cc flex bison bc xz perl; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -f /usr/riscv64-linux-gnu/lib/libc.a ] || missing+=("glibc for riscv64 (package libc6-dev-riscv64-cross)")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "guests/linux/build.sh: skipped, missing: ${missing[*]}."
     echo "  The committed guests/linux/Image and initramfs.cpio are unchanged. To rebuild them:"
-    echo "  apt-get install -y linux-source-6.1 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross make flex bison bc xz-utils rsync"
+    echo "  apt-get install -y linux-source-6.1 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross make flex bison bc xz-utils"
     exit 0
 fi
 if [ ! -f "$MIPS_KERNEL_DIR/kernel.c" ]; then
@@ -116,21 +116,14 @@ done < "$HERE/config"
 
 echo "building Image (make -j$JOBS)"
 "${KMAKE[@]}" Image
-"${KMAKE[@]}" headers_install INSTALL_HDR_PATH="$WORK/hdr" >/dev/null
 fi
 
-echo "building /init"
-"${CROSS}gcc" -march=rv64ima_zicsr_zifencei -mabi=lp64 -Os -static -nostdlib \
-    -fno-pie -no-pie -ffreestanding -fno-stack-protector -fno-ident \
-    -fno-asynchronous-unwind-tables -fno-unwind-tables -Wall -Wextra -Werror \
-    -I tools/include/nolibc -I "$WORK/hdr/include" \
-    -Wl,--build-id=none -Wl,-z,separate-code -s -o "$WORK/init" "$HERE/init.c"
-
-echo "building the userland (glibc, static, rv64gc)"
+echo "building /init and the userland (glibc, static, rv64gc)"
 U=$HERE/userland
 # -ffile-prefix-map: no build path in the binaries; -s: no symbols.
 UCFLAGS=(-static -O2 -Wall -Wextra -Werror -fno-ident "-ffile-prefix-map=$HERE=." "-ffile-prefix-map=$MIPS_KERNEL_DIR=guest-mips"
          -Wl,--build-id=none -s)
+"${CROSS}gcc" "${UCFLAGS[@]}" -o "$WORK/init" "$HERE/init.c"
 "${CROSS}gcc" "${UCFLAGS[@]}" -I "$MIPS_KERNEL_DIR" -o "$WORK/box" \
     "$U/box.c" "$U/sh.c" "$U/tools.c" "$U/memtouch.c" "$U/dirty.c" "$U/mips.c" "$MIPS_KERNEL_DIR/kernel.c"
 "${CROSS}gcc" "${UCFLAGS[@]}" -o "$WORK/fptest" "$U/fptest.c" -lm

@@ -4,6 +4,8 @@ import { LCG_SEED, lcgBytes, fnv1a64, hex16, wordBytes } from '../common/pattern
 
 export const INIT_PAGES = 256;
 export const INIT_FIRST_LINE_PREFIX = 'webkvm-init: hello from Linux ';
+/** The line /init prints when user mode read time, cycle and instret without a trap. */
+export const INIT_COUNTERS_LINE = 'webkvm-init: user-mode counters readable (time, cycle, instret)\n';
 
 /** What the parent leaves in its mapping and what the child hashes after complementing every byte. */
 export function initSums(pages = INIT_PAGES) {

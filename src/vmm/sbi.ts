@@ -2,10 +2,14 @@
 // spec 2.0: legacy console and shutdown, BASE probing, TIME (set_timer), SRST,
 // HSM (hart start / stop / status, as arch/riscv/kvm/vcpu_sbi_hsm.c answers
 // them), IPI and RFENCE on hart masks (vcpu_sbi_replace.c) and DBCN, the debug
-// console. An extension whose host hook is absent is absent: probe 0, calls
-// SBI_ERR_NOT_SUPPORTED.
+// console, and PMU (sbi-pmu.ts). An extension whose host hook is absent is
+// absent: probe 0, calls SBI_ERR_NOT_SUPPORTED.
 
-// SBI (RISC-V Supervisor Binary Interface) extension ids and return codes.
+import { SBI_EXT_PMU, handlePmu } from "./sbi-pmu.js";
+import { SBI_SUCCESS, SBI_ERR_FAILED, SBI_ERR_NOT_SUPPORTED, SBI_ERR_INVALID_PARAM, SBI_ERR_INVALID_ADDRESS,
+  SBI_ERR_ALREADY_AVAILABLE } from "./sbiret.js";
+
+// SBI (RISC-V Supervisor Binary Interface) extension ids; the return codes are sbiret.ts's.
 export const SBI_EXT_0_1_SET_TIMER = 0x00n;
 export const SBI_EXT_0_1_CONSOLE_PUTCHAR = 0x01n;
 export const SBI_EXT_0_1_CONSOLE_GETCHAR = 0x02n;
@@ -17,12 +21,8 @@ export const SBI_EXT_HSM = 0x48534dn;
 export const SBI_EXT_IPI = 0x735049n;
 export const SBI_EXT_RFENCE = 0x52464e43n;
 export const SBI_EXT_DBCN = 0x4442434en;
-export const SBI_SUCCESS = 0n;
-export const SBI_ERR_FAILED = -1n;
-export const SBI_ERR_NOT_SUPPORTED = -2n;
-export const SBI_ERR_INVALID_PARAM = -3n;
-export const SBI_ERR_INVALID_ADDRESS = -5n;
-export const SBI_ERR_ALREADY_AVAILABLE = -6n;
+export { SBI_SUCCESS, SBI_ERR_FAILED, SBI_ERR_NOT_SUPPORTED, SBI_ERR_INVALID_PARAM, SBI_ERR_INVALID_ADDRESS,
+  SBI_ERR_ALREADY_AVAILABLE };
 
 /** RFENCE function ids; 3..6 are the hypervisor fences (no H extension here). */
 export const SBI_RFENCE_FENCE_I = 0n, SBI_RFENCE_SFENCE_VMA = 1n, SBI_RFENCE_SFENCE_VMA_ASID = 2n;
@@ -190,7 +190,7 @@ function handleDbcn(host: SbiHost, mem: NonNullable<SbiHost["guestMemory"]>, c: 
 
 /** probe_extension: 1 for what this host implements, 0 for everything else. */
 function probe(host: SbiHost, ext: bigint): bigint {
-  const always = [SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_SRST, SBI_EXT_0_1_CONSOLE_PUTCHAR, SBI_EXT_0_1_CONSOLE_GETCHAR,
+  const always = [SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_SRST, SBI_EXT_PMU, SBI_EXT_0_1_CONSOLE_PUTCHAR, SBI_EXT_0_1_CONSOLE_GETCHAR,
     SBI_EXT_0_1_SHUTDOWN, SBI_EXT_0_1_SET_TIMER];
   const ok = always.includes(ext) || (ext === SBI_EXT_HSM && host.hsm !== undefined) ||
     (ext === SBI_EXT_IPI && host.sendIpi !== undefined) || (ext === SBI_EXT_RFENCE && host.remoteSfence !== undefined) ||
@@ -226,6 +226,8 @@ export function handleSbi(host: SbiHost, c: SbiCall): [bigint, bigint] {
       return host.sendIpi ? handleIpi(host, host.sendIpi.bind(host), c) : [SBI_ERR_NOT_SUPPORTED, 0n];
     case SBI_EXT_RFENCE:
       return host.remoteSfence ? handleRfence(host, host.remoteSfence.bind(host), c) : [SBI_ERR_NOT_SUPPORTED, 0n];
+    case SBI_EXT_PMU:
+      return handlePmu(c.functionId, c.args);
     case SBI_EXT_DBCN:
       return host.guestMemory ? handleDbcn(host, host.guestMemory, c) : [SBI_ERR_NOT_SUPPORTED, 0n];
     case SBI_EXT_BASE:
