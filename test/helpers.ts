@@ -29,11 +29,11 @@ export const GiB = 1n << 30n;
 /** A file of the committed Linux guest (guests/linux). */
 export const linuxFile = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/linux/${name}`, import.meta.url)));
 
-/** A 64 MiB machine on the debug core with the bundled Linux (Image + initramfs) loaded to boot with cmdline. */
-export async function linuxMachine(cmdline: string): Promise<{ kvm: Kvm; m: Machine }> {
+/** A 64 MiB machine on the debug core with the bundled Linux (Image + initramfs) loaded to boot with cmdline (and isa as riscv,isa, if given). */
+export async function linuxMachine(cmdline: string, isa?: string): Promise<{ kvm: Kvm; m: Machine }> {
   const kvm = await openKvm();
   const m = await Machine.create({ kvm, memSize: 64n << 20n });
-  m.loadLinux({ kernel: linuxFile("Image"), initrd: linuxFile("initramfs.cpio"), cmdline });
+  m.loadLinux({ kernel: linuxFile("Image"), initrd: linuxFile("initramfs.cpio"), cmdline, isa });
   return { kvm, m };
 }
 

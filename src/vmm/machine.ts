@@ -57,6 +57,12 @@ export interface LinuxBoot {
   initrd?: Uint8Array;
   /** The kernel command line (/chosen/bootargs). */
   cmdline?: string;
+  /**
+   * The cpu nodes' riscv,isa (default GUEST_ISA). A VMM may advertise less
+   * than the vCPU implements, as kvmtool's --disable-* options do: Linux
+   * then leaves what is missing unused (without f and d, sstatus.FS stays Off).
+   */
+  isa?: string;
 }
 
 /** Where loadLinux put things, and the device tree it generated. */
@@ -177,7 +183,7 @@ export class Machine {
       harts: this.vcpus.length, memory: [{ base: RAM_BASE, size: this.memSize }],
       timebaseHz: Number(this.vcpu.getOneReg(REG_TIMER_FREQUENCY)),
       uart: { base: UART_BASE, size: UART_SIZE, clockHz: UART_CLOCK_HZ, irq: UART_IRQ },
-      plic: { base: PLIC_BASE, size: PLIC_SIZE, ndev: PLIC_NDEV }, bootargs: boot.cmdline ?? "", initrd,
+      plic: { base: PLIC_BASE, size: PLIC_SIZE, ndev: PLIC_NDEV }, bootargs: boot.cmdline ?? "", initrd, isa: boot.isa,
     });
     // The tree's size does not depend on the initrd's addresses, only on whether there is one.
     const sizing = tree(boot.initrd ? { start: 0n, end: 0n } : undefined);
