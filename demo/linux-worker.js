@@ -179,6 +179,7 @@ self.onmessage = (ev) => {
     if (!running) return;
     const bytes = new TextEncoder().encode(msg.data);
     m.uart.feed(bytes);        // the receive interrupt, through the PLIC, wakes a guest idle in wfi
+    m.feedConsole(bytes);      // and the SBI console's getchar, for console=hvc0 (as the CLI feeds its stdin)
     inputFed += bytes.length;
     halted = false;
     idleMs = 0;                // the guest has work now: run it at once

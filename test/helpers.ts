@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Kvm, Machine, type OpenOptions } from "../src/index.js";
+import { Kvm, Machine, Vm, Vcpu, type OpenOptions } from "../src/index.js";
 
 /** The debug core's build these tests run on (test/setup.ts): "debug", or its "threads" build. */
 export const TEST_CORE = process.env.WEBKVM_TEST_CORE === "threads" ? "threads" : "debug";
@@ -21,6 +21,28 @@ export function code(fn: () => unknown): string {
     if (!c) throw e;
     return c;
   }
+}
+
+/** 32-bit instruction words as the little-endian bytes of a program. */
+export function instructionBytes(list: number[]): Uint8Array {
+  const b = new Uint8Array(list.length * 4);
+  const dv = new DataView(b.buffer);
+  list.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
+  return b;
+}
+
+/** Writes a program of 32-bit instruction words at gpa `at` and points the vCPU's pc there. */
+export function loadProgram(vm: Vm, vcpu: Vcpu, list: number[], at: bigint): void {
+  vm.writeGuest(at, instructionBytes(list));
+  vcpu.pc = at;
+}
+
+/** A VM with 1 MiB of RAM at gpa `ram` (slot 0) and vCPU 0, on the debug core. */
+export async function vmWithVcpu(ram: bigint): Promise<{ kvm: Kvm; vm: Vm; vcpu: Vcpu }> {
+  const kvm = await openKvm();
+  const vm = kvm.createVm();
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: ram, memorySize: 1n << 20n, userspaceAddr: kvm.memory.mmap(1n << 20n) });
+  return { kvm, vm, vcpu: vm.createVcpu(0) };
 }
 
 export const MiB = 1n << 20n;

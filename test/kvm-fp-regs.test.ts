@@ -4,7 +4,7 @@
 // view of the kernel's union over the same bytes; every mismatch is EINVAL.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm, Vcpu, KVM_EXIT, KVM_GET_ONE_REG, KVM_SET_ONE_REG, kvm_one_reg, riscv } from "../src/index.js";
-import { openKvm, code } from "./helpers.js";
+import { code, loadProgram, vmWithVcpu } from "./helpers.js";
 import { Rng } from "./rng.js";
 import * as M from "./model/ieee754.js";
 import { F32, F64 } from "./model/ieee754.js";
@@ -21,19 +21,10 @@ const SPECIAL_D = [0n, 1n << 63n, 1n, 0x3ff0_0000_0000_0000n, 0x7ff0_0000_0000_0
   0x7ff0_0000_0000_0001n, 0x0010_0000_0000_0000n, 0x7fef_ffff_ffff_ffffn, 0x000f_ffff_ffff_ffffn];
 const SPECIAL_S = [0n, 0x80000000n, 1n, 0x3f800000n, 0x7f800000n, 0x7fc00000n, 0x7f800001n, 0x00800000n, 0x7f7fffffn, 0x007fffffn];
 
-function program(words: number[]): void {
-  const b = new Uint8Array(words.length * 4);
-  const dv = new DataView(b.buffer);
-  words.forEach((w, i) => dv.setUint32(i * 4, w, true));
-  vm.writeGuest(RAM, b);
-  vcpu.pc = RAM;
-}
+const program = (words: number[]) => loadProgram(vm, vcpu, words, RAM);
 
 beforeEach(async () => {
-  kvm = await openKvm();
-  vm = kvm.createVm();
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: 1n << 20n, userspaceAddr: kvm.memory.mmap(1n << 20n) });
-  vcpu = vm.createVcpu(0);
+  ({ kvm, vm, vcpu } = await vmWithVcpu(RAM));
 });
 
 describe("F/D state through KVM_GET/SET_ONE_REG", () => {

@@ -9,7 +9,7 @@
 // This file runs guest code, so it runs on both execution tiers.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm, Vcpu, KvmError, Machine, KVM_RUN, KVM_EXIT, KVM_MEM_READONLY } from "../src/index.js";
-import { openKvm } from "./helpers.js";
+import { openKvm, instructionBytes, loadProgram } from "./helpers.js";
 import * as A from "./cpu/asm.js";
 import { AMO } from "./cpu/asm.js";
 
@@ -22,17 +22,8 @@ const ECALL = A.ecall();
 
 let kvm: Kvm, vm: Vm, vcpu: Vcpu, ramHva: bigint, romHva: bigint;
 
-function words(list: number[]): Uint8Array {
-  const b = new Uint8Array(list.length * 4);
-  const dv = new DataView(b.buffer);
-  list.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
-  return b;
-}
-
-function program(list: number[], at = RAM): void {
-  vm.writeGuest(at, words(list));
-  vcpu.pc = at;
-}
+const words = instructionBytes;
+const program = (list: number[], at = RAM) => loadProgram(vm, vcpu, list, at);
 
 /** li rd, v for v < 2^31 (lui + addi). */
 function li(rd: number, v: bigint): number[] {

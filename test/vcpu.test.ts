@@ -3,7 +3,7 @@
 // immediate_exit and the instruction budget; the UART and the MMIO bus.
 import { describe, it, expect, beforeEach } from "vitest";
 import { Kvm, Vm, Vcpu, KVM_RUN, KVM_EXIT, KVM_GET_ONE_REG, kvm_one_reg, riscv, MmioBus, Uart16550 } from "../src/index.js";
-import { openKvm, code } from "./helpers.js";
+import { code, loadProgram, vmWithVcpu } from "./helpers.js";
 
 let kvm: Kvm, vm: Vm, vcpu: Vcpu;
 const RAM = 0x80000000n;
@@ -15,19 +15,10 @@ const sw = (rs2: number, rs1: number, imm: number) =>
   ((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | ((imm & 0x1f) << 7) | 0x23) >>> 0;
 const JAL_SELF = 0x0000006f;
 
-function program(words: number[]): void {
-  const b = new Uint8Array(words.length * 4);
-  const dv = new DataView(b.buffer);
-  words.forEach((w, i) => dv.setUint32(i * 4, w, true));
-  vm.writeGuest(RAM, b);
-  vcpu.pc = RAM;
-}
+const program = (words: number[]) => loadProgram(vm, vcpu, words, RAM);
 
 beforeEach(async () => {
-  kvm = await openKvm();
-  vm = kvm.createVm();
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: 1n << 20n, userspaceAddr: kvm.memory.mmap(1n << 20n) });
-  vcpu = vm.createVcpu(0);
+  ({ kvm, vm, vcpu } = await vmWithVcpu(RAM));
 });
 
 describe("KVM_CREATE_VCPU", () => {

@@ -52,15 +52,19 @@ export function markSpteUsed(t: usize, e: usize): void {
 
 /** Drops every non-empty spte of one vCPU's tables (0: none yet), visiting the used ones; how many it dropped. */
 export function dropTables(t: usize): u32 {
+  return t == 0 ? 0 : dropUsed(t, true, 0);
+}
+
+/** Drops the non-empty sptes of tables t, visiting the used ones: all, or those that may translate through va's leaf PTE. */
+function dropUsed(t: usize, all: bool, va: u64): u32 {
   let n: u32 = 0;
-  if (t == 0) return n;
   const used = t + SPT_VCPU_BYTES;
   for (let w: usize = 0; w < SPT_USED_BYTES; w += 8) {
     let bits = load<u64>(used + w);
     while (bits != 0) {
       const e = t + ((((w << 3) + <usize>ctz(bits))) << SPTE_SHIFT);
       bits &= bits - 1;
-      if (load<u32>(e + SPTE_FLAGS) != 0) { spteDrop(e); n++; }
+      if (load<u32>(e + SPTE_FLAGS) != 0 && (all || mayTranslate(e, va))) { spteDrop(e); n++; }
     }
   }
   return n;
@@ -108,15 +112,7 @@ function mayTranslate(e: usize, va: u64): bool {
  */
 export function dropOwnPage(vm: Vm, t: usize, va: u64): void {
   mmuLock(vm);
-  const used = t + SPT_VCPU_BYTES;
-  for (let w: usize = 0; w < SPT_USED_BYTES; w += 8) {
-    let bits = load<u64>(used + w);
-    while (bits != 0) {
-      const e = t + ((((w << 3) + <usize>ctz(bits))) << SPTE_SHIFT);
-      bits &= bits - 1;
-      if (load<u32>(e + SPTE_FLAGS) != 0 && mayTranslate(e, va)) spteDrop(e);
-    }
-  }
+  dropUsed(t, false, va);
   mmuUnlock(vm);
 }
 

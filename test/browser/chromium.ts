@@ -34,6 +34,27 @@ export async function launchChromium(): Promise<{ context: any; close: () => Pro
   };
 }
 
+/**
+ * The page server (scripts/serve.mjs, cross-origin isolated) on a free port,
+ * a Chromium, and a page in it whose uncaught errors collect in pageErrors;
+ * close() ends the browser and the server.
+ */
+export async function serveAndOpen(): Promise<{ url: string; context: any; page: any; pageErrors: string[]; close: () => Promise<void> }> {
+  const { startServer } = await import("../../scripts/serve.mjs");
+  const server = await startServer({ port: 0 });
+  const browser = await launchChromium();
+  const page = await browser.context.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (e: Error) => pageErrors.push(e.message));
+  return {
+    url: server.url, context: browser.context, page, pageErrors,
+    close: async () => {
+      await browser.close();
+      await server.close();
+    },
+  };
+}
+
 /** The worst delay of 20 zero-timeouts on the page: its main thread stays free while vCPUs run elsewhere. */
 export function mainThreadWorstDelay(page: any): Promise<number> {
   return page.evaluate(async () => {

@@ -5,7 +5,7 @@
 // the page shows (a line in the terminal's buffer, a counter); the timeouts are
 // only a hang's safety net. Skipped when /usr/bin/chromium is missing.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, launchChromium, mainThreadWorstDelay } from "./chromium.js";
+import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, serveAndOpen, mainThreadWorstDelay } from "./chromium.js";
 // @ts-expect-error: a plain ES module without types
 import { initResultLine, INIT_FIRST_LINE_PREFIX, INIT_PAGES } from "../../guests/linux/reference.mjs";
 
@@ -61,25 +61,21 @@ async function poweredOffOrPrompt(page: Page): Promise<boolean> {
 }
 
 describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROMIUM})`, () => {
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
+  let env: Awaited<ReturnType<typeof serveAndOpen>> | undefined;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   const elsewhere: string[] = [];
 
   beforeAll(async () => {
-    const { startServer } = await import("../../scripts/serve.mjs");
-    server = await startServer({ port: 0 });
-    browser = await launchChromium();
-    page = await browser.context.newPage();
-    page.on("pageerror", (e: Error) => pageErrors.push(e.message));
-    page.on("request", (r: { url(): string }) => { if (!r.url().startsWith(server.url)) elsewhere.push(r.url()); });
-    await page.goto(server.url + "demo/");   // Linux is the page's default mode
+    env = await serveAndOpen();
+    ({ page, pageErrors } = env);
+    const url = env.url;
+    page.on("request", (r: { url(): string }) => { if (!r.url().startsWith(url)) elsewhere.push(r.url()); });
+    await page.goto(url + "demo/");   // Linux is the page's default mode
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await env?.close();
   });
 
   it("boots the bundled Linux in a Worker: the terminal shows the kernel's banner, then /init's first line and its ok line; the status bar gives the boot time and MIPS", async () => {
@@ -149,9 +145,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
   }, HANG);
 
   it("keys typed into the terminal reach the guest's UART: held at the kernel's \"Run /init\", the UART queues them; resumed, the guest reads them all and its tty echoes them", async () => {
-    const held = await browser!.context.newPage();
+    const held = await env!.context.newPage();
     held.on("pageerror", (e: Error) => pageErrors.push(e.message));
-    await held.goto(server.url + "demo/?pauseAt=" + encodeURIComponent("Run /init"));
+    await held.goto(env!.url + "demo/?pauseAt=" + encodeURIComponent("Run /init"));
     await held.waitForFunction(() => document.body.dataset.paused === "1" || document.body.dataset.error, null, { timeout: HANG });
     expect(await held.evaluate(() => document.body.dataset.error ?? "")).toBe("");
     expect((await terminalLines(held)).some((l) => l.startsWith("Run /init"))).toBe(true);
@@ -175,9 +171,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
   }, HANG);
 
   it("the shell on the console: at its prompt the guest idles (the worker sleeps), and `echo browser-ok` typed into the terminal prints browser-ok on a line of its own", async () => {
-    const shell = await browser!.context.newPage();
+    const shell = await env!.context.newPage();
     shell.on("pageerror", (e: Error) => pageErrors.push(e.message));
-    await shell.goto(server.url + "demo/");
+    await shell.goto(env!.url + "demo/");
     await waitForLine(shell, `line === ${JSON.stringify(RESULT_LINE)}`);
     if (await poweredOffOrPrompt(shell)) {
       const lines = await terminalLines(shell);

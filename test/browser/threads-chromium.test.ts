@@ -8,7 +8,7 @@
 // the page's drivers. WEBKVM_THREADS_REPORT=1 prints each driver's result.
 // Skipped when /usr/bin/chromium is missing (apt-get install -y chromium).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, launchChromium } from "./chromium.js";
+import { HAVE_CHROMIUM, CHROMIUM, warnIfMissing, serveAndOpen } from "./chromium.js";
 import * as asm from "../cpu/asm.js";
 // @ts-expect-error plain JS module without types
 import { programs, leversFromEnv } from "../threads-scenarios/vcpus.mjs";
@@ -24,24 +24,19 @@ const levers = leversFromEnv(process.env);
 const report = process.env.WEBKVM_THREADS_REPORT === "1";
 
 describe.skipIf(!HAVE_CHROMIUM)(`issue 16's threads scenarios in Chromium (${CHROMIUM}; skipped when it is missing)`, () => {
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
+  let env: Awaited<ReturnType<typeof serveAndOpen>> | undefined;
   let page: any;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   beforeAll(async () => {
-    const { startServer } = await import("../../scripts/serve.mjs");
-    server = await startServer({ port: 0 });
-    browser = await launchChromium();
-    page = await browser.context.newPage();
-    page.on("pageerror", (e: Error) => pageErrors.push(e.message));
-    await page.goto(server.url + "test/browser/threads.html");
+    env = await serveAndOpen();
+    ({ page, pageErrors } = env);
+    await page.goto(env.url + "test/browser/threads.html");
     await page.waitForFunction(() => (globalThis as any).scenariosReady === true, null, { timeout: 10_000 });
   }, 30_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await env?.close();
     expect(pageErrors).toEqual([]);
   });
 
