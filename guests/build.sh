@@ -18,20 +18,7 @@ set -euo pipefail
 export LC_ALL=C TZ=UTC
 unset SOURCE_DATE_EPOCH   # nothing below uses it; make that explicit
 
-CROSS=${CROSS:-riscv64-unknown-elf-}
-CC=${CROSS}gcc
-OBJCOPY=${CROSS}objcopy
-
-if ! command -v "$CC" >/dev/null 2>&1 || ! command -v "$OBJCOPY" >/dev/null 2>&1; then
-    echo "guests/build.sh: error: RISC-V cross compiler '$CC' (and '$OBJCOPY') not found." >&2
-    echo "  Install it with:  apt-get install -y gcc-riscv64-unknown-elf" >&2
-    exit 1
-fi
-EXPECTED_VERSION=12.2.0
-if [ "$("$CC" -dumpfullversion)" != "$EXPECTED_VERSION" ]; then
-    echo "guests/build.sh: warning: $CC is $("$CC" -dumpfullversion), not $EXPECTED_VERSION;" \
-         "the images will differ from the reference build." >&2
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common/cross-gcc.sh" guests/build.sh
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"

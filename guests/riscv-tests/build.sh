@@ -28,20 +28,7 @@ COMMIT=34e6b6d1e7936b526075432fb730d89148623484
 SUITES=(rv64ui rv64um rv64ua rv64uc rv64uf rv64ud rv64si)
 EXCLUDED=(rv64si-dirty rv64si-icache-alias)
 
-CROSS=${CROSS:-riscv64-unknown-elf-}
-CC=${CROSS}gcc
-OBJCOPY=${CROSS}objcopy
-if ! command -v "$CC" >/dev/null 2>&1 || ! command -v "$OBJCOPY" >/dev/null 2>&1; then
-    echo "riscv-tests/build.sh: error: RISC-V cross compiler '$CC' (and '$OBJCOPY') not found." >&2
-    echo "  Install it with:  apt-get install -y gcc-riscv64-unknown-elf" >&2
-    exit 1
-fi
-
-EXPECTED_VERSION=12.2.0
-if [ "$("$CC" -dumpfullversion)" != "$EXPECTED_VERSION" ]; then
-    echo "riscv-tests/build.sh: warning: $CC is $("$CC" -dumpfullversion), not $EXPECTED_VERSION;" \
-         "the images may differ from SOURCE.md's." >&2
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/../common/cross-gcc.sh" riscv-tests/build.sh
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 cd "$HERE"
