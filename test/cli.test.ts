@@ -1,6 +1,6 @@
 // The `webkvm` command: exit codes scripts can rely on, help for each command.
 import { describe, it, expect } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -65,6 +65,25 @@ describe("webkvm CLI", () => {
     expect(run("linux", "--kernel", "guests/linux/Image").status).toBe(2);
     expect(run("linux", "--initrd", "guests/linux/initramfs.cpio").status).toBe(2);
   });
+
+  it("linux with its default append boots to the shell on hvc0: a command typed on stdin runs, and poweroff ends the CLI with status 0", async () => {
+    const child = spawn(process.execPath, [bin, "linux", "--mem", "64M"], { cwd: root });
+    let out = "";
+    const seen = (re: RegExp) => new Promise<void>((resolve, reject) => {
+      const check = () => { if (re.test(out.replace(/\r/g, ""))) { child.stdout.off("data", check); resolve(); } };
+      child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+      child.stdout.on("data", check);
+      child.once("exit", () => reject(new Error(`webkvm linux exited before ${re}:\n${out.slice(-1500)}`)));
+      check();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (status) => resolve(status)));
+    await seen(/\n# $/);                           // the shell's prompt, after /init's self-check
+    child.stdin.write("echo cli-ok\n");
+    await seen(/\ncli-ok\n/);                    // the output on a line of its own (the tty echoes "# echo cli-ok")
+    child.stdin.write("poweroff\n");
+    expect(await exited).toBe(0);
+    expect(out.replace(/\r\n/g, "\n")).toContain(initResultLine());
+  }, 120_000);
 
   it("run --kernel forwards stdin to the guest's consoles: a stand-in kernel reads a byte with SBI getchar and prints it", () => {
     // Legacy getchar until a byte comes (-1 while none has), putchar it, then SRST shutdown.
