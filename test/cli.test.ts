@@ -69,20 +69,29 @@ describe("webkvm CLI", () => {
   it("linux with its default append boots to the shell on hvc0: a command typed on stdin runs, and poweroff ends the CLI with status 0", async () => {
     const child = spawn(process.execPath, [bin, "linux", "--mem", "64M"], { cwd: root });
     let out = "";
+    const waiters: Array<() => void> = [];
+    child.stdout.on("data", (d: Buffer) => { out += d.toString(); waiters.forEach((w) => w()); });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (status) => { resolve(status); waiters.forEach((w) => w()); }));
+    /** Resolves once the console (\r dropped) matches re; rejects, with the console's tail, if the CLI exits or a hang's safety net of 90 s passes. */
     const seen = (re: RegExp) => new Promise<void>((resolve, reject) => {
-      const check = () => { if (re.test(out.replace(/\r/g, ""))) { child.stdout.off("data", check); resolve(); } };
-      child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
-      child.stdout.on("data", check);
-      child.once("exit", () => reject(new Error(`webkvm linux exited before ${re}:\n${out.slice(-1500)}`)));
+      const timer = setTimeout(() => reject(new Error(`no ${re} within 90 s:\n${out.slice(-1500)}`)), 90_000);
+      const check = () => {
+        if (re.test(out.replace(/\r/g, ""))) { clearTimeout(timer); resolve(); }
+        else if (child.exitCode !== null) { clearTimeout(timer); reject(new Error(`webkvm linux exited before ${re}:\n${out.slice(-1500)}`)); }
+      };
+      waiters.push(check);
       check();
     });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (status) => resolve(status)));
-    await seen(/\n# $/);                           // the shell's prompt, after /init's self-check
-    child.stdin.write("echo cli-ok\n");
-    await seen(/\ncli-ok\n/);                    // the output on a line of its own (the tty echoes "# echo cli-ok")
-    child.stdin.write("poweroff\n");
-    expect(await exited).toBe(0);
-    expect(out.replace(/\r\n/g, "\n")).toContain(initResultLine());
+    try {
+      await seen(/\n# /);                            // the shell's prompt, after /init's self-check
+      child.stdin.write("echo cli-ok\n");
+      await seen(/\ncli-ok\n/);                     // the output on a line of its own (the tty echoes "# echo cli-ok")
+      child.stdin.write("poweroff\n");
+      expect(await exited).toBe(0);
+      expect(out.replace(/\r\n/g, "\n")).toContain(initResultLine());
+    } finally {
+      child.kill(); // a guest left at its prompt would run on
+    }
   }, 120_000);
 
   it("run --kernel forwards stdin to the guest's consoles: a stand-in kernel reads a byte with SBI getchar and prints it", () => {
