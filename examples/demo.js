@@ -31,7 +31,7 @@ import { bootLinux } from "./linux-boot.js";
   const ram = c.pageFaults - c.mmioSpteInstalls - c.mmioSpteHits - c.faultRetries;
   console.log(`   page faults (shadow MMU)  ${n(c.pageFaults)}  (${n(c.mmioSpteInstalls)} installed an MMIO spte, ` +
     `${n(c.mmioSpteHits)} hit one, ${n(c.faultRetries)} retried; ${n(ram)} for RAM)`);
-  console.log(`   TLB flushes               ${n(c.flushes)}  (sfence.vma, satp writes: each drops the vCPU's sptes; ` +
+  console.log(`   TLB flushes               ${n(c.flushes)}  (sfence.vma, satp writes: a full one drops the vCPU's sptes, one with an address those through its page; ` +
     `${n(c.remoteFlushes)} remote)`);
   console.log(`   sptes zapped              ${n(c.sptesZapped)}  (memslot and MMU-notifier zaps: ${n(c.zapAll)} zap-alls, ` +
     `${n(c.slotZaps)} slot zaps)`);
