@@ -30,6 +30,8 @@ function qemuBoots(runs) {
 const best = (boots, k) => Math.min(...boots.map((b) => b[k]));
 
 const MIPS_START = "mips-start";
+const START_LINE = new RegExp(`(^|\n)${MIPS_START}\n`);
+const RESULT_LINE = /\nmips iters=\d+ checksum=0x[0-9a-f]{16}\n/;
 
 /**
  * One boot whose shell prints MIPS_START and then runs `mips ITERS`: the
@@ -40,11 +42,12 @@ async function mipsInLinux(iters) {
   let start = null, end = null;
   const boot = await bootLinux({
     cmdline: `earlycon=sbi console=hvc0 webkvm.run=echo,${MIPS_START};mips,${iters};poweroff`,
-    onConsole: (_text, m) => {
+    onConsole: (text, m) => {
+      if (end !== null || !text.includes("\n")) return; // both marks are line ends
       const out = m.output.replace(/\r/g, "");
       const mark = () => ({ at: performance.now(), instret: Number(m.vcpu.instret) });
-      if (start === null && new RegExp(`(^|\n)${MIPS_START}\n`).test(out)) start = mark();
-      if (start !== null && end === null && /\nmips iters=\d+ checksum=0x[0-9a-f]{16}\n/.test(out)) end = mark();
+      if (start === null && START_LINE.test(out)) start = mark();
+      if (start !== null && RESULT_LINE.test(out)) end = mark();
     },
   });
   if (start === null || end === null) throw new Error(`mips in Linux: no start or result line:\n${boot.output.slice(-1500)}`);

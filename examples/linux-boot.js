@@ -14,6 +14,7 @@ const MEM = 64n << 20n;
 
 const file = (name) => new Uint8Array(readFileSync(new URL(name, LINUX_DIR)));
 let images = null;
+let initResult = null; // the init's result line, computed once per process
 
 function popcount(bytes) {
   let n = 0;
@@ -44,7 +45,7 @@ export async function bootLinux({ onConsole, jit, cmdline = LINUX_CMDLINE } = {}
   const r = m.run({ maxInstructions: 2_000_000_000n });
   const powerOffMs = performance.now() - t0;
   const out = m.output.replace(/\r\n/g, "\n");
-  if (r.stop !== "shutdown" || r.reason !== 0 || firstLineMs === null || !out.includes(initResultLine())) {
+  if (r.stop !== "shutdown" || r.reason !== 0 || firstLineMs === null || !out.includes(initResult ??= initResultLine())) {
     throw new Error(`Linux boot failed: ${r.stop} (reason ${r.reason}); console:\n${out.slice(-2000)}`);
   }
   const mmu = Object.fromEntries(Object.keys(MMU_STAT).map((k) => [k, stat(k) - before[k]]));

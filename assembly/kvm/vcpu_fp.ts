@@ -9,7 +9,7 @@
 // half of d.f[16]. The state block keeps f0..f31 and fcsr in that same D
 // layout (cpu/state.ts), so both views are plain byte ranges of it.
 
-import { cpuState, OFF_FREGS, OFF_SSTATUS, SSTATUS_FS, SSTATUS_FS_INITIAL } from "../cpu/state";
+import { cpuState, OFF_FREGS, OFF_FCSR, OFF_SSTATUS, SSTATUS_FS, SSTATUS_FS_INITIAL } from "../cpu/state";
 import { EINVAL } from "../errno";
 
 export const KVM_REG_RISCV_FP_F: u64 = 5;
@@ -35,7 +35,7 @@ export function fpRegAddr(id: u64, type: u64): usize {
   if (index == FCSR_INDEX) {
     if (size != KVM_REG_SIZE_U32) return 0;
     fpRegSize = 4;
-    return cpuState() + OFF_FREGS + (<usize>FCSR_INDEX << 3);
+    return cpuState() + OFF_FCSR;
   }
   if (index > FCSR_INDEX || size != KVM_REG_SIZE_U64) return 0;
   fpRegSize = 8;

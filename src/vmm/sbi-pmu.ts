@@ -29,7 +29,7 @@ export const SBI_PMU_START_FLAG_SET_INIT_VALUE = 1n, SBI_PMU_START_FLAG_INIT_SNA
 /** counter_stop: release the counter's event; write the counters to the snapshot memory. */
 export const SBI_PMU_STOP_FLAG_RESET = 1n, SBI_PMU_STOP_FLAG_TAKE_SNAPSHOT = 2n;
 
-const CSR_CYCLE = 0xc00n, CSR_INSTRET = 0xc02n;
+const CSR_CYCLE = 0xc00n;
 /** Counters 0..2: cycle, time, instret (the counter index is the CSR number minus CSR_CYCLE, as KVM numbers them). */
 export const SBI_PMU_NUM_HW_COUNTERS = 3n;
 const TIME_COUNTER = 1n;
@@ -46,7 +46,7 @@ export function pmuCounterInfo(csr: bigint, bits: bigint): bigint {
 function counterInfo(idx: bigint): [bigint, bigint] {
   // The time counter is the timer's, never perf's (kvm_riscv_vcpu_pmu_ctr_info refuses index 1).
   if (idx === TIME_COUNTER || idx >= SBI_PMU_NUM_HW_COUNTERS) return [SBI_ERR_INVALID_PARAM, 0n];
-  return [SBI_SUCCESS, pmuCounterInfo(idx === 0n ? CSR_CYCLE : CSR_INSTRET, 64n)];
+  return [SBI_SUCCESS, pmuCounterInfo(CSR_CYCLE + idx, 64n)];
 }
 
 /**
