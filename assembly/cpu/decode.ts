@@ -25,6 +25,7 @@
 // executing code stores results without testing rd and x0 stays 0.
 
 import { dcacheBase, DCACHE_BYTES } from "../layout";
+import { xRegs } from "./state";
 
 export const DCACHE_ENTRIES: i32 = 32768; // 64 KiB of code, 512 KiB of records
 export const DCACHE_ENTRY_SIZE: i32 = 16;
@@ -36,6 +37,15 @@ assert(DCACHE_ENTRIES * DCACHE_ENTRY_SIZE == DCACHE_BYTES);
 
 /** The register slot writes to x0 go to (xRegs() + 32 * 8, reserved in the state block). */
 export const X_DISCARD: i32 = 32;
+
+// A record's registers, the same in 32-bit and compressed records (rvc.ts):
+// x[rs1], x[rs2], and the write of x[rd] (X_DISCARD for x0).
+// @ts-ignore: decorator
+@inline export function rs1(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 6) << 3)); }
+// @ts-ignore: decorator
+@inline export function rs2(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 7) << 3)); }
+// @ts-ignore: decorator
+@inline export function wr(e: usize, v: u64): void { store<u64>(xRegs() + (<usize>load<u8>(e, 5) << 3), v); }
 
 /** The record for the instruction at pc. */
 // @ts-ignore: decorator

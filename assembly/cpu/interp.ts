@@ -12,14 +12,14 @@
 
 import { memFetch, fetchAddend } from "../mmu/access";
 import { accessStatus, accessTval, ACCESS_EXCEPTION } from "../mmu/access_state";
-import { xRegs, getPc, setPc, addInstret } from "./state";
+import { getPc, setPc, addInstret } from "./state";
 import { runLimit, stopReason, stopInst, stopNow, illegal, memStop, STOP_LIMIT, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./load_store";
 import { execAmo } from "./amo";
 import { execFp } from "./fpu/insn";
 import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } from "./muldiv";
 import * as D from "./decode";
-import { dcacheEntry, decodeInto } from "./decode";
+import { dcacheEntry, decodeInto, rs1, rs2, wr } from "./decode";
 import { stepRvc, rvcRetired, rvcJumped } from "./rvc";
 import { jitThreshold, jitTry } from "./jit/tier";
 import { JIT_NPC, JIT_STATUS, JIT_GO } from "./jit/translate";
@@ -31,13 +31,7 @@ export let lastRetired: i32 = 0;
 // @ts-ignore: decorator
 @inline function op(e: usize): u8 { return load<u8>(e, 4); }
 // @ts-ignore: decorator
-@inline function rs1(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 6) << 3)); }
-// @ts-ignore: decorator
-@inline function rs2(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 7) << 3)); }
-// @ts-ignore: decorator
 @inline function imm(e: usize): u64 { return load<u64>(e, 8); }
-// @ts-ignore: decorator
-@inline function wr(e: usize, v: u64): void { store<u64>(xRegs() + (<usize>load<u8>(e, 5) << 3), v); }
 // @ts-ignore: decorator
 @inline function sext32(v: u64): u64 { return <u64><i64><i32>v; }
 

@@ -20,11 +20,12 @@
 // a compressed word always misses the 32-bit tag compare (or, when the next
 // halfword happens to be zero, hits a record whose op is OP_RVC).
 
-import { xRegs, CAUSE_ILLEGAL } from "./state";
+import { CAUSE_ILLEGAL } from "./state";
 import { raise, memStop, stopNow, stopInst, STOP_SYSTEM } from "./stop";
 import { loadData, storeData } from "./load_store";
 import { accessStatus } from "../mmu/access_state";
 import * as D from "./decode";
+import { rs1, rs2, wr } from "./decode";
 import { execFp } from "./fpu/insn";
 
 const INST_EBREAK: u32 = 0x00100073;
@@ -186,13 +187,7 @@ export let rvcRetired: bool = false;
 export let rvcJumped: bool = false;
 
 // @ts-ignore: decorator
-@inline function rs1(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 6) << 3)); }
-// @ts-ignore: decorator
-@inline function rs2(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 7) << 3)); }
-// @ts-ignore: decorator
 @inline function imm(e: usize): u64 { return <u64><i64>load<i32>(e, 8); }
-// @ts-ignore: decorator
-@inline function wr(e: usize, v: u64): void { store<u64>(xRegs() + (<usize>load<u8>(e, 5) << 3), v); }
 // @ts-ignore: decorator
 @inline function sext32(v: u64): u64 { return <u64><i64><i32>v; }
 
