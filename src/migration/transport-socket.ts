@@ -16,16 +16,33 @@ export interface ByteStreamLike {
   on(event: "error", fn: (e: Error) => void): unknown;
   on(event: "drain" | "end" | "close", fn: () => void): unknown;
   destroy?(): void;
+  /** Stop / restart "data" events: the receiver's own backpressure (without them, it buffers without bound). */
+  pause?(): unknown;
+  resume?(): unknown;
+}
+
+export interface SocketTransportOptions {
+  /** Bytes of whole received messages the transport holds before it pauses the stream until receive() takes some (default 16 MiB). */
+  highWater?: number;
 }
 
 export class SocketTransport implements Transport {
-  private readonly inbox = new Inbox();
+  private readonly inbox: Inbox;
   private readonly reader = new FrameReader();
+  private readonly highWater: number;
+  private paused = false;
   private lostError: TransportError | null = null;
   private closedHere = false;
   private drainWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
-  constructor(private readonly stream: ByteStreamLike) {
+  constructor(private readonly stream: ByteStreamLike, opts: SocketTransportOptions = {}) {
+    this.highWater = opts.highWater ?? 16 << 20;
+    this.inbox = new Inbox(() => {
+      if (this.paused && this.inbox.queued < this.highWater) {
+        this.paused = false;
+        stream.resume?.();
+      }
+    });
     stream.on("data", (chunk) => this.data(chunk));
     stream.on("drain", () => { for (const w of this.drainWaiters.splice(0)) w.resolve(); });
     stream.on("error", (e) => this.lost(`stream error: ${e.message}`));
@@ -38,6 +55,10 @@ export class SocketTransport implements Transport {
     try {
       for (const m of this.reader.push(chunk)) this.inbox.push(m);
       if (this.reader.closed) this.inbox.end(null);
+      else if (!this.paused && this.inbox.queued >= this.highWater && this.stream.pause) {
+        this.paused = true;
+        this.stream.pause();
+      }
     } catch (e) {
       this.lost((e as Error).message);
       this.stream.destroy?.();

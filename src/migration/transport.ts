@@ -35,6 +35,8 @@ export class Inbox {
   private readonly queue: Uint8Array[] = [];
   private readonly waiting: { resolve: (m: Uint8Array | null) => void; reject: (e: Error) => void }[] = [];
   private ended: { error: TransportError | null } | null = null;
+  /** Bytes of the messages waiting in the queue. */
+  queued = 0;
 
   constructor(private readonly taken?: (message: Uint8Array) => void) {}
 
@@ -49,7 +51,10 @@ export class Inbox {
     if (w) {
       this.taken?.(message);
       w.resolve(message);
-    } else this.queue.push(message);
+    } else {
+      this.queue.push(message);
+      this.queued += message.length;
+    }
   }
 
   /** The stream ended: cleanly (null) or with a lost connection. The first end counts. */
@@ -62,6 +67,7 @@ export class Inbox {
   receive(): Promise<Uint8Array | null> {
     const m = this.queue.shift();
     if (m) {
+      this.queued -= m.length;
       this.taken?.(m);
       return Promise.resolve(m);
     }
