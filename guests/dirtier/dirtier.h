@@ -18,6 +18,7 @@
 
 /* config.flags */
 #define DIRTIER_FLAG_PAGE    1UL                     /* each dirtying rewrites a whole page */
+#define DIRTIER_FLAG_FILL    2UL                     /* first rewrite every page once, in order */
 
 /* status.mailbox: what the host asks; the guest clears it when done. */
 #define DIRTIER_VERIFY       1UL                     /* any nonzero value but 2 */

@@ -10,6 +10,7 @@
  * dirty_loop over their own partition of the region:
  *   - one "op" dirties one pseudo-random page of the partition (xorshift64
  *     from the seed): one u64 at a pseudo-random offset, or the whole page;
+ *     with DIRTIER_FLAG_FILL the first ops rewrite every page once, in order;
  *   - table[page] holds sum_k mix(k, word_k) over the page's 512 words, kept
  *     up to date incrementally, and the hart's running checksum is the sum of
  *     its partition's table entries: a page whose contents are lost or stale
@@ -45,7 +46,7 @@ struct dirtier_config {           /* DIRTIER_CONTROL + 0x00, written by the host
     uint64_t base;                /* region gpa, page-aligned, above the table */
     uint64_t pages;               /* region pages, >= harts, < 2^32 */
     uint64_t rate;                /* ops per second of guest time per hart; 0 = unlimited */
-    uint64_t flags;               /* DIRTIER_FLAG_PAGE */
+    uint64_t flags;               /* DIRTIER_FLAG_PAGE, DIRTIER_FLAG_FILL */
     uint64_t harts;               /* 1..DIRTIER_MAX_HARTS (0 = 1) */
     uint64_t limit;               /* hart 0's ops after which it verifies and shuts down; 0 = never */
 };
@@ -137,12 +138,13 @@ static uint64_t page_sum(const volatile uint64_t *page)
     return sum;
 }
 
-/* One op on region page `page` (a region index): returns the table entry's change. */
-static uint64_t dirty_page(const struct params *p, uint64_t page, uint64_t r, uint64_t *x)
+/* One op on region page `page` (a region index), the whole page or the word
+ * r names: returns the table entry's change. */
+static uint64_t dirty_page(const struct params *p, uint64_t page, int whole, uint64_t r, uint64_t *x)
 {
     volatile uint64_t *w = (volatile uint64_t *)(p->base + page * PAGE_SIZE);
     uint64_t old = TABLE[page], sum;
-    if (p->flags & DIRTIER_FLAG_PAGE) {
+    if (whole) {
         uint64_t s = *x, pos = MIX_POS;
         sum = 0;
         for (uint64_t k = 0; k < PAGE_WORDS; k++, pos += 2 * MIX_POS) {
@@ -228,7 +230,7 @@ static void dirty_loop(unsigned long hartid)
 {
     const struct params p = { CONFIG->base, CONFIG->rate, CONFIG->flags, STATUS->harts, CONFIG->limit };
     volatile struct dirtier_hart *me = HART(hartid);
-    const uint64_t first = me->first, count = me->count;
+    const uint64_t first = me->first, count = me->count, fill = p.flags & DIRTIER_FLAG_FILL ? count : 0;
     const uint64_t cap = p.rate * RATE_MAX_GAP + GUEST_TIMEBASE_HZ;   /* 10 ms of ops, and one */
     uint64_t ops = me->ops, x = me->x, running = me->running, credit = 0, idle = 0;
     uint64_t last = rdtime();
@@ -244,24 +246,29 @@ static void dirty_loop(unsigned long hartid)
             if (round != me->served)
                 verify_partition(&p, me, running, round);
         }
-        if (p.rate) {
-            uint64_t t = rdtime();
-            if (t > last) {
-                uint64_t dt = t - last;
-                credit += (dt > RATE_MAX_GAP ? RATE_MAX_GAP : dt) * p.rate;
-                if (credit > cap)
-                    credit = cap;
+        if (ops < fill) {   /* the fill: op i rewrites page first + i, at full speed */
+            running += dirty_page(&p, first + ops, 1, 0, &x);
+            last = rdtime();
+        } else {
+            if (p.rate) {
+                uint64_t t = rdtime();
+                if (t > last) {
+                    uint64_t dt = t - last;
+                    credit += (dt > RATE_MAX_GAP ? RATE_MAX_GAP : dt) * p.rate;
+                    if (credit > cap)
+                        credit = cap;
+                }
+                last = t;   /* a clock that went back (a restore) credits nothing */
+                if (credit < GUEST_TIMEBASE_HZ) {
+                    me->idle = ++idle;
+                    continue;
+                }
+                credit -= GUEST_TIMEBASE_HZ;
             }
-            last = t;   /* a clock that went back (a restore) credits nothing */
-            if (credit < GUEST_TIMEBASE_HZ) {
-                me->idle = ++idle;
-                continue;
-            }
-            credit -= GUEST_TIMEBASE_HZ;
+            uint64_t r = x = xorshift64(x);
+            uint64_t page = first + (((r >> 32) * count) >> 32);
+            running += dirty_page(&p, page, (p.flags & DIRTIER_FLAG_PAGE) != 0, r, &x);
         }
-        uint64_t r = x = xorshift64(x);
-        uint64_t page = first + (((r >> 32) * count) >> 32);
-        running += dirty_page(&p, page, r, &x);
         me->x = x;
         me->running = running;
         me->t_last = rdtime();
@@ -301,7 +308,7 @@ int main(unsigned long hartid, unsigned long arg)
         return fail("base", base);
     if (CONFIG->rate >> 32)
         return fail("rate", CONFIG->rate);
-    if (CONFIG->flags & ~DIRTIER_FLAG_PAGE)
+    if (CONFIG->flags & ~(DIRTIER_FLAG_PAGE | DIRTIER_FLAG_FILL))
         return fail("flags", CONFIG->flags);
 
     volatile uint64_t *status = (volatile uint64_t *)DIRTIER_STATUS;
@@ -321,7 +328,8 @@ int main(unsigned long hartid, unsigned long arg)
     put_dec(pages);
     put_str(" rate=");
     put_dec(CONFIG->rate);
-    put_str(CONFIG->flags & DIRTIER_FLAG_PAGE ? " write=page\n" : " write=word\n");
+    put_str(CONFIG->flags & DIRTIER_FLAG_PAGE ? " write=page" : " write=word");
+    put_str(CONFIG->flags & DIRTIER_FLAG_FILL ? " fill\n" : "\n");
     for (uint64_t h = 1; h < harts; h++) {
         struct sbiret r = sbi_hart_start(h, (uint64_t)dirtier_secondary_entry, 0);
         if (r.error != SBI_SUCCESS)

@@ -16,6 +16,7 @@ export const DIRTIER_TABLE = DIRTIER_CONTROL + 0x1000n;
 export const DIRTIER_DEFAULT_BASE = 0x80400000n;
 export const DIRTIER_MAGIC = 0x3152454954524944n; // "DIRTIER1"
 export const DIRTIER_FLAG_PAGE = 1n;
+export const DIRTIER_FLAG_FILL = 2n;
 /** Mailbox requests: verify and go on dirtying; verify and shut down (SRST reason 0 ok, 1 bad). */
 export const DIRTIER_VERIFY = 1n;
 export const DIRTIER_VERIFY_EXIT = 2n;
@@ -51,10 +52,12 @@ export function dirtierRegionFor(memSize) {
 /**
  * The config block's 64 bytes, for DIRTIER_CONTROL. `cfg`: seed, base, pages,
  * rate (ops per second of guest time per hart, 0 = unlimited), page (whole-page
- * writes), harts (default 1), limit (hart 0's ops before it verifies and shuts down, 0 = never).
+ * writes), fill (first rewrite every page once, in order), harts (default 1),
+ * limit (hart 0's ops before it verifies and shuts down, 0 = never); or flags itself.
  */
 export function dirtierConfig(cfg) {
-  const c = { magic: DIRTIER_MAGIC, seed: 0n, rate: 0n, flags: cfg.page ? DIRTIER_FLAG_PAGE : 0n, harts: 1n, limit: 0n, ...cfg };
+  const flags = (cfg.page ? DIRTIER_FLAG_PAGE : 0n) | (cfg.fill ? DIRTIER_FLAG_FILL : 0n);
+  const c = { magic: DIRTIER_MAGIC, seed: 0n, rate: 0n, flags, harts: 1n, limit: 0n, ...cfg };
   const out = new Uint8Array(CONFIG_FIELDS.length * 8);
   const view = new DataView(out.buffer);
   CONFIG_FIELDS.forEach((f, i) => view.setBigUint64(i * 8, BigInt(c[f]) & MASK64, true));

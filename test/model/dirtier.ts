@@ -10,7 +10,7 @@
 // after it, and its table entry, running checksum and stream state either
 // value. check() allows exactly that and nothing more.
 import {
-  PAGE_SIZE, PAGE_WORDS, DIRTIER_TABLE, DIRTIER_FLAG_PAGE, xorshift64, hartSeed, mix, partition, pickPage,
+  PAGE_SIZE, PAGE_WORDS, DIRTIER_TABLE, DIRTIER_FLAG_PAGE, DIRTIER_FLAG_FILL, xorshift64, hartSeed, mix, partition, pickPage,
   readDirtierStatus,
 // @ts-expect-error plain JS module without types
 } from "../../guests/dirtier/reference.mjs";
@@ -25,6 +25,8 @@ export interface DirtierConfig {
   rate?: bigint;
   /** Whole-page writes (else one u64 per op). */
   page?: boolean;
+  /** The first ops rewrite every page of the partition once, in order. */
+  fill?: boolean;
   harts?: number;
   limit?: bigint;
   flags?: bigint;
@@ -65,6 +67,7 @@ export interface DirtierMismatch {
 export class DirtierModel {
   readonly harts: number;
   readonly wholePage: boolean;
+  readonly fill: boolean;
   private readonly words = new Map<number, BigUint64Array>();
   private readonly tableEntries = new Map<number, bigint>();
   private readonly hart: HartModel[];
@@ -72,6 +75,7 @@ export class DirtierModel {
   constructor(readonly cfg: DirtierConfig) {
     this.harts = cfg.harts ?? 1;
     this.wholePage = cfg.page === true || ((cfg.flags ?? 0n) & DIRTIER_FLAG_PAGE) !== 0n;
+    this.fill = cfg.fill === true || ((cfg.flags ?? 0n) & DIRTIER_FLAG_FILL) !== 0n;
     this.hart = Array.from({ length: this.harts }, (_, h) => {
       const { first, count } = partition(cfg.pages, this.harts, h) as { first: number; count: number };
       return { first, count, ops: 0n, x: hartSeed(cfg.seed, h) as bigint, running: 0n, pages: [] };
@@ -96,11 +100,12 @@ export class DirtierModel {
   /** The effect of hart h's next op, without applying it. */
   private nextOp(h: number): Op {
     const m = this.hart[h];
-    const r = xorshift64(m.x) as bigint;
-    const page = pickPage(r, m.first, m.count) as number;
+    const filling = this.fill && m.ops < BigInt(m.count);
+    const r = filling ? m.x : xorshift64(m.x) as bigint;
+    const page = filling ? m.first + Number(m.ops) : pickPage(r, m.first, m.count) as number;
     const words = this.pageWords(page).slice();
     let x = r, table: bigint;
-    if (this.wholePage) {
+    if (filling || this.wholePage) {
       table = 0n;
       for (let k = 0; k < PAGE_WORDS; k++) {
         x = xorshift64(x) as bigint;
