@@ -182,6 +182,21 @@ describe("dirtier guest: verify on request", () => {
     m.close();
   });
 
+  it("a page stale together with its table entry (both of an earlier moment): only the sums show it, bad = 0; the model names the page and the entry", async () => {
+    const cfg = { seed: 14n, base: BASE, pages: 32 };
+    const m = await boot(cfg);
+    runUntil(m, () => status(m).ops >= 2000n);
+    const oldPage = m.vm.readGuest(pageGpa(11), Number(PAGE_SIZE)), oldEntry = m.vm.readGuest(dirtierTableGpa(11), 8);
+    runUntil(m, () => status(m).ops >= 4000n);
+    m.vm.writeGuest(pageGpa(11), oldPage);
+    m.vm.writeGuest(dirtierTableGpa(11), oldEntry);
+    expect(new DirtierModel(cfg).check(m.vm)).toEqual({ pages: [11], table: [11], harts: [] });
+    const s = verify(m);
+    expect([s.result, s.bad]).toEqual([DIRTIER_BAD_TABLE | DIRTIER_BAD_MEMORY, 0n]);
+    expect(lastLine(m)).toBe(`dirtier verify BAD pages=0 first=0xffffffffffffffff result=6\n`);
+    m.close();
+  });
+
   it("a damaged table entry: the guest reports that page and the table's sum, memory's sum still right; the model names the entry", async () => {
     const cfg = { seed: 7n, base: BASE, pages: 40 };
     const m = await boot(cfg);
