@@ -189,7 +189,8 @@ export class Machine {
    * the same memslots over new host memory (see RestoreOptions.memory), vCPUs,
    * registers, devices and VMM bookkeeping; the guest's RAM contents are the
    * caller's to copy. A state that cannot be restored is refused
-   * (MachineStateError) before any VM is created; a later failure closes the new VM.
+   * (MachineStateError) before any VM is created; a later failure (the target
+   * refusing a register value) closes the new VM and unmaps its memory.
    */
   static async restore(state: MachineState, opts: RestoreOptions = {}): Promise<Machine> {
     checkState(state);
@@ -210,7 +211,7 @@ export class Machine {
       for (const b of state.sbiInput) m.sbiInput.push(b);
       return m;
     } catch (e) {
-      built.vm.close();
+      built.release();
       throw e;
     }
   }
