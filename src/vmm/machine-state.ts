@@ -8,12 +8,19 @@
 // outputs are the harts' external interrupt lines) and the SBI console's input.
 // checkState refuses anything a restore could not apply, naming the part, so
 // that a bad state is refused before the target Kvm gets a VM.
+//
+// What a vCPU holds outside ONE_REG does not move, as with KVM: the counters
+// behind cycle and instret (a new vCPU counts from 0, as a new host's counters
+// differ), an LR reservation (the next SC fails once, as the ISA allows), and
+// the fraction of a timer tick in progress (time = instructions / 10 here, so
+// the destination's time may lag the source's by one tick, 100 ns).
 
 import type { Kvm } from "../kvm.js";
 import type { Vm } from "../vm.js";
 import type { Vcpu } from "../vcpu.js";
 import { KVM_RUN, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_GUEST_MEMFD, KVM_USER_MEM_SLOTS, PAGE_SIZE,
   KVM_CAP } from "../uapi.js";
+import { KVM_EXIT } from "../kvm-run.js";
 import { REG_LIST, REG_TIMER_STATE, oneRegBytes } from "../riscv.js";
 import { U64_MAX } from "../u64.js";
 import { checkUartState, type UartState } from "./devices/uart16550.js";
@@ -103,13 +110,14 @@ export function memoryRegionsOf(vm: Vm): MemoryRegionInfo[] {
 }
 
 /**
- * Completes what each vCPU's last exit left open (an MMIO read's data, an
- * SBI call's return values): that lives in no register, so, as the KVM API
- * asks of a VMM before it saves a vCPU, KVM_RUN is entered once with
+ * Completes what a vCPU's last exit left open (an MMIO read's data, an SBI
+ * call's return values): that lives in no register, so, as the KVM API asks
+ * of a VMM before it saves a vCPU, KVM_RUN is entered once with
  * immediate_exit set; it finishes the operation and returns EINTR without
- * running an instruction.
+ * running an instruction. Other exits leave nothing open.
  */
 function completePending(v: Vcpu): void {
+  if (v.kvmRun.exitReason !== KVM_EXIT.MMIO && v.kvmRun.exitReason !== KVM_EXIT.RISCV_SBI) return;
   v.kvmRun.immediateExit = 1;
   try {
     v.ioctl(KVM_RUN);
