@@ -4,8 +4,9 @@
 // moves, and runs M more must end exactly where one that never moved does.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { Machine, MachineStateError, KVM_GET_REG_LIST, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_CAP, riscv,
-  type MachineState, type Kvm } from "../src/index.js";
+import { Kvm, Machine, MachineStateError, KVM_GET_REG_LIST, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_CAP, riscv,
+  type MachineState } from "../src/index.js";
+import { WORKER } from "./threads-helpers.js";
 import { encodeState, decodeState } from "../src/migration/vmstate.js";
 import { SectionError, encodeSections, decodeSections, type Section } from "../src/migration/section.js";
 import { openKvm, code } from "./helpers.js";
@@ -256,6 +257,23 @@ describe("what a restore reproduces", () => {
     expect(alias.hva - dst.ramHva).toBe(1n << 20n);
     dst.vm.writeGuest(0x80100000n, new Uint8Array([42]));
     expect(dst.vm.readGuest(0x80000000n, 1, 1)).toEqual(new Uint8Array([42]));
+  });
+
+  it("saveState refuses while the harts are in runThreaded (a state is taken between runs)", async () => {
+    let err: unknown = null;
+    const m: Machine = await Machine.create({ kvm: await Kvm.open({ core: "threads" }), memSize: 16n << 20n, vcpus: 2,
+      turn: 200_000, onConsole: () => {
+        try {
+          if (err === null) m.saveState();
+        } catch (e) {
+          err = e;
+        }
+      } });
+    m.load(image("smp"));
+    expect((await m.runThreaded(WORKER)).stop).toBe("shutdown");
+    expect(String(err)).toMatch(/saveState: the harts are in runThreaded/);
+    expect(m.saveState().vcpus.length).toBe(2); // after the run it may
+    m.close();
   });
 
   it("saveState refuses a guest_memfd-backed slot, naming it", async () => {

@@ -175,9 +175,11 @@ export class Machine {
   /**
    * The whole non-RAM state (machine-state.ts), taken between run() calls:
    * each vCPU first completes what its last exit left open (KVM_RUN with
-   * immediate_exit). Refuses guest_memfd-backed and internal memslots.
+   * immediate_exit). Refuses guest_memfd-backed and internal memslots, and a
+   * machine whose harts are in runThreaded().
    */
   saveState(): MachineState {
+    if (this.threaded) throw new Error("saveState: the harts are in runThreaded(); a state is taken between runs");
     return captureState(this.vm, this.vcpus, { memSize: this.memSize, vcpus: this.vcpus.length, ...this.setup },
       { uart: this.uart.save(), plic: this.plic.save() },
       { harts: this.vcpus.map((_, h) => ({ started: this.started[h], halted: this.halted[h], ipiPending: this.ipiPending[h],
