@@ -11,10 +11,13 @@ import {
   encodeSnapshot, decodeSnapshot, describeSnapshot, readSnapshotHeader, splitSnapshots, snapshotToBlob, snapshotFromBlob,
   newSnapshotId, SnapshotError, SNAPSHOT_HEADER_BYTES, MEMORY_SECTION, MEMORY_VERSION,
 } from "../src/migration/snapshot-file.js";
-import { writeAllPages, writePageRanges, applyRuns, checkRuns, type RamRegion } from "../src/migration/snapshot-memory.js";
-import { DirtyHarvest, vmRegions } from "../src/migration/snapshot-dirty.js";
+import { checkRuns, type RamRegion } from "../src/migration/snapshot-memory.js";
+import { takeSnapshot, Snapshotter, restoreSnapshot, type SnapshotProgress } from "../src/migration/snapshot.js";
+import { riscv, type Kvm } from "../src/index.js";
 // @ts-expect-error plain JS module without types
-import { dirtylogPages, DIRTYLOG_DEFAULT_BASE, DIRTYLOG_DEFAULT_PAGES, dirtylogStepsGpa } from "../guests/dirtylog/reference.mjs";
+import { dirtylogPages, DIRTYLOG_DEFAULT_PAGES, DIRTYLOG_ITERATION, dirtylogStepsGpa } from "../guests/dirtylog/reference.mjs";
+// @ts-expect-error plain JS module without types
+import { fnv1a64, memtestLine } from "../guests/memtest/reference.mjs";
 
 const guest = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/${name}/${name}.bin`, import.meta.url)));
 const enc = new TextEncoder();
@@ -57,10 +60,19 @@ describe("snapshot file", () => {
 
   it("snapshot file: every truncation is refused naming the header or a section", () => {
     const b = encodeSnapshot({ id: 5n, parent: 0n, sequence: 0 }, small());
+    // Where each section's payload lies: a cut inside one names it; a cut elsewhere names the header.
+    let at = SNAPSHOT_HEADER_BYTES;
+    const payloads = small().map((s) => {
+      const start = at + sectionBytes(s) - s.payload.length;
+      at += sectionBytes(s);
+      return { name: s.name, start, end: at };
+    });
     for (let n = 0; n < b.length; n++) {
       const e = thrown(() => decodeSnapshot(b.subarray(0, n)));
       expect(e, `length ${n}`).toBeInstanceOf(SnapshotError);
-      expect(e.message).toMatch(/section "header": truncated/);
+      expect(e.message).toMatch(/truncated/);
+      const cut = payloads.find((p) => n >= p.start && n < p.end);
+      expect((e as SnapshotError).section, `length ${n}`).toMatch(cut ? new RegExp(`^${cut.name.replace(".", "\\.")}$`) : /^header/);
     }
     // A file cut at a section boundary, its header rewritten to the shorter size (checksum and all), still
     // lacks a section: the count is checked.
@@ -110,110 +122,158 @@ describe("snapshot file", () => {
   });
 });
 
-// ---- RAM: pages of a running guest carried into a fresh machine ----
+// ---- a running guest snapshotted and restored into a fresh Kvm ----
 
 const MEM = 16n << 20n;
 
 /** A 16 MiB machine on the debug core; KVM_RUN returns every 2,000 instructions, so run() stops close to its limit. */
-async function machine(): Promise<Machine> {
-  return Machine.create({ kvm: await openKvm(), memSize: MEM, turn: 2000 });
+async function machine(vcpus = 1): Promise<Machine> {
+  return Machine.create({ kvm: await openKvm(), memSize: MEM, turn: 2000, vcpus });
 }
 
 /** Every RAM byte of a machine, slot by slot. */
-const ram = (m: Machine): Uint8Array[] => vmRegions(m.vm).map((r) => m.kvm.memory.read(r.hva, Number(r.size)));
+const ram = (m: Machine): Uint8Array[] => m.memoryRegions().map((r) => m.kvm.memory.read(r.hva, Number(r.size)));
 
-function sameRam(a: Machine, b: Machine): boolean {
-  const x = ram(a), y = ram(b);
-  return x.length === y.length && x.every((bytes, i) => Buffer.compare(bytes, y[i]) === 0);
+/** All a guest can see of a machine: registers and CSRs (time included), RAM hashes, devices, harts, console input. */
+function observable(m: Machine) {
+  const s = m.saveState();
+  return { regs: s.vcpus, ram: ram(m).map((b) => fnv1a64(b) as bigint), harts: s.harts, current: s.current, uart: s.uart,
+    plic: s.plic, sbiInput: s.sbiInput };
 }
 
-/** A snapshot holding only RAM: the full one (every non-zero page), or the pages harvest reports. */
-function ramSnapshot(m: Machine, ids: { id: bigint; parent: bigint; sequence: number }, harvest?: DirtyHarvest): Uint8Array {
-  const w = new PageWriter();
-  if (harvest) for (const { region, ranges } of harvest.harvest()) writePageRanges(m.kvm.memory, region, ranges, w);
-  else writeAllPages(m.kvm.memory, vmRegions(m.vm), w);
-  return encodeSnapshot(ids, [{ name: MEMORY_SECTION, version: MEMORY_VERSION, payload: w.take() }]);
+/** Runs both machines the same budget: they stop alike, print the same and end equal in all a guest sees. */
+function expectSameFuture(a: Machine, b: Machine, budget: bigint): void {
+  const outA = a.output.length, outB = b.output.length;
+  const ra = a.run({ maxInstructions: budget }), rb = b.run({ maxInstructions: budget });
+  expect([rb.stop, rb.reason, rb.instructions, rb.hart]).toEqual([ra.stop, ra.reason, ra.instructions, ra.hart]);
+  expect(b.output.slice(outB)).toBe(a.output.slice(outA));
+  expect(observable(b)).toEqual(observable(a));
 }
 
-/** Applies a chain's RAM to a machine with the same layout. */
-function applyRam(target: Machine, chain: Uint8Array[]): void {
-  const regions = vmRegions(target.vm);
-  for (const [i, bytes] of chain.entries()) {
-    const runs = decodePageRuns(decodeSnapshot(bytes, i).sections[0].payload, MEMORY_SECTION);
-    checkRuns(runs, regions, MEMORY_SECTION);
-    applyRuns(target.kvm.memory, regions, runs);
+const readU64 = (m: Machine, gpa: bigint) => new DataView(m.vm.readGuest(gpa, 8).buffer).getBigUint64(0, true);
+const writeU64 = (m: Machine, gpa: bigint, v: bigint) => m.vm.writeGuest(gpa, new Uint8Array(new BigUint64Array([v]).buffer));
+
+/** The dirtylog guest (hart 0, its default region) run for `steps` host iterations, a chain snapshot after each. */
+async function dirtylogChain(steps: number, perStep = 15_000n) {
+  const m = await machine();
+  m.load(guest("dirtylog"));
+  const snapshots = new Snapshotter(m);
+  const chain = [snapshots.take()];
+  const written: Set<number>[] = [];
+  for (let k = 1; k <= steps; k++) {
+    const before = readU64(m, dirtylogStepsGpa(0));
+    writeU64(m, DIRTYLOG_ITERATION, BigInt(k));
+    expect(m.run({ maxInstructions: perStep }).stop).toBe("limit");
+    const after = readU64(m, dirtylogStepsGpa(0));
+    written.push(new Set<number>((dirtylogPages(1n, DIRTYLOG_DEFAULT_PAGES, Number(after)) as number[]).slice(Number(before))));
+    chain.push(snapshots.take());
   }
+  return { m, chain, written };
 }
 
-describe("snapshot RAM", () => {
-  it("full snapshot RAM: a fresh machine given it holds the original's RAM byte for byte; zero pages are not stored", async () => {
+describe("snapshot / restore", () => {
+  it("full snapshot round trip: a restored guest continues exactly as the original (registers, RAM, console)", async () => {
     const m = await machine();
     m.load(guest("memtest"), 1n << 20n);
-    expect(m.run({ maxInstructions: 300_000n }).stop).toBe("limit"); // part of the pattern written
-    const snap = ramSnapshot(m, { id: 1n, parent: 0n, sequence: 0 });
-    const t = await machine();
-    expect(sameRam(m, t)).toBe(false);
-    applyRam(t, [snap]);
-    expect(sameRam(m, t)).toBe(true);
+    expect(m.run({ maxInstructions: 1_500_000n }).stop).toBe("limit");
+    const snap = takeSnapshot(m);
+    const target = await openKvm();
+    let console = "";
+    const r = await restoreSnapshot(snap, { kvm: target, onConsole: (t) => { console += t; } });
+    expect(r.kvm).toBe(target);
+    expect(observable(r)).toEqual(observable(m));
+    expectSameFuture(m, r, 1_000_000n);
+    expectSameFuture(m, r, 200_000_000n);
+    expect(r.output).toBe(memtestLine(1 << 20));
+    expect(console).toBe(r.output);
+    expect(m.output).toBe(r.output);
+  });
+
+  it("full snapshot round trip: four harts of the smp guest, mid-way, finish as the original does", async () => {
+    const m = await machine(4);
+    m.load(guest("smp"));
+    expect(m.run({ maxInstructions: 1_234_567n }).stop).toBe("limit");
+    const r = await restoreSnapshot([takeSnapshot(m)], { kvm: await openKvm() });
+    for (let i = 0; i < 3; i++) expectSameFuture(m, r, 77_777n);
+    expectSameFuture(m, r, 500_000_000n);
+    expect(r.output).toMatch(/^smp ok harts=4 checksum=0x[0-9a-f]{16}\n$/);
+  });
+
+  it("full snapshot: pages that are zero are not stored", async () => {
+    const m = await machine();
+    m.load(guest("memtest"), 1n << 20n);
+    m.run({ maxInstructions: 300_000n });
     const nonZero = ram(m).reduce((n, bytes) => {
       for (let off = 0; off < bytes.length; off += PAGE_BYTES) if (bytes.subarray(off, off + PAGE_BYTES).some((x) => x !== 0)) n++;
       return n;
     }, 0);
-    const d = describeSnapshot(snap);
+    const d = describeSnapshot(takeSnapshot(m));
     expect([d.dataPages, d.zeroPages]).toEqual([nonZero, 0]);
     expect(nonZero).toBeGreaterThan(10);
-    expect(nonZero).toBeLessThan(Number(MEM / P) / 4);
+    expect(d.totalBytes).toBeLessThan((nonZero + 8) * PAGE_BYTES);
   });
 
-  it("incremental chain RAM: full + incrementals while the guest dirties memory restore what a full snapshot at the end does", async () => {
-    const m = await machine();
-    m.load(guest("dirtylog"));
-    const harvest = new DirtyHarvest(m.vm);
-    harvest.start();
-    const chain = [ramSnapshot(m, { id: 100n, parent: 0n, sequence: 0 })];
-    let steps = 0n;
-    const readSteps = () => new DataView(m.vm.readGuest(dirtylogStepsGpa(0), 8).buffer).getBigUint64(0, true);
-    for (let k = 1; k <= 5; k++) {
-      m.vm.writeGuest(0x80200000n, new Uint8Array(new BigUint64Array([BigInt(k)]).buffer)); // the iteration number
-      expect(m.run({ maxInstructions: 15_000n }).stop).toBe("limit");
-      const before = steps;
-      steps = readSteps();
-      const snap = ramSnapshot(m, { id: 100n + BigInt(k), parent: 99n + BigInt(k), sequence: k }, harvest);
-      // About the dirtied pages only: the region pages the guest's model says these steps wrote, plus the page of
-      // the iteration and the step counter; never the whole RAM.
-      const wrote = new Set<number>((dirtylogPages(1n, DIRTYLOG_DEFAULT_PAGES, Number(steps)) as number[]).slice(Number(before)));
-      const d = describeSnapshot(snap);
-      expect(wrote.size).toBeGreaterThan(20);
-      expect(d.dataPages + d.zeroPages, `incremental ${k}`).toBeGreaterThanOrEqual(wrote.size);
-      expect(d.dataPages + d.zeroPages, `incremental ${k}`).toBeLessThanOrEqual(wrote.size + 4);
-      chain.push(snap);
-    }
-    const final = ramSnapshot(m, { id: 1n, parent: 0n, sequence: 0 });
-    const a = await machine(), b = await machine();
-    applyRam(a, chain);
-    applyRam(b, [final]);
-    expect(sameRam(a, m)).toBe(true);
-    expect(sameRam(b, m)).toBe(true);
-    expect(DIRTYLOG_DEFAULT_BASE).toBe(0x80400000n);
+  it("incremental chain: full + incrementals while the guest dirties memory restore the state a full snapshot at the end does", async () => {
+    const { m, chain } = await dirtylogChain(5);
+    expect(chain.map((b) => readSnapshotHeader(b).sequence)).toEqual([0, 1, 2, 3, 4, 5]);
+    const fromChain = await restoreSnapshot(chain, { kvm: await openKvm() });
+    const fromFull = await restoreSnapshot(takeSnapshot(m), { kvm: await openKvm() });
+    expect(observable(fromChain)).toEqual(observable(m));
+    expect(observable(fromFull)).toEqual(observable(m));
+    writeU64(m, DIRTYLOG_ITERATION, 99n);
+    writeU64(fromChain, DIRTYLOG_ITERATION, 99n);
+    expectSameFuture(m, fromChain, 50_000n);
+    // A chain cut short restores its own last point: not the end.
+    const early = await restoreSnapshot(chain.slice(0, 3), { kvm: await openKvm() });
+    expect(observable(early).ram).not.toEqual(observable(fromFull).ram);
   });
 
-  it("incremental RAM: a page that became zero travels as a zero marker and is zero after restore", async () => {
+  it("incremental size: about the dirtied pages only", async () => {
+    const { chain, written } = await dirtylogChain(4);
+    const full = describeSnapshot(chain[0]);
+    written.forEach((pages, k) => {
+      const d = describeSnapshot(chain[k + 1]);
+      // The region pages the guest's model says these steps wrote, plus the page of the iteration and step counter.
+      expect(pages.size).toBeGreaterThan(20);
+      expect(d.dataPages + d.zeroPages, `incremental ${k + 1}`).toBeGreaterThanOrEqual(pages.size);
+      expect(d.dataPages + d.zeroPages, `incremental ${k + 1}`).toBeLessThanOrEqual(pages.size + 2);
+      const state = d.sectionList.filter((s) => s.name !== MEMORY_SECTION).reduce((n, s) => n + s.bytes, 0);
+      expect(d.totalBytes).toBeLessThan(state + (pages.size + 2) * (PAGE_BYTES + 16) + 400);
+    });
+    expect(full.dataPages).toBeGreaterThan(0);
+  });
+
+  it("incremental: a page that became zero travels as a zero marker and is zero after restore", async () => {
     const m = await machine();
     const gpa = 0x80300000n;
     m.vm.writeGuest(gpa, new Uint8Array(PAGE_BYTES).fill(0xa5));
-    const harvest = new DirtyHarvest(m.vm);
-    harvest.start();
-    const full = ramSnapshot(m, { id: 1n, parent: 0n, sequence: 0 });
-    m.vm.writeGuest(gpa, new Uint8Array(PAGE_BYTES)); // marks the page dirty, now all zero
-    const inc = ramSnapshot(m, { id: 2n, parent: 1n, sequence: 1 }, harvest);
+    const snapshots = new Snapshotter(m);
+    const full = snapshots.take();
+    m.vm.writeGuest(gpa, new Uint8Array(PAGE_BYTES)); // dirty, and all zero now
+    const inc = snapshots.take();
     expect(describeSnapshot(inc)).toMatchObject({ dataPages: 0, zeroPages: 1 });
-    expect(inc.length).toBeLessThan(SNAPSHOT_HEADER_BYTES + 64);
-    const t = await machine();
-    applyRam(t, [full]);
-    expect(t.vm.readGuest(gpa, 4)).toEqual(new Uint8Array([0xa5, 0xa5, 0xa5, 0xa5]));
-    applyRam(t, [inc]);
-    expect(t.vm.readGuest(gpa, PAGE_BYTES).every((x) => x === 0)).toBe(true);
-    expect(sameRam(t, m)).toBe(true);
+    expect((await restoreSnapshot([full], { kvm: await openKvm() })).vm.readGuest(gpa, 2)).toEqual(new Uint8Array([0xa5, 0xa5]));
+    const r = await restoreSnapshot([full, inc], { kvm: await openKvm() });
+    expect(r.vm.readGuest(gpa, PAGE_BYTES).every((x) => x === 0)).toBe(true);
+    expect(observable(r)).toEqual(observable(m));
+  });
+
+  it("snapshot progress: onProgress reports pages read and the snapshot's bytes; a restore reports pages written", async () => {
+    const m = await machine();
+    m.load(guest("memtest"), 1n << 20n);
+    m.run({ maxInstructions: 300_000n });
+    const seen: SnapshotProgress[] = [];
+    const bytes = takeSnapshot(m, { onProgress: (p) => seen.push(p) });
+    const memory = seen.filter((p) => p.phase === "memory");
+    expect(memory.length).toBeGreaterThan(1);
+    expect(memory.at(-1)).toMatchObject({ pages: Number(MEM / P), totalPages: Number(MEM / P) });
+    expect(memory.map((p) => p.pages)).toEqual([...memory.map((p) => p.pages)].sort((a, b) => a - b));
+    expect(seen.at(-1)).toEqual({ phase: "done", snapshot: 0, pages: 0, totalPages: 0, bytes: bytes.length });
+    const back: SnapshotProgress[] = [];
+    await restoreSnapshot(bytes, { kvm: await openKvm(), onProgress: (p) => back.push(p) });
+    const pages = describeSnapshot(bytes).dataPages;
+    expect(back.filter((p) => p.phase === "restore-memory").at(-1)).toMatchObject({ pages, totalPages: pages });
+    expect(back.at(-1)?.phase).toBe("done");
   });
 
   it("snapshot RAM: a page run outside every memslot of the layout is refused naming the memory section", () => {
@@ -226,5 +286,137 @@ describe("snapshot RAM", () => {
     expect(() => checkRuns(decodePageRuns(w.take(), "memory"), regions, "memory")).toThrow(/address space 1/);
     w.addZero(0, 0x80000000n, 16);
     expect(() => checkRuns(decodePageRuns(w.take(), "memory"), regions, "memory")).not.toThrow();
+  });
+});
+
+// ---- refusals: checked before anything is created on the target ----
+
+/** restoreSnapshot refuses the chain with a SnapshotError matching `message`, and the target Kvm gets nothing. */
+async function refused(chain: Uint8Array | Uint8Array[], message: RegExp, section?: string): Promise<void> {
+  const kvm: Kvm = await openKvm();
+  const mappings = kvm.memory.mappings(), frames = kvm.memory.framesInUse;
+  let error: unknown = null;
+  try {
+    await restoreSnapshot(chain, { kvm });
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(SnapshotError);
+  expect((error as Error).message).toMatch(message);
+  if (section !== undefined) expect((error as SnapshotError).section).toBe(section);
+  expect(kvm.memory.mappings()).toEqual(mappings);
+  expect(kvm.memory.framesInUse).toBe(frames);
+  const live = (fd: number) => Boolean(kvm.core.vmLive(fd));
+  for (let fd = 0; fd < 64; fd++) expect(live(fd), `a VM at fd ${fd}`).toBe(false);
+  expect(live(kvm.createVm().fd)).toBe(true); // the probe sees a VM
+}
+
+/** Where each section of a snapshot is: its frame's first byte and its payload. */
+function sectionSpans(bytes: Uint8Array): { name: string; frame: number; payload: number; end: number }[] {
+  let at = SNAPSHOT_HEADER_BYTES;
+  return decodeSnapshot(bytes).sections.map((s) => {
+    const frame = at;
+    at += sectionBytes(s);
+    return { name: s.name, frame, payload: at - s.payload.length, end: at };
+  });
+}
+
+/** A chain of the dirtylog guest: full and two incrementals; and another machine's full snapshot and incremental. */
+const fixtures = (async () => {
+  const { chain } = await dirtylogChain(2, 5_000n);
+  const other = await Machine.create({ kvm: await openKvm(), memSize: 8n << 20n, turn: 2000 });
+  other.load(guest("dirtylog"));
+  const s = new Snapshotter(other);
+  const otherChain = [s.take()];
+  other.run({ maxInstructions: 5000n });
+  otherChain.push(s.take());
+  return { chain, otherChain };
+})();
+
+/** Snapshot `bytes`' sections under a new header: what a writer that mixes files up would produce. */
+const reheaded = (bytes: Uint8Array, parent: bigint, sequence: number) =>
+  encodeSnapshot({ id: newSnapshotId(), parent, sequence }, decodeSnapshot(bytes).sections);
+
+describe("snapshot refusals", () => {
+  it("refused: a truncated snapshot, cut in the header or any section, names where it is cut; nothing is created", async () => {
+    const { chain } = await fixtures;
+    const full = chain[0];
+    await refused(full.subarray(0, 20), /^snapshot 0: section "header": truncated: 20 of the header's 48 bytes/, "header");
+    for (const s of sectionSpans(full)) {
+      await refused(full.subarray(0, s.payload + 1), new RegExp(`^snapshot 0: section "${s.name}": truncated.*\\(${full.length} bytes declared, ${s.payload + 1} present\\)$`), s.name);
+      await refused(full.subarray(0, s.frame), /section "header": truncated after/, "header");
+    }
+    await refused([full, chain[1].subarray(0, chain[1].length - 1)], /^snapshot 1: section "memory": truncated/, "memory");
+  });
+
+  it("refused: a damaged byte anywhere in the header or a section names it; nothing is created", async () => {
+    const { chain } = await fixtures;
+    for (const [i, bytes] of chain.entries()) {
+      const damaged = (at: number) => chain.map((b, k) => {
+        if (k !== i) return b;
+        const d = b.slice();
+        d[at] ^= 0x10;
+        return d;
+      });
+      for (const at of [0, 9, 17, 30, 40, 45]) await refused(damaged(at), new RegExp(`^snapshot ${i}: section "header"`), "header");
+      for (const s of sectionSpans(bytes)) {
+        await refused(damaged(s.payload + ((s.end - s.payload) >> 1)), new RegExp(`^snapshot ${i}: section "${s.name}": checksum mismatch`), s.name);
+        // A damaged name: the section is unknown, or the one expected is missing.
+        await refused(damaged(s.frame + 2), new RegExp(`^snapshot ${i}: section "[^"]+": (unknown section|missing)`));
+      }
+    }
+  });
+
+  it("refused: a section neither the state nor the RAM reader knows names it; nothing is created", async () => {
+    const { chain } = await fixtures;
+    const sections = decodeSnapshot(chain[0]).sections;
+    const extra = { name: "extra", version: 1, payload: new Uint8Array(4) };
+    await refused(encodeSnapshot({ id: 3n, parent: 0n, sequence: 0 }, [...sections, extra]), /^snapshot 0: section "extra": unknown section/, "extra");
+  });
+
+  it("refused: a wrong magic or format version names the header; nothing is created", async () => {
+    const { chain } = await fixtures;
+    const magic = chain[0].slice();
+    magic.set(new TextEncoder().encode("NOTASNAP"));
+    await refused(magic, /section "header": not a webkvm snapshot/, "header");
+    const version = chain[0].slice();
+    version[8] = 9;
+    await refused(version, /section "header": format version 9, this reader knows 1/, "header");
+  });
+
+  it("refused: a chain whose ids do not link (an incremental missing, or out of order); nothing is created", async () => {
+    const { chain } = await fixtures;
+    await refused([chain[0], chain[2]], /^snapshot 1: section "header": its parent is snapshot 0x[0-9a-f]{16}, but the one before it in the chain is/, "header");
+    await refused([chain[0], chain[2], chain[1]], /^snapshot 1: section "header": its parent/, "header");
+    await refused([chain[0], chain[1], chain[0]], /^snapshot 2: section "header": a full snapshot inside a chain/, "header");
+  });
+
+  it("refused: an incremental snapshot without its base; nothing is created", async () => {
+    const { chain } = await fixtures;
+    await refused(chain[1], /^snapshot 0: section "header": an incremental snapshot \(sequence 1\) without its base/, "header");
+    await refused(chain.slice(1), /without its base/, "header");
+  });
+
+  it("refused: a chain that mixes machines (another config, or another memslot layout) names the section; nothing is created", async () => {
+    const { chain, otherChain } = await fixtures;
+    const id = readSnapshotHeader(chain[0]).id;
+    await refused([chain[0], reheaded(otherChain[1], id, 1)], /^snapshot 1: section "machine": not the machine of the chain's full snapshot/, "machine");
+    // Same config, one more memslot.
+    const m = await machine();
+    m.load(guest("dirtylog"));
+    m.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0xc0000000n, memorySize: 1n << 20n, userspaceAddr: m.kvm.memory.mmap(1n << 20n) });
+    const s = new Snapshotter(m);
+    s.take();
+    await refused([chain[0], reheaded(s.take(), id, 1)], /^snapshot 1: section "memslots": the layout differs/, "memslots");
+  });
+
+  it("refused: a page run outside the snapshot's memslots names the memory section; nothing is created", async () => {
+    const { chain } = await fixtures;
+    const sections = decodeSnapshot(chain[0]).sections.filter((s) => s.name !== MEMORY_SECTION);
+    const w = new PageWriter();
+    w.add(0, 0x80000000n + MEM, new Uint8Array(PAGE_BYTES).fill(1)); // the page after RAM
+    const bad = encodeSnapshot({ id: 3n, parent: 0n, sequence: 0 }, [...sections, { name: MEMORY_SECTION, version: MEMORY_VERSION, payload: w.take() }]);
+    await refused(bad, /^snapshot 0: section "memory": page run 0: 1 pages at 0x81000000 of address space 0 are not inside one memslot/, "memory");
+    await refused(encodeSnapshot({ id: 3n, parent: 0n, sequence: 0 }, sections), /section "memory": missing/, "memory");
   });
 });

@@ -7,26 +7,15 @@
 import type { Vm } from "../vm.js";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_GUEST_MEMFD } from "../uapi.js";
 import { bitmapRanges, type GpaRange } from "../dirty.js";
+import { memoryRegionsOf } from "../vmm/machine-state.js";
 import type { RamRegion } from "./snapshot-memory.js";
-
-/** The user memslots of every address space, as RamRegions. */
-export function vmRegions(vm: Vm): RamRegion[] {
-  const out: RamRegion[] = [];
-  for (let asId = 0; asId < vm.addressSpaces; asId++) {
-    for (const s of vm.memslots({ asId })) {
-      if (s.id >= 32764) continue; // the internal x86 slots are no guest RAM of a RISC-V machine
-      out.push({ asId, slot: s.id, gpa: s.guestPhysAddr, size: s.memorySize, hva: s.userspaceAddr, flags: s.flags });
-    }
-  }
-  return out;
-}
 
 export class DirtyHarvest {
   constructor(private readonly vm: Vm) {}
 
   /** Turns logging on for every slot that lacks it, and drops what was logged so far: from now on, writes count. */
   start(): void {
-    for (const r of vmRegions(this.vm)) {
+    for (const r of memoryRegionsOf(this.vm)) {
       if (r.flags & KVM_MEM_GUEST_MEMFD) throw new RangeError(`slot ${r.slot}: a guest_memfd slot cannot log dirty pages`);
       if ((r.flags & KVM_MEM_LOG_DIRTY_PAGES) === 0) {
         this.vm.setUserMemoryRegion({ slot: r.slot, asId: r.asId, guestPhysAddr: r.gpa, memorySize: r.size,
@@ -38,7 +27,7 @@ export class DirtyHarvest {
 
   /** The pages written since the last call (or start()), per region. */
   harvest(): { region: RamRegion; ranges: GpaRange[] }[] {
-    return vmRegions(this.vm).map((region) => {
+    return memoryRegionsOf(this.vm).map((region) => {
       const bitmap = this.vm.getDirtyLog(region.slot, region.asId);
       const npages = Number(region.size / 4096n);
       const ranges = bitmapRanges(bitmap, npages, region.gpa);

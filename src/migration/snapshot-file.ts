@@ -86,7 +86,8 @@ export function encodeSnapshot(h: { id: bigint; parent: bigint; sequence: number
 
 /**
  * The header of the snapshot at the start of bytes, every field checked
- * (bytes may go on past it: a concatenated chain); errors name "header".
+ * (bytes may go on past it, a concatenated chain, or end before its total
+ * size: decodeSnapshot says which section is cut); errors name "header".
  */
 export function readSnapshotHeader(bytes: Uint8Array, index = 0): SnapshotHeader {
   const fail = (detail: string) => new SnapshotError(index, "header", detail);
@@ -108,7 +109,7 @@ export function readSnapshotHeader(bytes: Uint8Array, index = 0): SnapshotHeader
   if (h.incremental !== (h.parent !== 0n)) throw fail(h.incremental ? "an incremental snapshot without a parent id" : "a full snapshot with a parent id");
   if (h.incremental !== (h.sequence !== 0)) throw fail(`sequence ${h.sequence} for ${h.incremental ? "an incremental" : "a full"} snapshot`);
   if (total < BigInt(SNAPSHOT_HEADER_BYTES)) throw fail(`total size ${total} is less than the header`);
-  if (total > BigInt(bytes.length)) throw fail(`truncated: ${total} bytes declared, ${bytes.length} present`);
+  if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`total size ${total} is beyond any file`);
   h.totalBytes = Number(total);
   return h;
 }
@@ -116,14 +117,20 @@ export function readSnapshotHeader(bytes: Uint8Array, index = 0): SnapshotHeader
 /** A snapshot's header and sections, every length and checksum checked; the payloads are views into bytes. */
 export function decodeSnapshot(bytes: Uint8Array, index = 0): { header: SnapshotHeader; sections: Section[] } {
   const header = readSnapshotHeader(bytes, index);
-  if (header.totalBytes !== bytes.length) {
+  if (header.totalBytes < bytes.length) {
     throw new SnapshotError(index, "header", `${bytes.length - header.totalBytes} bytes after the snapshot's ${header.totalBytes}`);
   }
   let sections: Section[];
   try {
     sections = decodeSections(bytes.subarray(SNAPSHOT_HEADER_BYTES), "header");
   } catch (e) {
-    throw SnapshotError.from(index, e);
+    // A cut file fails inside the section it cuts: say so with the sizes.
+    const cut = header.totalBytes > bytes.length ? ` (${header.totalBytes} bytes declared, ${bytes.length} present)` : "";
+    throw SnapshotError.from(index, e instanceof SectionError && cut ? new SectionError(e.section, e.message.replace(/^section "[^"]*": /, "") + cut) : e);
+  }
+  if (header.totalBytes > bytes.length) {
+    const after = sections.length ? `after section "${sections[sections.length - 1].name}"` : "after the header";
+    throw new SnapshotError(index, "header", `truncated ${after}: ${header.totalBytes} bytes declared, ${bytes.length} present`);
   }
   if (sections.length !== header.sections) {
     throw new SnapshotError(index, "header", `${header.sections} sections declared, ${sections.length} present`);
@@ -136,6 +143,7 @@ export function splitSnapshots(bytes: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let at = 0; at < bytes.length;) {
     const h = readSnapshotHeader(bytes.subarray(at), out.length);
+    if (h.totalBytes > bytes.length - at) decodeSnapshot(bytes.subarray(at), out.length); // throws, naming the section cut
     out.push(bytes.subarray(at, at + h.totalBytes));
     at += h.totalBytes;
   }

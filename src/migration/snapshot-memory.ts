@@ -7,6 +7,7 @@
 
 import type { HostMemory } from "../host-memory.js";
 import type { GpaRange } from "../dirty.js";
+import type { MemoryRegionInfo } from "../vmm/machine-state.js";
 import { SectionError } from "./section.js";
 import { PageWriter, isZeroPage, PAGE_BYTES, type PageRun } from "./pages.js";
 
@@ -14,15 +15,8 @@ const PAGE = BigInt(PAGE_BYTES);
 /** Pages read from host memory at once. */
 const CHUNK_PAGES = 256;
 
-/** A memslot's RAM as a machine maps it (the shape of machine.memoryRegions()). */
-export interface RamRegion {
-  asId: number;
-  slot: number;
-  gpa: bigint;
-  size: bigint;
-  hva: bigint;
-  flags: number;
-}
+/** A memslot's RAM as machine.memoryRegions() lists it. */
+export type RamRegion = MemoryRegionInfo;
 
 /** Called after each chunk of pages: pages done so far of `total`. */
 export type PagesDone = (pages: number, total: number) => void;
