@@ -228,6 +228,27 @@ describe("snapshot / restore", () => {
     expect(observable(early).ram).not.toEqual(observable(fromFull).ram);
   });
 
+  it("incremental chain with the dirty ring: a full ring is drained into the next snapshot; the chain restores the end state", async () => {
+    const m = await Machine.create({ kvm: await openKvm(), memSize: MEM, turn: 2000, dirtyRing: 4096 }); // 256 entries
+    m.load(guest("dirtylog"));
+    const snapshots = new Snapshotter(m);
+    const chain = [snapshots.take()];
+    let ringFull = 0;
+    for (let k = 1n; k <= 3n; k++) {
+      writeU64(m, DIRTYLOG_ITERATION, k);
+      for (let left = 30_000n; left > 0n;) {
+        const r = m.run({ maxInstructions: left });
+        left -= r.instructions < left ? r.instructions : left;
+        if (r.stop === "dirty-ring-full") { ringFull++; snapshots.collect(); } else expect(r.stop).toBe("limit");
+      }
+      chain.push(snapshots.take());
+    }
+    expect(ringFull).toBeGreaterThan(0);
+    expect(describeSnapshot(chain[3]).dataPages).toBeGreaterThan(100);
+    const r = await restoreSnapshot(chain, { kvm: await openKvm() });
+    expect(observable(r)).toEqual(observable(m));
+  });
+
   it("incremental size: about the dirtied pages only", async () => {
     const { chain, written } = await dirtylogChain(4);
     const full = describeSnapshot(chain[0]);

@@ -2,11 +2,10 @@
 // runs (pages.ts), and written back into a restored machine's fresh host
 // memory. A full snapshot stores the pages that hold data: a page without a
 // frame, or all zero, is zero on a fresh target and costs nothing. An
-// incremental one stores the pages the dirty log reported since its parent,
-// a page that became zero as a zero marker.
+// incremental one stores the pages the dirty log reported since its parent
+// (dirty-tracker.ts), a page that became zero as a zero marker.
 
 import type { HostMemory } from "../host-memory.js";
-import type { GpaRange } from "../dirty.js";
 import type { MemoryRegionInfo } from "../vmm/machine-state.js";
 import { SectionError } from "./section.js";
 import { PageWriter, isZeroPage, PAGE_BYTES, type PageRun } from "./pages.js";
@@ -52,19 +51,15 @@ export function writeAllPages(memory: HostMemory, regions: readonly RamRegion[],
 }
 
 /**
- * Incremental snapshot: the pages of `ranges` (gpa ranges inside region, as
- * the dirty log reports them), zero ones as markers.
+ * Incremental snapshot: `count` pages of a region from page `first` (a run
+ * the dirty log reported), zero ones as markers.
  */
-export function writePageRanges(memory: HostMemory, region: RamRegion, ranges: readonly GpaRange[], out: PageWriter): void {
-  for (const g of ranges) {
-    if (g.gpa < region.gpa || g.gpa + g.length > region.gpa + region.size) {
-      throw new RangeError(`dirty range 0x${g.gpa.toString(16)}+0x${g.length.toString(16)} is outside slot ${region.slot}`);
-    }
-    for (let at = g.gpa; at < g.gpa + g.length;) {
-      const n = Math.min(CHUNK_PAGES, Number((g.gpa + g.length - at) / PAGE));
-      out.add(region.asId, at, memory.read(region.hva + (at - region.gpa), n * PAGE_BYTES));
-      at += BigInt(n) * PAGE;
-    }
+export function writePages(memory: HostMemory, region: Pick<RamRegion, "asId" | "gpa" | "hva">, first: number, count: number,
+                           out: PageWriter): void {
+  for (let p = first; p < first + count;) {
+    const n = Math.min(CHUNK_PAGES, first + count - p);
+    out.add(region.asId, region.gpa + BigInt(p) * PAGE, memory.read(region.hva + BigInt(p) * PAGE, n * PAGE_BYTES));
+    p += n;
   }
 }
 

@@ -17,8 +17,8 @@ import {
   encodeSnapshot, decodeSnapshot, splitSnapshots, newSnapshotId, SnapshotError, MEMORY_SECTION, MEMORY_VERSION,
   type SnapshotHeader,
 } from "./snapshot-file.js";
-import { writeAllPages, writePageRanges, checkRuns, applyRuns } from "./snapshot-memory.js";
-import { DirtyHarvest } from "./snapshot-dirty.js";
+import { writeAllPages, writePages, checkRuns, applyRuns } from "./snapshot-memory.js";
+import { DirtyTracker } from "./dirty-tracker.js";
 
 /** What a snapshot or a restore is doing: reading RAM, writing its pages back, or done (bytes = the snapshot's size). */
 export type SnapshotPhase = "memory" | "restore-memory" | "done";
@@ -74,17 +74,18 @@ export function takeSnapshot(machine: Machine, opts: SnapshotOptions = {}): Uint
 /**
  * Snapshots of one machine as a chain: the first take() is full, each later
  * one incremental (the whole state, and the pages written since the previous
- * take, from the dirty log). The first take turns dirty logging on for every
- * memslot that lacks it (the restored machine logs too).
+ * take). What was written comes from dirty tracking of every memslot
+ * (dirty-tracker.ts), started by the first take: the dirty bitmap with
+ * manual protect, or the dirty rings of a machine made with them. The
+ * snapshots' state shows the tracking (slot flags, the capability); so does a
+ * restored machine.
  */
 export class Snapshotter {
-  private readonly dirty: DirtyHarvest;
+  private tracker: DirtyTracker | null = null;
   private last = 0n;
   private next = 0;
 
-  constructor(readonly machine: Machine, private readonly opts: SnapshotOptions = {}) {
-    this.dirty = new DirtyHarvest(machine.vm);
-  }
+  constructor(readonly machine: Machine, private readonly opts: SnapshotOptions = {}) {}
 
   /** Snapshots taken so far (the next one's sequence). */
   get taken(): number {
@@ -97,15 +98,19 @@ export class Snapshotter {
     const sequence = this.next;
     let pages: PageWriter;
     if (sequence === 0) {
-      this.dirty.start();
+      const ring = this.machine.vcpus.some((v) => v.dirtyRing.size > 0);
+      const tracker = this.tracker = DirtyTracker.start(this.machine, ring ? "ring" : "bitmap");
+      // The first round is every page: re-armed before the full read, so later writes show in the next round.
+      const round = tracker.harvest();
+      tracker.slots.forEach((s, i) => round.prepare(i, 0, s.npages));
       pages = fullPages(this.machine, 0, onProgress);
     } else {
       pages = new PageWriter();
-      const dirty = this.dirty.harvest();
-      const totalPages = dirty.reduce((n, d) => n + d.ranges.reduce((k, g) => k + Number(g.length / 4096n), 0), 0);
-      for (const { region, ranges } of dirty) {
-        writePageRanges(this.machine.kvm.memory, region, ranges, pages);
-        onProgress?.({ phase: "memory", snapshot: sequence, pages: pages.pages, totalPages, bytes: pages.byteLength });
+      const round = (this.tracker as DirtyTracker).harvest();
+      for (const { slotIndex, first, count } of round.runs()) {
+        round.prepare(slotIndex, first, count);
+        writePages(this.machine.kvm.memory, round.slots[slotIndex], first, count, pages);
+        onProgress?.({ phase: "memory", snapshot: sequence, pages: pages.pages, totalPages: round.pages, bytes: pages.byteLength });
       }
     }
     const id = newSnapshotId();
@@ -113,6 +118,19 @@ export class Snapshotter {
     this.last = id;
     this.next++;
     return bytes;
+  }
+
+  /** With dirty rings: drains them into the next snapshot (call when run() stops with "dirty-ring-full"). */
+  collect(): void {
+    this.tracker?.collect();
+  }
+
+  /** Ends dirty tracking (the slots' flags as before the first take); take() then starts a new chain. */
+  stop(): void {
+    this.tracker?.stop();
+    this.tracker = null;
+    this.next = 0;
+    this.last = 0n;
   }
 }
 
