@@ -165,6 +165,22 @@ describe("webkvm run --snapshot-every / webkvm restore", () => {
     expect(rests.map((x) => x.length)).toEqual([...rests.map((x) => x.length)].sort((a, b) => b - a));
   });
 
+  it("linux --snapshot-every: Linux restored from each snapshot of its boot prints the rest of its console and powers off", () => {
+    const dir = mkdtempSync(join(tmpdir(), "webkvm-snap-"));
+    const r = run("linux", "--mem", "64M", "--append", "console=hvc0 webkvm.run=poweroff", "--snapshot", join(dir, "l"),
+      "--snapshot-every", "10000000");
+    expect([r.status, r.stdout.replace(/\r\n/g, "\n")]).toEqual([0, expect.stringContaining(initResultLine())]);
+    const files = chainOf(dir, "l");
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    const rests = files.map((_, k) => run("restore", ...files.slice(0, k + 1)));
+    for (const back of rests) {
+      expect(back.status).toBe(0);
+      expect(back.stdout.length).toBeGreaterThan(0);
+      expect(r.stdout.endsWith(back.stdout)).toBe(true);
+    }
+    expect(rests[0].stdout.length).toBeGreaterThan(rests[rests.length - 1].stdout.length);
+  });
+
   it("restore refuses a damaged, incomplete or foreign chain naming the snapshot and its section (status 1); usage errors are status 2", () => {
     const dir = mkdtempSync(join(tmpdir(), "webkvm-snap-"));
     expect(run("run", "guests/memtest/memtest.bin", "--mem", "16M", "--snapshot", join(dir, "m"), "--snapshot-every", "400000").status).toBe(0);
