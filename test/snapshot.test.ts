@@ -293,7 +293,8 @@ describe("snapshot / restore", () => {
     const back: SnapshotProgress[] = [];
     await restoreSnapshot(bytes, { kvm: await openKvm(), onProgress: (p) => back.push(p) });
     const pages = describeSnapshot(bytes).dataPages;
-    expect(back.filter((p) => p.phase === "restore-memory").at(-1)).toMatchObject({ pages, totalPages: pages });
+    expect(back.filter((p) => p.phase === "restore-memory").at(-1)).toMatchObject({ pages, totalPages: pages, bytes: pages * PAGE_BYTES });
+    expect(memory.at(-1)!.bytes).toBe(describeSnapshot(bytes).sectionList.find((s) => s.name === MEMORY_SECTION)!.bytes);
     expect(back.at(-1)?.phase).toBe("done");
   });
 

@@ -17,8 +17,8 @@ const CHUNK_PAGES = 256;
 /** A memslot's RAM as machine.memoryRegions() lists it. */
 export type RamRegion = MemoryRegionInfo;
 
-/** Called after each chunk of pages: pages done so far of `total`. */
-export type PagesDone = (pages: number, total: number) => void;
+/** Called after each chunk of pages: pages done so far of `total`, and the page data bytes among them. */
+export type PagesDone = (pages: number, total: number, bytes: number) => void;
 
 const totalPages = (regions: readonly RamRegion[]): number => regions.reduce((n, r) => n + Number(r.size / PAGE), 0);
 
@@ -43,7 +43,7 @@ export function writeAllPages(memory: HostMemory, regions: readonly RamRegion[],
           if (!isZeroPage(bytes, off)) out.add(r.asId, r.gpa + BigInt(first + p) * PAGE, bytes.subarray(off, off + PAGE_BYTES));
         }
       }
-      done?.(seen + end, total);
+      done?.(seen + end, total, out.dataPages * PAGE_BYTES);
       first = end;
     }
     seen += npages;
@@ -86,7 +86,7 @@ export function checkRuns(runs: readonly PageRun[], regions: readonly RamRegion[
 export function applyRuns(memory: HostMemory, regions: readonly RamRegion[], runs: readonly PageRun[], done?: PagesDone): void {
   const total = runs.reduce((n, r) => n + r.count, 0);
   const zero = new Uint8Array(PAGE_BYTES);
-  let pages = 0;
+  let pages = 0, bytes = 0;
   for (const run of runs) {
     const r = regionOf(regions, run) as RamRegion;
     const hva = r.hva + (run.gpa - r.gpa);
@@ -95,6 +95,7 @@ export function applyRuns(memory: HostMemory, regions: readonly RamRegion[], run
       for (let p = 0n; p < BigInt(run.count); p++) if (memory.resident(hva + p * PAGE)) memory.write(hva + p * PAGE, zero);
     }
     pages += run.count;
-    done?.(pages, total);
+    if (run.data) bytes += run.data.length;
+    done?.(pages, total, bytes);
   }
 }

@@ -30,7 +30,7 @@ export interface SnapshotProgress {
   /** Pages done of totalPages: RAM pages scanned for a full snapshot, dirty pages read for an incremental one, pages written back by a restore. */
   pages: number;
   totalPages: number;
-  /** Bytes of page data so far. */
+  /** Bytes so far: of the memory section being written, or of page data a restore wrote back. */
   bytes: number;
 }
 
@@ -48,10 +48,17 @@ export interface SnapshotRestoreOptions {
   onProgress?: (p: SnapshotProgress) => void;
 }
 
-function build(machine: Machine, ids: { id: bigint; parent: bigint; sequence: number }, pages: PageWriter,
+/**
+ * The machine's state sections, taken before its RAM is read: saving
+ * completes what the vCPUs' last exits left open (machine.saveState), so
+ * nothing it does can be missed by the pages read after.
+ */
+const stateSections = (machine: Machine): Section[] => encodeState(machine.saveState());
+
+function build(ids: { id: bigint; parent: bigint; sequence: number }, state: Section[], pages: PageWriter,
                onProgress?: (p: SnapshotProgress) => void): Uint8Array {
   const memory: Section = { name: MEMORY_SECTION, version: MEMORY_VERSION, payload: pages.take() };
-  const bytes = encodeSnapshot(ids, [...encodeState(machine.saveState()), memory]);
+  const bytes = encodeSnapshot(ids, [...state, memory]);
   onProgress?.({ phase: "done", snapshot: ids.sequence, pages: 0, totalPages: 0, bytes: bytes.length });
   return bytes;
 }
@@ -68,7 +75,8 @@ function fullPages(machine: Machine, sequence: number, onProgress?: (p: Snapshot
  * every RAM page holding data. The machine is not changed.
  */
 export function takeSnapshot(machine: Machine, opts: SnapshotOptions = {}): Uint8Array {
-  return build(machine, { id: newSnapshotId(), parent: 0n, sequence: 0 }, fullPages(machine, 0, opts.onProgress), opts.onProgress);
+  const state = stateSections(machine);
+  return build({ id: newSnapshotId(), parent: 0n, sequence: 0 }, state, fullPages(machine, 0, opts.onProgress), opts.onProgress);
 }
 
 /**
@@ -96,15 +104,17 @@ export class Snapshotter {
   take(): Uint8Array {
     const { onProgress } = this.opts;
     const sequence = this.next;
-    let pages: PageWriter;
+    let state: Section[], pages: PageWriter;
     if (sequence === 0) {
       const ring = this.machine.vcpus.some((v) => v.dirtyRing.size > 0);
       const tracker = this.tracker = DirtyTracker.start(this.machine, ring ? "ring" : "bitmap");
       // The first round is every page: re-armed before the full read, so later writes show in the next round.
       const round = tracker.harvest();
       tracker.slots.forEach((s, i) => round.prepare(i, 0, s.npages));
+      state = stateSections(this.machine); // with the tracking on, as every incremental's
       pages = fullPages(this.machine, 0, onProgress);
     } else {
+      state = stateSections(this.machine);
       pages = new PageWriter();
       const round = (this.tracker as DirtyTracker).harvest();
       for (const { slotIndex, first, count } of round.runs()) {
@@ -114,7 +124,7 @@ export class Snapshotter {
       }
     }
     const id = newSnapshotId();
-    const bytes = build(this.machine, { id, parent: this.last, sequence }, pages, onProgress);
+    const bytes = build({ id, parent: this.last, sequence }, state, pages, onProgress);
     this.last = id;
     this.next++;
     return bytes;
@@ -208,7 +218,7 @@ export async function restoreSnapshot(chain: Uint8Array | readonly Uint8Array[],
     const regions = machine.memoryRegions();
     checked.forEach((c, i) => {
       applyRuns(machine.kvm.memory, regions, c.runs, opts.onProgress &&
-        ((pages, totalPages) => opts.onProgress?.({ phase: "restore-memory", snapshot: i, pages, totalPages, bytes: 0 })));
+        ((pages, totalPages, bytes) => opts.onProgress?.({ phase: "restore-memory", snapshot: i, pages, totalPages, bytes })));
     });
   } catch (e) {
     machine.close();
