@@ -18,6 +18,10 @@ import { riscv, type Kvm } from "../src/index.js";
 import { dirtylogPages, DIRTYLOG_DEFAULT_PAGES, DIRTYLOG_ITERATION, dirtylogStepsGpa } from "../guests/dirtylog/reference.mjs";
 // @ts-expect-error plain JS module without types
 import { fnv1a64, memtestLine } from "../guests/memtest/reference.mjs";
+import {
+  writeDirtierConfig, readDirtierStatus, requestVerify, verifyPending, DIRTIER_DEFAULT_BASE, DIRTIER_STATE_RUNNING,
+// @ts-expect-error plain JS module without types
+} from "../guests/dirtier/reference.mjs";
 
 const guest = (name: string) => new Uint8Array(readFileSync(new URL(`../guests/${name}/${name}.bin`, import.meta.url)));
 const enc = new TextEncoder();
@@ -440,5 +444,73 @@ describe("snapshot refusals", () => {
     const bad = encodeSnapshot({ id: 3n, parent: 0n, sequence: 0 }, [...sections, { name: MEMORY_SECTION, version: MEMORY_VERSION, payload: w.take() }]);
     await refused(bad, /^snapshot 0: section "memory": page run 0: 1 pages at 0x81000000 of address space 0 are not inside one memslot/, "memory");
     await refused(encodeSnapshot({ id: 3n, parent: 0n, sequence: 0 }, sections), /section "memory": missing/, "memory");
+  });
+});
+
+// ---- the dirtier guest (guests/dirtier): its own check of every page it wrote, after a restore ----
+
+describe("snapshot / restore with the dirtier guest", () => {
+  /** Runs until the guest served the verify request it was given; its status after. */
+  function verified(m: Machine) {
+    requestVerify(m.vm);
+    for (let i = 0; verifyPending(m.vm); i++) {
+      if (i === 2000) throw new Error("the verify request was not served");
+      expect(m.run({ maxInstructions: 200_000n }).stop).toBe("limit");
+    }
+    return readDirtierStatus(m.vm);
+  }
+
+  it("dirtier: a chain taken while two harts dirty memory restores a guest whose own verify passes, as the original's does", async () => {
+    const m = await machine(2);
+    const pages = 512;
+    writeDirtierConfig(m.vm, { seed: 0x5eedn, base: DIRTIER_DEFAULT_BASE, pages, harts: 2 });
+    m.load(guest("dirtier"));
+    for (let i = 0; readDirtierStatus(m.vm).state !== DIRTIER_STATE_RUNNING || readDirtierStatus(m.vm).harts.length !== 2; i++) {
+      if (i === 100) throw new Error("the dirtier did not start both harts");
+      m.run({ maxInstructions: 20_000n });
+    }
+    const snapshots = new Snapshotter(m);
+    const chain = [snapshots.take()];
+    for (let k = 0; k < 4; k++) {
+      m.run({ maxInstructions: 150_000n });
+      chain.push(snapshots.take());
+    }
+    const ops = readDirtierStatus(m.vm).ops;
+    expect(ops).toBeGreaterThan(1000n);
+    const r = await restoreSnapshot(chain, { kvm: await openKvm() });
+    expect(readDirtierStatus(r.vm).ops).toBe(ops);
+    const mine = verified(r), theirs = verified(m);
+    expect([mine.result, mine.checked, mine.bad]).toEqual([0n, BigInt(pages), 0n]);
+    expect([theirs.result, theirs.checked]).toEqual([0n, BigInt(pages)]);
+    expect(r.output.endsWith(`dirtier verify ok pages=${pages}\n`)).toBe(true);
+    // Without its last incremental the restored guest is at that snapshot's point: consistent too, and behind.
+    const earlier = await restoreSnapshot(chain.slice(0, 3), { kvm: await openKvm() });
+    expect(readDirtierStatus(earlier.vm).ops).toBeLessThan(ops);
+    expect(verified(earlier).result).toBe(0n);
+  });
+
+  it("dirtier: an incremental whose pages were lost is caught by the guest's own verify (the test is not blind)", async () => {
+    const m = await machine();
+    writeDirtierConfig(m.vm, { seed: 7n, base: DIRTIER_DEFAULT_BASE, pages: 256 });
+    m.load(guest("dirtier"));
+    for (let i = 0; readDirtierStatus(m.vm).state !== DIRTIER_STATE_RUNNING; i++) {
+      if (i === 100) throw new Error("the dirtier did not start");
+      m.run({ maxInstructions: 20_000n });
+    }
+    const snapshots = new Snapshotter(m);
+    const chain = [snapshots.take()];
+    m.run({ maxInstructions: 100_000n });
+    // The incremental re-encoded without its region pages: the state says the guest wrote them, the RAM does not.
+    const inc = decodeSnapshot(snapshots.take());
+    const w = new PageWriter();
+    for (const run of decodePageRuns(inc.sections.find((s) => s.name === MEMORY_SECTION)!.payload, MEMORY_SECTION)) {
+      if (run.gpa < DIRTIER_DEFAULT_BASE && run.data) w.add(run.asId, run.gpa, run.data);
+    }
+    const sections = inc.sections.map((s) => (s.name === MEMORY_SECTION ? { ...s, payload: w.take() } : s));
+    chain.push(encodeSnapshot({ id: inc.header.id, parent: inc.header.parent, sequence: 1 }, sections));
+    const r = await restoreSnapshot(chain, { kvm: await openKvm() });
+    const s = verified(r);
+    expect(s.result).not.toBe(0n);
+    expect(s.bad).toBeGreaterThan(0n);
   });
 });
