@@ -28,6 +28,7 @@ const GUEST_CODE = [
   "test/linux-userland.test.ts",
   "test/kvm-fp-regs.test.ts",
   "test/machine-state.test.ts",
+  "test/snapshot.test.ts",
 ];
 
 // Files that never open the in-process core the test projects choose: the

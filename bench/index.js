@@ -16,14 +16,15 @@ import { guestSuite } from "./guest.js";
 import { dirtySuite } from "./dirty.js";
 import { conformanceSuite } from "./conformance.js";
 import { linuxSuite, mipsLinuxSuite } from "./linux.js";
+import { snapshotSuite } from "./snapshot.js";
 import { figures, printTable, renderHtml, renderPng } from "./report.js";
 
 const quick = process.argv.includes("--quick");
-// --only SUITE (lookup, churn, guest, dirty, conformance, linux): run one suite and print it; no report is written.
+// --only SUITE (lookup, churn, guest, dirty, conformance, linux, snapshot): run one suite and print it; no report is written.
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : null;
-if (only !== null && !["lookup", "churn", "guest", "dirty", "conformance", "linux"].includes(only)) {
-  console.error(`--only takes lookup, churn, guest, dirty, conformance or linux, not ${only}`);
+if (only !== null && !["lookup", "churn", "guest", "dirty", "conformance", "linux", "snapshot"].includes(only)) {
+  console.error(`--only takes lookup, churn, guest, dirty, conformance, linux or snapshot, not ${only}`);
   process.exit(2);
 }
 const options = quick ? { minSamples: 2, maxTime: 0.05, delay: 0 } : { minSamples: 10, maxTime: 1.5 };
@@ -59,6 +60,7 @@ if (want("linux")) {
   await timed(() => linuxSuite(quick));
   await timed(() => mipsLinuxSuite(quick));
 }
+if (want("snapshot")) await timed(() => snapshotSuite(quick));
 report.seconds = (Date.now() - started) / 1000;
 const figs = figures(report);
 report.figures = figs;

@@ -121,6 +121,15 @@ export function figures(report) {
         unit: "ns", target: { on: "value", op: "<=", limit: g.store.targetExtraNs } });
     }
   }
+  const sn = suite("snapshot");
+  if (sn) {
+    const of = `${sn.touchedMiB} MiB touched`;
+    add({ group: "snapshot", name: `full snapshot size per GiB touched (${of})`, value: sn.bytesPerGiB / 2 ** 30, unit: "GiB" });
+    add({ group: "snapshot", name: `full snapshot write per GiB touched (${of})`, value: sn.writeMsPerGiB, unit: "ms" });
+    add({ group: "snapshot", name: `restore into a fresh Kvm per GiB touched (${of})`, value: sn.restoreMsPerGiB, unit: "ms" });
+    add({ group: "snapshot", name: `incremental snapshot write per GiB dirtied (${sn.dirtiedMiB.toFixed(1)} MiB)`, value: sn.incrementalMsPerGiB, unit: "ms" });
+  }
+
   const ml = suite("mips-linux");
   if (ml) {
     add({ group: "linux", name: `reference workload as a Linux user process (${ml.iters} iterations)`, value: ml.linuxMips, unit: "MIPS",

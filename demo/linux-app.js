@@ -6,6 +6,7 @@
 // thread only draws and forwards keys; it never blocks.
 import { Terminal } from "@xterm/xterm";
 import { drawMap, drawHeat } from "./panels.js";
+import { snapshotToBlob, snapshotFromBlob } from "../dist/migration/snapshot-file.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -50,6 +51,44 @@ $("btn-pause").addEventListener("click", () => {
   term.focus();
 });
 
+/** The last snapshot saved or loaded, as a Blob (what a download or IndexedDB takes). */
+let snapshot = null;
+const snapState = (text) => { $("snapshot-state").textContent = text; };
+
+$("btn-snapshot").addEventListener("click", () => { worker.postMessage({ type: "snapshot" }); term.focus(); });
+$("btn-restore").addEventListener("click", async () => {
+  if (!snapshot) return;
+  worker.postMessage({ type: "restore", chain: await snapshotFromBlob(snapshot) });
+  term.focus();
+});
+$("snapshot-file").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  try {
+    const chain = await snapshotFromBlob(file);   // a File is a Blob: one snapshot, or a chain one after another
+    snapshot = file;
+    $("btn-restore").disabled = false;
+    worker.postMessage({ type: "restore", chain });
+  } catch (e) {
+    snapState(`not restored: ${e.message}`);
+    document.body.dataset.snapshotError = e.message;
+  }
+  ev.target.value = "";
+});
+
+function snapshotTaken(m) {
+  snapshot = snapshotToBlob(m.bytes);
+  const link = $("snapshot-link");
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(snapshot);
+  link.hidden = false;
+  $("btn-restore").disabled = false;
+  snapState(`snapshot: ${(snapshot.size / 1048576).toFixed(1)} MiB (the non-zero pages of 64 MiB and the machine's state), ` +
+    `taken in ${m.ms.toFixed(0)} ms`);
+  document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots ?? 0) + 1);
+  document.body.dataset.snapshotBytes = String(snapshot.size);
+}
+
 const fmt = (n) => Number(n).toLocaleString("en-US");
 
 function drawState(m) {
@@ -75,6 +114,7 @@ function drawState(m) {
   pause.textContent = m.paused ? "Resume" : "Pause";
   pause.dataset.paused = m.paused ? "1" : "0";
   $("btn-reboot").disabled = false;
+  $("btn-snapshot").disabled = !m.running;
   const input = $("input-state");
   input.textContent = `typed: ${fmt(m.input.fed)} bytes to the UART, ${fmt(m.input.pending)} not yet read by the guest`;
   input.dataset.fed = String(m.input.fed);
@@ -87,6 +127,16 @@ function drawState(m) {
 worker.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === "console") term.write(m.text);
+  else if (m.type === "snapshot") snapshotTaken(m);
+  else if (m.type === "restored") {
+    poweredOff = false;
+    delete document.body.dataset.poweredOff;
+    note(`restored a snapshot in ${m.ms.toFixed(0)} ms: the guest continues from it`);
+    document.body.dataset.restores = String(Number(document.body.dataset.restores ?? 0) + 1);
+  } else if (m.type === "restore-failed") {
+    snapState(`not restored: ${m.text}`);
+    document.body.dataset.snapshotError = m.text;
+  }
   else if (m.type === "state") drawState(m);
   else if (m.type === "booting") {
     $("mode").textContent = `Linux mode: guests/linux (kernel Image + initramfs) boots on one vCPU in a Worker (release core), ` +

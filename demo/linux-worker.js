@@ -6,7 +6,10 @@
 // as `webkvm linux` forwards stdin. Posts the console's text at the end of every
 // slice, and every 100 ms the memory map, the RAM slot's KVM_GET_DIRTY_LOG bitmap
 // and the status: boot time, MIPS, exits, shadow-MMU faults, the input queue.
-import { Kvm, Machine, MMU_STAT, riscv } from "../dist/index.js";
+// Save snapshot takes a full snapshot of the machine between two slices (the
+// page keeps it as a Blob); Restore runs a snapshot's machine in a fresh Kvm in
+// place of this one, which goes on untouched when the snapshot is refused.
+import { Kvm, Machine, MMU_STAT, riscv, takeSnapshot, restoreSnapshot } from "../dist/index.js";
 import { memoryMap, hex } from "./memory-map.js";
 
 const params = new URL(self.location.href).searchParams;
@@ -88,12 +91,47 @@ async function bootOnce() {
   // The VMM's own writes (kernel, initramfs, device tree) are logged too: drop them, so the
   // heatmap shows the pages the guest writes.
   m.vm.getDirtyLog(RAM_SLOT);
+  bootMs = null;
+  started();
+  post({ type: "booting", cmdline: APPEND, memMiB: Number(MEM >> 20n) });
+  state();
+  schedule(0);
+}
+
+/** The counters of a machine that starts running now (booted or restored). */
+function started() {
   touched = new Uint8Array(Number(MEM >> 15n));
   ticksPerMs = Number(m.vcpu.getOneReg(riscv.REG_TIMER_FREQUENCY)) / 1000;
   faultsAtBoot = kvm.core.mmuStat(MMU_STAT.FAULTS);
-  bootMs = null; instructions = 0n; exits = 0; runMs = 0; mips = 0; sample = { instr: 0n, ms: 0 }; idleMs = 0;
-  halted = false; running = true;
-  post({ type: "booting", cmdline: APPEND, memMiB: Number(MEM >> 20n) });
+  instructions = 0n; exits = 0; runMs = 0; mips = 0; sample = { instr: 0n, ms: 0 }; idleMs = 0;
+  halted = false; paused = false; running = true;
+}
+
+/** A full snapshot of the machine as it is between slices. */
+function saveSnapshot() {
+  const t0 = performance.now();
+  const bytes = takeSnapshot(m);
+  post({ type: "snapshot", bytes, ms: performance.now() - t0 }, [bytes.buffer]);
+}
+
+/** The machine of a snapshot chain, in a fresh Kvm, in place of this one (which stays if the chain is refused). */
+async function restore(chain) {
+  clearTimeout(timer);
+  const t0 = performance.now();
+  let next;
+  try {
+    next = await restoreSnapshot(chain, { kvm: await Kvm.open({ core: "release" }), onConsole: say });
+  } catch (e) {
+    post({ type: "restore-failed", text: String(e.message ?? e) });
+    schedule(0);
+    return;
+  }
+  m?.close();
+  m = next;
+  kvm = m.kvm;
+  bootMs = null;
+  started();
+  post({ type: "restored", ms: performance.now() - t0, snapshots: chain.length });
   state();
   schedule(0);
 }
@@ -191,6 +229,10 @@ self.onmessage = (ev) => {
     armed = false;
     state();
     schedule(0);
+  } else if (msg.type === "snapshot") {
+    if (m && !booting) saveSnapshot();
+  } else if (msg.type === "restore") {
+    if (!booting) restore(msg.chain).catch(fatal);
   } else if (msg.type === "reboot") {
     if (booting) return;
     clearTimeout(timer);

@@ -56,3 +56,7 @@ export { instantiateCore } from "./core.js";
 export type { Image, Segment } from "./vmm/elf.js";
 export type { CheckContext, CheckCode } from "./errors.js";
 export type { MmioRange } from "./vmm/devices/mmio-bus.js";
+export { takeSnapshot, Snapshotter, restoreSnapshot } from "./migration/snapshot.js";
+export type { SnapshotOptions, SnapshotProgress, SnapshotPhase, SnapshotRestoreOptions } from "./migration/snapshot.js";
+export { describeSnapshot, snapshotToBlob, snapshotFromBlob, splitSnapshots, SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION } from "./migration/snapshot-file.js";
+export type { SnapshotHeader, SnapshotDescription } from "./migration/snapshot-file.js";

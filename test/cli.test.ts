@@ -2,7 +2,7 @@
 import { describe, it, expect } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as A from "./cpu/asm.js";
@@ -120,5 +120,86 @@ describe("webkvm CLI", () => {
       expect([c, r.status, r.stdout.startsWith(`usage: webkvm ${c}`)]).toEqual([c, 0, true]);
     }
     expect(run("--help").status).toBe(0);
+  });
+});
+
+describe("webkvm run --snapshot-every / webkvm restore", () => {
+  const chainOf = (dir: string, prefix: string) =>
+    readdirSync(dir).filter((f) => f.startsWith(`${prefix}.`)).map((f) => Number(f.slice(prefix.length + 1))).sort((a, b) => a - b)
+      .map((n) => join(dir, `${prefix}.${n}`));
+
+  it("run --snapshot-every N writes FILE.0 (full) and FILE.1... (incremental) with a line each; restore FILE... continues to the same end", () => {
+    const dir = mkdtempSync(join(tmpdir(), "webkvm-snap-"));
+    const r = run("run", "guests/memtest/memtest.bin", "--mem", "16M", "--arg", "1048576", "--snapshot", join(dir, "m"),
+      "--snapshot-every", "300000");
+    expect([r.status, r.stdout]).toEqual([0, expect.stringMatching(/^memtest ok checksum=0x[0-9a-f]{16}\n$/)]);
+    const files = chainOf(dir, "m");
+    expect(files.length).toBeGreaterThan(10);
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith("webkvm: snapshot"));
+    expect(lines.length).toBe(files.length);
+    expect(lines[0]).toMatch(/^webkvm: snapshot .*m\.0 \(full\): \d+ pages, \d+ KiB in \d+ ms$/);
+    expect(lines[1]).toMatch(/^webkvm: snapshot .*m\.1 \(incremental\): \d+ pages/);
+    for (const k of [0, 1, files.length >> 1, files.length - 1]) {
+      const back = run("restore", ...files.slice(0, k + 1));
+      expect([k, back.status, back.stdout]).toEqual([k, 0, r.stdout]);
+      expect(back.stderr).toMatch(/shutdown \(reason 0\)/);
+    }
+    // A chain in one file (the snapshots one after another) restores too.
+    const joined = join(dir, "joined");
+    writeFileSync(joined, Buffer.concat(files.slice(0, 3).map((f) => readFileSync(f))));
+    expect(run("restore", joined).stdout).toBe(r.stdout);
+    const info = run("restore", "--info", files[0], files[1]);
+    expect(info.stdout).toMatch(/^snapshot 0: full, id 0x[0-9a-f]+, \d+ bytes, \d+ pages \+ 0 zero\n  machine v1: \d+ bytes\n/);
+    expect(info.stdout).toMatch(/\nsnapshot 1: incremental 1, id 0x[0-9a-f]+, parent 0x[0-9a-f]+, /);
+    expect(info.stdout).toMatch(/  memory v1: \d+ bytes\n$/);
+  });
+
+  it("restore continues a guest mid-line: each point of the chain prints the rest of hello's line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "webkvm-snap-"));
+    const r = run("run", "guests/hello/hello.bin", "--mem", "16M", "--snapshot", join(dir, "h"), "--snapshot-every", "10");
+    expect(r.stdout).toBe("Hello from webkvm!\n");
+    const files = chainOf(dir, "h");
+    const rests = [0, 4, 8, 12].map((k) => run("restore", ...files.slice(0, k + 1)).stdout);
+    rests.forEach((rest) => expect("Hello from webkvm!\n".endsWith(rest)).toBe(true));
+    expect(new Set(rests.map((x) => x.length)).size).toBe(4); // four different points
+    expect(rests.map((x) => x.length)).toEqual([...rests.map((x) => x.length)].sort((a, b) => b - a));
+  });
+
+  it("linux --snapshot-every: Linux restored from each snapshot of its boot prints the rest of its console and powers off", () => {
+    const dir = mkdtempSync(join(tmpdir(), "webkvm-snap-"));
+    const r = run("linux", "--mem", "64M", "--append", "console=hvc0 webkvm.run=poweroff", "--snapshot", join(dir, "l"),
+      "--snapshot-every", "10000000");
+    expect([r.status, r.stdout.replace(/\r\n/g, "\n")]).toEqual([0, expect.stringContaining(initResultLine())]);
+    const files = chainOf(dir, "l");
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    const rests = files.map((_, k) => run("restore", ...files.slice(0, k + 1)));
+    for (const back of rests) {
+      expect(back.status).toBe(0);
+      expect(back.stdout.length).toBeGreaterThan(0);
+      expect(r.stdout.endsWith(back.stdout)).toBe(true);
+    }
+    expect(rests[0].stdout.length).toBeGreaterThan(rests[rests.length - 1].stdout.length);
+  });
+
+  it("restore refuses a damaged, incomplete or foreign chain naming the snapshot and its section (status 1); usage errors are status 2", () => {
+    const dir = mkdtempSync(join(tmpdir(), "webkvm-snap-"));
+    expect(run("run", "guests/memtest/memtest.bin", "--mem", "16M", "--snapshot", join(dir, "m"), "--snapshot-every", "400000").status).toBe(0);
+    const files = chainOf(dir, "m");
+    const damaged = join(dir, "damaged");
+    const bytes = readFileSync(files[1]);
+    bytes[bytes.length - 100] ^= 1; // in its last section
+    writeFileSync(damaged, bytes);
+    const bad = run("restore", files[0], damaged);
+    expect([bad.status, bad.stdout, bad.stderr]).toEqual([1, "", expect.stringMatching(/^webkvm: snapshot 1: section "memory": checksum mismatch/)]);
+    const gap = run("restore", files[0], files[2]);
+    expect([gap.status, gap.stderr]).toEqual([1, expect.stringMatching(/^webkvm: snapshot 1: section "header": its parent is snapshot/)]);
+    const base = run("restore", files[1]);
+    expect([base.status, base.stderr]).toEqual([1, expect.stringMatching(/without its base/)]);
+    expect(run("restore", "guests/hello/hello.bin").stderr).toMatch(/section "header": not a webkvm snapshot/);
+    expect(run("restore").status).toBe(2);
+    expect(run("restore", "--frobnicate", files[0]).status).toBe(2);
+    expect(run("run", "guests/hello/hello.bin", "--snapshot", join(dir, "x")).status).toBe(2); // --snapshot needs --snapshot-every
+    expect(run("run", "guests/hello/hello.bin", "--snapshot-every", "10").status).toBe(2);
+    expect(run("restore", "--help").stdout).toMatch(/^usage: webkvm restore/);
   });
 });

@@ -192,4 +192,34 @@ describe.skipIf(!HAVE_CHROMIUM)(`the demo page's Linux mode in Chromium (${CHROM
     expect(pageErrors).toEqual([]);
     await shell.close();
   }, HANG);
+
+  it("Save snapshot keeps the running Linux as a Blob; Restore runs it in a fresh Kvm: the shell at its prompt answers there", async () => {
+    const snap = await env!.context.newPage();
+    snap.on("pageerror", (e: Error) => pageErrors.push(e.message));
+    await snap.goto(env!.url + "demo/");
+    if (await poweredOffOrPrompt(snap)) {
+      await snap.close();
+      expect.fail("the guest powered off instead of starting a shell");
+    }
+    await snap.waitForFunction(() => document.body.dataset.idle === "1", null, { timeout: HANG });
+    await snap.click("#btn-snapshot");
+    await snap.waitForFunction(() => document.body.dataset.snapshots === "1", null, { timeout: HANG });
+    const bytes = Number(await snap.evaluate(() => document.body.dataset.snapshotBytes));
+    expect(bytes).toBeGreaterThan(1 << 20);
+    expect(bytes).toBeLessThan(64 << 20);   // zero pages are not stored
+    await snap.click("#terminal");
+    await snap.keyboard.type("echo before-restore");
+    await snap.keyboard.press("Enter");
+    await waitForLine(snap, `line === "before-restore"`);
+    await snap.click("#btn-restore");
+    await snap.waitForFunction(() => document.body.dataset.restores === "1" || document.body.dataset.snapshotError, null, { timeout: HANG });
+    expect(await snap.evaluate(() => document.body.dataset.snapshotError ?? "")).toBe("");
+    await waitForLine(snap, `line.startsWith("[webkvm: restored a snapshot in ")`);
+    await snap.click("#terminal");
+    await snap.keyboard.type("echo after-restore");
+    await snap.keyboard.press("Enter");
+    await waitForLine(snap, `line === "after-restore"`);
+    expect(pageErrors).toEqual([]);
+    await snap.close();
+  }, HANG);
 });
