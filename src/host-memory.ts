@@ -101,7 +101,7 @@ export class HostMemory {
     const check = this.core.lastFailedCheck();
     let hva = at;
     if (check === CHECK.UFFD_MISSING) {
-      for (let p = at & ~PAGE_MASK; p < at + BigInt(n); p += PAGE) if (this.isMissing(p)) { hva = p < at ? at : p; break; }
+      for (let p = at & ~PAGE_MASK; p < at + BigInt(n); p += PAGE) if (this.isMissing(p)) { hva = p; break; }
     }
     throw new KvmError(-r, check, { hva }, what);
   }

@@ -95,7 +95,8 @@ function dstRegistered(start: u64, end: u64): bool {
     const n = i + 1;
     if (n >= P.vmaCount) return false;
     const w = vmaAt(n);
-    if (w.start != vmaAt(i).end || w.prot != v.prot || w.flags != v.flags || w.uffd != v.uffd || w.file != 0) return false;
+    if (w.start != vmaAt(i).end || w.prot != v.prot || ((w.flags ^ v.flags) & MAP_SHARED) != 0 || w.uffd != v.uffd || w.file != 0)
+      return false;
     i = n;
   }
   return true;
