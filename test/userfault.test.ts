@@ -116,6 +116,19 @@ describe("a missing page", () => {
     expect(kvm.memory.isMissing(hva + 0x5000n)).toBe(true);
   });
 
+  it("a pfn cache over a missing page cannot be made valid (hva_to_pfn fails: EFAULT); placed, a refresh maps the placed data", () => {
+    const vm = kvm.createVm();
+    const hva = kvm.memory.mmap(MiB);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, memorySize: MiB, userspaceAddr: hva });
+    kvm.memory.registerMissing(hva, MiB);
+    const gpc = vm.createPfnCache();
+    expect(code(() => gpc.activate(RAM + 0x4010n, 8))).toBe("EFAULT");
+    expect([gpc.active, gpc.valid, kvm.memory.isMissing(hva + 0x4000n)]).toEqual([true, false, true]);
+    kvm.memory.placePages(hva + 0x4000n, pages(1, 0x5a));
+    gpc.refresh(8);
+    expect([gpc.valid, gpc.read(8)]).toEqual([true, pages(1, 0x5a).subarray(0, 8)]);
+  });
+
   it("KVM_PRE_FAULT_MEMORY of a missing page fails EFAULT with a memory fault at its gpa; after placing it, it maps", async () => {
     kvm = await openKvm({ config: { preFaultMemory: true } });
     const vm = kvm.createVm();
