@@ -28,8 +28,9 @@ function pageOf(k: number): Uint8Array {
 }
 
 describe("missing pages placed while a vCPU on another thread faults on them", () => {
-  for (const seed of [1, 2]) {
-    it(`seed ${seed}: the guest reads ${N} pages placed in random order meanwhile, each whole: its first and last dword as placed`, async () => {
+  // Ascending, the stream runs just ahead of the guest: the likeliest way for the vCPU to meet a page mid-placement.
+  for (const seed of [0, 1, 2]) {
+    it(`${seed ? `seed ${seed}: in random order` : "in ascending order"}, the guest reads ${N} pages placed meanwhile, each whole: its first and last dword as placed`, async () => {
       const kvm = await Kvm.open({ core: "threads" });
       const vm = kvm.createVm();
       const hva = kvm.memory.mmap(1n << 20n);
@@ -56,10 +57,12 @@ describe("missing pages placed while a vCPU on another thread faults on them", (
           if (!(e instanceof KvmError) || e.code !== "EEXIST") throw e; // the other side placed it first
         }
       };
-      // The background stream: every page in a random order, yielding between pages.
+      // The background stream: every page in order (or shuffled), yielding between pages.
       const rng = new Rng(seed);
       const order = Array.from({ length: N }, (_, k) => k);
-      for (let i = N - 1; i > 0; i--) { const j = rng.int(i + 1); [order[i], order[j]] = [order[j], order[i]]; }
+      for (let i = N - 1; seed && i > 0; i--) { const j = rng.int(i + 1); [order[i], order[j]] = [order[j], order[i]]; }
+      const t = await VcpuThread.start(kvm, vcpu, WORKER);
+      let run = t.run(); // the vCPU starts first: the stream races with it
       let streaming = true;
       const stream = (async () => {
         for (const k of order) {
@@ -69,10 +72,9 @@ describe("missing pages placed while a vCPU on another thread faults on them", (
         }
       })();
 
-      const t = await VcpuThread.start(kvm, vcpu, WORKER);
       let faults = 0;
-      for (;;) {
-        const exit = await t.run();
+      for (;; run = t.run()) {
+        const exit = await run;
         if (exit.reason === KVM_EXIT.MEMORY_FAULT) {
           // The urgent request: the page the vCPU needs, unless the stream got there first.
           faults++;
