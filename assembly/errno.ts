@@ -128,6 +128,8 @@ export const CHECK_UFFD_DST: i32 = 103;          // UFFDIO_COPY / ZEROPAGE: dst 
 export const CHECK_UFFD_EXISTS: i32 = 104;       // UFFDIO_COPY / ZEROPAGE: the page is already present (EEXIST)
 export const CHECK_UFFD_NOMEM: i32 = 105;        // UFFDIO_COPY / ZEROPAGE: no frame or page table left for the page (ENOMEM)
 export const CHECK_UFFD_MISSING: i32 = 106;      // access to a missing page of a MISSING-registered range (EFAULT)
+export const CHECK_REG_LIST_E2BIG: i32 = 110;    // KVM_GET_REG_LIST: n is smaller than the register count (written back)
+export const CHECK_REG_LIST_FAULT: i32 = 111;    // KVM_GET_REG_LIST: the caller's reg[] cannot hold every id
 
 export let failedCheck: i32 = CHECK_NONE;
 

@@ -1,0 +1,103 @@
+// Sections: the unit a snapshot file and a migration's state message are made
+// of (QEMU's vmstate sections, Firecracker's snapshot parts). Each is named,
+// versioned and carries the CRC-32 of its payload, so a reader refuses a
+// truncated or damaged one naming which, before anything is applied.
+//
+// One encoded section, little endian:
+//   u16 name length | name (UTF-8) | u32 version | u64 payload length | u32 crc32(payload) | payload
+
+import { crc32 } from "./crc32.js";
+
+export interface Section {
+  name: string;
+  version: number;
+  payload: Uint8Array;
+}
+
+/** A section (or the container around it, "header") that is malformed, damaged or not what the reader expects. */
+export class SectionError extends Error {
+  constructor(readonly section: string, detail: string) {
+    super(`section "${section}": ${detail}`);
+    this.name = "SectionError";
+  }
+}
+
+const FIXED = 2 + 4 + 8 + 4;
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Bytes of one encoded section. */
+export function sectionBytes(s: Section): number {
+  return FIXED + utf8.encode(s.name).length + s.payload.length;
+}
+
+/** Encodes sections one after another. */
+export function encodeSections(sections: readonly Section[]): Uint8Array {
+  const names = sections.map((s) => utf8.encode(s.name));
+  const total = sections.reduce((n, s, i) => n + FIXED + names[i].length + s.payload.length, 0);
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  let at = 0;
+  sections.forEach((s, i) => {
+    if (names[i].length === 0 || names[i].length > 0xffff) throw new RangeError(`section name "${s.name}"`);
+    if (!Number.isInteger(s.version) || s.version < 0 || s.version > 0xffffffff) throw new RangeError(`section "${s.name}" version ${s.version}`);
+    dv.setUint16(at, names[i].length, true);
+    out.set(names[i], at + 2);
+    at += 2 + names[i].length;
+    dv.setUint32(at, s.version, true);
+    dv.setBigUint64(at + 4, BigInt(s.payload.length), true);
+    dv.setUint32(at + 12, crc32(s.payload), true);
+    out.set(s.payload, at + 16);
+    at += 16 + s.payload.length;
+  });
+  return out;
+}
+
+/**
+ * Decodes what encodeSections wrote, checking every length and checksum;
+ * `where` names the container in errors about its framing. The payloads are
+ * views into `bytes`.
+ */
+export function decodeSections(bytes: Uint8Array, where = "header"): Section[] {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Section[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const seen = out.length === 0 ? where : `${where} after "${out[out.length - 1].name}"`;
+    if (bytes.length - at < 2) throw new SectionError(seen, "truncated: a section name length is cut off");
+    const nameLen = dv.getUint16(at, true);
+    if (nameLen === 0) throw new SectionError(seen, "a section with an empty name");
+    if (bytes.length - at < FIXED + nameLen) throw new SectionError(seen, "truncated: a section header is cut off");
+    let name: string;
+    try {
+      name = fromUtf8.decode(bytes.subarray(at + 2, at + 2 + nameLen));
+    } catch {
+      throw new SectionError(seen, "a section name is not UTF-8");
+    }
+    at += 2 + nameLen;
+    const version = dv.getUint32(at, true);
+    const length = dv.getBigUint64(at + 4, true);
+    const sum = dv.getUint32(at + 12, true);
+    at += 16;
+    if (length > BigInt(bytes.length - at)) {
+      throw new SectionError(name, `truncated: ${length} payload bytes declared, ${bytes.length - at} present`);
+    }
+    const payload = bytes.subarray(at, at + Number(length));
+    if (crc32(payload) !== sum) throw new SectionError(name, "checksum mismatch: the payload is damaged");
+    out.push({ name, version, payload });
+    at += payload.length;
+  }
+  return out;
+}
+
+/**
+ * The one section named `name` of a decoded list, checked for its version:
+ * missing, duplicated or of another version is refused naming it.
+ */
+export function takeSection(sections: readonly Section[], name: string, version: number): Section {
+  const found = sections.filter((s) => s.name === name);
+  if (found.length === 0) throw new SectionError(name, "missing");
+  if (found.length > 1) throw new SectionError(name, `present ${found.length} times`);
+  if (found[0].version !== version) throw new SectionError(name, `version ${found[0].version}, this reader knows ${version}`);
+  return found[0];
+}
