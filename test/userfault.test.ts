@@ -13,6 +13,8 @@ import { openKvm, code, MiB } from "./helpers.js";
 import { Program, REG } from "./cpu/asm.js";
 import * as A from "./cpu/asm.js";
 import { Rng } from "./rng.js";
+import { readFileSync } from "node:fs";
+import { Machine } from "../src/index.js";
 
 const PAGE = 4096n;
 const RAM = 0x80000000n;
@@ -197,6 +199,16 @@ describe("a guest touching a missing page", () => {
     expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
     expect(vcpu.getReg(t2)).toBe(0x1122334455667788n);
     expect(kvm.core.debugCheckInvariants(vm.fd)).toBeTruthy();
+  });
+
+  it("an instruction fetch from a missing page: the same exit at the page's gpa; placed, the instruction runs", () => {
+    vcpu.pc = RAM + 0x20000n;
+    const exit = vcpu.run();
+    expect([exit.errno, exit.reason, vcpu.kvmRun.memoryFault.gpa, vcpu.pc]).toEqual([14, KVM_EXIT.MEMORY_FAULT, RAM + 0x20000n, RAM + 0x20000n]);
+    const code = new Uint8Array(4096);
+    new DataView(code.buffer).setUint32(0, A.ecall(), true);
+    kvm.memory.placePages(hva + 0x20000n, code);
+    expect(vcpu.run().reason).toBe(KVM_EXIT.RISCV_SBI);
   });
 
   it("a store: the same exit; after placeZeroPages the store completes into a private frame, the rest of the page zero", () => {
@@ -414,4 +426,38 @@ describe("randomized: register / unregister / place / zero / munmap / mmap / hos
       }
     });
   }
+});
+
+describe("a machine restored over missing memory (Machine.restore { memory: \"missing\" }, as a post-copy destination)", () => {
+  it("memtest moved mid-way with no RAM sent runs to the same end, each page placed from the source's switch-over RAM when a memory-fault exit names it", async () => {
+    const image = new Uint8Array(readFileSync(new URL("../guests/memtest/memtest.bin", import.meta.url)));
+    const src = await Machine.create({ kvm: await openKvm(), memSize: 8n << 20n });
+    src.load(image, 512 * 1024);
+    expect(src.run({ maxInstructions: 3_000_000n }).stop).toBe("limit");
+    const state = src.saveState();
+    const ram = src.memoryRegions().map((r) => ({ ...r, bytes: src.kvm.memory.read(r.hva, Number(r.size)) }));
+    const dst = await Machine.restore(state, { kvm: await openKvm(), memory: "missing" });
+    const regions = dst.memoryRegions();
+    for (const r of regions) expect([dst.kvm.memory.isMissing(r.hva), dst.kvm.memory.isMissing(r.hva + r.size - PAGE)]).toEqual([true, true]);
+    let faults = 0, ran = 0n, r;
+    for (;;) {
+      r = dst.run({ maxInstructions: 20_000_000n });
+      ran += r.instructions;
+      if (r.stop !== "memory-fault" && (r.stop !== "limit" || ran > 200_000_000n)) break;
+      if (r.stop === "limit") continue;
+      faults++;
+      const gpa = dst.vcpus[r.hart].kvmRun.memoryFault.gpa;
+      const d = regions.find((x) => x.asId === 0 && gpa >= x.gpa && gpa < x.gpa + x.size)!;
+      const s0 = ram.find((x) => x.asId === 0 && x.slot === d.slot)!;
+      const off = Number(gpa - d.gpa);
+      expect(dst.kvm.memory.placePages(d.hva + BigInt(off), s0.bytes.subarray(off, off + 4096))).toBe(4096);
+    }
+    const end = src.run({ maxInstructions: 200_000_000n });
+    expect([r.stop, r.reason]).toEqual([end.stop, end.reason]);
+    expect([end.stop, end.reason]).toEqual(["shutdown", 0]);
+    expect(dst.output).toMatch(/^memtest ok checksum=0x[0-9a-f]{16}\n$/);
+    expect(dst.output).toBe(src.output);
+    expect(faults).toBeGreaterThan(0);
+    expect(faults).toBeLessThanOrEqual(2048); // at most once per page of the 8 MiB
+  });
 });
