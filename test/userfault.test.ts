@@ -431,9 +431,10 @@ describe("randomized: register / unregister / place / zero / munmap / mmap / hos
 describe("a machine restored over missing memory (Machine.restore { memory: \"missing\" }, as a post-copy destination)", () => {
   it("memtest moved mid-way with no RAM sent runs to the same end, each page placed from the source's switch-over RAM when a memory-fault exit names it", async () => {
     const image = new Uint8Array(readFileSync(new URL("../guests/memtest/memtest.bin", import.meta.url)));
-    const src = await Machine.create({ kvm: await openKvm(), memSize: 8n << 20n });
+    // KVM_RUN turns of 10,000 instructions, so the source stops mid-way through memtest's write pass.
+    const src = await Machine.create({ kvm: await openKvm(), memSize: 8n << 20n, turn: 10_000 });
     src.load(image, 512 * 1024);
-    expect(src.run({ maxInstructions: 3_000_000n }).stop).toBe("limit");
+    expect(src.run({ maxInstructions: 1_000_000n }).stop).toBe("limit");
     const state = src.saveState();
     const ram = src.memoryRegions().map((r) => ({ ...r, bytes: src.kvm.memory.read(r.hva, Number(r.size)) }));
     const dst = await Machine.restore(state, { kvm: await openKvm(), memory: "missing" });
@@ -457,7 +458,7 @@ describe("a machine restored over missing memory (Machine.restore { memory: \"mi
     expect([end.stop, end.reason]).toEqual(["shutdown", 0]);
     expect(dst.output).toMatch(/^memtest ok checksum=0x[0-9a-f]{16}\n$/);
     expect(dst.output).toBe(src.output);
-    expect(faults).toBeGreaterThan(0);
+    expect(faults).toBeGreaterThan(64); // most of memtest's 128 pages and its code and stack
     expect(faults).toBeLessThanOrEqual(2048); // at most once per page of the 8 MiB
   });
 });
