@@ -21,6 +21,7 @@ const GUEST_CODE = [
   "test/edges.test.ts",
   "test/kvm-run-failures.test.ts",
   "test/pre-fault-memory.test.ts",
+  "test/userfault.test.ts",
   "test/linux-boot.test.ts",
   "test/kvm-interrupt.test.ts",
   "test/linux-ttys0.test.ts",

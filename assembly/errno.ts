@@ -120,6 +120,14 @@ export const CHECK_GPC_OWN_INVALIDATION: i32 = 92; // pfn cache refresh inside a
 
 export const CHECK_RUN_VM_CLOSED: i32 = 98;      // KVM_RUN: the VM was closed by host code during the run
 export const CHECK_NOMEM: i32 = 99;              // core metadata other than a slot's could not be allocated
+// Host memory's userfaultfd MISSING mode (hostmm/userfaultfd.ts): 100-109.
+export const CHECK_UFFD_RANGE: i32 = 100;        // validate_range: start or len not page aligned, len 0, or not below TASK_SIZE (EINVAL)
+export const CHECK_UFFD_NO_VMA: i32 = 101;       // UFFDIO_(UN)REGISTER: no mapping overlaps the range (EINVAL)
+export const CHECK_UFFD_VMA_KIND: i32 = 102;     // UFFDIO_(UN)REGISTER: a mapping in the range cannot userfault (a file's: guest_memfd) (EINVAL)
+export const CHECK_UFFD_DST: i32 = 103;          // UFFDIO_COPY / ZEROPAGE: dst range not inside one registered mapping (ENOENT)
+export const CHECK_UFFD_EXISTS: i32 = 104;       // UFFDIO_COPY / ZEROPAGE: the page is already present (EEXIST)
+export const CHECK_UFFD_NOMEM: i32 = 105;        // UFFDIO_COPY / ZEROPAGE: no frame or page table left for the page (ENOMEM)
+export const CHECK_UFFD_MISSING: i32 = 106;      // access to a missing page of a MISSING-registered range (EFAULT)
 export const CHECK_REG_LIST_E2BIG: i32 = 110;    // KVM_GET_REG_LIST: n is smaller than the register count (written back)
 export const CHECK_REG_LIST_FAULT: i32 = 111;    // KVM_GET_REG_LIST: the caller's reg[] cannot hold every id
 

@@ -8,6 +8,7 @@ import { kzalloc, kfree, allocatedBytes, liveAllocations, setMemoryMaximum } fro
 import { framesInUse } from "./hostmm/frames";
 import * as threads from "./threads";
 import * as mm from "./hostmm/mm";
+import * as uffd from "./hostmm/userfaultfd";
 import { configure as kvmConfigure } from "./kvm/config";
 import { ioctl as kvmIoctl, closeFd as kvmCloseFd, openKvm as kvmOpen, kvmCreateVm, vmFromFd, vcpuFromFd, vmHold, vmRelease } from "./kvm/ioctl";
 import { Vm, vmOf, activeSet, inactiveSet, vcpuOf, vcpuGfnToHva, gfnToHvaMemslot } from "./kvm/kvm_host";
@@ -81,6 +82,15 @@ export function mprotect(addr: u64, len: u64, prot: u32): i32 { errno.clearFaile
 export function mappingCount(): i32 { return mm.mappingCount(); }
 export function mappingAt(i: i32, out: usize): void { mm.mappingAt(i, out); }
 export function hvaResident(hva: u64): bool { return mm.hvaResident(hva); }
+
+// userfaultfd's MISSING mode over the host memory (hostmm/userfaultfd.ts)
+export function uffdRegister(hva: u64, len: u64): i32 { errno.clearFailedCheck(); return uffd.registerMissing(hva, len); }
+export function uffdUnregister(hva: u64, len: u64): i32 { errno.clearFailedCheck(); return uffd.unregisterMissing(hva, len); }
+/** UFFDIO_COPY of the first n bytes of ioBuf() (n <= IO_BUF_SIZE) into [hva, hva + len): bytes placed or -errno. */
+export function uffdCopy(hva: u64, len: u64, n: u32): i64 { errno.clearFailedCheck(); return uffd.copyPages(hva, len, ioBuf(), n); }
+/** UFFDIO_ZEROPAGE: bytes placed or -errno. */
+export function uffdZeroPage(hva: u64, len: u64): i64 { errno.clearFailedCheck(); return uffd.zeroPages(hva, len); }
+export function hvaMissing(hva: u64): bool { return uffd.hvaMissing(hva); }
 
 /** Host-side copy between hva and ioBuf() (write: ioBuf() -> hva). 0 or -errno. */
 export function hostAccess(hva: u64, len: u32, write: bool): i32 {

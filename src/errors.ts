@@ -118,6 +118,13 @@ export const CHECK_MESSAGES: { readonly [K in Exclude<CheckCode, typeof CHECK.NO
   [CHECK.REG_LIST_E2BIG]: (c) => `kvm_reg_list.n${c.n === undefined ? "" : ` ${c.n}`} is smaller than the vCPU's register count (written back to n)`,
   [CHECK.REG_LIST_FAULT]: () => `kvm_reg_list.reg[] (the caller's bytes after n) cannot hold every register id`,
   [CHECK.GPC_OWN_INVALIDATION]: () => `the pfn cache was refreshed from inside an MMU-notifier invalidation this thread is running (a reader hook): the refresh waits for invalidations to end, and this one cannot end first`,
+  [CHECK.UFFD_RANGE]: (c) => `hva ${h(c.hva)} / length ${h(c.length)} is not page aligned, empty, or not inside the user address space`,
+  [CHECK.UFFD_NO_VMA]: (c) => `no mapping overlaps hva ${h(c.hva)} + ${h(c.length)}`,
+  [CHECK.UFFD_VMA_KIND]: (c) => `a mapping in hva ${h(c.hva)} + ${h(c.length)} cannot take missing-page faults (only anonymous memory can; a guest_memfd mapping cannot)`,
+  [CHECK.UFFD_DST]: (c) => `hva ${h(c.hva)} + ${h(c.length)} does not lie inside one mapping registered for missing pages`,
+  [CHECK.UFFD_EXISTS]: (c) => `the page at hva ${h(c.hva)} is already present`,
+  [CHECK.UFFD_NOMEM]: (c) => `no page frame left to place the page at hva ${h(c.hva)}`,
+  [CHECK.UFFD_MISSING]: (c) => `${c.gpa !== undefined ? `gpa ${h(c.gpa)}` : `hva ${h(c.hva)}`} is a missing page (registered for missing pages and not placed yet)`,
 };
 
 export class KvmError extends Error {

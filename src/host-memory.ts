@@ -2,16 +2,20 @@
 // mmap reserves a page-aligned range and returns its hva; pages get frames only
 // when first written (reads map the shared zero page), so a 16 GiB mapping
 // costs nothing until touched. munmap / mprotect work on any page-aligned
-// sub-range and send MMU-notifier invalidations into every VM.
+// sub-range and send MMU-notifier invalidations into every VM. A range can be
+// registered for missing pages (userfaultfd's MISSING mode, below).
 
 import { type CoreExports, bytesAt, viewAt } from "./core.js";
-import { MMAN, MAPPING } from "./abi.gen.js";
-import { throwIfFailed } from "./errors.js";
+import { MMAN, MAPPING, PAGE as PAGE_ABI } from "./abi.gen.js";
+import { throwIfFailed, KvmError, CHECK } from "./errors.js";
 import { type U64, toU64, fromLe, toLe } from "./u64.js";
 
 export const { PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED } = MMAN;
 
 export type Hva = bigint;
+
+const PAGE = BigInt(PAGE_ABI.PAGE_SIZE);
+const PAGE_MASK = PAGE - 1n;
 
 export interface MmapOptions {
   /** PROT_* bits or a string like "rw", "r", "" (default "rw"). */
@@ -63,14 +67,14 @@ export class HostMemory {
     throwIfFailed(this.core, this.core.mprotect(toU64(hva, "hva"), toU64(length, "length"), parseProt(prot)), "mprotect");
   }
 
-  /** Reads len bytes at hva (EFAULT if any page has no readable mapping). */
+  /** Reads len bytes at hva (EFAULT if any page has no readable mapping or is missing). */
   read(hva: U64, len: number): Uint8Array {
     const out = new Uint8Array(len);
     let at = toU64(hva, "hva");
     const chunk = this.core.ioBufferSize();
     for (let done = 0; done < len;) {
       const n = Math.min(chunk, len - done);
-      throwIfFailed(this.core, this.core.hostAccess(at, n, false), "read", { hva: at });
+      this.throwIfAccessFailed(this.core.hostAccess(at, n, false), "read", at, n);
       out.set(bytesAt(this.core, this.core.ioBuffer(), n), done);
       done += n;
       at += BigInt(n);
@@ -78,18 +82,114 @@ export class HostMemory {
     return out;
   }
 
-  /** Writes bytes at hva (EFAULT if any page has no writable mapping). */
+  /** Writes bytes at hva (EFAULT if any page has no writable mapping or is missing). */
   write(hva: U64, bytes: Uint8Array): void {
     let at = toU64(hva, "hva");
     const chunk = this.core.ioBufferSize();
     for (let done = 0; done < bytes.length;) {
       const n = Math.min(chunk, bytes.length - done);
       bytesAt(this.core, this.core.ioBuffer(), n).set(bytes.subarray(done, done + n));
-      throwIfFailed(this.core, this.core.hostAccess(at, n, true), "write", { hva: at });
+      this.throwIfAccessFailed(this.core.hostAccess(at, n, true), "write", at, n);
       done += n;
       at += BigInt(n);
     }
   }
+
+  /** A failed host access of [at, at + n): a missing page is named by its own hva. */
+  private throwIfAccessFailed(r: number, what: string, at: bigint, n: number): void {
+    if (r >= 0) return;
+    const check = this.core.lastFailedCheck();
+    let hva = at;
+    if (check === CHECK.UFFD_MISSING) {
+      for (let p = at & ~PAGE_MASK; p < at + BigInt(n); p += PAGE) if (this.isMissing(p)) { hva = p; break; }
+    }
+    throw new KvmError(-r, check, { hva }, what);
+  }
+
+  // ---- userfaultfd's MISSING mode (assembly/hostmm/userfaultfd.ts) ----
+  // The host memory has one userfaultfd, as a post-copy destination's VMM
+  // holds: a registered range's pages with no frame are missing until placed.
+  // Any access to a missing page fails instead of reading zeros or taking a
+  // fresh frame: a guest's in KVM_RUN ends with EFAULT and a
+  // KVM_EXIT_MEMORY_FAULT naming the page's gpa; host reads and writes
+  // (read/write here, Vm.readGuest/writeGuest, pfn caches) fail with EFAULT.
+
+  /**
+   * UFFDIO_REGISTER with UFFDIO_REGISTER_MODE_MISSING over [hva, hva + length):
+   * page aligned, not empty; every mapping overlapping it must be anonymous
+   * (private or shared; a guest_memfd mapping is EINVAL) and at least one must
+   * overlap (holes between mappings are allowed, as in Linux). Pages already
+   * present (written, or read as the zero page) stay present. The registration
+   * belongs to the mappings: mprotect keeps it, munmap and a MAP_FIXED mmap
+   * over it drop it. Registering twice is a no-op.
+   */
+  registerMissing(hva: U64, length: U64): void {
+    const h = toU64(hva, "hva"), len = toU64(length, "length");
+    throwIfFailed(this.core, this.core.uffdRegister(h, len), "registerMissing", { hva: h, length: len });
+  }
+
+  /**
+   * UFFDIO_UNREGISTER: the range's holes become ordinary demand-zero pages
+   * again. The same checks as registerMissing; unregistered mappings in the
+   * range are left alone.
+   */
+  unregisterMissing(hva: U64, length: U64): void {
+    const h = toU64(hva, "hva"), len = toU64(length, "length");
+    throwIfFailed(this.core, this.core.uffdUnregister(h, len), "unregisterMissing", { hva: h, length: len });
+  }
+
+  /**
+   * UFFDIO_COPY: installs bytes (a whole number of pages) at hva, page by page,
+   * each page atomically with respect to vCPUs on other threads (one that
+   * retries its fault finds the whole page). hva must be page aligned
+   * (EINVAL) and [hva, hva + bytes.length) lie inside one registered mapping
+   * (ENOENT). A page already present is EEXIST, a frame that cannot be had
+   * ENOMEM; the page that fails is left as it was.
+   *
+   * As Linux, the copy stops at the first page that fails and keeps the pages
+   * before it: the return value is the bytes placed (uffdio_copy.copy).
+   * bytes.length means all; fewer is Linux's EAGAIN with a partial count (the
+   * page at hva + result failed: placing from there again reports why). When
+   * the first page fails, nothing was placed and the error is thrown.
+   */
+  placePages(hva: U64, bytes: Uint8Array): number {
+    return this.place(toU64(hva, "hva"), BigInt(bytes.length), bytes, "placePages");
+  }
+
+  /**
+   * UFFDIO_ZEROPAGE: maps the zero page read-only at each page of
+   * [hva, hva + length) (a later write takes a private frame; a shared
+   * mapping gets a zeroed frame at once, as shmem does). Checks and the
+   * partial result as placePages: returns the bytes placed.
+   */
+  placeZeroPages(hva: U64, length: U64): number {
+    return this.place(toU64(hva, "hva"), toU64(length, "length"), undefined, "placeZeroPages");
+  }
+
+  /** Whether the page at hva is missing: in a registered range and not present. */
+  isMissing(hva: U64): boolean {
+    return this.core.hvaMissing(toU64(hva, "hva")) !== 0;
+  }
+
+  private place(hva: bigint, len: bigint, bytes: Uint8Array | undefined, what: string): number {
+    const core = this.core;
+    const chunk = BigInt(core.ioBufferSize());
+    let placed = 0n;
+    do {
+      // Each call checks the rest of the range whole, then places up to a chunk of it.
+      const n = bytes ? (len - placed < chunk ? len - placed : chunk) : len;
+      if (bytes) bytesAt(core, core.ioBuffer(), Number(n)).set(bytes.subarray(Number(placed), Number(placed + n)));
+      const r = BigInt(bytes ? core.uffdCopy(hva + placed, len - placed, Number(n)) : core.uffdZeroPage(hva, len));
+      if (r < 0n) {
+        if (placed > 0n) return Number(placed); // Linux: EAGAIN, with the count so far
+        throwIfFailed(core, r, what, { hva, length: len });
+      }
+      placed += r;
+      if (r < n) break; // the page after these failed
+    } while (placed < len);
+    return Number(placed);
+  }
+
 
   /** Little-endian load of 1, 2, 4 or 8 bytes. */
   peek(hva: U64, size: 1 | 2 | 4 | 8 = 4): bigint {

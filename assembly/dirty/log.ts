@@ -8,6 +8,7 @@ import { slotOf, KVM_USER_MEM_SLOTS } from "../memslots/slot";
 import { bitmapWords, scratchOf, summaryOf } from "./bitmap";
 import { writeProtectBitmap } from "../mmu/mmu";
 import { hvaToLinear, copyUser, hvaResident, hvaProt, userRangeWritable, privateFrame, privateRun, PROT_WRITE } from "../hostmm/mm";
+import { hvaMissing } from "../hostmm/userfaultfd";
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "../kvm/set_memslot";
 import { ioctlBuf, PAGE_SIZE, PAGE_MASK } from "../layout";
 import { dirtyAtomicOff, DIRTY_LEVER_GET, DIRTY_LEVER_CLEAR } from "../debug/dirty_levers";
@@ -88,7 +89,8 @@ function copyBitmapToUser(dst: u64, src: usize, sum: usize, bytes: usize): bool 
     const seg = min<usize>(bytes - done, <usize>(<u64>PAGE_SIZE - (at & PAGE_MASK)));
     const prot = hvaProt(at);
     if (prot < 0 || (<u32>prot & PROT_WRITE) == 0) return false;
-    if (!(hvaResident(at) == false && !summaryAny(sum, done >> 3, (done + seg + 7) >> 3, src))) {
+    // A missing page (userfaultfd.ts) is never skipped: the copy faults on it, as copy_to_user would.
+    if (!(hvaResident(at) == false && !summaryAny(sum, done >> 3, (done + seg + 7) >> 3, src) && !hvaMissing(at))) {
       const lin = hvaToLinear(at, true);
       if (lin == 0) return false;
       memory.copy(lin, src + done, seg);

@@ -1,14 +1,15 @@
 // The host page table and its faults (the kernel's mm/memory.c): a three-level
 // table from host virtual page to frame, filled on demand. A page gets a frame
 // on its first write (a read maps the shared zero page), like anonymous memory;
-// a file VMA's page comes from the file. Everything here runs under the
+// a file VMA's page comes from the file, and a page of a range registered for
+// missing pages (userfaultfd.ts) faults until placed. Everything here runs under the
 // mmap_lock, which the entry points in mm.ts take.
 
 import { PAGE_SIZE, PAGE_SHIFT, PAGE_MASK, ZERO_PAGE } from "../layout";
 import { allocFrame, freeFrame } from "./frames";
 import { kzalloc } from "../kalloc";
 import { P } from "../threads";
-import { fail, EFAULT, ENOMEM, CHECK_MMAP_NOMEM, CHECK_HVA_FAULT } from "../errno";
+import { fail, EFAULT, ENOMEM, CHECK_MMAP_NOMEM, CHECK_HVA_FAULT, CHECK_UFFD_MISSING } from "../errno";
 import { mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, fileUserFault } from "./ops";
 import { Vma, vmaAt, findVma, PROT_NONE, PROT_WRITE } from "./vma";
 
@@ -72,6 +73,10 @@ export function hvaToLinearLocked(hva: u64, write: bool): usize {
   if (prot == PROT_NONE || (write && (prot & PROT_WRITE) == 0)) { fail(CHECK_HVA_FAULT, EFAULT); return 0; }
   const vpn = hva >> PAGE_SHIFT;
   const off = <usize>(hva & PAGE_MASK);
+  // A missing page (handle_userfault for VM_UFFD_MISSING, do_anonymous_page's
+  // first test): no zero page on a read, no frame on a write; the access fails
+  // until the VMM places the page (userfaultfd.ts).
+  if (vmaAt(i).uffd != 0 && pteMissing(vpn)) { fail(CHECK_UFFD_MISSING, EFAULT); return 0; }
   const p = ptePtr(vpn, true);
   if (p == 0) {
     if (write || vmaAt(i).file != 0) { fail(CHECK_MMAP_NOMEM, ENOMEM); return 0; }
@@ -106,6 +111,12 @@ function fileFault(v: Vma, hva: u64, pte: usize): usize {
   if (frame == 0) return 0;
   store<u32>(pte, <u32>frame | PTE_FILE | PTE_PRESENT);
   return frame + <usize>(hva & PAGE_MASK);
+}
+
+/** No pte is present for hvpn (pte_none): in a VM_UFFD_MISSING VMA, the page is missing. */
+export function pteMissing(hvpn: u64): bool {
+  const p = ptePtr(hvpn, false);
+  return p == 0 || (load<u32>(p) & PTE_PRESENT) == 0;
 }
 
 /** Whether a page frame is present at hva (for tests of demand paging). */

@@ -16,6 +16,8 @@ export const PROT_EXEC: u32 = 4;
 export const MAP_SHARED: u32 = 0x01;
 export const MAP_PRIVATE: u32 = 0x02;
 export const MAP_FIXED: u32 = 0x10;
+/** vm_flags' VM_UFFD_MISSING (userfaultfd.ts): a page of the VMA with no pte is missing, not demand-zero. */
+export const VM_UFFD_MISSING: u32 = 0x200;
 
 // Where top-down placement of non-fixed mappings starts: P.mmapBase (threads.ts's
 // MMAP_BASE at start).
@@ -28,6 +30,8 @@ export const MAP_FIXED: u32 = 0x10;
   /** A file-backed VMA (guest_memfd, splitFileVma here, pgtable.ts's fileFault): the file and its page index at start. */
   pgoff: u64;
   file: usize;
+  /** VM_UFFD_MISSING or 0: registered with the host memory's userfaultfd (userfaultfd.ts). Splits keep it. */
+  uffd: u32;
 }
 const VMA_BYTES: usize = offsetof<Vma>();
 
@@ -83,6 +87,7 @@ export function insertVmaAt(i: i32, start: u64, end: u64, prot: u32, flags: u32)
   v.flags = flags;
   v.pgoff = 0;
   v.file = 0;
+  v.uffd = 0;
   P.vmaCount++;
 }
 
@@ -102,6 +107,7 @@ export function splitAt(addr: u64): void {
   const end = v.end;
   v.end = addr;
   insertVmaAt(i + 1, addr, end, v.prot, v.flags);
+  vmaAt(i + 1).uffd = v.uffd;
   if (v.file != 0) splitFileVma(v, vmaAt(i + 1));
 }
 
@@ -140,10 +146,13 @@ export function mappingAt(i: i32, out: usize): void {
   store<u32>(out + MAPPING_FLAGS, v.flags);
 }
 
-/** Whether one VMA with PROT_WRITE covers all of [addr, addr + len) (a fast path for bulk copies). */
+/**
+ * Whether one VMA with PROT_WRITE covers all of [addr, addr + len) (a fast path
+ * for bulk copies): not a file's, not one with missing pages (whose holes fault).
+ */
 export function userRangeWritable(addr: u64, len: u64): bool {
   const i = findVma(addr);
   if (i < 0) return false;
   const v = vmaAt(i);
-  return (v.prot & PROT_WRITE) != 0 && len <= v.end - addr && v.file == 0;
+  return (v.prot & PROT_WRITE) != 0 && len <= v.end - addr && v.file == 0 && v.uffd == 0;
 }

@@ -8,7 +8,8 @@ import { mmapLock, mmapUnlock } from "../hostmm/mmap_lock";
 import { hvaToLinear } from "../hostmm/mm";
 import { markPageDirtyInSlot } from "../dirty/mark";
 import { PAGE_SHIFT, PAGE_SIZE, PAGE_MASK } from "../layout";
-import { fail, EFAULT, CHECK_GUEST_NO_SLOT, CHECK_GUEST_INVALID_SLOT, CHECK_GUEST_READONLY, CHECK_HVA_FAULT } from "../errno";
+import { fail, failedCheck, EFAULT, CHECK_GUEST_NO_SLOT, CHECK_GUEST_INVALID_SLOT, CHECK_GUEST_READONLY, CHECK_HVA_FAULT,
+  CHECK_UFFD_MISSING } from "../errno";
 
 /** The linear address for guest page access, or 0 with EFAULT and the reason recorded. */
 function guestPageLinear(vm: Vm, asId: u32, gpa: u64, write: bool): usize {
@@ -21,7 +22,8 @@ function guestPageLinear(vm: Vm, asId: u32, gpa: u64, write: bool): usize {
     return 0;
   }
   const lin = hvaToLinear(hva + (gpa & PAGE_MASK), write);
-  if (lin == 0) { fail(CHECK_HVA_FAULT, EFAULT); return 0; }
+  // A missing page keeps its own check (the VMM asks for that page); any other failure is the hva's.
+  if (lin == 0) { if (failedCheck != CHECK_UFFD_MISSING) fail(CHECK_HVA_FAULT, EFAULT); return 0; }
   if (write) markPageDirtyInSlot(vm, slot, gfn);
   return lin;
 }
