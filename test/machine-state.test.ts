@@ -448,15 +448,34 @@ describe("Machine.restore refuses without touching the target Kvm", () => {
     expect(String(err)).toMatch(/EINVAL: KVM_SET_ONE_REG/);
   });
 
-  it("memory: \"missing\" needs kvm.memory's missing mode; without it, the error says so and nothing is created", async () => {
+  it("memory: \"missing\" registers the new RAM MISSING before any vCPU exists", async () => {
     const { state } = await sampleSections(1);
     const kvm = await openKvm();
-    if (typeof (kvm.memory as unknown as { registerMissing?: unknown }).registerMissing === "function") {
-      const m = await Machine.restore(state, { kvm, memory: "missing" });
-      expect((kvm.memory as unknown as { isMissing(hva: bigint): boolean }).isMissing(m.ramHva)).toBe(true);
-    } else {
-      const err = await untouched(kvm, () => Machine.restore(state, { kvm, memory: "missing" }));
-      expect(String(err)).toMatch(/missing mode not available/);
-    }
+    const m = await Machine.restore(state, { kvm, memory: "missing" });
+    expect(kvm.memory.isMissing(m.ramHva)).toBe(true);
+  });
+
+  it("adopt: a slot's memory the caller filled is taken over, not copied; a refused restore leaves it to the caller", async () => {
+    const src = await Machine.create({ kvm: await openKvm(), memSize: 8n << 20n });
+    src.load(image("memtest"), 512 * 1024);
+    expect(src.run({ maxInstructions: 3_000_000n }).stop).toBe("limit");
+    const state = src.saveState();
+    const kvm = await openKvm();
+    const [ram] = src.memoryRegions();
+    const filled = kvm.memory.mmap(ram.size);
+    kvm.memory.write(filled, src.kvm.memory.read(ram.hva, Number(ram.size)));
+    const asked: number[] = [];
+    const adopt = (slot: { slot: number; size: bigint }) => { asked.push(slot.slot); return slot.size === ram.size ? filled : null; };
+    // Refused late (the target rejects a timer frequency): the filled mapping is still the caller's, untouched.
+    const bad = structuredClone(state);
+    bad.vcpus[0].regs.find((r) => r.id === REG_TIMER_FREQUENCY)!.value += 1n;
+    await expect(Machine.restore(bad, { kvm, adopt })).rejects.toThrow(/EINVAL/);
+    expect(kvm.memory.mappings().some((m) => m.start === filled)).toBe(true);
+    const frames = kvm.memory.framesInUse;
+    const dst = await Machine.restore(state, { kvm, adopt });
+    expect(asked).toEqual([0, 0]);
+    expect(dst.ramHva).toBe(filled);
+    expect(kvm.memory.framesInUse - frames).toBeLessThan(8); // no second copy of the RAM
+    expectSameFuture(src, dst, 2_000_000n);
   });
 });

@@ -256,7 +256,8 @@ export interface BuiltVm { vm: Vm; vcpus: Vcpu[]; ramHva: bigint; release(): voi
  * were (slots that shared host memory share it again), and the vCPUs with
  * their turn budget. On failure the VM is closed and the memory unmapped again.
  */
-export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing"): BuiltVm {
+export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing",
+                        adopt?: (slot: { asId: number; slot: number; gpa: bigint; size: bigint }) => bigint | null): BuiltVm {
   const registerMissing = missingMode(kvm);
   if (memory === "missing" && registerMissing === null) throw new Error("missing mode not available");
   const c = s.config;
@@ -277,6 +278,14 @@ export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing"): 
       else ranges.push({ lo: m.hva, hi: m.hva + m.size, at: 0n });
     }
     for (const r of ranges) {
+      // A range that is one slot's alone may be memory the caller filled already (RestoreOptions.adopt).
+      const alone = s.memslots.filter((m) => m.hva >= r.lo && m.hva < r.hi);
+      const given = memory === "zero" && adopt && alone.length === 1 && alone[0].hva === r.lo && alone[0].size === r.hi - r.lo
+        ? adopt({ asId: alone[0].asId, slot: alone[0].slot, gpa: alone[0].gpa, size: alone[0].size }) : null;
+      if (given !== null) {
+        r.at = given; // not in `mapped`: a failed restore leaves it to the caller
+        continue;
+      }
       r.at = kvm.memory.mmap(r.hi - r.lo);
       mapped.push({ at: r.at, length: r.hi - r.lo });
       if (memory === "missing") registerMissing!(r.at, r.hi - r.lo);

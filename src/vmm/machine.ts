@@ -64,6 +64,15 @@ export interface RestoreOptions {
    * destination that places pages as they arrive. Its contents are the caller's job.
    */
   memory?: "zero" | "missing";
+  /**
+   * Host memory the caller already filled, taken over instead of a new
+   * mapping: called for each memslot whose host range it shares with no other
+   * slot, it returns the hva of a private mapping of exactly that slot's size
+   * holding the slot's contents, or null for a new one. Once the restore
+   * succeeds the machine owns the mappings it took (a migration's destination
+   * receives RAM before it has the state and must not copy it in the downtime).
+   */
+  adopt?: (slot: { asId: number; slot: number; gpa: bigint; size: bigint }) => bigint | null;
 }
 
 export interface LinuxBoot {
@@ -197,7 +206,7 @@ export class Machine {
   static async restore(state: MachineState, opts: RestoreOptions = {}): Promise<Machine> {
     checkState(state);
     const kvm = opts.kvm ?? (await Kvm.open());
-    const built = buildVm(kvm, state, opts.memory ?? "zero");
+    const built = buildVm(kvm, state, opts.memory ?? "zero", opts.adopt);
     try {
       const c = state.config;
       const m = new Machine(kvm, built.vm, built.vcpus, built.ramHva, c.memSize, { turn: c.turn, dirtyRing: c.dirtyRing },
