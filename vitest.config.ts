@@ -26,6 +26,7 @@ const GUEST_CODE = [
   "test/riscv-tests.test.ts",
   "test/linux-userland.test.ts",
   "test/kvm-fp-regs.test.ts",
+  "test/machine-state.test.ts",
 ];
 
 // Files that never open the in-process core the test projects choose: the

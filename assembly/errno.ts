@@ -120,6 +120,8 @@ export const CHECK_GPC_OWN_INVALIDATION: i32 = 92; // pfn cache refresh inside a
 
 export const CHECK_RUN_VM_CLOSED: i32 = 98;      // KVM_RUN: the VM was closed by host code during the run
 export const CHECK_NOMEM: i32 = 99;              // core metadata other than a slot's could not be allocated
+export const CHECK_REG_LIST_E2BIG: i32 = 110;    // KVM_GET_REG_LIST: n is smaller than the register count (written back)
+export const CHECK_REG_LIST_FAULT: i32 = 111;    // KVM_GET_REG_LIST: the caller's reg[] cannot hold every id
 
 export let failedCheck: i32 = CHECK_NONE;
 

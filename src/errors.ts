@@ -115,6 +115,8 @@ export const CHECK_MESSAGES: { readonly [K in Exclude<CheckCode, typeof CHECK.NO
   [CHECK.PRE_FAULT_VM]: () => `this VM type does not allow pre-faulting (yet)`,
   [CHECK.PRE_FAULT_MAP]: (c) => `gpa ${h(c.gpa)} could not be mapped (no memslot, unusable backing, or its slot is being updated)`,
   [CHECK.PRE_FAULT_TDP]: () => `the host has no two-dimensional paging (KVM_CAP_PRE_FAULT_MEMORY is 0; config.preFaultMemory)`,
+  [CHECK.REG_LIST_E2BIG]: (c) => `kvm_reg_list.n${c.n === undefined ? "" : ` ${c.n}`} is smaller than the vCPU's register count (written back to n)`,
+  [CHECK.REG_LIST_FAULT]: () => `kvm_reg_list.reg[] (the caller's bytes after n) cannot hold every register id`,
   [CHECK.GPC_OWN_INVALIDATION]: () => `the pfn cache was refreshed from inside an MMU-notifier invalidation this thread is running (a reader hook): the refresh waits for invalidations to end, and this one cannot end first`,
 };
 

@@ -4,7 +4,7 @@
 
 import { type CoreExports } from "./core.js";
 import { throwIfFailed, type CheckContext } from "./errors.js";
-import { ioctlSize } from "./uapi.js";
+import { ioctlCopyOutSize } from "./uapi.js";
 
 export function rawIoctl(core: CoreExports, fd: number, nr: number, arg?: Uint8Array | number | bigint): number {
   if (!Number.isInteger(nr) || nr < 0 || nr > 0xffffffff) throw new RangeError(`ioctl number ${nr} is not a u32`);
@@ -15,7 +15,7 @@ export function rawIoctl(core: CoreExports, fd: number, nr: number, arg?: Uint8A
     bytes.set(len === arg.length ? arg : arg.subarray(0, len));
     const r = core.ioctl(fd, nr >>> 0, len, 0n);
     // The call may have grown memory (detaching the views): fetch them again.
-    if ((nr >>> 30) & 2) arg.set(ioctlBuf(core).bytes.subarray(0, Math.min(len, ioctlSize(nr))));
+    if ((nr >>> 30) & 2) arg.set(ioctlBuf(core).bytes.subarray(0, ioctlCopyOutSize(nr, len)));
     return r;
   }
   let scalar = 0n;

@@ -52,3 +52,22 @@ export const REG_FP_F_FCSR = fpId(KVM_REG_RISCV_FP_F, KVM_REG_SIZE_U32, 32n);
 
 export const ABI_NAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4", "a5",
   "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6"] as const;
+
+/**
+ * The ids KVM_GET_REG_LIST reports for a vCPU of this core, in its order
+ * (assembly/kvm/vcpu_onereg.ts: core, general CSRs, timer, FP_F, FP_D; the
+ * ISA is fixed): what a saved vCPU must hold, checked without a vCPU at hand.
+ * test/machine-state.test.ts holds it equal to the core's answer.
+ */
+export const REG_LIST: readonly bigint[] = [
+  ...Array.from({ length: 33 }, (_, i) => coreReg(i)),
+  ...CSR_NAMES.map(csrReg),
+  REG_TIMER_FREQUENCY, REG_TIMER_TIME, REG_TIMER_COMPARE, REG_TIMER_STATE,
+  ...Array.from({ length: 32 }, (_, i) => fpFReg(i)), REG_FP_F_FCSR,
+  ...Array.from({ length: 32 }, (_, i) => fpDReg(i)), REG_FP_D_FCSR,
+];
+
+/** The bytes KVM_GET/SET_ONE_REG copies for id: KVM_REG_SIZE, 4 for a u32 register, else 8 (wider ones are not offered). */
+export function oneRegBytes(id: bigint | number): 4 | 8 {
+  return ((BigInt(id) >> 52n) & 0xfn) === 2n ? 4 : 8;
+}

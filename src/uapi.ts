@@ -32,6 +32,8 @@ export const KVM_INTERRUPT_UNSET = 0xfffffffe;
 export const KVM_ENABLE_CAP = _IOW(0xa3, 104);
 export const KVM_GET_ONE_REG = _IOW(0xab, 16);
 export const KVM_SET_ONE_REG = _IOW(0xac, 16);
+/** struct kvm_reg_list { __u64 n; __u64 reg[]; }: the ids of KVM_GET/SET_ONE_REG (E2BIG, with n set, when n is too small). */
+export const KVM_GET_REG_LIST = _IOWR(0xb0, 8);
 export const KVM_CLEAR_DIRTY_LOG = _IOWR(0xc0, 24);
 export const KVM_RESET_DIRTY_RINGS = _IO(0xc7);
 export const KVM_GET_STATS_FD = _IO(0xce);
@@ -252,4 +254,13 @@ export const kvm_pre_fault_memory = new StructCodec<KvmPreFaultMemory>("kvm_pre_
 /** The fixed argument size the kernel copies for a pointer ioctl (the _IOC size field). */
 export function ioctlSize(nr: number): number {
   return (nr >>> 16) & 0x3fff;
+}
+
+/**
+ * The bytes of a caller's `len`-byte argument the kernel may write: the fixed
+ * struct, or all of them for a struct ending in an array the kernel fills
+ * (kvm_reg_list's reg[]).
+ */
+export function ioctlCopyOutSize(nr: number, len: number): number {
+  return nr === KVM_GET_REG_LIST ? len : Math.min(len, ioctlSize(nr));
 }

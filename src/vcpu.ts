@@ -4,13 +4,13 @@
 
 import type { Vm } from "./vm.js";
 import { lookupSlot, type Memslot } from "./memslot.js";
-import { KvmError, ERRNO } from "./errors.js";
+import { KvmError, ERRNO, throwIfFailed } from "./errors.js";
 import { LOOKUP, VCPU_STAT } from "./abi.gen.js";
 import { rawIoctl, checkedIoctl } from "./ioctl.js";
 import { KvmRun, EXIT_NAMES } from "./kvm-run.js";
 import { DirtyRing } from "./dirty.js";
-import { KVM_RUN, KVM_INTERRUPT, KVM_INTERRUPT_SET, KVM_INTERRUPT_UNSET, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory, PAGE_SIZE } from "./uapi.js";
-import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME } from "./riscv.js";
+import { KVM_RUN, KVM_INTERRUPT, KVM_INTERRUPT_SET, KVM_INTERRUPT_UNSET, KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_GET_REG_LIST, KVM_PRE_FAULT_MEMORY, kvm_one_reg, kvm_pre_fault_memory, PAGE_SIZE } from "./uapi.js";
+import { REG_PC, REG_MODE, coreReg, csrReg, type CsrName, REG_TIMER_COMPARE, REG_TIMER_TIME, oneRegBytes } from "./riscv.js";
 import { type U64, toU64 } from "./u64.js";
 
 /** What one KVM_RUN ended with. errno is 0 when KVM_RUN returned 0. */
@@ -199,6 +199,24 @@ export class Vcpu {
       kvm_one_reg.encode({ id: toU64(id, "id"), addr }), { id });
   }
 
+  /**
+   * KVM_GET_REG_LIST: every register id KVM_GET/SET_ONE_REG answers for this
+   * vCPU, in the kernel's order. Asked twice, as a VMM does: with n = 0 (E2BIG
+   * tells the count), then with room for them all.
+   */
+  getRegList(): bigint[] {
+    const probe = new Uint8Array(8);
+    const r = rawIoctl(this.core, this.fd, KVM_GET_REG_LIST, probe);
+    if (r !== -ERRNO.E2BIG) throwIfFailed(this.core, r, "KVM_GET_REG_LIST", { n: 0n, ioctl: "KVM_GET_REG_LIST", nr: KVM_GET_REG_LIST });
+    const dv = new DataView(probe.buffer);
+    const n = Number(dv.getBigUint64(0, true));
+    const list = new Uint8Array(8 + 8 * n);
+    const lv = new DataView(list.buffer);
+    lv.setBigUint64(0, BigInt(n), true);
+    checkedIoctl(this.core, this.fd, KVM_GET_REG_LIST, "KVM_GET_REG_LIST", list, { n: BigInt(n) });
+    return Array.from({ length: Number(lv.getBigUint64(0, true)) }, (_, i) => lv.getBigUint64(8 + 8 * i, true));
+  }
+
   getRegs(): Regs {
     const x = [0n];
     for (let i = 1; i < 32; i++) x.push(this.getOneReg(coreReg(i)));
@@ -232,8 +250,3 @@ export class Vcpu {
   }
 }
 
-
-/** The bytes KVM_GET/SET_ONE_REG copies for id: KVM_REG_SIZE, 4 for a u32 register, else 8 (wider ones are not offered). */
-function oneRegBytes(id: U64): 4 | 8 {
-  return ((BigInt(id) >> 52n) & 0xfn) === 2n ? 4 : 8;
-}

@@ -19,6 +19,7 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from "./set_memslot";
 import { maxNrAddressSpaces, vmTypes, typeHasPrivateMem, memoryAttributesCompiled } from "./config";
 import { inHook } from "../debug/hooks";
 import { kvmRun, oneReg, vcpuPut } from "./vcpu_run";
+import { getRegList } from "./vcpu_onereg";
 import { interruptIoctl, KVM_INTERRUPT } from "./interrupt";
 import { cpuSignal } from "../cpu/execute";
 import { preFaultMemoryIoctl } from "./pre_fault";
@@ -42,6 +43,7 @@ export const KVM_RUN: u32 = 0x0000ae80;
 export const KVM_GET_ONE_REG: u32 = 0x4010aeab;
 export const KVM_SET_ONE_REG: u32 = 0x4010aeac;
 const ONE_REG_BYTES: i32 = 16;
+export const KVM_GET_REG_LIST: u32 = 0xc008aeb0;
 export const KVM_GET_DIRTY_LOG: u32 = 0x4010ae42;
 export const KVM_CLEAR_DIRTY_LOG: u32 = 0xc018aec0;
 export const KVM_RESET_DIRTY_RINGS: u32 = 0x0000aec7;
@@ -251,6 +253,7 @@ function vcpuIoctlLocked(vcpu: usize, nr: u32, argLen: i32): i32 {
     if (argLen < ONE_REG_BYTES) return fail(CHECK_COPY_FROM_USER, EFAULT);
     return oneReg(vcpu, nr == KVM_SET_ONE_REG);
   }
+  if (nr == KVM_GET_REG_LIST) return getRegList(argLen);
   // CONFIG_KVM_GENERIC_PRE_FAULT_MEMORY: x86 always has the ioctl (it is EOPNOTSUPP without TDP).
   if (nr == KVM_PRE_FAULT_MEMORY) return preFaultMemoryIoctl(vcpu, argLen);
   return fail(CHECK_UNKNOWN_IOCTL, ENOTTY);

@@ -19,6 +19,8 @@ const KVM_REG_SIZE_U32: u64 = 0x0020000000000000;
 const KVM_REG_SIZE_U64: u64 = 0x0030000000000000;
 /** The fcsr index of both views (after f[31]). */
 const FCSR_INDEX: i32 = 32;
+/** Registers of each view: f0..f31 and fcsr. */
+export const FP_REGS: i32 = FCSR_INDEX + 1;
 
 /** The size of the register fpRegAddr last resolved (4 or 8 bytes). */
 export let fpRegSize: i32 = 0;

@@ -257,10 +257,20 @@ const KVM_REG_ARCH_MASK: u64 = 0xff00000000000000;
 const KVM_REG_SIZE_MASK: u64 = 0x00f0000000000000;
 const KVM_REG_SIZE_U64: u64 = 0x0030000000000000;
 const TYPE_CORE: u64 = 2, TYPE_CSR: u64 = 3, TYPE_TIMER: u64 = 4;
+/** struct kvm_riscv_core: pc, x1..x31, mode. */
+export const CORE_REGS: i32 = 33;
+/** struct kvm_riscv_timer: frequency, time, compare, state. */
+export const TIMER_REGS: i32 = 4;
+const KVM_RISCV_TIMER_STATE_ON: u64 = 1;
 
 /** struct kvm_riscv_csr order -> CSR number; reads and writes go through the CPU's own CSR rules. */
 const CSR_NUMBERS: StaticArray<i32> = [CSR_SSTATUS, CSR_SIE, CSR_STVEC, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE, CSR_STVAL,
   CSR_SIP, CSR_SATP, CSR_SCOUNTEREN, CSR_SENVCFG];
+
+/** The general CSRs ONE_REG offers (this vCPU has no Ssaia or Smstateen CSRs). */
+export function csrRegs(): i32 {
+  return CSR_NUMBERS.length;
+}
 
 /** The value of register id, or sets regErr. */
 let regErr: i32 = 0;
@@ -269,8 +279,8 @@ function getReg(id: u64): u64 {
   const index = <i32>(id & 0xffffff);
   if (type == TYPE_CORE) {
     if (index == 0) return getPc();
-    if (index < 32) return getX(index);
-    if (index == 32) return getPriv() == PRIV_S ? 1 : 0;
+    if (index < CORE_REGS - 1) return getX(index);
+    if (index == CORE_REGS - 1) return getPriv() == PRIV_S ? 1 : 0;
   } else if (type == TYPE_CSR) {
     if (index < CSR_NUMBERS.length) return csrRead(CSR_NUMBERS[index], PRIV_S);
   } else if (type == TYPE_TIMER) {
@@ -311,9 +321,14 @@ function setReg(p: usize, id: u64, val: u64): void {
       return;
     }
   } else if (type == TYPE_TIMER) {
+    // kvm_riscv_vcpu_set_reg_timer: the frequency is the host's, so only it may be written back.
+    if (index == 0) { if (val != TIMEBASE_HZ) regErr = EINVAL; return; }
     if (index == 1) { setTime(val); return; }
     if (index == 2) { setTimerDeadline(val); return; }
-    if (index == 0 || index == 3) { regErr = EINVAL; return; }
+    // state: the timer is Sstc's (stimecmp), so ON is kvm_riscv_vcpu_update_vstimecmp, whose write the next
+    // vcpu_load replaces with compare (no lasting effect), and anything else is kvm_riscv_vcpu_timer_cancel,
+    // which refuses a timer that is not set, as an Sstc timer never is outside KVM_RUN.
+    if (index == 3) { if (val != KVM_RISCV_TIMER_STATE_ON) regErr = EINVAL; return; }
   }
   regErr = ENOENT;
 }

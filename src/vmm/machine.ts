@@ -24,6 +24,8 @@ import { buildDeviceTree } from "./device-tree.js";
 import { placeKernel, planBoot, type BootLayout } from "./linux.js";
 import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE } from "../uapi.js";
 import { CSR_NAMES, REG_TIMER_COMPARE, REG_TIMER_FREQUENCY } from "../riscv.js";
+import { captureState, checkState, buildVm, restoreRegisters, memoryRegionsOf, type MachineConfig, type MachineState,
+  type MemoryRegionInfo } from "./machine-state.js";
 import { type U64, toU64 } from "../u64.js";
 
 /** sip's supervisor software interrupt bit (what an SBI IPI makes pending). */
@@ -48,6 +50,20 @@ export interface MachineOptions {
   turn?: number;
   /** KVM_CAP_DIRTY_LOG_RING: ring bytes per vCPU, enabled before the vCPUs exist (as the cap requires). */
   dirtyRing?: number;
+  /** Enable the ring as KVM_CAP_DIRTY_LOG_RING_ACQ_REL instead. */
+  dirtyRingAcqRel?: boolean;
+}
+
+/** Where Machine.restore builds the machine, and how. */
+export interface RestoreOptions {
+  kvm?: Kvm;
+  onConsole?: (text: string) => void;
+  /**
+   * The new RAM: all zero (default), or every page MISSING (kvm.memory's
+   * userfaultfd-style mode, registered before any vCPU exists) for a post-copy
+   * destination that places pages as they arrive. Its contents are the caller's job.
+   */
+  memory?: "zero" | "missing";
 }
 
 export interface LinuxBoot {
@@ -124,7 +140,8 @@ export class Machine {
   private readonly resetState: { csrs: bigint[]; timerCompare: bigint };
 
   private constructor(readonly kvm: Kvm, readonly vm: Vm, readonly vcpus: readonly Vcpu[], readonly ramHva: bigint,
-                      readonly memSize: bigint, private readonly onConsole?: (t: string) => void) {
+                      readonly memSize: bigint, private readonly setup: Pick<MachineConfig, "turn" | "dirtyRing">,
+                      private readonly onConsole?: (t: string) => void) {
     this.vcpu = vcpus[0];
     this.resetState = { csrs: CSR_NAMES.map((c) => this.vcpu.getCsr(c)), timerCompare: this.vcpu.getOneReg(REG_TIMER_COMPARE) };
     this.started = vcpus.map((_, i) => i === 0);
@@ -145,13 +162,62 @@ export class Machine {
     const kvm = opts.kvm ?? (await Kvm.open());
     const memSize = toU64(opts.memSize ?? 64n << 20n, "memSize");
     const vm = kvm.createVm();
-    if (opts.dirtyRing !== undefined) vm.enableDirtyRing(opts.dirtyRing);
+    if (opts.dirtyRing !== undefined) vm.enableDirtyRing(opts.dirtyRing, opts.dirtyRingAcqRel);
     const ram = kvm.memory.mmap(memSize);
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM_BASE, memorySize: memSize, userspaceAddr: ram,
       flags: opts.dirtyLog ? KVM_MEM_LOG_DIRTY_PAGES : 0 });
     const vcpus = Array.from({ length: n }, (_, i) => vm.createVcpu(i));
     if (turn !== undefined) for (const v of vcpus) v.setBudget(turn);
-    return new Machine(kvm, vm, vcpus, ram, memSize, opts.onConsole);
+    const dirtyRing = opts.dirtyRing === undefined ? null : { bytes: opts.dirtyRing, acqRel: opts.dirtyRingAcqRel ?? false };
+    return new Machine(kvm, vm, vcpus, ram, memSize, { turn: turn ?? null, dirtyRing }, opts.onConsole);
+  }
+
+  /**
+   * The whole non-RAM state (machine-state.ts), taken between run() calls:
+   * each vCPU first completes what its last exit left open (KVM_RUN with
+   * immediate_exit). Refuses guest_memfd-backed and internal memslots.
+   */
+  saveState(): MachineState {
+    return captureState(this.vm, this.vcpus, { memSize: this.memSize, vcpus: this.vcpus.length, ...this.setup },
+      { uart: this.uart.save(), plic: this.plic.save() },
+      { harts: this.vcpus.map((_, h) => ({ started: this.started[h], halted: this.halted[h], ipiPending: this.ipiPending[h],
+        flushPending: this.flushPending[h] })), current: this.current, sbiInput: this.sbiInput });
+  }
+
+  /**
+   * A Machine in a fresh VM (on opts.kvm, or a new Kvm) in the saved state:
+   * the same memslots over new host memory (see RestoreOptions.memory), vCPUs,
+   * registers, devices and VMM bookkeeping; the guest's RAM contents are the
+   * caller's to copy. A state that cannot be restored is refused
+   * (MachineStateError) before any VM is created; a later failure closes the new VM.
+   */
+  static async restore(state: MachineState, opts: RestoreOptions = {}): Promise<Machine> {
+    checkState(state);
+    const kvm = opts.kvm ?? (await Kvm.open());
+    const built = buildVm(kvm, state, opts.memory ?? "zero");
+    try {
+      const c = state.config;
+      const m = new Machine(kvm, built.vm, built.vcpus, built.ramHva, c.memSize, { turn: c.turn, dirtyRing: c.dirtyRing },
+        opts.onConsole);
+      built.vcpus.forEach((v, h) => restoreRegisters(v, state.vcpus[h]));
+      m.uart.restore(state.uart);
+      m.plic.restore(state.plic);
+      state.harts.forEach((f, h) => {
+        ({ started: m.started[h], halted: m.halted[h], ipiPending: m.ipiPending[h], flushPending: m.flushPending[h] } = f);
+        built.vcpus[h].setExternalInterrupt(m.plic.lineOf(h)); // the PLIC's output is the hart's sip.SEIP
+      });
+      m.current = state.current;
+      for (const b of state.sbiInput) m.sbiInput.push(b);
+      return m;
+    } catch (e) {
+      built.vm.close();
+      throw e;
+    }
+  }
+
+  /** Every memslot of every address space with its host address: the guest memory a snapshot or migration copies. */
+  memoryRegions(): MemoryRegionInfo[] {
+    return memoryRegionsOf(this.vm);
   }
 
   private console(byte: number): void {

@@ -18,6 +18,25 @@ const PRIORITY_MASK = 7;
 
 export const PLIC_SIZE = 0x4000000n;
 
+/**
+ * Everything a Plic holds (save / restore). Per-source arrays are indexed by
+ * source id (index 0, no source, is 0); per-context ones by context.
+ */
+export interface PlicState {
+  ndev: number;
+  contexts: number;
+  priority: number[];
+  /** Lines as the devices drive them (0 / 1). */
+  level: number[];
+  pending: number[];
+  claimed: number[];
+  /** enable[c][s]. */
+  enable: number[][];
+  threshold: number[];
+  /** Each context's output line (the hart's external interrupt). */
+  output: boolean[];
+}
+
 export class Plic implements MmioDevice {
   private readonly priority: Uint32Array;
   /** Interrupt lines as the devices drive them. */
@@ -48,6 +67,27 @@ export class Plic implements MmioDevice {
     this.output = new Array<boolean>(contexts).fill(false);
   }
 
+  save(): PlicState {
+    return { ndev: this.ndev, contexts: this.contexts, priority: [...this.priority], level: [...this.level],
+      pending: [...this.pending], claimed: [...this.claimed], enable: this.enable.map((e) => [...e]),
+      threshold: [...this.threshold], output: [...this.output] };
+  }
+
+  /**
+   * Takes over a saved state of a PLIC of the same shape. The outputs are set
+   * without calls to setLine: the caller drives the harts' lines from lineOf.
+   */
+  restore(s: PlicState): void {
+    checkPlicState(s, this.ndev, this.contexts);
+    this.priority.set(s.priority);
+    this.level.set(s.level);
+    this.pending.set(s.pending);
+    this.claimed.set(s.claimed);
+    s.enable.forEach((e, c) => this.enable[c].set(e));
+    this.threshold.set(s.threshold);
+    s.output.forEach((o, c) => { this.output[c] = o; });
+  }
+
   /** A device's interrupt line: source `irq` goes high or low. */
   setIrq(irq: number, high: boolean): void {
     if (!Number.isInteger(irq) || irq < 1 || irq > this.ndev) throw new RangeError(`plic: source ${irq}`);
@@ -65,11 +105,7 @@ export class Plic implements MmioDevice {
 
   /** The highest-priority pending source enabled for context c with priority above `floor` (ties: lowest id), or 0. */
   private best(c: number, floor: number): number {
-    let id = 0, prio = floor;
-    for (let s = 1; s <= this.ndev; s++) {
-      if (this.pending[s] && this.enable[c][s] && this.priority[s] > prio) { id = s; prio = this.priority[s]; }
-    }
-    return id;
+    return bestSource(this.priority, this.pending, this.enable[c], floor);
   }
 
   private update(): void {
@@ -158,4 +194,43 @@ export class Plic implements MmioDevice {
     }
     return v >>> 0;
   }
+}
+
+/** The highest-priority pending source of `enable` with priority above `floor` (ties: lowest id), or 0. */
+function bestSource(priority: ArrayLike<number>, pending: ArrayLike<number>, enable: ArrayLike<number>, floor: number): number {
+  let id = 0, prio = floor;
+  for (let s = 1; s < priority.length; s++) {
+    if (pending[s] && enable[s] && priority[s] > prio) { id = s; prio = priority[s]; }
+  }
+  return id;
+}
+
+/**
+ * Refuses a state that is not one of a PLIC with ndev sources and these
+ * contexts (RangeError naming the field): sizes, value ranges, and outputs
+ * that are what the gateway state makes them.
+ */
+export function checkPlicState(s: PlicState, ndev: number, contexts: number): void {
+  if (s.ndev !== ndev || s.contexts !== contexts) {
+    throw new RangeError(`plic: ${s.ndev} sources / ${s.contexts} contexts, this PLIC has ${ndev} / ${contexts}`);
+  }
+  const values = (name: string, a: unknown, length: number, max: number, perSource: boolean) => {
+    if (!Array.isArray(a) || a.length !== length || !a.every((v) => Number.isInteger(v) && v >= 0 && v <= max)) {
+      throw new RangeError(`plic: ${name} is not ${length} values in 0..${max}`);
+    }
+    if (perSource && a[0] !== 0) throw new RangeError(`plic: ${name} has a value for source 0, which does not exist`);
+  };
+  values("priority", s.priority, ndev + 1, PRIORITY_MASK, true);
+  values("level", s.level, ndev + 1, 1, true);
+  values("pending", s.pending, ndev + 1, 1, true);
+  values("claimed", s.claimed, ndev + 1, 1, true);
+  if (!Array.isArray(s.enable) || s.enable.length !== contexts) throw new RangeError(`plic: enable is not ${contexts} contexts`);
+  s.enable.forEach((e, c) => values(`enable[${c}]`, e, ndev + 1, 1, true));
+  values("threshold", s.threshold, contexts, PRIORITY_MASK, false);
+  if (!Array.isArray(s.output) || s.output.length !== contexts) throw new RangeError(`plic: output is not ${contexts} lines`);
+  s.output.forEach((o, c) => {
+    if (o !== (bestSource(s.priority, s.pending, s.enable[c], s.threshold[c]) !== 0)) {
+      throw new RangeError(`plic: output[${c}] ${String(o)} contradicts the pending, enabled sources above the threshold`);
+    }
+  });
 }

@@ -15,6 +15,29 @@ const IER_ERBFI = 0x01, IER_ETBEI = 0x02;
 const IIR_NONE = 0x01, IIR_THRE = 0x02, IIR_RDA = 0x04, IIR_FIFOS = 0xc0;
 const FCR_ENABLE = 0x01, FCR_CLEAR_RX = 0x02;
 
+/** Everything a Uart16550 holds (save / restore): its registers, the receive FIFO and the interrupt state. */
+export interface UartState {
+  ier: number; lcr: number; mcr: number; scr: number; dll: number; dlm: number; fcr: number;
+  /** Bytes received and not yet read, oldest first. */
+  rx: number[];
+  thrEmptyPending: boolean;
+  /** The interrupt output's level (the PLIC source's line is restored with the PLIC). */
+  irq: boolean;
+}
+
+const UART_BYTE_REGS = ["ier", "lcr", "mcr", "scr", "dll", "dlm", "fcr"] as const;
+
+/** Refuses what no Uart16550 can hold (RangeError naming the field). */
+export function checkUartState(s: UartState): void {
+  for (const r of UART_BYTE_REGS) if (!isByte(s[r])) throw new RangeError(`uart: ${r} ${String(s[r])} is not a byte`);
+  if (!Array.isArray(s.rx) || !s.rx.every(isByte)) throw new RangeError("uart: rx is not a list of bytes");
+  if (typeof s.thrEmptyPending !== "boolean" || typeof s.irq !== "boolean") throw new RangeError("uart: thrEmptyPending / irq are not booleans");
+  const level = ((s.ier & IER_ERBFI) !== 0 && s.rx.length > 0) || ((s.ier & IER_ETBEI) !== 0 && s.thrEmptyPending);
+  if (s.irq !== level) throw new RangeError(`uart: irq ${s.irq} contradicts IER ${s.ier} and the pending sources`);
+}
+
+const isByte = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xff;
+
 export class Uart16550 implements MmioDevice {
   private readonly input: number[] = [];
   private ier = 0; private lcr = 0; private mcr = 0; private scr = 0; private dll = 0; private dlm = 0; private fcr = FCR_ENABLE;
@@ -43,6 +66,21 @@ export class Uart16550 implements MmioDevice {
   /** The interrupt output's level. */
   get irq(): boolean {
     return this.irqLevel;
+  }
+
+  save(): UartState {
+    return { ier: this.ier, lcr: this.lcr, mcr: this.mcr, scr: this.scr, dll: this.dll, dlm: this.dlm, fcr: this.fcr,
+      rx: [...this.input], thrEmptyPending: this.thrEmptyPending, irq: this.irqLevel };
+  }
+
+  /** Takes over a saved state; the interrupt output is set without a call to onIrq (its line is the PLIC's state). */
+  restore(s: UartState): void {
+    checkUartState(s);
+    ({ ier: this.ier, lcr: this.lcr, mcr: this.mcr, scr: this.scr, dll: this.dll, dlm: this.dlm, fcr: this.fcr } = s);
+    this.input.length = 0;
+    for (const b of s.rx) this.input.push(b);
+    this.thrEmptyPending = s.thrEmptyPending;
+    this.irqLevel = s.irq;
   }
 
   /** IIR's identification: received data first, then THR empty. */
