@@ -20,7 +20,7 @@ export interface Dirtier {
 /** A machine running the dirtylog guest on every hart (seeds from seed). */
 export async function dirtier(kvm: Kvm, opts: { vcpus?: number; dirtyRing?: number; memSize?: bigint; seed?: number; pages?: number } = {}): Promise<Dirtier> {
   const vcpus = opts.vcpus ?? 1;
-  const m = await Machine.create({ kvm, memSize: opts.memSize ?? 4n << 20n, vcpus, turn: vcpus > 1 ? 2000 : undefined,
+  const m = await Machine.create({ kvm, memSize: opts.memSize ?? 4n << 20n, vcpus, turn: 2000, // slices end when asked
     dirtyRing: opts.dirtyRing });
   const region = addDirtyLogRegion(m, { ...REGION, pages: opts.pages ?? REGION.pages });
   const entry = m.load(image);
@@ -37,8 +37,11 @@ export function step(d: Dirtier, instructions: bigint, tracker?: DirtyTracker): 
     const r = d.m.run({ maxInstructions: left });
     left -= r.instructions;
     if (r.stop === "dirty-ring-full") {
-      if (!tracker) throw new Error("dirty ring full with no tracker to drain it");
-      tracker.collect();
+      if (tracker) tracker.collect();
+      else { // nobody tracks: recycle the entries
+        for (const v of d.m.vcpus) v.dirtyRing.harvest();
+        d.m.vm.resetDirtyRings();
+      }
     } else if (r.stop !== "limit") throw new Error(`the guest stopped: ${r.stop} ${d.m.output}`);
   }
 }
