@@ -19,7 +19,7 @@ import { addPages, machineRegions, regionOf, type GuestImage, type MappedRegion 
 import { encodeState, decodeState } from "./vmstate.js";
 import { wallClock, type Meter } from "./progress.js";
 import { SectionError, takeSection } from "./section.js";
-import type { Transport } from "./transport.js";
+import { yieldToEvents, type Transport } from "./transport.js";
 import { Mailbox, MigrationError, encodeMessage, jsonSection, readJson, type Hello, type Message } from "./stream.js";
 import type { HostMemory } from "../host-memory.js";
 
@@ -137,8 +137,6 @@ function placePage(mem: HostMemory, hva: bigint, bytes: Uint8Array | null): void
   }
 }
 
-/** Lets the event loop deliver messages (a macrotask turn; microtasks would not). */
-const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
 export interface PostcopyDestination {
   transport: Transport;

@@ -14,7 +14,7 @@ import { PageWriter } from "./pages.js";
 import { addPages, memoryDigest, type MappedRegion } from "./ram.js";
 import { encodeState } from "./vmstate.js";
 import { Meter, wallClock, type Progress } from "./progress.js";
-import type { Transport } from "./transport.js";
+import { yieldToEvents, type Transport } from "./transport.js";
 import { PROTOCOL_VERSION, MigrationError, Mailbox, encodeMessage, jsonSection, readJson, type Hello } from "./stream.js";
 import { KVM_USER_MEM_SLOTS } from "../uapi.js";
 import { servePostcopy } from "./postcopy.js";
@@ -121,6 +121,7 @@ class Source {
       await this.send(encodeMessage("pages", { name: "pages", version: 1, payload: writer.take() }), data, zero, since);
       this.meter.report(phase, round.pages - sentInRound);
       if (running) this.runGuest();
+      await yieldToEvents(); // a lost connection or the destination's error is seen now, not rounds later
       since = performance.now();
     };
     for (const run of round.runs()) {
@@ -158,7 +159,7 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
   } catch (e) {
     throw new MigrationError(`handshake: ${(e as Error).message}`, "source", { cause: e });
   }
-  s.replies = new Mailbox(transport, "destination", () => `${s.phase}: connection lost`);
+  s.replies = new Mailbox(transport, "destination", () => s.phase);
   try {
     await s.replies.next("accept");
   } catch (e) {
