@@ -4,7 +4,12 @@
 // devices equal the source's, and both guests, run on for the same
 // instructions, stay equal (the copy is exact, not merely plausible).
 import { describe, it, expect } from "vitest";
-import { step, migrateOnce, sameMemory, portableState, type Dirtier } from "./migration-helpers.js";
+import { Worker, MessageChannel } from "node:worker_threads";
+import { step, migrateOnce, sameMemory, portableState, dirtier, memoryOf, type Dirtier, type Link } from "./migration-helpers.js";
+import { migrate } from "../src/migration/precopy.js";
+import { PortTransport } from "../src/migration/transport-port.js";
+import { openKvm, TEST_CORE } from "./helpers.js";
+import { Rng } from "./rng.js";
 
 describe("pre-copy live migration", () => {
   for (const kind of ["port", "tcp"] as const) {
@@ -25,4 +30,80 @@ describe("pre-copy live migration", () => {
       });
     }
   }
+});
+
+describe("migration, more shapes", () => {
+  it("a 2-hart machine: both harts' registers, HSM state and memory arrive, and both run on identically", async () => {
+    const r = await migrateOnce("port", { vcpus: 2 });
+    expect(r.memoryDiff).toBeNull();
+    const st = portableState(r.incoming.machine);
+    expect(st).toEqual(portableState(r.d.m));
+    expect(st.harts.map((h) => h.started)).toEqual([true, true]);
+    const dst: Dirtier = { m: r.incoming.machine, region: r.d.region, iteration: r.d.iteration };
+    step(r.d, 30_000n);
+    step(dst, 30_000n);
+    expect(sameMemory(r.d.m, dst.m)).toBeNull();
+    expect(dst.m.vcpus.map((v) => v.pc)).toEqual(r.d.m.vcpus.map((v) => v.pc));
+  });
+
+  it("to a destination on a Worker thread with its own Kvm: it resumes with the source's memory and registers, and runs on identically", async () => {
+    const d = await dirtier(await openKvm(), { seed: 9 });
+    step(d, 20_000n);
+    const worker = new Worker(new URL("./migration-worker.mjs", import.meta.url));
+    try {
+      const { port1, port2 } = new MessageChannel();
+      const replies: Record<string, unknown>[] = [];
+      let wake: (() => void) | null = null;
+      worker.on("message", (m) => { replies.push(m); wake?.(); });
+      const next = async () => {
+        while (replies.length === 0) await new Promise<void>((r) => { wake = r; });
+        return replies.shift()!;
+      };
+      worker.postMessage({ port: port2, core: TEST_CORE, iteration: d.iteration, instructions: 30_000n }, [port2]);
+      const stats = await migrate(d.m, new PortTransport(port1), { sliceInstructions: 5000n, messageBytes: 64 << 10 });
+      const resumed = await next();
+      if (resumed.error) throw new Error(String(resumed.error));
+      const at = resumed.resumed as { memory: Uint8Array[]; pc: bigint; vcpus: unknown; resumedAt: number };
+      const src = memoryOf(d.m);
+      expect(at.memory.map((m, i) => Buffer.compare(Buffer.from(m), Buffer.from(src[i])))).toEqual(src.map(() => 0));
+      expect(at.vcpus).toEqual(d.m.saveState().vcpus);
+      expect(stats.downtimeMs).toBeGreaterThanOrEqual(0); // two threads' wall clocks compared
+      expect(at.resumedAt).toBeGreaterThan(0);
+      step(d, 30_000n);
+      const ran = (await next()).ran as { memory: Uint8Array[]; pc: bigint };
+      const after = memoryOf(d.m);
+      expect(ran.memory.map((m, i) => Buffer.compare(Buffer.from(m), Buffer.from(after[i])))).toEqual(after.map(() => 0));
+      expect(ran.pc).toBe(d.m.vcpu.pc);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it("100 migrations (seeds, dirty rates, MessagePort and TCP, bitmap and ring, 1 and 2 harts): each destination equals its source at the switch-over and runs on identically", async () => {
+    const r = new Rng(2026);
+    const src = await openKvm(), dst = await openKvm();
+    const seen = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const kind: Link = i % 2 ? "tcp" : "port";
+      const ring = (i >> 1) % 2 === 1;
+      const vcpus = i % 5 === 4 ? 2 : 1;
+      const slice = BigInt(r.pick([1000, 4000, 15000]));
+      const run = await migrateOnce(kind, { src, dst, ring, vcpus, seed: r.int(1 << 30), warmup: BigInt(r.range(1, 10)) * 2000n,
+        migrate: { sliceInstructions: slice, downtimeLimitMs: r.pick([0, 1, 300]), maxRounds: 4 } });
+      const what = `migration ${i} (${kind}, ${ring ? "ring" : "bitmap"}, ${vcpus} harts, slice ${slice})`;
+      expect(run.memoryDiff, what).toBeNull();
+      expect(portableState(run.incoming.machine), what).toEqual(portableState(run.d.m));
+      const dstD: Dirtier = { m: run.incoming.machine, region: run.d.region, iteration: run.d.iteration };
+      step(run.d, 4000n);
+      step(dstD, 4000n);
+      expect(sameMemory(run.d.m, dstD.m), what).toBeNull();
+      seen.add(`${kind} ${ring} ${vcpus} ${run.stats.converged}`);
+      for (const m of [run.d.m, dstD.m]) {
+        const regions = m.memoryRegions();
+        m.close();
+        for (const g of regions) m.kvm.memory.munmap(g.hva, g.size);
+      }
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(12); // every link x mode x harts, converged and forced
+  });
 });
