@@ -56,3 +56,18 @@ export { instantiateCore } from "./core.js";
 export type { Image, Segment } from "./vmm/elf.js";
 export type { CheckContext, CheckCode } from "./errors.js";
 export type { MmioRange } from "./vmm/devices/mmio-bus.js";
+// Live migration (src/migration/): transports, dirty tracking, pre-copy and post-copy.
+export { migrate } from "./migration/precopy.js";
+export type { MigrateOptions, MigrationStats } from "./migration/precopy.js";
+export { receiveMigration } from "./migration/incoming.js";
+export type { ReceiveOptions, Incoming } from "./migration/incoming.js";
+export { MigrationError } from "./migration/stream.js";
+export type { Progress, MigrationPhase } from "./migration/progress.js";
+export { TransportError } from "./migration/transport.js";
+export type { Transport } from "./migration/transport.js";
+export { PortTransport } from "./migration/transport-port.js";
+export type { PortTransportOptions, MessagePortLike } from "./migration/transport-port.js";
+export { SocketTransport } from "./migration/transport-socket.js";
+export type { ByteStreamLike, SocketTransportOptions } from "./migration/transport-socket.js";
+export { DirtyTracker, DirtyRound } from "./migration/dirty-tracker.js";
+export type { DirtyMode, DirtyTrackerOptions, TrackedSlot, TrackedVm } from "./migration/dirty-tracker.js";
