@@ -119,7 +119,12 @@ export async function migrateOnce(kind: Link, opts: { src?: Kvm; dst?: Kvm; vcpu
   try {
     const [stats, incoming] = await Promise.all([
       migrate(d.m, l.src, { mode: opts.ring ? "ring" : "bitmap", sliceInstructions: 5_000n, messageBytes: 64 << 10,
-        clearChunkPages: 256, onProgress: (p) => progress.push(p), ...opts.migrate }),
+        clearChunkPages: 256, onProgress: (p) => progress.push(p),
+        // Each slice stores a new iteration number: a page dirtied during the migration really changes.
+        runSlice: (m) => {
+          setIteration(m, ++d.iteration);
+          return m.run({ maxInstructions: opts.migrate?.sliceInstructions ?? 5_000n });
+        }, ...opts.migrate }),
       receiveMigration(l.dst, { kvm: dstKvm, ...opts.receive }),
     ]);
     return { d, stats, incoming, progress, memoryDiff: sameMemory(d.m, incoming.machine) };

@@ -100,6 +100,7 @@ export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppe
       if (batch.length > 0) {
         await sendPages(batch);
         s.meter.report("postcopy", 0);
+        await yieldToEvents(); // requests (and a lost connection) are read between two messages
         continue;
       }
       if (urgent.length === 0) break;
@@ -228,6 +229,7 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
         } else if (r.stop !== "limit" && r.stop !== "halt") guestDone = true; // a full dirty ring too: its owner, the caller, harvests it
       }
       const localLeft = localCursor.ri < regions.length;
+      if (placed === total) break;
       if ((waiting !== null || guestDone) && !localLeft) await mailbox.arrival();
       else await yieldToEvents();
     }

@@ -177,8 +177,10 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
       const now = performance.now();
       if (s.meter.round > 0) s.meter.dirtyRate = (round.pages / Math.max(now - lastHarvest, 1e-3)) * 1000;
       lastHarvest = now;
-      if (s.meter.round > 0) {
-        if (postcopyAfter !== undefined && s.meter.round >= postcopyAfter) { post = true; break; }
+      if (postcopyAfter !== undefined) {
+        // Post-copy asked for: exactly that many pre-copy rounds, then the switch.
+        if (s.meter.round >= postcopyAfter || s.guestStop !== null) { post = true; break; }
+      } else if (s.meter.round > 0) {
         if (s.meter.estimateMs(round.pages) <= limit) { converged = true; break; }
         if (s.guestStop !== null) break;
         if (s.meter.round >= maxRounds) {
@@ -190,7 +192,7 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
           post = what === "postcopy";
           break;
         }
-      } else if (postcopyAfter === 0) { post = true; break; }
+      }
       s.meter.round++;
       await s.sendRound(round, true, "precopy");
     }
