@@ -11,6 +11,7 @@ const GUEST_CODE = [
   "test/guests.test.ts",
   "test/guests-smp.test.ts",
   "test/dirtylog-guest.test.ts",
+  "test/dirtier.test.ts",
   "test/conformance.test.ts",
   "test/page-track.test.ts",
   "test/dirty-log.test.ts",

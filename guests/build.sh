@@ -101,7 +101,7 @@ build_guest() {   # build_guest NAME [OUT]: OUT (default NAME) is the image's na
         "$(sha256sum < "$dir/$out.bin" | cut -d' ' -f1)"
 }
 
-GUESTS=(dirtylog hello memtest mips paging smp)
+GUESTS=(dirtier dirtylog hello memtest mips paging smp)
 echo "building guests with $("$CC" --version | head -n1)"
 for g in "${GUESTS[@]}"; do
     EXTRA_CFLAGS=()
