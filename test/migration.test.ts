@@ -10,6 +10,10 @@ import { migrate } from "../src/migration/precopy.js";
 import { PortTransport } from "../src/migration/transport-port.js";
 import { openKvm, TEST_CORE } from "./helpers.js";
 import { Rng } from "./rng.js";
+import { receiveMigration } from "../src/migration/incoming.js";
+import { encodeMessage, decodeMessage, jsonSection } from "../src/migration/stream.js";
+import { link } from "./migration-helpers.js";
+import { KVM_MEM_LOG_DIRTY_PAGES } from "../src/index.js";
 
 describe("pre-copy live migration", () => {
   for (const kind of ["port", "tcp"] as const) {
@@ -30,6 +34,53 @@ describe("pre-copy live migration", () => {
       });
     }
   }
+});
+
+describe("migration progress and handshake", () => {
+  it("onProgress reports the phases in order, rounds that never go back, and totals that end at the result's", async () => {
+    const r = await migrateOnce("port", { migrate: { downtimeLimitMs: 0, maxRounds: 3 } });
+    const phases = r.progress.map((p) => p.phase).filter((p, i, a) => p !== a[i - 1]);
+    expect(phases).toEqual(["setup", "precopy", "stop-and-copy", "completed"]);
+    r.progress.forEach((p, i) => {
+      if (i > 0) expect(p.round).toBeGreaterThanOrEqual(r.progress[i - 1].round);
+      if (i > 0) expect(p.bytes).toBeGreaterThanOrEqual(r.progress[i - 1].bytes);
+    });
+    const last = r.progress[r.progress.length - 1];
+    expect([last.pagesSent, last.zeroPages, last.round]).toEqual([r.stats.pagesSent, r.stats.zeroPages, r.stats.rounds]);
+    expect(r.stats.converged).toBe(false); // forced after maxRounds
+    expect(r.stats.rounds).toBe(4); // 3 pre-copy rounds, then stop-and-copy
+    const later = r.progress.filter((p) => p.round >= 2 && p.phase === "precopy");
+    expect(later.every((p) => p.bandwidth > 0 && Number.isFinite(p.estimatedDowntimeMs) && p.dirtyRate > 0)).toBe(true);
+  });
+
+  it("onNoConvergence \"fail\": pre-copy gives up after maxRounds and the source runs on", async () => {
+    const d = await dirtier(await openKvm(), { seed: 5 });
+    step(d, 20_000n);
+    const l = await link("tcp");
+    const [src, dst] = await Promise.allSettled([
+      migrate(d.m, l.src, { downtimeLimitMs: 0, maxRounds: 2, onNoConvergence: "fail", sliceInstructions: 5000n, messageBytes: 64 << 10 }),
+      receiveMigration(l.dst, { kvm: await openKvm() })]);
+    l.done();
+    expect(String((src as PromiseRejectedResult).reason?.message)).toMatch(/^pre-copy did not converge in 2 rounds \(\d+ pages dirty, \d+ ms at the measured bandwidth, limit 0 ms\)/);
+    expect(String((dst as PromiseRejectedResult).reason?.message)).toMatch(/the source aborted the migration/);
+    expect(d.m.vm.memslots().map((s) => s.flags)).toEqual([0, KVM_MEM_LOG_DIRTY_PAGES]); // tracking undone
+    step(d, 20_000n); // and the guest runs on
+  });
+
+  it("the destination refuses a hello of another protocol version, and a stream that does not begin with one", async () => {
+    for (const [msg, why] of [
+      [encodeMessage("hello", jsonSection("hello", { protocol: 2, pageSize: 4096, regions: [], postcopy: false })), /protocol version 2/],
+      [encodeMessage("pages", { name: "pages", version: 1, payload: new Uint8Array(0) }), /begins with "pages"/],
+    ] as const) {
+      const l = await link("port");
+      const got = receiveMigration(l.dst, { kvm: await openKvm() });
+      await l.src.send(msg);
+      await expect(got).rejects.toThrow(why);
+      const reply = decodeMessage((await l.src.receive())!);
+      expect(reply.kind).toBe("error");
+      l.done();
+    }
+  });
 });
 
 describe("migration, more shapes", () => {
