@@ -4,11 +4,14 @@
 // moves, and runs M more must end exactly where one that never moved does.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { Machine, MachineStateError, KVM_GET_REG_LIST, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_CAP, riscv,
-  type MachineState, type Kvm } from "../src/index.js";
+import { Kvm, Machine, MachineStateError, KVM_GET_REG_LIST, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_CAP, riscv,
+  type MachineState } from "../src/index.js";
+import { WORKER } from "./threads-helpers.js";
 import { encodeState, decodeState } from "../src/migration/vmstate.js";
 import { SectionError, encodeSections, decodeSections, type Section } from "../src/migration/section.js";
 import { openKvm, code } from "./helpers.js";
+import { Rng } from "./rng.js";
+import { Uart16550, Plic } from "../src/index.js";
 import { expectSmpReference } from "./smp-check.js";
 // @ts-expect-error plain JS module without types
 import { fnv1a64 } from "../guests/memtest/reference.mjs";
@@ -175,5 +178,285 @@ describe("Machine.saveState / Machine.restore", () => {
     const dst = await move(src);
     expectSameFuture(src, dst, 10_000_000n);
     expect(before + dst.output).toBe("Hello from webkvm!\n");
+  });
+});
+
+const UART_IRQ = 1;
+const PRIO = (s: number) => BigInt(4 * s), ENABLE = (c: number) => BigInt(0x2000 + 0x80 * c);
+const CLAIM = (c: number) => BigInt(0x200000 + 0x1000 * c + 4);
+
+/** The parts of a saved state a restore reproduces exactly (hvas are the destination's own; time within a tick). */
+function restorable(s: MachineState) {
+  return { ...s, memslots: s.memslots.map((m) => ({ ...m, hva: 0n })),
+    vcpus: s.vcpus.map((v) => v.regs.filter((r) => r.id !== REG_TIMER_TIME)) };
+}
+
+describe("what a restore reproduces", () => {
+  it("the UART's registers, receive FIFO and pending interrupts, and the PLIC's claims, pending bits and lines", async () => {
+    const src = await Machine.create({ kvm: await openKvm(), memSize: 4n << 20n, vcpus: 2, turn: 1000 });
+    const { uart, plic } = src;
+    plic.write(PRIO(UART_IRQ), 4, 1n);
+    plic.write(PRIO(5), 4, 3n);
+    plic.write(ENABLE(0), 4, BigInt((1 << UART_IRQ) | (1 << 5)));
+    plic.write(ENABLE(1), 4, BigInt(1 << UART_IRQ));
+    uart.write(3n, 1, 0x83n); // DLAB: the divisor latch
+    uart.write(0n, 1, 0x0cn);
+    uart.write(3n, 1, 0x03n);
+    uart.write(7n, 1, 0x5an);
+    uart.write(1n, 1, 0x03n); // received data and THR empty interrupts: THRE is pending at once
+    expect(plic.read(CLAIM(1), 4)).toBe(BigInt(UART_IRQ)); // hart 1 claims the UART
+    uart.feed("abc");
+    plic.setIrq(5, true); // pending for hart 0, above its threshold: hart 0's line is high
+    expect([plic.lineOf(0), plic.lineOf(1), uart.irq]).toEqual([true, false, true]);
+    const dst = await move(src);
+    expect(dst.uart.save()).toEqual(src.uart.save());
+    expect(dst.plic.save()).toEqual(src.plic.save());
+    const seip = (m: Machine) => m.vcpus.map((v) => (v.getCsr("sip") & SIP_SEIP) !== 0n);
+    expect(seip(dst)).toEqual([true, false]);
+    // Both go on alike: the claim completes, the FIFO drains, IIR acknowledges THRE.
+    for (const m of [src, dst]) {
+      m.plic.write(CLAIM(1), 4, BigInt(UART_IRQ));
+      expect([0, 1, 2, 3].map(() => Number(m.uart.read(0n, 1)))).toEqual([0x61, 0x62, 0x63, 0]);
+      expect(m.uart.read(2n, 1)).toBe(0xc2n);
+      expect(m.plic.read(CLAIM(0), 4)).toBe(5n);
+    }
+    expect(dst.uart.save()).toEqual(src.uart.save());
+    expect(dst.plic.save()).toEqual(src.plic.save());
+    expect(seip(dst)).toEqual(seip(src));
+  });
+
+  it("the harts' HSM states, pending IPIs and fences, the round-robin position and the SBI console's input", async () => {
+    const src = await Machine.create({ kvm: await openKvm(), memSize: 4n << 20n, vcpus: 3 });
+    src.feedConsole("queued");
+    const state = src.saveState();
+    state.harts[1] = { started: true, halted: true, ipiPending: true, flushPending: false };
+    state.harts[2] = { started: false, halted: false, ipiPending: false, flushPending: true };
+    state.current = 2;
+    const dst = await Machine.restore(state, { kvm: await openKvm() });
+    expect(restorable(dst.saveState())).toEqual(restorable(state));
+    expect([dst.hartState(0), dst.hartState(1), dst.hartState(2)]).toEqual(["started", "started", "stopped"]);
+  });
+
+  it("the config and the memslots of every address space: flags, dirty ring, manual protect, host-memory aliasing", async () => {
+    const kvm = await openKvm({ config: { addressSpaces: 2 } });
+    const src = await Machine.create({ kvm, memSize: 4n << 20n, vcpus: 2, turn: 777, dirtyRing: 8192, dirtyRingAcqRel: true });
+    src.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [3]);
+    const rom = kvm.memory.mmap(1n << 20n);
+    src.vm.setUserMemoryRegion({ slot: 7, guestPhysAddr: 0x20000000n, memorySize: 1n << 20n, userspaceAddr: rom, flags: KVM_MEM_READONLY });
+    // Address space 1 sees the second MiB of RAM, logged: the same host memory as slot 0's.
+    src.vm.setUserMemoryRegion({ slot: 3, asId: 1, guestPhysAddr: 0x80000000n, memorySize: 1n << 20n,
+      userspaceAddr: src.ramHva + (1n << 20n), flags: KVM_MEM_LOG_DIRTY_PAGES });
+    const state = src.saveState();
+    expect(state.config).toEqual({ memSize: 4n << 20n, vcpus: 2, turn: 777, dirtyRing: { bytes: 8192, acqRel: true },
+      manualProtect: 3, addressSpaces: 2 });
+    const dstKvm = await openKvm({ config: { addressSpaces: 2 } });
+    const dst = await Machine.restore(state, { kvm: dstKvm });
+    expect(restorable(dst.saveState())).toEqual(restorable(state));
+    expect(dst.vcpus.map((v) => v.dirtyRing.size)).toEqual(src.vcpus.map((v) => v.dirtyRing.size));
+    const alias = dst.memoryRegions().find((r) => r.asId === 1)!;
+    expect(alias.hva - dst.ramHva).toBe(1n << 20n);
+    dst.vm.writeGuest(0x80100000n, new Uint8Array([42]));
+    expect(dst.vm.readGuest(0x80000000n, 1, 1)).toEqual(new Uint8Array([42]));
+  });
+
+  it("saveState refuses while the harts are in runThreaded (a state is taken between runs)", async () => {
+    let err: unknown = null;
+    const m: Machine = await Machine.create({ kvm: await Kvm.open({ core: "threads" }), memSize: 16n << 20n, vcpus: 2,
+      turn: 200_000, onConsole: () => {
+        try {
+          if (err === null) m.saveState();
+        } catch (e) {
+          err = e;
+        }
+      } });
+    m.load(image("smp"));
+    expect((await m.runThreaded(WORKER)).stop).toBe("shutdown");
+    expect(String(err)).toMatch(/saveState: the harts are in runThreaded/);
+    expect(m.saveState().vcpus.length).toBe(2); // after the run it may
+    m.close();
+  });
+
+  it("saveState refuses a guest_memfd-backed slot, naming it", async () => {
+    const kvm = await openKvm();
+    const m = await Machine.create({ kvm, memSize: 4n << 20n });
+    const g = m.vm.createGuestMemfd({ size: 1n << 20n });
+    m.vm.setUserMemoryRegion2({ slot: 2, flags: 1 << 2, guestPhysAddr: 0x40000000n, memorySize: 1n << 20n,
+      userspaceAddr: kvm.memory.mmap(1n << 20n), guestMemfd: g });
+    expect(() => m.saveState()).toThrow(/slot 2 of address space 0 is backed by a guest_memfd/);
+  });
+});
+
+/** A UART on source 1 of a 2-context PLIC, recording what the guest would see: reads, output bytes, line changes. */
+function devicePair() {
+  const seen: string[] = [];
+  const plic = new Plic(31, 2, (c, high) => seen.push(`line ${c} ${high}`));
+  const uart = new Uart16550((b) => seen.push(`out ${b}`), (high) => plic.setIrq(UART_IRQ, high));
+  return { uart, plic, seen };
+}
+
+/** One random access of a guest (or device) to the pair. */
+function randomOp(rng: Rng, d: ReturnType<typeof devicePair>): void {
+  const k = rng.int(7);
+  if (k === 0) d.seen.push(`uart ${d.uart.read(BigInt(rng.int(8)), 1)}`);
+  else if (k === 1) d.uart.write(BigInt(rng.int(8)), 1, BigInt(rng.int(256)));
+  else if (k === 2) d.uart.feed(new Uint8Array([rng.int(256), rng.int(256)]).subarray(0, rng.range(1, 2)));
+  else if (k === 3) d.plic.setIrq(rng.range(2, 4), rng.chance(0.5)); // other devices' lines
+  else {
+    // PLIC registers: priorities of sources 0..4, pending, context 0/1 enables, thresholds and claim/complete.
+    const offs = [0n, 4n, 8n, 12n, 16n, 0x1000n, 0x2000n, 0x2080n, 0x200000n, 0x200004n, 0x201000n, 0x201004n];
+    const off = offs[rng.int(offs.length)];
+    if (k === 4) d.seen.push(`plic ${off} ${d.plic.read(off, 4)}`);
+    else d.plic.write(off, 4, BigInt(off >= 0x200000n && (off & 4n) !== 0n ? rng.int(5) : rng.int(8) | (rng.chance(0.3) ? 0x1e : 0)));
+  }
+}
+
+describe("device save / restore against an unmoved pair", () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])("seed %i: random accesses, a move at a random point, the same accesses after: same reads, output, lines", (seed) => {
+    const rng = new Rng(seed);
+    const ops = Array.from({ length: 400 }, () => rng.u32());
+    const cut = rng.range(1, 399);
+    const a = devicePair(), b = devicePair();
+    ops.slice(0, cut).forEach((x) => randomOp(new Rng(x), a));
+    b.uart.restore(a.uart.save());
+    b.plic.restore(a.plic.save());
+    a.seen.length = 0;
+    ops.slice(cut).forEach((x) => { randomOp(new Rng(x), a); randomOp(new Rng(x), b); });
+    expect(b.seen).toEqual(a.seen);
+    expect(b.uart.save()).toEqual(a.uart.save());
+    expect(b.plic.save()).toEqual(a.plic.save());
+  });
+});
+
+/** A small machine's state, encoded. */
+async function sampleSections(vcpus = 2): Promise<{ state: MachineState; sections: Section[] }> {
+  const m = await Machine.create({ kvm: await openKvm(), memSize: 4n << 20n, vcpus });
+  m.load(image("smp"));
+  m.run({ maxInstructions: 50_000n });
+  m.uart.feed("in");
+  m.feedConsole("sbi");
+  const state = m.saveState();
+  return { state, sections: encodeState(state) };
+}
+
+const edit = (sections: Section[], name: string, fn: (s: Section) => Section | null): Section[] =>
+  sections.flatMap((s) => (s.name === name ? (fn(s) ?? []) : [s]));
+const u32At = (s: Section, at: number, v: number): Section => {
+  const payload = s.payload.slice();
+  new DataView(payload.buffer).setUint32(at, v, true);
+  return { ...s, payload };
+};
+const jsonEdit = (s: Section, fn: (o: Record<string, any>) => void): Section => {
+  const o = JSON.parse(new TextDecoder().decode(s.payload));
+  fn(o);
+  return { ...s, payload: new TextEncoder().encode(JSON.stringify(o)) };
+};
+const u64At = (s: Section, at: number, v: bigint): Section => {
+  const payload = s.payload.slice();
+  new DataView(payload.buffer).setBigUint64(at, v, true);
+  return { ...s, payload };
+};
+
+describe("encodeState / decodeState", () => {
+  it("decode(encode(state)) is the state, also through the section container's bytes", async () => {
+    const { state, sections } = await sampleSections();
+    expect(sections.map((s) => s.name)).toEqual(["machine", "memslots", "vcpu.0", "vcpu.1", "devices", "sbi"]);
+    expect(decodeState(sections)).toEqual(state);
+    expect(decodeState(decodeSections(encodeSections(sections)))).toEqual(state);
+    expect(decodeState([...sections, { name: "pages", version: 9, payload: new Uint8Array(3) }])).toEqual(state); // others' sections
+  });
+
+  type Corruption = [rule: string, section: string, fn: (s: Section[]) => Section[]];
+  const corruptions: Corruption[] = [
+    ["a truncated vCPU section", "vcpu.0", (s) => edit(s, "vcpu.0", (x) => ({ ...x, payload: x.payload.subarray(0, x.payload.length - 8) }))],
+    ["a vCPU section without even its count", "vcpu.1", (s) => edit(s, "vcpu.1", (x) => ({ ...x, payload: x.payload.subarray(0, 3) }))],
+    ["a truncated memslots section", "memslots", (s) => edit(s, "memslots", (x) => ({ ...x, payload: x.payload.subarray(0, 30) }))],
+    ["a section of another version", "machine", (s) => edit(s, "machine", (x) => ({ ...x, version: 2 }))],
+    ["a vCPU section of another version", "vcpu.1", (s) => edit(s, "vcpu.1", (x) => ({ ...x, version: 0 }))],
+    ["a register count the payload does not hold", "vcpu.0", (s) => edit(s, "vcpu.0", (x) => u32At(x, 0, 115))],
+    ["a slot count the payload does not hold", "memslots", (s) => edit(s, "memslots", (x) => u32At(x, 0, 2))],
+    ["fewer registers than the vCPU has", "vcpu.0", (s) => edit(s, "vcpu.0", (x) => {
+      const y = u32At(x, 0, 113);
+      return { ...y, payload: y.payload.subarray(0, y.payload.length - 16) };
+    })],
+    ["a register id this vCPU does not have", "vcpu.1", (s) => edit(s, "vcpu.1", (x) => u64At(x, 4 + 16 * 40, 0x8030000001000000n))],
+    ["registers out of the list's order", "vcpu.0", (s) => edit(s, "vcpu.0", (x) => u64At(x, 4, REG_LIST[1]))],
+    ["a value wider than its u32 register", "vcpu.0", (s) => edit(s, "vcpu.0", (x) => u64At(x, 12 + 16 * (REG_LIST.length - 1), 1n << 32n))],
+    ["a missing vCPU section (the config says 2 vCPUs)", "vcpu.1", (s) => edit(s, "vcpu.1", () => null)],
+    ["a vCPU section past the config's count", "vcpu.2", (s) => [...s, { ...s[2], name: "vcpu.2" }]],
+    ["a vCPU count the config does not allow", "machine", (s) => edit(s, "machine", (x) => jsonEdit(x, (o) => { o.vcpus = 0; }))],
+    ["a section twice", "devices", (s) => [...s, s[4]]],
+    ["a missing section", "sbi", (s) => edit(s, "sbi", () => null)],
+    ["a memSize that is no decimal u64", "machine", (s) => edit(s, "machine", (x) => jsonEdit(x, (o) => { o.memSize = "0x400000"; }))],
+    ["a config field of the wrong type", "machine", (s) => edit(s, "machine", (x) => jsonEdit(x, (o) => { o.turn = "fast"; }))],
+    ["a slot in an address space the VM lacks", "memslots", (s) => edit(s, "memslots", (x) => u32At(x, 4, 1))],
+    ["JSON that does not parse", "devices", (s) => edit(s, "devices", (x) => ({ ...x, payload: x.payload.subarray(0, 10) }))],
+    ["a UART byte register out of range", "devices", (s) => edit(s, "devices", (x) => jsonEdit(x, (o) => { o.uart.lcr = 256; }))],
+    ["a UART interrupt level its registers contradict", "devices", (s) => edit(s, "devices", (x) => jsonEdit(x, (o) => { o.uart.irq = !o.uart.irq; }))],
+    ["a PLIC of another size", "devices", (s) => edit(s, "devices", (x) => jsonEdit(x, (o) => { o.plic.contexts = 3; }))],
+    ["a PLIC line its sources contradict", "devices", (s) => edit(s, "devices", (x) => jsonEdit(x, (o) => { o.plic.output[1] = !o.plic.output[1]; }))],
+    ["hart flags for another number of harts", "sbi", (s) => edit(s, "sbi", (x) => jsonEdit(x, (o) => { o.harts.pop(); }))],
+    ["a console input value that is no byte", "sbi", (s) => edit(s, "sbi", (x) => jsonEdit(x, (o) => { o.input.push(256); }))],
+  ];
+
+  it.each(corruptions)("%s is refused, naming section %s", async (_rule, section, corrupt) => {
+    const { sections } = await sampleSections();
+    let err: unknown;
+    try {
+      decodeState(corrupt(sections));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SectionError);
+    expect((err as SectionError).section).toBe(section);
+  });
+});
+
+describe("Machine.restore refuses without touching the target Kvm", () => {
+  /** The target's VM fds and mappings before and after fn. */
+  async function untouched(kvm: Kvm, fn: () => Promise<unknown>): Promise<unknown> {
+    const probe = kvm.createVm();
+    const fd = probe.fd;
+    probe.close();
+    const mappings = kvm.memory.mappings().length;
+    let err: unknown;
+    try {
+      await fn();
+    } catch (e) {
+      err = e;
+    }
+    expect(kvm.memory.mappings().length).toBe(mappings);
+    const next = kvm.createVm();
+    expect(next.fd).toBe(fd); // no VM was left open
+    next.close();
+    return err;
+  }
+
+  it("a state that fails validation (an unknown register id) is refused before any VM exists", async () => {
+    const { state } = await sampleSections();
+    state.vcpus[1].regs[5] = { id: 0x8030000002000021n, value: 0n };
+    const kvm = await openKvm();
+    const err = await untouched(kvm, () => Machine.restore(state, { kvm }));
+    expect(err).toBeInstanceOf(MachineStateError);
+    expect((err as MachineStateError).part).toBe("vcpu.1");
+  });
+
+  it("a state the target refuses late (another timer frequency) leaves no VM and no mapping behind", async () => {
+    const { state } = await sampleSections();
+    state.vcpus[0].regs.find((r) => r.id === REG_TIMER_FREQUENCY)!.value += 1n;
+    const kvm = await openKvm();
+    const err = await untouched(kvm, () => Machine.restore(state, { kvm }));
+    expect(String(err)).toMatch(/EINVAL: KVM_SET_ONE_REG/);
+  });
+
+  it("memory: \"missing\" needs kvm.memory's missing mode; without it, the error says so and nothing is created", async () => {
+    const { state } = await sampleSections(1);
+    const kvm = await openKvm();
+    if (typeof (kvm.memory as unknown as { registerMissing?: unknown }).registerMissing === "function") {
+      const m = await Machine.restore(state, { kvm, memory: "missing" });
+      expect((kvm.memory as unknown as { isMissing(hva: bigint): boolean }).isMissing(m.ramHva)).toBe(true);
+    } else {
+      const err = await untouched(kvm, () => Machine.restore(state, { kvm, memory: "missing" }));
+      expect(String(err)).toMatch(/missing mode not available/);
+    }
   });
 });

@@ -14,7 +14,7 @@
 // other names are left to their readers.
 
 import { SectionError, takeSection, type Section } from "./section.js";
-import { checkState, MachineStateError, type MachineState, type MachineConfig, type MemoryRegionInfo,
+import { checkState, MachineStateError, MAX_VCPUS, type MachineState, type MachineConfig, type MemoryRegionInfo,
   type VcpuState } from "../vmm/machine-state.js";
 
 const VERSION = 1;
@@ -118,8 +118,8 @@ function decodeVcpu(s: Section): VcpuState {
 export function decodeState(sections: readonly Section[]): MachineState {
   const { config, current } = decodeMachine(takeSection(sections, "machine", VERSION));
   const memslots = decodeMemslots(takeSection(sections, "memslots", VERSION));
-  if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > 1024) {
-    throw new SectionError("machine", `vcpus ${String(config.vcpus)} is not 1..1024`);
+  if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > MAX_VCPUS) {
+    throw new SectionError("machine", `vcpus ${String(config.vcpus)} is not 1..${MAX_VCPUS}`);
   }
   for (const s of sections) {
     const n = /^vcpu\.(0|[1-9][0-9]*)$/.exec(s.name);

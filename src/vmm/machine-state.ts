@@ -8,12 +8,19 @@
 // outputs are the harts' external interrupt lines) and the SBI console's input.
 // checkState refuses anything a restore could not apply, naming the part, so
 // that a bad state is refused before the target Kvm gets a VM.
+//
+// What a vCPU holds outside ONE_REG does not move, as with KVM: the counters
+// behind cycle and instret (a new vCPU counts from 0, as a new host's counters
+// differ), an LR reservation (the next SC fails once, as the ISA allows), and
+// the fraction of a timer tick in progress (time = instructions / 10 here, so
+// the destination's time may lag the source's by one tick, 100 ns).
 
 import type { Kvm } from "../kvm.js";
 import type { Vm } from "../vm.js";
 import type { Vcpu } from "../vcpu.js";
 import { KVM_RUN, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_GUEST_MEMFD, KVM_USER_MEM_SLOTS, PAGE_SIZE,
   KVM_CAP } from "../uapi.js";
+import { KVM_EXIT } from "../kvm-run.js";
 import { REG_LIST, REG_TIMER_STATE, oneRegBytes } from "../riscv.js";
 import { U64_MAX } from "../u64.js";
 import { checkUartState, type UartState } from "./devices/uart16550.js";
@@ -103,13 +110,14 @@ export function memoryRegionsOf(vm: Vm): MemoryRegionInfo[] {
 }
 
 /**
- * Completes what each vCPU's last exit left open (an MMIO read's data, an
- * SBI call's return values): that lives in no register, so, as the KVM API
- * asks of a VMM before it saves a vCPU, KVM_RUN is entered once with
+ * Completes what a vCPU's last exit left open (an MMIO read's data, an SBI
+ * call's return values): that lives in no register, so, as the KVM API asks
+ * of a VMM before it saves a vCPU, KVM_RUN is entered once with
  * immediate_exit set; it finishes the operation and returns EINTR without
- * running an instruction.
+ * running an instruction. Other exits leave nothing open.
  */
 function completePending(v: Vcpu): void {
+  if (v.kvmRun.exitReason !== KVM_EXIT.MMIO && v.kvmRun.exitReason !== KVM_EXIT.RISCV_SBI) return;
   v.kvmRun.immediateExit = 1;
   try {
     v.ioctl(KVM_RUN);
@@ -139,6 +147,9 @@ export function captureState(vm: Vm, vcpus: readonly Vcpu[], config: Omit<Machin
   };
 }
 
+/** KVM_MAX_VCPUS: KVM_CREATE_VCPU creates no more. */
+export const MAX_VCPUS = 4096;
+
 const isU64 = (v: unknown): v is bigint => typeof v === "bigint" && v >= 0n && v <= U64_MAX;
 const isInt = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 const pageAligned = (v: bigint) => v % BigInt(PAGE_SIZE) === 0n;
@@ -148,7 +159,7 @@ function checkConfig(s: MachineState): void {
   const c = s.config;
   if (typeof c !== "object" || c === null) fail("no config");
   if (!isU64(c.memSize) || c.memSize === 0n || !pageAligned(c.memSize)) fail(`memSize ${String(c.memSize)} is not a page-aligned u64 above 0`);
-  if (!isInt(c.vcpus, 1, 1024)) fail(`vcpus ${String(c.vcpus)} is not 1..1024`);
+  if (!isInt(c.vcpus, 1, MAX_VCPUS)) fail(`vcpus ${String(c.vcpus)} is not 1..${MAX_VCPUS}`);
   if (c.turn !== null && !isInt(c.turn, 1, Number.MAX_SAFE_INTEGER)) fail(`turn ${String(c.turn)} is neither null nor a positive integer`);
   if (c.dirtyRing !== null && (typeof c.dirtyRing !== "object" || !isInt(c.dirtyRing.bytes, 1, 0xffffffff) ||
       typeof c.dirtyRing.acqRel !== "boolean")) fail("dirtyRing is neither null nor { bytes, acqRel }");
@@ -234,8 +245,8 @@ export function checkState(s: MachineState): void {
   checkSbi(s);
 }
 
-/** What buildVm made: the VM, its vCPUs and the RAM slot's new hva. */
-export interface BuiltVm { vm: Vm; vcpus: Vcpu[]; ramHva: bigint }
+/** What buildVm made: the VM, its vCPUs and the RAM slot's new hva; release() undoes it all. */
+export interface BuiltVm { vm: Vm; vcpus: Vcpu[]; ramHva: bigint; release(): void }
 
 /**
  * A fresh VM on kvm as the state describes it, before any register is set:
@@ -243,13 +254,18 @@ export interface BuiltVm { vm: Vm; vcpus: Vcpu[]; ramHva: bigint }
  * over new host memory (all zero, or registered MISSING with
  * kvm.memory.registerMissing before a vCPU exists) laid out as the source's
  * were (slots that shared host memory share it again), and the vCPUs with
- * their turn budget. On failure the VM is closed again.
+ * their turn budget. On failure the VM is closed and the memory unmapped again.
  */
 export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing"): BuiltVm {
   const registerMissing = missingMode(kvm);
   if (memory === "missing" && registerMissing === null) throw new Error("missing mode not available");
   const c = s.config;
   const vm = kvm.createVm(c.addressSpaces === 1 ? {} : { addressSpaces: 2 });
+  const mapped: { at: bigint; length: bigint }[] = [];
+  const release = () => {
+    vm.close();
+    for (const r of mapped) kvm.memory.munmap(r.at, r.length);
+  };
   try {
     if (c.manualProtect !== 0) vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [c.manualProtect]);
     if (c.dirtyRing !== null) vm.enableDirtyRing(c.dirtyRing.bytes, c.dirtyRing.acqRel);
@@ -262,6 +278,7 @@ export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing"): 
     }
     for (const r of ranges) {
       r.at = kvm.memory.mmap(r.hi - r.lo);
+      mapped.push({ at: r.at, length: r.hi - r.lo });
       if (memory === "missing") registerMissing!(r.at, r.hi - r.lo);
     }
     const hvaOf = (hva: bigint) => {
@@ -275,9 +292,9 @@ export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing"): 
     const vcpus = Array.from({ length: c.vcpus }, (_, i) => vm.createVcpu(i));
     if (c.turn !== null) for (const v of vcpus) v.setBudget(c.turn);
     const ram = s.memslots.find((m) => m.asId === 0 && m.gpa === RAM_BASE)!;
-    return { vm, vcpus, ramHva: hvaOf(ram.hva) };
+    return { vm, vcpus, ramHva: hvaOf(ram.hva), release };
   } catch (e) {
-    vm.close();
+    release();
     throw e;
   }
 }

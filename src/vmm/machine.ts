@@ -175,9 +175,11 @@ export class Machine {
   /**
    * The whole non-RAM state (machine-state.ts), taken between run() calls:
    * each vCPU first completes what its last exit left open (KVM_RUN with
-   * immediate_exit). Refuses guest_memfd-backed and internal memslots.
+   * immediate_exit). Refuses guest_memfd-backed and internal memslots, and a
+   * machine whose harts are in runThreaded().
    */
   saveState(): MachineState {
+    if (this.threaded) throw new Error("saveState: the harts are in runThreaded(); a state is taken between runs");
     return captureState(this.vm, this.vcpus, { memSize: this.memSize, vcpus: this.vcpus.length, ...this.setup },
       { uart: this.uart.save(), plic: this.plic.save() },
       { harts: this.vcpus.map((_, h) => ({ started: this.started[h], halted: this.halted[h], ipiPending: this.ipiPending[h],
@@ -189,7 +191,8 @@ export class Machine {
    * the same memslots over new host memory (see RestoreOptions.memory), vCPUs,
    * registers, devices and VMM bookkeeping; the guest's RAM contents are the
    * caller's to copy. A state that cannot be restored is refused
-   * (MachineStateError) before any VM is created; a later failure closes the new VM.
+   * (MachineStateError) before any VM is created; a later failure (the target
+   * refusing a register value) closes the new VM and unmaps its memory.
    */
   static async restore(state: MachineState, opts: RestoreOptions = {}): Promise<Machine> {
     checkState(state);
@@ -210,7 +213,7 @@ export class Machine {
       for (const b of state.sbiInput) m.sbiInput.push(b);
       return m;
     } catch (e) {
-      built.vm.close();
+      built.release();
       throw e;
     }
   }

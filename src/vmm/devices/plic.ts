@@ -224,6 +224,7 @@ export function checkPlicState(s: PlicState, ndev: number, contexts: number): vo
   values("level", s.level, ndev + 1, 1, true);
   values("pending", s.pending, ndev + 1, 1, true);
   values("claimed", s.claimed, ndev + 1, 1, true);
+  if (s.pending.some((p, i) => p && s.claimed[i])) throw new RangeError("plic: a source is both pending and claimed (the gateway holds a claimed one back)");
   if (!Array.isArray(s.enable) || s.enable.length !== contexts) throw new RangeError(`plic: enable is not ${contexts} contexts`);
   s.enable.forEach((e, c) => values(`enable[${c}]`, e, ndev + 1, 1, true));
   values("threshold", s.threshold, contexts, PRIORITY_MASK, false);
