@@ -17,14 +17,15 @@ import { dirtySuite } from "./dirty.js";
 import { conformanceSuite } from "./conformance.js";
 import { linuxSuite, mipsLinuxSuite } from "./linux.js";
 import { snapshotSuite } from "./snapshot.js";
+import { migrationSuite } from "./migration.js";
 import { figures, printTable, renderHtml, renderPng } from "./report.js";
 
 const quick = process.argv.includes("--quick");
-// --only SUITE (lookup, churn, guest, dirty, conformance, linux, snapshot): run one suite and print it; no report is written.
+// --only SUITE (lookup, churn, guest, dirty, conformance, linux, snapshot, migration): run one suite and print it; no report is written.
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : null;
-if (only !== null && !["lookup", "churn", "guest", "dirty", "conformance", "linux", "snapshot"].includes(only)) {
-  console.error(`--only takes lookup, churn, guest, dirty, conformance, linux or snapshot, not ${only}`);
+if (only !== null && !["lookup", "churn", "guest", "dirty", "conformance", "linux", "snapshot", "migration"].includes(only)) {
+  console.error(`--only takes lookup, churn, guest, dirty, conformance, linux, snapshot or migration, not ${only}`);
   process.exit(2);
 }
 const options = quick ? { minSamples: 2, maxTime: 0.05, delay: 0 } : { minSamples: 10, maxTime: 1.5 };
@@ -56,6 +57,7 @@ if (want("churn")) {
 if (want("guest")) await timed(() => guestSuite(b, options, quick));
 if (want("dirty")) await timed(() => dirtySuite(b, options, quick));
 if (want("conformance")) await timed(() => conformanceSuite(b, options, quick));
+if (want("migration")) await timed(() => migrationSuite(quick));
 if (want("linux")) {
   await timed(() => linuxSuite(quick));
   await timed(() => mipsLinuxSuite(quick));

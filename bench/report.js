@@ -135,6 +135,19 @@ export function figures(report) {
     add({ group: "linux", name: `reference workload as a Linux user process (${ml.iters} iterations)`, value: ml.linuxMips, unit: "MIPS",
       baseline: "the same loop bare-metal, translation tier on", baselineValue: ml.bareMips });
   }
+  const mig = suite("live-migration");
+  for (const r of mig?.rows ?? []) {
+    const g = `migration ${r.mode}, ${r.memMiB} MiB guest dirtying ${r.rateMiB} MiB/s`;
+    if (r.error !== undefined) {
+      add({ group: "migration", name: g, error: r.error });
+      continue;
+    }
+    add({ group: "migration", name: `${g}: total`, value: r.totalMs, unit: "ms" });
+    add({ group: "migration", name: `${g}: downtime${r.converged || r.mode === "postcopy" ? "" : " (did not converge)"}`, value: r.downtimeMs, unit: "ms",
+      target: r.rateMiB === 64 ? { on: "value", op: "<=", limit: mig.targetDowntimeMs } : undefined });
+    add({ group: "migration", name: `${g}: data pages sent ÷ pages holding data`, value: r.sentRatio, unit: "x",
+      target: { on: "value", op: "<=", limit: mig.targetSentRatio } });
+  }
   const l = suite("linux-boot");
   if (l) {
     for (const [k, what] of [["firstLineMs", "to the init's first line"], ["powerOffMs", "to power-off"]]) {

@@ -60,3 +60,18 @@ export { takeSnapshot, Snapshotter, restoreSnapshot } from "./migration/snapshot
 export type { SnapshotOptions, SnapshotProgress, SnapshotPhase, SnapshotRestoreOptions } from "./migration/snapshot.js";
 export { describeSnapshot, snapshotToBlob, snapshotFromBlob, splitSnapshots, SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION } from "./migration/snapshot-file.js";
 export type { SnapshotHeader, SnapshotDescription } from "./migration/snapshot-file.js";
+// Live migration (src/migration/): transports, dirty tracking, pre-copy and post-copy.
+export { migrate } from "./migration/precopy.js";
+export type { MigrateOptions, MigrationStats } from "./migration/precopy.js";
+export { receiveMigration } from "./migration/incoming.js";
+export type { ReceiveOptions, Incoming } from "./migration/incoming.js";
+export { MigrationError } from "./migration/stream.js";
+export type { Progress, MigrationPhase } from "./migration/progress.js";
+export { TransportError } from "./migration/transport.js";
+export type { Transport } from "./migration/transport.js";
+export { PortTransport } from "./migration/transport-port.js";
+export type { PortTransportOptions, MessagePortLike } from "./migration/transport-port.js";
+export { SocketTransport } from "./migration/transport-socket.js";
+export type { ByteStreamLike, SocketTransportOptions } from "./migration/transport-socket.js";
+export { DirtyTracker, DirtyRound } from "./migration/dirty-tracker.js";
+export type { DirtyMode, DirtyTrackerOptions, TrackedSlot, TrackedVm } from "./migration/dirty-tracker.js";

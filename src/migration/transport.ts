@@ -195,3 +195,27 @@ export class FrameReader {
     return out;
   }
 }
+
+let yieldChannel: MessageChannel | null = null;
+const yieldWaiters: (() => void)[] = [];
+
+/**
+ * Lets the event loop run once (a macrotask turn: port messages, socket data
+ * and close events are delivered; awaiting a resolved promise would not), so
+ * a sender whose sends never block still learns of a lost connection between
+ * two messages. Node: setImmediate, after the poll phase where a port's close
+ * arrives (a MessageChannel turn can starve it for hundreds of turns);
+ * browsers: a MessageChannel turn (a timer would cost a millisecond).
+ */
+export function yieldToEvents(): Promise<void> {
+  const g = globalThis as { setImmediate?: (fn: () => void) => unknown };
+  if (g.setImmediate) return new Promise((r) => g.setImmediate!(r));
+  if (!yieldChannel) {
+    yieldChannel = new MessageChannel();
+    yieldChannel.port1.onmessage = () => yieldWaiters.shift()?.();
+  }
+  return new Promise((r) => {
+    yieldWaiters.push(r);
+    yieldChannel!.port2.postMessage(0);
+  });
+}

@@ -1,0 +1,157 @@
+// The destination of a live migration (QEMU's -incoming): it checks the hello
+// and maps room for every region at once (a guest it cannot hold is refused
+// before a page is sent), keeps the pages of each round as they come, and at
+// the switch-over restores the machine from its state sections, moves the
+// memory in, checks the memory digest against the source's and only then
+// resumes. Anything damaged or wrong is refused with an "error" message the
+// source sees at once; the source then runs on.
+
+import { Kvm } from "../kvm.js";
+import { Machine } from "../vmm/machine.js";
+import { decodePageRuns } from "./pages.js";
+import { GuestImage, memoryDigest, machineRegions } from "./ram.js";
+import { decodeState } from "./vmstate.js";
+import { Meter, wallClock, type Progress } from "./progress.js";
+import type { Transport } from "./transport.js";
+import {
+  MigrationError, checkHello, decodeMessage, encodeMessage, errorMessage, jsonSection, readJson, type Hello,
+} from "./stream.js";
+import { receivePostcopy } from "./postcopy.js";
+
+export interface ReceiveOptions {
+  /** The destination's instance (default: a new Kvm). */
+  kvm?: Kvm;
+  onConsole?: (text: string) => void;
+  /** The most guest memory this destination takes (bytes); a larger guest is refused at the hello. */
+  maxMemory?: bigint;
+  /** Post-copy: guest instructions run between two placements of arriving pages (default 50,000). */
+  sliceInstructions?: bigint;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Incoming {
+  /** The restored machine, resumed: run it on. */
+  machine: Machine;
+  /** Wall-clock time the guest was resumed (comparable with the source's). */
+  resumedAt: number;
+  pagesReceived: number;
+  zeroPages: number;
+  bytes: number;
+  postcopy: boolean;
+}
+
+/**
+ * Receives a migration from the source at the other end of transport and
+ * returns the resumed machine. Throws MigrationError (having told the source)
+ * when it refuses or the connection is lost.
+ */
+export async function receiveMigration(transport: Transport, opts: ReceiveOptions = {}): Promise<Incoming> {
+  const meter = new Meter(opts.onProgress);
+  let image: GuestImage | null = null;
+  const refuse = async (why: string, cause?: unknown): Promise<never> => {
+    try {
+      await transport.send(errorMessage(why));
+    } catch {
+      // the source is gone: it cannot be told
+    }
+    image?.release();
+    transport.close();
+    throw new MigrationError(why, "destination", { cause });
+  };
+  const next = async (phase: string) => {
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await transport.receive();
+    } catch (e) {
+      image?.release();
+      transport.close();
+      throw new MigrationError(`${phase}: ${(e as Error).message}`, "destination", { cause: e });
+    }
+    if (bytes === null) {
+      image?.release();
+      throw new MigrationError(`${phase}: the source closed the connection`, "destination");
+    }
+    meter.bytes += bytes.length;
+    try {
+      return decodeMessage(bytes);
+    } catch (e) {
+      return refuse(`refused a damaged message: ${(e as Error).message}`, e);
+    }
+  };
+
+  const first = await next("handshake");
+  if (first.kind !== "hello") return refuse(`the stream begins with "${first.kind}", not a hello`);
+  let hello: Hello;
+  try {
+    hello = readJson<Hello>(first.sections[0]);
+    checkHello(hello);
+  } catch (e) {
+    return refuse(`refused the hello: ${(e as Error).message}`, e);
+  }
+  const total = hello.regions.reduce((n, r) => n + r.size, 0n);
+  if (opts.maxMemory !== undefined && total > opts.maxMemory) {
+    return refuse(`destination out of memory: the guest has ${total} bytes, this destination takes ${opts.maxMemory}`);
+  }
+  const kvm = opts.kvm ?? (await Kvm.open());
+  try {
+    image = new GuestImage(kvm.memory, hello.regions);
+  } catch (e) {
+    return refuse(`destination out of memory: mapping ${total} bytes of guest memory failed: ${(e as Error).message}`, e);
+  }
+  await transport.send(encodeMessage("accept", null));
+  meter.report("precopy", 0);
+
+  for (;;) {
+    const m = await next("pre-copy: connection lost");
+    try {
+      if (m.kind === "pages") {
+        const runs = decodePageRuns(m.sections[0].payload, "pages");
+        image.apply(runs, "pages");
+        for (const r of runs) {
+          if (r.data) meter.pagesSent += r.count;
+          else meter.zeroPages += r.count;
+        }
+        meter.report("precopy", 0);
+        continue;
+      }
+      if (m.kind === "abort") {
+        image.release();
+        transport.close();
+        throw new MigrationError("the source aborted the migration", "destination");
+      }
+      if (m.kind === "postcopy") {
+        const got = await receivePostcopy({ transport, kvm, hello, image, meter, message: m, opts });
+        return { ...got, pagesReceived: meter.pagesSent, zeroPages: meter.zeroPages, bytes: meter.bytes, postcopy: true };
+      }
+      if (m.kind !== "complete") return refuse(`unexpected "${m.kind}" message during pre-copy`);
+    } catch (e) {
+      if (e instanceof MigrationError) throw e;
+      return refuse(`pre-copy: ${(e as Error).message}`, e);
+    }
+    // The switch-over: restore, move the memory in, check it, resume.
+    let machine: Machine | null = null;
+    try {
+      const head = readJson<{ digest: number | null }>(m.sections[0]);
+      const state = decodeState(m.sections.slice(1));
+      machine = await Machine.restore(state, { kvm, onConsole: opts.onConsole });
+      const regions = machineRegions(machine, hello.regions);
+      image.copyInto(regions);
+      image.release();
+      if (head.digest !== null) {
+        const digest = memoryDigest(kvm.memory, regions);
+        if (digest !== head.digest) {
+          throw new Error(`memory digest 0x${digest.toString(16)} is not the source's 0x${(head.digest >>> 0).toString(16)}: ` +
+            "pages were lost or damaged on the way");
+        }
+      }
+    } catch (e) {
+      machine?.close();
+      return refuse(`switch-over refused: ${(e as Error).message}`, e);
+    }
+    const resumedAt = wallClock();
+    await transport.send(encodeMessage("resumed", jsonSection("resumed", { at: resumedAt })));
+    transport.close();
+    meter.report("completed", 0);
+    return { machine, resumedAt, pagesReceived: meter.pagesSent, zeroPages: meter.zeroPages, bytes: meter.bytes, postcopy: false };
+  }
+}

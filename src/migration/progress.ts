@@ -1,0 +1,69 @@
+// A migration's progress as QEMU's `info migrate` shows it: the phase, the
+// round (dirty-bitmap pass), what was sent, the measured bandwidth and dirty
+// rate, and from them the downtime the switch-over would cost now.
+
+export type MigrationPhase = "setup" | "precopy" | "stop-and-copy" | "postcopy" | "completed" | "failed";
+
+export interface Progress {
+  phase: MigrationPhase;
+  /** Rounds begun (round 1 sends every page). */
+  round: number;
+  /** Pages sent as data, and as zero markers. */
+  pagesSent: number;
+  zeroPages: number;
+  /** Bytes of messages sent. */
+  bytes: number;
+  /** Pages the guest dirtied per second during the last round. */
+  dirtyRate: number;
+  /** Bytes per second the stream took (time reading and sending, not the guest's slices). */
+  bandwidth: number;
+  /** Pages still to send in this round and those known dirty for the next. */
+  remainingPages: number;
+  /** remainingPages at the bandwidth: the pause a switch-over now would cost. */
+  estimatedDowntimeMs: number;
+}
+
+/** Wall-clock milliseconds comparable across threads and processes (the epoch). */
+export const wallClock = (): number => performance.timeOrigin + performance.now();
+
+/** The running figures of one side of a migration. */
+export class Meter {
+  pagesSent = 0;
+  zeroPages = 0;
+  bytes = 0;
+  round = 0;
+  /** Milliseconds spent reading and sending (the bandwidth's denominator). */
+  private busyMs = 0;
+  private busyBytes = 0;
+  dirtyRate = 0;
+
+  constructor(private readonly onProgress?: (p: Progress) => void) {}
+
+  /** Accounts a message sent that took `ms` to read and send. */
+  sent(bytes: number, dataPages: number, zeroPages: number, ms: number): void {
+    this.bytes += bytes;
+    this.pagesSent += dataPages;
+    this.zeroPages += zeroPages;
+    this.busyMs += ms;
+    this.busyBytes += bytes;
+  }
+
+  /** Bytes per second; 0 until something was measured. */
+  get bandwidth(): number {
+    return this.busyMs > 0 ? (this.busyBytes / this.busyMs) * 1000 : 0;
+  }
+
+  /** Milliseconds to send `pages` pages at the measured bandwidth (Infinity before a measure). */
+  estimateMs(pages: number): number {
+    if (pages === 0) return 0;
+    const bw = this.bandwidth;
+    return bw > 0 ? ((pages * 4096) / bw) * 1000 : Infinity;
+  }
+
+  report(phase: MigrationPhase, remainingPages: number): void {
+    this.onProgress?.({
+      phase, round: this.round, pagesSent: this.pagesSent, zeroPages: this.zeroPages, bytes: this.bytes,
+      dirtyRate: this.dirtyRate, bandwidth: this.bandwidth, remainingPages, estimatedDowntimeMs: this.estimateMs(remainingPages),
+    });
+  }
+}
