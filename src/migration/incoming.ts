@@ -133,10 +133,10 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
     try {
       const head = readJson<{ digest: number | null }>(m.sections[0]);
       const state = decodeState(m.sections.slice(1));
-      machine = await Machine.restore(state, { kvm, onConsole: opts.onConsole });
+      // The pages came into the image's mappings: the machine runs on them (adopt), nothing is copied in the downtime.
+      machine = await Machine.restore(state, { kvm, onConsole: opts.onConsole, adopt: (slot) => image!.adopt(slot) });
       const regions = machineRegions(machine, hello.regions);
-      image.copyInto(regions);
-      image.release();
+      image.copyInto(regions); // regions the machine could not adopt (slots sharing host memory)
       if (head.digest !== null) {
         const digest = memoryDigest(kvm.memory, regions);
         if (digest !== head.digest) {
@@ -146,8 +146,10 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
       }
     } catch (e) {
       machine?.close();
+      image.unadopt(); // refuse() releases them with the rest
       return refuse(`switch-over refused: ${(e as Error).message}`, e);
     }
+    image.release();
     const resumedAt = wallClock();
     await transport.send(encodeMessage("resumed", jsonSection("resumed", { at: resumedAt })));
     transport.close();

@@ -87,6 +87,8 @@ export class GuestImage {
   readonly regions: MappedRegion[] = [];
   /** Per region, a bit per page that arrived (what post-copy need not ask for again). */
   readonly received: Uint8Array[] = [];
+  /** Regions whose mapping a restored machine took over (adopt). */
+  private readonly adopted = new Set<MappedRegion>();
 
   constructor(private readonly mem: HostMemory, regions: readonly RegionInfo[]) {
     try {
@@ -118,12 +120,30 @@ export class GuestImage {
   }
 
   /**
+   * The mapping holding a region's pages, handed over to a restored machine
+   * (Machine.restore's adopt): the machine owns it from then on, so neither
+   * copyInto nor release touches it again. Null for a region not in the hello.
+   */
+  adopt(slot: { asId: number; slot: number; gpa: bigint; size: bigint }): bigint | null {
+    const r = this.regions.find((x) => x.asId === slot.asId && x.slot === slot.slot && x.gpa === slot.gpa && x.size === slot.size);
+    if (!r || this.adopted.has(r)) return null;
+    this.adopted.add(r);
+    return r.hva;
+  }
+
+  /** Forgets adoptions (a restore that took them failed: they are this image's again). */
+  unadopt(): void {
+    this.adopted.clear();
+  }
+
+  /**
    * Copies what arrived into `into` (the restored machine's regions, matched
    * by address space and slot): only pages that hold something, the rest of
    * the new memory is zero already.
    */
   copyInto(into: readonly MappedRegion[]): void {
     for (const r of this.regions) {
+      if (this.adopted.has(r)) continue; // the machine runs on this very memory
       const to = into.find((x) => x.asId === r.asId && x.slot === r.slot && x.gpa === r.gpa && x.size === r.size);
       if (!to) throw new Error(`the restored machine has no slot ${r.slot} of address space ${r.asId} at 0x${r.gpa.toString(16)}`);
       const pages = Number(r.size / PAGE);
@@ -138,7 +158,7 @@ export class GuestImage {
   }
 
   release(): void {
-    for (const r of this.regions.splice(0)) this.mem.munmap(r.hva, r.size);
+    for (const r of this.regions.splice(0)) if (!this.adopted.has(r)) this.mem.munmap(r.hva, r.size);
   }
 }
 
