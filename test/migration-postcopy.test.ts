@@ -35,11 +35,7 @@ function catchUp(src: Dirtier, dst: Dirtier): void {
   });
 }
 
-// Post-copy needs kvm.memory's MISSING mode (registerMissing / placePages, issue 18's userfaultfd part);
-// on a build without it these tests say so in their names and do not run.
-const missingMode = typeof (await openKvm()).memory.registerMissing === "function";
-
-describe.runIf(missingMode)("post-copy live migration", () => {
+describe("post-copy live migration", () => {
   for (const rounds of [0, 1, 2]) {
     it(`after ${rounds} pre-copy round(s), the guest not run on the destination: every page arrives, memory and state equal the source's`, async () => {
       const r = await migrateOnce("port", { migrate: { postcopyAfterRounds: rounds }, receive: { sliceInstructions: 0n } });

@@ -129,10 +129,10 @@ function faultGpa(m: Machine, r: RunResult): bigint | null {
 
 /** UFFDIO_COPY / UFFDIO_ZEROPAGE of one page; a page already there (EEXIST) is left alone. */
 function placePage(mem: HostMemory, hva: bigint, bytes: Uint8Array | null): void {
-  const m = mem as unknown as { placePages(h: bigint, b: Uint8Array): number; placeZeroPages(h: bigint, l: bigint): number };
   try {
-    if (bytes) m.placePages(hva, bytes);
-    else m.placeZeroPages(hva, PAGE);
+    // One page at a time: placePages' partial count (Linux's UFFDIO_COPY) cannot arise.
+    if (bytes) mem.placePages(hva, bytes);
+    else mem.placeZeroPages(hva, PAGE);
   } catch (e) {
     if (!(e instanceof KvmError && e.errno === ERRNO.EEXIST)) throw e;
   }
@@ -152,7 +152,7 @@ export interface PostcopyDestination {
 /** The destination's post-copy: restore with memory missing, resume, place pages until all are in. */
 export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine: Machine; resumedAt: number }> {
   const { transport, kvm, hello, image, meter } = d;
-  const mem = kvm.memory as HostMemory & { unregisterMissing?: (h: bigint, l: bigint) => void };
+  const mem = kvm.memory;
   const discardSection = takeSection(d.message.sections, "discard", 1);
   const sizes = hello.regions.map((r) => Math.ceil(pagesOf(r) / 8));
   if (discardSection.payload.length !== sizes.reduce((a, b) => a + b, 0)) {
@@ -233,7 +233,7 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
       if ((waiting !== null || guestDone) && !localLeft) await mailbox.arrival();
       else await yieldToEvents();
     }
-    for (const r of regions) mem.unregisterMissing?.(r.hva, r.size);
+    for (const r of regions) mem.unregisterMissing(r.hva, r.size);
     await transport.send(encodeMessage("done", null));
     transport.close();
     meter.report("completed", 0);

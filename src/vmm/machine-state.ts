@@ -258,8 +258,6 @@ export interface BuiltVm { vm: Vm; vcpus: Vcpu[]; ramHva: bigint; release(): voi
  */
 export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing",
                         adopt?: (slot: { asId: number; slot: number; gpa: bigint; size: bigint }) => bigint | null): BuiltVm {
-  const registerMissing = missingMode(kvm);
-  if (memory === "missing" && registerMissing === null) throw new Error("missing mode not available");
   const c = s.config;
   const vm = kvm.createVm(c.addressSpaces === 1 ? {} : { addressSpaces: 2 });
   const mapped: { at: bigint; length: bigint }[] = [];
@@ -288,7 +286,7 @@ export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing",
       }
       r.at = kvm.memory.mmap(r.hi - r.lo);
       mapped.push({ at: r.at, length: r.hi - r.lo });
-      if (memory === "missing") registerMissing!(r.at, r.hi - r.lo);
+      if (memory === "missing") kvm.memory.registerMissing(r.at, r.hi - r.lo);
     }
     const hvaOf = (hva: bigint) => {
       const r = ranges.find((x) => hva >= x.lo && hva < x.hi)!;
@@ -306,12 +304,6 @@ export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing",
     release();
     throw e;
   }
-}
-
-/** H1's userfaultfd-style MISSING registration of kvm.memory, where this build has it. */
-function missingMode(kvm: Kvm): ((hva: bigint, length: bigint) => void) | null {
-  const mem = kvm.memory as unknown as { registerMissing?: (hva: bigint, length: bigint) => void };
-  return typeof mem.registerMissing === "function" ? mem.registerMissing.bind(kvm.memory) : null;
 }
 
 /**
