@@ -14,22 +14,50 @@ import { MigrationError, type RegionInfo } from "./stream.js";
 
 const PAGE = BigInt(PAGE_BYTES);
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES);
+/** Pages read from host memory at once where a whole region is walked. */
+export const READ_PAGES = 256;
 
 /** A region and where its bytes are in a host memory. */
 export interface MappedRegion extends RegionInfo {
   hva: bigint;
 }
 
-/** Pages [first, first + count) of region r into writer: unbacked ones as zero markers, unread. */
-export function addPages(mem: HostMemory, writer: PageWriter, r: MappedRegion, first: number, count: number): void {
-  for (let i = first; i < first + count;) {
-    const resident = mem.resident(r.hva + BigInt(i) * PAGE);
+/**
+ * Runs of pages [first, first + count) of the host memory at hva that a frame
+ * backs, or that none does (never written: zero without being read), each at
+ * most `max` pages long.
+ */
+export function* residentRuns(mem: HostMemory, hva: bigint, first: number, count: number, max = Infinity):
+    Generator<{ first: number; count: number; resident: boolean }> {
+  const end = first + count;
+  for (let i = first; i < end;) {
+    const resident = mem.resident(hva + BigInt(i) * PAGE);
     let j = i + 1;
-    while (j < first + count && mem.resident(r.hva + BigInt(j) * PAGE) === resident) j++;
-    const gpa = r.gpa + BigInt(i) * PAGE;
-    if (resident) writer.add(r.asId, gpa, mem.read(r.hva + BigInt(i) * PAGE, (j - i) * PAGE_BYTES));
-    else writer.addZero(r.asId, gpa, j - i);
+    while (j < end && j - i < max && mem.resident(hva + BigInt(j) * PAGE) === resident) j++;
+    yield { first: i, count: j - i, resident };
     i = j;
+  }
+}
+
+/** Pages [first, first + count) of region r into writer: unbacked ones as zero markers, unread. */
+export function addPages(mem: HostMemory, writer: PageWriter, r: Pick<MappedRegion, "asId" | "gpa" | "hva">, first: number,
+                         count: number): void {
+  for (const run of residentRuns(mem, r.hva, first, count)) {
+    const gpa = r.gpa + BigInt(run.first) * PAGE;
+    if (run.resident) writer.add(r.asId, gpa, mem.read(r.hva + BigInt(run.first) * PAGE, run.count * PAGE_BYTES));
+    else writer.addZero(r.asId, gpa, run.count);
+  }
+}
+
+/** Writes a run's pages at hva: its bytes, or for a zero run zeros over the pages a frame backs (the others read as zero). */
+export function writeRun(mem: HostMemory, hva: bigint, run: PageRun): void {
+  if (run.data) {
+    mem.write(hva, run.data);
+    return;
+  }
+  for (let i = 0; i < run.count; i++) {
+    const p = hva + BigInt(i) * PAGE;
+    if (mem.resident(p)) mem.write(p, ZERO_PAGE);
   }
 }
 
@@ -53,18 +81,9 @@ const zeroPageCrc = (() => {
 export function memoryDigest(mem: HostMemory, regions: readonly MappedRegion[]): number {
   let c = 0;
   for (const r of regions) {
-    const pages = Number(r.size / PAGE);
-    for (let i = 0; i < pages;) {
-      const hva = r.hva + BigInt(i) * PAGE;
-      if (!mem.resident(hva)) {
-        c = zeroPageCrc(c);
-        i++;
-        continue;
-      }
-      let j = i + 1;
-      while (j < pages && j - i < 256 && mem.resident(r.hva + BigInt(j) * PAGE)) j++;
-      c = crc32(mem.read(hva, (j - i) * PAGE_BYTES), c);
-      i = j;
+    for (const run of residentRuns(mem, r.hva, 0, Number(r.size / PAGE), READ_PAGES)) {
+      if (run.resident) c = crc32(mem.read(r.hva + BigInt(run.first) * PAGE, run.count * PAGE_BYTES), c);
+      else for (let i = 0; i < run.count; i++) c = zeroPageCrc(c);
     }
   }
   return c;
@@ -109,13 +128,7 @@ export class GuestImage {
       const hva = region.hva + offset;
       const bits = this.received[this.regions.indexOf(region)];
       for (let p = Number(offset / PAGE), i = 0; i < run.count; i++, p++) bits[p >> 3] |= 1 << (p & 7);
-      if (run.data) this.mem.write(hva, run.data);
-      else {
-        for (let i = 0; i < run.count; i++) {
-          const p = hva + BigInt(i) * PAGE;
-          if (this.mem.resident(p)) this.mem.write(p, ZERO_PAGE);
-        }
-      }
+      writeRun(this.mem, hva, run);
     }
   }
 
@@ -146,13 +159,9 @@ export class GuestImage {
       if (this.adopted.has(r)) continue; // the machine runs on this very memory
       const to = into.find((x) => x.asId === r.asId && x.slot === r.slot && x.gpa === r.gpa && x.size === r.size);
       if (!to) throw new Error(`the restored machine has no slot ${r.slot} of address space ${r.asId} at 0x${r.gpa.toString(16)}`);
-      const pages = Number(r.size / PAGE);
-      for (let i = 0; i < pages;) {
-        if (!this.mem.resident(r.hva + BigInt(i) * PAGE)) { i++; continue; }
-        let j = i + 1;
-        while (j < pages && j - i < 256 && this.mem.resident(r.hva + BigInt(j) * PAGE)) j++;
-        this.mem.write(to.hva + BigInt(i) * PAGE, this.mem.read(r.hva + BigInt(i) * PAGE, (j - i) * PAGE_BYTES));
-        i = j;
+      for (const run of residentRuns(this.mem, r.hva, 0, Number(r.size / PAGE), READ_PAGES)) {
+        const at = BigInt(run.first) * PAGE;
+        if (run.resident) this.mem.write(to.hva + at, this.mem.read(r.hva + at, run.count * PAGE_BYTES));
       }
     }
   }

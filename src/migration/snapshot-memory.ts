@@ -3,16 +3,16 @@
 // memory. A full snapshot stores the pages that hold data: a page without a
 // frame, or all zero, is zero on a fresh target and costs nothing. An
 // incremental one stores the pages the dirty log reported since its parent
-// (dirty-tracker.ts), a page that became zero as a zero marker.
+// (dirty-tracker.ts) as a migration round sends them (ram.ts's addPages), a
+// page that became zero as a zero marker.
 
 import type { HostMemory } from "../host-memory.js";
 import type { MemoryRegionInfo } from "../vmm/machine-state.js";
 import { SectionError } from "./section.js";
 import { PageWriter, isZeroPage, PAGE_BYTES, type PageRun } from "./pages.js";
+import { residentRuns, writeRun, READ_PAGES } from "./ram.js";
 
 const PAGE = BigInt(PAGE_BYTES);
-/** Pages read from host memory at once. */
-const CHUNK_PAGES = 256;
 
 /** A memslot's RAM as machine.memoryRegions() lists it. */
 export type RamRegion = MemoryRegionInfo;
@@ -31,35 +31,17 @@ export function writeAllPages(memory: HostMemory, regions: readonly RamRegion[],
   let seen = 0;
   for (const r of regions) {
     const npages = Number(r.size / PAGE);
-    for (let first = 0; first < npages;) {
-      // The next run of resident pages, at most a chunk.
-      while (first < npages && !memory.resident(r.hva + BigInt(first) * PAGE)) first++;
-      let end = first;
-      while (end < npages && end - first < CHUNK_PAGES && memory.resident(r.hva + BigInt(end) * PAGE)) end++;
-      if (end > first) {
-        const bytes = memory.read(r.hva + BigInt(first) * PAGE, (end - first) * PAGE_BYTES);
-        for (let p = 0; p < end - first; p++) {
+    for (const run of residentRuns(memory, r.hva, 0, npages, READ_PAGES)) {
+      if (run.resident) {
+        const bytes = memory.read(r.hva + BigInt(run.first) * PAGE, run.count * PAGE_BYTES);
+        for (let p = 0; p < run.count; p++) {
           const off = p * PAGE_BYTES;
-          if (!isZeroPage(bytes, off)) out.add(r.asId, r.gpa + BigInt(first + p) * PAGE, bytes.subarray(off, off + PAGE_BYTES));
+          if (!isZeroPage(bytes, off)) out.add(r.asId, r.gpa + BigInt(run.first + p) * PAGE, bytes.subarray(off, off + PAGE_BYTES));
         }
       }
-      done?.(seen + end, total, out.dataPages * PAGE_BYTES);
-      first = end;
+      done?.(seen + run.first + run.count, total, out.dataPages * PAGE_BYTES);
     }
     seen += npages;
-  }
-}
-
-/**
- * Incremental snapshot: `count` pages of a region from page `first` (a run
- * the dirty log reported), zero ones as markers.
- */
-export function writePages(memory: HostMemory, region: Pick<RamRegion, "asId" | "gpa" | "hva">, first: number, count: number,
-                           out: PageWriter): void {
-  for (let p = first; p < first + count;) {
-    const n = Math.min(CHUNK_PAGES, first + count - p);
-    out.add(region.asId, region.gpa + BigInt(p) * PAGE, memory.read(region.hva + BigInt(p) * PAGE, n * PAGE_BYTES));
-    p += n;
   }
 }
 
@@ -85,15 +67,10 @@ export function checkRuns(runs: readonly PageRun[], regions: readonly RamRegion[
  */
 export function applyRuns(memory: HostMemory, regions: readonly RamRegion[], runs: readonly PageRun[], done?: PagesDone): void {
   const total = runs.reduce((n, r) => n + r.count, 0);
-  const zero = new Uint8Array(PAGE_BYTES);
   let pages = 0, bytes = 0;
   for (const run of runs) {
     const r = regionOf(regions, run) as RamRegion;
-    const hva = r.hva + (run.gpa - r.gpa);
-    if (run.data) memory.write(hva, run.data);
-    else {
-      for (let p = 0n; p < BigInt(run.count); p++) if (memory.resident(hva + p * PAGE)) memory.write(hva + p * PAGE, zero);
-    }
+    writeRun(memory, r.hva + (run.gpa - r.gpa), run);
     pages += run.count;
     if (run.data) bytes += run.data.length;
     done?.(pages, total, bytes);

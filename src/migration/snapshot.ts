@@ -17,7 +17,8 @@ import {
   encodeSnapshot, decodeSnapshot, splitSnapshots, newSnapshotId, SnapshotError, MEMORY_SECTION, MEMORY_VERSION,
   type SnapshotHeader,
 } from "./snapshot-file.js";
-import { writeAllPages, writePages, checkRuns, applyRuns } from "./snapshot-memory.js";
+import { writeAllPages, checkRuns, applyRuns } from "./snapshot-memory.js";
+import { addPages } from "./ram.js";
 import { DirtyTracker } from "./dirty-tracker.js";
 
 /** What a snapshot or a restore is doing: reading RAM, writing its pages back, or done (bytes = the snapshot's size). */
@@ -119,7 +120,7 @@ export class Snapshotter {
       const round = (this.tracker as DirtyTracker).harvest();
       for (const { slotIndex, first, count } of round.runs()) {
         round.prepare(slotIndex, first, count);
-        writePages(this.machine.kvm.memory, round.slots[slotIndex], first, count, pages);
+        addPages(this.machine.kvm.memory, pages, round.slots[slotIndex], first, count);
         onProgress?.({ phase: "memory", snapshot: sequence, pages: pages.pages, totalPages: round.pages, bytes: pages.byteLength });
       }
     }
