@@ -5,7 +5,7 @@
 // show the guest's RAM slot, dirty-logged and harvested every 100 ms. This
 // thread only draws and forwards keys; it never blocks.
 import { Terminal } from "@xterm/xterm";
-import { drawMap, drawHeat } from "./panels.js";
+import { drawMap, drawHeat, showWorkerError } from "./panels.js";
 import { snapshotToBlob, snapshotFromBlob } from "../dist/migration/snapshot-file.js";
 
 const $ = (id) => document.getElementById(id);
@@ -150,11 +150,7 @@ worker.onmessage = (ev) => {
     note(m.stop === "shutdown" ? `Linux powered off (SBI system reset, reason ${m.reason}). Press Enter or click Reboot to boot it again`
       : `the guest stopped: ${m.stop}${m.error ? ` (${m.error})` : ""}. Press Enter or click Reboot to boot it again`);
   } else if (m.type === "fatal") {
-    $("status").textContent = "error: " + m.text;
-    document.body.dataset.error = m.text;
+    showWorkerError($("status"), "error: ", m.text);
   }
 };
-worker.onerror = (e) => {
-  $("status").textContent = "worker error: " + (e.message || e);
-  document.body.dataset.error = String(e.message || e);
-};
+worker.onerror = (e) => showWorkerError($("status"), "worker error: ", e.message || e);

@@ -1,7 +1,8 @@
 // The two panels every mode of the demo page draws from what its Worker posts:
 // the memory map (every address space's slots, memory-map.js) and the dirty
 // heatmap of one dirty-logged slot — one cell per 4 KiB page, lit by each
-// KVM_GET_DIRTY_LOG harvest and fading over the next ones.
+// KVM_GET_DIRTY_LOG harvest and fading over the next ones. And the Worker's
+// failures, in the status bar.
 
 let heat = new Float32Array(0);
 
@@ -72,4 +73,13 @@ export function drawHeat(canvas, h) {
     canvas.dataset.base = h.base;
   }
   return pages.length;
+}
+
+/**
+ * A Worker's failure (its "fatal" message, or its error event) in the status
+ * bar and as body[data-error], which the browser tests read.
+ */
+export function showWorkerError(status, prefix, what) {
+  status.textContent = prefix + what;
+  document.body.dataset.error = String(what);
 }

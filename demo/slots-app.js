@@ -4,7 +4,7 @@
 // SharedArrayBuffer, which a browser gives only to a cross-origin isolated page
 // (served with COOP/COEP, as scripts/serve.mjs does); without it the page runs
 // the single-thread demo (worker.js) and says why.
-import { drawMap, drawHeat } from "./panels.js";
+import { drawMap, drawHeat, showWorkerError } from "./panels.js";
 
 const $ = (id) => document.getElementById(id);
 const threaded = globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function";
@@ -108,11 +108,7 @@ worker.onmessage = (ev) => {
       el.className = m.reply.ok ? "" : "error";
     }
   } else if (m.type === "fatal") {
-    $("status").textContent = "error: " + m.text;
-    document.body.dataset.error = m.text;
+    showWorkerError($("status"), "error: ", m.text);
   }
 };
-worker.onerror = (e) => {
-  $("status").textContent = "worker error: " + (e.message || e);
-  document.body.dataset.error = String(e.message || e);
-};
+worker.onerror = (e) => showWorkerError($("status"), "worker error: ", e.message || e);
