@@ -73,19 +73,22 @@ export function clearLogReads(npages: bigint, first: bigint, num: number): numbe
   return BigInt(num) <= npages - first ? num : 0;
 }
 
+/** Runs of set bits of a little-endian bitmap of npages bits, as page indices (whole zero bytes skipped at once). */
+export function* bitmapRuns(bitmap: Uint8Array, npages: number): Generator<{ first: number; count: number }> {
+  const set = (i: number) => (bitmap[i >> 3] & (1 << (i & 7))) !== 0;
+  for (let i = 0; i < npages;) {
+    if ((i & 7) === 0 && bitmap[i >> 3] === 0) { i += 8; continue; }
+    if (!set(i)) { i++; continue; }
+    let j = i + 1;
+    while (j < npages && set(j)) j++;
+    yield { first: i, count: j - i };
+    i = j;
+  }
+}
+
 /** Coalesced runs of set bits of a little-endian bitmap, as page ranges from base. */
 export function bitmapRanges(bitmap: Uint8Array, npages: number, baseGpa: bigint): GpaRange[] {
-  const out: GpaRange[] = [];
-  let start = -1;
-  for (let i = 0; i <= npages; i++) {
-    const set = i < npages && (bitmap[i >> 3] & (1 << (i & 7))) !== 0;
-    if (set && start < 0) start = i;
-    else if (!set && start >= 0) {
-      out.push({ gpa: baseGpa + BigInt(start) * PAGE, length: BigInt(i - start) * PAGE });
-      start = -1;
-    }
-  }
-  return out;
+  return [...bitmapRuns(bitmap, npages)].map((r) => ({ gpa: baseGpa + BigInt(r.first) * PAGE, length: BigInt(r.count) * PAGE }));
 }
 
 /** Sorted, merged gpa ranges of harvested ring entries; slotBase maps a slot field to its base gpa. */

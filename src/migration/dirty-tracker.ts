@@ -22,7 +22,7 @@ import type { Vm } from "../vm.js";
 import type { Vcpu } from "../vcpu.js";
 import { KVM_CAP, KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_MEM_LOG_DIRTY_PAGES,
   KVM_USER_MEM_SLOTS, PAGE_SIZE } from "../uapi.js";
-import { bitmapBytes } from "../dirty.js";
+import { bitmapBytes, bitmapRuns } from "../dirty.js";
 
 export type DirtyMode = "bitmap" | "ring";
 
@@ -73,15 +73,7 @@ export class DirtyRound {
   /** Runs of dirty pages, slot by slot in order. */
   *runs(): Generator<{ slotIndex: number; first: number; count: number }> {
     for (let s = 0; s < this.slots.length; s++) {
-      const b = this.bitmaps[s], n = this.slots[s].npages;
-      for (let i = 0; i < n;) {
-        if (b[i >> 3] === 0 && (i & 7) === 0) { i += 8; continue; }
-        if (!bitSet(b, i)) { i++; continue; }
-        let j = i + 1;
-        while (j < n && bitSet(b, j)) j++;
-        yield { slotIndex: s, first: i, count: j - i };
-        i = j;
-      }
+      for (const r of bitmapRuns(this.bitmaps[s], this.slots[s].npages)) yield { slotIndex: s, ...r };
     }
   }
 
@@ -186,7 +178,7 @@ export class DirtyTracker {
       bitmaps = this.slots.map((s) => this.vm.getDirtyLog(s.slot, s.asId));
     }
     // The first round is everything: a slot that logged before start() was not initially set.
-    if (first) bitmaps.forEach((b, i) => { b.fill(0xff); trimTail(b, this.slots[i].npages); });
+    if (first) bitmaps.forEach((b) => b.fill(0xff)); // the tail past npages is trimmed below
     let pages = 0;
     bitmaps.forEach((b, i) => { trimTail(b, this.slots[i].npages); pages += popcount(b); });
     return new DirtyRound(this, this.slots, bitmaps, pages);
