@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 import { bootLinux } from "../examples/linux-boot.js";
 import { mipsRun } from "./guest.js";
 
+/** webkvm's boot times as a multiple of QEMU TCG's (issue 19: at most half). */
+const LINUX_TARGET_VS_QEMU = 0.5;
 const QEMU_BOOT = fileURLToPath(new URL("../guests/linux/qemu-boot.sh", import.meta.url));
 
 /** Runs qemu-boot.sh for `runs` boots: each run's times, or { skipped } with the script's reason. */
@@ -101,8 +103,8 @@ export async function linuxSuite(quick) {
   } else {
     q = { firstLineMs: best(qemu.boots, "firstLineMs"), powerOffMs: best(qemu.boots, "powerOffMs"), version: qemu.version };
     console.log(`QEMU TCG (${q.version}): first line ${q.firstLineMs.toFixed(0)} ms, power-off ${q.powerOffMs.toFixed(0)} ms; ` +
-      `webkvm / QEMU: ${(w.firstLineMs / q.firstLineMs).toFixed(2)}x, ${(w.powerOffMs / q.powerOffMs).toFixed(2)}x (target <= 1x)`);
+      `webkvm / QEMU: ${(w.firstLineMs / q.firstLineMs).toFixed(2)}x, ${(w.powerOffMs / q.powerOffMs).toFixed(2)}x (target <= ${LINUX_TARGET_VS_QEMU}x)`);
   }
   const times = (boots) => boots.map(({ firstLineMs, powerOffMs }) => ({ firstLineMs, powerOffMs }));
-  return { name: "linux-boot", runs, webkvm: w, webkvmRuns: times(mine), qemuRuns: qemu.skipped ? [] : times(qemu.boots), qemu: q, qemuSkipped: qemu.skipped, counts, targetVsQemu: 1 };
+  return { name: "linux-boot", runs, webkvm: w, webkvmRuns: times(mine), qemuRuns: qemu.skipped ? [] : times(qemu.boots), qemu: q, qemuSkipped: qemu.skipped, counts, targetVsQemu: LINUX_TARGET_VS_QEMU };
 }
