@@ -7,7 +7,7 @@
 
 import { Vm, vmOf } from "./kvm/kvm_host";
 import { vmFromFd, vcpuFromFd } from "./kvm/ioctl";
-import { benchLookup as lookupLoop } from "./debug/introspect";
+import { benchLookup as lookupLoop, gfnIndexImage } from "./debug/introspect";
 import { LOOKUP_VCPU } from "./selectors";
 
 export * from "./index";
@@ -20,6 +20,11 @@ export { EXIT_BUDGET, EXIT_SBI, EXIT_WFI, EXIT_MEM, EXIT_INTR } from "./cpu/exec
 export function benchLookup(fd: i32, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
   return mode == LOOKUP_VCPU ? lookupLoop(changetype<Vm>(0), vcpuFromFd(fd), asId, ptr, n, mode, rounds)
     : lookupLoop(vmOf(vmFromFd(fd)), 0, asId, ptr, n, mode, rounds);
+}
+
+/** The active set's gfn order and bucket index, for bench/native/gfnindex.c (debug/introspect.ts gfnIndexImage). */
+export function benchGfnIndexImage(fd: i32, asId: u32): usize {
+  return gfnIndexImage(vmOf(vmFromFd(fd)), asId);
 }
 
 // ---- the threads build's allocator stress (test/threads.test.ts) ----

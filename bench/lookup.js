@@ -1,7 +1,10 @@
 // gfn -> hva lookups at 1..32,764 slots: the core's search (batched inside the
 // core, so call overhead is amortised over 4,096 lookups) against a plain
-// TypeScript binary search and a native C binary search (bench/native/binsearch.c,
-// cc -O2) over the same table and the same gfn batches, in the same run.
+// TypeScript binary search, a native C binary search (bench/native/binsearch.c,
+// cc -O2) over the same table and the same gfn batches, and the core's own
+// search in native C (bench/native/gfnindex.c) over a copy of the core's own
+// records and bucket index, in the same run.
+import { readFileSync } from "node:fs";
 import { Kvm } from "../dist/index.js";
 import { LOOKUP } from "../dist/abi.gen.js";
 import * as native from "./native/native.js";
@@ -84,6 +87,56 @@ function nativeLookups(s, n, quick, wasmSum) {
   return r;
 }
 
+/**
+ * The gfn keys both searches answer one by one: the timed random batch, keys
+ * anywhere in and around the set (holes between slots, before the first and
+ * past the last) and the edges of every 97th slot.
+ */
+function checkKeys(s, n) {
+  const rnd = lcg(n * 13 + 5);
+  const span = Number(s.table.base[n - 1] + s.table.npages[n - 1]) + 64;
+  const keys = [...s.gfns];
+  for (let i = 0; i < 1024; i++) keys.push(rnd() % span);
+  for (let i = 0; i < n; i += 97) {
+    const b = s.table.base[i], e = b + s.table.npages[i];
+    keys.push(b, e - 1, e, b + 2 * Number(SLOT_PAGES) - 1);
+  }
+  keys.push(2 ** 52);
+  return keys;
+}
+
+/**
+ * The core's search in native C over the core's own bytes: times the random
+ * batch and checks, key by key, that C, the core and the TypeScript model
+ * find the same hva (so the same slot) for every checkKeys gfn.
+ */
+function nativeIndexLookups(s, n, quick, wasmSum) {
+  const core = s.core;
+  const img = core.benchGfnIndexImage(s.vm.fd, 0);
+  if (img === 0) throw new Error("benchGfnIndexImage: out of memory");
+  const [, , , buckets, positions] = new BigUint64Array(core.memory.buffer, img, 5);
+  const words = 5 + Number(positions) * 4 + (buckets === 0n ? 0 : Math.ceil((Number(buckets) + 1) / 2));
+  const image = Array.from(new BigUint64Array(core.memory.buffer, img, words));
+  core.kmfree(img);
+  const keys = checkKeys(s, n);
+  const file = native.writeU64(`gfnindex-${n}.bin`, [...image, BATCH, ...s.gfns, keys.length, ...keys]);
+  const r = native.run("gfnindex", [file, quick ? 2 : 100, quick ? 2 : 5, `${file}.out`]);
+  if (r.skipped) return r;
+  if (BigInt(r.raw.checksum_random) !== BigInt.asUintN(64, wasmSum)) throw new Error(`native gfn index: random checksum differs at ${n} slots`);
+  const theirs = new BigUint64Array(readFileSync(`${file}.out`).buffer);
+  const at = core.kmalloc(8);
+  keys.forEach((k, i) => {
+    new BigUint64Array(core.memory.buffer, at, 1)[0] = BigInt(k);
+    const mine = core.benchLookup(s.vm.fd, 0, at, 1, LOOKUP.SEARCH, 1);
+    const model = Math.max(tsLookup(s.table, k), 0);
+    if (BigInt.asUintN(64, mine) !== theirs[i] || theirs[i] !== BigInt(model)) {
+      throw new Error(`gfn ${k} at ${n} slots: core hva ${mine}, native C ${theirs[i]}, model ${model}`);
+    }
+  });
+  core.kmfree(at);
+  return { ...r, checked: keys.length };
+}
+
 export async function lookupSuite(b, sizes, options, quick = false) {
   const rows = [];
   let nativeSkipped = null;
@@ -121,8 +174,15 @@ export async function lookupSuite(b, sizes, options, quick = false) {
       row.wasmVsNativeSequential = row.wasmSequentialNs / row.nativeSequentialNs;
       row.tsVsNativeRandom = row.tsBinaryNs / row.nativeRandomNs;
     }
+    const idx = nativeIndexLookups(s, n, quick, wasmSum);
+    if (!idx.skipped) {
+      row.nativeIndexRandomNs = idx.random_ns;
+      row.wasmVsNativeIndexRandom = row.wasmRandomNs / row.nativeIndexRandomNs;
+      row.nativeIndexChecked = idx.checked;
+    }
     if (n === 32764) {
       row.targetWasmVsNativeRandom = 0.25;
+      row.targetWasmVsNativeIndex = 1.2;
       row.targetHitNs = 2;
     }
     rows.push(row);
@@ -130,12 +190,16 @@ export async function lookupSuite(b, sizes, options, quick = false) {
   }
   const f = (v, w) => (v === undefined ? "-" : `${v.toFixed(2)}`).padStart(w);
   console.log("\nslots   wasm random   sequential   last-used hit   TS binary search   TS / wasm" +
-    "   native random   native seq   wasm/native rnd   wasm/native seq");
+    "   native random   native seq   wasm/native rnd   wasm/native seq   native index rnd   wasm/native index");
   for (const r of rows) {
     console.log(`${String(r.slots).padStart(5)}   ${f(r.wasmRandomNs, 8)} ns   ${f(r.wasmSequentialNs, 7)} ns   ` +
       `${f(r.wasmHitNs, 10)} ns   ${f(r.tsBinaryNs, 12)} ns   ${f(r.speedupVsTs, 7)}x   ${f(r.nativeRandomNs, 10)} ns   ` +
-      `${f(r.nativeSequentialNs, 7)} ns   ${f(r.wasmVsNativeRandom, 14)}x   ${f(r.wasmVsNativeSequential, 14)}x`);
+      `${f(r.nativeSequentialNs, 7)} ns   ${f(r.wasmVsNativeRandom, 14)}x   ${f(r.wasmVsNativeSequential, 14)}x   ` +
+      `${f(r.nativeIndexRandomNs, 13)} ns   ${f(r.wasmVsNativeIndexRandom, 16)}x`);
   }
+  const checked = rows.reduce((a, r) => a + (r.nativeIndexChecked ?? 0), 0);
+  if (checked) console.log(`native gfn index: the same hva as the core and the TS model for all ${checked} check gfns`);
   if (nativeSkipped) console.log(`native binary search skipped: ${nativeSkipped}`);
-  return { name: "gfn-to-hva", unit: "ns per lookup", rows, native: nativeSkipped ? `skipped: ${nativeSkipped}` : "cc -O2 bench/native/binsearch.c" };
+  return { name: "gfn-to-hva", unit: "ns per lookup", rows,
+    native: nativeSkipped ? `skipped: ${nativeSkipped}` : "cc -O2 bench/native/binsearch.c, bench/native/gfnindex.c" };
 }

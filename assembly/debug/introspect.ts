@@ -4,7 +4,7 @@
 
 import { Vm, activeSet, inactiveSet, setLiveGeneration, vcpuOf, vcpuGfnToMemslot, vcpuGfnToHva, hvaWindowHit, hvaWindowAt } from "../kvm/kvm_host";
 import { setOf, gfnSlotAt, gfnCap, gfnNext, gfnOrder } from "../memslots/set";
-import { recAt } from "../memslots/packed";
+import { recAt, REC_BYTES } from "../memslots/packed";
 import { slotOf, slotGfnToHva } from "../memslots/slot";
 import { searchMemslots, gfnToMemslotInSet, forEachSlotInHvaRange, searchHva } from "../memslots/search";
 import { refreshSet } from "../memslots/gfn_index";
@@ -99,6 +99,30 @@ export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, 
     }
   }
   return sum;
+}
+
+/**
+ * The active set's gfn order and bucket index as they are, for a native
+ * program running the same search over the same bytes (bench/native/gfnindex.c):
+ * u64 indexBase, indexLimit, indexShift, indexBuckets, positions; the records
+ * (packed.ts's layout, positions of them); u32 index[indexBuckets + 1] padded
+ * to 8 bytes. The caller frees it (kmfree); 0 when out of memory.
+ */
+export function gfnIndexImage(vm: Vm, asId: u32): usize {
+  const s = setOf(activeSet(vm, asId));
+  refreshSet(s);
+  const cap = gfnCap(s);
+  const recBytes = <usize>cap * REC_BYTES, indexWords = s.indexBuckets == 0 ? 0 : s.indexBuckets + 1;
+  const out = kzalloc(40 + recBytes + ((<usize>indexWords * 4 + 7) & ~7));
+  if (out == 0) return 0;
+  store<u64>(out, s.indexBase);
+  store<u64>(out, s.indexLimit, 8);
+  store<u64>(out, <u64>s.indexShift, 16);
+  store<u64>(out, <u64>s.indexBuckets, 24);
+  store<u64>(out, <u64>cap, 32);
+  memory.copy(out + 40, recAt(gfnOrder(s), 0), recBytes);
+  memory.copy(out + 40 + recBytes, s.index, <usize>indexWords * 4);
+  return out;
 }
 
 /**

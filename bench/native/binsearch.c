@@ -10,14 +10,12 @@
  *
  * Prints "key value" lines: the checksum of each batch (sum of the hvas, 0 for
  * a miss, mod 2^64 — the same sum the core's benchLookup returns) and the best
- * ns per lookup over ROUNDS timed blocks of at least MIN_MS each.
+ * ns per lookup over ROUNDS timed blocks of at least MIN_MS each (timing.h).
  */
-#define _POSIX_C_SOURCE 200809L
+#include "timing.h"
+
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 struct table {
 	size_t n;
@@ -44,56 +42,14 @@ static uint64_t lookup(const struct table *t, uint64_t gfn)
 	return t->uaddr[lo] + ((gfn - t->base[lo]) << 12);
 }
 
-static uint64_t batch(const struct table *t, const uint64_t *gfns, size_t count)
+static uint64_t batch(const void *table, const uint64_t *gfns, size_t count)
 {
+	const struct table *t = table;
 	uint64_t sum = 0;
 
 	for (size_t i = 0; i < count; i++)
 		sum += lookup(t, gfns[i]);
 	return sum;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-/* Best ns per lookup: calibrate a repeat count to MIN_MS, then ROUNDS blocks. */
-static double time_batch(const struct table *t, const uint64_t *gfns, size_t count, double min_ms, int rounds)
-{
-	uint64_t sink = 0;
-	long reps = 1;
-	double best = 1e300;
-
-	for (;;) {
-		double t0 = now_ns();
-
-		for (long r = 0; r < reps; r++) {
-			sink += batch(t, gfns, count);
-			/* keep the compiler from hoisting the loop-invariant batch */
-			__asm__ volatile("" : "+r"(sink) : : "memory");
-		}
-		if (now_ns() - t0 >= min_ms * 1e6 || reps >= (1L << 40))
-			break;
-		reps *= 2;
-	}
-	for (int k = 0; k < rounds; k++) {
-		double t0 = now_ns(), dt;
-
-		for (long r = 0; r < reps; r++) {
-			sink += batch(t, gfns, count);
-			__asm__ volatile("" : "+r"(sink) : : "memory");
-		}
-		dt = (now_ns() - t0) / ((double)reps * count);
-		if (dt < best)
-			best = dt;
-	}
-	if (sink == 42)
-		fputs("", stderr);
-	return best;
 }
 
 int main(int argc, char **argv)
@@ -125,7 +81,7 @@ int main(int argc, char **argv)
 
 	printf("checksum_random %" PRIu64 "\n", batch(&t, rnd, count));
 	printf("checksum_sequential %" PRIu64 "\n", batch(&t, seq, count));
-	printf("random_ns %.4f\n", time_batch(&t, rnd, count, min_ms, rounds));
-	printf("sequential_ns %.4f\n", time_batch(&t, seq, count, min_ms, rounds));
+	printf("random_ns %.4f\n", time_batch(batch, &t, rnd, count, min_ms, rounds));
+	printf("sequential_ns %.4f\n", time_batch(batch, &t, seq, count, min_ms, rounds));
 	return 0;
 }
