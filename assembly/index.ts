@@ -4,7 +4,7 @@
 import { ioctlBuf, IOCTL_BUF_SIZE, ioBuf, IO_BUF_SIZE } from "./layout";
 import { failedCheck } from "./errno";
 import * as errno from "./errno";
-import { kzalloc, kfree, allocatedBytes, liveAllocations, setMemoryMaximum } from "./kalloc";
+import { kzalloc, kfree, allocatedBytes, heapBlockBytes, liveAllocations, setMemoryMaximum } from "./kalloc";
 import { framesInUse } from "./hostmm/frames";
 import * as threads from "./threads";
 import * as mm from "./hostmm/mm";
@@ -60,6 +60,7 @@ export function kmfree(p: usize): void { kfree(p); }
 export function statFramesInUse(): u32 { return framesInUse(); }
 export function statHeapBytes(): u64 { return allocatedBytes(); }
 export function statLiveAllocations(): u32 { return liveAllocations(); }
+export function statHeapBlockBytes(): u64 { return heapBlockBytes(); }
 export function statIndexRebuilds(): u32 { return indexRebuilds; }
 export function statMemslotsUpdated(): u32 { return memslotsUpdatedCount; }
 

@@ -10,6 +10,14 @@ import { ROOT } from "rt/tlsf";
 import { P, heapLock, heapUnlock, WASM_MAX_PAGES } from "./threads";
 
 export function allocatedBytes(): u64 { return P.allocatedBytes; }
+/** Heap bytes the live blocks occupy, headers and size rounding included: exact (bench/footprint.js measures with it). */
+export function heapBlockBytes(): u64 { return P.heapBlockBytes; }
+
+/** A block's whole size: its payload (the header word before p, BLOCK.mmInfo, low two bits tags) and that header. */
+// @ts-ignore: decorator
+@inline function blockBytes(p: usize): u64 {
+  return <u64>(load<u32>(p - BLOCK_OVERHEAD) & ~3) + <u64>BLOCK_OVERHEAD;
+}
 /** Blocks allocated and not yet freed: exact, unlike allocatedBytes (callers may free without a size). */
 export function liveAllocations(): u32 { return P.liveAllocations; }
 
@@ -83,6 +91,7 @@ export function kzalloc(size: usize, point: i32 = 0): usize {
   const p = heap.alloc(size);
   if (fit && memory.size() != pages) abort("kalloc: TLSF grew the memory for a request its free lists held (tlsfHasFit no longer mirrors rt/tlsf)");
   P.allocatedBytes += <u64>size;
+  P.heapBlockBytes += blockBytes(p);
   P.liveAllocations++;
   heapUnlock();
   memory.fill(p, 0, size);
@@ -97,6 +106,7 @@ export function kfree(p: usize, size: usize = 0): void {
   // BLOCK.mmInfo, low two bits tags).
   if (WEBKVM_DEBUG) memory.fill(p, 0xa5, <usize>(load<u32>(p - 4) & ~3));
   heapLock();
+  P.heapBlockBytes -= blockBytes(p);
   heap.free(p);
   P.allocatedBytes -= <u64>size;
   P.liveAllocations--;

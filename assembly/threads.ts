@@ -103,6 +103,8 @@ import { MMU_STATS } from "./selectors";
   injectSkip: i32;
   /** kalloc.ts: the memory's maximum in 64 KiB pages (the module's, or a smaller shared memory's: memoryMaximum). */
   maxPages: i32;
+  /** kalloc.ts: heap bytes of the live blocks, headers included (exact: read from the blocks). */
+  heapBlockBytes: u64;
 }
 
 export const FD_TABLE_SIZE: i32 = 4096;

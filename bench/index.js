@@ -3,10 +3,11 @@
 // Runs the release core from dist/ (npm run build first; npm install does it);
 // the suites that drive the test surface (the CPU harness, the batched lookup
 // loop) load build/bench.wasm, the same optimized code with those exports.
-// Writes bench/results/latest.json + latest.html (quick: quick.json + quick.html);
+// Writes bench/results/latest.json + latest.html (quick: quick.json + quick.html),
+// keeping the run it replaces as previous.json (quick-previous.json) and showing it beside;
 // --png also screenshots the page with headless chromium (not committed).
 import b from "benny";
-import { writeFileSync, mkdirSync, readFileSync } from "node:fs";
+import { writeFileSync, mkdirSync, readFileSync, existsSync, renameSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
 import { lookupSuite } from "./lookup.js";
@@ -18,14 +19,16 @@ import { conformanceSuite } from "./conformance.js";
 import { linuxSuite, mipsLinuxSuite } from "./linux.js";
 import { snapshotSuite } from "./snapshot.js";
 import { migrationSuite } from "./migration.js";
-import { figures, printTable, renderHtml, renderPng } from "./report.js";
+import { footprintSuite } from "./footprint.js";
+import { figures, withPrevious, previousOf, printTable, renderHtml, renderPng } from "./report.js";
 
 const quick = process.argv.includes("--quick");
-// --only SUITE (lookup, churn, guest, dirty, conformance, linux, snapshot, migration): run one suite and print it; no report is written.
+// --only SUITE (lookup, churn, guest, dirty, conformance, linux, snapshot, migration, footprint): run one suite and print it; no report is written.
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : null;
-if (only !== null && !["lookup", "churn", "guest", "dirty", "conformance", "linux", "snapshot", "migration"].includes(only)) {
-  console.error(`--only takes lookup, churn, guest, dirty, conformance, linux, snapshot or migration, not ${only}`);
+const SUITES = ["lookup", "churn", "guest", "dirty", "conformance", "linux", "snapshot", "migration", "footprint"];
+if (only !== null && !SUITES.includes(only)) {
+  console.error(`--only takes ${SUITES.slice(0, -1).join(", ")} or ${SUITES[SUITES.length - 1]}, not ${only}`);
   process.exit(2);
 }
 const options = quick ? { minSamples: 2, maxTime: 0.05, delay: 0 } : { minSamples: 10, maxTime: 1.5 };
@@ -63,17 +66,22 @@ if (want("linux")) {
   await timed(() => mipsLinuxSuite(quick));
 }
 if (want("snapshot")) await timed(() => snapshotSuite(quick));
+if (want("footprint")) await timed(() => footprintSuite(quick));
 report.seconds = (Date.now() - started) / 1000;
-const figs = figures(report);
+const dir = fileURLToPath(new URL("./results/", import.meta.url));
+const name = quick ? "quick" : "latest";
+const file = `${dir}${name}.json`;
+// The run this one replaces: kept as previous.json (quick: quick-previous.json) and shown beside it.
+const previous = only === null && existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : null;
+const figs = withPrevious(figures(report), previous);
 report.figures = figs;
 printTable(figs);
 
 if (only !== null) process.exit(0);
-const dir = fileURLToPath(new URL("./results/", import.meta.url));
-const name = quick ? "quick" : "latest";
 mkdirSync(dir, { recursive: true });
-writeFileSync(`${dir}${name}.json`, JSON.stringify(report, null, 2) + "\n");
-writeFileSync(`${dir}${name}.html`, renderHtml(report, figs));
+if (previous) renameSync(file, previousOf(file));
+writeFileSync(file, JSON.stringify(report, null, 2) + "\n");
+writeFileSync(`${dir}${name}.html`, renderHtml(report, figs, previous));
 console.log(`\nwrote bench/results/${name}.json and ${name}.html (${report.seconds.toFixed(1)} s)`);
 if (process.argv.includes("--png")) {
   const p = renderPng(`${dir}${name}.html`, `${dir}${name}.png`);

@@ -4,10 +4,10 @@
 // cc -O2) over the same table and the same gfn batches, and the core's own
 // search in native C (bench/native/gfnindex.c) over a copy of the core's own
 // records and bucket index, in the same run.
-import { readFileSync } from "node:fs";
 import { Kvm } from "../dist/index.js";
 import { LOOKUP } from "../dist/abi.gen.js";
 import * as native from "./native/native.js";
+import { gfnIndexImage, runGfnIndex } from "./native/gfnindex.js";
 import { perOp } from "./best.js";
 
 /** The release build's code plus the batched lookup loop (assembly/harness.ts benchLookup). */
@@ -112,25 +112,17 @@ function checkKeys(s, n) {
  */
 function nativeIndexLookups(s, n, quick, wasmSum) {
   const core = s.core;
-  const img = core.benchGfnIndexImage(s.vm.fd, 0);
-  if (img === 0) throw new Error("benchGfnIndexImage: out of memory");
-  const [, , , buckets, positions] = new BigUint64Array(core.memory.buffer, img, 5);
-  const words = 5 + Number(positions) * 4 + (buckets === 0n ? 0 : Math.ceil((Number(buckets) + 1) / 2));
-  const image = Array.from(new BigUint64Array(core.memory.buffer, img, words));
-  core.kmfree(img);
   const keys = checkKeys(s, n);
-  const file = native.writeU64(`gfnindex-${n}.bin`, [...image, BATCH, ...s.gfns, keys.length, ...keys]);
-  const r = native.run("gfnindex", [file, quick ? 2 : 100, quick ? 2 : 5, `${file}.out`]);
+  const r = runGfnIndex(`gfnindex-${n}`, gfnIndexImage(core, s.vm.fd), s.gfns, keys, quick ? 2 : 100, quick ? 2 : 5);
   if (r.skipped) return r;
   if (BigInt(r.raw.checksum_random) !== BigInt.asUintN(64, wasmSum)) throw new Error(`native gfn index: random checksum differs at ${n} slots`);
-  const theirs = new BigUint64Array(readFileSync(`${file}.out`).buffer);
   const at = core.kmalloc(8);
   keys.forEach((k, i) => {
     new BigUint64Array(core.memory.buffer, at, 1)[0] = BigInt(k);
     const mine = core.benchLookup(s.vm.fd, 0, at, 1, LOOKUP.SEARCH, 1);
     const model = Math.max(tsLookup(s.table, k), 0);
-    if (BigInt.asUintN(64, mine) !== theirs[i] || theirs[i] !== BigInt(model)) {
-      throw new Error(`gfn ${k} at ${n} slots: core hva ${mine}, native C ${theirs[i]}, model ${model}`);
+    if (BigInt.asUintN(64, mine) !== r.hvas[i] || r.hvas[i] !== BigInt(model)) {
+      throw new Error(`gfn ${k} at ${n} slots: core hva ${mine}, native C ${r.hvas[i]}, model ${model}`);
     }
   });
   core.kmfree(at);

@@ -9,6 +9,8 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { esc, fmtNum, fmtRatio, fmtTarget } from "./format.js";
+import { lookupChart, churnChart, dirtyChart, migrationCharts, guestChart, figuresChart } from "./charts.js";
 
 // ---------------------------------------------------------------- figures
 
@@ -143,6 +145,25 @@ export function figures(report) {
     add({ group: "snapshot", name: `incremental snapshot write per GiB dirtied (${sn.dirtiedMiB.toFixed(1)} MiB)`, value: sn.incrementalMsPerGiB, unit: "ms" });
   }
 
+  const fp = suite("footprint");
+  if (fp) {
+    const k = fp.kernel;
+    for (const r of fp.rows) {
+      add({ group: "footprint", name: `memslot metadata per slot, ${r.slots} slots (both sets, indexes, hints, slot, arch)`, value: r.perSlotBytes,
+        unit: "B", baseline: "kernel struct kvm_memory_slot (x86-64)", baselineValue: k.memslotBytes });
+    }
+    const r0 = fp.rows[0];
+    add({ group: "footprint", name: "a new VM's memslot metadata (both sets, no slots)", value: r0.vmBytes, unit: "B",
+      baseline: "kernel: 2 struct kvm_memslots", baselineValue: 2 * k.memslotsSetBytes });
+    add({ group: "footprint", name: "dirty log bits per slot page", value: fp.dirtyBitsPerPage, unit: "bits",
+      baseline: "kernel: bitmap + second bitmap", baselineValue: k.dirtyBitsPerPage });
+    add({ group: "footprint", name: `heap bytes per touched guest page (memtest, ${fp.touched.pages.join(" vs ")} pages)`, value: fp.touched.heapPerPage,
+      unit: "B", baseline: "kernel: spte 8 B + rmap 8 B", baselineValue: k.spteBytesPerPage + k.rmapBytesPerPage });
+    add({ group: "footprint", name: "host frames per touched guest page", value: fp.touched.framesPerPage, unit: "frames" });
+    add({ group: "footprint", name: "a vCPU's first run, whatever it touches (shadow page tables)", value: fp.touched.firstRunBytes, unit: "B" });
+    for (const w of fp.wasm) add({ group: "footprint", name: `module size ${w.file}`, value: w.bytes, unit: "B" });
+  }
+
   const ml = suite("mips-linux");
   if (ml) {
     add({ group: "linux", name: `reference workload as a Linux user process (${ml.iters} iterations)`, value: ml.linuxMips, unit: "MIPS",
@@ -181,30 +202,25 @@ export function figures(report) {
   return out;
 }
 
-// ---------------------------------------------------------------- text table
-
-export function fmtNum(v, unit = "") {
-  if (v === undefined || v === null || Number.isNaN(v)) return "-";
-  if (unit === "ns") {
-    if (v >= 1e6) return `${(v / 1e6).toPrecision(3)} ms`;
-    if (v >= 1e3) return `${(v / 1e3).toPrecision(3)} µs`;
-    return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ns`;
+/**
+ * Marks each figure with its value and ratio in a previous run (matched by
+ * name; figures derived afresh from that run's suites): f.previous,
+ * f.previousRatio and f.change = value / previous, so a reader sees what moved.
+ */
+export function withPrevious(figs, previousReport) {
+  if (!previousReport?.suites) return figs;
+  const before = new Map(figures(previousReport).map((f) => [f.name, f]));
+  for (const f of figs) {
+    const p = before.get(f.name);
+    if (p?.value === undefined || f.value === undefined) continue;
+    f.previous = p.value;
+    f.previousRatio = p.ratio;
+    if (p.value !== 0) f.change = f.value / p.value;
   }
-  if (unit === "" && Number.isInteger(v)) return String(v); // a count
-  const s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-  return unit ? `${s} ${unit}` : s;
+  return figs;
 }
 
-function fmtRatio(r) {
-  if (r === undefined || Number.isNaN(r)) return "-";
-  return `${r < 0.01 ? r.toPrecision(2) : r < 10 ? r.toFixed(3) : r.toFixed(1)}x`;
-}
-
-function fmtTarget(t, unit) {
-  if (!t) return "-";
-  const op = t.op === "<=" ? "≤" : "≥";
-  return t.on === "ratio" ? `${op} ${t.limit}x` : `${op} ${fmtNum(t.limit, unit)}`;
-}
+// ---------------------------------------------------------------- text table
 
 export function status(f) {
   if (f.error !== undefined) return `ERROR: ${f.error}`;
@@ -214,11 +230,16 @@ export function status(f) {
   return `MISSED (${f.over.toFixed(2)}x ${f.target.op === "<=" ? "over" : "under"})`;
 }
 
+/** A figure's baseline cell: what it is and its value, or why there is none. */
+function baselineText(f) {
+  if (!f.baseline) return "none";
+  return `${f.baseline} ${f.baselineValue === undefined ? "(skipped)" : fmtNum(f.baselineValue, f.unit)}`;
+}
+
 export function printTable(figs) {
-  const rows = figs.map((f) => [f.name, fmtNum(f.value, f.unit),
-    f.baseline ? `${f.baseline} ${f.baselineValue === undefined ? "(skipped)" : fmtNum(f.baselineValue, f.unit)}` : "-",
-    fmtRatio(f.ratio), fmtTarget(f.target, f.unit), status(f)]);
-  const head = ["figure", "value", "baseline", "ratio", "target", "status"];
+  const rows = figs.map((f) => [f.name, fmtNum(f.value, f.unit), baselineText(f),
+    fmtRatio(f.ratio), fmtTarget(f.target, f.unit), status(f), fmtNum(f.previous, f.unit), fmtRatio(f.change)]);
+  const head = ["figure", "value", "baseline", "ratio", "target", "status", "previous", "change"];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => (i === 0 || i === 2 || i === 5 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ").trimEnd();
   console.log("\n" + line(head));
@@ -229,268 +250,15 @@ export function printTable(figs) {
     `${t.filter((f) => f.met === undefined).length} without a baseline`);
 }
 
-// ---------------------------------------------------------------- SVG
-
-const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-const COLORS = {
-  wasm: "#2563eb", wasmSeq: "#60a5fa", wasmHit: "#93c5fd", ts: "#f59e0b", native: "#16a34a", nativeSeq: "#86efac",
-  kernel: "#6b7280", webkvm: "#2563eb", target: "#dc2626", ref: "#9ca3af",
-};
-
-function logTicks(lo, hi) {
-  const ticks = [];
-  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
-    for (const m of [1, 2, 5]) {
-      const v = m * 10 ** e;
-      if (v >= lo * 0.999 && v <= hi * 1.001) ticks.push({ v, major: m === 1 });
-    }
-  }
-  return ticks;
-}
-
-function logScale(lo, hi, a, b) {
-  const l0 = Math.log10(lo), l1 = Math.log10(hi);
-  return (v) => a + ((Math.log10(v) - l0) / (l1 - l0)) * (b - a);
-}
-
-function niceBounds(values, padLo = 0.7, padHi = 1.6) {
-  const v = values.filter((x) => x > 0 && Number.isFinite(x));
-  let lo = Math.min(...v) * padLo, hi = Math.max(...v) * padHi;
-  lo = 10 ** Math.floor(Math.log10(lo));
-  hi = 10 ** Math.ceil(Math.log10(hi));
-  return [lo, hi];
-}
-
-function tickLabel(v, unit) {
-  if (unit === "ns") {
-    if (v >= 1e6) return `${v / 1e6} ms`;
-    if (v >= 1e3) return `${v / 1e3} µs`;
-    return `${v} ns`;
-  }
-  return v >= 1000 ? `${v / 1000}k` : String(v);
-}
-
-function legend(items, x, y) {
-  return items.map((it, i) => {
-    const yy = y + i * 18;
-    const mark = it.dash
-      ? `<line x1="${x}" y1="${yy}" x2="${x + 22}" y2="${yy}" stroke="${it.color}" stroke-width="2" stroke-dasharray="5 3"/>`
-      : it.line
-        ? `<line x1="${x}" y1="${yy}" x2="${x + 22}" y2="${yy}" stroke="${it.color}" stroke-width="2.5"/><circle cx="${x + 11}" cy="${yy}" r="3.5" fill="${it.color}"/>`
-        : `<rect x="${x + 4}" y="${yy - 6}" width="14" height="12" fill="${it.color}" rx="2"/>`;
-    return `${mark}<text x="${x + 30}" y="${yy + 4}" class="lg">${esc(it.label)}</text>`;
-  }).join("");
-}
-
-/** ns per lookup against slot count, both axes log. */
-function lookupChart(suite) {
-  const W = 860, H = 430, L = 70, R = 230, T = 20, B = 50;
-  const rows = suite.rows;
-  const series = [
-    { key: "wasmRandomNs", label: "wasm random", color: COLORS.wasm },
-    { key: "wasmSequentialNs", label: "wasm sequential", color: COLORS.wasmSeq },
-    { key: "wasmHitNs", label: "wasm last-used hit (vCPU)", color: COLORS.wasmHit },
-    { key: "tsBinaryNs", label: "TS binary search random", color: COLORS.ts },
-    { key: "nativeRandomNs", label: "native C random", color: COLORS.native },
-    { key: "nativeSequentialNs", label: "native C sequential", color: COLORS.nativeSeq, dash: true },
-  ].filter((s) => rows.some((r) => r[s.key] !== undefined));
-  const targetRow = rows.find((r) => r.targetWasmVsNativeRandom && r.nativeRandomNs);
-  const all = rows.flatMap((r) => series.map((s) => r[s.key]));
-  if (targetRow) all.push(targetRow.nativeRandomNs * targetRow.targetWasmVsNativeRandom);
-  const [ylo, yhi] = niceBounds(all);
-  const xlo = 1, xhi = Math.max(...rows.map((r) => r.slots)) * 1.25;
-  const x = logScale(xlo, xhi, L, W - R), y = logScale(ylo, yhi, H - B, T);
-  let s = "";
-  for (const t of logTicks(ylo, yhi)) {
-    s += `<line x1="${L}" x2="${W - R}" y1="${y(t.v)}" y2="${y(t.v)}" class="${t.major ? "grid" : "grid minor"}"/>`;
-    s += `<text x="${L - 8}" y="${y(t.v) + 4}" class="ax" text-anchor="end">${tickLabel(t.v, "ns")}</text>`;
-  }
-  for (const r of rows) {
-    s += `<line x1="${x(r.slots)}" x2="${x(r.slots)}" y1="${T}" y2="${H - B}" class="grid minor"/>`;
-    s += `<text x="${x(r.slots)}" y="${H - B + 18}" class="ax" text-anchor="middle">${r.slots.toLocaleString("en-US")}</text>`;
-  }
-  s += `<text x="${(L + W - R) / 2}" y="${H - 8}" class="axt" text-anchor="middle">memslots (log scale)</text>`;
-  s += `<text transform="translate(16 ${(T + H - B) / 2}) rotate(-90)" class="axt" text-anchor="middle">ns per lookup (log)</text>`;
-  for (const se of series) {
-    const pts = rows.filter((r) => r[se.key] !== undefined).map((r) => [x(r.slots), y(r[se.key])]);
-    s += `<polyline points="${pts.map((p) => p.join(",")).join(" ")}" fill="none" stroke="${se.color}" stroke-width="2.5"${se.dash ? ' stroke-dasharray="6 4"' : ""}/>`;
-    for (const [px, py] of pts) s += `<circle cx="${px}" cy="${py}" r="3.5" fill="${se.color}"/>`;
-  }
-  const items = series.map((se) => ({ label: se.label, color: se.color, line: !se.dash, dash: se.dash }));
-  if (targetRow) {
-    const tv = targetRow.nativeRandomNs * targetRow.targetWasmVsNativeRandom;
-    const tx = x(targetRow.slots), ty = y(tv);
-    s += `<line x1="${tx - 14}" x2="${tx + 14}" y1="${ty}" y2="${ty}" stroke="${COLORS.target}" stroke-width="3"/>`;
-    s += `<text x="${tx - 18}" y="${ty + 4}" class="ann" text-anchor="end" fill="${COLORS.target}">target ${fmtNum(tv, "ns")}</text>`;
-    items.push({ label: `target ≤ ${targetRow.targetWasmVsNativeRandom}× native random`, color: COLORS.target, dash: true });
-  }
-  s += legend(items, W - R + 20, T + 14);
-  return svg(W, H, s);
-}
-
-/**
- * Grouped bars on a log axis: groups of { label, bars: [{ label, value, color }], note }.
- * note is drawn above the group (the ratio).
- */
-function barChart(groups, { unit = "ns", title = "", legendItems = [], W = 860, H = 360, yLabel = "", B = 56, R = 200 } = {}) {
-  const L = 70, T = 24;
-  const vals = groups.flatMap((g) => g.bars.map((b) => b.value)).concat(groups.flatMap((g) => g.marks ?? []).map((m) => m.value));
-  const [lo, hi] = niceBounds(vals, 0.5, 3);
-  const y = logScale(lo, hi, H - B, T);
-  const gw = (W - L - R) / groups.length;
-  let s = "";
-  const ticks = logTicks(lo, hi);
-  for (const t of ticks) {
-    s += `<line x1="${L}" x2="${W - R}" y1="${y(t.v)}" y2="${y(t.v)}" class="${t.major ? "grid" : "grid minor"}"/>`;
-    if (t.major || ticks.length < 12) s += `<text x="${L - 8}" y="${y(t.v) + 4}" class="ax" text-anchor="end">${tickLabel(t.v, unit)}</text>`;
-  }
-  groups.forEach((g, gi) => {
-    const n = g.bars.length, bw = Math.min(56, (gw * 0.7) / Math.max(n, 1));
-    const x0 = L + gi * gw + (gw - bw * n) / 2;
-    g.bars.forEach((b, bi) => {
-      if (b.value === undefined) {
-        s += `<text x="${x0 + bi * bw + bw / 2}" y="${H - B - 6}" class="ann" text-anchor="middle">n/a</text>`;
-        return;
-      }
-      const top = y(b.value);
-      s += `<rect x="${x0 + bi * bw + 1}" y="${top}" width="${bw - 2}" height="${H - B - top}" fill="${b.color}" rx="2"><title>${esc(`${g.label} ${b.label}: ${fmtNum(b.value, unit)}`)}</title></rect>`;
-      // a narrow bar next to one of about the same height: lift its label clear of the neighbour's
-      const prev = g.bars[bi - 1]?.value;
-      const lift = bi % 2 && bw < 50 && prev !== undefined && Math.abs(y(prev) - top) < 14 ? 14 : 0;
-      s += `<text x="${x0 + bi * bw + bw / 2}" y="${top - 4 - lift}" class="val" text-anchor="middle">${esc(fmtNum(b.value, unit).replace(" ", "\u2009"))}</text>`;
-    });
-    for (const m of g.marks ?? []) {
-      const my = y(m.value);
-      s += `<line x1="${x0 - 6}" x2="${x0 + bw * n + 6}" y1="${my}" y2="${my}" stroke="${COLORS.target}" stroke-width="2.5" stroke-dasharray="5 3"/>`;
-    }
-    const lines = [].concat(g.label);
-    lines.forEach((ln, li) => {
-      s += `<text x="${L + gi * gw + gw / 2}" y="${H - B + 17 + li * 15}" class="ax" text-anchor="middle">${esc(ln)}</text>`;
-    });
-    [].concat(g.note ?? []).forEach((ln, li) => {
-      s += `<text x="${L + gi * gw + gw / 2}" y="${H - B + 19 + (lines.length + li) * 15}" class="note ${g.ok === false ? "bad" : g.ok ? "good" : ""}" text-anchor="middle">${esc(ln)}</text>`;
-    });
-  });
-  s += `<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#374151"/>`;
-  if (yLabel) s += `<text transform="translate(16 ${(T + H - B) / 2}) rotate(-90)" class="axt" text-anchor="middle">${esc(yLabel)}</text>`;
-  s += legend(legendItems, W - R + 20, T + 14);
-  if (title) s += `<text x="${L}" y="14" class="axt">${esc(title)}</text>`;
-  return svg(W, H, s);
-}
-
-function churnChart(suite, webkvm = "webkvm (release core)", kernel = "Linux KVM (/dev/kvm)") {
-  const groups = [];
-  for (const r of suite.rows) {
-    for (const kind of ["create", "flags", "move", "delete"]) {
-      const k = r[kind];
-      groups.push({
-        label: [kind === "flags" ? "flags-only" : kind, `${r.slots.toLocaleString("en-US")} slots`],
-        bars: [{ label: "webkvm", value: k.webkvmNs, color: COLORS.webkvm }, { label: "kernel", value: k.kernelNs, color: COLORS.kernel }],
-        marks: k.kernelNs ? [{ value: k.kernelNs * k.target }] : [],
-        note: k.errors?.length ? "no figure" : k.ratio === undefined ? "no kernel" : `${fmtRatio(k.ratio)}`,
-        ok: k.ratio === undefined ? undefined : k.ratio <= k.target,
-      });
-    }
-  }
-  return barChart(groups, {
-    W: 960, H: 400, B: 76, R: 230, yLabel: "ns per KVM_SET_USER_MEMORY_REGION (log)",
-    legendItems: [{ label: webkvm, color: COLORS.webkvm }, { label: kernel, color: COLORS.kernel },
-      { label: `target: ≤ ${suite.target}× kernel`, color: COLORS.target, dash: true }],
-  });
-}
-
-function dirtyChart(d) {
-  const g = (label, w, k, target) => ({
-    label, bars: [{ label: "webkvm", value: w, color: COLORS.webkvm }, { label: "kernel", value: k, color: COLORS.kernel }],
-    marks: k && target ? [{ value: k * target }] : [],
-    note: k ? [`${fmtRatio(w / k)} kernel`, target ? `target ≤ ${target}×` : "no target"] : "no kernel run",
-    ok: k && target ? w / k <= target : undefined,
-  });
-  return barChart([
-    g("GET clean", d.getCleanNs, d.kernelGetCleanNs, d.targetGetCleanVsKernel ?? 0.1),
-    g("GET fully dirty", d.getDirtyNs, d.kernelGetDirtyNs, d.targetGetDirtyVsKernel ?? 1),
-    g("CLEAR fully dirty", d.clearFullyDirtyNs, d.kernelClearFullyDirtyNs),
-  ], {
-    H: 390, B: 72, yLabel: "ns per ioctl, 16 GiB slot (log)",
-    legendItems: [{ label: "webkvm (release core)", color: COLORS.webkvm }, { label: "Linux KVM (/dev/kvm)", color: COLORS.kernel },
-      { label: "target", color: COLORS.target, dash: true }],
-  });
-}
-
-/** Live migration: downtime and pages sent over the minimum, per dirty rate, a bar per mode. */
-function migrationCharts(mig) {
-  const modes = [["bitmap", "pre-copy, dirty bitmap", "#2563eb"], ["ring", "pre-copy, dirty ring", "#60a5fa"], ["postcopy", "post-copy", "#f59e0b"]];
-  const rates = [...new Set(mig.rows.map((r) => r.rateMiB))];
-  const row = (mode, rate) => mig.rows.find((r) => r.mode === mode && r.rateMiB === rate && r.error === undefined);
-  const legendItems = [...modes.map(([, label, color]) => ({ label, color })), { label: "target", color: COLORS.target, dash: true }];
-  const groups = (key, target, targetAt) => rates.map((rate) => ({
-    label: [`${rate} MiB/s`, ...(modes.some(([m]) => row(m, rate) && !row(m, rate).converged && m !== "postcopy") ? ["(some did not converge)"] : [])],
-    bars: modes.map(([m, label, color]) => ({ label, value: row(m, rate)?.[key], color })),
-    marks: targetAt(rate) ? [{ value: target }] : [],
-  }));
-  return barChart(groups("downtimeMs", mig.targetDowntimeMs, (r) => r === 64), { unit: "ms", H: 330, legendItems,
-    yLabel: "downtime, ms (log)" }) +
-    barChart(groups("sentRatio", mig.targetSentRatio, () => true), { unit: "x", H: 330, legendItems,
-      yLabel: "data pages sent ÷ pages holding data (log)" });
-}
-
-/** Horizontal MIPS bar with reference lines, and the spte-hit store cost. */
-function guestChart(g) {
-  const W = 860, H = 365, L = 200, R = 60, T = 8;
-  const refs = [
-    { label: "QEMU TCG", mips: 821, color: COLORS.ref },
-    { label: "QEMU TCG, no block chaining", mips: 429, color: COLORS.ref },
-    { label: "TinyEMU native", mips: 291, color: COLORS.ref },
-    { label: "TinyEMU → wasm: the target", mips: g.mips.targetMips, color: COLORS.target, strong: true },
-    ...(g.mips.interpreterMips ? [{ label: "webkvm, interpreter only", mips: Math.round(g.mips.interpreterMips), color: COLORS.ref }] : []),
-  ];
-  const max = Math.max(900, Math.ceil((g.mips.mips * 1.15) / 100) * 100);
-  const x = (v) => L + (v / max) * (W - L - R);
-  const barY = T + 4 * 15 + 10, axisY = barY + 58;
-  let s = "";
-  for (let v = 0; v <= max; v += 100) {
-    s += `<line x1="${x(v)}" x2="${x(v)}" y1="${barY - 6}" y2="${axisY}" class="grid minor"/>`;
-    s += `<text x="${x(v)}" y="${axisY + 16}" class="ax" text-anchor="middle">${v}</text>`;
-  }
-  s += `<line x1="${L}" x2="${W - R}" y1="${axisY}" y2="${axisY}" stroke="#374151"/>`;
-  s += `<text x="${(L + W - R) / 2}" y="${axisY + 34}" class="axt" text-anchor="middle">guest MIPS (RV64 reference loop, every access through the shadow page tables)</text>`;
-  refs.forEach((r, i) => {
-    const ly = T + 11 + i * 15;
-    s += `<line x1="${x(r.mips)}" x2="${x(r.mips)}" y1="${ly + 3}" y2="${axisY}" stroke="${r.color}" stroke-width="${r.strong ? 2.5 : 1.5}" stroke-dasharray="${r.strong ? "6 3" : "3 3"}"/>`;
-    s += `<text x="${x(r.mips) + 5}" y="${ly + 4}" class="ann" fill="${r.strong ? r.color : "#6b7280"}">${esc(`${r.label} ${r.mips}`)}</text>`;
-  });
-  const ok = g.mips.mips >= g.mips.targetMips;
-  s += `<text x="${L - 10}" y="${barY + 17}" class="lg" text-anchor="end">webkvm</text>`;
-  s += `<rect x="${L}" y="${barY}" width="${x(g.mips.mips) - L}" height="24" fill="${COLORS.webkvm}" rx="2"/>`;
-  s += `<text x="${L + 2}" y="${barY + 42}" class="val big ${ok ? "good" : "bad"}">` +
-    `${esc(`${g.mips.mips.toFixed(0)} MIPS = ${fmtRatio(g.mips.mips / g.mips.targetMips)} the target (≥ ${g.mips.targetMips})`)}</text>`;
-  // store cost: two bars + the +2 ns budget
-  const y0 = axisY + 70, top = Math.max(g.store.spteHitNs, g.store.plainNs + g.store.targetExtraNs) * 1.2;
-  const sx = (v) => L + (v / top) * (W - L - R);
-  const bars = [
-    { label: "plain wasm store", v: g.store.plainNs, color: COLORS.ref },
-    { label: "guest store, spte hit", v: g.store.spteHitNs, color: COLORS.webkvm },
-  ];
-  bars.forEach((b, i) => {
-    const yy = y0 + i * 34;
-    s += `<text x="${L - 10}" y="${yy + 17}" class="lg" text-anchor="end">${esc(b.label)}</text>`;
-    s += `<rect x="${L}" y="${yy}" width="${sx(b.v) - L}" height="24" fill="${b.color}" rx="2"/>`;
-    s += `<text x="${sx(b.v) + 6}" y="${yy + 17}" class="val">${fmtNum(b.v, "ns")}</text>`;
-  });
-  const bx = sx(g.store.plainNs + g.store.targetExtraNs), okS = g.store.extraNs <= g.store.targetExtraNs;
-  s += `<line x1="${bx}" x2="${bx}" y1="${y0 - 8}" y2="${y0 + 66}" stroke="${COLORS.target}" stroke-width="2.5" stroke-dasharray="6 3"/>`;
-  s += `<text x="${bx - 4}" y="${y0 - 12}" class="ann" fill="${COLORS.target}" text-anchor="end">budget: plain store + ${g.store.targetExtraNs} ns</text>`;
-  s += `<text x="${L}" y="${y0 + 90}" class="note ${okS ? "good" : "bad"}">+${g.store.extraNs.toFixed(2)} ns per store through the shadow page table (target ≤ ${g.store.targetExtraNs} ns)</text>`;
-  return svg(W, H, s);
-}
-
-function svg(w, h, body) {
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img">${body}</svg>`;
-}
-
 // ---------------------------------------------------------------- page
 
-export function renderHtml(report, figs) {
+/** A change of more than 10% either way is marked in the table (which way is better depends on the figure). */
+function movedClass(f) {
+  return f.change === undefined ? "" : f.change > 1.1 || f.change < 1 / 1.1 ? "moved" : "";
+}
+
+/** The page: a chart per suite, then every figure with its baseline, ratio, target and, given a previous run, what moved. */
+export function renderHtml(report, figs, previous = null) {
   const suite = (name) => report.suites.find((s) => s.name === name);
   const t = figs.filter((f) => f.target);
   const met = t.filter((f) => f.met).length, missed = t.filter((f) => f.met === false).length;
@@ -524,11 +292,27 @@ export function renderHtml(report, figs) {
       "at most 20 rounds, then forced), and post-copy after the device state alone. The destination's guest verified all its memory " +
       "after each.", migrationCharts(mig)]);
   }
-  if (guest) sections.push(["guest execution", "MIPS on the reference RV64 workload against the peers' figures, and what a guest store that hits its spte costs.", guestChart(guest)]);
+  if (guest) {
+    sections.push(["guest execution", "MIPS on the reference RV64 workload: webkvm translated and interpreted against QEMU TCG " +
+      "measured in the same run (guests/mips-qemu, start-up subtracted) and TinyEMU-wasm's recorded figure, and what a guest store " +
+      "that hits its spte costs.", guestChart(guest)]);
+  }
+  // Every suite gets a chart: the ones drawn above, and for each group of figures without one, its figures' ratios.
+  const drawn = new Set([lookup && "lookup", churn && "churn", dirty && "dirty", mig && "migration"].filter(Boolean));
+  for (const group of [...new Set(figs.map((f) => f.group))]) {
+    const mine = figs.filter((f) => f.group === group);
+    if (group === "guest" || !drawn.has(group)) {
+      sections.push([`${group}: every figure`, "Each figure as a multiple of its baseline (or, without one, of its value in the previous " +
+        "run), on a log axis around 1×; the target's limit in red; a ring where the previous run had it.", figuresChart(mine)]);
+    }
+  }
+  const hasPrevious = figs.some((f) => f.previous !== undefined);
   const rows = figs.map((f) => `<tr class="${f.met === false ? "miss" : f.met ? "ok" : ""}"><td>${esc(f.name)}</td>` +
     `<td class="n">${esc(fmtNum(f.value, f.unit))}</td>` +
-    `<td>${esc(f.baseline ? `${f.baseline}` : "")}</td><td class="n">${esc(f.baseline ? fmtNum(f.baselineValue, f.unit) : "")}</td>` +
-    `<td class="n">${esc(fmtRatio(f.ratio))}</td><td class="n">${esc(fmtTarget(f.target, f.unit))}</td><td>${esc(status(f))}</td></tr>`).join("\n");
+    `<td>${esc(f.baseline ? `${f.baseline}` : "none")}</td><td class="n">${esc(f.baseline ? fmtNum(f.baselineValue, f.unit) : "")}</td>` +
+    `<td class="n">${esc(fmtRatio(f.ratio))}</td><td class="n">${esc(fmtTarget(f.target, f.unit))}</td><td>${esc(status(f))}</td>` +
+    (hasPrevious ? `<td class="n">${esc(fmtNum(f.previous, f.unit))}</td><td class="n ${movedClass(f)}">${esc(fmtRatio(f.change))}</td>` : "") +
+    "</tr>").join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>webkvm bench ${esc(report.date)}</title>
 <style>
@@ -542,19 +326,26 @@ svg{display:block;max-width:100%;height:auto;background:#fff}
 .val,.ann,.note{paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}
 .note{font-size:12px;fill:#4b5563}.note.good,.val.good{fill:#15803d;font-weight:600}.note.bad,.val.bad{fill:#b91c1c;font-weight:600}
 table{border-collapse:collapse;font-size:13px;width:100%;margin-top:8px}td,th{padding:3px 8px;border-bottom:1px solid #e5e7eb;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr.miss td:last-child{color:#b91c1c;font-weight:600}
-tr.ok td:last-child{color:#15803d;font-weight:600}th{background:#f3f4f6}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.ok td:nth-child(7){color:#15803d;font-weight:600}tr.miss td:nth-child(7){color:#b91c1c;font-weight:600}th{background:#f3f4f6}
+td.moved{background:#fef9c3;font-weight:600}
 </style></head><body>
 <h1>webkvm benchmarks</h1>
 <div class="meta">${esc(report.date)} · node ${esc(report.node)}${report.quick ? " · QUICK smoke run (small iteration counts, not for comparison)" : ""}${report.machine ? ` · ${esc(report.machine)}` : ""}</div>
 <div class="sum">targets: <b class="good">${met} met</b>, <b class="bad">${missed} missed</b>${t.length - met - missed ? `, ${t.length - met - missed} without a baseline` : ""}</div>
 ${sections.map(([h, p, s]) => `<h2>${esc(h)}</h2><p>${esc(p)}</p>\n${s}`).join("\n")}
 <h2>every figure</h2>
-<table><tr><th>figure</th><th>value</th><th>baseline</th><th></th><th>ratio</th><th>target</th><th>status</th></tr>
+${previous ? `<p>Previous run: ${esc(previous.date)}${previous.quick ? " (quick)" : ""}; "change" is this run's value ÷ that run's.</p>` : ""}
+<table><tr><th>figure</th><th>value</th><th>baseline</th><th></th><th>ratio</th><th>target</th><th>status</th>${hasPrevious ? "<th>previous</th><th>change</th>" : ""}</tr>
 ${rows}
 </table>
 </body></html>
 `;
+}
+
+/** Where a results file's predecessor is kept: latest.json -> previous.json, quick.json -> quick-previous.json. */
+export function previousOf(file) {
+  return file.endsWith("latest.json") ? file.replace(/latest\.json$/, "previous.json") : file.replace(/\.json$/, "-previous.json");
 }
 
 /** Screenshot an HTML file with headless chromium, if installed; the PNG path or a reason. */
@@ -570,12 +361,14 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const file = process.argv.slice(2).find((a) => !a.startsWith("--")) ??
     fileURLToPath(new URL("./results/latest.json", import.meta.url));
   const report = JSON.parse(readFileSync(file, "utf8"));
-  const figs = figures(report);
+  const previousFile = previousOf(file);
+  const previous = existsSync(previousFile) ? JSON.parse(readFileSync(previousFile, "utf8")) : null;
+  const figs = withPrevious(figures(report), previous);
   printTable(figs);
   report.figures = figs; // derived: kept in step with the renderer
   writeFileSync(file, JSON.stringify(report, null, 2) + "\n");
   const html = file.replace(/\.json$/, ".html");
-  writeFileSync(html, renderHtml(report, figs));
+  writeFileSync(html, renderHtml(report, figs, previous));
   console.log(`wrote ${html}`);
   if (process.argv.includes("--png")) {
     const p = renderPng(html, html.replace(/\.html$/, ".png"));
