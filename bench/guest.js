@@ -1,6 +1,8 @@
 // Guest execution: MIPS on the reference workload (the guest in guests/mips,
-// guests/README.md) with every access through the shadow page tables,
-// and the cost of a guest store that hits its spte against a plain store.
+// guests/README.md) with every access through the shadow page tables, against
+// QEMU TCG on the same loop in the same run (guests/mips-qemu, bench/qemu.js)
+// and TinyEMU-wasm's recorded figure, and the cost of a guest store that hits
+// its spte against a plain store.
 import { readFileSync } from "node:fs";
 import { Kvm, Machine, VcpuThread, KVM_EXIT } from "../dist/index.js";
 import { perOp } from "./best.js";
