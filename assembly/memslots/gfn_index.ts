@@ -11,6 +11,7 @@
 
 import { Memslots, gfnKeyAt, gfnEndAt, gfnSlotAt, gfnCap, gfnNext, gfnOrder } from "./set";
 import { kzalloc, kfree } from "../kalloc";
+import { REC_SHIFT, REC_KEY } from "./packed";
 
 const INDEX_MIN_SLOTS: i32 = 8;
 const LINEAR_SCAN_MAX: i32 = 8;
@@ -89,15 +90,19 @@ export function gfnIndexTouched(s: Memslots, key: u64, end: u64): void {
   }
 }
 
-/** The last position in [lo, hi] whose key is <= gfn (lo if none). */
-@inline function predecessor(s: Memslots, gfn: u64, lo: i32, hi: i32): i32 {
+/**
+ * The last position in [lo, hi] whose key is <= gfn (lo if none), over the
+ * records at recs: the caller loads the array's base once, so no step of the
+ * scan re-reads it through the set.
+ */
+@inline function predecessor(recs: usize, gfn: u64, lo: i32, hi: i32): i32 {
   if (hi - lo <= LINEAR_SCAN_MAX) {
-    while (lo < hi && gfnKeyAt(s, lo + 1) <= gfn) lo++;
+    while (lo < hi && load<u64>(recs + (<usize>(lo + 1) << REC_SHIFT), REC_KEY) <= gfn) lo++;
     return lo;
   }
   while (lo < hi) {
     const mid = (lo + hi + 1) >>> 1;
-    if (gfnKeyAt(s, mid) <= gfn) lo = mid;
+    if (load<u64>(recs + (<usize>mid << REC_SHIFT), REC_KEY) <= gfn) lo = mid;
     else hi = mid - 1;
   }
   return lo;
@@ -106,7 +111,8 @@ export function gfnIndexTouched(s: Memslots, key: u64, end: u64): void {
 /** The position whose record would hold gfn (the last at or below it), or -1 outside the set's span. */
 @inline export function recordFor(s: Memslots, gfn: u64): i32 {
   if (gfn < s.indexBase || gfn >= s.indexLimit) return -1;
-  if (s.indexBuckets == 0) return predecessor(s, gfn, 0, gfnCap(s) - 1);
+  const recs = gfnOrder(s).recs;
+  if (s.indexBuckets == 0) return predecessor(recs, gfn, 0, gfnCap(s) - 1);
   const at = s.index + (<usize>((gfn - s.indexBase) >> <u64>s.indexShift) << 2);
-  return predecessor(s, gfn, <i32>load<u32>(at), <i32>load<u32>(at, 4));
+  return predecessor(recs, gfn, <i32>load<u32>(at), <i32>load<u32>(at, 4));
 }

@@ -7,10 +7,10 @@
 // per-block maxima of the hva ends: a range query visits the blocks below
 // the range end whose maximum reaches into the range.
 
-import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSpanAt, gfnSlotAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder,
+import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSpanAt, gfnSlotAt, gfnCap, gfnNext, gfnOrder,
   hvaOrder, hvaSlotAt, hvaEndAt, hvaKey, hvaMaxAt, HVA_BLOCK_SHIFT } from "./set";
 import { slotOf } from "./slot";
-import { packedFloor, isGap } from "./packed";
+import { packedFloor, isGap, recAt, REC_KEY, REC_SPAN, REC_AUX } from "./packed";
 import { recordFor, refreshSet } from "./gfn_index";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 
@@ -44,7 +44,10 @@ export function gfnToMemslotInSet(p: usize, gfn: u64): usize {
 @inline export function searchHva(p: usize, gfn: u64): u64 {
   const s = setOf(p);
   const i = recordFor(s, gfn);
-  return i >= 0 && holds(s, i, gfn) ? gfnUaddrAt(s, i) + ((gfn - gfnKeyAt(s, i)) << PAGE_SHIFT) : 0;
+  if (i < 0) return 0;
+  const r = recAt(gfnOrder(s), i);
+  const off = gfn - load<u64>(r, REC_KEY);
+  return off < load<u64>(r, REC_SPAN) ? load<u64>(r, REC_AUX) + (off << PAGE_SHIFT) : 0;
 }
 
 /**
