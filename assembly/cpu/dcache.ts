@@ -5,7 +5,8 @@
 // instruction is recorded as the operation it expands to), register offsets
 // already scaled to bytes, the length to step pc by, and an immediate that fits
 // 32 bits. Records live in a direct-mapped table indexed by pc / 2 and tagged
-// with the 32-bit word fetched at pc:
+// with the 32-bit word fetched at pc (the index is the code's linear address,
+// dcacheAt):
 //
 //   +0  u32  tag: the word at pc (for a compressed instruction its 16 bits
 //            plus the next halfword; at a page's last halfword, where only the
@@ -38,10 +39,15 @@ const INST_EBREAK: u32 = 0x00100073;
 /** Added to a compressed instruction's op (the op of its expansion). */
 export const OP_C: u8 = OP_COUNT;
 
-/** The record for the instruction at pc (this thread's table: layout.ts). */
+/**
+ * The record for the instruction at linear address host (this thread's table:
+ * layout.ts). Indexed by where the code is in linear memory rather than by
+ * pc: the fast loop has that address at hand, and a record is checked against
+ * the word by its tag whatever its index.
+ */
 // @ts-ignore: decorator
-@inline export function dcacheEntry(pc: u64): usize {
-  return dcacheBase() + ((<usize>pc & <usize>((DCACHE_ENTRIES - 1) << 1)) << 3);
+@inline export function dcacheAt(host: u32): usize {
+  return dcacheBase() + ((<usize>host & <usize>((DCACHE_ENTRIES - 1) << 1)) << 3);
 }
 
 // ---- fields ----

@@ -25,7 +25,7 @@ import { execAmo } from "./amo";
 import { execFp } from "./fpu/insn";
 import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } from "./muldiv";
 import * as D from "./decode";
-import { dcacheEntry, fillRecord, recTag, recOp, recLen, recImm, rs1, rs2, wr, OP_C } from "./dcache";
+import { dcacheAt, fillRecord, recTag, recOp, recLen, recImm, rs1, rs2, wr, OP_C } from "./dcache";
 import { jitThreshold, jitTry } from "./jit/tier";
 import { JIT_NPC, JIT_STATUS, JIT_GO } from "./jit/translate";
 
@@ -70,6 +70,7 @@ const X_SLOW: i32 = 4;
 let innerPc: u64 = 0;
 let innerLeft: i32 = 0;
 let innerWord: u32 = 0;
+let innerEntry: usize = 0;
 
 // ---- what runInner does in place; `op` is a constant at every use, so each folds to its one case ----
 
@@ -170,29 +171,43 @@ let innerWord: u32 = 0;
   return true;
 }
 
+/** hp for a jump from pc (at hp) to target: target's linear address on pc's page, else out of range. */
+// @ts-ignore: decorator
+@inline function jumpHp(target: u64, pc: u64, hp: u32): u32 {
+  return ((target ^ pc) & ~<u64>0xfff) == 0 ? hp - (<u32>pc & 0xfff) + (<u32>target & 0xfff) : hp - (<u32>pc & 0xfff) - 2;
+}
+
 /**
  * Executes from pc until `left` instructions have retired or an exit (X_*);
- * innerPc and innerLeft say where it stopped. Code on the page codePage is read
- * at pc + codeAddend; the word at edgePc (a page's last halfword: its word is
- * fetched in halves, fetchSlow) is edgeWord, used once.
+ * innerPc, innerLeft and innerEntry say where it stopped. The word at edgePc
+ * (a page's last halfword: its word is fetched in halves, fetchSlow) is
+ * edgeWord, for a run of one instruction.
+ *
+ * Besides pc the loop keeps hp, pc's linear address while pc is on the code
+ * page. The record is indexed by hp's bits (any index serves: records are
+ * checked by their tag), so it is one add from hp: bias + hp * 8; whether pc
+ * is still on the page is one compare of that record's address with first, the
+ * page's first halfword's (runFast computes both: as parameters they stay in
+ * registers, where the engine recomputed values derived in here every round).
  */
-function runInner(pc: u64, left: i32, codePage: u64, codeAddend: u64, edgePc: u64, edgeWord: u32): i32 {
+function runInner(pc: u64, hp: u32, left: i32, first: u32, bias: u32, edgePc: u64, edgeWord: u32): i32 {
   let x = X_LIMIT;
   while (left > 0) {
+    const e = <usize>(bias + (hp << 3));
     let word: u32 = 0;
-    // pc + 2: a word starting in the page's last halfword leaves the page.
-    if (((pc + 2) & ~<u64>0xfff) == codePage) {
-      word = load<u32>(<usize>(pc + codeAddend));
+    // 4094 halfwords: a word starting in the page's last halfword leaves the page.
+    if (<u32>e - first < 4094 << 3) {
+      word = load<u32>(<usize>hp);
     } else if (pc == edgePc) {
       word = edgeWord;
-      edgePc = 1; // once: a store may change it before pc comes back
     } else {
       x = X_FETCH;
       break;
     }
-    const e = dcacheEntry(pc);
+    if (WEBKVM_DEBUG) assert(e == dcacheAt(hp));
     if (recTag(e) != word) {
       innerWord = word;
+      innerEntry = e;
       x = X_MISS;
       break;
     }
@@ -203,81 +218,85 @@ function runInner(pc: u64, left: i32, codePage: u64, codeAddend: u64, edgePc: u6
     // case ends in its own `pc += len; left--; continue` rather than sharing
     // one tail after the switch: that saves a jump per instruction.
     switch (recOp(e)) {
-      case D.OP_ADDI: alu(e, D.OP_ADDI, pc); pc += 4; left--; continue;
-      case D.OP_SLTI: alu(e, D.OP_SLTI, pc); pc += 4; left--; continue;
-      case D.OP_SLTIU: alu(e, D.OP_SLTIU, pc); pc += 4; left--; continue;
-      case D.OP_XORI: alu(e, D.OP_XORI, pc); pc += 4; left--; continue;
-      case D.OP_ORI: alu(e, D.OP_ORI, pc); pc += 4; left--; continue;
-      case D.OP_ANDI: alu(e, D.OP_ANDI, pc); pc += 4; left--; continue;
-      case D.OP_SLLI: alu(e, D.OP_SLLI, pc); pc += 4; left--; continue;
-      case D.OP_SRLI: alu(e, D.OP_SRLI, pc); pc += 4; left--; continue;
-      case D.OP_SRAI: alu(e, D.OP_SRAI, pc); pc += 4; left--; continue;
-      case D.OP_ADDIW: alu(e, D.OP_ADDIW, pc); pc += 4; left--; continue;
-      case D.OP_SLLIW: alu(e, D.OP_SLLIW, pc); pc += 4; left--; continue;
-      case D.OP_SRLIW: alu(e, D.OP_SRLIW, pc); pc += 4; left--; continue;
-      case D.OP_SRAIW: alu(e, D.OP_SRAIW, pc); pc += 4; left--; continue;
-      case D.OP_ADD: alu(e, D.OP_ADD, pc); pc += 4; left--; continue;
-      case D.OP_SLL: alu(e, D.OP_SLL, pc); pc += 4; left--; continue;
-      case D.OP_SLT: alu(e, D.OP_SLT, pc); pc += 4; left--; continue;
-      case D.OP_SLTU: alu(e, D.OP_SLTU, pc); pc += 4; left--; continue;
-      case D.OP_XOR: alu(e, D.OP_XOR, pc); pc += 4; left--; continue;
-      case D.OP_SRL: alu(e, D.OP_SRL, pc); pc += 4; left--; continue;
-      case D.OP_OR: alu(e, D.OP_OR, pc); pc += 4; left--; continue;
-      case D.OP_AND: alu(e, D.OP_AND, pc); pc += 4; left--; continue;
-      case D.OP_SUB: alu(e, D.OP_SUB, pc); pc += 4; left--; continue;
-      case D.OP_SRA: alu(e, D.OP_SRA, pc); pc += 4; left--; continue;
-      case D.OP_ADDW: alu(e, D.OP_ADDW, pc); pc += 4; left--; continue;
-      case D.OP_SUBW: alu(e, D.OP_SUBW, pc); pc += 4; left--; continue;
-      case D.OP_SLLW: alu(e, D.OP_SLLW, pc); pc += 4; left--; continue;
-      case D.OP_SRLW: alu(e, D.OP_SRLW, pc); pc += 4; left--; continue;
-      case D.OP_SRAW: alu(e, D.OP_SRAW, pc); pc += 4; left--; continue;
-      case D.OP_MUL: alu(e, D.OP_MUL, pc); pc += 4; left--; continue;
-      case D.OP_MULW: alu(e, D.OP_MULW, pc); pc += 4; left--; continue;
-      case D.OP_LUI: alu(e, D.OP_LUI, pc); pc += 4; left--; continue;
-      case D.OP_AUIPC: alu(e, D.OP_AUIPC, pc); pc += 4; left--; continue;
-      case D.OP_JAL: wr(e, pc + 4); pc += recImm(e); left--; break;
-      case D.OP_JALR: { const t = (rs1(e) + recImm(e)) & ~<u64>1; wr(e, pc + 4); pc = t; left--; break; } // rd may be rs1
-      case D.OP_BEQ: if (taken(e, D.OP_BEQ)) { pc += recImm(e); left--; break; } pc += 4; left--; continue;
-      case D.OP_BNE: if (taken(e, D.OP_BNE)) { pc += recImm(e); left--; break; } pc += 4; left--; continue;
-      case D.OP_BLT: if (taken(e, D.OP_BLT)) { pc += recImm(e); left--; break; } pc += 4; left--; continue;
-      case D.OP_BGE: if (taken(e, D.OP_BGE)) { pc += recImm(e); left--; break; } pc += 4; left--; continue;
-      case D.OP_BLTU: if (taken(e, D.OP_BLTU)) { pc += recImm(e); left--; break; } pc += 4; left--; continue;
-      case D.OP_BGEU: if (taken(e, D.OP_BGEU)) { pc += recImm(e); left--; break; } pc += 4; left--; continue;
-      case D.OP_LB: if (!loadFast(e, D.OP_LB)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_LH: if (!loadFast(e, D.OP_LH)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_LW: if (!loadFast(e, D.OP_LW)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_LD: if (!loadFast(e, D.OP_LD)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_LBU: if (!loadFast(e, D.OP_LBU)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_LHU: if (!loadFast(e, D.OP_LHU)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_LWU: if (!loadFast(e, D.OP_LWU)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_SB: if (!storeFast(e, D.OP_SB)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_SH: if (!storeFast(e, D.OP_SH)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_SW: if (!storeFast(e, D.OP_SW)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_SD: if (!storeFast(e, D.OP_SD)) { x = X_SLOW; break; } pc += 4; left--; continue;
-      case D.OP_FENCE: pc += 4; left--; continue;
-      case OP_C + D.OP_ADDI: alu(e, D.OP_ADDI, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_ANDI: alu(e, D.OP_ANDI, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_SLLI: alu(e, D.OP_SLLI, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_SRLI: alu(e, D.OP_SRLI, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_SRAI: alu(e, D.OP_SRAI, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_ADDIW: alu(e, D.OP_ADDIW, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_ADD: alu(e, D.OP_ADD, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_XOR: alu(e, D.OP_XOR, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_OR: alu(e, D.OP_OR, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_AND: alu(e, D.OP_AND, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_SUB: alu(e, D.OP_SUB, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_ADDW: alu(e, D.OP_ADDW, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_SUBW: alu(e, D.OP_SUBW, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_LUI: alu(e, D.OP_LUI, pc); pc += 2; left--; continue;
-      case OP_C + D.OP_JAL: wr(e, pc + 2); pc += recImm(e); left--; break;
-      case OP_C + D.OP_JALR: { const t = (rs1(e) + recImm(e)) & ~<u64>1; wr(e, pc + 2); pc = t; left--; break; } // rd may be rs1
-      case OP_C + D.OP_BEQ: if (taken(e, D.OP_BEQ)) { pc += recImm(e); left--; break; } pc += 2; left--; continue;
-      case OP_C + D.OP_BNE: if (taken(e, D.OP_BNE)) { pc += recImm(e); left--; break; } pc += 2; left--; continue;
-      case OP_C + D.OP_LW: if (!loadFast(e, D.OP_LW)) { x = X_SLOW; break; } pc += 2; left--; continue;
-      case OP_C + D.OP_LD: if (!loadFast(e, D.OP_LD)) { x = X_SLOW; break; } pc += 2; left--; continue;
-      case OP_C + D.OP_SW: if (!storeFast(e, D.OP_SW)) { x = X_SLOW; break; } pc += 2; left--; continue;
-      case OP_C + D.OP_SD: if (!storeFast(e, D.OP_SD)) { x = X_SLOW; break; } pc += 2; left--; continue;
-      default: { // the rest: runFast's stepSlow
+      case D.OP_ADDI: alu(e, D.OP_ADDI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLTI: alu(e, D.OP_SLTI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLTIU: alu(e, D.OP_SLTIU, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_XORI: alu(e, D.OP_XORI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_ORI: alu(e, D.OP_ORI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_ANDI: alu(e, D.OP_ANDI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLLI: alu(e, D.OP_SLLI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRLI: alu(e, D.OP_SRLI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRAI: alu(e, D.OP_SRAI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_ADDIW: alu(e, D.OP_ADDIW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLLIW: alu(e, D.OP_SLLIW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRLIW: alu(e, D.OP_SRLIW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRAIW: alu(e, D.OP_SRAIW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_ADD: alu(e, D.OP_ADD, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLL: alu(e, D.OP_SLL, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLT: alu(e, D.OP_SLT, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLTU: alu(e, D.OP_SLTU, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_XOR: alu(e, D.OP_XOR, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRL: alu(e, D.OP_SRL, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_OR: alu(e, D.OP_OR, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_AND: alu(e, D.OP_AND, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SUB: alu(e, D.OP_SUB, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRA: alu(e, D.OP_SRA, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_ADDW: alu(e, D.OP_ADDW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SUBW: alu(e, D.OP_SUBW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SLLW: alu(e, D.OP_SLLW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRLW: alu(e, D.OP_SRLW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_SRAW: alu(e, D.OP_SRAW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_MUL: alu(e, D.OP_MUL, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_MULW: alu(e, D.OP_MULW, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_LUI: alu(e, D.OP_LUI, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_AUIPC: alu(e, D.OP_AUIPC, pc); pc += 4; hp += 4; left--; continue;
+      case D.OP_JAL: wr(e, pc + 4); pc += recImm(e); hp += <u32>recImm(e); left--; break;
+      case D.OP_JALR: { const t = (rs1(e) + recImm(e)) & ~<u64>1; wr(e, pc + 4); hp = jumpHp(t, pc, hp); pc = t; left--; break; } // rd may be rs1
+      case D.OP_BEQ: if (taken(e, D.OP_BEQ)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_BNE: if (taken(e, D.OP_BNE)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_BLT: if (taken(e, D.OP_BLT)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_BGE: if (taken(e, D.OP_BGE)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_BLTU: if (taken(e, D.OP_BLTU)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_BGEU: if (taken(e, D.OP_BGEU)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LB: if (!loadFast(e, D.OP_LB)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LH: if (!loadFast(e, D.OP_LH)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LW: if (!loadFast(e, D.OP_LW)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LD: if (!loadFast(e, D.OP_LD)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LBU: if (!loadFast(e, D.OP_LBU)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LHU: if (!loadFast(e, D.OP_LHU)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LWU: if (!loadFast(e, D.OP_LWU)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_SB: if (!storeFast(e, D.OP_SB)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_SH: if (!storeFast(e, D.OP_SH)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_SW: if (!storeFast(e, D.OP_SW)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_SD: if (!storeFast(e, D.OP_SD)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_FENCE: pc += 4; hp += 4; left--; continue;
+      case OP_C + D.OP_ADDI: alu(e, D.OP_ADDI, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_ANDI: alu(e, D.OP_ANDI, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_SLLI: alu(e, D.OP_SLLI, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_SRLI: alu(e, D.OP_SRLI, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_SRAI: alu(e, D.OP_SRAI, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_ADDIW: alu(e, D.OP_ADDIW, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_ADD: alu(e, D.OP_ADD, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_XOR: alu(e, D.OP_XOR, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_OR: alu(e, D.OP_OR, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_AND: alu(e, D.OP_AND, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_SUB: alu(e, D.OP_SUB, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_ADDW: alu(e, D.OP_ADDW, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_SUBW: alu(e, D.OP_SUBW, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_LUI: alu(e, D.OP_LUI, pc); pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_JAL: wr(e, pc + 2); pc += recImm(e); hp += <u32>recImm(e); left--; break;
+      case OP_C + D.OP_JALR: { const t = (rs1(e) + recImm(e)) & ~<u64>1; wr(e, pc + 2); hp = jumpHp(t, pc, hp); pc = t; left--; break; } // rd may be rs1
+      case OP_C + D.OP_BEQ: if (taken(e, D.OP_BEQ)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_BNE: if (taken(e, D.OP_BNE)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_LW: if (!loadFast(e, D.OP_LW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_LD: if (!loadFast(e, D.OP_LD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_SW: if (!storeFast(e, D.OP_SW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case OP_C + D.OP_SD: if (!storeFast(e, D.OP_SD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      // The rest: runFast's stepSlow. (Listing these keeps the ops one
+      // range without gaps, which the optimizer turns into one jump table.)
+      case D.OP_ILLEGAL: case D.OP_AMO: case D.OP_SYSTEM: case D.OP_RVC: case D.OP_FP: case OP_C + D.OP_ILLEGAL:
+      default: {
+        innerEntry = e;
         x = X_SLOW;
         break;
       }
@@ -379,12 +398,18 @@ export function runFast(): i32 {
       }
       if (n >= runLimit) break;
     }
-    const limit = runLimit - n;
-    const x = runInner(pc, limit, codePage, codeAddend, edgePc, edgeWord);
+    // The word runFast fetched at a page's end serves one instruction.
+    const limit = edgePc != 1 ? 1 : runLimit - n;
+    const base = <u32>(codePage + codeAddend);
+    const first = <u32>dcacheAt(base);
+    const bias = first - (base << 3); // the record at hp is bias + hp * 8 (for hp within 2^29 of base)
+    // Off the page (or a pc a 32-bit wrap would alias onto it): hp starts out of range.
+    const hp = pc - codePage < 4096 ? <u32>(pc + codeAddend) : base - 2;
+    const x = runInner(pc, hp, limit, first, bias, edgePc, edgeWord);
     n += limit - innerLeft;
     pc = innerPc;
     if (x == X_MISS) {
-      fillRecord(dcacheEntry(pc), innerWord);
+      fillRecord(innerEntry, innerWord);
       // The edge word stays for the next run only if this was its first use.
       if (pc != edgePc) edgePc = 1;
       continue;
@@ -402,7 +427,7 @@ export function runFast(): i32 {
         edgeWord = word;
       }
     } else if (x == X_SLOW) {
-      const e = dcacheEntry(pc);
+      const e = innerEntry;
       if (stepSlow(e)) {
         pc += recLen(e);
         n++;
