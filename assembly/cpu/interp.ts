@@ -25,7 +25,10 @@ import { execAmo } from "./amo";
 import { execFp } from "./fpu/insn";
 import { mulh, mulhsu, mulhu, div, divu, rem, remu, divw, divuw, remw, remuw } from "./muldiv";
 import * as D from "./decode";
-import { dcacheAt, fillRecord, recTag, recOp, recLen, recImm, rs1, rs2, wr, OP_C } from "./dcache";
+import { dcacheAt, fillRecord, recTag, recCode, recOp, recLen, recImm, rs1, rs2, wr } from "./dcache";
+import {
+  C_ADDI, C_ANDI, C_SLLI, C_SRLI, C_SRAI, C_ADDIW, C_ADD, C_XOR, C_OR, C_AND, C_SUB, C_ADDW, C_SUBW, C_LUI, C_JAL, C_JALR, C_BEQ, C_BNE, C_LW, C_LD, C_SW, C_SD,
+} from "./dcache";
 import { jitThreshold, jitTry } from "./jit/tier";
 import { JIT_NPC, JIT_STATUS, JIT_GO } from "./jit/translate";
 
@@ -211,13 +214,14 @@ function runInner(pc: u64, hp: u32, left: i32, first: u32, bias: u32, edgePc: u6
       x = X_MISS;
       break;
     }
-    // Dispatch on the op, which tells a compressed instruction's (op + OP_C)
-    // from a 32-bit one's: each case steps pc by its own constant length, so
+    // Dispatch on the record's code, which tells a compressed instruction's
+    // (C_*) from a 32-bit one's (its op): each case steps pc by its own constant length, so
     // the next pc never waits for a load (the engine would chain every
     // instruction to the one before through a length read from memory). Every
     // case ends in its own `pc += len; left--; continue` rather than sharing
     // one tail after the switch: that saves a jump per instruction.
-    switch (recOp(e)) {
+    switch (recCode(e)) {
+      case 0: innerEntry = e; x = X_SLOW; break; // its own case: the jump table starts at 0
       case D.OP_ADDI: alu(e, D.OP_ADDI, pc); pc += 4; hp += 4; left--; continue;
       case D.OP_SLTI: alu(e, D.OP_SLTI, pc); pc += 4; hp += 4; left--; continue;
       case D.OP_SLTIU: alu(e, D.OP_SLTIU, pc); pc += 4; hp += 4; left--; continue;
@@ -270,31 +274,31 @@ function runInner(pc: u64, hp: u32, left: i32, first: u32, bias: u32, edgePc: u6
       case D.OP_SW: if (!storeFast(e, D.OP_SW)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
       case D.OP_SD: if (!storeFast(e, D.OP_SD)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
       case D.OP_FENCE: pc += 4; hp += 4; left--; continue;
-      case OP_C + D.OP_ADDI: alu(e, D.OP_ADDI, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_ANDI: alu(e, D.OP_ANDI, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_SLLI: alu(e, D.OP_SLLI, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_SRLI: alu(e, D.OP_SRLI, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_SRAI: alu(e, D.OP_SRAI, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_ADDIW: alu(e, D.OP_ADDIW, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_ADD: alu(e, D.OP_ADD, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_XOR: alu(e, D.OP_XOR, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_OR: alu(e, D.OP_OR, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_AND: alu(e, D.OP_AND, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_SUB: alu(e, D.OP_SUB, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_ADDW: alu(e, D.OP_ADDW, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_SUBW: alu(e, D.OP_SUBW, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_LUI: alu(e, D.OP_LUI, pc); pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_JAL: wr(e, pc + 2); pc += recImm(e); hp += <u32>recImm(e); left--; break;
-      case OP_C + D.OP_JALR: { const t = (rs1(e) + recImm(e)) & ~<u64>1; wr(e, pc + 2); hp = jumpHp(t, pc, hp); pc = t; left--; break; } // rd may be rs1
-      case OP_C + D.OP_BEQ: if (taken(e, D.OP_BEQ)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_BNE: if (taken(e, D.OP_BNE)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_LW: if (!loadFast(e, D.OP_LW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_LD: if (!loadFast(e, D.OP_LD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_SW: if (!storeFast(e, D.OP_SW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
-      case OP_C + D.OP_SD: if (!storeFast(e, D.OP_SD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case C_ADDI: alu(e, D.OP_ADDI, pc); pc += 2; hp += 2; left--; continue;
+      case C_ANDI: alu(e, D.OP_ANDI, pc); pc += 2; hp += 2; left--; continue;
+      case C_SLLI: alu(e, D.OP_SLLI, pc); pc += 2; hp += 2; left--; continue;
+      case C_SRLI: alu(e, D.OP_SRLI, pc); pc += 2; hp += 2; left--; continue;
+      case C_SRAI: alu(e, D.OP_SRAI, pc); pc += 2; hp += 2; left--; continue;
+      case C_ADDIW: alu(e, D.OP_ADDIW, pc); pc += 2; hp += 2; left--; continue;
+      case C_ADD: alu(e, D.OP_ADD, pc); pc += 2; hp += 2; left--; continue;
+      case C_XOR: alu(e, D.OP_XOR, pc); pc += 2; hp += 2; left--; continue;
+      case C_OR: alu(e, D.OP_OR, pc); pc += 2; hp += 2; left--; continue;
+      case C_AND: alu(e, D.OP_AND, pc); pc += 2; hp += 2; left--; continue;
+      case C_SUB: alu(e, D.OP_SUB, pc); pc += 2; hp += 2; left--; continue;
+      case C_ADDW: alu(e, D.OP_ADDW, pc); pc += 2; hp += 2; left--; continue;
+      case C_SUBW: alu(e, D.OP_SUBW, pc); pc += 2; hp += 2; left--; continue;
+      case C_LUI: alu(e, D.OP_LUI, pc); pc += 2; hp += 2; left--; continue;
+      case C_JAL: wr(e, pc + 2); pc += recImm(e); hp += <u32>recImm(e); left--; break;
+      case C_JALR: { const t = (rs1(e) + recImm(e)) & ~<u64>1; wr(e, pc + 2); hp = jumpHp(t, pc, hp); pc = t; left--; break; } // rd may be rs1
+      case C_BEQ: if (taken(e, D.OP_BEQ)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
+      case C_BNE: if (taken(e, D.OP_BNE)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
+      case C_LW: if (!loadFast(e, D.OP_LW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case C_LD: if (!loadFast(e, D.OP_LD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case C_SW: if (!storeFast(e, D.OP_SW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case C_SD: if (!storeFast(e, D.OP_SD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
       // The rest: runFast's stepSlow. (Listing these keeps the ops one
       // range without gaps, which the optimizer turns into one jump table.)
-      case D.OP_ILLEGAL: case D.OP_AMO: case D.OP_SYSTEM: case D.OP_RVC: case D.OP_FP: case OP_C + D.OP_ILLEGAL:
+      case D.OP_AMO: case D.OP_SYSTEM: case D.OP_RVC: case D.OP_FP:
       default: {
         innerEntry = e;
         x = X_SLOW;
@@ -316,8 +320,7 @@ function runInner(pc: u64, hp: u32, left: i32, first: u32, bias: u32, edgePc: u6
  * ones runInner leaves out; false when it stopped the loop instead of retiring.
  */
 function stepSlow(e: usize): bool {
-  const op = recOp(e);
-  switch (op >= OP_C ? op - OP_C : op) {
+  switch (recOp(e)) {
     case D.OP_LB: { const v = loadData(rs1(e) + recImm(e), 1); if (accessStatus != 0) return failed(); wr(e, <u64><i64><i8>v); return true; }
     case D.OP_LH: { const v = loadData(rs1(e) + recImm(e), 2); if (accessStatus != 0) return failed(); wr(e, <u64><i64><i16>v); return true; }
     case D.OP_LW: { const v = loadData(rs1(e) + recImm(e), 4); if (accessStatus != 0) return failed(); wr(e, <u64><i64><i32>v); return true; }
