@@ -6,7 +6,7 @@
 //
 // Two functions. runInner is the hot loop and calls nothing: per instruction
 // it is one compare that pc is on the code page, the word's load, one tag
-// compare, one jump-table dispatch on the record's op and the operation on
+// compare, one jump-table dispatch on the record's code and the operation on
 // the registers in the state block, with the loads and stores that hit their
 // shadow entry done in place (memProbe). Anything that needs a call (a fetch
 // off the code page, a decode-cache miss, a memory-layer slow path or a page-
@@ -135,15 +135,26 @@ let innerEntry: usize = 0;
   return size > 1 && (<u32>va & 0xfff) > <u32>(4096 - size);
 }
 
-/** A load through its shadow entry's fast path; false (nothing done) when that misses or it crosses a page. */
+/** The byte size of a load or store op. */
 // @ts-ignore: decorator
-@inline function loadFast(e: usize, op: u8): bool {
-  const size = op == D.OP_LB || op == D.OP_LBU ? 1 : op == D.OP_LH || op == D.OP_LHU ? 2 : op == D.OP_LD ? 8 : 4;
+@inline function sizeOf(op: u8): i32 {
+  return op == D.OP_LB || op == D.OP_LBU || op == D.OP_SB ? 1 : op == D.OP_LH || op == D.OP_LHU || op == D.OP_SH ? 2
+    : op == D.OP_LD || op == D.OP_SD ? 8 : 4;
+}
+
+/**
+ * The linear address of a load's or store's data when its shadow entry allows
+ * it in place (memProbe) and it stays within the page, else -1.
+ */
+// @ts-ignore: decorator
+@inline function dataAt(e: usize, op: u8): i64 {
   const va = rs1(e) + recImm(e);
-  if (crosses(va, size)) return false;
-  const h = memProbe(va, size, false);
-  if (h < 0) return false;
-  const p = <usize>h;
+  return crosses(va, sizeOf(op)) ? -1 : memProbe(va, sizeOf(op), op >= D.OP_SB);
+}
+
+/** The load's value into x[rd] from p. */
+// @ts-ignore: decorator
+@inline function loadAt(e: usize, op: u8, p: usize): void {
   switch (op) {
     case D.OP_LB: wr(e, <u64><i64>load<i8>(p)); break;
     case D.OP_LH: wr(e, <u64><i64>load<i16>(p)); break;
@@ -153,25 +164,17 @@ let innerEntry: usize = 0;
     case D.OP_LHU: wr(e, <u64>load<u16>(p)); break;
     default: wr(e, <u64>load<u32>(p)); // OP_LWU
   }
-  return true;
 }
 
-/** A store through its shadow entry's fast path; false (nothing done) when that misses or it crosses a page. */
+/** The store's x[rs2] to p. */
 // @ts-ignore: decorator
-@inline function storeFast(e: usize, op: u8): bool {
-  const size = op == D.OP_SB ? 1 : op == D.OP_SH ? 2 : op == D.OP_SW ? 4 : 8;
-  const va = rs1(e) + recImm(e);
-  if (crosses(va, size)) return false;
-  const h = memProbe(va, size, true);
-  if (h < 0) return false;
-  const p = <usize>h;
+@inline function storeAt(e: usize, op: u8, p: usize): void {
   switch (op) {
     case D.OP_SB: store<u8>(p, <u8>rs2(e)); break;
     case D.OP_SH: store<u16>(p, <u16>rs2(e)); break;
     case D.OP_SW: store<u32>(p, <u32>rs2(e)); break;
     default: store<u64>(p, rs2(e)); // OP_SD
   }
-  return true;
 }
 
 /** hp for a jump from pc (at hp) to target: target's linear address on pc's page, else out of range. */
@@ -262,17 +265,17 @@ function runInner(pc: u64, hp: u32, left: i32, first: u32, bias: u32, edgePc: u6
       case D.OP_BGE: if (taken(e, D.OP_BGE)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
       case D.OP_BLTU: if (taken(e, D.OP_BLTU)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
       case D.OP_BGEU: if (taken(e, D.OP_BGEU)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_LB: if (!loadFast(e, D.OP_LB)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_LH: if (!loadFast(e, D.OP_LH)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_LW: if (!loadFast(e, D.OP_LW)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_LD: if (!loadFast(e, D.OP_LD)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_LBU: if (!loadFast(e, D.OP_LBU)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_LHU: if (!loadFast(e, D.OP_LHU)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_LWU: if (!loadFast(e, D.OP_LWU)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_SB: if (!storeFast(e, D.OP_SB)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_SH: if (!storeFast(e, D.OP_SH)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_SW: if (!storeFast(e, D.OP_SW)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
-      case D.OP_SD: if (!storeFast(e, D.OP_SD)) { innerEntry = e; x = X_SLOW; break; } pc += 4; hp += 4; left--; continue;
+      case D.OP_LB: { const h = dataAt(e, D.OP_LB); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LB, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_LH: { const h = dataAt(e, D.OP_LH); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LH, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_LW: { const h = dataAt(e, D.OP_LW); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LW, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_LD: { const h = dataAt(e, D.OP_LD); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LD, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_LBU: { const h = dataAt(e, D.OP_LBU); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LBU, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_LHU: { const h = dataAt(e, D.OP_LHU); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LHU, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_LWU: { const h = dataAt(e, D.OP_LWU); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LWU, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_SB: { const h = dataAt(e, D.OP_SB); if (h < 0) { innerEntry = e; x = X_SLOW; break; } storeAt(e, D.OP_SB, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_SH: { const h = dataAt(e, D.OP_SH); if (h < 0) { innerEntry = e; x = X_SLOW; break; } storeAt(e, D.OP_SH, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_SW: { const h = dataAt(e, D.OP_SW); if (h < 0) { innerEntry = e; x = X_SLOW; break; } storeAt(e, D.OP_SW, <usize>h); pc += 4; hp += 4; left--; continue; }
+      case D.OP_SD: { const h = dataAt(e, D.OP_SD); if (h < 0) { innerEntry = e; x = X_SLOW; break; } storeAt(e, D.OP_SD, <usize>h); pc += 4; hp += 4; left--; continue; }
       case D.OP_FENCE: pc += 4; hp += 4; left--; continue;
       case C_ADDI: alu(e, D.OP_ADDI, pc); pc += 2; hp += 2; left--; continue;
       case C_ANDI: alu(e, D.OP_ANDI, pc); pc += 2; hp += 2; left--; continue;
@@ -292,10 +295,10 @@ function runInner(pc: u64, hp: u32, left: i32, first: u32, bias: u32, edgePc: u6
       case C_JALR: { const t = (rs1(e) + recImm(e)) & ~<u64>1; wr(e, pc + 2); hp = jumpHp(t, pc, hp); pc = t; left--; break; } // rd may be rs1
       case C_BEQ: if (taken(e, D.OP_BEQ)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
       case C_BNE: if (taken(e, D.OP_BNE)) { pc += recImm(e); hp += <u32>recImm(e); left--; break; } pc += 2; hp += 2; left--; continue;
-      case C_LW: if (!loadFast(e, D.OP_LW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
-      case C_LD: if (!loadFast(e, D.OP_LD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
-      case C_SW: if (!storeFast(e, D.OP_SW)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
-      case C_SD: if (!storeFast(e, D.OP_SD)) { innerEntry = e; x = X_SLOW; break; } pc += 2; hp += 2; left--; continue;
+      case C_LW: { const h = dataAt(e, D.OP_LW); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LW, <usize>h); pc += 2; hp += 2; left--; continue; }
+      case C_LD: { const h = dataAt(e, D.OP_LD); if (h < 0) { innerEntry = e; x = X_SLOW; break; } loadAt(e, D.OP_LD, <usize>h); pc += 2; hp += 2; left--; continue; }
+      case C_SW: { const h = dataAt(e, D.OP_SW); if (h < 0) { innerEntry = e; x = X_SLOW; break; } storeAt(e, D.OP_SW, <usize>h); pc += 2; hp += 2; left--; continue; }
+      case C_SD: { const h = dataAt(e, D.OP_SD); if (h < 0) { innerEntry = e; x = X_SLOW; break; } storeAt(e, D.OP_SD, <usize>h); pc += 2; hp += 2; left--; continue; }
       // The rest: runFast's stepSlow. (Listing these keeps the ops one
       // range without gaps, which the optimizer turns into one jump table.)
       case D.OP_AMO: case D.OP_SYSTEM: case D.OP_RVC: case D.OP_FP:
