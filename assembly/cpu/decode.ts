@@ -1,57 +1,29 @@
-// Instruction decoding into a decode cache. Every instruction the fast loop
-// executes is first turned into a small record: one dense operation number (so
-// execution is a single jump-table dispatch), register indices and a
-// sign-extended immediate. Records live in a direct-mapped table indexed by
-// pc / 2 (compressed instructions, rvc.ts, start at any even pc) and tagged
-// with the raw instruction word (a compressed record's layout is in rvc.ts;
-// its tag is the 16-bit word, whose low bits tell it from any 32-bit word):
+// Instruction decoding: a 32-bit instruction word into a small record with
+// one dense operation number, register indices and a sign-extended immediate
+// (rvc.ts does compressed ones). The translation tier reads these records as
+// they are; the interpreter repacks them into its decode cache (dcache.ts).
 //
-//   +0  u32  raw instruction (the tag)
+//   +0  u32  raw instruction
 //   +4  u8   op (OP_* below; OP_ILLEGAL = 0)
 //   +5  u8   rd  (0..31, or X_DISCARD when rd is x0)
 //   +6  u8   rs1
 //   +7  u8   rs2
 //   +8  i64  immediate, sign-extended (the shift amount for shifts)
 //
-// Decoding is a pure function of the raw word, so a record is valid wherever
-// and whenever the same word is fetched: the loop fetches through the memory
-// layer as usual and only compares the word with the tag. The cache therefore
-// never needs invalidating: not on fence.i, satp writes, privilege changes,
-// remapped memslots or host writes to guest memory. An all-zero record is
-// also valid (raw 0 is an illegal instruction and decodes to OP_ILLEGAL), so
-// the zero-filled table starts out consistent.
-//
 // Writes to x0 are decoded to rd = X_DISCARD, a scratch slot after x31, so
 // executing code stores results without testing rd and x0 stays 0.
 
-import { dcacheBase, DCACHE_BYTES } from "../layout";
-import { xRegs } from "./state";
+import { DCACHE_BYTES } from "../layout";
 
-export const DCACHE_ENTRIES: i32 = 32768; // 64 KiB of code, 512 KiB of records
+/** Entries of the interpreter's decode cache (dcache.ts): 64 KiB of code. */
+export const DCACHE_ENTRIES: i32 = 32768;
+/** The size of a record, of this file's layout and of the decode cache's. */
 export const DCACHE_ENTRY_SIZE: i32 = 16;
 // @ts-ignore: static assert
 assert(DCACHE_ENTRIES * DCACHE_ENTRY_SIZE == DCACHE_BYTES);
-/** This thread's table (layout.ts: static in the default builds, per thread in the threads build). */
-// @ts-ignore: decorator
-@inline export function dcache(): usize { return dcacheBase(); }
 
 /** The register slot writes to x0 go to (xRegs() + 32 * 8, reserved in the state block). */
 export const X_DISCARD: i32 = 32;
-
-// A record's registers, the same in 32-bit and compressed records (rvc.ts):
-// x[rs1], x[rs2], and the write of x[rd] (X_DISCARD for x0).
-// @ts-ignore: decorator
-@inline export function rs1(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 6) << 3)); }
-// @ts-ignore: decorator
-@inline export function rs2(e: usize): u64 { return load<u64>(xRegs() + (<usize>load<u8>(e, 7) << 3)); }
-// @ts-ignore: decorator
-@inline export function wr(e: usize, v: u64): void { store<u64>(xRegs() + (<usize>load<u8>(e, 5) << 3), v); }
-
-/** The record for the instruction at pc. */
-// @ts-ignore: decorator
-@inline export function dcacheEntry(pc: u64): usize {
-  return dcache() + ((<usize>pc & <usize>((DCACHE_ENTRIES - 1) << 1)) << 3);
-}
 
 // ---- operations ----
 export const OP_ILLEGAL: u8 = 0;
@@ -130,7 +102,7 @@ export const OP_FENCE: u8 = 63;
 export const OP_AMO: u8 = 64;
 /** The SYSTEM opcode: executed outside the fast loop by system.ts. */
 export const OP_SYSTEM: u8 = 65;
-/** A compressed instruction: executed by rvc.ts (the record holds its expansion). */
+/** A compressed instruction's record from rvc.ts (the expanded operation is at +12). */
 export const OP_RVC: u8 = 66;
 /** An F/D instruction: executed from its raw word by fpu/insn.ts. */
 export const OP_FP: u8 = 67;

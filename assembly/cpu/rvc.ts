@@ -1,10 +1,9 @@
 // The C extension (compressed instructions). A 16-bit instruction is decoded
-// into a decode-cache record (decode.ts) like a 32-bit one, as the operation
-// of the 32-bit instruction it expands to, but tagged with the 16-bit word
-// (whose low two bits are never 0b11, so no 32-bit word can match it) and
-// marked OP_RVC:
+// into a record like a 32-bit one's (decode.ts), as the operation of the
+// 32-bit instruction it expands to, tagged with the 16-bit word and marked
+// OP_RVC:
 //
-//   +0  u32  the 16-bit instruction, zero-extended (the tag)
+//   +0  u32  the 16-bit instruction, zero-extended
 //   +4  u8   OP_RVC
 //   +5  u8   rd  (X_DISCARD when rd is x0)
 //   +6  u8   rs1
@@ -15,20 +14,10 @@
 //            (C.FLD, C.FSD, C.FLDSP, C.FSDSP) the immediate field holds the
 //            expanded 32-bit instruction instead, which fpu/insn.ts executes.
 //
-// The fast loop (interp.ts) hands every compressed instruction to stepRvc,
-// out of line, so the loop's path for 32-bit code is the same as without C:
-// a compressed word always misses the 32-bit tag compare (or, when the next
-// halfword happens to be zero, hits a record whose op is OP_RVC).
+// The interpreter's decode cache (dcache.ts) and the translation tier repack
+// these into their own records; both execute the expanded operation.
 
-import { CAUSE_ILLEGAL } from "./state";
-import { raise, memStop, stopNow, stopInst, STOP_SYSTEM } from "./stop";
-import { loadData, storeData } from "./load_store";
-import { accessStatus } from "../mmu/access_state";
 import * as D from "./decode";
-import { rs1, rs2, wr } from "./decode";
-import { execFp } from "./fpu/insn";
-
-const INST_EBREAK: u32 = 0x00100073;
 
 // Scratch results of decodeRvc.
 let cOp: u8 = 0;
@@ -177,87 +166,4 @@ export function decodeRvcInto(e: usize, c: u32): void {
   store<u8>(e, <u8>cRs2, 7);
   store<i32>(e, cImm, 8);
   store<u8>(e, cOp, 12);
-}
-
-// ---- execution ----
-
-/** Did the last stepRvc complete its instruction (false: it stopped the loop)? */
-export let rvcRetired: bool = false;
-/** Did it jump (a jump, or a taken branch)? Then the loop offers the target to the translation tier. */
-export let rvcJumped: bool = false;
-
-// @ts-ignore: decorator
-@inline function imm(e: usize): u64 { return <u64><i64>load<i32>(e, 8); }
-// @ts-ignore: decorator
-@inline function sext32(v: u64): u64 { return <u64><i64><i32>v; }
-
-/**
- * Executes the compressed instruction c at pc (decoding it into e first when
- * the record is another's); returns the next pc. rvcRetired is false when the
- * instruction stopped the loop instead (a trap, an exit, C.EBREAK): pc stays.
- */
-export function stepRvc(e: usize, pc: u64, c: u32): u64 {
-  if (load<u32>(e) != c || load<u8>(e, 4) != D.OP_RVC) decodeRvcInto(e, c);
-  rvcRetired = true;
-  rvcJumped = false;
-  const next = pc + 2;
-  switch (load<u8>(e, 12)) {
-    case D.OP_ADDI: wr(e, rs1(e) + imm(e)); return next;
-    case D.OP_ADDIW: wr(e, sext32(rs1(e) + imm(e))); return next;
-    case D.OP_ANDI: wr(e, rs1(e) & imm(e)); return next;
-    case D.OP_SLLI: wr(e, rs1(e) << imm(e)); return next;
-    case D.OP_SRLI: wr(e, rs1(e) >> imm(e)); return next;
-    case D.OP_SRAI: wr(e, <u64>(<i64>rs1(e) >> <i64>imm(e))); return next;
-    case D.OP_LUI: wr(e, imm(e)); return next;
-    case D.OP_ADD: wr(e, rs1(e) + rs2(e)); return next;
-    case D.OP_SUB: wr(e, rs1(e) - rs2(e)); return next;
-    case D.OP_XOR: wr(e, rs1(e) ^ rs2(e)); return next;
-    case D.OP_OR: wr(e, rs1(e) | rs2(e)); return next;
-    case D.OP_AND: wr(e, rs1(e) & rs2(e)); return next;
-    case D.OP_ADDW: wr(e, sext32(rs1(e) + rs2(e))); return next;
-    case D.OP_SUBW: wr(e, sext32(rs1(e) - rs2(e))); return next;
-    case D.OP_JAL: rvcJumped = true; wr(e, next); return pc + imm(e); // C.J (rd is x0)
-    case D.OP_JALR: { // IALIGN is 16: any target with bit 0 cleared is fetchable
-      const target = rs1(e) & ~<u64>1; // before rd is written: C.JALR's rs1 may be ra
-      wr(e, next);
-      rvcJumped = true;
-      return target;
-    }
-    case D.OP_BEQ: rvcJumped = rs1(e) == 0; return rvcJumped ? pc + imm(e) : next;
-    case D.OP_BNE: rvcJumped = rs1(e) != 0; return rvcJumped ? pc + imm(e) : next;
-    case D.OP_LW: case D.OP_LD: {
-      const wide = load<u8>(e, 12) == D.OP_LD;
-      const v = loadData(rs1(e) + imm(e), wide ? 8 : 4);
-      if (accessStatus != 0) return memStopped(pc);
-      wr(e, wide ? v : sext32(v));
-      return next;
-    }
-    case D.OP_SW: case D.OP_SD: {
-      storeData(rs1(e) + imm(e), rs2(e), load<u8>(e, 12) == D.OP_SD ? 8 : 4);
-      if (accessStatus != 0) return memStopped(pc);
-      return next;
-    }
-    case D.OP_FP: { // C.FLD & co.: the expanded word; stval is c when illegal (FS Off)
-      if (execFp(load<i32>(e, 8), c)) return next;
-      rvcRetired = false;
-      return pc;
-    }
-    case D.OP_SYSTEM: { // C.EBREAK: the run loop executes it as EBREAK (it always traps)
-      stopInst = INST_EBREAK;
-      stopNow(STOP_SYSTEM);
-      rvcRetired = false;
-      return pc;
-    }
-    default: { // OP_ILLEGAL: stval is the 16-bit instruction
-      raise(CAUSE_ILLEGAL, <u64>c);
-      rvcRetired = false;
-      return pc;
-    }
-  }
-}
-
-function memStopped(pc: u64): u64 {
-  memStop();
-  rvcRetired = false;
-  return pc;
 }

@@ -163,6 +163,22 @@ export function logReset(): void { logCount = 0; }
   return memFetchSlow(va);
 }
 
+/**
+ * memLoad's and memStore's fast path alone, for a caller that keeps calls off
+ * its hot loop (cpu/interp.ts): the linear address of va when its entry allows
+ * the access (a store's when `write`), else -1, and the caller then makes the
+ * access through memLoad / memStore, which probe again and take the slow path.
+ * size (logged on a hit, as memLoad / memStore log) is the caller's to keep
+ * within the page.
+ */
+// @ts-ignore: decorator
+@inline export function memProbe(va: u64, size: i32, write: bool): i64 {
+  const e = spteFor(sptTable, va);
+  if (load<u64>(e + (write ? SPTE_WRITE_TAG : SPTE_READ_TAG)) != tagOf(va)) return -1;
+  if (WEBKVM_DEBUG) logAccess(va, size, write ? 2 : 0);
+  return <i64><usize>(va + load<u64>(e + SPTE_ADDEND));
+}
+
 /** The addend of va's entry right after a successful memFetch(va) (its fetch tag matches). */
 // @ts-ignore: decorator
 @inline export function fetchAddend(va: u64): u64 {

@@ -243,6 +243,30 @@ describe("fences and code changes", () => {
     expect(cpu.x(T2)).toBe(101n);
   });
 
+  it("code the guest rewrites in a page's last halfword (a word fetched in halves) runs after fence.i", () => {
+    // `target` straddles a page boundary, so its word is fetched in two halves.
+    // Three passes over it, each rewriting it with a new immediate (100, then
+    // 101): every pass must fetch both halves again, not reuse an earlier pass's word.
+    const base = RAM_BASE + 0x2000n - 6n; // target at RAM_BASE + 0x1ffe
+    const p = new Program(base);
+    p.emit(A.addi(T0, 0, 3))
+      .label("again")
+      .label("target").emit(A.addi(T2, T2, 1))
+      .emit(A.addi(T0, T0, -1))
+      .to("done", (off) => A.beq(T0, 0, off))
+      .emit(A.add(T1, T1, 9), A.sw(T1, 8, 0), A.fence_i())
+      .to("again", (off) => A.jal(0, off))
+      .label("done").emit(A.ecall());
+    expect(p.addr("target") & 0xfffn).toBe(0xffen);
+    cpu.setX(8, p.addr("target"));
+    cpu.setX(9, 1n << 20n); // adds 1 to an I-type immediate
+    cpu.setX(T1, BigInt(A.addi(T2, T2, 100)) - (1n << 20n));
+    cpu.load(p);
+    cpu.pc = base;
+    expect(cpu.run(100)).toBe(cpu.EXIT_SBI);
+    expect(cpu.x(T2)).toBe(1n + 100n + 101n);
+  });
+
   it("code the host rewrites between runs is what runs next", () => {
     cpu.load([A.addi(T2, 0, 1), A.ecall()]);
     cpu.pc = RAM_BASE;
