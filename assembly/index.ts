@@ -278,7 +278,7 @@ export function injectFault(point: i32, err: i32, skip: i32): void { inject(poin
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
 
 // ---- the translation tier: what translated code imports, and its controls ----
-export { jitMulh, jitFpOp } from "./cpu/jit/tier";
+export { jitFpOp } from "./cpu/jit/tier";
 export function jitSetThreshold(n: i32): void { setJitThreshold(n); }
 /** Regions compiled, translations found stale, translations that failed, instructions retired translated (JIT_STAT_* of selectors.ts). */
 export function jitStat(which: i32): u32 {

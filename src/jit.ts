@@ -1,7 +1,7 @@
 // The host half of the translation tier (assembly/cpu/jit/): the core writes a
 // WebAssembly module for a hot region of guest code into its memory and asks
 // the host to compile it. The module imports the core's memory and one of its
-// exports (MULH; accesses its probe misses go back to the interpreter), and its function goes
+// exports (F/D operations; accesses its probe misses go back to the interpreter), and its function goes
 // into the core's function table, which the host owns so that it can grow.
 //
 // Compilation is synchronous (the core is waiting in the middle of KVM_RUN).
@@ -11,7 +11,7 @@
 import type { CoreExports } from "./abi.gen.js";
 
 /** The exports the translation tier links against. */
-export type CoreJitExports = Pick<CoreExports, "memory" | "isDebugBuild" | "jitSetThreshold" | "jitMulh" | "jitFpOp">;
+export type CoreJitExports = Pick<CoreExports, "memory" | "isDebugBuild" | "jitSetThreshold" | "jitFpOp">;
 
 /** Room for the core's own function references at the front of the table (11 today: callbacks and the jit link). */
 const CORE_TABLE_ENTRIES = 16;
@@ -57,7 +57,7 @@ export function jitLink(): JitLink {
     },
     attach(exports: CoreJitExports): void {
       core = exports;
-      env = { memory: exports.memory, mulh: exports.jitMulh, fp: exports.jitFpOp };
+      env = { memory: exports.memory, fp: exports.jitFpOp };
       const threshold = jitThresholdFromEnv();
       if (threshold !== undefined) exports.jitSetThreshold(threshold);
     },

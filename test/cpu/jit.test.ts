@@ -392,6 +392,48 @@ describe("translation tier: rules", () => {
     }
   });
 
+  it("MULH, MULHSU and MULHU computed inline equal the high half of the exact 128-bit product", async () => {
+    const cpu = await cpuWith(1);
+    cpu.load([A.mulh(7, 5, 6), A.mulhsu(8, 5, 6), A.mulhu(9, 5, 6), A.ecall()]);
+    const r = rng(19);
+    const edges = [0n, 1n, 2n, 0xffffffffn, 0x100000000n, 0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn,
+      0xfffffffeffffffffn, 0x80000000n, 0xffffffff80000000n];
+    const values = [...edges, ...Array.from({ length: 24 }, () => r.big())];
+    const s64 = (v: bigint) => BigInt.asIntN(64, v), u64 = (v: bigint) => BigInt.asUintN(64, v);
+    for (const a of values) {
+      for (const b of values) {
+        cpu.setX(5, a);
+        cpu.setX(6, b);
+        cpu.pc = RAM_BASE;
+        expect(cpu.run(100)).toBe(cpu.EXIT_SBI);
+        const want = [u64((s64(a) * s64(b)) >> 64n), u64((s64(a) * b) >> 64n), (a * b) >> 64n];
+        expect([cpu.x(7), cpu.x(8), cpu.x(9)], `${a} * ${b}`).toEqual(want);
+      }
+    }
+    expect(cpu.ex.jitStat(STAT_COMPILED)).toBe(1);
+  });
+
+  it("a branch over one instruction (a select in translated code) retires it only when not taken; budgets end exactly as interpreted", async () => {
+    // x7 = x6 & 1; skip "x5 += x6" when it is 0; x6 counts down.
+    const p = new Program()
+      .label("loop")
+      .emit(A.andi(7, 6, 1), A.beq(7, 0, 8), A.add(5, 5, 6), A.addi(6, 6, -1))
+      .to("loop", (off) => A.bne(6, 0, off))
+      .emit(A.ecall());
+    for (const budget of [2, 3, 4, 7, 8, 9, 10, 11, 99, 100, 101, 4000]) {
+      const ends = [];
+      for (const threshold of [0, 1]) {
+        const cpu = await cpuWith(threshold);
+        cpu.load(p);
+        cpu.setX(6, 100n);
+        cpu.pc = RAM_BASE;
+        const exit = cpu.run(budget);
+        ends.push([exit, cpu.pc, cpu.instret, cpu.x(5), cpu.x(6), cpu.x(7)]);
+      }
+      expect(ends[1], `budget ${budget}`).toEqual(ends[0]);
+    }
+  });
+
   it("an MMIO load in a translated region exits before it retires, with the earlier instructions' results stored", async () => {
     const cpu = await cpuWith(1);
     cpu.load([A.addi(5, 0, 7), A.addi(6, 5, 1), A.ld(7, 21, 8), A.add(8, 7, 6), A.ecall()]);

@@ -16,9 +16,8 @@
 
 import { translateRegion, lastRegionLength } from "./translate";
 import { MODULE } from "./emit";
-import { mulh, mulhsu, mulhu } from "../muldiv";
 import { sptTable, accessKey } from "../../mmu/access";
-import { JIT_STATUS, JIT_INTERPRET } from "./translate";
+import { JIT_STATUS, JIT_INTERPRET, JIT_SPT, JIT_KEY } from "./translate";
 import { jitFp, jitFpRefused } from "../fpu/insn";
 
 /** Compiles MODULE[0, len) and installs its function "b" in the table; the index, or 0 on failure. */
@@ -110,7 +109,9 @@ export function jitTry(pc: u64, code: usize, budget: i32): i32 {
     if (fn == 0) return -1;
   }
   if (budget < load<i32>(e, E_LEN)) return -1;
-  const r = call_indirect<i32>(<u32>fn, <i32>code, budget, <i32>sptTable, accessKey);
+  store<u32>(JIT_SPT, <u32>sptTable);
+  store<u64>(JIT_KEY, accessKey);
+  const r = call_indirect<i32>(<u32>fn, <i32>code, budget);
   if (r < 0) { // the words changed under it
     jitStale++;
     drop(e, pc);
@@ -118,12 +119,7 @@ export function jitTry(pc: u64, code: usize, budget: i32): i32 {
   return r;
 }
 
-// ---- what translated code calls (env.mulh) ----
-
-/** MULH (0), MULHSU (1), MULHU (2): WebAssembly has no high multiply. */
-export function jitMulh(a: u64, b: u64, which: i32): u64 {
-  return which == 0 ? mulh(a, b) : which == 1 ? mulhsu(a, b) : mulhu(a, b);
-}
+// ---- what translated code calls ----
 
 /**
  * A register-only F/D instruction (env.fp): x1 is x[rs1]; the x[rd] result
