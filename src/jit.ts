@@ -1,8 +1,10 @@
 // The host half of the translation tier (assembly/cpu/jit/): the core writes a
 // WebAssembly module for a hot region of guest code into its memory and asks
-// the host to compile it. The module imports the core's memory and one of its
-// exports (F/D operations; accesses its probe misses go back to the interpreter), and its function goes
-// into the core's function table, which the host owns so that it can grow.
+// the host to compile it. The module imports the core's memory, one of its
+// exports (F/D operations; accesses its probe misses go back to the
+// interpreter) and the core's function table, which its function goes into
+// and through which it tail-calls the region it leaves for (chaining); the
+// host owns the table so that it can grow.
 //
 // Compilation is synchronous (the core is waiting in the middle of KVM_RUN).
 // Where an engine refuses that (a browser's main thread limits synchronous
@@ -57,7 +59,7 @@ export function jitLink(): JitLink {
     },
     attach(exports: CoreJitExports): void {
       core = exports;
-      env = { memory: exports.memory, fp: exports.jitFpOp };
+      env = { memory: exports.memory, fp: exports.jitFpOp, table };
       const threshold = jitThresholdFromEnv();
       if (threshold !== undefined) exports.jitSetThreshold(threshold);
     },

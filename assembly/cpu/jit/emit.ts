@@ -53,6 +53,7 @@ export const BR_IF: i32 = 0x0d;
 export const BR_TABLE: i32 = 0x0e;
 export const RETURN: i32 = 0x0f;
 export const CALL: i32 = 0x10;
+export const RETURN_CALL_INDIRECT: i32 = 0x13;
 export const DROP: i32 = 0x1a;
 export const SELECT: i32 = 0x1b;
 export const LOCAL_GET: i32 = 0x20;
@@ -78,6 +79,7 @@ export const I32_EQZ: i32 = 0x45;
 export const I32_EQ: i32 = 0x46;
 export const I32_NE: i32 = 0x47;
 export const I32_GT_U: i32 = 0x4b;
+export const I32_LE_U: i32 = 0x4d;
 export const I64_EQZ: i32 = 0x50;
 export const I64_EQ: i32 = 0x51;
 export const I64_NE: i32 = 0x52;
@@ -127,13 +129,15 @@ export function i64Const(v: i64): void { op(I64_CONST); sleb(v); }
 export function br(depth: i32): void { op(BR); uleb(<u64>depth); }
 export function brIf(depth: i32): void { op(BR_IF); uleb(<u64>depth); }
 export function call(fn: i32): void { op(CALL); uleb(<u64>fn); }
+/** A tail call through table 0 to a function of type 0 (a region's). */
+export function returnCallRegion(): void { op(RETURN_CALL_INDIRECT); uleb(0); uleb(0); }
 /** A load or store with its memory immediate (log2 alignment, offset). */
 export function mem(opcode: i32, alignLog2: i32, offset: u32): void { op(opcode); uleb(<u64>alignLog2); uleb(<u64>offset); }
 
 // ---- the module ----
-// One function of type (i32 code, i32 budget) -> i32,
-// exported as "b", importing env.memory and the helper function below
-// (index 0).
+// One function of type (i32 code, i32 budget, i32 acc) -> i32 (type 0),
+// exported as "b", importing env.memory, the helper function below (index 0)
+// and env.table, the core's function table (table 0).
 
 /** env.fp(inst: i32, x1: i64) -> i64: a register-only F/D instruction (tier.ts jitFpOp). */
 export const FN_FP: i32 = 0;
@@ -154,14 +158,15 @@ function header(): void {
   // types: 0 block, 1 fp
   const typeStart = mlen + 2; // the section size is one byte; patched below
   m(1); m(0); mleb(2);
-  m(0x60); m(2); m(T_I32); m(T_I32); m(1); m(T_I32);
+  m(0x60); m(3); m(T_I32); m(T_I32); m(T_I32); m(1); m(T_I32);
   m(0x60); m(2); m(T_I32); m(T_I64); m(1); m(T_I64);
   store<u8>(MODULE + <usize>typeStart - 1, <u8>(mlen - typeStart));
-  // imports: memory, fp
+  // imports: memory, fp, the core's function table (chaining calls through it)
   const impStart = mlen + 2;
-  m(2); m(0); mleb(2);
+  m(2); m(0); mleb(3);
   mname("env"); mname("memory"); m(0x02); m(0x00); m(0x00);
   mname("env"); mname("fp"); m(0x00); m(1);
+  mname("env"); mname("table"); m(0x01); m(0x70); m(0x00); m(0x00);
   store<u8>(MODULE + <usize>impStart - 1, <u8>(mlen - impStart));
   // function 1 (after the imports) has type 0; exported as "b"
   m(3); m(2); m(1); m(0);

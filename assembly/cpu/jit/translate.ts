@@ -15,7 +15,7 @@
 // register-only instruction becomes a select. MULH and its kin are computed
 // inline.
 //
-// The function's contract (type (i32 code, i32 budget) -> i32):
+// The function's contract (type (i32 code, i32 budget, i32 acc) -> i32):
 //   - code is the linear address of the entry's instruction. It first
 //     compares the region's bytes (exactly those, up to its last
 //     instruction's end) with the bytes it was translated from and returns
@@ -35,8 +35,10 @@
 //     through the memory layer (faults, MMIO, page tracking, splitting). No
 //     call on the access path keeps V8 from spilling the guest registers
 //     around it on every access;
-//   - it returns the number of instructions retired and leaves the next pc in
-//     JIT_NPC.
+//   - it returns acc (the instructions a chain of regions retired before
+//     entering it; 0 from tier.ts) plus the number it retired, and leaves the
+//     next pc in JIT_NPC; where it leaves for a pc that has a translation, it
+//     tail-calls that one instead of returning (emitChain).
 
 import * as W from "./emit";
 import { decodeInto } from "../decode";
@@ -45,12 +47,15 @@ import { decodeRvcInto } from "../rvc";
 import { xRegs, cpuState, OFF_SSTATUS, SSTATUS_FS, SSTATUS_FS_DIRTY } from "../state";
 import { fregAddr } from "../fpu/fcsr";
 import { isFpMemory, fpWritesX, fpReadsX } from "../fpu/insn";
-import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_ADDEND, SPTE_SHIFT, SPT_INDEX_MASK } from "../../mmu/spte";
+import { SPTE_READ_TAG, SPTE_WRITE_TAG, SPTE_FETCH_TAG, SPTE_ADDEND, SPTE_SHIFT, SPT_INDEX_MASK } from "../../mmu/spte";
+import { CACHE, CACHE_BITS, CACHE_ENTRY_SHIFT, E_FN, E_LEN } from "./cache";
 
 /** Where a translated function leaves the next pc (u64) and the helpers their status (i32). */
 export const JIT_CTX: usize = memory.data(32, 8);
 export const JIT_NPC: usize = JIT_CTX;
 export const JIT_STATUS: usize = JIT_CTX + 8;
+/** Chains taken (u32, counted by translated code). */
+export const JIT_CHAINS: usize = JIT_CTX + 12;
 /**
  * The current mode's shadow page table (u32) and key (u64), which tier.ts
  * leaves here before a call: translated code reads them at each probe
@@ -73,19 +78,22 @@ const INDEX_AT: usize = memory.data(2048 * 2, 4); // i16 per halfword offset fro
 // ---- locals ----
 const P_CODE: i32 = 0;
 const P_BUDGET: i32 = 1;
-const L_REG0: i32 = 2; // x0..x31 (x0's local is never used)
-const L_VA: i32 = 34;
-const L_TA: i32 = 35;
-const L_TB: i32 = 36;
-const L_NPC: i32 = 37;
-const L_MID: i32 = 38;
-const L_E: i32 = 39;
-const L_DONE: i32 = 40;
-const L_RET: i32 = 41;
-const L_NEXT: i32 = 42;
-const L_COND: i32 = 43;
+const P_ACC: i32 = 2;
+const L_REG0: i32 = 3; // x0..x31 (x0's local is never used)
+const L_VA: i32 = 35;
+const L_TA: i32 = 36;
+const L_TB: i32 = 37;
+const L_NPC: i32 = 38;
+const L_MID: i32 = 39;
+const L_E: i32 = 40;
+const L_DONE: i32 = 41;
+const L_RET: i32 = 42;
+const L_NEXT: i32 = 43;
+const L_COND: i32 = 44;
+const L_CHAIN: i32 = 45;
+const L_CE: i32 = 46;
 const I64_LOCALS: i32 = 37;
-const I32_LOCALS: i32 = 5;
+const I32_LOCALS: i32 = 7;
 
 // ---- the region being translated ----
 let entryPc: u64 = 0;
@@ -252,13 +260,18 @@ function setRd(r: i32): void {
 function openIf(): void { W.op(W.IF); W.op(W.T_VOID); exitDepth++; loopDepth++; }
 function closeIf(): void { W.op(W.END); exitDepth--; loopDepth--; }
 
-/** Leaves the function: next pc npc, `extra` instructions of this block retired beyond DONE. */
-function exitAt(npc: u64, extra: i32): void {
+/**
+ * Leaves the function: next pc npc, `extra` instructions of this block
+ * retired beyond DONE; `chain`: control flow left the region there (the
+ * epilogue may go on to npc's translation).
+ */
+function exitAt(npc: u64, extra: i32, chain: bool = false): void {
   W.i64Const(<i64>npc);
   W.localSet(L_NPC);
   W.localGet(L_DONE);
   if (extra != 0) { W.i32Const(extra); W.op(W.I32_ADD); }
   W.localSet(L_RET);
+  if (chain) { W.i32Const(1); W.localSet(L_CHAIN); }
   W.br(exitDepth);
 }
 
@@ -270,7 +283,7 @@ function blockStartIndex(): i32 { return indexAt(curStart); }
 function transfer(to: u64): void {
   // A target inside the region but not at an instruction's start (a 32-bit one's second half) leaves it.
   const at = indexAt(to);
-  if (at < 0) { exitAt(to, 0); return; }
+  if (at < 0) { exitAt(to, 0, true); return; }
   const j = blockOf(at);
   if (j > curBlock) {
     // Forward: the code of block j follows the end of the (j - curBlock - 1)th
@@ -581,6 +594,7 @@ function emitBlockEnd(i: i32, len: i32): void {
     if (rd != 0) { W.i64Const(<i64>(pc + lenOf(i))); setRd(rd); }
     retireBlock(len);
     W.localGet(L_DONE); W.localSet(L_RET);
+    W.i32Const(1); W.localSet(L_CHAIN);
     W.br(exitDepth);
   } else {
     emitPlain(i);
@@ -590,24 +604,74 @@ function emitBlockEnd(i: i32, len: i32): void {
 }
 
 /**
+ * A byte check failed: return -1, or entered by a chain (P_ACC instructions
+ * retired before it), P_ACC: tier.ts then finds the entry stale at its next offer.
+ */
+function stale(): void {
+  W.op(W.IF); W.op(W.T_VOID);
+  W.i32Const(-1); W.localGet(P_ACC); W.localGet(P_ACC); W.op(W.I32_EQZ); W.op(W.SELECT); W.op(W.RETURN);
+  W.op(W.END);
+}
+
+/**
  * The entry check: the region's bytes [0, size) at P_CODE must still be the
  * ones at code now (in 8-byte pieces, then a 4- and a 2-byte tail), or the
- * function returns -1.
+ * region does not run (stale()).
  */
 function checkBytes(code: usize, size: u32): void {
   let off: u32 = 0;
   for (; off + 8 <= size; off += 8) {
     W.localGet(P_CODE); W.mem(W.I64_LOAD, 0, off);
     W.i64Const(load<i64>(code + <usize>off)); W.op(W.I64_NE);
-    W.op(W.IF); W.op(W.T_VOID); W.i32Const(-1); W.op(W.RETURN); W.op(W.END);
+    stale();
   }
   for (let piece: u32 = 4; piece >= 2; piece >>= 1) {
     if (off + piece > size) continue;
     W.localGet(P_CODE); W.mem(piece == 4 ? W.I32_LOAD : W.I32_LOAD16_U, 0, off);
     W.i32Const(piece == 4 ? load<i32>(code + <usize>off) : <i32>load<u16>(code + <usize>off)); W.op(W.I32_NE);
-    W.op(W.IF); W.op(W.T_VOID); W.i32Const(-1); W.op(W.RETURN); W.op(W.END);
+    stale();
     off += piece;
   }
+}
+
+function budgetLeft(): void { W.localGet(P_BUDGET); W.localGet(L_RET); W.op(W.I32_SUB); }
+
+/**
+ * Chaining: where control left the region (a branch, jump or fall-through
+ * out of it; a jalr: any target), go on to the next pc's translation without
+ * returning to tier.ts, when (checked here, at run time, each time) the
+ * region cache's entry for that pc holds one, the budget left covers its
+ * length as tier.ts requires, and the fetch probe of its page hits (its code
+ * address, through the shadow page table as the interpreter fetches). The
+ * registers are stored already; it is a tail call, so a loop across regions
+ * runs in constant stack. Interrupts only become pending between the run
+ * loop's chunks (execute.ts) and the budget ends the chunk, so the budget
+ * is the one check a chain point needs.
+ */
+function emitChain(): void {
+  W.localGet(L_CHAIN);
+  W.op(W.IF); W.op(W.T_VOID);
+  // the cache entry: CACHE + ((npc >> 1) & mask) << shift, and its pc
+  W.localGet(L_NPC); W.i64Const(1); W.op(W.I64_SHR_U); W.op(W.I32_WRAP_I64);
+  W.i32Const((1 << CACHE_BITS) - 1); W.op(W.I32_AND); W.i32Const(CACHE_ENTRY_SHIFT); W.op(W.I32_SHL);
+  W.i32Const(<i32>CACHE); W.op(W.I32_ADD); W.localTee(L_CE);
+  W.mem(W.I64_LOAD, 3, 0); W.localGet(L_NPC); W.op(W.I64_EQ);
+  W.localGet(L_CE); W.mem(W.I32_LOAD, 2, <u32>E_FN); W.i32Const(0); W.op(W.I32_NE); W.op(W.I32_AND);
+  W.localGet(L_CE); W.mem(W.I32_LOAD, 2, <u32>E_LEN); budgetLeft(); W.op(W.I32_LE_U); W.op(W.I32_AND);
+  W.op(W.IF); W.op(W.T_VOID);
+  W.localGet(L_NPC); W.localSet(L_VA);
+  probe(SPTE_FETCH_TAG, 1);
+  W.op(W.IF); W.op(W.T_VOID);
+  hostAddress();             // code
+  budgetLeft();              // budget
+  W.localGet(P_ACC); W.localGet(L_RET); W.op(W.I32_ADD); // acc
+  W.i32Const(0); W.i32Const(0); W.mem(W.I32_LOAD, 2, <u32>JIT_CHAINS); W.i32Const(1); W.op(W.I32_ADD);
+  W.mem(W.I32_STORE, 2, <u32>JIT_CHAINS);
+  W.localGet(L_CE); W.mem(W.I32_LOAD, 2, <u32>E_FN);
+  W.returnCallRegion();
+  W.op(W.END);
+  W.op(W.END);
+  W.op(W.END);
 }
 
 /** Translates the region at entry (its bytes at linear address code) into MODULE; its length, or 0. */
@@ -661,7 +725,8 @@ export function translateRegion(entry: u64, code: usize): i32 {
     W.i32Const(0); W.localGet(L_REG0 + r); W.mem(W.I64_STORE, 3, <u32>(xRegs() + (<usize>r << 3)));
   }
   W.i32Const(0); W.localGet(L_NPC); W.mem(W.I64_STORE, 3, <u32>JIT_NPC);
-  W.localGet(L_RET);
+  emitChain();
+  W.localGet(P_ACC); W.localGet(L_RET); W.op(W.I32_ADD);
   W.op(W.END);
   return W.finishModule();
 }
