@@ -53,7 +53,7 @@ export const BR_IF: i32 = 0x0d;
 export const BR_TABLE: i32 = 0x0e;
 export const RETURN: i32 = 0x0f;
 export const CALL: i32 = 0x10;
-export const RETURN_CALL_INDIRECT: i32 = 0x13;
+export const RETURN_CALL: i32 = 0x12;
 export const DROP: i32 = 0x1a;
 export const SELECT: i32 = 0x1b;
 export const LOCAL_GET: i32 = 0x20;
@@ -129,19 +129,20 @@ export function i64Const(v: i64): void { op(I64_CONST); sleb(v); }
 export function br(depth: i32): void { op(BR); uleb(<u64>depth); }
 export function brIf(depth: i32): void { op(BR_IF); uleb(<u64>depth); }
 export function call(fn: i32): void { op(CALL); uleb(<u64>fn); }
-/** A tail call through table 0 to a function of type 0 (a region's). */
-export function returnCallRegion(): void { op(RETURN_CALL_INDIRECT); uleb(0); uleb(0); }
+/** A tail call of env.chain (code, budget, acc, table index): on to another region. */
+export function returnCallChain(): void { op(RETURN_CALL); uleb(<u64>FN_CHAIN); }
 /** A load or store with its memory immediate (log2 alignment, offset). */
 export function mem(opcode: i32, alignLog2: i32, offset: u32): void { op(opcode); uleb(<u64>alignLog2); uleb(<u64>offset); }
 
 // ---- the module ----
 // One function of type (i32 code, i32 budget, i32 acc) -> i32 (type 0),
-// exported as "b", importing env.memory, the helper function below (index 0)
-// and env.table, the core's function table (table 0).
+// exported as "b", importing env.memory and the two functions below.
 
 /** env.fp(inst: i32, x1: i64) -> i64: a register-only F/D instruction (tier.ts jitFpOp). */
 export const FN_FP: i32 = 0;
-const IMPORTS: i32 = 1;
+/** env.chain(code: i32, budget: i32, acc: i32, fn: i32) -> i32: tail-calls the region in table slot fn (src/jit.ts). */
+export const FN_CHAIN: i32 = 1;
+const IMPORTS: i32 = 2;
 
 let mlen: i32 = 0;
 function m(b: i32): void { if (mlen < MODULE_CAP) store<u8>(MODULE + <usize>mlen, <u8>b); mlen++; }
@@ -155,18 +156,19 @@ function mname(s: string): void {
 /** Section bytes of the constant part (types, imports, function, export), written in one pass. */
 function header(): void {
   m(0x00); m(0x61); m(0x73); m(0x6d); m(0x01); m(0x00); m(0x00); m(0x00);
-  // types: 0 block, 1 fp
+  // types: 0 block, 1 fp, 2 chain
   const typeStart = mlen + 2; // the section size is one byte; patched below
-  m(1); m(0); mleb(2);
+  m(1); m(0); mleb(3);
   m(0x60); m(3); m(T_I32); m(T_I32); m(T_I32); m(1); m(T_I32);
   m(0x60); m(2); m(T_I32); m(T_I64); m(1); m(T_I64);
+  m(0x60); m(4); m(T_I32); m(T_I32); m(T_I32); m(T_I32); m(1); m(T_I32);
   store<u8>(MODULE + <usize>typeStart - 1, <u8>(mlen - typeStart));
-  // imports: memory, fp, the core's function table (chaining calls through it)
+  // imports: memory, fp, chain
   const impStart = mlen + 2;
   m(2); m(0); mleb(3);
   mname("env"); mname("memory"); m(0x02); m(0x00); m(0x00);
   mname("env"); mname("fp"); m(0x00); m(1);
-  mname("env"); mname("table"); m(0x01); m(0x70); m(0x00); m(0x00);
+  mname("env"); mname("chain"); m(0x00); m(2);
   store<u8>(MODULE + <usize>impStart - 1, <u8>(mlen - impStart));
   // function 1 (after the imports) has type 0; exported as "b"
   m(3); m(2); m(1); m(0);

@@ -643,8 +643,9 @@ function budgetLeft(): void { W.localGet(P_BUDGET); W.localGet(L_RET); W.op(W.I3
  * region cache's entry for that pc holds one, the budget left covers its
  * length as tier.ts requires, and the fetch probe of its page hits (its code
  * address, through the shadow page table as the interpreter fetches). The
- * registers are stored already; it is a tail call, so a loop across regions
- * runs in constant stack. Interrupts only become pending between the run
+ * registers are stored already; it is a tail call (of env.chain, which
+ * tail-calls the region through the table), so a loop across regions runs
+ * in constant stack. Interrupts only become pending between the run
  * loop's chunks (execute.ts) and the budget ends the chunk, so the budget
  * is the one check a chain point needs.
  */
@@ -668,7 +669,7 @@ function emitChain(): void {
   W.i32Const(0); W.i32Const(0); W.mem(W.I32_LOAD, 2, <u32>JIT_CHAINS); W.i32Const(1); W.op(W.I32_ADD);
   W.mem(W.I32_STORE, 2, <u32>JIT_CHAINS);
   W.localGet(L_CE); W.mem(W.I32_LOAD, 2, <u32>E_FN);
-  W.returnCallRegion();
+  W.returnCallChain();
   W.op(W.END);
   W.op(W.END);
   W.op(W.END);
