@@ -28,7 +28,7 @@ import { vcpuInstret as runInstret, vcpuLoaded } from "./kvm/vcpu_run";
 import { makeRequest, REQ_SIGNAL } from "./kvm/requests";
 import { threadGone as threadExitGone } from "./kvm/thread_exit";
 import { cpuSignal } from "./cpu/execute";
-import { setJitThreshold, jitCompiled, jitStale, jitFailed, jitRetired } from "./cpu/jit/tier";
+import { setJitThreshold, jitCompiled, jitStale, jitFailed, jitRetired, jitChained } from "./cpu/jit/tier";
 import { mmuStatOf } from "./mmu/stats";
 import { rmapCount } from "./mmu/rmap";
 import { registerExternalUser, unregisterExternalUser, changeWriteTracking, trackCount, trackWarnings } from "./mmu/page_track";
@@ -279,10 +279,11 @@ export function injectFault(point: i32, err: i32, skip: i32): void { inject(poin
 export function enableReaderHooks(on: bool): void { setHooksEnabled(on); }
 
 // ---- the translation tier: what translated code imports, and its controls ----
-export { jitMulh, jitFpOp } from "./cpu/jit/tier";
+export { jitFpOp } from "./cpu/jit/tier";
 export function jitSetThreshold(n: i32): void { setJitThreshold(n); }
-/** Regions compiled, translations found stale, translations that failed, instructions retired translated (JIT_STAT_* of selectors.ts). */
+/** Regions compiled, translations found stale, translations that failed, instructions retired translated, chains taken (JIT_STAT_* of selectors.ts). */
 export function jitStat(which: i32): u32 {
   if (which == sel.JIT_STAT_RETIRED) return jitRetired;
+  if (which == sel.JIT_STAT_CHAINED) return jitChained();
   return which == sel.JIT_STAT_COMPILED ? jitCompiled : which == sel.JIT_STAT_STALE ? jitStale : jitFailed;
 }

@@ -33,6 +33,8 @@ export const JIT_STAT_STALE: i32 = 1;
 export const JIT_STAT_FAILED: i32 = 2;
 /** Instructions retired by translated code (the rest were interpreted), modulo 2^32. */
 export const JIT_STAT_RETIRED: i32 = 3;
+/** Times a region went on to its successor's translation itself (chained), modulo 2^32. */
+export const JIT_STAT_CHAINED: i32 = 4;
 
 // gmemFileStat(fd, which): a guest_memfd file
 export const GMEM_STAT_SIZE: i32 = 0;

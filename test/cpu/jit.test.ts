@@ -15,7 +15,7 @@ import { JIT_STAT } from "../../src/abi.gen";
 const HANDLER = RAM_BASE + 0x3000n;
 const DATA = RAM_BASE + 0x10000n; // two pages of data; accesses near 0x1000 cross between them
 const MMIO = 0x1000_0000n;
-const { COMPILED: STAT_COMPILED, STALE: STAT_STALE, FAILED: STAT_FAILED } = JIT_STAT;
+const { COMPILED: STAT_COMPILED, STALE: STAT_STALE, FAILED: STAT_FAILED, CHAINED: STAT_CHAINED } = JIT_STAT;
 
 async function cpuWith(threshold: number): Promise<Cpu> {
   const cpu = await Cpu.create(1 << 20);
@@ -277,6 +277,114 @@ describe("translation tier: randomized mixed 16/32-bit code against the interpre
   });
 });
 
+/**
+ * A loop across two regions on two pages: at PAGE_A "x5 += 3" and a jal to
+ * the next page, where "x7 += x5; x6--" and a bne back; then ecall. Each
+ * region's exit is its successor's entry: they chain.
+ */
+const PAGE_A = RAM_BASE + 0x800n, PAGE_B = RAM_BASE + 0x1000n;
+function twoPageLoop(): { a: number[]; b: number[] } {
+  return {
+    a: [A.addi(5, 5, 3), A.jal(0, 0x800 - 4)],
+    b: [A.add(7, 7, 5), A.addi(6, 6, -1), A.bne(6, 0, -(0x800 + 8)), A.ecall()],
+  };
+}
+
+async function twoPageCpu(threshold: number, iterations: bigint): Promise<Cpu> {
+  const cpu = await cpuWith(threshold);
+  const { a, b } = twoPageLoop();
+  cpu.load(a, PAGE_A);
+  cpu.load(b, PAGE_B);
+  cpu.setX(6, iterations);
+  cpu.pc = PAGE_A;
+  return cpu;
+}
+
+describe("translation tier: chaining", () => {
+  it("a loop across two regions on two pages runs chained (no return to the tier between them), as interpreted", async () => {
+    const ends = [];
+    for (const threshold of [0, 1]) {
+      const cpu = await twoPageCpu(threshold, 1000n);
+      expect(cpu.run(1_000_000)).toBe(cpu.EXIT_SBI);
+      ends.push([cpu.pc, cpu.instret, cpu.x(5), cpu.x(6), cpu.x(7)]);
+      if (threshold === 1) {
+        expect(cpu.ex.jitStat(STAT_COMPILED)).toBe(2);
+        // every pass but the first enters A by a chain from B, and B by one from A
+        expect(cpu.ex.jitStat(STAT_CHAINED)).toBeGreaterThanOrEqual(2 * 999);
+      } else expect(cpu.ex.jitStat(STAT_CHAINED)).toBe(0);
+    }
+    expect(ends[1]).toEqual(ends[0]);
+    expect(ends[0][4]).toBe(3n * (1000n * 1001n / 2n));
+  });
+
+  it("a budget ends a chained loop at exactly that instruction, as the interpreter does", async () => {
+    for (const budget of [1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 500, 501, 502, 503, 504]) {
+      const ends = [];
+      for (const threshold of [0, 1]) {
+        const cpu = await twoPageCpu(threshold, 1000n);
+        expect(cpu.run(budget)).toBe(cpu.EXIT_BUDGET);
+        ends.push([cpu.pc, cpu.instret, cpu.x(5), cpu.x(6), cpu.x(7)]);
+      }
+      expect(ends[1], `budget ${budget}`).toEqual(ends[0]);
+      expect(ends[0][1]).toBe(BigInt(budget));
+    }
+  });
+
+  it("a timer interrupt arrives at the same instruction in a chained loop as interpreted", async () => {
+    for (const when of [40n, 77n, 401n]) {
+      const seen = [];
+      for (const threshold of [0, 1]) {
+        const cpu = await twoPageCpu(threshold, 1000n);
+        cpu.setCsr(CSR.sie, 1n << 5n);
+        cpu.setCsr(CSR.sstatus, 1n << 1n);
+        cpu.setCsr(CSR.stimecmp, when);
+        expect(cpu.run(100_000)).toBe(cpu.EXIT_SBI); // the handler's ecall
+        seen.push([cpu.csr(CSR.scause), cpu.csr(CSR.sepc), cpu.instret, cpu.x(5), cpu.x(6), cpu.x(7)]);
+        if (threshold === 1) expect(cpu.ex.jitStat(STAT_CHAINED), `stimecmp ${when}`).toBeGreaterThan(0);
+      }
+      expect(seen[1], `stimecmp ${when}`).toEqual(seen[0]);
+      expect(seen[0][0]).toBe(INTERRUPT | 5n);
+    }
+  });
+
+  it("a chained successor whose code changed is not entered: the new code runs", async () => {
+    const cpu = await twoPageCpu(1, 5n);
+    expect(cpu.run(1000)).toBe(cpu.EXIT_SBI);
+    const chained = cpu.ex.jitStat(STAT_CHAINED);
+    expect(chained).toBeGreaterThan(0);
+    cpu.setU32(PAGE_B, A.sub(7, 7, 5) >>> 0); // x7 -= x5
+    cpu.setX(5, 0n);
+    cpu.setX(6, 5n);
+    cpu.setX(7, 0n);
+    cpu.pc = PAGE_A;
+    expect(cpu.run(1000)).toBe(cpu.EXIT_SBI);
+    expect(cpu.x(7)).toBe(-3n * 15n & 0xffffffffffffffffn);
+    expect(cpu.ex.jitStat(STAT_STALE)).toBe(1);
+  });
+
+  it("a region whose cache entry another pc took is not chained to, even where that pc's code is the same", async () => {
+    // C: B's words again, 32 KiB further: the same cache entry (it holds one
+    // pc of those 16 K two-byte steps). Entered for B's pc, C's translation
+    // would branch back 32 KiB too far.
+    const cpu = await twoPageCpu(1, 3n);
+    const C = PAGE_B + 0x8000n;
+    cpu.load(twoPageLoop().b, C);
+    cpu.load([A.ecall()], PAGE_A + 0x8000n); // where C's bne goes
+    expect(cpu.run(1000)).toBe(cpu.EXIT_SBI);
+    expect(cpu.x(7)).toBe(3n + 6n + 9n);
+    cpu.setX(6, 1n);
+    cpu.pc = C; // C's translation replaces B's in their entry
+    expect(cpu.run(1000)).toBe(cpu.EXIT_SBI);
+    expect(cpu.pc).toBe(C + 12n);
+    cpu.setX(5, 0n);
+    cpu.setX(6, 3n);
+    cpu.setX(7, 0n);
+    cpu.pc = PAGE_A;
+    expect(cpu.run(1000)).toBe(cpu.EXIT_SBI);
+    expect([cpu.pc, cpu.x(7)]).toEqual([PAGE_B + 12n, 3n + 6n + 9n]);
+  });
+});
+
 /** A counting loop: x5 += x6 * 3 while x6 counts down; ends with ecall. */
 function countLoop(): Program {
   return new Program()
@@ -389,6 +497,48 @@ describe("translation tier: rules", () => {
       }
       expect(ends[1], `budget ${budget}`).toEqual(ends[0]);
       expect(ends[0][1]).toBe(BigInt(budget));
+    }
+  });
+
+  it("MULH, MULHSU and MULHU computed inline equal the high half of the exact 128-bit product", async () => {
+    const cpu = await cpuWith(1);
+    cpu.load([A.mulh(7, 5, 6), A.mulhsu(8, 5, 6), A.mulhu(9, 5, 6), A.ecall()]);
+    const r = rng(19);
+    const edges = [0n, 1n, 2n, 0xffffffffn, 0x100000000n, 0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn,
+      0xfffffffeffffffffn, 0x80000000n, 0xffffffff80000000n];
+    const values = [...edges, ...Array.from({ length: 24 }, () => r.big())];
+    const s64 = (v: bigint) => BigInt.asIntN(64, v), u64 = (v: bigint) => BigInt.asUintN(64, v);
+    for (const a of values) {
+      for (const b of values) {
+        cpu.setX(5, a);
+        cpu.setX(6, b);
+        cpu.pc = RAM_BASE;
+        expect(cpu.run(100)).toBe(cpu.EXIT_SBI);
+        const want = [u64((s64(a) * s64(b)) >> 64n), u64((s64(a) * b) >> 64n), (a * b) >> 64n];
+        expect([cpu.x(7), cpu.x(8), cpu.x(9)], `${a} * ${b}`).toEqual(want);
+      }
+    }
+    expect(cpu.ex.jitStat(STAT_COMPILED)).toBe(1);
+  });
+
+  it("a branch over one instruction (a select in translated code) retires it only when not taken; budgets end exactly as interpreted", async () => {
+    // x7 = x6 & 1; skip "x5 += x6" when it is 0; x6 counts down.
+    const p = new Program()
+      .label("loop")
+      .emit(A.andi(7, 6, 1), A.beq(7, 0, 8), A.add(5, 5, 6), A.addi(6, 6, -1))
+      .to("loop", (off) => A.bne(6, 0, off))
+      .emit(A.ecall());
+    for (const budget of [2, 3, 4, 7, 8, 9, 10, 11, 99, 100, 101, 4000]) {
+      const ends = [];
+      for (const threshold of [0, 1]) {
+        const cpu = await cpuWith(threshold);
+        cpu.load(p);
+        cpu.setX(6, 100n);
+        cpu.pc = RAM_BASE;
+        const exit = cpu.run(budget);
+        ends.push([exit, cpu.pc, cpu.instret, cpu.x(5), cpu.x(6), cpu.x(7)]);
+      }
+      expect(ends[1], `budget ${budget}`).toEqual(ends[0]);
     }
   });
 

@@ -49,9 +49,11 @@ export const LOOP: i32 = 0x03;
 export const IF: i32 = 0x04;
 export const END: i32 = 0x0b;
 export const BR: i32 = 0x0c;
+export const BR_IF: i32 = 0x0d;
 export const BR_TABLE: i32 = 0x0e;
 export const RETURN: i32 = 0x0f;
 export const CALL: i32 = 0x10;
+export const RETURN_CALL: i32 = 0x12;
 export const DROP: i32 = 0x1a;
 export const SELECT: i32 = 0x1b;
 export const LOCAL_GET: i32 = 0x20;
@@ -77,6 +79,7 @@ export const I32_EQZ: i32 = 0x45;
 export const I32_EQ: i32 = 0x46;
 export const I32_NE: i32 = 0x47;
 export const I32_GT_U: i32 = 0x4b;
+export const I32_LE_U: i32 = 0x4d;
 export const I64_EQZ: i32 = 0x50;
 export const I64_EQ: i32 = 0x51;
 export const I64_NE: i32 = 0x52;
@@ -124,19 +127,21 @@ export function localTee(i: i32): void { op(LOCAL_TEE); uleb(<u64>i); }
 export function i32Const(v: i32): void { op(I32_CONST); sleb(<i64>v); }
 export function i64Const(v: i64): void { op(I64_CONST); sleb(v); }
 export function br(depth: i32): void { op(BR); uleb(<u64>depth); }
+export function brIf(depth: i32): void { op(BR_IF); uleb(<u64>depth); }
 export function call(fn: i32): void { op(CALL); uleb(<u64>fn); }
+/** A tail call of env.chain (code, budget, acc, table index): on to another region. */
+export function returnCallChain(): void { op(RETURN_CALL); uleb(<u64>FN_CHAIN); }
 /** A load or store with its memory immediate (log2 alignment, offset). */
 export function mem(opcode: i32, alignLog2: i32, offset: u32): void { op(opcode); uleb(<u64>alignLog2); uleb(<u64>offset); }
 
 // ---- the module ----
-// One function of type (i32 code, i32 budget, i32 spt, i64 key) -> i32,
-// exported as "b", importing env.memory and the helper function below
-// (index 0).
+// One function of type (i32 code, i32 budget, i32 acc) -> i32 (type 0),
+// exported as "b", importing env.memory and the two functions below.
 
-/** env.mulh(a: i64, b: i64, op: i32) -> i64 */
-export const FN_MULH: i32 = 0;
 /** env.fp(inst: i32, x1: i64) -> i64: a register-only F/D instruction (tier.ts jitFpOp). */
-export const FN_FP: i32 = 1;
+export const FN_FP: i32 = 0;
+/** env.chain(code: i32, budget: i32, acc: i32, fn: i32) -> i32: tail-calls the region in table slot fn (src/jit.ts). */
+export const FN_CHAIN: i32 = 1;
 const IMPORTS: i32 = 2;
 
 let mlen: i32 = 0;
@@ -151,19 +156,19 @@ function mname(s: string): void {
 /** Section bytes of the constant part (types, imports, function, export), written in one pass. */
 function header(): void {
   m(0x00); m(0x61); m(0x73); m(0x6d); m(0x01); m(0x00); m(0x00); m(0x00);
-  // types: 0 block, 1 mulh, 2 fp
+  // types: 0 block, 1 fp, 2 chain
   const typeStart = mlen + 2; // the section size is one byte; patched below
   m(1); m(0); mleb(3);
-  m(0x60); m(4); m(T_I32); m(T_I32); m(T_I32); m(T_I64); m(1); m(T_I32);
-  m(0x60); m(3); m(T_I64); m(T_I64); m(T_I32); m(1); m(T_I64);
+  m(0x60); m(3); m(T_I32); m(T_I32); m(T_I32); m(1); m(T_I32);
   m(0x60); m(2); m(T_I32); m(T_I64); m(1); m(T_I64);
+  m(0x60); m(4); m(T_I32); m(T_I32); m(T_I32); m(T_I32); m(1); m(T_I32);
   store<u8>(MODULE + <usize>typeStart - 1, <u8>(mlen - typeStart));
-  // imports: memory, mulh, fp
+  // imports: memory, fp, chain
   const impStart = mlen + 2;
   m(2); m(0); mleb(3);
   mname("env"); mname("memory"); m(0x02); m(0x00); m(0x00);
-  mname("env"); mname("mulh"); m(0x00); m(1);
-  mname("env"); mname("fp"); m(0x00); m(2);
+  mname("env"); mname("fp"); m(0x00); m(1);
+  mname("env"); mname("chain"); m(0x00); m(2);
   store<u8>(MODULE + <usize>impStart - 1, <u8>(mlen - impStart));
   // function 1 (after the imports) has type 0; exported as "b"
   m(3); m(2); m(1); m(0);

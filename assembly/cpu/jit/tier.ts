@@ -7,19 +7,23 @@
 // there is translated (translate.ts) and handed to the host, which compiles
 // it into its own WebAssembly instance sharing this memory and puts its
 // function into this module's table (env.webkvm_jit_compile returns the
-// table index). Later offers call it through call_indirect.
+// table index). Later offers call it through call_indirect, and a region
+// leaving for a pc whose entry holds a translation goes on there itself
+// (a tail call, translate.ts: chaining), with the budget left.
 //
 // Nothing ever needs invalidating: a translated function checks its words on
 // entry and answers -1 when they changed (then the entry is dropped and the
-// pc counts up again), and all guest memory accesses go through the shadow
-// page tables as the interpreter's do (a miss hands the access to it).
+// pc counts up again; entered by a chain, it returns to here instead, and the
+// next offer finds it stale), and all guest memory accesses go through the shadow
+// page tables as the interpreter's do (a miss hands the access to it). A
+// dropped entry is never chained to: a chain reads the entry each time.
 
 import { translateRegion, lastRegionLength } from "./translate";
 import { MODULE } from "./emit";
-import { mulh, mulhsu, mulhu } from "../muldiv";
 import { sptTable, accessKey } from "../../mmu/access";
-import { JIT_STATUS, JIT_INTERPRET } from "./translate";
+import { JIT_STATUS, JIT_INTERPRET, JIT_SPT, JIT_KEY, JIT_CHAINS } from "./translate";
 import { jitFp, jitFpRefused } from "../fpu/insn";
+import { entryFor, E_FN, E_LEN, E_HITS } from "./cache";
 
 /** Compiles MODULE[0, len) and installs its function "b" in the table; the index, or 0 on failure. */
 @external("env", "webkvm_jit_compile")
@@ -27,18 +31,6 @@ declare function compileHook(module: usize, len: i32): i32;
 /** The table slot of an evicted translation may be reused. */
 @external("env", "webkvm_jit_free")
 declare function freeHook(index: i32): void;
-
-// 16 K entries: with 4 K, a Linux boot's hot regions evicted each other (a pc
-// colliding with a translated one drops it), 20% fewer of its instructions ran
-// translated and regions were translated again and again.
-const CACHE_BITS: i32 = 14;
-const CACHE_ENTRY_SHIFT: i32 = 5;
-const CACHE_ENTRY: i32 = 1 << CACHE_ENTRY_SHIFT;
-// +0 pc  +8 table index (0: none)  +12 region length  +16 offers counted
-const CACHE: usize = memory.data((1 << CACHE_BITS) * CACHE_ENTRY, 16);
-const E_FN: usize = 8;
-const E_LEN: usize = 12;
-const E_HITS: usize = 16;
 
 /**
  * Offers of a pc before its region is translated; 0 turns the tier off.
@@ -58,14 +50,10 @@ export let jitStale: u32 = 0;
 export let jitFailed: u32 = 0;
 export let jitRetired: u32 = 0;
 
+export function jitChained(): u32 { return load<u32>(JIT_CHAINS); }
+
 export function setJitThreshold(n: i32): void {
   jitThreshold = n < 0 ? 0 : n;
-}
-
-// @ts-ignore: decorator
-@inline function entryFor(pc: u64): usize {
-  // pc / 2: regions start at any 2-aligned pc (the C extension).
-  return CACHE + (<usize>((pc >> 1) & ((1 << CACHE_BITS) - 1)) << CACHE_ENTRY_SHIFT);
 }
 
 function drop(e: usize, pc: u64): void {
@@ -110,7 +98,9 @@ export function jitTry(pc: u64, code: usize, budget: i32): i32 {
     if (fn == 0) return -1;
   }
   if (budget < load<i32>(e, E_LEN)) return -1;
-  const r = call_indirect<i32>(<u32>fn, <i32>code, budget, <i32>sptTable, accessKey);
+  store<u32>(JIT_SPT, <u32>sptTable);
+  store<u64>(JIT_KEY, accessKey);
+  const r = call_indirect<i32>(<u32>fn, <i32>code, budget, 0);
   if (r < 0) { // the words changed under it
     jitStale++;
     drop(e, pc);
@@ -118,12 +108,7 @@ export function jitTry(pc: u64, code: usize, budget: i32): i32 {
   return r;
 }
 
-// ---- what translated code calls (env.mulh) ----
-
-/** MULH (0), MULHSU (1), MULHU (2): WebAssembly has no high multiply. */
-export function jitMulh(a: u64, b: u64, which: i32): u64 {
-  return which == 0 ? mulh(a, b) : which == 1 ? mulhsu(a, b) : mulhu(a, b);
-}
+// ---- what translated code calls ----
 
 /**
  * A register-only F/D instruction (env.fp): x1 is x[rs1]; the x[rd] result
