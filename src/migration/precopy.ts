@@ -129,17 +129,33 @@ class Source {
       await yieldToEvents(); // a lost connection or the destination's error is seen now, not rounds later
       since = performance.now();
     };
+    let skipped = 0;
     for (const run of round.runs()) {
       const region = this.regions.find((r) => r.asId === round.slots[run.slotIndex].asId && r.slot === round.slots[run.slotIndex].slot)!;
       for (let i = run.first, end = run.first + run.count; i < end;) {
         if (writer.room === 0) await flush();
-        const n = Math.min(writer.room, end - i);
+        let n = Math.min(writer.room, end - i);
         round.prepare(run.slotIndex, i, n);
+        if (running) {
+          // While the guest runs, a page it wrote again since the harvest goes in the next round, not twice.
+          if (round.dirtyAgain(run.slotIndex, i)) {
+            i++;
+            skipped++;
+            continue;
+          }
+          let k = 1;
+          while (k < n && !round.dirtyAgain(run.slotIndex, i + k)) k++;
+          n = k;
+        }
         addPages(this.mem, writer, region, i, n);
         i += n;
-        if (writer.byteLength >= this.messageBytes) await flush();
+        if (writer.byteLength >= this.messageBytes) {
+          await flush();
+          if (running) round.lookAgain();
+        }
       }
     }
+    sentInRound += skipped; // counted as done for the progress figures
     await flush();
   }
 }
