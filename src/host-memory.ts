@@ -69,11 +69,20 @@ export class HostMemory {
 
   /** Reads len bytes at hva (EFAULT if any page has no readable mapping or is missing). */
   read(hva: U64, len: number): Uint8Array {
-    const out = new Uint8Array(len);
+    return this.readInto(hva, new Uint8Array(len));
+  }
+
+  /**
+   * Reads out.length bytes at hva into out (a caller's buffer, reused: a
+   * migration reads pages straight into the message it sends) and returns
+   * out. The same checks as read; on EFAULT, out holds the bytes before the
+   * chunk that failed.
+   */
+  readInto(hva: U64, out: Uint8Array): Uint8Array {
     let at = toU64(hva, "hva");
     const chunk = this.core.ioBufferSize();
-    for (let done = 0; done < len;) {
-      const n = Math.min(chunk, len - done);
+    for (let done = 0; done < out.length;) {
+      const n = Math.min(chunk, out.length - done);
       this.throwIfAccessFailed(this.core.hostAccess(at, n, false), "read", at, n);
       out.set(bytesAt(this.core, this.core.ioBuffer(), n), done);
       done += n;

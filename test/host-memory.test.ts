@@ -43,6 +43,19 @@ describe("mmap", () => {
     expect(() => kvm.memory.mmap(1n << 64n)).toThrow(RangeError);
   });
 
+  it("readInto reads into the caller's buffer (a view, past the 64 KiB I/O buffer) and returns it; an unmapped page is EFAULT", () => {
+    const a = kvm.memory.mmap(0x30000);
+    const bytes = Uint8Array.from({ length: 0x30000 }, (_, i) => (i * 131 + (i >> 12)) & 0xff);
+    kvm.memory.write(a, bytes);
+    const buf = new Uint8Array(0x30000 + 24).fill(0xee);
+    const view = buf.subarray(8, 8 + 0x20001);
+    expect(kvm.memory.readInto(a + 0xfffn, view)).toBe(view);
+    expect(view).toEqual(bytes.subarray(0xfff, 0xfff + 0x20001));
+    expect(buf.subarray(0, 8).every((b) => b === 0xee) && buf.subarray(8 + 0x20001).every((b) => b === 0xee)).toBe(true);
+    expect(kvm.memory.read(a + 5n, 9)).toEqual(bytes.subarray(5, 14));
+    expect(code(() => kvm.memory.readInto(a + 0x2f000n, new Uint8Array(0x2000)))).toBe("EFAULT");
+  });
+
   it("touching an unmapped hva is EFAULT", () => {
     expect(code(() => kvm.memory.peek(0x1000))).toBe("EFAULT");
     expect(code(() => kvm.memory.poke(0x7ffffffff000n, 1))).toBe("EFAULT");

@@ -448,6 +448,33 @@ describe("Machine.restore refuses without touching the target Kvm", () => {
     expect(String(err)).toMatch(/EINVAL: KVM_SET_ONE_REG/);
   });
 
+  it("prepare builds the VM, memslots and vCPUs from the layout alone; apply sets the state: the machine restore makes", async () => {
+    const { state } = await sampleSections();
+    const kvm = await openKvm();
+    const prepared = await Machine.prepare({ config: state.config, memslots: state.memslots }, { kvm });
+    expect(kvm.memory.mappings().length).toBeGreaterThan(0); // the memory is there before the state is
+    const m = prepared.apply(state);
+    const again = await Machine.restore(state, { kvm: await openKvm() });
+    const { memslots: a, ...restA } = m.saveState();
+    const { memslots: b, ...restB } = again.saveState();
+    expect(restA).toEqual(restB);
+    expect(a.map(({ hva: _, ...x }) => x)).toEqual(b.map(({ hva: _, ...x }) => x));
+    expect(() => prepared.apply(state)).toThrow(/applied or released already/);
+  });
+
+  it("apply refuses a state of another layout than the prepared one, and leaves no VM and no mapping behind", async () => {
+    const { state } = await sampleSections();
+    const kvm = await openKvm();
+    for (const [part, other] of [
+      ["memslots", { ...state, memslots: state.memslots.map((x) => ({ ...x, flags: x.flags ^ KVM_MEM_LOG_DIRTY_PAGES })) }],
+      ["machine", { ...state, config: { ...state.config, turn: (state.config.turn ?? 5) + 1 } }],
+    ] as const) {
+      const err = await untouched(kvm, async () => (await Machine.prepare(state, { kvm })).apply(other));
+      expect(err).toBeInstanceOf(MachineStateError);
+      expect((err as MachineStateError).part).toBe(part);
+    }
+  });
+
   it("memory: \"missing\" registers the new RAM MISSING before any vCPU exists", async () => {
     const { state } = await sampleSections(1);
     const kvm = await openKvm();

@@ -4,7 +4,7 @@
 
 import { describe, it, expect } from "vitest";
 import { crc32 } from "../src/migration/crc32.js";
-import { encodeSections, decodeSections, takeSection, sectionBytes, SectionError, type Section } from "../src/migration/section.js";
+import { encodeSections, decodeSections, takeSection, sectionBytes, sectionHeaderBytes, frameSection, SectionError, type Section } from "../src/migration/section.js";
 import { PageWriter, decodePageRuns, isZeroPage, PAGE_BYTES } from "../src/migration/pages.js";
 import { Rng } from "./rng.js";
 
@@ -16,7 +16,7 @@ describe("crc32", () => {
     expect(crc32(enc.encode("123456789"))).toBe(0xcbf43926);
     expect(crc32(new Uint8Array(0))).toBe(0);
   });
-  it("crc32: eight bytes a step agrees with the bit-at-a-time definition, every length and alignment", () => {
+  it("crc32: sixteen bytes a step agrees with the bit-at-a-time definition, every length and alignment", () => {
     const bitwise = (b: Uint8Array) => {
       let c = 0xffffffff;
       for (const x of b) { c ^= x; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; }
@@ -48,6 +48,15 @@ describe("sections", () => {
     expect(bytes.length).toBe(sample().reduce((n, s) => n + sectionBytes(s), 0));
     const back = decodeSections(bytes);
     expect(back.map((s) => [s.name, s.version, [...s.payload]])).toEqual(sample().map((s) => [s.name, s.version, [...s.payload]]));
+  });
+
+  it("section: frameSection frames a payload written after its header's room, byte for byte as encodeSections", () => {
+    const payload = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) & 0xff);
+    const room = sectionHeaderBytes("pages");
+    const bytes = new Uint8Array(room + payload.length);
+    bytes.set(payload, room);
+    expect(frameSection(bytes, "pages", 1)).toEqual(encodeSections([{ name: "pages", version: 1, payload }]));
+    expect(() => frameSection(new Uint8Array(room - 1), "pages", 1)).toThrow(RangeError);
   });
 
   it("section: a damaged payload is refused naming its section", () => {
@@ -120,6 +129,20 @@ describe("page runs", () => {
     expect(w.take().length).toBe(0); // take() resets
   });
 
+  it("pages: read(skipZero) leaves zero pages out and moves the data pages after them up; finish() hands over the reserve", () => {
+    const w = new PageWriter({ reserve: 5 });
+    const bytes = new Uint8Array(5 * PAGE_BYTES);
+    for (const p of [1, 2, 4]) bytes[p * PAGE_BYTES + 7] = p; // pages 0 and 3 zero
+    w.read(0, 0x10000n, 5, (into) => into.set(bytes), true);
+    expect([w.dataPages, w.zeroPages]).toEqual([3, 0]);
+    const out = w.finish();
+    expect(out.byteOffset).toBe(0);
+    const runs = decodePageRuns(out.subarray(5), "m");
+    expect(runs.map((r) => [r.gpa, r.count, r.data && [...r.data].filter((b) => b !== 0)])).toEqual([
+      [0x11000n, 2, [1, 2]], [0x14000n, 1, [4]]]);
+    expect(w.finish().length).toBe(5); // starts over: the reserve alone
+  });
+
   it("pages: isZeroPage looks at every byte, aligned or not", () => {
     const buf = new Uint8Array(PAGE_BYTES + 1);
     expect(isZeroPage(buf, 0)).toBe(true);
@@ -161,19 +184,22 @@ describe("page runs", () => {
     expect(() => w.addZero(0, 0xfffffffffffff000n, 2)).toThrow(RangeError);
   });
 
-  it("pages: random page sets round-trip against a model", () => {
+  it("pages: random page sets round-trip against a model, added or read in place (zero pages moved out), any reserve", () => {
     for (let seed = 1; seed <= 40; seed++) {
       const rng = new Rng(seed);
       // Each page as its CRC-32 (or null for zero): comparing maps of 4 KiB arrays took seconds.
       const model = new Map<string, number | null>();
-      const w = new PageWriter();
+      const reserve = rng.int(30);
+      // A small first buffer: read() grows it before the pages land, add() as it goes.
+      const w = new PageWriter({ reserve, capacity: reserve + rng.range(1, 3) * PAGE_BYTES });
       let gpa = BigInt(rng.int(64)) * P;
       for (let k = 0; k < 30; k++) {
         const asId = rng.int(2);
         const n = rng.range(1, 4);
         const bytes = new Uint8Array(n * PAGE_BYTES);
         for (let p = 0; p < n; p++) if (rng.chance(0.6)) bytes[p * PAGE_BYTES + rng.int(PAGE_BYTES)] = rng.range(1, 255);
-        w.add(asId, gpa, bytes);
+        if (rng.chance(0.5)) w.add(asId, gpa, bytes);
+        else w.read(asId, gpa, n, (into) => into.set(bytes));
         for (let p = 0; p < n; p++) {
           const pg = bytes.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES);
           model.set(`${asId}:${gpa + BigInt(p) * P}`, isZeroPage(pg) ? null : crc32(pg));
@@ -181,7 +207,8 @@ describe("page runs", () => {
         gpa += BigInt(n + (rng.chance(0.5) ? 0 : rng.int(8))) * P;
       }
       const got = new Map<string, number | null>();
-      for (const r of decodePageRuns(w.take(), "memory")) {
+      const bytes = seed % 2 ? w.take() : w.finish().subarray(reserve);
+      for (const r of decodePageRuns(bytes, "memory")) {
         for (let p = 0; p < r.count; p++) {
           got.set(`${r.asId}:${r.gpa + BigInt(p) * P}`, r.data ? crc32(r.data.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES)) : null);
         }

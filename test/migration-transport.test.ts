@@ -85,6 +85,55 @@ describe("framing of a byte stream", () => {
   });
 });
 
+describe("MessagePort: messages written in room reuse() gives travel without a copy", () => {
+  it("a slot of shared memory is handed out again only once the receiver recycled the message in it", async () => {
+    const { port1, port2 } = new MessageChannel();
+    const a = new PortTransport(port1, { window: 4 * 4096 }), b = new PortTransport(port2);
+    const slots = 4 + 4; // the window's worth, and the pool's spare
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < slots; i++) {
+      const room = a.reuse(4096)!;
+      expect(room.buffer).toBeInstanceOf(SharedArrayBuffer);
+      room.fill(i + 1);
+      out.push(room);
+      void a.send(room.subarray(0, 100 + i));
+    }
+    expect(a.reuse(4096)).toBeNull(); // every slot holds a message the receiver has not recycled
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < slots; i++) got.push((await b.receive())!);
+    got.forEach((m, i) => expect([m.length, m[0], m[m.length - 1]]).toEqual([100 + i, i + 1, i + 1]));
+    expect(a.reuse(4096)).toBeNull(); // taken is not recycled: the receiver still reads them
+    b.recycle(got[3]);
+    await new Promise((r) => setTimeout(r, 20));
+    const again = a.reuse(4096)!;
+    expect(again.byteOffset).toBe(out[3].byteOffset);
+    expect(a.reuse(4096)).toBeNull();
+    a.close();
+    b.close();
+  });
+
+  it("without shared memory: a message at its buffer's start moves it, and a recycled one moves back (detached at the receiver)", async () => {
+    const { port1, port2 } = new MessageChannel();
+    const a = new PortTransport(port1, { shared: false }), b = new PortTransport(port2, { shared: false });
+    expect(a.reuse(64)).toBeNull();
+    const buf = new Uint8Array(256).fill(9);
+    await a.send(buf.subarray(0, 64));
+    expect(buf.byteLength).toBe(0); // transferred: the sender no longer has it
+    const m = (await b.receive())!;
+    expect([m.length, m[63], m.buffer.byteLength]).toEqual([64, 9, 256]);
+    b.recycle(m);
+    expect(m.byteLength).toBe(0); // transferred back: the receiver reads it no more
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.reuse(300)).toBeNull(); // too small for what is asked
+    await a.send(new Uint8Array(256).subarray(0, 8));
+    b.recycle((await b.receive())!);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.reuse(200)?.byteLength).toBe(256);
+    a.close();
+    b.close();
+  });
+});
+
 for (const [name, make] of Object.entries(PAIRS)) {
   describe(`transport over ${name}`, () => {
     it("delivers messages whole and in order, large ones too, then null at a clean close", async () => {

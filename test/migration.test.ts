@@ -13,6 +13,7 @@ import { Rng } from "./rng.js";
 import { receiveMigration } from "../src/migration/incoming.js";
 import { encodeMessage, decodeMessage, jsonSection } from "../src/migration/stream.js";
 import { link } from "./migration-helpers.js";
+import { encodeState } from "../src/migration/vmstate.js";
 import { KVM_MEM_LOG_DIRTY_PAGES } from "../src/index.js";
 
 describe("pre-copy live migration", () => {
@@ -80,6 +81,26 @@ describe("migration progress and handshake", () => {
       expect(reply.kind).toBe("error");
       l.done();
     }
+  });
+});
+
+describe("the destination builds the VM at the hello", () => {
+  it("a hello whose machine layout cannot be built is refused there, before any page, and leaves nothing mapped", async () => {
+    const d = await dirtier(await openKvm());
+    const state = encodeState(d.m.saveState());
+    const machine = state.find((x) => x.name === "machine")!;
+    const json = JSON.parse(new TextDecoder().decode(machine.payload));
+    const bad = { ...machine, payload: new TextEncoder().encode(JSON.stringify({ ...json, vcpus: 0 })) };
+    const regions = d.m.memoryRegions().map(({ asId, slot, gpa, size }) => ({ asId, slot, gpa, size }));
+    const l = await link("port");
+    const kvm = await openKvm();
+    const got = receiveMigration(l.dst, { kvm });
+    await l.src.send(encodeMessage("hello", jsonSection("hello", { protocol: 1, pageSize: 4096, regions, postcopy: false }),
+      [bad, state.find((x) => x.name === "memslots")!]));
+    await expect(got).rejects.toThrow(/refused the machine's layout: section "machine": vcpus 0/);
+    expect(decodeMessage((await l.src.receive())!).kind).toBe("error");
+    expect(kvm.memory.mappings()).toEqual([]); // the image it had mapped is gone again
+    l.done();
   });
 });
 

@@ -8,7 +8,13 @@ import { PAGE_SIZE } from "../layout";
 import { injected, INJECT_FRAME } from "../debug/inject";
 import { P, heapLock, heapUnlock } from "../threads";
 
-const CHUNK_PAGES: i32 = 16; // wasm pages (64 KiB) per grow: 1 MiB
+const CHUNK_PAGES: i32 = 16; // wasm pages (64 KiB) per grow, at least: 1 MiB
+// At most (64 MiB): an eighth of the memory per grow in between. Each grow
+// costs the embedder a new buffer object spanning the whole memory (V8 counts
+// it as external memory and soon collects garbage), so filling 256 MiB of
+// guest RAM 1 MiB at a time paid a full collection per MiB. Grown pages cost
+// the host nothing until a frame in them is first written.
+const MAX_CHUNK_PAGES: i32 = 1024;
 
 export function framesInUse(): u32 { return P.framesInUse; }
 
@@ -26,11 +32,13 @@ export function allocFrame(): usize {
     return f;
   }
   if (P.chunkNext == P.chunkEnd) {
-    const before = memory.grow(CHUNK_PAGES);
+    let pages = max(CHUNK_PAGES, min(memory.size() >> 3, MAX_CHUNK_PAGES));
+    let before = memory.grow(pages);
+    if (before < 0 && pages > CHUNK_PAGES) before = memory.grow(pages = CHUNK_PAGES); // near the maximum: what fits
     if (before < 0) { heapUnlock(); return 0; }
     P.chunkNext = <usize>before << 16;
-    P.chunkEnd = P.chunkNext + (<usize>CHUNK_PAGES << 16);
-    P.framesTotal += <u32>(CHUNK_PAGES * 16);
+    P.chunkEnd = P.chunkNext + (<usize>pages << 16);
+    P.framesTotal += <u32>(pages * 16);
   }
   f = P.chunkNext; // fresh memory.grow pages are already zero
   P.chunkNext += PAGE_SIZE;

@@ -59,6 +59,9 @@ const bitSet = (b: Uint8Array, i: number) => (b[i >> 3] & (1 << (i & 7))) !== 0;
 export class DirtyRound {
   /** Chunks of each slot already cleared in this round (bitmap mode). */
   private readonly cleared: Set<number>[];
+  /** lookAgain(): per slot, the pages dirtied since the harvest (null: none looked at), and which chunks it holds for sure. */
+  private again: readonly (Uint8Array | null)[] = [];
+  private againChunks: Set<number>[] = [];
 
   /** @internal */
   constructor(private readonly tracker: DirtyTracker, readonly slots: readonly TrackedSlot[],
@@ -75,6 +78,32 @@ export class DirtyRound {
     for (let s = 0; s < this.slots.length; s++) {
       for (const r of bitmapRuns(this.bitmaps[s], this.slots[s].npages)) yield { slotIndex: s, ...r };
     }
+  }
+
+  /**
+   * Looks at what the guest dirtied since this round's harvest (Xen's
+   * pre-copy skips such pages): after it, dirtyAgain(slot, page) is true for a
+   * page written again since it was harvested, which the next harvest
+   * reports whatever this round does, so sending it now would be wasted.
+   * Bitmap mode reads KVM_GET_DIRTY_LOG (which clears nothing) and trusts
+   * only the chunks cleared before it (the others still hold the harvested
+   * bits); ring mode drains the rings into the next harvest (collect()).
+   */
+  lookAgain(): void {
+    if (this.tracker.mode === "ring") {
+      this.tracker.collect();
+      this.again = this.tracker.pendingBitmaps;
+      return;
+    }
+    this.again = this.slots.map((s, i) => (this.cleared[i].size === 0 ? null : this.tracker.vm.getDirtyLog(s.slot, s.asId)));
+    this.againChunks = this.cleared.map((c) => new Set(c));
+  }
+
+  /** Whether the page was written again since the harvest, as of the last lookAgain(). */
+  dirtyAgain(slotIndex: number, page: number): boolean {
+    const b = this.again[slotIndex];
+    if (!b || !bitSet(b, page)) return false;
+    return this.tracker.mode === "ring" || this.againChunks[slotIndex].has(Math.floor(page / this.tracker.clearChunkPages));
   }
 
   /**
@@ -148,6 +177,11 @@ export class DirtyTracker {
     if (!now || now.flags === flags) return;
     this.vm.setUserMemoryRegion({ slot: s.slot, asId: s.asId, flags, guestPhysAddr: s.gpa,
       memorySize: BigInt(s.npages) * PAGE, userspaceAddr: s.hva });
+  }
+
+  /** Ring mode: the pages collected since the last harvest, per slot (the next harvest's bitmaps). */
+  get pendingBitmaps(): readonly Uint8Array[] {
+    return this.pending;
   }
 
   /** Ring mode: drains every vCPU's ring into the next harvest and re-protects (call on a "dirty-ring-full" stop). */

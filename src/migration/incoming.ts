@@ -1,16 +1,18 @@
 // The destination of a live migration (QEMU's -incoming): it checks the hello
 // and maps room for every region at once (a guest it cannot hold is refused
-// before a page is sent), keeps the pages of each round as they come, and at
-// the switch-over restores the machine from its state sections, moves the
-// memory in, checks the memory digest against the source's and only then
-// resumes. Anything damaged or wrong is refused with an "error" message the
+// before a page is sent), builds the VM, memslots and vCPUs from the layout
+// the hello carries (pre-copy; as QEMU creates the machine before the stream
+// starts) over that room, keeps the pages of each round as they come, and at
+// the switch-over sets the machine's state, moves in what the VM could not
+// take over, checks the memory digest against the source's and only then
+// resumes: the downtime holds the last pages, the state and the resume. Anything damaged or wrong is refused with an "error" message the
 // source sees at once; the source then runs on.
 
 import { Kvm } from "../kvm.js";
-import { Machine } from "../vmm/machine.js";
+import { Machine, type PreparedMachine } from "../vmm/machine.js";
 import { decodePageRuns } from "./pages.js";
 import { GuestImage, memoryDigest, machineRegions } from "./ram.js";
-import { decodeState } from "./vmstate.js";
+import { decodeLayout, decodeState } from "./vmstate.js";
 import { Meter, wallClock, type Progress } from "./progress.js";
 import type { Transport } from "./transport.js";
 import {
@@ -48,13 +50,23 @@ export interface Incoming {
 export async function receiveMigration(transport: Transport, opts: ReceiveOptions = {}): Promise<Incoming> {
   const meter = new Meter(opts.onProgress);
   let image: GuestImage | null = null;
+  /** The VM built at the hello from the layout it carried (pre-copy), over the image's memory. */
+  let prepared: PreparedMachine | null = null;
+  /** A destination that gives up leaves nothing: the prepared VM closed, every mapping gone. */
+  const cleanup = () => {
+    prepared?.release();
+    image?.unadopt();
+    image?.release();
+  };
+  /** The bytes of the message next() returned last (recycled once applied). */
+  let last: Uint8Array = new Uint8Array(0);
   const refuse = async (why: string, cause?: unknown): Promise<never> => {
     try {
       await transport.send(errorMessage(why));
     } catch {
       // the source is gone: it cannot be told
     }
-    image?.release();
+    cleanup();
     transport.close();
     throw new MigrationError(why, "destination", { cause });
   };
@@ -63,15 +75,16 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
     try {
       bytes = await transport.receive();
     } catch (e) {
-      image?.release();
+      cleanup();
       transport.close();
       throw new MigrationError(`${phase}: ${(e as Error).message}`, "destination", { cause: e });
     }
     if (bytes === null) {
-      image?.release();
+      cleanup();
       throw new MigrationError(`${phase}: the source closed the connection`, "destination");
     }
     meter.bytes += bytes.length;
+    last = bytes;
     try {
       return decodeMessage(bytes);
     } catch (e) {
@@ -98,6 +111,15 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
   } catch (e) {
     return refuse(`destination out of memory: mapping ${total} bytes of guest memory failed: ${(e as Error).message}`, e);
   }
+  if (!hello.postcopy && first.sections.length > 1) {
+    // The VM, memslots and vCPUs now, over the image's mappings (adopt): the switch-over only sets the state.
+    try {
+      prepared = await Machine.prepare(decodeLayout(first.sections.slice(1)), { kvm, onConsole: opts.onConsole,
+        adopt: (slot) => image!.adopt(slot) });
+    } catch (e) {
+      return refuse(`refused the machine's layout: ${(e as Error).message}`, e);
+    }
+  }
   await transport.send(encodeMessage("accept", null));
   meter.report("precopy", 0);
 
@@ -111,15 +133,18 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
           if (r.data) meter.pagesSent += r.count;
           else meter.zeroPages += r.count;
         }
+        transport.recycle?.(last); // its pages are in the image: the buffer may carry the next message
+
         meter.report("precopy", 0);
         continue;
       }
       if (m.kind === "abort") {
-        image.release();
+        cleanup();
         transport.close();
         throw new MigrationError("the source aborted the migration", "destination");
       }
       if (m.kind === "postcopy") {
+        if (prepared) return refuse("a post-copy switch-over after a hello that announced none");
         const got = await receivePostcopy({ transport, kvm, hello, image, meter, message: m, opts });
         return { ...got, pagesReceived: meter.pagesSent, zeroPages: meter.zeroPages, bytes: meter.bytes, postcopy: true };
       }
@@ -134,7 +159,9 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
       const head = readJson<{ digest: number | null }>(m.sections[0]);
       const state = decodeState(m.sections.slice(1));
       // The pages came into the image's mappings: the machine runs on them (adopt), nothing is copied in the downtime.
-      machine = await Machine.restore(state, { kvm, onConsole: opts.onConsole, adopt: (slot) => image!.adopt(slot) });
+      machine = prepared ? prepared.apply(state)
+        : await Machine.restore(state, { kvm, onConsole: opts.onConsole, adopt: (slot) => image!.adopt(slot) });
+      prepared = null; // applied: the machine owns it
       const regions = machineRegions(machine, hello.regions);
       image.copyInto(regions); // regions the machine could not adopt (slots sharing host memory)
       if (head.digest !== null) {
@@ -146,8 +173,7 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
       }
     } catch (e) {
       machine?.close();
-      image.unadopt(); // refuse() releases them with the rest
-      return refuse(`switch-over refused: ${(e as Error).message}`, e);
+      return refuse(`switch-over refused: ${(e as Error).message}`, e); // its cleanup() unmaps the image, adopted or not
     }
     image.release();
     const resumedAt = wallClock();

@@ -10,12 +10,12 @@
 
 import type { Machine, RunResult } from "../vmm/machine.js";
 import { DirtyTracker, type DirtyMode, type DirtyRound } from "./dirty-tracker.js";
-import { PageWriter } from "./pages.js";
+import { PageWriter, PAGE_BYTES, RUN_HEADER_BYTES } from "./pages.js";
 import { addPages, memoryDigest, type MappedRegion } from "./ram.js";
-import { encodeState } from "./vmstate.js";
+import { encodeState, LAYOUT_SECTIONS } from "./vmstate.js";
 import { Meter, wallClock, type Progress } from "./progress.js";
 import { yieldToEvents, type Transport } from "./transport.js";
-import { PROTOCOL_VERSION, MigrationError, Mailbox, encodeMessage, jsonSection, readJson, type Hello } from "./stream.js";
+import { PROTOCOL_VERSION, PAGES_HEADER_BYTES, MigrationError, Mailbox, encodeMessage, jsonSection, pagesMessage, readJson, type Hello } from "./stream.js";
 import { KVM_USER_MEM_SLOTS } from "../uapi.js";
 import { servePostcopy } from "./postcopy.js";
 
@@ -83,6 +83,7 @@ class Source {
   phase = "pre-copy";
   private readonly slice: bigint;
   readonly messageBytes: number;
+  private readonly writer: PageWriter;
 
   constructor(readonly machine: Machine, readonly transport: Transport, readonly opts: MigrateOptions) {
     this.meter = new Meter(opts.onProgress);
@@ -90,6 +91,11 @@ class Source {
     this.mem = machine.kvm.memory;
     this.slice = opts.sliceInstructions ?? 50_000n;
     this.messageBytes = opts.messageBytes ?? 1 << 20;
+    // A message's buffer holds messageBytes of pages even were each a run of its own; buffers the
+    // destination is done with come back to be written again (no allocation per message).
+    const pages = Math.max(1, Math.ceil(this.messageBytes / PAGE_BYTES));
+    this.writer = new PageWriter({ reserve: PAGES_HEADER_BYTES, capacity: PAGES_HEADER_BYTES + pages * (PAGE_BYTES + RUN_HEADER_BYTES),
+      buffer: (n) => transport.reuse?.(n) ?? null });
   }
 
   /** Sends one message, its time counted as busy from `since`. */
@@ -110,29 +116,46 @@ class Source {
 
   /** Sends a round's pages; with `running`, a guest slice after every message. */
   async sendRound(round: DirtyRound, running: boolean, phase: "precopy" | "stop-and-copy"): Promise<void> {
-    const writer = new PageWriter();
-    const piece = Math.max(1, Math.floor(this.messageBytes / 4096));
+    const writer = this.writer;
     let sentInRound = 0;
     let since = performance.now();
     const flush = async () => {
       if (writer.pages === 0) return;
       const data = writer.dataPages, zero = writer.zeroPages;
       sentInRound += data + zero;
-      await this.send(encodeMessage("pages", { name: "pages", version: 1, payload: writer.take() }), data, zero, since);
+      await this.send(pagesMessage(writer.finish()), data, zero, since);
       this.meter.report(phase, round.pages - sentInRound);
       if (running) this.runGuest();
       await yieldToEvents(); // a lost connection or the destination's error is seen now, not rounds later
       since = performance.now();
     };
+    let skipped = 0;
     for (const run of round.runs()) {
       const region = this.regions.find((r) => r.asId === round.slots[run.slotIndex].asId && r.slot === round.slots[run.slotIndex].slot)!;
-      for (let i = run.first; i < run.first + run.count; i += piece) {
-        const n = Math.min(piece, run.first + run.count - i);
+      for (let i = run.first, end = run.first + run.count; i < end;) {
+        if (writer.room === 0) await flush();
+        let n = Math.min(writer.room, end - i);
         round.prepare(run.slotIndex, i, n);
+        if (running) {
+          // While the guest runs, a page it wrote again since the harvest goes in the next round, not twice.
+          if (round.dirtyAgain(run.slotIndex, i)) {
+            i++;
+            skipped++;
+            continue;
+          }
+          let k = 1;
+          while (k < n && !round.dirtyAgain(run.slotIndex, i + k)) k++;
+          n = k;
+        }
         addPages(this.mem, writer, region, i, n);
-        if (writer.byteLength >= this.messageBytes) await flush();
+        i += n;
+        if (writer.byteLength >= this.messageBytes) {
+          await flush();
+          if (running) round.lookAgain();
+        }
       }
     }
+    sentInRound += skipped; // counted as done for the progress figures
     await flush();
   }
 }
@@ -155,7 +178,9 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     regions: s.regions.map(({ asId, slot, gpa, size }) => ({ asId, slot, gpa, size })) };
   s.meter.report("setup", 0);
   try {
-    await transport.send(encodeMessage("hello", jsonSection("hello", hello)));
+    // The layout too (pre-copy): the destination builds the VM, memslots and vCPUs now, outside the downtime.
+    const layout = hello.postcopy ? [] : encodeState(machine.saveState()).filter((x) => LAYOUT_SECTIONS.includes(x.name));
+    await transport.send(encodeMessage("hello", jsonSection("hello", hello), layout));
   } catch (e) {
     throw new MigrationError(`handshake: ${(e as Error).message}`, "source", { cause: e });
   }

@@ -44,7 +44,7 @@ export function addPages(mem: HostMemory, writer: PageWriter, r: Pick<MappedRegi
                          count: number): void {
   for (const run of residentRuns(mem, r.hva, first, count)) {
     const gpa = r.gpa + BigInt(run.first) * PAGE;
-    if (run.resident) writer.add(r.asId, gpa, mem.read(r.hva + BigInt(run.first) * PAGE, run.count * PAGE_BYTES));
+    if (run.resident) writer.read(r.asId, gpa, run.count, (into) => mem.readInto(r.hva + BigInt(run.first) * PAGE, into));
     else writer.addZero(r.asId, gpa, run.count);
   }
 }

@@ -53,6 +53,32 @@ export function encodeSections(sections: readonly Section[]): Uint8Array {
   return out;
 }
 
+/** Bytes of a section's header, before its payload. */
+export function sectionHeaderBytes(name: string): number {
+  return FIXED + utf8.encode(name).length;
+}
+
+/**
+ * One section framed in place: `bytes` is sectionHeaderBytes(name) bytes of
+ * room, then the payload already written there; the header goes into the room
+ * (checksum included) and `bytes` is the encoded section, as encodeSections
+ * would write it, without a copy of the payload.
+ */
+export function frameSection(bytes: Uint8Array, name: string, version: number): Uint8Array {
+  const n = utf8.encode(name);
+  const at = 2 + n.length;
+  if (n.length === 0 || n.length > 0xffff) throw new RangeError(`section name "${name}"`);
+  if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw new RangeError(`section "${name}" version ${version}`);
+  if (bytes.length < at + 16) throw new RangeError(`${bytes.length} bytes leave no room for section "${name}"'s header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  dv.setUint16(0, n.length, true);
+  bytes.set(n, 2);
+  dv.setUint32(at, version, true);
+  dv.setBigUint64(at + 4, BigInt(bytes.length - at - 16), true);
+  dv.setUint32(at + 12, crc32(bytes.subarray(at + 16)), true);
+  return bytes;
+}
+
 /**
  * Decodes what encodeSections wrote, checking every length and checksum;
  * `where` names the container in errors about its framing. The payloads are

@@ -9,7 +9,7 @@
 import type { HostMemory } from "../host-memory.js";
 import type { MemoryRegionInfo } from "../vmm/machine-state.js";
 import { SectionError } from "./section.js";
-import { PageWriter, isZeroPage, PAGE_BYTES, type PageRun } from "./pages.js";
+import { PageWriter, PAGE_BYTES, type PageRun } from "./pages.js";
 import { residentRuns, writeRun, READ_PAGES } from "./ram.js";
 
 const PAGE = BigInt(PAGE_BYTES);
@@ -32,13 +32,9 @@ export function writeAllPages(memory: HostMemory, regions: readonly RamRegion[],
   for (const r of regions) {
     const npages = Number(r.size / PAGE);
     for (const run of residentRuns(memory, r.hva, 0, npages, READ_PAGES)) {
-      if (run.resident) {
-        const bytes = memory.read(r.hva + BigInt(run.first) * PAGE, run.count * PAGE_BYTES);
-        for (let p = 0; p < run.count; p++) {
-          const off = p * PAGE_BYTES;
-          if (!isZeroPage(bytes, off)) out.add(r.asId, r.gpa + BigInt(run.first + p) * PAGE, bytes.subarray(off, off + PAGE_BYTES));
-        }
-      }
+      const at = BigInt(run.first) * PAGE;
+      // Read straight into the writer, each page checked for zero once there (zero ones left out).
+      if (run.resident) out.read(r.asId, r.gpa + at, run.count, (into) => memory.readInto(r.hva + at, into), true);
       done?.(seen + run.first + run.count, total, out.dataPages * PAGE_BYTES);
     }
     seen += npages;

@@ -1,14 +1,15 @@
 // The migration stream's messages (QEMU's savevm commands and RAM sections):
 // every message is a list of sections (section.ts, each with its CRC-32), the
 // first naming what the message is. Source to destination: "hello" (protocol
-// version, what the memory is), "pages" (page runs, pages.ts), "complete"
+// version, what the memory is; for pre-copy also the machine's "machine" and
+// "memslots" sections, for the destination to build the VM at once), "pages" (page runs, pages.ts), "complete"
 // (pre-copy's switch-over: the memory digest, then the machine's state
 // sections), "postcopy" (post-copy's switch-over: the pages the destination must
 // not take from pre-copy, then the state), "abort". Destination to source:
 // "accept", "error" (the reason), "resumed" (when the guest ran again), and
 // post-copy's "request" (pages a vCPU faulted on) and "done" (every page is in).
 
-import { encodeSections, decodeSections, SectionError, type Section } from "./section.js";
+import { encodeSections, decodeSections, frameSection, sectionHeaderBytes, SectionError, type Section } from "./section.js";
 import { TransportError, type Transport } from "./transport.js";
 
 /** The stream's protocol version: a destination refuses any other. */
@@ -58,6 +59,16 @@ export interface Message {
 export function encodeMessage(kind: MessageKind, head: Section | null, rest: readonly Section[] = []): Uint8Array {
   return encodeSections([head ?? { name: kind, version: 1, payload: new Uint8Array(0) }, ...rest]);
 }
+
+/** Bytes before a "pages" message's payload: the room its PageWriter reserves. */
+export const PAGES_HEADER_BYTES = sectionHeaderBytes("pages");
+
+/**
+ * A "pages" message (the same bytes as encodeMessage("pages", ...)) around
+ * runs a PageWriter encoded after PAGES_HEADER_BYTES of room (its finish()),
+ * framed in place.
+ */
+export const pagesMessage = (bytes: Uint8Array): Uint8Array => frameSection(bytes, "pages", 1);
 
 /** Decodes a message, refusing damage (SectionError naming the section) and unknown kinds. */
 export function decodeMessage(bytes: Uint8Array): Message {

@@ -15,13 +15,28 @@ export class TransportError extends Error {
 export interface Transport {
   /**
    * Sends one whole message; the transport owns its bytes from then on (a
-   * MessagePort may transfer their buffer). Resolves once the transport can
-   * take more (backpressure: a sender awaiting every send holds a bounded
-   * amount in flight); rejects with TransportError once the connection is lost.
+   * MessagePort may transfer their buffer), and a message that begins at its
+   * buffer's first byte hands over the whole buffer (the rest is spare room a
+   * MessagePort transfers with it), as does one written in room reuse() gave. Resolves once the transport can take
+   * more (backpressure: a sender awaiting every send holds a bounded amount
+   * in flight); rejects with TransportError once the connection is lost.
    */
   send(message: Uint8Array): Promise<void>;
   /** The next message, or null after the peer closed cleanly; rejects with TransportError when the connection was lost. */
   receive(): Promise<Uint8Array | null>;
+  /**
+   * The receiver is done with a message receive() gave: its bytes are not
+   * read again, and its buffer may go back to the sender (a MessagePort
+   * transfers it back: the message is detached here). Optional.
+   */
+  recycle?(message: Uint8Array): void;
+  /**
+   * Room for the sender's next message, at least `bytes` long, that no one
+   * uses (a message written at its start and sent travels without a copy:
+   * a MessagePort's slot of shared memory, or a buffer the peer recycled);
+   * null when none is free. Optional.
+   */
+  reuse?(bytes: number): Uint8Array | null;
   /** A clean close: the peer receives what was sent, then null. */
   close(): void;
 }

@@ -14,7 +14,7 @@
 // other names are left to their readers.
 
 import { SectionError, takeSection, type Section } from "./section.js";
-import { checkState, MachineStateError, MAX_VCPUS, type MachineState, type MachineConfig, type MemoryRegionInfo,
+import { checkState, checkLayout, MachineStateError, MAX_VCPUS, type MachineState, type MachineLayout, type MachineConfig, type MemoryRegionInfo,
   type VcpuState } from "../vmm/machine-state.js";
 
 const VERSION = 1;
@@ -112,6 +112,22 @@ function decodeVcpu(s: Section): VcpuState {
   const dv = records(s, PAIR_BYTES, "registers");
   return { regs: Array.from({ length: dv.getUint32(0, true) }, (_, i) =>
     ({ id: dv.getBigUint64(4 + i * PAIR_BYTES, true), value: dv.getBigUint64(12 + i * PAIR_BYTES, true) })) };
+}
+
+/** The sections of encodeState that hold a MachineLayout (what Machine.prepare builds from). */
+export const LAYOUT_SECTIONS: readonly string[] = ["machine", "memslots"];
+
+/** The MachineLayout of encodeState's "machine" and "memslots" sections, checked as decodeState checks them. */
+export function decodeLayout(sections: readonly Section[]): MachineLayout {
+  const layout = { config: decodeMachine(takeSection(sections, "machine", VERSION)).config,
+    memslots: decodeMemslots(takeSection(sections, "memslots", VERSION)) };
+  try {
+    checkLayout(layout);
+  } catch (e) {
+    if (e instanceof MachineStateError) throw new SectionError(e.part, e.detail);
+    throw e;
+  }
+  return layout;
 }
 
 /** The MachineState of encodeState's sections; SectionError naming the section for anything malformed or mismatched. */

@@ -78,9 +78,17 @@ export interface VmmState {
   sbiInput: number[];
 }
 
-export interface MachineState extends VmmState {
+/**
+ * What a VM is built from before any register is set: the configuration and
+ * the memslot layout (Machine.prepare; a migration's destination builds it
+ * at the hello, before the guest's pages arrive).
+ */
+export interface MachineLayout {
   config: MachineConfig;
   memslots: MemoryRegionInfo[];
+}
+
+export interface MachineState extends VmmState, MachineLayout {
   vcpus: VcpuState[];
   uart: UartState;
   plic: PlicState;
@@ -154,7 +162,7 @@ const isU64 = (v: unknown): v is bigint => typeof v === "bigint" && v >= 0n && v
 const isInt = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 const pageAligned = (v: bigint) => v % BigInt(PAGE_SIZE) === 0n;
 
-function checkConfig(s: MachineState): void {
+function checkConfig(s: Pick<MachineLayout, "config">): void {
   const fail = (detail: string): never => { throw new MachineStateError("machine", detail); };
   const c = s.config;
   if (typeof c !== "object" || c === null) fail("no config");
@@ -165,10 +173,13 @@ function checkConfig(s: MachineState): void {
       typeof c.dirtyRing.acqRel !== "boolean")) fail("dirtyRing is neither null nor { bytes, acqRel }");
   if (![0, 1, 3].includes(c.manualProtect)) fail(`manualProtect ${String(c.manualProtect)} is not 0, 1 or 3`);
   if (c.addressSpaces !== 1 && c.addressSpaces !== 2) fail(`addressSpaces ${String(c.addressSpaces)} is not 1 or 2`);
-  if (!isInt(s.current, 0, c.vcpus - 1)) fail(`current hart ${String(s.current)} is not one of the ${c.vcpus}`);
 }
 
-function checkMemslots(s: MachineState): void {
+function checkCurrent(s: MachineState): void {
+  if (!isInt(s.current, 0, s.config.vcpus - 1)) throw new MachineStateError("machine", `current hart ${String(s.current)} is not one of the ${s.config.vcpus}`);
+}
+
+function checkMemslots(s: MachineLayout): void {
   const fail = (detail: string): never => { throw new MachineStateError("memslots", detail); };
   if (!Array.isArray(s.memslots)) fail("not a list");
   const seen = new Set<string>();
@@ -235,10 +246,36 @@ function checkSbi(s: MachineState): void {
   if (!Array.isArray(s.sbiInput) || !s.sbiInput.every((b) => isInt(b, 0, 255))) fail("the console input is not a list of bytes");
 }
 
+/** Refuses (MachineStateError naming the part) a layout a prepare could not build: checkState's checks of those parts. */
+export function checkLayout(l: MachineLayout): void {
+  if (typeof l !== "object" || l === null) throw new MachineStateError("machine", "not a layout");
+  checkConfig(l);
+  checkMemslots(l);
+}
+
+/**
+ * Refuses (MachineStateError naming the part) a state whose config or
+ * memslots are not the layout a machine was prepared for.
+ */
+export function checkSameLayout(prepared: MachineLayout, s: MachineLayout): void {
+  const c = prepared.config, d = s.config;
+  const ring = (r: MachineConfig["dirtyRing"]) => (r === null ? "none" : `${r.bytes}/${r.acqRel}`);
+  if (c.memSize !== d.memSize || c.vcpus !== d.vcpus || c.turn !== d.turn || ring(c.dirtyRing) !== ring(d.dirtyRing) ||
+      c.manualProtect !== d.manualProtect || c.addressSpaces !== d.addressSpaces) {
+    throw new MachineStateError("machine", "the configuration is not the one the machine was prepared for");
+  }
+  const key = (m: MemoryRegionInfo) => `${m.asId}/${m.slot}/${m.flags}/${m.gpa}/${m.size}/${m.hva}`;
+  const a = prepared.memslots.map(key).sort(), b = s.memslots.map(key).sort();
+  if (a.length !== b.length || a.some((k, i) => k !== b[i])) {
+    throw new MachineStateError("memslots", "the memslot layout is not the one the machine was prepared for");
+  }
+}
+
 /** Refuses (MachineStateError naming the part) a state a restore could not apply; run before anything is created. */
 export function checkState(s: MachineState): void {
   if (typeof s !== "object" || s === null) throw new MachineStateError("machine", "not a state");
   checkConfig(s);
+  checkCurrent(s);
   checkMemslots(s);
   checkVcpus(s);
   checkDevices(s);
@@ -256,7 +293,7 @@ export interface BuiltVm { vm: Vm; vcpus: Vcpu[]; ramHva: bigint; release(): voi
  * were (slots that shared host memory share it again), and the vCPUs with
  * their turn budget. On failure the VM is closed and the memory unmapped again.
  */
-export function buildVm(kvm: Kvm, s: MachineState, memory: "zero" | "missing",
+export function buildVm(kvm: Kvm, s: MachineLayout, memory: "zero" | "missing",
                         adopt?: (slot: { asId: number; slot: number; gpa: bigint; size: bigint }) => bigint | null): BuiltVm {
   const c = s.config;
   const vm = kvm.createVm(c.addressSpaces === 1 ? {} : { addressSpaces: 2 });

@@ -24,8 +24,8 @@ import { buildDeviceTree } from "./device-tree.js";
 import { placeKernel, planBoot, type BootLayout } from "./linux.js";
 import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE } from "../uapi.js";
 import { CSR_NAMES, REG_TIMER_COMPARE, REG_TIMER_FREQUENCY } from "../riscv.js";
-import { captureState, checkState, buildVm, restoreRegisters, memoryRegionsOf, type MachineConfig, type MachineState,
-  type MemoryRegionInfo } from "./machine-state.js";
+import { captureState, checkState, checkLayout, checkSameLayout, buildVm, restoreRegisters, memoryRegionsOf, type MachineConfig,
+  type MachineLayout, type MachineState, type MemoryRegionInfo } from "./machine-state.js";
 import { type U64, toU64 } from "../u64.js";
 
 /** sip's supervisor software interrupt bit (what an SBI IPI makes pending). */
@@ -73,6 +73,18 @@ export interface RestoreOptions {
    * receives RAM before it has the state and must not copy it in the downtime).
    */
   adopt?: (slot: { asId: number; slot: number; gpa: bigint; size: bigint }) => bigint | null;
+}
+
+/** A machine built from its layout (Machine.prepare), waiting for its state. */
+export interface PreparedMachine {
+  /**
+   * Sets the state (checked whole, its config and memslots against the
+   * layout) and returns the machine, which owns the VM and memory from then
+   * on. A state that is refused, or a failure setting it, releases everything.
+   */
+  apply(state: MachineState): Machine;
+  /** Closes the VM and unmaps the memory it mapped (adopted memory stays the caller's); nothing once applied. */
+  release(): void;
 }
 
 export interface LinuxBoot {
@@ -205,26 +217,55 @@ export class Machine {
    */
   static async restore(state: MachineState, opts: RestoreOptions = {}): Promise<Machine> {
     checkState(state);
+    return (await Machine.prepare(state, opts)).apply(state);
+  }
+
+  /**
+   * The first half of restore, for a caller that knows the layout before the
+   * state (a migration's destination, at the hello): the VM, its memslots over
+   * new (or adopted) host memory and its vCPUs, as restore makes them. A
+   * layout that cannot be built is refused (MachineStateError) before any VM
+   * is created; a later failure closes the VM and unmaps its memory.
+   */
+  static async prepare(layout: MachineLayout, opts: RestoreOptions = {}): Promise<PreparedMachine> {
+    checkLayout(layout);
     const kvm = opts.kvm ?? (await Kvm.open());
-    const built = buildVm(kvm, state, opts.memory ?? "zero", opts.adopt);
+    const built = buildVm(kvm, layout, opts.memory ?? "zero", opts.adopt);
+    let m: Machine;
     try {
-      const c = state.config;
-      const m = new Machine(kvm, built.vm, built.vcpus, built.ramHva, c.memSize, { turn: c.turn, dirtyRing: c.dirtyRing },
-        opts.onConsole);
-      built.vcpus.forEach((v, h) => restoreRegisters(v, state.vcpus[h]));
-      m.uart.restore(state.uart);
-      m.plic.restore(state.plic);
-      state.harts.forEach((f, h) => {
-        ({ started: m.started[h], halted: m.halted[h], ipiPending: m.ipiPending[h], flushPending: m.flushPending[h] } = f);
-        built.vcpus[h].setExternalInterrupt(m.plic.lineOf(h)); // the PLIC's output is the hart's sip.SEIP
-      });
-      m.current = state.current;
-      for (const b of state.sbiInput) m.sbiInput.push(b);
-      return m;
+      const c = layout.config;
+      m = new Machine(kvm, built.vm, built.vcpus, built.ramHva, c.memSize, { turn: c.turn, dirtyRing: c.dirtyRing }, opts.onConsole);
     } catch (e) {
       built.release();
       throw e;
     }
+    let open = true;
+    const release = () => {
+      if (open) built.release();
+      open = false;
+    };
+    const apply = (state: MachineState): Machine => {
+      if (!open) throw new Error("the prepared machine was applied or released already");
+      try {
+        checkState(state);
+        checkSameLayout(layout, state);
+        built.vcpus.forEach((v, h) => restoreRegisters(v, state.vcpus[h]));
+        m.uart.restore(state.uart);
+        m.plic.restore(state.plic);
+        state.harts.forEach((f, h) => {
+          ({ started: m.started[h], halted: m.halted[h], ipiPending: m.ipiPending[h], flushPending: m.flushPending[h] } = f);
+          built.vcpus[h].setExternalInterrupt(m.plic.lineOf(h)); // the PLIC's output is the hart's sip.SEIP
+        });
+        m.current = state.current;
+        for (const b of state.sbiInput) m.sbiInput.push(b);
+      } catch (e) {
+        release();
+        throw e;
+      }
+      open = false; // the machine owns it all now
+      return m;
+    };
+    return { apply, release };
   }
 
   /** Every memslot of every address space with its host address: the guest memory a snapshot or migration copies. */
