@@ -30,6 +30,7 @@ function fillBuckets(s: Memslots, from: i32, to: i32, pos: i32): void {
 
 function buildGfnIndex(s: Memslots): void {
   const n = gfnOrder(s).count;
+  s.editsSinceBuild = 0;
   s.indexBuckets = 0;
   s.indexBuiltFor = n;
   if (n == 0) {
