@@ -86,6 +86,10 @@ export function figures(report) {
       target: { on: "value", op: "<=", limit: d.targetGetCleanNs } });
     add({ group: "dirty", name: "GET_DIRTY_LOG fully dirty 16 GiB", value: d.getDirtyNs, unit: "ns", baseline: "kernel",
       baselineValue: d.kernelGetDirtyNs, target: { on: "ratio", op: "<=", limit: d.targetGetDirtyVsKernel ?? 1 } });
+    if (d.bareCopyNs !== undefined) {
+      add({ group: "dirty", name: "GET_DIRTY_LOG fully dirty 16 GiB vs a bare wasm memory.copy of 512 KiB", value: d.getDirtyNs,
+        unit: "ns", baseline: "bare memory.copy, same run", baselineValue: d.bareCopyNs });
+    }
     add({ group: "dirty", name: "CLEAR_DIRTY_LOG fully dirty 16 GiB", value: d.clearFullyDirtyNs, unit: "ns", baseline: "kernel",
       baselineValue: d.kernelClearFullyDirtyNs });
     add({ group: "dirty", name: `dirty ring harvest (${d.ringEntries} entries)`, value: d.ringHarvestNs / d.ringEntries, unit: "ns/entry" });

@@ -127,6 +127,7 @@ export async function instantiateCore(source: WasmSource | undefined, build: Cor
   };
   const inst = await loader.instantiate(module, imports as unknown as loader.Imports);
   const exports = inst.exports as unknown as CoreExports;
+  unwrapExports(inst.instance, exports);
   if (memory) {
     // Attach before any other call: the instance must not touch the heap first.
     if (shared?.process !== undefined) exports.processAttach(shared.process);
@@ -136,6 +137,23 @@ export async function instantiateCore(source: WasmSource | undefined, build: Cor
   // Translated regions import the core's memory as a plain one: no JIT over a shared memory yet.
   if (memory) exports.jitSetThreshold(0);
   return exports;
+}
+
+/**
+ * The loader wraps every exported function in a rest-arguments closure that
+ * first tells the module how many arguments came (for optional parameters).
+ * The core declares no optional parameters (it exports no argument-count
+ * setter), so the wrappers only add a call and an array to each entry (every
+ * ioctl): the exports become the module's functions themselves.
+ */
+function unwrapExports(instance: WebAssembly.Instance, exports: CoreExports): void {
+  const raw = instance.exports;
+  if ("__setArgumentsLength" in raw || "__argumentsLength" in raw || "__setargc" in raw) return;
+  const table = exports as unknown as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(table)) {
+    const original = typeof fn === "function" ? (fn as { original?: unknown }).original : undefined;
+    if (typeof original === "function") table[name] = original;
+  }
 }
 
 /** The compiled module of a build (cached per URL), e.g. to hand to Workers. */

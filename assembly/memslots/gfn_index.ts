@@ -15,6 +15,7 @@ import { REC_SHIFT, REC_KEY } from "./packed";
 
 const INDEX_MIN_SLOTS: i32 = 8;
 const LINEAR_SCAN_MAX: i32 = 8;
+const EDGE_BUCKETS: i32 = 64;
 
 export let indexRebuilds: u32 = 0;
 
@@ -30,6 +31,7 @@ function fillBuckets(s: Memslots, from: i32, to: i32, pos: i32): void {
 
 function buildGfnIndex(s: Memslots): void {
   const n = gfnOrder(s).count;
+  s.editsSinceBuild = 0;
   s.indexBuckets = 0;
   s.indexBuiltFor = n;
   if (n == 0) {
@@ -48,7 +50,13 @@ function buildGfnIndex(s: Memslots): void {
   const want = <u64>(1 << (33 - clz<u32>(<u32>n))); // ~2..4 buckets per slot
   let shift = 0;
   while (((span - 1) >> <u64>shift) >= want) shift++;
-  const buckets = <i32>((span - 1) >> <u64>shift) + 1;
+  // The span's ends go out to whole multiples of EDGE_BUCKETS buckets, so a
+  // slot moved or created just past the first or last one keeps the index
+  // current (no rebuild), for at most 2 * EDGE_BUCKETS more buckets.
+  const edge = <u64>EDGE_BUCKETS << <u64>shift;
+  s.indexBase &= ~(edge - 1);
+  s.indexLimit = (s.indexLimit + edge - 1) & ~(edge - 1);
+  const buckets = <i32>((s.indexLimit - s.indexBase - 1) >> <u64>shift) + 1;
   if (buckets + 1 > s.indexCap) {
     kfree(s.index);
     s.index = kzalloc(<usize>(buckets + 1) << 2);

@@ -30,6 +30,8 @@ export const REC_SLOT: usize = 24;
 export const PACKED_MIN: i32 = 64;
 /** How far an insertion looks on each side for a gap to shift into. */
 const LOCAL_REACH: i32 = 16;
+/** How far floorFrom walks from a hint before it searches. */
+const FLOOR_WALK: i32 = 4;
 const KEY_MAX: u64 = u64.MAX_VALUE;
 
 @unmanaged export class Packed {
@@ -143,9 +145,30 @@ export function packedFloor(a: Packed, key: u64): i32 {
   return lo - 1;
 }
 
-/** packedFloor(key), taking `hint` when it is the answer (one or two loads instead of a search). */
+/**
+ * packedFloor(key), walking from `hint` when the answer is within
+ * FLOOR_WALK positions of it (a few loads on lines the edit touches anyway
+ * instead of a search): a slot moved into the hole next to it, or back, lands
+ * one position past its old one when a gap there is keyed at its old end.
+ */
 @inline function floorFrom(a: Packed, key: u64, hint: i32): i32 {
-  if (<u32>hint < <u32>a.cap && keyAt(a, hint) <= key && (hint + 1 == a.cap || keyAt(a, hint + 1) > key)) return hint;
+  if (<u32>hint < <u32>a.cap) {
+    let i = hint;
+    if (keyAt(a, i) <= key) {
+      // The last position keyed at or below key is i or after it.
+      for (let n = 0; n < FLOOR_WALK; n++) {
+        if (i + 1 == a.cap || keyAt(a, i + 1) > key) return i;
+        i++;
+      }
+    } else {
+      // It is before i (keys never decrease along the array), or there is none.
+      for (let n = 0; n < FLOOR_WALK; n++) {
+        if (i == 0) return -1;
+        i--;
+        if (keyAt(a, i) <= key) return i;
+      }
+    }
+  }
   return packedFloor(a, key);
 }
 

@@ -6,7 +6,7 @@ import { Memslots, setOf, gfnOrder, hvaOrder, gfnCap, gfnSlotAt, hvaCap, hvaKey,
   hvaMaxUpdate, ID_GFN_HINT, ID_HVA_HINT, HVA_BLOCK_SHIFT } from "./set";
 import { slotOf, slotEnd, slotHvaEnd } from "./slot";
 import { packedInsert, packedRemove, packedFloor, recAt, slotAt, REC_SLOT } from "./packed";
-import { recordFor, gfnIndexTouched } from "./gfn_index";
+import { recordFor, gfnIndexTouched, refreshSet } from "./gfn_index";
 
 /** Where slot p's gfn record is (p must be in the set): its hint, the gfn index when current, or a search. */
 function gfnIndexOfSlot(s: Memslots, p: usize): i32 {
@@ -51,6 +51,13 @@ function hvaInsert(s: Memslots, p: usize): void {
  */
 export function replaceMemslot(p: usize, old: usize, nw: usize): void {
   const s = setOf(p);
+  // Without vCPUs no lookup rebuilds a stale gfn index, and then every edit
+  // and overlap check binary-searches the whole gfn order. The writer owns
+  // the inactive set, so it rebuilds it here, once an eighth of the set's
+  // slots have been edited since the last build: a run of appends (each one
+  // leaves the indexed span) pays O(1) per edit for it, not O(n).
+  if (s.stale != 0 && s.editsSinceBuild >= s.count >> 3) refreshSet(s);
+  s.editsSinceBuild++;
   if (old != 0) {
     store<u32>(idEntry(s, slotOf(old).id), 0);
     s.idCount--;

@@ -45,6 +45,8 @@ import { PAGE_SHIFT } from "../layout";
   /** The gfn index must be rebuilt before use. */
   stale: i32;
   idCount: i32;
+  /** Edits since the gfn index was last built (replace.ts rebuilds a stale one after enough of them). */
+  editsSinceBuild: i32;
 }
 
 export const SET_BYTES: usize = offsetof<Memslots>();
