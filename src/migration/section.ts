@@ -31,13 +31,17 @@ export function sectionBytes(s: Section): number {
   return FIXED + utf8.encode(s.name).length + s.payload.length;
 }
 
-/** Encodes sections one after another. */
-export function encodeSections(sections: readonly Section[]): Uint8Array {
+/**
+ * Encodes sections one after another, after `headroom` zero bytes left for
+ * the caller's own header (a snapshot's), so the sections, RAM and all, are
+ * written once into the buffer that is kept.
+ */
+export function encodeSections(sections: readonly Section[], headroom = 0): Uint8Array {
   const names = sections.map((s) => utf8.encode(s.name));
-  const total = sections.reduce((n, s, i) => n + FIXED + names[i].length + s.payload.length, 0);
+  const total = sections.reduce((n, s, i) => n + FIXED + names[i].length + s.payload.length, headroom);
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer);
-  let at = 0;
+  let at = headroom;
   sections.forEach((s, i) => {
     if (names[i].length === 0 || names[i].length > 0xffff) throw new RangeError(`section name "${s.name}"`);
     if (!Number.isInteger(s.version) || s.version < 0 || s.version > 0xffffffff) throw new RangeError(`section "${s.name}" version ${s.version}`);
