@@ -143,7 +143,7 @@ export interface PostcopyDestination {
 }
 
 /** The destination's post-copy: restore with memory missing, resume, place pages until all are in. */
-export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine: Machine; resumedAt: number }> {
+export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine: Machine; resumedAt: number; guestStop: RunResult | null }> {
   const { transport, kvm, hello, image, meter } = d;
   const mem = kvm.memory;
   const discardSection = takeSection(d.message.sections, "discard", 1);
@@ -195,6 +195,8 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
   let guestDone = slice === 0n;
   let waiting: { ri: number; p: number } | null = null;
   let localCursor = { ri: 0, p: 0 };
+  /** The slice that ended the guest, if it ended before the last page came. */
+  let guestStop: RunResult | null = null;
   try {
     while (placed < total) {
       mailbox.check();
@@ -219,7 +221,10 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
             waiting = { ri, p };
             await transport.send(encodeMessage("request", jsonSection("request", [{ asId: regions[ri].asId, gpa: gpa & ~(PAGE - 1n) }])));
           }
-        } else if (r.stop !== "limit" && r.stop !== "halt") guestDone = true; // a full dirty ring too: its owner, the caller, harvests it
+        } else if (r.stop !== "limit" && r.stop !== "halt") {
+          guestDone = true; // a full dirty ring too: its owner, the caller, harvests it
+          if (r.stop !== "dirty-ring-full") guestStop = r;
+        }
       }
       const localLeft = localCursor.ri < regions.length;
       if (placed === total) break;
@@ -230,7 +235,7 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
     await transport.send(encodeMessage("done", null));
     transport.close();
     meter.report("completed", 0);
-    return { machine, resumedAt };
+    return { machine, resumedAt, guestStop };
   } catch (e) {
     machine.close(); // its memory is partly on the source: it cannot run on
     transport.close();
