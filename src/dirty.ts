@@ -6,6 +6,7 @@
 import type { CoreExports } from "./core.js";
 import { KVM_DIRTY_GFN_F_DIRTY, KVM_DIRTY_GFN_F_RESET, PAGE_SIZE } from "./uapi.js";
 import { DIRTY_GFN } from "./abi.gen.js";
+import { bitmapRuns } from "./bitmap.js";
 
 const ENTRY = DIRTY_GFN.KVM_DIRTY_GFN_BYTES;
 const PAGE = BigInt(PAGE_SIZE);
@@ -61,9 +62,6 @@ export class DirtyRing {
   }
 }
 
-/** Bytes of a dirty bitmap of `bits` bits, in whole u64 words (the kernel's ALIGN(n, 64) / 8). */
-export const bitmapBytes = (bits: number): number => Math.ceil(bits / 64) * 8;
-
 /**
  * Pages of its bitmap KVM_CLEAR_DIRTY_LOG reads: num_pages, once num_pages <=
  * npages - first_page (kvm_clear_dirty_log_protect checks the range first);
@@ -71,19 +69,6 @@ export const bitmapBytes = (bits: number): number => Math.ceil(bits / 64) * 8;
  */
 export function clearLogReads(npages: bigint, first: bigint, num: number): number {
   return BigInt(num) <= npages - first ? num : 0;
-}
-
-/** Runs of set bits of a little-endian bitmap of npages bits, as page indices (whole zero bytes skipped at once). */
-export function* bitmapRuns(bitmap: Uint8Array, npages: number): Generator<{ first: number; count: number }> {
-  const set = (i: number) => (bitmap[i >> 3] & (1 << (i & 7))) !== 0;
-  for (let i = 0; i < npages;) {
-    if ((i & 7) === 0 && bitmap[i >> 3] === 0) { i += 8; continue; }
-    if (!set(i)) { i++; continue; }
-    let j = i + 1;
-    while (j < npages && set(j)) j++;
-    yield { first: i, count: j - i };
-    i = j;
-  }
 }
 
 /** Coalesced runs of set bits of a little-endian bitmap, as page ranges from base. */

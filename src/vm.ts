@@ -14,7 +14,8 @@ import {
   KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, kvm_dirty_log, kvm_clear_dirty_log, KVM_CAP,
   KVM_CREATE_GUEST_MEMFD, kvm_create_guest_memfd, KVM_SET_MEMORY_ATTRIBUTES, kvm_memory_attributes, PAGE_SIZE,
 } from "./uapi.js";
-import { bitmapRanges, bitmapBytes, clearLogReads, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
+import { bitmapRanges, clearLogReads, entryRanges, type DirtyGfn, type GpaRange } from "./dirty.js";
+import { bitmapBytes } from "./bitmap.js";
 import { BitmapScratch } from "./bitmap-scratch.js";
 import { snapshotMemslots, type Memslot } from "./memslot.js";
 import { vmDebug, type VmDebug } from "./vm-debug.js";

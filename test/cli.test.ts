@@ -1,6 +1,7 @@
 // The `webkvm` command: exit codes scripts can rely on, help for each command.
 import { describe, it, expect } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,8 @@ import * as A from "./cpu/asm.js";
 import { REG } from "./cpu/asm.js";
 // @ts-expect-error: a plain ES module without types
 import { initResultLine, INIT_FIRST_LINE_PREFIX } from "../guests/linux/reference.mjs";
+import { progressLine } from "../src/cli/progress-line.js";
+import { describeProgress } from "../src/cli/migration.js";
 
 const bin = fileURLToPath(new URL("../bin/webkvm.js", import.meta.url));
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -115,7 +118,7 @@ describe("webkvm CLI", () => {
     expect(run("frobnicate").status).toBe(2);
     expect(run("run").status).toBe(2);
     expect(run("run", "/nonexistent.bin").status).toBe(1);
-    for (const c of ["run", "linux", "script", "bench"]) {
+    for (const c of ["run", "linux", "script", "bench", "restore", "incoming"]) {
       const r = run(c, "--help");
       expect([c, r.status, r.stdout.startsWith(`usage: webkvm ${c}`)]).toEqual([c, 0, true]);
     }
@@ -201,5 +204,173 @@ describe("webkvm run --snapshot-every / webkvm restore", () => {
     expect(run("run", "guests/hello/hello.bin", "--snapshot", join(dir, "x")).status).toBe(2); // --snapshot needs --snapshot-every
     expect(run("run", "guests/hello/hello.bin", "--snapshot-every", "10").status).toBe(2);
     expect(run("restore", "--help").stdout).toMatch(/^usage: webkvm restore/);
+  });
+});
+
+interface Exited { status: number | null; stdout: string; stderr: string }
+
+/** The CLI as a child process; `exited` when it ends, with all it printed. */
+function start(...args: string[]): { exited: Promise<Exited>; stderr: () => string } {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root });
+  child.stdin.end();
+  let stdout = "", stderr = "";
+  child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<Exited>((resolve) => child.once("close", (status) => resolve({ status, stdout, stderr })));
+  return { exited, stderr: () => stderr };
+}
+
+/** webkvm incoming on a port the system picks: the port its first line names, and its end. */
+async function incoming(...args: string[]): Promise<{ port: number; exited: Promise<Exited> }> {
+  const p = start("incoming", "--listen", "127.0.0.1:0", ...args);
+  for (let waited = 0; ; waited += 20) {
+    const m = /^webkvm: listening on 127\.0\.0\.1:(\d+)\n/.exec(p.stderr());
+    if (m) return { port: Number(m[1]), exited: p.exited };
+    if (waited > 30_000) throw new Error(`webkvm incoming did not listen: ${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The instruction count of a run's last line. */
+const instructions = (stderr: string) => /, (\d+) instructions in /.exec(stderr)?.[1];
+
+/** A port nothing listens on (taken from the system, then let go). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe("webkvm incoming / run --migrate-to: a guest moved live between two processes over TCP", () => {
+  // memtest writes 1 MiB, reads it back and hashes it; 300,000 instructions in, it is part-way through writing.
+  const GUEST = ["guests/memtest/memtest.bin", "--mem", "16M", "--arg", "1048576"];
+  const AFTER = ["--migrate-after", "300000"];
+
+  for (const mode of ["bitmap", "ring", "postcopy"] as const) {
+    it(`${mode}: migrated mid-run, the guest finishes on the destination with the console output and exit status of an unmigrated run; the source exits 0 with a summary`, async () => {
+      const plain = run("run", ...GUEST);
+      expect([plain.status, plain.stdout]).toEqual([0, expect.stringMatching(/^memtest ok checksum=0x[0-9a-f]{16}\n$/)]);
+      const dst = await incoming();
+      const src = await start("run", ...GUEST, "--migrate-to", `127.0.0.1:${dst.port}`, ...AFTER, "--migrate-mode", mode).exited;
+      const got = await dst.exited;
+      expect([src.status, src.stdout + got.stdout, got.status]).toEqual([0, plain.stdout, plain.status]);
+      const how = mode === "postcopy" ? "post-copy after 1 round, \\d+ pages? asked for" : `${mode}, \\d+ rounds?`;
+      const summary = new RegExp(`^webkvm: migrated to 127\\.0\\.0\\.1:${dst.port} after (\\d+) instructions here \\(${how}\\): ` +
+        "total \\d+ ms, downtime [\\d.]+ ms, [1-9]\\d* pages sent \\+ \\d+ zero, [\\d.]+ MiB\\n$").exec(src.stderr);
+      expect(summary, src.stderr).not.toBeNull();
+      expect(got.stderr).toMatch(/\nwebkvm: shutdown \(reason 0\), \d+ instructions/);
+      // Mid-run, and every instruction once: those run here and those run there make the unmigrated run's.
+      const before = BigInt(summary![1]);
+      expect(before >= 300_000n && before < BigInt(instructions(plain.stderr)!) / 2n).toBe(true);
+      expect(before + BigInt(instructions(got.stderr)!)).toBe(BigInt(instructions(plain.stderr)!));
+    });
+  }
+
+  it("a guest that prints, runs 2 M instructions, prints and fails (SRST reason 1): migrated mid-way, its console is split between the two sides and the destination exits 1, as the unmigrated run does — with post-copy too, where it ends before its last pages are placed", async () => {
+    // putchar "A"; 10^6 turns of a two-instruction loop; putchar "B", "\n"; SRST shutdown with reason 1 (legacy shutdown, reason 0, should it return).
+    const p = new A.Program(0x80000000n);
+    const putchar = (c: string) => p.li(REG.a7, 1).li(REG.a0, c.charCodeAt(0)).emit(A.ecall());
+    putchar("A");
+    p.li(REG.t0, 1_000_000).label("loop").emit(A.addi(REG.t0, REG.t0, -1)).to("loop", (off) => A.bne(REG.t0, 0, off));
+    putchar("B");
+    putchar("\n");
+    p.li(REG.a7, 0x53525354).li(REG.a6, 0).li(REG.a0, 0).li(REG.a1, 1).emit(A.ecall()).li(REG.a7, 8).emit(A.ecall());
+    p.label("park").to("park", (off) => A.jal(0, off));
+    const file = join(mkdtempSync(join(tmpdir(), "webkvm-cli-")), "fails.bin");
+    writeFileSync(file, new Uint8Array(p.finish().buffer));
+    const plain = run("run", file, "--mem", "16M");
+    expect([plain.status, plain.stdout]).toEqual([1, "AB\n"]);
+    for (const mode of ["bitmap", "postcopy"]) {
+      const dst = await incoming();
+      const src = await start("run", file, "--mem", "16M", "--migrate-to", `127.0.0.1:${dst.port}`, "--migrate-after", "500000",
+        "--migrate-mode", mode).exited;
+      const got = await dst.exited;
+      expect([mode, src.status, src.stdout, got.stdout, got.status]).toEqual([mode, 0, "A", "B\n", 1]);
+      expect(got.stderr).toMatch(/\nwebkvm: shutdown \(reason 1\), \d+ instructions/);
+      const before = /after (\d+) instructions here/.exec(src.stderr)?.[1];
+      expect(BigInt(before!) + BigInt(instructions(got.stderr)!)).toBe(BigInt(instructions(plain.stderr)!));
+    }
+  });
+
+  it("connection refused: the source says so and its guest runs on to the end an unmigrated run has", async () => {
+    const plain = run("run", ...GUEST);
+    const port = await closedPort();
+    const src = await start("run", ...GUEST, "--migrate-to", `127.0.0.1:${port}`, ...AFTER).exited;
+    expect([src.status, src.stdout]).toEqual([plain.status, plain.stdout]);
+    expect(src.stderr).toMatch(new RegExp(`^webkvm: migration to 127\\.0\\.0\\.1:${port} failed: connect ECONNREFUSED .*\\n` +
+      "webkvm: the guest runs on here\\nwebkvm: shutdown \\(reason 0\\)"));
+    expect(instructions(src.stderr)).toBe(instructions(plain.stderr)); // not one instruction more or less
+  });
+
+  it("the destination refuses a guest larger than its --mem: it exits 1 saying so, the source's guest runs on", async () => {
+    const plain = run("run", ...GUEST);
+    const dst = await incoming("--mem", "8M");
+    const src = await start("run", ...GUEST, "--migrate-to", `127.0.0.1:${dst.port}`, ...AFTER, "--migrate-mode", "postcopy").exited;
+    const got = await dst.exited;
+    expect([got.status, got.stdout]).toEqual([1, ""]);
+    expect(got.stderr).toMatch(/webkvm: incoming migration failed: destination out of memory: the guest has 16777216 bytes, this destination takes 8388608\n$/);
+    expect([src.status, src.stdout]).toEqual([plain.status, plain.stdout]);
+    expect(src.stderr).toMatch(/failed: the destination failed: destination out of memory.*\nwebkvm: the guest runs on here\n/);
+    expect(instructions(src.stderr)).toBe(instructions(plain.stderr));
+  });
+
+  it("a guest that ends before the switch-over ends on the source (its own exit status); the waiting destination is told and exits 1", async () => {
+    // hello ends after ~170 instructions: before --migrate-after 10000, and within pre-copy's first slice after 100.
+    for (const [after, said] of [["10000", /the guest stopped before --migrate-after 10000: not migrated/],
+      ["100", /migration to .* aborted: the guest stopped \(shutdown\) during pre-copy, on this side/]] as const) {
+      const dst = await incoming();
+      const src = await start("run", "guests/hello/hello.bin", "--mem", "16M", "--migrate-to", `127.0.0.1:${dst.port}`,
+        "--migrate-after", after).exited;
+      expect([after, src.status, src.stdout]).toEqual([after, 0, "Hello from webkvm!\n"]);
+      expect(src.stderr).toMatch(said);
+      const got = await dst.exited;
+      expect([after, got.status, got.stdout]).toEqual([after, 1, ""]);
+      expect(got.stderr).toMatch(/webkvm: incoming migration failed: /);
+    }
+  });
+
+  it("bad flags are usage errors (status 2): run's migration flags and incoming's", async () => {
+    const img = "guests/hello/hello.bin";
+    const bads = [
+      ["run", img, "--migrate-to"], ["run", img, "--migrate-to", "4444"], ["run", img, "--migrate-to", "h:99999"],
+      ["run", img, "--migrate-to", "h:1", "--migrate-after", "x"], ["run", img, "--migrate-after", "10"],
+      ["run", img, "--migrate-to", "h:1", "--migrate-mode", "fast"], ["run", img, "--migrate-to", "h:1", "--downtime-ms", "0"],
+      ["run", img, "--migrate-to", "h:1", "--migrate-mode", "postcopy", "--downtime-ms", "5"],
+      ["run", img, "--migrate-to", "h:1", "--snapshot", "f", "--snapshot-every", "10"],
+      ["run", img, "--migrate-to", "h:1", "--migrate-mode", "ring", "--dirty-log"],
+      ["incoming"], ["incoming", "--listen"], ["incoming", "--listen", "x"], ["incoming", "--listen", "0", "--mem", "lots"],
+      ["incoming", "--listen", "0", "--frobnicate"],
+    ];
+    const results = await Promise.all(bads.map((bad) => start(...bad).exited)); // at once: each is a process start
+    bads.forEach((bad, i) => {
+      expect([bad, results[i].status, results[i].stdout]).toEqual([bad, 2, ""]);
+      expect(results[i].stderr).toMatch(new RegExp(`^usage: webkvm ${bad[0]} `));
+    });
+  });
+
+  it("the progress line shows the phase, round, pages sent, dirty rate and estimated downtime on a terminal, at most every 100 ms, and is erased at the end; elsewhere nothing", () => {
+    let now = 0;
+    const written: string[] = [];
+    const line = progressLine({ isTTY: true, write: (t) => written.push(t) }, () => now);
+    const p = { phase: "precopy" as const, round: 3, pagesSent: 1200, zeroPages: 40, bytes: 5e6, dirtyRate: 2500.4,
+      bandwidth: 1e8, remainingPages: 300, estimatedDowntimeMs: 12.34 };
+    line.show(() => describeProgress(p, "migrating to h:1"));
+    expect(written).toEqual(["\r\x1b[Kwebkvm: migrating to h:1: precopy, round 3, 1200 pages sent + 40 zero, dirty 2500 pages/s, " +
+      "300 left, est. downtime 12.3 ms"]);
+    now = 99;
+    line.show(() => "again");
+    expect(written.length).toBe(1);
+    now = 100;
+    line.show(() => describeProgress({ ...p, estimatedDowntimeMs: Infinity }, "m"));
+    expect(written[1]).toMatch(/est\. downtime \?$/);
+    line.clear();
+    expect(written[2]).toBe("\r\x1b[K");
+    const piped: string[] = [];
+    const quiet = progressLine({ isTTY: false, write: (t) => piped.push(t) }, () => now);
+    quiet.show(() => "x");
+    quiet.clear();
+    expect(piped).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Kvm } from "../src/kvm.js";
 import { BitmapBuffer } from "../src/conformance/dirty-bitmap.js";
-import { bitmapBytes } from "../src/dirty.js";
+import { bitmapBytes } from "../src/bitmap.js";
 import { parseBits } from "../src/conformance/parser.js";
 import { runsList } from "../src/conformance/output.js";
 import { openKvm } from "./helpers.js";

@@ -10,27 +10,12 @@
 import type { HostMemory } from "../host-memory.js";
 import type { BitRun } from "./parser.js";
 import { PAGE_SIZE } from "../uapi.js";
-import { bitmapBytes } from "../dirty.js";
+import { bitmapBytes, setBits } from "../bitmap.js";
 
 const PAGE = PAGE_SIZE;
 /** Resident pages read back, and bitmap bytes written, in one call at most (bounds the JS copies). */
 const READ_CHUNK = 256 * PAGE;
 const WRITE_CHUNK = 256 * PAGE;
-
-
-/** Sets bits lo..hi (inclusive) of a little-endian bitmap: whole bytes by fill, the ends bit by bit. */
-export function setBits(b: Uint8Array, lo: number, hi: number): void {
-  if (hi < lo) return;
-  const loByte = Math.ceil(lo / 8), hiByte = Math.floor((hi + 1) / 8); // whole bytes [loByte, hiByte)
-  const set = (i: number) => { b[Math.floor(i / 8)] |= 1 << (i % 8); };
-  if (loByte >= hiByte) {
-    for (let i = lo; i <= hi; i++) set(i);
-    return;
-  }
-  for (let i = lo; i < loByte * 8; i++) set(i);
-  b.fill(0xff, loByte, hiByte);
-  for (let i = hiByte * 8; i <= hi; i++) set(i);
-}
 
 /** Runs clipped to [0, bits), sorted, overlapping and adjacent ones merged. */
 function mergeRuns(runs: BitRun[], bits: number): BitRun[] {

@@ -17,7 +17,8 @@ import {
 import { OpError, fail, tokensOf, isName, parseNum, namedAddress, parseBits } from "./parser.js";
 import { runsList, ringListOf, hex } from "./output.js";
 import { BitmapBuffer } from "./dirty-bitmap.js";
-import { bitmapBytes, clearLogReads } from "../dirty.js";
+import { clearLogReads } from "../dirty.js";
+import { bitmapBytes } from "../bitmap.js";
 import { CODE_SLOT, CODE_GPA, CODE_SIZE, GUEST_LIMIT, runnerCode, guestAccess } from "./guest.js";
 
 const GIB = 1n << 30n;

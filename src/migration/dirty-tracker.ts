@@ -22,7 +22,7 @@ import type { Vm } from "../vm.js";
 import type { Vcpu } from "../vcpu.js";
 import { KVM_CAP, KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_MEM_LOG_DIRTY_PAGES,
   KVM_USER_MEM_SLOTS, PAGE_SIZE } from "../uapi.js";
-import { bitmapBytes, bitmapRuns } from "../dirty.js";
+import { bitmapBytes, bitmapRuns, countBits, setBit, testBit } from "../bitmap.js";
 
 export type DirtyMode = "bitmap" | "ring";
 
@@ -53,8 +53,6 @@ export interface DirtyTrackerOptions {
 
 const PAGE = BigInt(PAGE_SIZE);
 
-const bitSet = (b: Uint8Array, i: number) => (b[i >> 3] & (1 << (i & 7))) !== 0;
-
 /** The pages one harvest found dirty: a bitmap per tracked slot (bit i = page i of the slot). */
 export class DirtyRound {
   /** Chunks of each slot already cleared in this round (bitmap mode). */
@@ -70,7 +68,7 @@ export class DirtyRound {
   }
 
   isDirty(slotIndex: number, page: number): boolean {
-    return bitSet(this.bitmaps[slotIndex], page);
+    return testBit(this.bitmaps[slotIndex], page);
   }
 
   /** Runs of dirty pages, slot by slot in order. */
@@ -102,7 +100,7 @@ export class DirtyRound {
   /** Whether the page was written again since the harvest, as of the last lookAgain(). */
   dirtyAgain(slotIndex: number, page: number): boolean {
     const b = this.again[slotIndex];
-    if (!b || !bitSet(b, page)) return false;
+    if (!b || !testBit(b, page)) return false;
     return this.tracker.mode === "ring" || this.againChunks[slotIndex].has(Math.floor(page / this.tracker.clearChunkPages));
   }
 
@@ -192,8 +190,7 @@ export class DirtyTracker {
       for (const e of v.dirtyRing.harvest()) {
         const i = index.get(e.slot);
         if (i === undefined || e.offset >= BigInt(this.slots[i].npages)) continue;
-        const p = Number(e.offset);
-        this.pending[i][p >> 3] |= 1 << (p & 7);
+        setBit(this.pending[i], Number(e.offset));
       }
     }
     this.vm.resetDirtyRings();
@@ -214,7 +211,7 @@ export class DirtyTracker {
     // The first round is everything: a slot that logged before start() was not initially set.
     if (first) bitmaps.forEach((b) => b.fill(0xff)); // the tail past npages is trimmed below
     let pages = 0;
-    bitmaps.forEach((b, i) => { trimTail(b, this.slots[i].npages); pages += popcount(b); });
+    bitmaps.forEach((b, i) => { trimTail(b, this.slots[i].npages); pages += countBits(b); });
     return new DirtyRound(this, this.slots, bitmaps, pages);
   }
 
@@ -236,13 +233,4 @@ export class DirtyTracker {
 /** Clears the bits past npages (a bitmap is whole u64 words). */
 function trimTail(b: Uint8Array, npages: number): void {
   for (let i = npages; i < b.length * 8; i++) b[i >> 3] &= ~(1 << (i & 7));
-}
-
-function popcount(b: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < b.length; i++) {
-    let x = b[i];
-    while (x) { x &= x - 1; n++; }
-  }
-  return n;
 }

@@ -9,7 +9,7 @@
 // source sees at once; the source then runs on.
 
 import { Kvm } from "../kvm.js";
-import { Machine, type PreparedMachine } from "../vmm/machine.js";
+import { Machine, type PreparedMachine, type RunResult } from "../vmm/machine.js";
 import { decodePageRuns } from "./pages.js";
 import { GuestImage, memoryDigest, machineRegions } from "./ram.js";
 import { decodeLayout, decodeState } from "./vmstate.js";
@@ -40,6 +40,8 @@ export interface Incoming {
   zeroPages: number;
   bytes: number;
   postcopy: boolean;
+  /** Post-copy: the run() that ended the guest, if it ended while pages were still coming; run it no more. */
+  guestStop?: RunResult | null;
 }
 
 /**

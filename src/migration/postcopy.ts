@@ -22,14 +22,13 @@ import { SectionError, takeSection } from "./section.js";
 import { yieldToEvents, type Transport } from "./transport.js";
 import { Mailbox, MigrationError, encodeMessage, jsonSection, readJson, type Hello, type Message } from "./stream.js";
 import type { HostMemory } from "../host-memory.js";
+import { countBits, setBit, testBit } from "../bitmap.js";
 
 const PAGE = BigInt(PAGE_BYTES);
 export const POSTCOPY_LOST = "post-copy connection lost: the guest cannot continue";
 /** Pages per background message: small, so an urgent request waits little behind one. */
 const BACKGROUND_PAGES = 64;
 
-const bit = (b: Uint8Array, i: number) => (b[i >> 3] & (1 << (i & 7))) !== 0;
-const setBit = (b: Uint8Array, i: number) => { b[i >> 3] |= 1 << (i & 7); };
 const pagesOf = (r: { size: bigint }) => Number(r.size / PAGE);
 
 /** What the source side needs of the pre-copy source (precopy.ts). */
@@ -66,7 +65,7 @@ export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppe
     await s.send(encodeMessage("postcopy", jsonSection("postcopy", { stoppedAt }), [{ name: "discard", version: 1, payload: discard }, ...state]),
       0, 0, performance.now());
     const resumedAt = readJson<{ at: number }>((await s.replies.next("resumed")).sections[0]).at;
-    s.meter.report("postcopy", need.reduce((n, b) => n + popcount(b), 0));
+    s.meter.report("postcopy", need.reduce((n, b) => n + countBits(b), 0));
     const sent = s.regions.map((r) => new Uint8Array(Math.ceil(pagesOf(r) / 8)));
     let requested = 0;
     const sendPages = async (list: { ri: number; page: number }[]) => {
@@ -87,7 +86,7 @@ export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppe
           const at = s.regions.findIndex((r) => r.asId === q.asId && q.gpa >= r.gpa && q.gpa < r.gpa + r.size);
           if (at < 0) throw new MigrationError(`the destination asked for gpa 0x${q.gpa.toString(16)}, in no region`, "source");
           const p = Number((q.gpa - s.regions[at].gpa) / PAGE);
-          if (!bit(sent[at], p)) { urgent.push({ ri: at, page: p }); requested++; }
+          if (!testBit(sent[at], p)) { urgent.push({ ri: at, page: p }); requested++; }
         }
       }
       if (urgent.length > 0) await sendPages(urgent);
@@ -95,7 +94,7 @@ export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppe
       const batch: { ri: number; page: number }[] = [];
       for (; ri < s.regions.length && batch.length < BACKGROUND_PAGES; page++) {
         if (page >= pagesOf(s.regions[ri])) { ri++; page = -1; continue; }
-        if (bit(need[ri], page) && !bit(sent[ri], page)) batch.push({ ri, page });
+        if (testBit(need[ri], page) && !testBit(sent[ri], page)) batch.push({ ri, page });
       }
       if (batch.length > 0) {
         await sendPages(batch);
@@ -113,12 +112,6 @@ export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppe
     throw e instanceof MigrationError && e.message.startsWith(POSTCOPY_LOST) ? e
       : new MigrationError(`${POSTCOPY_LOST}: ${(e as Error).message}`, "source", { cause: e });
   }
-}
-
-function popcount(b: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < b.length * 8; i++) if (bit(b, i)) n++;
-  return n;
 }
 
 /** A vCPU's stop on a page that is not there yet (KVM_RUN's EFAULT with KVM_EXIT_MEMORY_FAULT). */
@@ -150,7 +143,7 @@ export interface PostcopyDestination {
 }
 
 /** The destination's post-copy: restore with memory missing, resume, place pages until all are in. */
-export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine: Machine; resumedAt: number }> {
+export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine: Machine; resumedAt: number; guestStop: RunResult | null }> {
   const { transport, kvm, hello, image, meter } = d;
   const mem = kvm.memory;
   const discardSection = takeSection(d.message.sections, "discard", 1);
@@ -171,9 +164,9 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
   const present = regions.map((r) => new Uint8Array(Math.ceil(pagesOf(r) / 8)));
   const total = regions.reduce((n, r) => n + pagesOf(r), 0);
   let placed = 0;
-  const local = (ri: number, p: number) => bit(image.received[ri], p) && !bit(discard[ri], p);
+  const local = (ri: number, p: number) => testBit(image.received[ri], p) && !testBit(discard[ri], p);
   const put = (ri: number, p: number, bytes: Uint8Array | null) => {
-    if (bit(present[ri], p)) return;
+    if (testBit(present[ri], p)) return;
     placePage(mem, regions[ri].hva + BigInt(p) * PAGE, bytes);
     setBit(present[ri], p);
     placed++;
@@ -202,6 +195,8 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
   let guestDone = slice === 0n;
   let waiting: { ri: number; p: number } | null = null;
   let localCursor = { ri: 0, p: 0 };
+  /** The slice that ended the guest, if it ended before the last page came. */
+  let guestStop: RunResult | null = null;
   try {
     while (placed < total) {
       mailbox.check();
@@ -210,10 +205,10 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
       for (let n = 0; n < BACKGROUND_PAGES && localCursor.ri < regions.length;) {
         const { ri, p } = localCursor;
         if (p >= pagesOf(regions[ri])) { localCursor = { ri: ri + 1, p: 0 }; continue; }
-        if (local(ri, p) && !bit(present[ri], p)) { putLocal(ri, p); n++; }
+        if (local(ri, p) && !testBit(present[ri], p)) { putLocal(ri, p); n++; }
         localCursor = { ri, p: p + 1 };
       }
-      if (waiting && bit(present[waiting.ri], waiting.p)) waiting = null;
+      if (waiting && testBit(present[waiting.ri], waiting.p)) waiting = null;
       if (!guestDone && waiting === null) {
         const r = machine.run({ maxInstructions: slice });
         const gpa = faultGpa(machine, r);
@@ -222,11 +217,14 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
           if (ri < 0) throw new Error(`a memory fault at gpa 0x${gpa.toString(16)}, in no region`);
           const p = Number((gpa - regions[ri].gpa) / PAGE);
           if (local(ri, p)) putLocal(ri, p);
-          else if (!bit(present[ri], p)) {
+          else if (!testBit(present[ri], p)) {
             waiting = { ri, p };
             await transport.send(encodeMessage("request", jsonSection("request", [{ asId: regions[ri].asId, gpa: gpa & ~(PAGE - 1n) }])));
           }
-        } else if (r.stop !== "limit" && r.stop !== "halt") guestDone = true; // a full dirty ring too: its owner, the caller, harvests it
+        } else if (r.stop !== "limit" && r.stop !== "halt") {
+          guestDone = true; // a full dirty ring too: its owner, the caller, harvests it
+          if (r.stop !== "dirty-ring-full") guestStop = r;
+        }
       }
       const localLeft = localCursor.ri < regions.length;
       if (placed === total) break;
@@ -237,7 +235,7 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
     await transport.send(encodeMessage("done", null));
     transport.close();
     meter.report("completed", 0);
-    return { machine, resumedAt };
+    return { machine, resumedAt, guestStop };
   } catch (e) {
     machine.close(); // its memory is partly on the source: it cannot run on
     transport.close();

@@ -10,6 +10,7 @@ import { crc32 } from "./crc32.js";
 import { PAGE_BYTES, PageWriter, type PageRun } from "./pages.js";
 import { SectionError } from "./section.js";
 import type { Machine } from "../vmm/machine.js";
+import { setBits } from "../bitmap.js";
 import { MigrationError, type RegionInfo } from "./stream.js";
 
 const PAGE = BigInt(PAGE_BYTES);
@@ -126,8 +127,8 @@ export class GuestImage {
     for (const run of runs) {
       const { region, offset } = regionOf(this.regions, run, section);
       const hva = region.hva + offset;
-      const bits = this.received[this.regions.indexOf(region)];
-      for (let p = Number(offset / PAGE), i = 0; i < run.count; i++, p++) bits[p >> 3] |= 1 << (p & 7);
+      const first = Number(offset / PAGE);
+      setBits(this.received[this.regions.indexOf(region)], first, first + run.count - 1);
       writeRun(this.mem, hva, run);
     }
   }

@@ -31,24 +31,21 @@ export function sectionBytes(s: Section): number {
   return FIXED + utf8.encode(s.name).length + s.payload.length;
 }
 
-/** Encodes sections one after another. */
-export function encodeSections(sections: readonly Section[]): Uint8Array {
-  const names = sections.map((s) => utf8.encode(s.name));
-  const total = sections.reduce((n, s, i) => n + FIXED + names[i].length + s.payload.length, 0);
+/**
+ * Encodes sections one after another, after `headroom` zero bytes left for
+ * the caller's own header (a snapshot's), so the sections, RAM and all, are
+ * written once into the buffer that is kept.
+ */
+export function encodeSections(sections: readonly Section[], headroom = 0): Uint8Array {
+  const heads = sections.map((s) => sectionHeaderBytes(s.name));
+  const total = sections.reduce((n, s, i) => n + heads[i] + s.payload.length, headroom);
   const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
-  let at = 0;
+  let at = headroom;
   sections.forEach((s, i) => {
-    if (names[i].length === 0 || names[i].length > 0xffff) throw new RangeError(`section name "${s.name}"`);
-    if (!Number.isInteger(s.version) || s.version < 0 || s.version > 0xffffffff) throw new RangeError(`section "${s.name}" version ${s.version}`);
-    dv.setUint16(at, names[i].length, true);
-    out.set(names[i], at + 2);
-    at += 2 + names[i].length;
-    dv.setUint32(at, s.version, true);
-    dv.setBigUint64(at + 4, BigInt(s.payload.length), true);
-    dv.setUint32(at + 12, crc32(s.payload), true);
-    out.set(s.payload, at + 16);
-    at += 16 + s.payload.length;
+    const end = at + heads[i] + s.payload.length;
+    out.set(s.payload, at + heads[i]);
+    frameSection(out.subarray(at, end), s.name, s.version);
+    at = end;
   });
   return out;
 }

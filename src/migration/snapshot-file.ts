@@ -68,8 +68,7 @@ export function newSnapshotId(): bigint {
 
 /** The bytes of a snapshot: header and sections. */
 export function encodeSnapshot(h: { id: bigint; parent: bigint; sequence: number }, sections: readonly Section[]): Uint8Array {
-  const body = encodeSections(sections);
-  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + body.length);
+  const out = encodeSections(sections, SNAPSHOT_HEADER_BYTES);
   const dv = new DataView(out.buffer);
   out.set(MAGIC, 0);
   dv.setUint16(8, SNAPSHOT_VERSION, true);
@@ -80,7 +79,6 @@ export function encodeSnapshot(h: { id: bigint; parent: bigint; sequence: number
   dv.setBigUint64(32, BigInt(out.length), true);
   dv.setUint32(40, h.sequence, true);
   dv.setUint32(44, crc32(out.subarray(0, 44)), true);
-  out.set(body, SNAPSHOT_HEADER_BYTES);
   return out;
 }
 
