@@ -30,5 +30,7 @@ export function runGfnIndex(name, image, batch, checks, minMs, rounds) {
   const file = native.writeU64(`${name}.bin`, [...image, batch.length, ...batch, checks.length, ...checks]);
   const r = native.run("gfnindex", [file, minMs, rounds, `${file}.out`]);
   if (r.skipped) return r;
-  return { ...r, hvas: new BigUint64Array(readFileSync(`${file}.out`).buffer) };
+  // A Buffer may be a view into a larger shared pool (Node 24 reads small files into one): copy its own bytes.
+  const out = readFileSync(`${file}.out`);
+  return { ...r, hvas: new BigUint64Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength)) };
 }
