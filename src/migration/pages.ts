@@ -119,9 +119,10 @@ export class PageWriter {
     const count = bytes.length / PAGE_BYTES;
     checkRange(asId, gpa, count);
     const gfn = Number(gpa / PAGE);
+    const words = new Int32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2); // one view for every page's check
     for (let p = 0; p < count; p++) {
       const off = p * PAGE_BYTES;
-      if (isZeroPage(bytes, off)) this.append(asId, gfn + p, true, 1);
+      if (isZeroPage(bytes, off, words)) this.append(asId, gfn + p, true, 1);
       else {
         const at = this.append(asId, gfn + p, false, 1); // first: it may move the buffer
         this.buf.set(bytes.subarray(off, off + PAGE_BYTES), at);
