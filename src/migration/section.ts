@@ -28,7 +28,7 @@ const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Bytes of one encoded section. */
 export function sectionBytes(s: Section): number {
-  return FIXED + utf8.encode(s.name).length + s.payload.length;
+  return sectionHeaderBytes(s.name) + s.payload.length;
 }
 
 /**
