@@ -104,7 +104,7 @@ export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, 
 /**
  * The active set's gfn order and bucket index as they are, for a native
  * program running the same search over the same bytes (bench/native/gfnindex.c):
- * u64 indexBase, indexLimit, indexShift, indexBuckets, positions; the records
+ * u64 indexBase, indexSpan, indexShift, indexBuckets, positions; the records
  * (packed.ts's layout, positions of them); u32 index[indexBuckets + 1] padded
  * to 8 bytes. The caller frees it (kmfree); 0 when out of memory.
  */
@@ -116,8 +116,8 @@ export function gfnIndexImage(vm: Vm, asId: u32): usize {
   const out = kzalloc(40 + recBytes + ((<usize>indexWords * 4 + 7) & ~7));
   if (out == 0) return 0;
   store<u64>(out, s.indexBase);
-  store<u64>(out, s.indexLimit, 8);
-  store<u64>(out, <u64>s.indexShift, 16);
+  store<u64>(out, s.indexSpan, 8);
+  store<u64>(out, s.indexShift, 16);
   store<u64>(out, <u64>s.indexBuckets, 24);
   store<u64>(out, <u64>cap, 32);
   memory.copy(out + 40, recAt(gfnOrder(s), 0), recBytes);

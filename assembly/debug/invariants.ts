@@ -123,10 +123,14 @@ function checkHvaMax(s: Memslots): void {
 
 /** A current gfn index holds, for every bucket, the last position keyed at or below its start (0: none). */
 function checkGfnIndex(s: Memslots): void {
+  check(s.indexRecs == gfnOrder(s).recs, "gfn index reads a record array the gfn order no longer uses");
+  // (a current index may outlive its last slot: deletions leave it, and the span then holds only gaps)
+  check((gfnOrder(s).count == 0 || s.indexSpan != 0) && (s.indexBuckets == 0) == (s.indexSpan == 0),
+    "gfn index: a set with slots and no span, or a span without buckets");
   if (s.indexBuckets == 0) return;
   let pos = 0;
   for (let b = 0; b <= s.indexBuckets; b++) {
-    const start = s.indexBase + (<u64>b << <u64>s.indexShift);
+    const start = s.indexBase + (<u64>b << s.indexShift);
     while (pos + 1 < gfnCap(s) && gfnKeyAt(s, pos + 1) <= start) pos++;
     check(load<u32>(s.index + (<usize>b << 2)) == <u32>pos, "gfn index bucket out of date");
   }

@@ -7,24 +7,24 @@
 // per-block maxima of the hva ends: a range query visits the blocks below
 // the range end whose maximum reaches into the range.
 
-import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSpanAt, gfnSlotAt, gfnCap, gfnNext, gfnOrder,
+import { Memslots, setOf, gfnKeyAt, gfnEndAt, gfnSlotAt, gfnCap,
   hvaOrder, hvaSlotAt, hvaEndAt, hvaKey, hvaMaxAt, HVA_BLOCK_SHIFT } from "./set";
 import { slotOf } from "./slot";
-import { packedFloor, isGap, recAt, REC_KEY, REC_SPAN, REC_AUX } from "./packed";
-import { recordFor, refreshSet } from "./gfn_index";
+import { packedFloor, isGap, REC_KEY, REC_SPAN, REC_AUX, REC_SLOT } from "./packed";
+import { recordFor, recordAddrFor, refreshSet } from "./gfn_index";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
 
-/** Whether record i holds gfn: one compare covers both ends, and a gap (span 0) holds nothing. */
-@inline function holds(s: Memslots, i: i32, gfn: u64): bool {
-  return gfn - gfnKeyAt(s, i) < gfnSpanAt(s, i);
+/** Whether the record at r holds gfn: one compare covers both ends, and a gap (span 0) holds nothing. */
+@inline function holds(r: usize, gfn: u64): bool {
+  return gfn - load<u64>(r, REC_KEY) < load<u64>(r, REC_SPAN);
 }
 
 /** search_memslots: the slot containing gfn, or 0. INVALID slots are found too. */
 export function searchMemslots(p: usize, gfn: u64): usize {
   const s = setOf(p);
   refreshSet(s);
-  const i = recordFor(s, gfn);
-  return i >= 0 && holds(s, i, gfn) ? gfnSlotAt(s, i) : 0;
+  const r = recordAddrFor(s, gfn);
+  return holds(r, gfn) ? <usize>load<u32>(r, REC_SLOT) : 0;
 }
 
 /** __gfn_to_memslot: the set's last_used_slot first, then search; a hit updates it. */
@@ -42,10 +42,7 @@ export function gfnToMemslotInSet(p: usize, gfn: u64): usize {
 
 /** gfn -> hva through the records alone (the benchmarked lookup; error hva 0 on a miss). */
 @inline export function searchHva(p: usize, gfn: u64): u64 {
-  const s = setOf(p);
-  const i = recordFor(s, gfn);
-  if (i < 0) return 0;
-  const r = recAt(gfnOrder(s), i);
+  const r = recordAddrFor(setOf(p), gfn);
   const off = gfn - load<u64>(r, REC_KEY);
   return off < load<u64>(r, REC_SPAN) ? load<u64>(r, REC_AUX) + (off << PAGE_SHIFT) : 0;
 }
@@ -58,7 +55,7 @@ export function gfnToMemslotInSet(p: usize, gfn: u64): usize {
  */
 export function firstEndingAfter(s: Memslots, gfn: u64): i32 {
   // Positions before the last one keyed at or below gfn all end at or below it.
-  if (s.stale == 0 && gfn >= s.indexBase && gfn < s.indexLimit) {
+  if (s.stale == 0 && gfn - s.indexBase < s.indexSpan) {
     const i = recordFor(s, gfn);
     return gfnEndAt(s, i) > gfn ? i : i + 1;
   }

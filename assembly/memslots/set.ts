@@ -21,10 +21,17 @@ import { Packed, packedOf, packedAlloc, packedFree, packedReserve, packedInsert,
 import { PAGE_SHIFT } from "../layout";
 
 @unmanaged export class Memslots {
-  generation: u64;
-  /** Smallest base_gfn and largest end covered by the gfn index (gfn_index.ts). */
+  // The fields every gfn lookup reads (gfn_index.ts recordAddrFor), first and together.
+  /** The gfn index covers [indexBase, indexBase + indexSpan): one unsigned compare tests both ends. */
   indexBase: u64;
-  indexLimit: u64;
+  indexSpan: u64;
+  /** gfn index: u32[buckets + 1] of positions, see gfn_index.ts */
+  index: usize;
+  /** The gfn order's record array (packedOf(gfn).recs), copied when the index is built. */
+  indexRecs: usize;
+  /** Bucket b covers indexBase + [b << indexShift, (b + 1) << indexShift) (a u64: no widening per lookup). */
+  indexShift: u64;
+  generation: u64;
   /** Packed arrays: the gfn order and the hva order. */
   gfn: usize;
   hva: usize;
@@ -35,11 +42,8 @@ import { PAGE_SHIFT } from "../layout";
   /** ID_BYTES per id: slot, gfn position hint, hva position hint. */
   ids: usize;
   lastUsedSlot: usize;
-  /** gfn index: u32[buckets + 1] of positions, see gfn_index.ts */
-  index: usize;
   indexBuckets: i32;
   indexCap: i32;
-  indexShift: i32;
   /** Slot count the gfn index was sized for. */
   indexBuiltFor: i32;
   /** The gfn index must be rebuilt before use. */
@@ -47,6 +51,8 @@ import { PAGE_SHIFT } from "../layout";
   idCount: i32;
   /** Edits since the gfn index was last built (replace.ts rebuilds a stale one after enough of them). */
   editsSinceBuild: i32;
+  /** The one-bucket index a set falls back to when no bucket array could be allocated (gfn_index.ts). */
+  indexInline: u64;
 }
 
 export const SET_BYTES: usize = offsetof<Memslots>();
@@ -139,7 +145,7 @@ export function freeSet(p: usize): void {
   packedFree(s.gfn);
   packedFree(s.hva);
   kfree(s.hvaMax);
-  kfree(s.index);
+  if (s.indexCap != 0) kfree(s.index);
   kfree(p);
 }
 
@@ -147,9 +153,10 @@ export function freeSet(p: usize): void {
 export function reserveSet(p: usize, n: i32): bool {
   const s = setOf(p);
   const g = gfnOrder(s), h = hvaOrder(s);
-  const gcap = g.cap, hcap = h.cap;
+  const gcap = g.cap, hcap = h.cap, grecs = g.recs;
   if (!packedReserve(g, n)) return false;
-  if (g.cap != gcap) s.stale = 1;
+  // A moved record array (indexRecs) or a grown one: the index is rebuilt before its next use.
+  if (g.cap != gcap || g.recs != grecs) s.stale = 1;
   const cap = packedCapFor(hcap, n);
   if (cap == hcap) return true;
   // The block tree for the grown hva order is allocated first, so a failure changes nothing visible.

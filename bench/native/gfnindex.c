@@ -9,9 +9,10 @@
  *
  * FILE (little-endian u64s, written by bench/lookup.js):
  *   the core's image of a set (debug/introspect.ts gfnIndexImage):
- *     index_base, index_limit, index_shift, buckets, positions,
+ *     index_base, index_span, index_shift, buckets, positions,
  *     records[positions] (32 bytes: key, span, aux = userspace_addr, slot),
- *     u32 index[buckets + 1] (when buckets > 0), padded to 8 bytes;
+ *     u32 index[buckets + 1] (when buckets > 0: a set with a slot always
+ *     has one, and an empty one has span 0), padded to 8 bytes;
  *   count, random[count] (the timed batch), checks, check[checks].
  *
  * Prints "key value" lines: the random batch's checksum (sum of the hvas, 0
@@ -31,7 +32,7 @@ struct rec {
 };
 
 struct set {
-	uint64_t base, limit;
+	uint64_t base, span;
 	unsigned shift;
 	uint32_t buckets, positions;
 	const struct rec *recs;
@@ -40,13 +41,19 @@ struct set {
 
 #define LINEAR_SCAN_MAX 8
 
-/* The last position in [lo, hi] whose key is <= gfn (lo if none). */
-static inline int32_t predecessor(const struct rec *r, uint64_t gfn, int32_t lo, int32_t hi)
+/* The record a gfn outside the span gets (gfn_index.ts MISS_RECORD): a gap, holding nothing. */
+static const struct rec miss_record;
+
+/* The last record in positions [lo, hi] whose key is <= gfn (lo's if none). */
+static inline const struct rec *predecessor(const struct rec *r, uint64_t gfn, int32_t lo, int32_t hi)
 {
 	if (hi - lo <= LINEAR_SCAN_MAX) {
-		while (lo < hi && r[lo + 1].key <= gfn)
+		while (lo < hi) {
+			if (r[lo + 1].key > gfn)
+				break;
 			lo++;
-		return lo;
+		}
+		return &r[lo];
 	}
 	while (lo < hi) {
 		int32_t mid = (int32_t)((uint32_t)(lo + hi + 1) >> 1);
@@ -56,25 +63,24 @@ static inline int32_t predecessor(const struct rec *r, uint64_t gfn, int32_t lo,
 		else
 			hi = mid - 1;
 	}
-	return lo;
+	return &r[lo];
 }
 
 static inline uint64_t lookup(const struct set *s, uint64_t gfn)
 {
-	int32_t i;
+	/* one compare covers both ends of the indexed span */
+	const struct rec *x;
+	uint64_t off = gfn - s->base;
 
-	if (gfn < s->base || gfn >= s->limit)
-		return 0;
-	if (s->buckets == 0) {
-		i = predecessor(s->recs, gfn, 0, (int32_t)s->positions - 1);
-	} else {
-		const uint32_t *at = s->index + ((gfn - s->base) >> s->shift);
+	if (off >= s->span)
+		x = &miss_record;
+	else {
+		const uint32_t *at = s->index + (off >> s->shift);
 
-		i = predecessor(s->recs, gfn, (int32_t)at[0], (int32_t)at[1]);
+		x = predecessor(s->recs, gfn, (int32_t)at[0], (int32_t)at[1]);
 	}
-	/* one compare covers both ends; a gap (span 0) holds nothing */
-	const struct rec *x = &s->recs[i];
-	uint64_t off = gfn - x->key;
+	/* and of the record; a gap (span 0) holds nothing */
+	off = gfn - x->key;
 
 	return off < x->span ? x->aux + (off << 12) : 0;
 }
@@ -117,6 +123,10 @@ int main(int argc, char **argv)
 	at += (size_t)s.positions * sizeof(struct rec) / 8;
 	s.index = (const uint32_t *)(data + at);
 	at += s.buckets ? (((size_t)s.buckets + 1) * 4 + 7) / 8 : 0;
+	if (s.span != 0 && s.buckets == 0) {
+		fprintf(stderr, "%s: a span without buckets\n", argv[1]);
+		return 1;
+	}
 	if (at >= words || at + 1 + data[at] >= words) {
 		fprintf(stderr, "%s: short file\n", argv[1]);
 		return 1;
