@@ -1,10 +1,10 @@
-// bench/native/gfnindex.c runs the core's gfn search (gfn_index.ts recordFor,
+// bench/native/gfnindex.c runs the core's gfn search (gfn_index.ts recordAddrFor,
 // search.ts searchHva) in C over a copy of the core's own records and bucket
 // index, for bench/lookup.js's "wasm vs native C of the same index" row. The
 // ratio means something only if the C answers exactly as the core does: on
 // sets built by random creates, moves and deletes (so gaps, grown arrays and
-// repaired buckets), with and without a bucket index (under 8 slots there is
-// none), every probed gfn must give the core's hva. Skipped without a C compiler.
+// repaired buckets), small and large (a handful of buckets or thousands),
+// every probed gfn must give the core's hva. Skipped without a C compiler.
 
 import { it, expect } from "vitest";
 // @ts-expect-error: plain JS helpers of the bench

@@ -62,6 +62,19 @@ export function hvaToSlots(vm: Vm, asId: u32, start: u64, end: u64): i32 {
   return hvaHits;
 }
 
+/**
+ * search_memslots + the hva, from the slot records alone, over u64[n] at ptr:
+ * a function of its own, so its loop's few values stay in registers.
+ */
+function searchHvaLoop(set: usize, ptr: usize, n: i32, rounds: i32): u64 {
+  let sum: u64 = 0;
+  const end = ptr + (<usize>n << 3);
+  for (let r = 0; r < rounds; r++) {
+    for (let at = ptr; at < end; at += 8) sum += searchHva(set, load<u64>(at));
+  }
+  return sum;
+}
+
 /** Batched gfn -> hva lookups over u64[n] at ptr (the benchmarks); a checksum of the hvas. */
 export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, mode: i32, rounds: i32): u64 {
   let sum: u64 = 0;
@@ -84,13 +97,7 @@ export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, 
   }
   const set = activeSet(vm, asId);
   refreshSet(setOf(set));
-  if (mode == LOOKUP_SEARCH) {
-    // search_memslots + the hva, from the slot records alone
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < n; i++) sum += searchHva(set, load<u64>(ptr + (<usize>i << 3)));
-    }
-    return sum;
-  }
+  if (mode == LOOKUP_SEARCH) return searchHvaLoop(set, ptr, n, rounds);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < n; i++) {
       const gfn = load<u64>(ptr + (<usize>i << 3));
@@ -104,8 +111,9 @@ export function benchLookup(vm: Vm, vcpu: usize, asId: u32, ptr: usize, n: i32, 
 /**
  * The active set's gfn order and bucket index as they are, for a native
  * program running the same search over the same bytes (bench/native/gfnindex.c):
- * u64 indexBase, indexSpan, indexShift, indexBuckets, positions; the records
- * (packed.ts's layout, positions of them); u32 index[indexBuckets + 1] padded
+ * u64 indexBase, indexSpan, indexShift, indexBuckets, positions, and the
+ * records' address in the core's memory (the index holds record addresses);
+ * the records (packed.ts's layout, positions of them); u32 index[indexBuckets + 1] padded
  * to 8 bytes. The caller frees it (kmfree); 0 when out of memory.
  */
 export function gfnIndexImage(vm: Vm, asId: u32): usize {
@@ -113,15 +121,16 @@ export function gfnIndexImage(vm: Vm, asId: u32): usize {
   refreshSet(s);
   const cap = gfnCap(s);
   const recBytes = <usize>cap * REC_BYTES, indexWords = s.indexBuckets == 0 ? 0 : s.indexBuckets + 1;
-  const out = kzalloc(40 + recBytes + ((<usize>indexWords * 4 + 7) & ~7));
+  const out = kzalloc(48 + recBytes + ((<usize>indexWords * 4 + 7) & ~7));
   if (out == 0) return 0;
   store<u64>(out, s.indexBase);
   store<u64>(out, s.indexSpan, 8);
   store<u64>(out, s.indexShift, 16);
   store<u64>(out, <u64>s.indexBuckets, 24);
   store<u64>(out, <u64>cap, 32);
-  memory.copy(out + 40, recAt(gfnOrder(s), 0), recBytes);
-  memory.copy(out + 40 + recBytes, s.index, <usize>indexWords * 4);
+  store<u64>(out, <u64>s.indexRecs, 40);
+  memory.copy(out + 48, recAt(gfnOrder(s), 0), recBytes);
+  memory.copy(out + 48 + recBytes, s.index, <usize>indexWords * 4);
   return out;
 }
 

@@ -7,7 +7,7 @@ import { mmapLock, mmapUnlock } from "../hostmm/mmap_lock";
 import { threadId, mutexUnlock } from "../threads";
 import { Memslots, setOf, gfnSlotAt, gfnKeyAt, gfnSpanAt, gfnUaddrAt, gfnCap, gfnNext, gfnOrder, hvaOrder, hvaSlotAt,
   hvaEndAt, hvaKey, hvaMaxAt, idLookup, HVA_BLOCK_SHIFT } from "../memslots/set";
-import { keyAt, isGap } from "../memslots/packed";
+import { keyAt, isGap, recAt } from "../memslots/packed";
 import { slotOf, slotEnd, slotHvaEnd, slotGfnToHva, KVM_MEMSLOT_INVALID, KVM_MEM_LOG_DIRTY_PAGES } from "../memslots/slot";
 import { searchMemslots } from "../memslots/search";
 import { recordFor } from "../memslots/gfn_index";
@@ -132,7 +132,7 @@ function checkGfnIndex(s: Memslots): void {
   for (let b = 0; b <= s.indexBuckets; b++) {
     const start = s.indexBase + (<u64>b << s.indexShift);
     while (pos + 1 < gfnCap(s) && gfnKeyAt(s, pos + 1) <= start) pos++;
-    check(load<u32>(s.index + (<usize>b << 2)) == <u32>pos, "gfn index bucket out of date");
+    check(load<u32>(s.index + (<usize>b << 2)) == <u32>recAt(gfnOrder(s), pos), "gfn index bucket out of date");
   }
 }
 

@@ -1,7 +1,8 @@
 // The gfn index of a set (struct kvm_memslots, set.ts): over the set's gfn
 // order (a packed array, packed.ts), a bucket index of [indexBase, indexBase + indexSpan). Bucket b covers gfns
-// base + [b << shift, (b+1) << shift) and stores P(start of b), the last
-// position whose key is at or below it (0 if none). The record holding a gfn
+// base + [b << shift, (b+1) << shift) and stores the address of record P(start
+// of b), the last position whose key is at or below it (0 if none): an address,
+// not a position, so a lookup neither scales nor adds. The record holding a gfn
 // of bucket b is then at a position in [index[b], index[b+1]]: with about two
 // buckets per slot that is one or two candidates, found without the ~log2(n)
 // dependent, mispredicted steps of a binary search. Skewed layouts degrade to
@@ -15,7 +16,7 @@
 
 import { Memslots, gfnKeyAt, gfnEndAt, gfnSlotAt, gfnCap, gfnNext, gfnOrder } from "./set";
 import { kzalloc, kfree } from "../kalloc";
-import { REC_SHIFT, REC_BYTES, REC_KEY } from "./packed";
+import { recAt, REC_SHIFT, REC_BYTES, REC_KEY } from "./packed";
 
 const LINEAR_SCAN_MAX: i32 = 8;
 const EDGE_BUCKETS: i32 = 64;
@@ -29,13 +30,13 @@ export let indexRebuilds: u32 = 0;
  */
 export const MISS_RECORD: usize = memory.data(REC_BYTES, 8);
 
-/** Fills index[from..to] with P(bucket start), walking positions up from pos (whose key is <= the first start, or 0). */
+/** Fills index[from..to] with P(bucket start)'s record, walking positions up from pos (whose key is <= the first start, or 0). */
 function fillBuckets(s: Memslots, from: i32, to: i32, pos: i32): void {
   const cap = gfnCap(s);
   for (let b = from; b <= to; b++) {
     const start = s.indexBase + (<u64>b << s.indexShift);
     while (pos + 1 < cap && gfnKeyAt(s, pos + 1) <= start) pos++;
-    store<u32>(s.index + (<usize>b << 2), <u32>pos);
+    store<u32>(s.index + (<usize>b << 2), <u32>recAt(gfnOrder(s), pos));
   }
 }
 
@@ -117,38 +118,36 @@ export function gfnIndexTouched(s: Memslots, key: u64, end: u64): void {
 }
 
 /**
- * The address of the last record in positions [lo, hi] whose key is <= gfn
- * (lo's if none), over the records at recs: the caller loads the array's base
- * once, so no step of the scan re-reads it through the set.
+ * The last record in [lo, hi] (record addresses) whose key is <= gfn (lo if none).
  */
-@inline function predecessor(recs: usize, gfn: u64, lo: i32, hi: i32): usize {
-  if (hi - lo <= LINEAR_SCAN_MAX) {
+@inline function predecessor(gfn: u64, lo: usize, hi: usize): usize {
+  if (hi - lo <= <usize>LINEAR_SCAN_MAX << REC_SHIFT) {
     // Two plain exits (no `&&` value to test): the key read is the next record's, at offset REC_BYTES.
     while (lo < hi) {
-      if (load<u64>(recs + (<usize>lo << REC_SHIFT), <usize>REC_BYTES + REC_KEY) > gfn) break;
-      lo++;
+      if (load<u64>(lo, <usize>REC_BYTES + REC_KEY) > gfn) break;
+      lo += REC_BYTES;
     }
-    return recs + (<usize>lo << REC_SHIFT);
+    return lo;
   }
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (load<u64>(recs + (<usize>mid << REC_SHIFT), REC_KEY) <= gfn) lo = mid;
-    else hi = mid - 1;
+  let l: i32 = 0, h = <i32>((hi - lo) >> REC_SHIFT);
+  while (l < h) {
+    const mid = (l + h + 1) >>> 1;
+    if (load<u64>(lo + (<usize>mid << REC_SHIFT), REC_KEY) <= gfn) l = mid;
+    else h = mid - 1;
   }
-  return recs + (<usize>lo << REC_SHIFT);
+  return lo + (<usize>l << REC_SHIFT);
 }
 
 /**
  * The address of the record that would hold gfn (the last at or below it),
  * or MISS_RECORD outside the set's span: reads only the set's first fields
- * (indexBase, indexSpan, index, indexRecs, indexShift), one compare for both
- * ends of the span.
+ * (indexBase, indexSpan, index, indexShift), one compare for both ends of the span.
  */
 @inline export function recordAddrFor(s: Memslots, gfn: u64): usize {
   const off = gfn - s.indexBase;
   if (off >= s.indexSpan) return MISS_RECORD;
   const at = s.index + (<usize>(off >> s.indexShift) << 2);
-  return predecessor(s.indexRecs, gfn, <i32>load<u32>(at), <i32>load<u32>(at, 4));
+  return predecessor(gfn, <usize>load<u32>(at), <usize>load<u32>(at, 4));
 }
 
 /** The position whose record would hold gfn (the last at or below it), or -1 outside the set's span. */

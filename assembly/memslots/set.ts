@@ -25,9 +25,9 @@ import { PAGE_SHIFT } from "../layout";
   /** The gfn index covers [indexBase, indexBase + indexSpan): one unsigned compare tests both ends. */
   indexBase: u64;
   indexSpan: u64;
-  /** gfn index: u32[buckets + 1] of positions, see gfn_index.ts */
+  /** gfn index: u32[buckets + 1] of record addresses, see gfn_index.ts */
   index: usize;
-  /** The gfn order's record array (packedOf(gfn).recs), copied when the index is built. */
+  /** The gfn order's record array (packedOf(gfn).recs) the index's addresses point into. */
   indexRecs: usize;
   /** Bucket b covers indexBase + [b << indexShift, (b + 1) << indexShift) (a u64: no widening per lookup). */
   indexShift: u64;

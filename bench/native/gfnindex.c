@@ -9,10 +9,12 @@
  *
  * FILE (little-endian u64s, written by bench/lookup.js):
  *   the core's image of a set (debug/introspect.ts gfnIndexImage):
- *     index_base, index_span, index_shift, buckets, positions,
+ *     index_base, index_span, index_shift, buckets, positions, records_at
+ *     (the records' address in the core's memory),
  *     records[positions] (32 bytes: key, span, aux = userspace_addr, slot),
  *     u32 index[buckets + 1] (when buckets > 0: a set with a slot always
- *     has one, and an empty one has span 0), padded to 8 bytes;
+ *     has one, and an empty one has span 0) of record addresses in the core's
+ *     memory, padded to 8 bytes;
  *   count, random[count] (the timed batch), checks, check[checks].
  *
  * Prints "key value" lines: the random batch's checksum (sum of the hvas, 0
@@ -37,6 +39,8 @@ struct set {
 	uint32_t buckets, positions;
 	const struct rec *recs;
 	const uint32_t *index;
+	/* the core's memory as the index's addresses see it: record address a is at mem + a */
+	const char *mem;
 };
 
 #define LINEAR_SCAN_MAX 8
@@ -44,26 +48,28 @@ struct set {
 /* The record a gfn outside the span gets (gfn_index.ts MISS_RECORD): a gap, holding nothing. */
 static const struct rec miss_record;
 
-/* The last record in positions [lo, hi] whose key is <= gfn (lo's if none). */
-static inline const struct rec *predecessor(const struct rec *r, uint64_t gfn, int32_t lo, int32_t hi)
+/* The last record in [lo, hi] (record addresses) whose key is <= gfn (lo if none). */
+static inline uint32_t predecessor(const char *mem, uint64_t gfn, uint32_t lo, uint32_t hi)
 {
-	if (hi - lo <= LINEAR_SCAN_MAX) {
+	if (hi - lo <= LINEAR_SCAN_MAX * sizeof(struct rec)) {
 		while (lo < hi) {
-			if (r[lo + 1].key > gfn)
+			if (((const struct rec *)(mem + lo))[1].key > gfn)
 				break;
-			lo++;
+			lo += sizeof(struct rec);
 		}
-		return &r[lo];
+		return lo;
 	}
-	while (lo < hi) {
-		int32_t mid = (int32_t)((uint32_t)(lo + hi + 1) >> 1);
+	int32_t l = 0, h = (int32_t)((hi - lo) / sizeof(struct rec));
 
-		if (r[mid].key <= gfn)
-			lo = mid;
+	while (l < h) {
+		int32_t mid = (int32_t)((uint32_t)(l + h + 1) >> 1);
+
+		if (((const struct rec *)(mem + lo))[mid].key <= gfn)
+			l = mid;
 		else
-			hi = mid - 1;
+			h = mid - 1;
 	}
-	return &r[lo];
+	return lo + (uint32_t)l * sizeof(struct rec);
 }
 
 static inline uint64_t lookup(const struct set *s, uint64_t gfn)
@@ -77,7 +83,7 @@ static inline uint64_t lookup(const struct set *s, uint64_t gfn)
 	else {
 		const uint32_t *at = s->index + (off >> s->shift);
 
-		x = predecessor(s->recs, gfn, (int32_t)at[0], (int32_t)at[1]);
+		x = (const struct rec *)(s->mem + predecessor(s->mem, gfn, at[0], at[1]));
 	}
 	/* and of the record; a gap (span 0) holds nothing */
 	off = gfn - x->key;
@@ -105,7 +111,7 @@ int main(int argc, char **argv)
 	uint64_t *data;
 	long size;
 
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 48 || fseek(f, 0, SEEK_SET) != 0) {
+	if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 56 || fseek(f, 0, SEEK_SET) != 0) {
 		perror(argv[1]);
 		return 1;
 	}
@@ -116,10 +122,11 @@ int main(int argc, char **argv)
 	}
 	fclose(f);
 
-	size_t words = size / 8, at = 5;
-	struct set s = { data[0], data[1], (unsigned)data[2], (uint32_t)data[3], (uint32_t)data[4], NULL, NULL };
+	size_t words = size / 8, at = 6;
+	struct set s = { data[0], data[1], (unsigned)data[2], (uint32_t)data[3], (uint32_t)data[4], NULL, NULL, NULL };
 
 	s.recs = (const struct rec *)(data + at);
+	s.mem = (const char *)s.recs - data[5];
 	at += (size_t)s.positions * sizeof(struct rec) / 8;
 	s.index = (const uint32_t *)(data + at);
 	at += s.buckets ? (((size_t)s.buckets + 1) * 4 + 7) / 8 : 0;

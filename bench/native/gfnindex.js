@@ -12,9 +12,9 @@ import * as native from "./native.js";
 export function gfnIndexImage(core, vmFd, asId = 0) {
   const img = core.benchGfnIndexImage(vmFd, asId);
   if (img === 0) throw new Error("benchGfnIndexImage: out of memory");
-  const [, , , buckets, positions] = new BigUint64Array(core.memory.buffer, img, 5);
-  // header, 32-byte records, then u32 index[buckets + 1] padded to 8 bytes
-  const words = 5 + Number(positions) * 4 + (buckets === 0n ? 0 : Math.ceil((Number(buckets) + 1) / 2));
+  const [, , , buckets, positions] = new BigUint64Array(core.memory.buffer, img, 6);
+  // 6-word header, 32-byte records, then u32 index[buckets + 1] padded to 8 bytes
+  const words = 6 + Number(positions) * 4 + (buckets === 0n ? 0 : Math.ceil((Number(buckets) + 1) / 2));
   const image = Array.from(new BigUint64Array(core.memory.buffer, img, words));
   core.kmfree(img);
   return image;
