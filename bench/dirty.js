@@ -44,6 +44,25 @@ async function bareCopy(bytes) {
   return () => copy(1 << 20, 0, bytes);
 }
 
+/**
+ * The kernel helper's statistic, taken the same way (kvm-churn.c dirty): one
+ * warm-up block of `reps` calls, then the fastest of `rounds` blocks, per call.
+ * benny's fastest sample is a block too, but of a length it picks (many ms
+ * here): on a loaded machine nearly every such block is preempted, while the
+ * kernel's blocks of 50 calls (~0.5 ms) slip between other tenants (load 11-14
+ * on 2 cores: benny's 18-30 us beside the kernel's 10.8 for the same GET).
+ */
+function bestBlock(fn, reps, rounds) {
+  let best = Infinity;
+  for (let round = 0; round <= rounds; round++) {
+    const t0 = process.hrtime.bigint();
+    for (let r = 0; r < reps; r++) fn();
+    const dt = Number(process.hrtime.bigint() - t0) / reps;
+    if (round && dt < best) best = dt;
+  }
+  return best;
+}
+
 function once(fn) {
   const t0 = process.hrtime.bigint();
   fn();
@@ -63,12 +82,17 @@ export async function dirtySuite(b, options, quick) {
     clearDirtyNs.push(once(() => { if (d.vm.ioctl(KVM_CLEAR_DIRTY_LOG, d.clear) !== 0) throw new Error("CLEAR"); }));
   }
   const copy = await bareCopy(Number(BITMAP_BYTES));
+  const getClean = () => { clean.vm.ioctl(KVM_GET_DIRTY_LOG, clean.get); };
+  const getDirty = () => { dirty.vm.ioctl(KVM_GET_DIRTY_LOG, dirty.get); };
   const summary = await b.suite("dirty log, 16 GiB slot (4,194,304 pages)",
-    b.add("GET_DIRTY_LOG clean", () => { clean.vm.ioctl(KVM_GET_DIRTY_LOG, clean.get); }, options),
-    b.add("GET_DIRTY_LOG fully dirty (manual protect)", () => { dirty.vm.ioctl(KVM_GET_DIRTY_LOG, dirty.get); }, options),
+    b.add("GET_DIRTY_LOG clean", getClean, options),
+    b.add("GET_DIRTY_LOG fully dirty (manual protect)", getDirty, options),
     b.add("bare wasm memory.copy of the bitmap (512 KiB)", copy, options),
     b.cycle());
   const t = perOp(summary);
+  // The figures compared with the kernel's: its reps and rounds (below), its statistic.
+  const [reps, blocks] = quick ? [3, 1] : [50, 5];
+  const best = { getClean: bestBlock(getClean, reps, blocks), getDirty: bestBlock(getDirty, reps, blocks), bareCopy: bestBlock(copy, reps, blocks) };
 
   // Dirty ring: 10,000 distinct pages written by the guest, then harvest + reset (timed).
   const kvm = await Kvm.open({ core: "release" });
@@ -89,15 +113,17 @@ export async function dirtySuite(b, options, quick) {
 
   const result = {
     name: "dirty-log",
-    getCleanNs: t["GET_DIRTY_LOG clean"].ns,
-    getDirtyNs: t["GET_DIRTY_LOG fully dirty (manual protect)"].ns,
+    getCleanNs: best.getClean,
+    getDirtyNs: best.getDirty,
     meanNs: { getClean: t["GET_DIRTY_LOG clean"].meanNs, getDirty: t["GET_DIRTY_LOG fully dirty (manual protect)"].meanNs },
-    bareCopyNs: t["bare wasm memory.copy of the bitmap (512 KiB)"].ns,
+    fastestSampleNs: { getClean: t["GET_DIRTY_LOG clean"].ns, getDirty: t["GET_DIRTY_LOG fully dirty (manual protect)"].ns,
+      bareCopy: t["bare wasm memory.copy of the bitmap (512 KiB)"].ns },
+    bareCopyNs: best.bareCopy,
     clearFullyDirtyNs: Math.min(...clearDirtyNs),
     ringHarvestNs: harvestNs, ringResetNs: resetNs, ringEntries: ENTRIES,
     targetGetCleanNs: 10_000,
   };
-  const kern = native.run("kvm-churn", ["dirty", quick ? 3 : 50, quick ? 1 : 5]);
+  const kern = native.run("kvm-churn", ["dirty", reps, blocks]);
   if (kern.skipped) {
     result.kernelBaseline = `skipped: ${kern.skipped}`;
   } else {

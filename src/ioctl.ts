@@ -9,10 +9,13 @@ import { ioctlCopyOutSize } from "./uapi.js";
 export function rawIoctl(core: CoreExports, fd: number, nr: number, arg?: Uint8Array | number | bigint): number {
   if (!Number.isInteger(nr) || nr < 0 || nr > 0xffffffff) throw new RangeError(`ioctl number ${nr} is not a u32`);
   if (arg instanceof Uint8Array) {
-    const bytes = ioctlBuf(core).bytes;
+    const buf = ioctlBuf(core), bytes = buf.bytes;
     const len = Math.min(arg.length, bytes.length);
-    bytes.fill(0);
+    // Past the caller's struct the core sees zeros: only bytes an earlier call
+    // may have left there need clearing, not the whole 4 KiB every time.
+    if (buf.used > len) bytes.fill(0, len, buf.used);
     bytes.set(len === arg.length ? arg : arg.subarray(0, len));
+    buf.used = len; // the core writes only within the argLen bytes it is given
     const r = core.ioctl(fd, nr >>> 0, len, 0n);
     // The call may have grown memory (detaching the views): fetch them again.
     if ((nr >>> 30) & 2) arg.set(ioctlBuf(core).bytes.subarray(0, ioctlCopyOutSize(nr, len)));
@@ -63,8 +66,8 @@ class ViewArgs implements IoctlArgs {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Views of one core's ioctl buffer. */
-interface IoctlBuf { core: CoreExports; buffer: ArrayBuffer; bytes: Uint8Array; args: IoctlArgs }
+/** Views of one core's ioctl buffer; bytes at and past `used` are zero (as far as this host wrote them). */
+interface IoctlBuf { core: CoreExports; buffer: ArrayBuffer; bytes: Uint8Array; args: IoctlArgs; used: number }
 let cached: IoctlBuf | undefined;
 
 function ioctlBuf(core: CoreExports): IoctlBuf {
@@ -73,7 +76,9 @@ function ioctlBuf(core: CoreExports): IoctlBuf {
     const buffer = core.memory.buffer, at = core.ioctlBuffer(), size = core.ioctlBufferSize();
     const args = LITTLE_ENDIAN ? new TypedArgs(new Uint32Array(buffer, at, size >>> 2), new BigUint64Array(buffer, at, size >>> 3))
       : new ViewArgs(new DataView(buffer, at, size));
-    cached = { core, buffer, bytes: new Uint8Array(buffer, at, size), args };
+    // A core met anew (or after a grow) may hold anything: the first raw call clears it all.
+    const used = cached !== undefined && cached.core === core ? cached.used : size;
+    cached = { core, buffer, bytes: new Uint8Array(buffer, at, size), args, used };
   }
   return cached;
 }
@@ -85,5 +90,7 @@ export function ioctlArgs(core: CoreExports): IoctlArgs {
 
 /** Issues an _IOW ioctl whose `len` argument bytes are already in the buffer: 0 / value / -errno. */
 export function ioctlIn(core: CoreExports, fd: number, nr: number, len: number): number {
+  const buf = ioctlBuf(core);
+  buf.used = Math.max(buf.used, len);
   return core.ioctl(fd, nr >>> 0, len, 0n) as number;
 }

@@ -348,6 +348,44 @@ describe("GET: get-and-clear vs manual protect (kvm_get_dirty_log_protect)", () 
     }
   });
 
+  it("a destination whose frames are in a row but for one page (elsewhere, the zero page, untouched) gets every byte, wherever that page is", () => {
+    // The copy takes one run only when every page's frame follows the last
+    // (hostmm/pgtable.ts privateRunLocked, four ptes per compare): a break in
+    // any lane of a compare, or in the pages after the last whole compare,
+    // must send the copy page by page.
+    const v = kvm.createVm();
+    v.enableCap("manual_dirty_log_protect2", [3n]);
+    const pages = 12, bytes = pages * 4096, npages = bytes * 8;
+    v.setUserMemoryRegion({ slot: 0, flags: 1, guestPhysAddr: 0, memorySize: BigInt(npages) * 4096n,
+      userspaceAddr: kvm.memory.mmap(BigInt(npages) * 4096n) });
+    const keep = new BigUint64Array(bytes / 8).map((_, w) => BigInt.asUintN(64, BigInt(w + 1) * 0x9e3779b97f4a7c15n));
+    const maskAt = kvm.memory.mmap(bytes);
+    kvm.memory.write(maskAt, new Uint8Array(new BigUint64Array(keep.map((k) => ~k & ((1n << 64n) - 1n))).buffer));
+    expect(v.ioctl(KVM_CLEAR_DIRTY_LOG, kvm_clear_dirty_log.encode({ slot: 0n, first_page: 0n, num_pages: npages, dirty_bitmap: maskAt }))).toBe(0);
+    const want = new Uint8Array(keep.buffer);
+    const elsewhere = kvm.memory.mmap(pages * 4096);
+    const breaks = [1, 2, 3, 4, 6, 8, 9, 11]; // each lane of the two compares (pages 1-8), and the three after
+    for (const kind of ["elsewhere", "zero page", "untouched"]) {
+      for (const k of breaks) {
+        const at = kvm.memory.mmap(pages * 4096);
+        // Frames are handed out in order: page k's goes to another buffer, so
+        // every other page keeps the frame a run from page 0 would give it.
+        for (let p = 0; p < pages; p++) {
+          const page = at + BigInt(p * 4096);
+          if (p !== k) { kvm.memory.poke(page, 1, 1); continue; }
+          if (kind === "zero page") expect(kvm.memory.peek(page, 1)).toBe(0n);
+          kvm.memory.poke(elsewhere + BigInt(k * 4096), 1, 1);
+        }
+        if (kind === "elsewhere") kvm.memory.poke(at + BigInt(k * 4096), 1, 1);
+        expect(v.ioctl(KVM_GET_DIRTY_LOG, kvm_dirty_log.encode({ slot: 0n, dirty_bitmap: at })), `${kind} ${k}`).toBe(0);
+        const got = kvm.memory.read(at, bytes);
+        expect(got.findIndex((b, i) => b !== want[i]), `${kind} ${k}: first wrong byte`).toBe(-1);
+      }
+    }
+    const other = kvm.memory.read(elsewhere, pages * 4096);
+    expect(other.findIndex((b, i) => b !== (i % 4096 === 0 && breaks.includes(i / 4096) ? 1 : 0)), "the other buffer").toBe(-1);
+  });
+
   it("the bitmap is slot-relative, ALIGN(npages, 64) / 8 bytes, bit i of byte i/8 little-endian", () => {
     expect(ops("write 0x200000 1", "write 0x209000 1", "write 0x240000 1", "write 0x263000 1")).toEqual(["ok", "ok", "ok", "ok"]);
     const bm = vm().getDirtyLog(2);

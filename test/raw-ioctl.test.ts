@@ -34,6 +34,31 @@ describe("raw ioctls", () => {
     expect(vm.memslots().map((s) => s.id)).toEqual([1]);
   });
 
+  it("past the caller's struct the core's ioctl buffer holds zeros, whatever a longer raw or typed call left there", () => {
+    const tail = (from: number) => {
+      const at = kvm.core.ioctlBuffer(), size = kvm.core.ioctlBufferSize();
+      return new Uint8Array(kvm.core.memory.buffer, at + from, size - from).findIndex((b) => b !== 0);
+    };
+    const nr = 0x4010ae99; // unknown: ENOTTY, after the struct was copied in
+    expect(vm.ioctl(nr, new Uint8Array(4096).fill(0xff))).toBe(-25);
+    expect(vm.ioctl(nr, new Uint8Array(16).fill(0xff))).toBe(-25);
+    expect(tail(16)).toBe(-1);
+    expect(vm.ioctl(nr, new Uint8Array(100).fill(0xee))).toBe(-25);
+    expect(vm.ioctl(nr, new Uint8Array(0))).toBe(-25);
+    expect(tail(0)).toBe(-1);
+    vm.setUserMemoryRegion({ slot: 3, guestPhysAddr: 0x100000, memorySize: 0x1000, userspaceAddr: A }); // typed: fields written in place
+    expect(vm.ioctl(nr, new Uint8Array(8).fill(0xff))).toBe(-25);
+    expect(tail(8)).toBe(-1);
+    // A grow detaches the host's views of the buffer, not its bytes.
+    expect(vm.ioctl(nr, new Uint8Array(2048).fill(0xdd))).toBe(-25);
+    const pages = kvm.core.memory.buffer.byteLength;
+    const big = kvm.memory.mmap(64 << 20);
+    for (let p = 0; p < 64 << 20; p += 4096) kvm.memory.poke(big + BigInt(p), 1, 1);
+    expect(kvm.core.memory.buffer.byteLength).toBeGreaterThan(pages);
+    expect(vm.ioctl(nr, new Uint8Array(24).fill(0xff))).toBe(-25);
+    expect(tail(24)).toBe(-1);
+  });
+
   it("unknown ioctl numbers are ENOTTY on a VM and EINVAL on /dev/kvm; nothing changes", () => {
     const before = state();
     for (const nr of [0, 1, 0xae99, 0xffffffff, 0x4020ae47, KVM_SET_USER_MEMORY_REGION ^ 0x10000]) {

@@ -21,6 +21,7 @@ import { gmemServes, gmemFrameNoFault } from "../gmem/fault";
 import { gpcOf, INVALID_GPA } from "../pfncache";
 import { gfnToMemslotInSet } from "../memslots/search";
 import { PAGE_SHIFT, PAGE_MASK } from "../layout";
+import { BITMAP_ALIGN } from "../dirty/bitmap";
 
 export const WARN_GEN_IN_PROGRESS: i32 = 1;
 export const WARN_MN_ACTIVE_DURING_SWAP: i32 = 2;
@@ -153,6 +154,7 @@ export function checkVmInvariants(vm: Vm): void {
       check((sl.flags & KVM_MEMSLOT_INVALID) == 0, "INVALID slot left behind by an update");
       check(((sl.flags & KVM_MEM_LOG_DIRTY_PAGES) != 0) == (sl.dirtyBitmap != 0) || vm.dirtyRingSize != 0,
         "dirty bitmap present exactly when logging (bitmap mode)");
+      check((sl.dirtyBitmap & (BITMAP_ALIGN - 1)) == 0, "dirty bitmap not on a cache line (dirty/bitmap.ts)");
       pages += sl.npages;
       if (sl.flags & KVM_MEM_LOG_DIRTY_PAGES) logging++;
     }

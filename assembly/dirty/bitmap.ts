@@ -8,8 +8,13 @@
 // non-manual GET copies out). The summary has one bit per live word, set when
 // the word may be non-zero, so scanning a large, mostly clean slot touches
 // only the summary: 16 GiB of pages is 65,536 words but 1,024 summary words.
+// The live bitmap starts on a cache line: GET_DIRTY_LOG's copy to a user page
+// from a source 16 bytes off a line runs ~3% slower (split loads), and the
+// heap only promises 16. The word after the summary keeps the heap block's
+// start, for freeBitmap.
 
 import { kzalloc, kfree } from "../kalloc";
+import { AL_MASK } from "rt/common";
 import { INJECT_ALLOC_BITMAP } from "../debug/inject";
 import { dirtyAtomicOff, DIRTY_LEVER_MARK } from "../debug/dirty_levers";
 
@@ -25,6 +30,11 @@ import { dirtyAtomicOff, DIRTY_LEVER_MARK } from "../debug/dirty_levers";
   return (<u64>bitmapWords(npages) * 2 + <u64>summaryWords(npages)) << 3;
 }
 
+/** Where every live bitmap starts: a multiple of a cache line (the debug core checks). */
+export const BITMAP_ALIGN: usize = 64;
+/** What a bitmap's heap block holds beyond allocBytes: the pad up to a line, and the block's start. */
+const EXTRA: usize = BITMAP_ALIGN - (AL_MASK + 1) + sizeof<usize>();
+
 @inline export function scratchOf(bitmap: usize, npages: u64): usize {
   return bitmap + (bitmapWords(npages) << 3);
 }
@@ -37,8 +47,11 @@ import { dirtyAtomicOff, DIRTY_LEVER_MARK } from "../debug/dirty_levers";
 export function allocBitmap(npages: u64, initiallySet: bool): usize {
   const bytes = allocBytes(npages);
   if (bytes > 0xffff0000) return 0;
-  const p = kzalloc(<usize>bytes, INJECT_ALLOC_BITMAP);
-  if (p == 0 || !initiallySet) return p;
+  const block = kzalloc(<usize>bytes + EXTRA, INJECT_ALLOC_BITMAP);
+  if (block == 0) return 0;
+  const p = (block + BITMAP_ALIGN - 1) & ~(BITMAP_ALIGN - 1);
+  store<usize>(p + <usize>bytes, block);
+  if (!initiallySet) return p;
   const full = <usize>(npages >> 3);
   memory.fill(p, 0xff, full);
   const rest = <u32>(npages & 7);
@@ -52,7 +65,7 @@ export function allocBitmap(npages: u64, initiallySet: bool): usize {
 }
 
 export function freeBitmap(p: usize, npages: u64): void {
-  if (p != 0) kfree(p, <usize>allocBytes(npages));
+  if (p != 0) kfree(load<usize>(p + <usize>allocBytes(npages)), <usize>allocBytes(npages) + EXTRA);
 }
 
 /**
