@@ -409,8 +409,10 @@ export function runFast(): i32 {
     const base = <u32>(codePage + codeAddend);
     const first = <u32>dcacheAt(base);
     const bias = first - (base << 3); // the record at hp is bias + hp * 8 (for hp within 2^29 of base)
-    // Off the page (or a pc a 32-bit wrap would alias onto it): hp starts out of range.
-    const hp = pc - codePage < 4096 ? <u32>(pc + codeAddend) : base - 2;
+    // Off the page (or a pc a 32-bit wrap would alias onto it): hp starts out
+    // of range. Compared by page, not by distance: before the first fetch
+    // codePage is 1, which a pc in [2, 4096) is less than 4096 above.
+    const hp = (pc & ~<u64>0xfff) == codePage ? <u32>(pc + codeAddend) : base - 2;
     const x = runInner(pc, hp, limit, first, bias, edgePc, edgeWord);
     n += limit - innerLeft;
     pc = innerPc;

@@ -105,6 +105,17 @@ describe("translation", () => {
     expect(cpu.pc).toBe(RAM_BASE + 12n);
   });
 
+  it("code in the first page (pc below 4 KiB) is fetched through its own translation, interpreter alone", () => {
+    const LOW_PA = RAM_BASE + 0x26_0000n;
+    map(0n, LOW_PA, R | X | AC | D);
+    cpu.load([A.addi(T0, 0, 7), A.ecall()], LOW_PA + 0x100n);
+    cpu.ex.jitSetThreshold(0);
+    cpu.pc = 0x100n;
+    expect(cpu.run(10)).toBe(cpu.EXIT_SBI);
+    expect(cpu.x(T0)).toBe(7n);
+    expect(cpu.pc).toBe(0x104n);
+  });
+
   it("2 MiB megapages keep the low 21 bits of the address", () => {
     map(0x4020_0000n, RAM_BASE + 0x40_0000n, R | W | AC | D, 1);
     cpu.setU64(RAM_BASE + 0x41_2340n, 0xabcdn);
