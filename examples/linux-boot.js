@@ -26,13 +26,14 @@ function popcount(bytes) {
  * One boot in a fresh Kvm (its own core, so the process-wide MMU counters are
  * this boot's alone), timed from before the core is opened to the init's
  * first line and to power-off (the images are read once per process). Throws unless the init's lines appear and the guest
- * powers off with SRST reason 0. onConsole(text, machine) receives the console as it comes.
+ * powers off with SRST reason 0. onConsole(text, machine) receives the console as it comes;
+ * wasm (Kvm.open's) names another release build, e.g. one with names for a profile.
  */
-export async function bootLinux({ onConsole, jit, cmdline = LINUX_CMDLINE } = {}) {
+export async function bootLinux({ onConsole, jit, wasm, cmdline = LINUX_CMDLINE } = {}) {
   images ??= { kernel: file("Image"), initrd: file("initramfs.cpio") };
   // The clock starts before the core is opened: QEMU's starts with its process.
   const t0 = performance.now();
-  const kvm = await Kvm.open({ core: "release", ...(jit === undefined ? {} : { jit }) });
+  const kvm = await Kvm.open({ core: "release", ...(jit === undefined ? {} : { jit }), ...(wasm === undefined ? {} : { wasm }) });
   let firstLineMs = null;
   const m = await Machine.create({ kvm, memSize: MEM, dirtyLog: true, onConsole: (text) => {
     onConsole?.(text, m);

@@ -1,7 +1,8 @@
 // A view of a vCPU's struct kvm_run in the core's linear memory, with the
 // kernel's layout (include/uapi/linux/kvm.h), at the offsets the core writes (KVM_RUN_* of
-// assembly/layout.ts). Every access builds its DataView afresh: memory.grow
-// detaches old buffers.
+// assembly/layout.ts). The DataView is rebuilt only when the memory's buffer
+// changed (memory.grow detaches the old one): a boot's console makes thousands
+// of exits, each reading and writing several fields.
 
 import type { CoreExports } from "./core.js";
 import { KVM_RUN_LAYOUT as R } from "./abi.gen.js";
@@ -18,8 +19,12 @@ export class KvmRun {
   /** @internal */
   constructor(private readonly core: CoreExports, readonly ptr: number) {}
 
+  private view: DataView | null = null;
+
   private get dv(): DataView {
-    return new DataView(this.core.memory.buffer, this.ptr, R.BYTES);
+    const buf = this.core.memory.buffer;
+    if (this.view === null || this.view.buffer !== buf) this.view = new DataView(buf, this.ptr, R.BYTES);
+    return this.view;
   }
 
   get immediateExit(): number { return this.dv.getUint8(R.IMMEDIATE_EXIT); }

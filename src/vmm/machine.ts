@@ -142,6 +142,10 @@ export class Machine {
   readonly vcpu: Vcpu;
   private stopped: { kind: StopKind; reason: number } | null = null;
   private readonly decoder = new TextDecoder();
+  /** The decoder may hold part of a UTF-8 sequence (the last console byte was not ASCII). */
+  private decoding = false;
+  /** Each hart's SbiHost, made on its first SBI exit. */
+  private readonly sbiHosts: SbiHost[] = [];
   /** HSM state per hart: hart 0 starts STARTED, the others STOPPED. */
   private readonly started: boolean[];
   /** The hart that ran last (round-robin continues after it). */
@@ -274,7 +278,9 @@ export class Machine {
   }
 
   private console(byte: number): void {
-    const s = this.decoder.decode(new Uint8Array([byte]), { stream: true });
+    // ASCII with no UTF-8 sequence in progress is its own character: no decoder call (a boot prints thousands).
+    const s = byte < 0x80 && !this.decoding ? String.fromCharCode(byte) : this.decoder.decode(new Uint8Array([byte]), { stream: true });
+    this.decoding = byte >= 0x80; // an ASCII byte through the decoder ends whatever sequence it held
     this.output += s;
     this.onConsole?.(s);
   }
@@ -497,7 +503,7 @@ export class Machine {
       return null;
     }
     if (exit.reason === KVM_EXIT.RISCV_SBI) {
-      const [err, val] = handleSbi(this.sbiHost(hart), vcpu.kvmRun.riscvSbi);
+      const [err, val] = handleSbi(this.sbiHosts[hart] ??= this.sbiHost(hart), vcpu.kvmRun.riscvSbi);
       vcpu.kvmRun.setSbiReturn(err, val);
       return this.stopped ? (this.stopped as { kind: StopKind }).kind : null;
     }
