@@ -54,6 +54,8 @@ export function readJson<T>(s: Section): T {
 export interface Message {
   kind: MessageKind;
   sections: Section[];
+  /** The bytes it was decoded from (a Mailbox's messages), for Transport.recycle once read. */
+  bytes?: Uint8Array;
 }
 
 export function encodeMessage(kind: MessageKind, head: Section | null, rest: readonly Section[] = []): Uint8Array {
@@ -132,6 +134,7 @@ export class Mailbox {
         if (m.kind === "error") {
           throw new MigrationError(`the ${this.peer} failed: ${readJson<{ message: string }>(m.sections[0]).message}`, this.peer);
         }
+        m.bytes = bytes;
         this.queue.push(m);
         this.wake();
       }
