@@ -121,13 +121,14 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
   if (first.sections.length > 1) {
     const sections = first.sections.slice(1);
     const full = sections.some((s) => s.name === "vcpu.0"); // a hello with the layout alone is as good, only not rehearsed
-    if (!hello.postcopy) {
-      // The VM, memslots and vCPUs now, over the image's mappings (adopt): the switch-over only sets the state.
-      try {
-        prepared = await Machine.prepare(decodeLayout(sections), { kvm, onConsole: opts.onConsole, adopt: (slot) => image!.adopt(slot) });
-      } catch (e) {
-        return refuse(`refused the machine's layout: ${(e as Error).message}`, e);
-      }
+    // The VM, memslots and vCPUs now: the switch-over only sets the state. Pre-copy's run over the image's
+    // mappings (adopt); post-copy's over memory missing until placed (a post-copy source that completes by
+    // pre-copy after all gets a machine restored then).
+    try {
+      prepared = await Machine.prepare(decodeLayout(sections), { kvm, onConsole: opts.onConsole,
+        ...(hello.postcopy ? { memory: "missing" as const } : { adopt: (slot) => image!.adopt(slot) }) });
+    } catch (e) {
+      return refuse(`refused the machine's layout: ${(e as Error).message}`, e);
     }
     try {
       for (let i = 0; full && i < 3; i++) { // the quickest of three: warm, not preempted
@@ -164,8 +165,9 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
         throw new MigrationError("the source aborted the migration", "destination");
       }
       if (m.kind === "postcopy") {
-        if (prepared) return refuse("a post-copy switch-over after a hello that announced none");
-        const got = await receivePostcopy({ transport, kvm, hello, image, meter, message: m, arrivedAt: lastAt, opts });
+        if (!hello.postcopy) return refuse("a post-copy switch-over after a hello that announced none");
+        // Once applied the machine is receivePostcopy's (cleanup's release() is then a no-op).
+        const got = await receivePostcopy({ transport, kvm, hello, image, meter, message: m, arrivedAt: lastAt, prepared, opts });
         return { ...got, pagesReceived: meter.pagesSent, zeroPages: meter.zeroPages, bytes: meter.bytes, postcopy: true };
       }
       if (m.kind !== "complete") return refuse(`unexpected "${m.kind}" message during pre-copy`);
@@ -183,6 +185,10 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
       const state = decodeState(m.sections.slice(1));
       tl.mark("destination: decode state");
       // The pages came into the image's mappings: the machine runs on them (adopt), nothing is copied in the downtime.
+      if (hello.postcopy) { // prepared for a post-copy, over missing memory: this switch-over wants the image's
+        prepared?.release();
+        prepared = null;
+      }
       machine = prepared ? prepared.apply(state)
         : await Machine.restore(state, { kvm, onConsole: opts.onConsole, adopt: (slot) => image!.adopt(slot) });
       prepared = null; // applied: the machine owns it

@@ -12,7 +12,7 @@
 import type { Kvm } from "../kvm.js";
 import { KvmError, ERRNO } from "../errors.js";
 import { KVM_EXIT } from "../kvm-run.js";
-import { Machine, type RunResult } from "../vmm/machine.js";
+import { Machine, type PreparedMachine, type RunResult } from "../vmm/machine.js";
 import type { DirtyRound, DirtyTracker } from "./dirty-tracker.js";
 import { PAGE_BYTES, PageWriter, decodePageRuns, type PageRun } from "./pages.js";
 import { addPages, machineRegions, regionOf, type GuestImage, type MappedRegion } from "./ram.js";
@@ -55,7 +55,7 @@ export interface PostcopySource {
 export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppedAt: number):
     Promise<{ resumedAt: number; requested: number; marks?: SwitchoverMark[] }> {
   const tl = s.timeline;
-  tl?.mark("source: harvest to stop (before stoppedAt)");
+  tl?.mark("source: final harvest");
   s.tracker.stop();
   tl?.mark("source: tracker stop");
   const saved = s.machine.saveState();
@@ -159,6 +159,8 @@ export interface PostcopyDestination {
   message: Message;
   /** When the message arrived. */
   arrivedAt: number;
+  /** The machine built at the hello over missing memory (Machine.prepare), or null to restore one now. */
+  prepared: PreparedMachine | null;
   opts: { onConsole?: (t: string) => void; sliceInstructions?: bigint };
 }
 
@@ -176,8 +178,8 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
   const discard = sizes.map((n, i) => discardSection.payload.subarray(sizes.slice(0, i).reduce((a, b) => a + b, 0), sizes.slice(0, i).reduce((a, b) => a + b, 0) + n));
   const state = decodeState(d.message.sections.filter((s) => s.name !== "postcopy" && s.name !== "discard"));
   tl.mark("destination: decode state");
-  const machine = await Machine.restore(state, { kvm, onConsole: d.opts.onConsole, memory: "missing" });
-  tl.mark("destination: restore (build VM, apply state)");
+  const machine = d.prepared ? d.prepared.apply(state) : await Machine.restore(state, { kvm, onConsole: d.opts.onConsole, memory: "missing" });
+  tl.mark(d.prepared ? "destination: apply state" : "destination: restore (build VM, apply state)");
   let regions: MappedRegion[];
   try {
     regions = machineRegions(machine, hello.regions);

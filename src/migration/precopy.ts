@@ -49,7 +49,7 @@ export interface MigrationStats {
   mode: DirtyMode;
   /** Whole migration, wall clock. */
   totalMs: number;
-  /** From the source guest's last instruction to the destination's resume (wall clock of both). */
+  /** From the final harvest (the guest runs no more from there) to the destination's resume (wall clock of both). */
   downtimeMs: number;
   rounds: number;
   /** Pages sent as data, as zero markers; bytes of all messages. */
@@ -84,8 +84,6 @@ class Source {
   tracker!: DirtyTracker;
   replies!: Mailbox;
   guestStop: string | null = null;
-  /** Wall clock at the end of the guest's last slice here. */
-  lastRan = wallClock();
   phase = "pre-copy";
   /** The switch-over's steps (MigrateOptions.timing), or null. */
   readonly timeline: Timeline | null;
@@ -120,7 +118,6 @@ class Source {
   runGuest(): void {
     if (this.guestStop !== null) return;
     const r = this.opts.runSlice ? this.opts.runSlice(this.machine) : this.machine.run({ maxInstructions: this.slice });
-    this.lastRan = wallClock();
     if (r.stop === "dirty-ring-full") this.tracker.collect();
     else if (FINAL_STOPS.has(r.stop)) this.guestStop = r.stop;
   }
@@ -220,8 +217,11 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
   let lastHarvest = performance.now();
   let round!: DirtyRound;
   let post = false;
+  /** When the last harvest began: the switch-over's begins the downtime (the guest runs no more from there, QEMU's final sync). */
+  let harvestAt = 0;
   try {
     for (;;) {
+      harvestAt = wallClock();
       round = s.tracker.harvest();
       const now = performance.now();
       if (s.meter.round > 0) s.meter.dirtyRate = (round.pages / Math.max(now - lastHarvest, 1e-3)) * 1000;
@@ -264,7 +264,7 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     if (e instanceof MigrationError) throw e;
     throw new MigrationError(`pre-copy aborted, the source runs on: ${(e as Error).message}`, "source", { cause: e });
   }
-  const stoppedAt = wallClock();
+  const stoppedAt = harvestAt;
   if (post) {
     let served: Awaited<ReturnType<typeof servePostcopy>>;
     try {
@@ -281,7 +281,7 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
   try {
     s.meter.round++;
     const tl = s.timeline;
-    tl?.mark("source: harvest to stop (before stoppedAt)");
+    tl?.mark("source: final harvest");
     await s.sendRound(round, false, "stop-and-copy");
     tl?.mark("source: last pages sent");
     s.tracker.stop(); // flags and caps back as they were: the state the destination restores is the machine's own
@@ -311,12 +311,10 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
   }
 }
 
-/** MigrationStats.switchover: both sides' marks in time order, as steps from stoppedAt (the source's "harvest" step, before it, from the guest's last slice). */
+/** MigrationStats.switchover: both sides' marks in time order, as steps from stoppedAt. */
 function switchoverSteps(s: Source, stoppedAt: number, remote: SwitchoverMark[] | undefined): { switchover?: { step: string; ms: number }[] } {
   if (!s.timeline) return {};
-  const [harvest, ...rest] = s.timeline.marks;
-  const marks = [...rest, ...(remote ?? [])].sort((a, b) => a.at - b.at);
-  return { switchover: [{ step: harvest.step, ms: stoppedAt - s.lastRan }, ...stepDurations(stoppedAt, marks)] };
+  return { switchover: stepDurations(stoppedAt, [...s.timeline.marks, ...(remote ?? [])].sort((a, b) => a.at - b.at)) };
 }
 
 export type { Source };
