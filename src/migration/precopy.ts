@@ -245,9 +245,11 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
       }
       s.meter.round++;
       await s.sendRound(round, true, "precopy");
-      // The guest runs on while the destination works through what it was sent: the next harvest may be the
-      // last, and the switch-over's pages must not queue behind earlier ones inside the downtime.
-      while ((transport.unreceived?.() ?? 0) > 0) {
+      // A round that would itself have fit the limit makes the next harvest likely the last: the guest runs on
+      // while the destination works through what it was sent, so the switch-over's pages do not queue behind
+      // earlier ones inside the downtime. (Not after every round: the wait is a gap in the stream, and the
+      // guest dirties pages meanwhile.)
+      while (s.meter.downtimeMs(round.pages) <= limit && (transport.unreceived?.() ?? 0) > 0) {
         s.runGuest();
         await yieldToEvents();
         s.replies.check();
