@@ -1,8 +1,9 @@
 // The destination of a live migration (QEMU's -incoming): it checks the hello
 // and maps room for every region at once (a guest it cannot hold is refused
 // before a page is sent), builds the VM, memslots and vCPUs from the layout
-// the hello carries (pre-copy; as QEMU creates the machine before the stream
-// starts) over that room, keeps the pages of each round as they come, and at
+// the hello carries (as QEMU creates the machine before the stream starts)
+// over that room (post-copy: over memory missing until placed), rehearses the
+// switch-over's decode and apply on the hello's state, keeps the pages of each round as they come, and at
 // the switch-over sets the machine's state, moves in what the VM could not
 // take over, checks the memory digest against the source's and only then
 // resumes: the downtime holds the last pages, the state and the resume. Anything damaged or wrong is refused with an "error" message the

@@ -63,7 +63,10 @@ export interface MigrationStats {
   requestedPages: number;
   /** Why the source guest stopped running during pre-copy, if it did (such as "shutdown"). */
   guestStop: string | null;
-  /** With MigrateOptions.timing: the downtime's steps in order, source and destination, ms each (they add up to downtimeMs). */
+  /**
+   * With MigrateOptions.timing: the switch-over's steps in time order, source and destination, ms each since
+   * the step before; those up to "destination: resume" add up to downtimeMs, any after it are not downtime.
+   */
   switchover?: { step: string; ms: number }[];
 }
 
@@ -186,7 +189,7 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     regions: s.regions.map(({ asId, slot, gpa, size }) => ({ asId, slot, gpa, size })) };
   s.meter.report("setup", 0);
   try {
-    // The machine's state as it is now (pre-copy): the destination builds the VM, memslots and vCPUs from its
+    // The machine's state as it is now: the destination builds the VM, memslots and vCPUs from its
     // layout now, outside the downtime, and rehearses the switch-over's decode and apply on it. Captured
     // thrice: the quickest (warm, not preempted) is what the switch-over's capture costs.
     let state: ReturnType<typeof encodeState> = [];
@@ -203,7 +206,6 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
   s.replies = new Mailbox(transport, "destination", () => s.phase);
   try {
     const accept = await s.replies.next("accept");
-    // The destination's rehearsal (its decode and apply, warm) and the way there: half the round trip it did not spend.
     // And the destination's rehearsal of its decode and apply. (A message's way there is left out: one
     // sample of it across threads or hosts says more of the scheduler than of the switch-over.)
     const a = accept.sections[0].payload.length > 0 ? readJson<{ switchoverMs?: number }>(accept.sections[0]) : {};
