@@ -232,7 +232,9 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
         // Post-copy asked for: exactly that many pre-copy rounds, then the switch.
         if (s.meter.round >= postcopyAfter || s.guestStop !== null) { post = true; break; }
       } else if (s.meter.round > 0) {
-        if (s.meter.downtimeMs(round.pages) <= limit) { converged = true; break; }
+        // Pages the destination has not taken yet count too: the switch-over's would queue behind them.
+        const queued = Math.ceil((transport.unreceived?.() ?? 0) / PAGE_BYTES);
+        if (s.meter.downtimeMs(round.pages + queued) <= limit) { converged = true; break; }
         if (s.guestStop !== null) break;
         if (s.meter.round >= maxRounds) {
           const what = opts.onNoConvergence ?? "force";
@@ -251,10 +253,15 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
       // while the destination works through what it was sent, so the switch-over's pages do not queue behind
       // earlier ones inside the downtime. (Not after every round: the wait is a gap in the stream, and the
       // guest dirties pages meanwhile.)
-      while (s.meter.downtimeMs(round.pages) <= limit && (transport.unreceived?.() ?? 0) > 0) {
-        s.runGuest();
-        await yieldToEvents();
-        s.replies.check();
+      const backlog = transport.unreceived?.() ?? 0;
+      if (backlog > 0 && s.meter.downtimeMs(round.pages) <= limit) {
+        const t = performance.now();
+        while ((transport.unreceived?.() ?? 0) > 0) {
+          s.runGuest();
+          await yieldToEvents();
+          s.replies.check();
+        }
+        s.meter.drained(backlog, performance.now() - t); // the switch-over's pages go at this pace too
       }
     }
   } catch (e) {

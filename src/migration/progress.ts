@@ -60,6 +60,9 @@ export class Meter {
   /** Milliseconds spent reading and sending (the bandwidth's denominator). */
   private busyMs = 0;
   private busyBytes = 0;
+  /** Bytes the destination worked through while the source waited for it, and the milliseconds it took. */
+  private sinkBytes = 0;
+  private sinkMs = 0;
   dirtyRate = 0;
   /** The switch-over's cost beside the pages (Progress.switchoverMs). */
   switchoverMs = 0;
@@ -75,9 +78,16 @@ export class Meter {
     this.busyBytes += bytes;
   }
 
-  /** Bytes per second; 0 until something was measured. */
+  /** The destination took `bytes` of backlog in `ms` while the source waited (its pace, when slower than the source's). */
+  drained(bytes: number, ms: number): void {
+    this.sinkBytes += bytes;
+    this.sinkMs += ms;
+  }
+
+  /** Bytes per second, the slower of the source's sending and the destination's taking; 0 until something was measured. */
   get bandwidth(): number {
-    return this.busyMs > 0 ? (this.busyBytes / this.busyMs) * 1000 : 0;
+    const sent = this.busyMs > 0 ? (this.busyBytes / this.busyMs) * 1000 : 0;
+    return this.sinkMs > 0 ? Math.min(sent, (this.sinkBytes / this.sinkMs) * 1000) : sent;
   }
 
   /** Milliseconds to send `pages` pages at the measured bandwidth (Infinity before a measure). */
