@@ -92,9 +92,11 @@ async function one(memMiB, rateMiB, mode, seed) {
   const { port1, port2 } = new MessageChannel();
   worker.postMessage({ port: port2, sliceInstructions: 200_000 }, [port2]);
   const pace = pacedSlice(m, (rateMiB * MiB) / PAGE);
+  let estimate = 0; // the switch-over's fixed cost as measured at the hello
   try {
     const stats = await migrate(m, new PortTransport(port1), { mode: mode === "ring" ? "ring" : "bitmap", verify: false,
-      runSlice: pace, downtimeLimitMs: TARGET_DOWNTIME_MS, maxRounds: 20, postcopyAfterRounds: mode === "postcopy" ? 0 : undefined });
+      runSlice: pace, downtimeLimitMs: TARGET_DOWNTIME_MS, maxRounds: 20, timing: true,
+      onProgress: (p) => { estimate = p.switchoverMs; }, postcopyAfterRounds: mode === "postcopy" ? 0 : undefined });
     const reached = pace.reached();
     const dst = await reply;
     if (dst.error) throw new Error(`destination: ${dst.error}`);
@@ -102,7 +104,8 @@ async function one(memMiB, rateMiB, mode, seed) {
     const needed = pagesHoldingData(m); // the source has not run since the switch-over
     return { memMiB, rateMiB, reachedMiB: reached, mode, totalMs: stats.totalMs, downtimeMs: stats.downtimeMs, rounds: stats.rounds,
       converged: stats.converged, pagesSent: stats.pagesSent, zeroPages: stats.zeroPages, needed,
-      sentRatio: stats.pagesSent / Math.max(1, needed), requested: stats.requestedPages, verifiedPages: dst.checked };
+      sentRatio: stats.pagesSent / Math.max(1, needed), requested: stats.requestedPages, verifiedPages: dst.checked,
+      switchover: stats.switchover, switchoverEstimateMs: estimate };
   } finally {
     await worker.terminate();
     m.close();
@@ -111,7 +114,8 @@ async function one(memMiB, rateMiB, mode, seed) {
 
 export async function migrationSuite(quick) {
   const memMiB = quick ? 32 : 256;
-  // While iterating: MIGRATION_RATES=64 MIGRATION_MODES=bitmap,ring runs only those rows (seeds stay those of the full table).
+  // While iterating: MIGRATION_RATES=64 MIGRATION_MODES=bitmap,ring runs only those rows (seeds stay those of the full table);
+  // MIGRATION_TIMING=1 prints each row's switch-over step by step (MigrationStats.switchover).
   const pick = (env, all) => (process.env[env] ? all.filter((x) => process.env[env].split(",").includes(String(x))) : all);
   const rates = [16, 64, 256];
   const rows = [];
@@ -134,6 +138,8 @@ export async function migrationSuite(quick) {
         `downtime ${r.downtimeMs.toFixed(1)} ms, ${r.rounds} rounds${r.converged ? "" : " (not converged)"}, sent ${r.pagesSent} data pages / ` +
         `${r.needed} needed = ${r.sentRatio.toFixed(2)}x` + (mode === "postcopy" ? `, ${r.requested} requested` : "") +
         `; destination verified ${r.verifiedPages} pages ok`);
+      if (process.env.MIGRATION_TIMING) console.log(`  switch-over estimated at the hello: ${r.switchoverEstimateMs.toFixed(2)} ms`);
+      if (process.env.MIGRATION_TIMING) for (const x of r.switchover ?? []) console.log(`  ${x.ms.toFixed(2).padStart(8)} ms  ${x.step}`);
     }
   }
   return { name: "live-migration", rows, targetDowntimeMs: TARGET_DOWNTIME_MS, targetSentRatio: TARGET_SENT_RATIO };

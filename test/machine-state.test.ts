@@ -237,6 +237,22 @@ describe("what a restore reproduces", () => {
     expect([dst.hartState(0), dst.hartState(1), dst.hartState(2)]).toEqual(["started", "started", "stopped"]);
   });
 
+  it("a prepared machine staged with one state and applied with another holds the applied one whole (the SBI console's input not added twice)", async () => {
+    const src = await Machine.create({ kvm: await openKvm(), memSize: 4n << 20n, vcpus: 2 });
+    src.feedConsole("first");
+    const staged = src.saveState();
+    src.vcpu.setReg(5, 0x1234n);
+    src.feedConsole("+more");
+    const final = src.saveState();
+    final.current = 1;
+    final.harts[1] = { started: true, halted: false, ipiPending: true, flushPending: false };
+    const prepared = await Machine.prepare(staged, { kvm: await openKvm() });
+    prepared.stage(staged);
+    prepared.stage(staged);
+    const dst = prepared.apply(final);
+    expect(restorable(dst.saveState())).toEqual(restorable(final));
+  });
+
   it("the config and the memslots of every address space: flags, dirty ring, manual protect, host-memory aliasing", async () => {
     const kvm = await openKvm({ config: { addressSpaces: 2 } });
     const src = await Machine.create({ kvm, memSize: 4n << 20n, vcpus: 2, turn: 777, dirtyRing: 8192, dirtyRingAcqRel: true });

@@ -14,7 +14,7 @@ import { receiveMigration } from "../src/migration/incoming.js";
 import { encodeMessage, decodeMessage, jsonSection } from "../src/migration/stream.js";
 import { link } from "./migration-helpers.js";
 import { encodeState } from "../src/migration/vmstate.js";
-import { KVM_MEM_LOG_DIRTY_PAGES } from "../src/index.js";
+import { KVM_MEM_LOG_DIRTY_PAGES, type RunResult } from "../src/index.js";
 
 describe("pre-copy live migration", () => {
   for (const kind of ["port", "tcp"] as const) {
@@ -54,6 +54,18 @@ describe("migration progress and handshake", () => {
     expect(later.every((p) => p.bandwidth > 0 && Number.isFinite(p.estimatedDowntimeMs) && p.dirtyRate > 0)).toBe(true);
   });
 
+  it("convergence counts the switch-over's fixed cost measured at the hello: with nothing left to send, a limit under it is not met", async () => {
+    // The guest does not run during pre-copy: after round 1 no page is dirty, so only the fixed cost can keep it from converging.
+    const still = { stop: "limit" } as RunResult;
+    const tight = await migrateOnce("port", { migrate: { downtimeLimitMs: 1e-9, maxRounds: 3, runSlice: () => still } });
+    expect(tight.memoryDiff).toBeNull();
+    const precopy = tight.progress.filter((p) => p.phase === "precopy");
+    expect(precopy.every((p) => p.switchoverMs > 0 && p.estimatedDowntimeMs >= p.switchoverMs)).toBe(true);
+    expect([tight.stats.converged, tight.stats.rounds]).toEqual([false, 4]); // forced after 3 rounds
+    const loose = await migrateOnce("port", { migrate: { downtimeLimitMs: 60_000, maxRounds: 3, runSlice: () => still } });
+    expect([loose.stats.converged, loose.stats.rounds]).toEqual([true, 2]); // round 1, then nothing left: stop-and-copy
+  });
+
   it("onNoConvergence \"fail\": pre-copy gives up after maxRounds and the source runs on", async () => {
     const d = await dirtier(await openKvm(), { seed: 5 });
     step(d, 20_000n);
@@ -62,7 +74,7 @@ describe("migration progress and handshake", () => {
       migrate(d.m, l.src, { downtimeLimitMs: 0, maxRounds: 2, onNoConvergence: "fail", sliceInstructions: 5000n, messageBytes: 64 << 10 }),
       receiveMigration(l.dst, { kvm: await openKvm() })]);
     l.done();
-    expect(String((src as PromiseRejectedResult).reason?.message)).toMatch(/^pre-copy did not converge in 2 rounds \(\d+ pages dirty, \d+ ms at the measured bandwidth, limit 0 ms\)/);
+    expect(String((src as PromiseRejectedResult).reason?.message)).toMatch(/^pre-copy did not converge in 2 rounds \(\d+ pages dirty, \d+ ms at the measured bandwidth with the switch-over.s own \d+\.\d ms, limit 0 ms\)/);
     expect(String((dst as PromiseRejectedResult).reason?.message)).toMatch(/the source aborted the migration/);
     expect(d.m.vm.memslots().map((s) => s.flags)).toEqual([0, KVM_MEM_LOG_DIRTY_PAGES]); // tracking undone
     step(d, 20_000n); // and the guest runs on

@@ -1,8 +1,9 @@
 // The destination of a live migration (QEMU's -incoming): it checks the hello
 // and maps room for every region at once (a guest it cannot hold is refused
 // before a page is sent), builds the VM, memslots and vCPUs from the layout
-// the hello carries (pre-copy; as QEMU creates the machine before the stream
-// starts) over that room, keeps the pages of each round as they come, and at
+// the hello carries (as QEMU creates the machine before the stream starts)
+// over that room (post-copy: over memory missing until placed), rehearses the
+// switch-over's decode and apply on the hello's state, keeps the pages of each round as they come, and at
 // the switch-over sets the machine's state, moves in what the VM could not
 // take over, checks the memory digest against the source's and only then
 // resumes: the downtime holds the last pages, the state and the resume. Anything damaged or wrong is refused with an "error" message the
@@ -13,12 +14,16 @@ import { Machine, type PreparedMachine, type RunResult } from "../vmm/machine.js
 import { decodePageRuns } from "./pages.js";
 import { GuestImage, memoryDigest, machineRegions } from "./ram.js";
 import { decodeLayout, decodeState } from "./vmstate.js";
-import { Meter, wallClock, type Progress } from "./progress.js";
+import type { Section } from "./section.js";
+import { Meter, Timeline, wallClock, type Progress } from "./progress.js";
 import type { Transport } from "./transport.js";
 import {
   MigrationError, checkHello, decodeMessage, encodeMessage, errorMessage, jsonSection, readJson, type Hello,
 } from "./stream.js";
 import { receivePostcopy } from "./postcopy.js";
+
+/** How often (ms) pre-copy's destination rehearses the switch-over on the hello's state, keeping its code warm. */
+const REHEARSE_MS = 100;
 
 export interface ReceiveOptions {
   /** The destination's instance (default: a new Kvm). */
@@ -62,6 +67,8 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
   };
   /** The bytes of the message next() returned last (recycled once applied). */
   let last: Uint8Array = new Uint8Array(0);
+  /** When it arrived (the switch-over's timing). */
+  let lastAt = 0;
   const refuse = async (why: string, cause?: unknown): Promise<never> => {
     try {
       await transport.send(errorMessage(why));
@@ -87,6 +94,7 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
     }
     meter.bytes += bytes.length;
     last = bytes;
+    lastAt = wallClock();
     try {
       return decodeMessage(bytes);
     } catch (e) {
@@ -113,16 +121,35 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
   } catch (e) {
     return refuse(`destination out of memory: mapping ${total} bytes of guest memory failed: ${(e as Error).message}`, e);
   }
-  if (!hello.postcopy && first.sections.length > 1) {
-    // The VM, memslots and vCPUs now, over the image's mappings (adopt): the switch-over only sets the state.
+  /** The switch-over's own work here, rehearsed on the hello's state: decode and apply (Progress.switchoverMs). */
+  let switchoverMs = 0;
+  /** The hello's state, if it carried one whole, and when it was last rehearsed. */
+  let rehearsal: { sections: Section[]; at: number } | null = null;
+  if (first.sections.length > 1) {
+    const sections = first.sections.slice(1);
+    const full = sections.some((s) => s.name === "vcpu.0"); // a hello with the layout alone is as good, only not rehearsed
+    if (full) rehearsal = { sections, at: performance.now() };
+    // The VM, memslots and vCPUs now: the switch-over only sets the state. Pre-copy's run over the image's
+    // mappings (adopt); post-copy's over memory missing until placed (a post-copy source that completes by
+    // pre-copy after all gets a machine restored then).
     try {
-      prepared = await Machine.prepare(decodeLayout(first.sections.slice(1)), { kvm, onConsole: opts.onConsole,
-        adopt: (slot) => image!.adopt(slot) });
+      prepared = await Machine.prepare(decodeLayout(sections), { kvm, onConsole: opts.onConsole,
+        ...(hello.postcopy ? { memory: "missing" as const } : { adopt: (slot) => image!.adopt(slot) }) });
     } catch (e) {
       return refuse(`refused the machine's layout: ${(e as Error).message}`, e);
     }
+    try {
+      for (let i = 0; full && i < 3; i++) { // the quickest of three: warm, not preempted
+        const t = performance.now();
+        const state = decodeState(sections);
+        prepared?.stage(state);
+        switchoverMs = Math.min(i === 0 ? Infinity : switchoverMs, performance.now() - t);
+      }
+    } catch (e) {
+      return refuse(`refused the machine's state: ${(e as Error).message}`, e);
+    }
   }
-  await transport.send(encodeMessage("accept", null));
+  await transport.send(encodeMessage("accept", jsonSection("accept", { switchoverMs })));
   meter.report("precopy", 0);
 
   for (;;) {
@@ -136,6 +163,12 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
           else meter.zeroPages += r.count;
         }
         transport.recycle?.(last); // its pages are in the image: the buffer may carry the next message
+        if (rehearsal && performance.now() - rehearsal.at > REHEARSE_MS) {
+          // Again now and then: V8 drops the bytecode of functions left unused across garbage collections, and a
+          // pre-copy of much memory makes many; the switch-over's decode and apply then ran cold (~1 ms more).
+          prepared?.stage(decodeState(rehearsal.sections));
+          rehearsal.at = performance.now();
+        }
 
         meter.report("precopy", 0);
         continue;
@@ -146,8 +179,9 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
         throw new MigrationError("the source aborted the migration", "destination");
       }
       if (m.kind === "postcopy") {
-        if (prepared) return refuse("a post-copy switch-over after a hello that announced none");
-        const got = await receivePostcopy({ transport, kvm, hello, image, meter, message: m, opts });
+        if (!hello.postcopy) return refuse("a post-copy switch-over after a hello that announced none");
+        // Once applied the machine is receivePostcopy's (cleanup's release() is then a no-op).
+        const got = await receivePostcopy({ transport, kvm, hello, image, meter, message: m, arrivedAt: lastAt, prepared, opts });
         return { ...got, pagesReceived: meter.pagesSent, zeroPages: meter.zeroPages, bytes: meter.bytes, postcopy: true };
       }
       if (m.kind !== "complete") return refuse(`unexpected "${m.kind}" message during pre-copy`);
@@ -157,15 +191,25 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
     }
     // The switch-over: restore, move the memory in, check it, resume.
     let machine: Machine | null = null;
+    const tl = new Timeline(); // a few clock reads: kept always, sent when the source asks
+    tl.marks.push({ step: "destination: complete message in", at: lastAt });
+    let head: { digest: number | null; timing?: boolean };
     try {
-      const head = readJson<{ digest: number | null }>(m.sections[0]);
+      head = readJson<{ digest: number | null; timing?: boolean }>(m.sections[0]);
       const state = decodeState(m.sections.slice(1));
+      tl.mark("destination: decode state");
       // The pages came into the image's mappings: the machine runs on them (adopt), nothing is copied in the downtime.
+      if (hello.postcopy) { // prepared for a post-copy, over missing memory: this switch-over wants the image's
+        prepared?.release();
+        prepared = null;
+      }
       machine = prepared ? prepared.apply(state)
         : await Machine.restore(state, { kvm, onConsole: opts.onConsole, adopt: (slot) => image!.adopt(slot) });
       prepared = null; // applied: the machine owns it
+      tl.mark("destination: apply state");
       const regions = machineRegions(machine, hello.regions);
       image.copyInto(regions); // regions the machine could not adopt (slots sharing host memory)
+      tl.mark("destination: regions, copy-in");
       if (head.digest !== null) {
         const digest = memoryDigest(kvm.memory, regions);
         if (digest !== head.digest) {
@@ -178,8 +222,10 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
       return refuse(`switch-over refused: ${(e as Error).message}`, e); // its cleanup() unmaps the image, adopted or not
     }
     image.release();
+    tl.mark("destination: release image");
     const resumedAt = wallClock();
-    await transport.send(encodeMessage("resumed", jsonSection("resumed", { at: resumedAt })));
+    tl.marks.push({ step: "destination: resume", at: resumedAt });
+    await transport.send(encodeMessage("resumed", jsonSection("resumed", head.timing ? { at: resumedAt, marks: tl.marks } : { at: resumedAt })));
     transport.close();
     meter.report("completed", 0);
     return { machine, resumedAt, pagesReceived: meter.pagesSent, zeroPages: meter.zeroPages, bytes: meter.bytes, postcopy: false };

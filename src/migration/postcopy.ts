@@ -12,15 +12,15 @@
 import type { Kvm } from "../kvm.js";
 import { KvmError, ERRNO } from "../errors.js";
 import { KVM_EXIT } from "../kvm-run.js";
-import { Machine, type RunResult } from "../vmm/machine.js";
+import { Machine, type PreparedMachine, type RunResult } from "../vmm/machine.js";
 import type { DirtyRound, DirtyTracker } from "./dirty-tracker.js";
 import { PAGE_BYTES, PageWriter, decodePageRuns, type PageRun } from "./pages.js";
 import { addPages, machineRegions, regionOf, type GuestImage, type MappedRegion } from "./ram.js";
 import { encodeState, decodeState } from "./vmstate.js";
-import { wallClock, type Meter } from "./progress.js";
+import { Timeline, wallClock, type Meter, type SwitchoverMark } from "./progress.js";
 import { SectionError, takeSection } from "./section.js";
 import { yieldToEvents, type Transport } from "./transport.js";
-import { Mailbox, MigrationError, encodeMessage, jsonSection, readJson, type Hello, type Message } from "./stream.js";
+import { Mailbox, MigrationError, encodeMessage, jsonSection, pagesMessage, readJson, type Hello, type Message } from "./stream.js";
 import type { HostMemory } from "../host-memory.js";
 import { countBits, setBit, testBit } from "../bitmap.js";
 
@@ -41,6 +41,10 @@ export interface PostcopySource {
   mem: HostMemory;
   replies: Mailbox;
   phase: string;
+  /** The source's page writer, whose buffers come from the transport's pool (Transport.reuse). */
+  writer: PageWriter;
+  /** The switch-over's steps (MigrateOptions.timing), or null. */
+  timeline: Timeline | null;
   send(bytes: Uint8Array, dataPages: number, zeroPages: number, since: number): Promise<void>;
 }
 
@@ -48,35 +52,49 @@ export interface PostcopySource {
  * The source's post-copy: the state and the discard list, then requested
  * pages first and the rest in address order, until the destination has them all.
  */
-export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppedAt: number): Promise<{ resumedAt: number; requested: number }> {
-  const everything = s.meter.round === 0; // no pre-copy round: the destination has nothing yet
+export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppedAt: number):
+    Promise<{ resumedAt: number; requested: number; marks?: SwitchoverMark[] }> {
+  const tl = s.timeline;
+  tl?.mark("source: final harvest");
   s.tracker.stop();
-  const state = encodeState(s.machine.saveState());
-  const need = s.regions.map((r) => {
-    const b = new Uint8Array(Math.ceil(pagesOf(r) / 8));
+  tl?.mark("source: tracker stop");
+  const saved = s.machine.saveState();
+  tl?.mark("source: capture state");
+  const state = encodeState(saved);
+  // The pages the destination must not take from pre-copy are the round's dirty bitmaps as they are (the
+  // first harvest has every page: with no pre-copy round the destination has nothing yet), copied whole
+  // bytes at a time into one list, each region's bytes a view of it.
+  const sizes = s.regions.map((r) => Math.ceil(pagesOf(r) / 8));
+  const discard = new Uint8Array(sizes.reduce((n, b) => n + b, 0));
+  let at = 0;
+  const need = s.regions.map((r, ri) => {
     const i = round.slots.findIndex((x) => x.asId === r.asId && x.slot === r.slot);
-    for (let p = 0; p < pagesOf(r); p++) if (everything || round.isDirty(i, p)) setBit(b, p);
-    return b;
+    discard.set(round.bitmaps[i].subarray(0, sizes[ri]), at); // bits past the slot's pages were trimmed at the harvest
+    at += sizes[ri];
+    return discard.subarray(at - sizes[ri], at);
   });
-  const discard = new Uint8Array(need.reduce((n, b) => n + b.length, 0));
-  need.reduce((at, b) => { discard.set(b, at); return at + b.length; }, 0);
   s.phase = POSTCOPY_LOST;
   try {
-    await s.send(encodeMessage("postcopy", jsonSection("postcopy", { stoppedAt }), [{ name: "discard", version: 1, payload: discard }, ...state]),
-      0, 0, performance.now());
-    const resumedAt = readJson<{ at: number }>((await s.replies.next("resumed")).sections[0]).at;
+    const message = encodeMessage("postcopy", jsonSection("postcopy", { stoppedAt, timing: tl !== null }),
+      [{ name: "discard", version: 1, payload: discard }, ...state]);
+    tl?.mark("source: discard list, encode state");
+    await s.send(message, 0, 0, performance.now());
+    tl?.mark("source: send postcopy");
+    const resumed = readJson<{ at: number; marks?: SwitchoverMark[] }>((await s.replies.next("resumed")).sections[0]);
+    tl?.mark("source: resumed message in");
+    const resumedAt = resumed.at;
     s.meter.report("postcopy", need.reduce((n, b) => n + countBits(b), 0));
     const sent = s.regions.map((r) => new Uint8Array(Math.ceil(pagesOf(r) / 8)));
     let requested = 0;
     const sendPages = async (list: { ri: number; page: number }[]) => {
-      const w = new PageWriter();
+      const w = s.writer; // framed in place in a buffer the transport hands out again: no allocation per batch
       const since = performance.now();
       for (const { ri, page } of list) {
         addPages(s.mem, w, s.regions[ri], page, 1);
         setBit(sent[ri], page);
       }
       const data = w.dataPages, zero = w.zeroPages;
-      await s.send(encodeMessage("pages", { name: "pages", version: 1, payload: w.take() }), data, zero, since);
+      await s.send(pagesMessage(w.finish()), data, zero, since);
     };
     for (let ri = 0, page = 0; ;) {
       // Urgent first: the pages a vCPU waits for.
@@ -106,7 +124,7 @@ export async function servePostcopy(s: PostcopySource, round: DirtyRound, stoppe
     }
     await s.replies.next("done");
     s.meter.report("completed", 0);
-    return { resumedAt, requested };
+    return { resumedAt, requested, marks: resumed.marks };
   } catch (e) {
     s.meter.report("failed", 0);
     throw e instanceof MigrationError && e.message.startsWith(POSTCOPY_LOST) ? e
@@ -139,6 +157,10 @@ export interface PostcopyDestination {
   image: GuestImage;
   meter: Meter;
   message: Message;
+  /** When the message arrived. */
+  arrivedAt: number;
+  /** The machine built at the hello over missing memory (Machine.prepare), or null to restore one now. */
+  prepared: PreparedMachine | null;
   opts: { onConsole?: (t: string) => void; sliceInstructions?: bigint };
 }
 
@@ -146,6 +168,8 @@ export interface PostcopyDestination {
 export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine: Machine; resumedAt: number; guestStop: RunResult | null }> {
   const { transport, kvm, hello, image, meter } = d;
   const mem = kvm.memory;
+  const tl = new Timeline(); // a few clock reads: kept always, sent when the source asks
+  tl.marks.push({ step: "destination: postcopy message in", at: d.arrivedAt });
   const discardSection = takeSection(d.message.sections, "discard", 1);
   const sizes = hello.regions.map((r) => Math.ceil(pagesOf(r) / 8));
   if (discardSection.payload.length !== sizes.reduce((a, b) => a + b, 0)) {
@@ -153,7 +177,9 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
   }
   const discard = sizes.map((n, i) => discardSection.payload.subarray(sizes.slice(0, i).reduce((a, b) => a + b, 0), sizes.slice(0, i).reduce((a, b) => a + b, 0) + n));
   const state = decodeState(d.message.sections.filter((s) => s.name !== "postcopy" && s.name !== "discard"));
-  const machine = await Machine.restore(state, { kvm, onConsole: d.opts.onConsole, memory: "missing" });
+  tl.mark("destination: decode state");
+  const machine = d.prepared ? d.prepared.apply(state) : await Machine.restore(state, { kvm, onConsole: d.opts.onConsole, memory: "missing" });
+  tl.mark(d.prepared ? "destination: apply state" : "destination: restore (build VM, apply state)");
   let regions: MappedRegion[];
   try {
     regions = machineRegions(machine, hello.regions);
@@ -188,8 +214,11 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
     }
   };
 
+  tl.mark("destination: page bitmaps");
   const resumedAt = wallClock();
-  await transport.send(encodeMessage("resumed", jsonSection("resumed", { at: resumedAt })));
+  tl.marks.push({ step: "destination: resume", at: resumedAt });
+  const timing = readJson<{ timing?: boolean }>(d.message.sections[0]).timing === true;
+  await transport.send(encodeMessage("resumed", jsonSection("resumed", timing ? { at: resumedAt, marks: tl.marks } : { at: resumedAt })));
   const mailbox = new Mailbox(transport, "source", () => POSTCOPY_LOST);
   const slice = d.opts.sliceInstructions ?? 50_000n;
   let guestDone = slice === 0n;
@@ -200,7 +229,10 @@ export async function receivePostcopy(d: PostcopyDestination): Promise<{ machine
   try {
     while (placed < total) {
       mailbox.check();
-      for (const m of mailbox.takeAll("pages")) apply(decodePageRuns(m.sections[0].payload, "pages"));
+      for (const m of mailbox.takeAll("pages")) {
+        apply(decodePageRuns(m.sections[0].payload, "pages"));
+        if (m.bytes) transport.recycle?.(m.bytes); // placed (copied): the buffer may carry the source's next batch
+      }
       // What pre-copy brought, a batch at a time between slices.
       for (let n = 0; n < BACKGROUND_PAGES && localCursor.ri < regions.length;) {
         const { ri, p } = localCursor;

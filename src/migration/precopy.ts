@@ -12,8 +12,8 @@ import type { Machine, RunResult } from "../vmm/machine.js";
 import { DirtyTracker, type DirtyMode, type DirtyRound } from "./dirty-tracker.js";
 import { PageWriter, PAGE_BYTES, RUN_HEADER_BYTES } from "./pages.js";
 import { addPages, memoryDigest, type MappedRegion } from "./ram.js";
-import { encodeState, LAYOUT_SECTIONS } from "./vmstate.js";
-import { Meter, wallClock, type Progress } from "./progress.js";
+import { encodeState } from "./vmstate.js";
+import { Meter, Timeline, stepDurations, wallClock, type Progress, type SwitchoverMark } from "./progress.js";
 import { yieldToEvents, type Transport } from "./transport.js";
 import { PROTOCOL_VERSION, PAGES_HEADER_BYTES, MigrationError, Mailbox, encodeMessage, jsonSection, pagesMessage, readJson, type Hello } from "./stream.js";
 import { KVM_USER_MEM_SLOTS } from "../uapi.js";
@@ -41,13 +41,15 @@ export interface MigrateOptions {
   /** Send a digest of all memory for the destination to check before it resumes (default true). */
   verify?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Time the switch-over step by step, both sides (MigrationStats.switchover); default false. */
+  timing?: boolean;
 }
 
 export interface MigrationStats {
   mode: DirtyMode;
   /** Whole migration, wall clock. */
   totalMs: number;
-  /** From the source guest's last instruction to the destination's resume (wall clock of both). */
+  /** From the final harvest (the guest runs no more from there) to the destination's resume (wall clock of both). */
   downtimeMs: number;
   rounds: number;
   /** Pages sent as data, as zero markers; bytes of all messages. */
@@ -61,6 +63,11 @@ export interface MigrationStats {
   requestedPages: number;
   /** Why the source guest stopped running during pre-copy, if it did (such as "shutdown"). */
   guestStop: string | null;
+  /**
+   * With MigrateOptions.timing: the switch-over's steps in time order, source and destination, ms each since
+   * the step before; those up to "destination: resume" add up to downtimeMs, any after it are not downtime.
+   */
+  switchover?: { step: string; ms: number }[];
 }
 
 /** Stops that end the guest: pre-copy runs no more slices and switches over. */
@@ -81,12 +88,16 @@ class Source {
   replies!: Mailbox;
   guestStop: string | null = null;
   phase = "pre-copy";
+  /** The switch-over's steps (MigrateOptions.timing), or null. */
+  readonly timeline: Timeline | null;
   private readonly slice: bigint;
   readonly messageBytes: number;
-  private readonly writer: PageWriter;
+  /** Page data goes out through it, in buffers the transport hands out again (post-copy's batches too). */
+  readonly writer: PageWriter;
 
   constructor(readonly machine: Machine, readonly transport: Transport, readonly opts: MigrateOptions) {
     this.meter = new Meter(opts.onProgress);
+    this.timeline = opts.timing ? new Timeline() : null;
     this.regions = regionsOf(machine);
     this.mem = machine.kvm.memory;
     this.slice = opts.sliceInstructions ?? 50_000n;
@@ -178,15 +189,27 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     regions: s.regions.map(({ asId, slot, gpa, size }) => ({ asId, slot, gpa, size })) };
   s.meter.report("setup", 0);
   try {
-    // The layout too (pre-copy): the destination builds the VM, memslots and vCPUs now, outside the downtime.
-    const layout = hello.postcopy ? [] : encodeState(machine.saveState()).filter((x) => LAYOUT_SECTIONS.includes(x.name));
-    await transport.send(encodeMessage("hello", jsonSection("hello", hello), layout));
+    // The machine's state as it is now: the destination builds the VM, memslots and vCPUs from its
+    // layout now, outside the downtime, and rehearses the switch-over's decode and apply on it. Captured
+    // thrice: the quickest (warm, not preempted) is what the switch-over's capture costs.
+    let state: ReturnType<typeof encodeState> = [];
+    s.meter.switchoverMs = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      state = encodeState(machine.saveState());
+      s.meter.switchoverMs = Math.min(s.meter.switchoverMs, performance.now() - t);
+    }
+    await transport.send(encodeMessage("hello", jsonSection("hello", hello), state));
   } catch (e) {
     throw new MigrationError(`handshake: ${(e as Error).message}`, "source", { cause: e });
   }
   s.replies = new Mailbox(transport, "destination", () => s.phase);
   try {
-    await s.replies.next("accept");
+    const accept = await s.replies.next("accept");
+    // And the destination's rehearsal of its decode and apply. (A message's way there is left out: one
+    // sample of it across threads or hosts says more of the scheduler than of the switch-over.)
+    const a = accept.sections[0].payload.length > 0 ? readJson<{ switchoverMs?: number }>(accept.sections[0]) : {};
+    s.meter.switchoverMs += a.switchoverMs ?? 0;
   } catch (e) {
     transport.close();
     throw e;
@@ -196,8 +219,11 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
   let lastHarvest = performance.now();
   let round!: DirtyRound;
   let post = false;
+  /** When the last harvest began: the switch-over's begins the downtime (the guest runs no more from there, QEMU's final sync). */
+  let harvestAt = 0;
   try {
     for (;;) {
+      harvestAt = wallClock();
       round = s.tracker.harvest();
       const now = performance.now();
       if (s.meter.round > 0) s.meter.dirtyRate = (round.pages / Math.max(now - lastHarvest, 1e-3)) * 1000;
@@ -206,13 +232,16 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
         // Post-copy asked for: exactly that many pre-copy rounds, then the switch.
         if (s.meter.round >= postcopyAfter || s.guestStop !== null) { post = true; break; }
       } else if (s.meter.round > 0) {
-        if (s.meter.estimateMs(round.pages) <= limit) { converged = true; break; }
+        // Pages the destination has not taken yet count too: the switch-over's would queue behind them.
+        const queued = Math.ceil((transport.unreceived?.() ?? 0) / PAGE_BYTES);
+        if (s.meter.downtimeMs(round.pages + queued) <= limit) { converged = true; break; }
         if (s.guestStop !== null) break;
         if (s.meter.round >= maxRounds) {
           const what = opts.onNoConvergence ?? "force";
           if (what === "fail") {
             throw new MigrationError(`pre-copy did not converge in ${maxRounds} rounds (${round.pages} pages dirty, ` +
-              `${Math.round(s.meter.estimateMs(round.pages))} ms at the measured bandwidth, limit ${limit} ms)`, "source");
+              `${Math.round(s.meter.downtimeMs(round.pages))} ms at the measured bandwidth with the switch-over's own ` +
+              `${s.meter.switchoverMs.toFixed(1)} ms, limit ${limit} ms)`, "source");
           }
           post = what === "postcopy";
           break;
@@ -220,6 +249,20 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
       }
       s.meter.round++;
       await s.sendRound(round, true, "precopy");
+      // A round that would itself have fit the limit makes the next harvest likely the last: the guest runs on
+      // while the destination works through what it was sent, so the switch-over's pages do not queue behind
+      // earlier ones inside the downtime. (Not after every round: the wait is a gap in the stream, and the
+      // guest dirties pages meanwhile.)
+      const backlog = transport.unreceived?.() ?? 0;
+      if (backlog > 0 && s.meter.downtimeMs(round.pages) <= limit) {
+        const t = performance.now();
+        while ((transport.unreceived?.() ?? 0) > 0) {
+          s.runGuest();
+          await yieldToEvents();
+          s.replies.check();
+        }
+        s.meter.drained(backlog, performance.now() - t); // the switch-over's pages go at this pace too
+      }
     }
   } catch (e) {
     s.tracker.stop();
@@ -232,9 +275,9 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     if (e instanceof MigrationError) throw e;
     throw new MigrationError(`pre-copy aborted, the source runs on: ${(e as Error).message}`, "source", { cause: e });
   }
-  const stoppedAt = wallClock();
+  const stoppedAt = harvestAt;
   if (post) {
-    let served: { resumedAt: number; requested: number };
+    let served: Awaited<ReturnType<typeof servePostcopy>>;
     try {
       served = await servePostcopy(s, round, stoppedAt);
     } finally {
@@ -242,24 +285,34 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     }
     return { mode, totalMs: wallClock() - start, downtimeMs: served.resumedAt - stoppedAt, rounds: s.meter.round,
       pagesSent: s.meter.pagesSent, zeroPages: s.meter.zeroPages, bytes: s.meter.bytes, converged: false, postcopy: true,
-      requestedPages: served.requested, guestStop: s.guestStop };
+      requestedPages: served.requested, guestStop: s.guestStop, ...switchoverSteps(s, stoppedAt, served.marks) };
   }
   // Stop-and-copy: the guest runs no more here.
   s.phase = "stop-and-copy";
   try {
     s.meter.round++;
+    const tl = s.timeline;
+    tl?.mark("source: final harvest");
     await s.sendRound(round, false, "stop-and-copy");
+    tl?.mark("source: last pages sent");
     s.tracker.stop(); // flags and caps back as they were: the state the destination restores is the machine's own
-    const state = encodeState(machine.saveState());
+    tl?.mark("source: tracker stop");
+    const saved = machine.saveState();
+    tl?.mark("source: capture state");
+    const state = encodeState(saved);
     const digest = opts.verify === false ? null : memoryDigest(s.mem, s.regions);
     const t = performance.now();
-    await s.send(encodeMessage("complete", jsonSection("complete", { digest, stoppedAt, rounds: s.meter.round }), state), 0, 0, t);
-    const resumed = readJson<{ at: number }>((await s.replies.next("resumed")).sections[0]);
+    const complete = encodeMessage("complete", jsonSection("complete", { digest, stoppedAt, rounds: s.meter.round, timing: tl !== null }), state);
+    tl?.mark("source: encode state");
+    await s.send(complete, 0, 0, t);
+    tl?.mark("source: send complete");
+    const resumed = readJson<{ at: number; marks?: SwitchoverMark[] }>((await s.replies.next("resumed")).sections[0]);
+    tl?.mark("source: resumed message in");
     s.meter.report("completed", 0);
     transport.close();
     return { mode, totalMs: wallClock() - start, downtimeMs: resumed.at - stoppedAt, rounds: s.meter.round,
       pagesSent: s.meter.pagesSent, zeroPages: s.meter.zeroPages, bytes: s.meter.bytes, converged, postcopy: false,
-      requestedPages: 0, guestStop: s.guestStop };
+      requestedPages: 0, guestStop: s.guestStop, ...switchoverSteps(s, stoppedAt, resumed.marks) };
   } catch (e) {
     s.tracker.stop();
     transport.close();
@@ -267,6 +320,12 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     if (e instanceof MigrationError) throw e;
     throw new MigrationError(`stop-and-copy failed, the source guest is as it stopped (run it on): ${(e as Error).message}`, "source", { cause: e });
   }
+}
+
+/** MigrationStats.switchover: both sides' marks in time order, as steps from stoppedAt. */
+function switchoverSteps(s: Source, stoppedAt: number, remote: SwitchoverMark[] | undefined): { switchover?: { step: string; ms: number }[] } {
+  if (!s.timeline) return {};
+  return { switchover: stepDurations(stoppedAt, [...s.timeline.marks, ...(remote ?? [])].sort((a, b) => a.at - b.at)) };
 }
 
 export type { Source };

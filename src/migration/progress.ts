@@ -19,12 +19,37 @@ export interface Progress {
   bandwidth: number;
   /** Pages still to send in this round and those known dirty for the next. */
   remainingPages: number;
-  /** remainingPages at the bandwidth: the pause a switch-over now would cost. */
+  /** remainingPages at the bandwidth plus switchoverMs: the pause a switch-over now would cost. */
   estimatedDowntimeMs: number;
+  /** The switch-over's fixed cost, pages aside (capturing, sending and applying the state), measured at the hello. */
+  switchoverMs: number;
 }
 
 /** Wall-clock milliseconds comparable across threads and processes (the epoch). */
 export const wallClock = (): number => performance.timeOrigin + performance.now();
+
+/** One step of the switch-over: its name and the wall-clock time it ended at. */
+export interface SwitchoverMark {
+  step: string;
+  at: number;
+}
+
+/**
+ * The switch-over's steps as they end (MigrateOptions.timing): where the
+ * downtime goes. Off by default; a mark is one wallClock() read.
+ */
+export class Timeline {
+  readonly marks: SwitchoverMark[] = [];
+
+  mark(step: string): void {
+    this.marks.push({ step, at: wallClock() });
+  }
+}
+
+/** Per step, the milliseconds since the step before it (the first: since `from`). */
+export function stepDurations(from: number, marks: readonly SwitchoverMark[]): { step: string; ms: number }[] {
+  return marks.map((m, i) => ({ step: m.step, ms: m.at - (i === 0 ? from : marks[i - 1].at) }));
+}
 
 /** The running figures of one side of a migration. */
 export class Meter {
@@ -35,7 +60,12 @@ export class Meter {
   /** Milliseconds spent reading and sending (the bandwidth's denominator). */
   private busyMs = 0;
   private busyBytes = 0;
+  /** Bytes the destination worked through while the source waited for it, and the milliseconds it took. */
+  private sinkBytes = 0;
+  private sinkMs = 0;
   dirtyRate = 0;
+  /** The switch-over's cost beside the pages (Progress.switchoverMs). */
+  switchoverMs = 0;
 
   constructor(private readonly onProgress?: (p: Progress) => void) {}
 
@@ -48,9 +78,16 @@ export class Meter {
     this.busyBytes += bytes;
   }
 
-  /** Bytes per second; 0 until something was measured. */
+  /** The destination took `bytes` of backlog in `ms` while the source waited (its pace, when slower than the source's). */
+  drained(bytes: number, ms: number): void {
+    this.sinkBytes += bytes;
+    this.sinkMs += ms;
+  }
+
+  /** Bytes per second, the slower of the source's sending and the destination's taking; 0 until something was measured. */
   get bandwidth(): number {
-    return this.busyMs > 0 ? (this.busyBytes / this.busyMs) * 1000 : 0;
+    const sent = this.busyMs > 0 ? (this.busyBytes / this.busyMs) * 1000 : 0;
+    return this.sinkMs > 0 ? Math.min(sent, (this.sinkBytes / this.sinkMs) * 1000) : sent;
   }
 
   /** Milliseconds to send `pages` pages at the measured bandwidth (Infinity before a measure). */
@@ -60,10 +97,16 @@ export class Meter {
     return bw > 0 ? ((pages * 4096) / bw) * 1000 : Infinity;
   }
 
+  /** The downtime a switch-over with `pages` left would cost: their time at the bandwidth, and the fixed part. */
+  downtimeMs(pages: number): number {
+    return this.estimateMs(pages) + this.switchoverMs;
+  }
+
   report(phase: MigrationPhase, remainingPages: number): void {
     this.onProgress?.({
       phase, round: this.round, pagesSent: this.pagesSent, zeroPages: this.zeroPages, bytes: this.bytes,
-      dirtyRate: this.dirtyRate, bandwidth: this.bandwidth, remainingPages, estimatedDowntimeMs: this.estimateMs(remainingPages),
+      dirtyRate: this.dirtyRate, bandwidth: this.bandwidth, remainingPages,
+      estimatedDowntimeMs: this.downtimeMs(remainingPages), switchoverMs: this.switchoverMs,
     });
   }
 }

@@ -1,8 +1,9 @@
 // The migration stream's messages (QEMU's savevm commands and RAM sections):
 // every message is a list of sections (section.ts, each with its CRC-32), the
 // first naming what the message is. Source to destination: "hello" (protocol
-// version, what the memory is; for pre-copy also the machine's "machine" and
-// "memslots" sections, for the destination to build the VM at once), "pages" (page runs, pages.ts), "complete"
+// version, what the memory is, then the machine's state sections as they are at
+// the start, for the destination to build the VM at once and rehearse the
+// switch-over on), "pages" (page runs, pages.ts), "complete"
 // (pre-copy's switch-over: the memory digest, then the machine's state
 // sections), "postcopy" (post-copy's switch-over: the pages the destination must
 // not take from pre-copy, then the state), "abort". Destination to source:
@@ -54,6 +55,8 @@ export function readJson<T>(s: Section): T {
 export interface Message {
   kind: MessageKind;
   sections: Section[];
+  /** The bytes it was decoded from (a Mailbox's messages), for Transport.recycle once read. */
+  bytes?: Uint8Array;
 }
 
 export function encodeMessage(kind: MessageKind, head: Section | null, rest: readonly Section[] = []): Uint8Array {
@@ -132,6 +135,7 @@ export class Mailbox {
         if (m.kind === "error") {
           throw new MigrationError(`the ${this.peer} failed: ${readJson<{ message: string }>(m.sections[0]).message}`, this.peer);
         }
+        m.bytes = bytes;
         this.queue.push(m);
         this.wake();
       }

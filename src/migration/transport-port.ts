@@ -116,6 +116,10 @@ export class PortTransport implements Transport {
     return this.window.sent(bytes);
   }
 
+  unreceived(): number {
+    return this.window.pending;
+  }
+
   receive(): Promise<Uint8Array | null> {
     return this.inbox.receive();
   }

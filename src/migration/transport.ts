@@ -37,6 +37,12 @@ export interface Transport {
    * null when none is free. Optional.
    */
   reuse?(bytes: number): Uint8Array | null;
+  /**
+   * Bytes sent that the receiver has not taken yet (its backlog: a message
+   * sent now waits behind them). Optional: a transport that cannot tell
+   * leaves it out.
+   */
+  unreceived?(): number;
   /** A clean close: the peer receives what was sent, then null. */
   close(): void;
 }
@@ -111,6 +117,11 @@ export class SendWindow {
     this.inFlight += bytes;
     if (this.inFlight < this.limit) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  /** Bytes sent and not acknowledged. */
+  get pending(): number {
+    return this.inFlight;
   }
 
   acknowledged(bytes: number): void {

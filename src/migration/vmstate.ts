@@ -114,9 +114,6 @@ function decodeVcpu(s: Section): VcpuState {
     ({ id: dv.getBigUint64(4 + i * PAIR_BYTES, true), value: dv.getBigUint64(12 + i * PAIR_BYTES, true) })) };
 }
 
-/** The sections of encodeState that hold a MachineLayout (what Machine.prepare builds from). */
-export const LAYOUT_SECTIONS: readonly string[] = ["machine", "memslots"];
-
 /** The MachineLayout of encodeState's "machine" and "memslots" sections, checked as decodeState checks them. */
 export function decodeLayout(sections: readonly Section[]): MachineLayout {
   const layout = { config: decodeMachine(takeSection(sections, "machine", VERSION)).config,

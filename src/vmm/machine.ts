@@ -83,6 +83,14 @@ export interface PreparedMachine {
    * on. A state that is refused, or a failure setting it, releases everything.
    */
   apply(state: MachineState): Machine;
+  /**
+   * Sets a state as apply does, the machine staying prepared (a migration's
+   * destination rehearses the switch-over at the hello: a state the target
+   * refuses is refused then, and the code apply runs is warm when the
+   * downtime needs it); apply later sets its state whole. A state that is
+   * refused, or a failure setting it, releases everything.
+   */
+  stage(state: MachineState): void;
   /** Closes the VM and unmaps the memory it mapped (adopted memory stays the caller's); nothing once applied. */
   release(): void;
 }
@@ -248,7 +256,7 @@ export class Machine {
       if (open) built.release();
       open = false;
     };
-    const apply = (state: MachineState): Machine => {
+    const set = (state: MachineState): void => {
       if (!open) throw new Error("the prepared machine was applied or released already");
       try {
         checkState(state);
@@ -261,15 +269,19 @@ export class Machine {
           built.vcpus[h].setExternalInterrupt(m.plic.lineOf(h)); // the PLIC's output is the hart's sip.SEIP
         });
         m.current = state.current;
+        m.sbiInput.length = 0; // the state's input, not a staged one's too
         for (const b of state.sbiInput) m.sbiInput.push(b);
       } catch (e) {
         release();
         throw e;
       }
+    };
+    const apply = (state: MachineState): Machine => {
+      set(state);
       open = false; // the machine owns it all now
       return m;
     };
-    return { apply, release };
+    return { apply, stage: set, release };
   }
 
   /** Every memslot of every address space with its host address: the guest memory a snapshot or migration copies. */
