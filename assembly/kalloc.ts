@@ -69,8 +69,11 @@ function tlsfHasFit(size: usize): bool {
 // block whose payload is one of TLSF's four smallest sizes goes on a short
 // LIFO list of its size and is handed out again without TLSF's search,
 // splitting and coalescing. Accounting treats it as freed (it is not live).
+// A list holds up to 1,024 blocks (64 KiB of the largest size): enough for a
+// VMM that deletes a thousand slots and creates them again to be served from
+// it, as the kernel's slab caches serve it; beyond that blocks go to TLSF.
 const CACHE_CLASSES: usize = 4;   // payloads TLSF_BLOCK_MINSIZE + 16 * class
-const CACHE_DEPTH: u32 = 16;
+const CACHE_DEPTH: u32 = 1024;
 const CACHE_MAX_PAYLOAD: usize = TLSF_BLOCK_MINSIZE + ((CACHE_CLASSES - 1) << 4);
 const cacheBlocks = memory.data(<i32>(CACHE_CLASSES * <usize>CACHE_DEPTH * 4));
 const cacheCounts = memory.data(<i32>(CACHE_CLASSES * 4));
