@@ -47,7 +47,7 @@ const TLSF_BLOCK_MINSIZE: usize = ((3 * sizeof<usize>() + BLOCK_OVERHEAD + AL_MA
 function tlsfHasFit(size: usize): bool {
   const root = changetype<usize>(ROOT);
   if (root == 0) return false;
-  const payload = payloadFor(size);
+  const payload = size <= TLSF_BLOCK_MINSIZE ? TLSF_BLOCK_MINSIZE : ((size + BLOCK_OVERHEAD + AL_MASK) & ~AL_MASK) - BLOCK_OVERHEAD;
   let fl: usize, sl: u32;
   if (payload < TLSF_SB_SIZE) {
     fl = 0;
@@ -61,34 +61,6 @@ function tlsfHasFit(size: usize): bool {
   }
   if ((load<u32>(root + (fl << 2), sizeof<usize>()) & (~<u32>0 << sl)) != 0) return true;
   return (load<usize>(root) & (~<usize>0 << (fl + 1))) != 0;
-}
-
-// Small-block caches (the kernel's kmalloc slab caches, in spirit): every
-// KVM_SET_USER_MEMORY_REGION frees and allocates blocks of the same few sizes
-// (the slot, its INVALID copy, its arch data, a small dirty bitmap). A freed
-// block whose payload is one of TLSF's four smallest sizes goes on a short
-// LIFO list of its size and is handed out again without TLSF's search,
-// splitting and coalescing. Accounting treats it as freed (it is not live).
-// A list holds up to 1,024 blocks (64 KiB of the largest size): enough for a
-// VMM that deletes a thousand slots and creates them again to be served from
-// it, as the kernel's slab caches serve it; beyond that blocks go to TLSF.
-const CACHE_CLASSES: usize = 4;   // payloads TLSF_BLOCK_MINSIZE + 16 * class
-const CACHE_DEPTH: u32 = 1024;
-const CACHE_MAX_PAYLOAD: usize = TLSF_BLOCK_MINSIZE + ((CACHE_CLASSES - 1) << 4);
-const cacheBlocks = memory.data(<i32>(CACHE_CLASSES * <usize>CACHE_DEPTH * 4));
-const cacheCounts = memory.data(<i32>(CACHE_CLASSES * 4));
-
-/** The cache class of a block of this payload (its header's size), or -1. */
-// @ts-ignore: decorator
-@inline function cacheClass(payload: usize): i32 {
-  if (payload > CACHE_MAX_PAYLOAD || ((payload - TLSF_BLOCK_MINSIZE) & AL_MASK) != 0) return -1;
-  return <i32>((payload - TLSF_BLOCK_MINSIZE) >> AL_BITS);
-}
-
-/** The payload TLSF gives a request of size bytes (prepareSize). */
-// @ts-ignore: decorator
-@inline function payloadFor(size: usize): usize {
-  return size <= TLSF_BLOCK_MINSIZE ? TLSF_BLOCK_MINSIZE : ((size + BLOCK_OVERHEAD + AL_MASK) & ~AL_MASK) - BLOCK_OVERHEAD;
 }
 
 /**
@@ -113,35 +85,16 @@ export function kzalloc(size: usize, point: i32 = 0): usize {
   if (point != 0 && injected(point) != 0) return 0;
   if (size == 0) size = 1;
   heapLock();
-  let p: usize = 0;
-  const c = size <= CACHE_MAX_PAYLOAD ? cacheClass(payloadFor(size)) : -1;
-  const count = cacheCounts + (<usize>c << 2);
-  if (c >= 0 && load<u32>(count) != 0) {
-    const n = load<u32>(count) - 1;
-    store<u32>(count, n);
-    p = load<u32>(cacheBlocks + ((<usize>c * <usize>CACHE_DEPTH + <usize>n) << 2));
-  } else {
-    if (!heapCanServe(size)) { heapUnlock(); return 0; }
-    const fit = WEBKVM_DEBUG && tlsfHasFit(size);
-    const pages = memory.size();
-    p = heap.alloc(size);
-    if (fit && memory.size() != pages) abort("kalloc: TLSF grew the memory for a request its free lists held (tlsfHasFit no longer mirrors rt/tlsf)");
-  }
+  if (!heapCanServe(size)) { heapUnlock(); return 0; }
+  const fit = WEBKVM_DEBUG && tlsfHasFit(size);
+  const pages = memory.size();
+  const p = heap.alloc(size);
+  if (fit && memory.size() != pages) abort("kalloc: TLSF grew the memory for a request its free lists held (tlsfHasFit no longer mirrors rt/tlsf)");
   P.allocatedBytes += <u64>size;
   P.heapBlockBytes += blockBytes(p);
   P.liveAllocations++;
   heapUnlock();
-  // Small objects (slots, their arch data) are zeroed word by word: the engine
-  // may run memory.fill as a call out of the compiled code, which costs more
-  // than a few stores. (The payload may end 4 bytes past a word boundary: the tail goes by halves and bytes.)
-  if (size <= 64) {
-    let o: usize = 0;
-    for (; o + 8 <= size; o += 8) store<u64>(p + o, 0);
-    if (o + 4 <= size) { store<u32>(p + o, 0); o += 4; }
-    for (; o < size; o++) store<u8>(p + o, 0);
-  } else {
-    memory.fill(p, 0, size);
-  }
+  memory.fill(p, 0, size);
   return p;
 }
 
@@ -154,15 +107,7 @@ export function kfree(p: usize, size: usize = 0): void {
   if (WEBKVM_DEBUG) memory.fill(p, 0xa5, <usize>(load<u32>(p - 4) & ~3));
   heapLock();
   P.heapBlockBytes -= blockBytes(p);
-  const c = cacheClass(<usize>(load<u32>(p - BLOCK_OVERHEAD) & ~3));
-  const count = cacheCounts + (<usize>c << 2);
-  if (c >= 0 && load<u32>(count) < CACHE_DEPTH) {
-    const n = load<u32>(count);
-    store<u32>(cacheBlocks + ((<usize>c * <usize>CACHE_DEPTH + <usize>n) << 2), <u32>p);
-    store<u32>(count, n + 1);
-  } else {
-    heap.free(p);
-  }
+  heap.free(p);
   P.allocatedBytes -= <u64>size;
   P.liveAllocations--;
   heapUnlock();
