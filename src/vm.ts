@@ -99,16 +99,17 @@ export class Vm implements VmFile {
     const gpa = toU64(r.guestPhysAddr, "guestPhysAddr"), size = toU64(r.memorySize, "memorySize");
     const uaddr = toU64(r.userspaceAddr, "userspaceAddr");
     // Every byte of the struct is written, at the codec's offsets.
-    const a = ioctlArgs(this.core);
+    const core = this.core;
+    const a = ioctlArgs(core);
     a.u32(REGION1.slot, slot);
     a.u32(REGION1.flags, flags);
     a.u64(REGION1.guest_phys_addr, gpa);
     a.u64(REGION1.memory_size, size);
     a.u64(REGION1.userspace_addr, uaddr);
-    const res = ioctlIn(this.core, this.fd, KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.size);
+    const res = ioctlIn(core, this.fd, KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.size);
     this.kvm.rethrowCallbackError();
     if (res < 0) {
-      throwIfFailed(this.core, res, "KVM_SET_USER_MEMORY_REGION", { slot, flags, guest_phys_addr: gpa, memory_size: size,
+      throwIfFailed(core, res, "KVM_SET_USER_MEMORY_REGION", { slot, flags, guest_phys_addr: gpa, memory_size: size,
         userspace_addr: uaddr, ioctl: "KVM_SET_USER_MEMORY_REGION", nr: KVM_SET_USER_MEMORY_REGION });
     }
   }

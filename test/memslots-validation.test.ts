@@ -263,3 +263,19 @@ describe("__kvm_set_memory_region change classification", () => {
     expect(v.memslots({ asId: 0 }).length).toBe(1);
   });
 });
+
+describe("KVM_SET_USER_MEMORY_REGION argument conversion (before the ioctl)", () => {
+  it("a u64 field given a value no u64 can hold is a RangeError naming it, and the VM is unchanged", () => {
+    const before = state();
+    const bad: [string, number | bigint][] = [["guestPhysAddr", -1n], ["memorySize", 1n << 64n], ["userspaceAddr", -4096n],
+      ["guestPhysAddr", -1], ["memorySize", 2 ** 53], ["userspaceAddr", 0.5]];
+    for (const [field, v] of bad) {
+      expect(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0n, memorySize: 0x1000n, userspaceAddr: A, [field]: v }))
+        .toThrow(new RegExp(`^${field} `));
+      expect(state()).toBe(before);
+    }
+    // The extremes a u64 holds go through to the kernel's checks (an unaligned size is EINVAL there).
+    expect(r1({ slot: 0, memorySize: (1n << 64n) - 1n })).toEqual(["EINVAL", C.SIZE_ALIGN]);
+    expect(r1({ slot: 0, memorySize: 0x1000n })).toEqual(["ok", 0]);
+  });
+});

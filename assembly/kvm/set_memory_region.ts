@@ -8,6 +8,7 @@ import { slotOf, allocSlot, freeSlot, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
   KVM_USER_MEM_SLOTS, KVM_MEM_SLOTS_NUM, KVM_MEM_MAX_NR_PAGES } from "../memslots/slot";
 import { setOf, idLookup, reserveSet } from "../memslots/set";
 import { overlappingSlot } from "../memslots/search";
+import { touchForReplace } from "../memslots/replace";
 import { setMemslot, KVM_MR_CREATE, KVM_MR_DELETE, KVM_MR_MOVE, KVM_MR_FLAGS_ONLY } from "./set_memslot";
 import { typeHasProtectedState } from "./config";
 import { accessOk, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED } from "../hostmm/mm";
@@ -18,6 +19,21 @@ import { fail, EINVAL, EEXIST, ENOMEM, EIO, CHECK_FLAGS, CHECK_SIZE_ALIGN, CHECK
   CHECK_HVA_RANGE, CHECK_GMEM_OFFSET, CHECK_AS_ID, CHECK_GPA_WRAP, CHECK_MAX_PAGES, CHECK_DELETE_ABSENT,
   CHECK_NR_PAGES_UNDERFLOW, CHECK_MODIFY_GMEM, CHECK_MODIFY_IMMUTABLE, CHECK_OVERLAP, CHECK_ALLOC_SLOT,
   CHECK_INTERNAL_SLOT_ID, CHECK_INTERNAL_EXISTS } from "../errno";
+
+/** Where touchUpdate's reads go (so they are not dropped). */
+let touchSink: u64 = 0;
+
+/**
+ * An update (not a no-op) of id edits its records in both sets (with `hva`
+ * the hva order's too: CREATE, DELETE) and old's arch data: with 32k slots
+ * each is likely a cache miss. Reading them all here lets the misses overlap
+ * instead of coming one after another deep in the update.
+ */
+function touchUpdate(vm: Vm, asId: u32, id: u32, old: usize, hva: bool): void {
+  let v = touchForReplace(activeSet(vm, asId), id, hva) + touchForReplace(inactiveSet(vm, asId), id, hva);
+  if (old != 0 && slotOf(old).arch != 0) v += load<u64>(slotOf(old).arch);
+  touchSink += v;
+}
 
 /** check_memory_region_flags */
 function validFlags(vm: Vm, flags: u32): u32 {
@@ -53,6 +69,7 @@ export function setMemoryRegion(vm: Vm, slot: u32, flags: u32, gpa: u64, size: u
   if (size == 0) {
     if (old == 0) return fail(CHECK_DELETE_ABSENT, EINVAL);
     if (vm.nrMemslotPages < slotOf(old).npages) return fail(CHECK_NR_PAGES_UNDERFLOW, EIO);
+    touchUpdate(vm, asId, id, old, true);
     return setMemslot(vm, old, 0, KVM_MR_DELETE);
   }
 
@@ -72,15 +89,20 @@ export function setMemoryRegion(vm: Vm, slot: u32, flags: u32, gpa: u64, size: u
     else return 0;
   }
 
+  touchUpdate(vm, asId, id, old, change == KVM_MR_CREATE);
   if ((change == KVM_MR_CREATE || change == KVM_MR_MOVE) &&
       overlappingSlot(activeSet(vm, asId), id, baseGfn, baseGfn + npages) != 0)
     return fail(CHECK_OVERLAP, EEXIST);
 
-  // The new slot object, and room for it in both sets: every allocation the
-  // update needs that cannot be undone later happens here, before any change.
+  // The new slot object, and for a CREATE room for one more in both sets:
+  // every allocation the update needs that cannot be undone later happens
+  // here, before any change. MOVE and FLAGS_ONLY replace a record in place or
+  // remove it before inserting it again, so they need no room (and, as in
+  // the kernel, fail only for want of the slot object).
   const nw = allocSlot(INJECT_ALLOC_SLOT);
   const need = setOf(activeSet(vm, asId)).count + 1;
-  if (nw == 0 || !reserveSet(activeSet(vm, asId), need) || !reserveSet(inactiveSet(vm, asId), need)) {
+  if (nw == 0 || (change == KVM_MR_CREATE &&
+      (!reserveSet(activeSet(vm, asId), need) || !reserveSet(inactiveSet(vm, asId), need)))) {
     freeSlot(nw);
     return fail(CHECK_ALLOC_SLOT, ENOMEM);
   }

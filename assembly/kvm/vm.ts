@@ -28,7 +28,8 @@ export function createVm(type: u32, nrAs: u32): usize {
   let ok = vm.vcpus != 0;
   for (let as: u32 = 0; as < nrAs && ok; as++) {
     for (let w: u32 = 0; w < 2; w++) {
-      const s = allocSet(<u64>as);
+      // The second set shares the first's id table (set.ts).
+      const s = allocSet(<u64>as, w == 0 ? 0 : memslotSet(vm, as, 0));
       if (s == 0) { ok = false; break; }
       store<u32>(p + offsetof<Vm>("set00") + (<usize>(as * 2 + w) << 2), <u32>s);
     }
@@ -47,12 +48,13 @@ export function destroyVm(p: usize, listed: bool = true): void {
   const vm = vmOf(p);
   for (let as: u32 = 0; as < vm.nrAs; as++) {
     const a = memslotSet(vm, as, 0), b = memslotSet(vm, as, 1);
-    if (a == 0 || b == 0) { if (a) freeSet(a); if (b) freeSet(b); continue; }
+    // b (allocated second) is never there without a, whose id table it uses.
+    if (a == 0 || b == 0) { if (a) freeSet(a, true); continue; }
     // Outside an update both sets hold the same objects: free them once.
     const s = setOf(a);
     for (let i = gfnNext(s, 0); i < gfnCap(s); i = gfnNext(s, i + 1)) freeMemslot(gfnSlotAt(s, i));
-    freeSet(a);
-    freeSet(b);
+    freeSet(b, false);
+    freeSet(a, true);
   }
   // pfn caches die with their VM.
   for (let g = vm.gpcList; g != 0;) {

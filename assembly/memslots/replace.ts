@@ -27,6 +27,21 @@ function hvaIndexOf(s: Memslots, p: usize): i32 {
   return packedFloor(hvaOrder(s), hvaKey(slotOf(p).userspaceAddr, slotOf(p).id));
 }
 
+/**
+ * Reads (and so starts the cache misses of) what replacing id's slot in set p
+ * edits: the gfn record, and with `hva` the hva record, where id's entry says
+ * they were last put. A caller reads them for every set of the update at its
+ * start, so the misses overlap instead of coming one after another deep in the
+ * update. A stale hint reads some other record (in bounds); nothing is used.
+ */
+export function touchForReplace(p: usize, id: u32, hva: bool): u64 {
+  const s = setOf(p);
+  const e = idEntry(s, id);
+  let v = load<u64>(recAt(gfnOrder(s), load<i32>(e, ID_GFN_HINT) & (gfnCap(s) - 1)));
+  if (hva) v += load<u64>(recAt(hvaOrder(s), load<i32>(e, ID_HVA_HINT) & (hvaCap(s) - 1)));
+  return v;
+}
+
 /** Inserts slot p's gfn record; `hint` may be where its key falls (see packedInsert). */
 function gfnInsert(s: Memslots, p: usize, hint: i32): void {
   const x = slotOf(p);

@@ -10,7 +10,10 @@
 //              per block of 64 positions as a binary tree, so an MMU-notifier
 //              range query skips blocks that end below it;
 //   ids        16 bytes per id: the slot, and where its gfn and hva records
-//              were last put (checked before use).
+//              were last put (checked before use). The two sets of an address
+//              space interleave theirs (allocSet's partner): one 32-byte line
+//              holds an id's entries in both, so an update, which edits the
+//              same id in both sets, misses on one line rather than two.
 // Its gfn index is gfn_index.ts; editing is kvm_replace_memslot (replace.ts),
 // only ever on the inactive set.
 
@@ -56,7 +59,9 @@ import { PAGE_SHIFT } from "../layout";
 }
 
 export const SET_BYTES: usize = offsetof<Memslots>();
-const ID_SHIFT: usize = 4;
+/** Bytes from one id's entries to the next: both sets' 16-byte entries. */
+const ID_SHIFT: usize = 5;
+const ID_ENTRY_BYTES: usize = 16;
 export const ID_GFN_HINT: usize = 4;
 export const ID_HVA_HINT: usize = 8;
 export const HVA_BLOCK_SHIFT: i32 = 6;
@@ -124,24 +129,30 @@ const HVA_ID_BITS: u64 = 15;
   return <usize>load<u32>(idEntry(s, <u32>id));
 }
 
-export function allocSet(generation: u64): usize {
+/**
+ * A set with no slots. `partner` 0: it allocates the id table; else the set's
+ * ids are the other half of partner's (the address space's other set), which
+ * owns the table (freeSet's ownsIds).
+ */
+export function allocSet(generation: u64, partner: usize = 0): usize {
   const p = kzalloc(SET_BYTES);
   if (p == 0) return 0;
   const s = setOf(p);
-  s.ids = kzalloc(<usize>KVM_MEM_SLOTS_NUM << ID_SHIFT);
+  s.ids = partner != 0 ? setOf(partner).ids + ID_ENTRY_BYTES : kzalloc(<usize>KVM_MEM_SLOTS_NUM << ID_SHIFT);
   s.gfn = packedAlloc();
   s.hva = packedAlloc();
   s.hvaBlocks = PACKED_MIN >> HVA_BLOCK_SHIFT;
   s.hvaMax = kzalloc(<usize>s.hvaBlocks << 4);
-  if (s.ids == 0 || s.gfn == 0 || s.hva == 0 || s.hvaMax == 0) { freeSet(p); return 0; }
+  if (s.ids == 0 || s.gfn == 0 || s.hva == 0 || s.hvaMax == 0) { freeSet(p, partner == 0); return 0; }
   s.generation = generation;
   s.stale = 1;
   return p;
 }
 
-export function freeSet(p: usize): void {
+/** Frees a set; the id table too when it owns it (allocated without a partner), so the partner goes first. */
+export function freeSet(p: usize, ownsIds: bool): void {
   const s = setOf(p);
-  kfree(s.ids);
+  if (ownsIds) kfree(s.ids);
   packedFree(s.gfn);
   packedFree(s.hva);
   kfree(s.hvaMax);

@@ -62,5 +62,8 @@ export function freeSlot(p: usize): void {
 
 /** Copies identity and state, as kvm_invalidate_memslot does for the INVALID copy. */
 export function copySlot(dst: usize, src: usize): void {
-  memory.copy(dst, src, SLOT_BYTES);
+  // Word by word (SLOT_BYTES is a multiple of 4): cheaper than memory.copy's call for 56 bytes.
+  let o: usize = 0;
+  for (; o + 8 <= SLOT_BYTES; o += 8) store<u64>(dst + o, load<u64>(src + o));
+  if (o < SLOT_BYTES) store<u32>(dst + o, load<u32>(src + o));
 }
