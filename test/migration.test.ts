@@ -14,6 +14,7 @@ import { receiveMigration } from "../src/migration/incoming.js";
 import { encodeMessage, decodeMessage, jsonSection } from "../src/migration/stream.js";
 import { link } from "./migration-helpers.js";
 import { encodeState } from "../src/migration/vmstate.js";
+import { Meter } from "../src/migration/progress.js";
 import { KVM_MEM_LOG_DIRTY_PAGES, type RunResult } from "../src/index.js";
 
 describe("pre-copy live migration", () => {
@@ -64,6 +65,19 @@ describe("migration progress and handshake", () => {
     expect([tight.stats.converged, tight.stats.rounds]).toEqual([false, 4]); // forced after 3 rounds
     const loose = await migrateOnce("port", { migrate: { downtimeLimitMs: 60_000, maxRounds: 3, runSlice: () => still } });
     expect([loose.stats.converged, loose.stats.rounds]).toEqual([true, 2]); // round 1, then nothing left: stop-and-copy
+  });
+
+  it("the downtime estimate is the pages left at the bandwidth, the switch-over's fixed cost and the last harvest's time", () => {
+    const seen: number[] = [];
+    const m = new Meter((p) => seen.push(p.estimatedDowntimeMs, p.switchoverMs));
+    m.sent(4096 * 1000, 1000, 0, 10); // 1,000 pages in 10 ms
+    m.switchoverMs = 1.5;
+    m.harvestMs = 0.25;
+    expect(m.downtimeMs(500)).toBeCloseTo(5 + 1.5 + 0.25, 9);
+    expect(m.downtimeMs(0)).toBeCloseTo(1.75, 9); // nothing left: the switch-over still costs its harvest and state
+    m.report("precopy", 500);
+    expect(seen[0]).toBeCloseTo(6.75, 9);
+    expect(seen[1]).toBeCloseTo(1.75, 9);
   });
 
   it("onNoConvergence \"fail\": pre-copy gives up after maxRounds and the source runs on", async () => {

@@ -21,7 +21,7 @@ export interface Progress {
   remainingPages: number;
   /** remainingPages at the bandwidth plus switchoverMs: the pause a switch-over now would cost. */
   estimatedDowntimeMs: number;
-  /** The switch-over's fixed cost, pages aside (capturing, sending and applying the state), measured at the hello. */
+  /** The switch-over's fixed cost, pages aside (the final harvest, turning dirty logging off, capturing, sending and applying the state). */
   switchoverMs: number;
 }
 
@@ -64,8 +64,10 @@ export class Meter {
   private sinkBytes = 0;
   private sinkMs = 0;
   dirtyRate = 0;
-  /** The switch-over's cost beside the pages (Progress.switchoverMs). */
+  /** The switch-over's cost beside the pages and its harvest, measured before the rounds (Progress.switchoverMs). */
   switchoverMs = 0;
+  /** The last harvest's milliseconds: the switch-over begins with one, inside the downtime. */
+  harvestMs = 0;
 
   constructor(private readonly onProgress?: (p: Progress) => void) {}
 
@@ -99,14 +101,14 @@ export class Meter {
 
   /** The downtime a switch-over with `pages` left would cost: their time at the bandwidth, and the fixed part. */
   downtimeMs(pages: number): number {
-    return this.estimateMs(pages) + this.switchoverMs;
+    return this.estimateMs(pages) + this.switchoverMs + this.harvestMs;
   }
 
   report(phase: MigrationPhase, remainingPages: number): void {
     this.onProgress?.({
       phase, round: this.round, pagesSent: this.pagesSent, zeroPages: this.zeroPages, bytes: this.bytes,
       dirtyRate: this.dirtyRate, bandwidth: this.bandwidth, remainingPages,
-      estimatedDowntimeMs: this.downtimeMs(remainingPages), switchoverMs: this.switchoverMs,
+      estimatedDowntimeMs: this.downtimeMs(remainingPages), switchoverMs: this.switchoverMs + this.harvestMs,
     });
   }
 }
