@@ -15,7 +15,7 @@ import { decodePageRuns } from "./pages.js";
 import { GuestImage, memoryDigest, machineRegions } from "./ram.js";
 import { decodeLayout, decodeState } from "./vmstate.js";
 import type { Section } from "./section.js";
-import { Meter, Timeline, wallClock, type Progress } from "./progress.js";
+import { Meter, Timeline, quickestMs, wallClock, type Progress } from "./progress.js";
 import type { Transport } from "./transport.js";
 import {
   MigrationError, checkHello, decodeMessage, encodeMessage, errorMessage, jsonSection, readJson, type Hello,
@@ -125,10 +125,15 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
   let switchoverMs = 0;
   /** The hello's state, if it carried one whole, and when it was last rehearsed. */
   let rehearsal: { sections: Section[]; at: number } | null = null;
+  /** The switch-over's decode and apply, on the hello's state (the machine stays prepared). */
+  const rehearse = (r: { sections: Section[]; at: number }): void => {
+    prepared?.stage(decodeState(r.sections));
+    r.at = performance.now();
+  };
   if (first.sections.length > 1) {
     const sections = first.sections.slice(1);
-    const full = sections.some((s) => s.name === "vcpu.0"); // a hello with the layout alone is as good, only not rehearsed
-    if (full) rehearsal = { sections, at: performance.now() };
+    // a hello with the layout alone is as good, only not rehearsed
+    if (sections.some((s) => s.name === "vcpu.0")) rehearsal = { sections, at: performance.now() };
     // The VM, memslots and vCPUs now: the switch-over only sets the state. Pre-copy's run over the image's
     // mappings (adopt); post-copy's over memory missing until placed (a post-copy source that completes by
     // pre-copy after all gets a machine restored then).
@@ -139,12 +144,8 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
       return refuse(`refused the machine's layout: ${(e as Error).message}`, e);
     }
     try {
-      for (let i = 0; full && i < 3; i++) { // the quickest of three: warm, not preempted
-        const t = performance.now();
-        const state = decodeState(sections);
-        prepared?.stage(state);
-        switchoverMs = Math.min(i === 0 ? Infinity : switchoverMs, performance.now() - t);
-      }
+      const r = rehearsal;
+      if (r) switchoverMs = quickestMs(3, () => rehearse(r));
     } catch (e) {
       return refuse(`refused the machine's state: ${(e as Error).message}`, e);
     }
@@ -163,12 +164,9 @@ export async function receiveMigration(transport: Transport, opts: ReceiveOption
           else meter.zeroPages += r.count;
         }
         transport.recycle?.(last); // its pages are in the image: the buffer may carry the next message
-        if (rehearsal && performance.now() - rehearsal.at > REHEARSE_MS) {
-          // Again now and then: V8 drops the bytecode of functions left unused across garbage collections, and a
-          // pre-copy of much memory makes many; the switch-over's decode and apply then ran cold (~1 ms more).
-          prepared?.stage(decodeState(rehearsal.sections));
-          rehearsal.at = performance.now();
-        }
+        // Again now and then: V8 drops the bytecode of functions left unused across garbage collections, and a
+        // pre-copy of much memory makes many; the switch-over's decode and apply then ran cold (~1 ms more).
+        if (rehearsal && performance.now() - rehearsal.at > REHEARSE_MS) rehearse(rehearsal);
 
         meter.report("precopy", 0);
         continue;

@@ -13,7 +13,7 @@ import { DirtyTracker, type DirtyMode, type DirtyRound } from "./dirty-tracker.j
 import { PageWriter, PAGE_BYTES, RUN_HEADER_BYTES } from "./pages.js";
 import { addPages, memoryDigest, type MappedRegion } from "./ram.js";
 import { encodeState } from "./vmstate.js";
-import { Meter, Timeline, stepDurations, wallClock, type Progress, type SwitchoverMark } from "./progress.js";
+import { Meter, Timeline, quickestMs, stepDurations, wallClock, type Progress, type SwitchoverMark } from "./progress.js";
 import { yieldToEvents, type Transport } from "./transport.js";
 import { PROTOCOL_VERSION, PAGES_HEADER_BYTES, MigrationError, Mailbox, encodeMessage, jsonSection, pagesMessage, readJson, type Hello } from "./stream.js";
 import { KVM_USER_MEM_SLOTS } from "../uapi.js";
@@ -193,12 +193,7 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
     // layout now, outside the downtime, and rehearses the switch-over's decode and apply on it. Captured
     // thrice: the quickest (warm, not preempted) is what the switch-over's capture costs.
     let state: ReturnType<typeof encodeState> = [];
-    s.meter.switchoverMs = Infinity;
-    for (let i = 0; i < 3; i++) {
-      const t = performance.now();
-      state = encodeState(machine.saveState());
-      s.meter.switchoverMs = Math.min(s.meter.switchoverMs, performance.now() - t);
-    }
+    s.meter.switchoverMs = quickestMs(3, () => { state = encodeState(machine.saveState()); });
     await transport.send(encodeMessage("hello", jsonSection("hello", hello), state));
   } catch (e) {
     throw new MigrationError(`handshake: ${(e as Error).message}`, "source", { cause: e });
@@ -246,7 +241,7 @@ export async function migrate(machine: Machine, transport: Transport, opts: Migr
           if (what === "fail") {
             throw new MigrationError(`pre-copy did not converge in ${maxRounds} rounds (${round.pages} pages dirty, ` +
               `${Math.round(s.meter.downtimeMs(round.pages))} ms at the measured bandwidth with the switch-over's own ` +
-              `${(s.meter.switchoverMs + s.meter.harvestMs).toFixed(1)} ms, limit ${limit} ms)`, "source");
+              `${s.meter.fixedMs.toFixed(1)} ms, limit ${limit} ms)`, "source");
           }
           post = what === "postcopy";
           break;
